@@ -1,0 +1,212 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Act: run a flow's action list on the packet.
+ *
+ * Output is deferred by one: each output first flushes the previous one as a
+ * clone (bpf_clone_redirect), then becomes the pending output. When the
+ * pipeline ends, the pending output consumes the packet itself with
+ * bpf_redirect_peer (a veth whose peer is in another namespace: straight to
+ * the peer's ingress, the fastest path measured here) or bpf_redirect (taps
+ * and everything else). So a single output costs no clone, and outputs
+ * happen in action order.
+ */
+#pragma once
+
+#include <linux/bpf.h>
+#include <linux/pkt_cls.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+#include "common.h"
+#include "maps.h"
+#include "parse.h"
+#include "conntrack.h"
+
+/* Outputs decided so far for the packet. */
+struct out_state {
+	__u32 in_port;
+	__u32 pending;        /* OpenFlow port of the pending output, 0 if none */
+	__u32 pending_ifindex;
+	__u32 pending_flags;  /* PORT_F_* */
+	__u32 n_out;
+	__u32 port[TRACE_MAX_OUT];
+};
+
+/* Everything the pipeline knows about one packet. */
+struct pkt_ctx {
+	struct flow_key key;
+	struct pkt_info pi;
+	struct ct_result ct;
+	struct out_state out;
+};
+
+static __always_inline void port_tx(__u32 port, __u32 len)
+{
+	struct port_counts *ps = bpf_map_lookup_elem(&port_stats, &port);
+
+	if (ps) {
+		ps->tx_packets++;
+		ps->tx_bytes += len;
+	}
+}
+
+/*
+ * Queue an output to OpenFlow port `port`. OpenFlow never sends a packet back
+ * out of its in_port unless asked with IN_PORT (allow_in_port).
+ */
+static __always_inline void output(struct __sk_buff *skb, struct out_state *o,
+				   __u32 port, int allow_in_port)
+{
+	struct port *p;
+
+	if (port == o->in_port && !allow_in_port)
+		return;
+	p = bpf_map_lookup_elem(&ports, &port);
+	if (!p || !p->ifindex) {
+		count(CNT_OUTPUT_NOPORT);
+		return;
+	}
+	if (o->pending) {
+		bpf_clone_redirect(skb, o->pending_ifindex, 0);
+		port_tx(o->pending, skb->len);
+	}
+	o->pending = port;
+	o->pending_ifindex = p->ifindex;
+	o->pending_flags = p->flags;
+	if (o->n_out < TRACE_MAX_OUT)
+		o->port[o->n_out] = port;
+	o->n_out++;
+}
+
+/*
+ * FLOOD (every port but in_port) and ALL (every port). Global, so the
+ * verifier walks its port loop once rather than once per action slot.
+ */
+__noinline int flood(struct __sk_buff *skb, struct out_state *o, __u32 all)
+{
+	struct bridge_config *cfg;
+	__u32 zero = 0, port, max;
+
+	if (!skb || !o)
+		return 0;
+	cfg = bpf_map_lookup_elem(&config, &zero);
+	if (!cfg)
+		return 0;
+	max = cfg->max_port;
+	for (port = 1; port < MAX_PORTS; port++) {
+		struct port *p;
+
+		if (port > max)
+			break;
+		if (port == o->in_port && !all)
+			continue;
+		p = bpf_map_lookup_elem(&ports, &port);
+		if (p && p->ifindex)
+			output(skb, o, port, all);
+	}
+	return 0;
+}
+
+/* NORMAL: a learning L2 switch, VLAN-aware for learning (MACs per VID). */
+static __always_inline void normal(struct __sk_buff *skb, struct pkt_ctx *c)
+{
+	struct mac_key mk = {};
+	struct mac_entry *me;
+	__u64 now = bpf_ktime_get_ns();
+
+	mk.vlan = bpf_ntohs(c->key.vlan_tci) & 0x0fff;
+
+	/* Learn the source, unless it is a multicast address. Refresh at most
+	 * once a second so steady traffic does not write the map per packet. */
+	if (!(c->key.dl_src[0] & 1)) {
+		__builtin_memcpy(mk.mac, c->key.dl_src, 6);
+		me = bpf_map_lookup_elem(&macs, &mk);
+		if (!me || me->port != c->out.in_port ||
+		    now - me->seen_ns > 1000000000ULL) {
+			struct mac_entry ne = { .port = c->out.in_port, .seen_ns = now };
+
+			bpf_map_update_elem(&macs, &mk, &ne, BPF_ANY);
+		}
+	}
+
+	if (!(c->key.dl_dst[0] & 1)) {
+		__builtin_memcpy(mk.mac, c->key.dl_dst, 6);
+		me = bpf_map_lookup_elem(&macs, &mk);
+		if (me) {
+			output(skb, &c->out, me->port, 0); /* same port: dropped */
+			return;
+		}
+	}
+	flood(skb, &c->out, 0);
+}
+
+/*
+ * Run one action. Returns the table to recirculate to (ct(table=N)), or
+ * NO_TABLE. Global for the verifier: the pipeline calls it from two nested
+ * loops (passes x actions), and walking an inlined body 8 x 16 times exceeds
+ * the verifier's budget; a global function is verified once.
+ */
+__noinline __u32 exec_action(struct __sk_buff *skb, struct pkt_ctx *c,
+			     const struct action *a)
+{
+	__u32 state;
+
+	if (!skb || !c || !a)
+		return NO_TABLE;
+	switch (a->type) {
+	case ACT_OUTPUT:
+		if (a->arg == OFPP_IN_PORT)
+			output(skb, &c->out, c->out.in_port, 1);
+		else
+			output(skb, &c->out, a->arg, 0);
+		break;
+	case ACT_NORMAL:
+		normal(skb, c);
+		break;
+	case ACT_FLOOD:
+		flood(skb, &c->out, a->arg);
+		break;
+	case ACT_CT:
+		state = ct_execute(&c->key, &c->pi, &c->ct, a->zone, a->flags);
+		if (a->arg != NO_TABLE) {
+			/* The recirculated packet sees the conntrack result. */
+			c->key.ct_state = bpf_htonl(state);
+			c->key.ct_zone = bpf_htons(a->zone);
+			c->key.ct_mark = bpf_htonl(c->ct.mark);
+			return a->arg;
+		}
+		break;
+	}
+	return NO_TABLE;
+}
+
+/*
+ * Run one flow's action list. Actions after a ct(table=N) run on the packet
+ * as it was, as in OVS; the recirculated copy continues in table N with the
+ * ct_* fields set.
+ */
+static __always_inline __u32 exec_actions(struct __sk_buff *skb,
+					  struct pkt_ctx *c,
+					  const struct action_list *acts)
+{
+	__u32 next = NO_TABLE, i, n = acts->n, t;
+
+	for (i = 0; i < MAX_ACTIONS; i++) {
+		if (i >= n)
+			break;
+		t = exec_action(skb, c, &acts->a[i]);
+		if (t != NO_TABLE)
+			next = t;
+	}
+	return next;
+}
+
+/* Hand the packet to its pending output, or drop it. */
+static __always_inline int finish(struct __sk_buff *skb, struct out_state *o)
+{
+	if (!o->pending)
+		return TC_ACT_SHOT;
+	port_tx(o->pending, skb->len);
+	if (o->pending_flags & PORT_F_PEER)
+		return bpf_redirect_peer(o->pending_ifindex, 0);
+	return bpf_redirect(o->pending_ifindex, 0);
+}

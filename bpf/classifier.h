@@ -1,0 +1,75 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Classify: find the highest-priority flow of one table that matches a key.
+ *
+ * Tuple space search. Every distinct mask a table uses is a subtable; all
+ * flows with that mask live in one hash map (`flows`), keyed by
+ * (table, mask id, key & mask). A lookup masks the key once per subtable and
+ * does one hash lookup, so its cost grows with the number of distinct masks,
+ * never with the number of flows. Subtables are sorted by the highest priority
+ * they hold; once the best match found outranks every remaining subtable, the
+ * search stops (OVS's classifier does the same).
+ *
+ * Two flows with the same table, mask and masked values but different
+ * priorities share a hash key: the map holds the higher one, which is the only
+ * one that can ever win. The loader keeps the full list and re-installs the
+ * lower flow when the higher is deleted.
+ */
+#pragma once
+
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include "common.h"
+#include "maps.h"
+
+/*
+ * A global (non-static) function is verified once, on its own, instead of
+ * at every call site: the pipeline calls classify from a loop, and inlining
+ * it there would multiply the verifier's work by MAX_PASSES.
+ * Returns 1 and fills *best when a flow matched, 0 otherwise.
+ */
+__noinline int classify(const struct flow_key *key, __u32 table_id,
+			struct flow_ref *best)
+{
+	struct flow_lookup lk = {};
+	const __u64 *kw, *mw;
+	__u64 *lw;
+	struct table *t;
+	int found = 0;
+	__u32 i, w;
+
+	if (!key || !best)
+		return 0;
+	t = bpf_map_lookup_elem(&tables, &table_id);
+	if (!t)
+		return 0;
+
+	lk.table = table_id;
+	kw = (const __u64 *)key;
+	lw = (__u64 *)&lk.key;
+	for (i = 0; i < MAX_SUBTABLES; i++) {
+		struct flow_ref *ref;
+		struct flow_key *mask;
+		__u32 mask_id;
+
+		if (i >= t->n_subtables)
+			break;
+		/* Sorted by max priority: nothing further can beat what we have. */
+		if (found && best->priority >= t->st[i].max_priority)
+			break;
+		mask_id = t->st[i].mask_id;
+		mask = bpf_map_lookup_elem(&masks, &mask_id);
+		if (!mask)
+			continue;
+		mw = (const __u64 *)mask;
+		for (w = 0; w < FLOW_KEY_WORDS; w++)
+			lw[w] = kw[w] & mw[w];
+		lk.mask_id = mask_id;
+		ref = bpf_map_lookup_elem(&flows, &lk);
+		if (ref && (!found || ref->priority > best->priority)) {
+			*best = *ref;
+			found = 1;
+		}
+	}
+	return found;
+}

@@ -1,0 +1,279 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Types and constants shared by the datapath and the Go loader.
+ *
+ * Every struct here crosses the kernel/user boundary through a map, so every
+ * hole is a named padding field (implicit padding makes hash lookups miss,
+ * because the kernel hashes the padding bytes too). bpf2go turns these into
+ * Go types (see gen.go).
+ */
+#pragma once
+
+#include <linux/types.h>
+
+/* Sizes. The loader may shrink map max_entries, never grow these bounds. */
+#define MAX_PORTS      256  /* OpenFlow ports 1..255 (0 is never a port) */
+#define MAX_TABLES     256  /* OpenFlow tables 0..254, index 255 unused */
+#define MAX_MASKS      4096 /* distinct (table, mask) subtables, all tables */
+#define MAX_SUBTABLES  32   /* distinct masks within one table */
+#define MAX_FLOWS      65536
+#define MAX_ACTIONS    16   /* actions in one flow's list */
+#define MAX_PASSES     8    /* classifier passes a packet may take (1 + recirculations) */
+#define CT_MAX_ENTRIES 262144
+#define MAC_MAX_ENTRIES 8192
+
+/* OpenFlow reserved ports (ofp_port_t values), as actions use them. */
+#define OFPP_IN_PORT 0xfff8
+#define OFPP_NORMAL  0xfffa
+#define OFPP_FLOOD   0xfffb
+#define OFPP_ALL     0xfffc
+
+/* ct_state bits, numbered as Open vSwitch numbers them (ovs-fields(7)). */
+#define CS_NEW  0x01
+#define CS_EST  0x02
+#define CS_REL  0x04
+#define CS_RPL  0x08
+#define CS_INV  0x10
+#define CS_TRK  0x20
+#define CS_SNAT 0x40
+#define CS_DNAT 0x80
+
+/* OVS marks a present 802.1Q header with this bit in vlan_tci. */
+#define VLAN_CFI 0x1000
+
+/* nw_frag values (OVS FLOW_NW_FRAG_*). */
+#define FRAG_ANY   0x01
+#define FRAG_LATER 0x02
+
+/*
+ * flow_key is what the classifier matches: the packet's headers plus the
+ * metadata OpenFlow exposes (in_port, ct_*). All multi-byte fields are in
+ * network byte order, so the loader can copy a field's big-endian value and
+ * mask straight from the parsed flow. 48 bytes = six u64 words, masked word by
+ * word.
+ */
+struct flow_key {
+	__be32 in_port;   /* OpenFlow port number */
+	__be32 ct_state;  /* CS_* bits */
+	__u8 dl_dst[6];
+	__u8 dl_src[6];
+	__be16 dl_type;
+	__be16 vlan_tci;  /* VLAN_CFI | PCP | VID when tagged, 0 otherwise */
+	__be32 nw_src;    /* IPv4 source; ARP: sender protocol address */
+	__be32 nw_dst;    /* IPv4 destination; ARP: target protocol address */
+	__u8 nw_proto;    /* IP protocol; ARP: opcode (low 8 bits) */
+	__u8 nw_tos;      /* DSCP and ECN */
+	__u8 nw_ttl;
+	__u8 nw_frag;     /* FRAG_* */
+	__be16 tp_src;    /* L4 source port; ICMP: type */
+	__be16 tp_dst;    /* L4 destination port; ICMP: code */
+	__be16 ct_zone;
+	__be16 tcp_flags;
+	__be32 ct_mark;
+} __attribute__((aligned(8)));
+
+#define FLOW_KEY_WORDS (sizeof(struct flow_key) / 8)
+
+/* Key of the flows hash: one subtable (table, mask) and the masked key. */
+struct flow_lookup {
+	__u32 table;
+	__u32 mask_id;
+	struct flow_key key;
+};
+
+/* Value of the flows hash: the highest-priority flow with exactly this match. */
+struct flow_ref {
+	__u32 flow_id;  /* index into flow_actions and flow_stats */
+	__u32 priority;
+};
+
+/* One mask used in a table, with the highest priority of its flows. */
+struct subtable {
+	__u32 mask_id;
+	__u32 max_priority;
+};
+
+/* A table's subtables, sorted by max_priority, highest first. */
+struct table {
+	__u32 n_subtables;
+	__u32 pad;
+	struct subtable st[MAX_SUBTABLES];
+};
+
+enum action_type {
+	ACT_NONE = 0,
+	ACT_OUTPUT,   /* arg: OpenFlow port, or OFPP_IN_PORT */
+	ACT_NORMAL,   /* learning L2 switch */
+	ACT_FLOOD,    /* every port but in_port (ALL: arg = 1, in_port too) */
+	ACT_CT,       /* conntrack; flags CT_COMMIT/CT_FORCE, zone, arg = table or NO_TABLE */
+};
+
+#define CT_COMMIT 0x01
+#define CT_FORCE  0x02
+#define NO_TABLE  0xffffffff
+
+struct action {
+	__u8 type;   /* enum action_type */
+	__u8 flags;
+	__u16 zone;
+	__u32 arg;
+};
+
+struct action_list {
+	__u32 n;
+	__u32 pad;
+	struct action a[MAX_ACTIONS];
+};
+
+/*
+ * The flow as the user gave it, normalized, so every `ebpfovs` call can
+ * rebuild the classifier maps and print dump-flows. Never read by the datapath.
+ */
+#define FLOW_TEXT_MAX 496
+
+struct flow_record {
+	__u64 created_ns;   /* CLOCK_MONOTONIC at install */
+	__u32 seq;          /* install order, for stable dumps */
+	__u16 len;
+	__u16 pad;
+	char text[FLOW_TEXT_MAX];
+};
+
+struct flow_counts {
+	__u64 packets;
+	__u64 bytes;
+};
+
+/* port.flags */
+#define PORT_F_PEER     0x01 /* veth whose peer lives in another netns: bpf_redirect_peer */
+#define PORT_F_OWN_QDISC 0x02 /* ATTACH_TC: we created the clsact qdisc (loader only) */
+
+enum attach_mode {
+	ATTACH_NONE = 0,
+	ATTACH_TCX,
+	ATTACH_TC,   /* clsact + cls_bpf (direct-action) through netlink */
+};
+
+/* One OpenFlow port. The datapath reads ifindex and flags; the rest is for the loader. */
+struct port {
+	__u32 ifindex;
+	__u32 flags;      /* PORT_F_* */
+	__u32 mode;       /* enum attach_mode */
+	__u32 tc_prio;    /* ATTACH_TC: the filter's priority and handle, so detach removes only ours */
+	__u32 tc_handle;
+	__u32 pad;
+	__u64 attached_ns; /* CLOCK_MONOTONIC at attach */
+	char name[16];
+};
+
+struct port_counts {
+	__u64 rx_packets;
+	__u64 rx_bytes;
+	__u64 tx_packets;
+	__u64 tx_bytes;
+	__u64 rx_dropped;
+};
+
+struct bridge_config {
+	__u32 max_port;  /* highest OpenFlow port in use: bounds flooding */
+	__u32 pad;
+};
+
+/* MAC learning table for the NORMAL action. */
+struct mac_key {
+	__u8 mac[6];
+	__u16 vlan;  /* VID, 0 when untagged */
+};
+
+struct mac_entry {
+	__u32 port;
+	__u32 pad;
+	__u64 seen_ns;
+};
+
+/*
+ * Conntrack. One entry per connection, keyed by its two endpoints in a
+ * canonical order (lower address/port first), so packets of both directions
+ * find it with one lookup; flags record which endpoint opened it.
+ */
+struct ct_key {
+	__be32 addr_a[4];   /* IPv4 uses [0]; the lower endpoint */
+	__be32 addr_b[4];
+	__be16 port_a;      /* ICMP echo: the identifier, in both */
+	__be16 port_b;
+	__u16 zone;
+	__u8 proto;
+	__u8 family;        /* 4 or 6 */
+};
+
+/* ct_entry.flags */
+#define CT_E_A_IS_ORIG  0x01 /* endpoint a sent the first packet */
+#define CT_E_SEEN_REPLY 0x02
+#define CT_E_ASSURED    0x04
+
+struct ct_entry {
+	__u64 start_ns;     /* CLOCK_MONOTONIC at commit */
+	__u64 expires_ns;   /* CLOCK_MONOTONIC; past it the entry is gone */
+	__u64 packets[2];   /* [0] original direction, [1] reply */
+	__u64 bytes[2];
+	__u32 mark;
+	__u32 id;
+	__u8 labels[16];
+	__u8 tcp_state;     /* enum tcp_ct_state */
+	__u8 flags;         /* CT_E_* */
+	__u8 icmp_type;     /* ICMP: the originator's type */
+	__u8 icmp_code;
+	__u32 pad;
+	/* Later: per-direction TCP window tracking (td_end, td_maxend, td_maxwin, wscale, flags). */
+};
+
+/* TCP states, numbered as nf_conntrack numbers them. */
+enum tcp_ct_state {
+	TCP_CT_NONE = 0,
+	TCP_CT_SYN_SENT,
+	TCP_CT_SYN_RECV,
+	TCP_CT_ESTABLISHED,
+	TCP_CT_FIN_WAIT,
+	TCP_CT_CLOSE_WAIT,
+	TCP_CT_LAST_ACK,
+	TCP_CT_TIME_WAIT,
+	TCP_CT_CLOSE,
+	TCP_CT_SYN_SENT2,
+	TCP_CT_MAX,          /* "invalid" in the transition table */
+	TCP_CT_IGNORE,
+};
+
+/* Datapath counters (per-CPU array, index = enum counter). */
+enum counter {
+	CNT_PACKETS = 0,
+	CNT_NOT_OURS,       /* ingress on an ifindex with no port: passed up */
+	CNT_MISS,           /* no flow matched: dropped */
+	CNT_PASS_LIMIT,     /* more than MAX_PASSES recirculations: dropped */
+	CNT_TRUNCATED,      /* headers shorter than they claim */
+	CNT_CT_INVALID,
+	CNT_CT_FULL,        /* commit failed to insert */
+	CNT_OUTPUT_NOPORT,  /* output to a port that does not exist */
+	CNT_MAX,
+};
+
+/*
+ * What the trace program (tc_trace, run only by BPF_PROG_TEST_RUN) records
+ * about one packet, for `ebpfovs trace` and the datapath tests.
+ */
+#define TRACE_MAX_OUT 16
+
+struct trace_pass {
+	__u32 table;
+	__u32 flow_id;      /* NO_TABLE when nothing matched */
+	__u32 priority;
+	__u32 ct_state;     /* ct_state the lookup saw */
+};
+
+struct trace {
+	__u32 n_passes;
+	__u32 n_out;
+	struct trace_pass pass[MAX_PASSES];
+	__u32 out_port[TRACE_MAX_OUT];  /* OpenFlow ports, in output order */
+	__u32 verdict;                  /* TC_ACT_* the program returned */
+	__u32 ct_state;                 /* last conntrack result */
+};

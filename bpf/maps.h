@@ -1,0 +1,148 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Every map of the datapath. All are pinned by name under
+ * <bpffs>/<bridge>/ so that each `ebpfovs` invocation finds the bridge's
+ * state without a daemon. "W:" says who writes the map.
+ */
+#pragma once
+
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include "common.h"
+
+/* ifindex -> OpenFlow port number. W: loader (attach/detach). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MAX_PORTS);
+	__type(key, __u32);
+	__type(value, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} port_by_ifindex SEC(".maps");
+
+/* OpenFlow port number -> port. W: loader. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, MAX_PORTS);
+	__type(key, __u32);
+	__type(value, struct port);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} ports SEC(".maps");
+
+/* Per-port, per-CPU packet counters. W: datapath. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, MAX_PORTS);
+	__type(key, __u32);
+	__type(value, struct port_counts);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} port_stats SEC(".maps");
+
+/* Bridge-wide settings, one entry. W: loader. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct bridge_config);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} config SEC(".maps");
+
+/* Classifier (classifier.h). W: loader, in the order actions, masks, flows, tables. */
+
+/* table id -> its subtables, sorted by max priority. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, MAX_TABLES);
+	__type(key, __u32);
+	__type(value, struct table);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} tables SEC(".maps");
+
+/* mask id -> mask (a flow_key whose set bits are the bits a subtable matches). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, MAX_MASKS);
+	__type(key, __u32);
+	__type(value, struct flow_key);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} masks SEC(".maps");
+
+/* (table, mask id, masked key) -> highest-priority flow with that match. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MAX_FLOWS);
+	__type(key, struct flow_lookup);
+	__type(value, struct flow_ref);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} flows SEC(".maps");
+
+/* flow id -> its action list. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, MAX_FLOWS);
+	__type(key, __u32);
+	__type(value, struct action_list);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} flow_actions SEC(".maps");
+
+/* flow id -> the flow's normalized text. W: loader. Allocated on use. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MAX_FLOWS);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, __u32);
+	__type(value, struct flow_record);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} flow_meta SEC(".maps");
+
+/* flow id -> per-CPU packet and byte counts. W: datapath; loader zeroes on install. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, MAX_FLOWS);
+	__type(key, __u32);
+	__type(value, struct flow_counts);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} flow_stats SEC(".maps");
+
+/* NORMAL's MAC learning table. W: datapath. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, MAC_MAX_ENTRIES);
+	__type(key, struct mac_key);
+	__type(value, struct mac_entry);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} macs SEC(".maps");
+
+/* Connections (conntrack.h). W: datapath (commit, state), loader (flush). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, CT_MAX_ENTRIES);
+	__type(key, struct ct_key);
+	__type(value, struct ct_entry);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} conntrack SEC(".maps");
+
+/* Datapath counters, enum counter. W: datapath. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, CNT_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} counters SEC(".maps");
+
+/* Last packet's trace, written only by tc_trace. W: datapath; R: loader trace. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct trace);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} trace_buf SEC(".maps");
+
+static __always_inline void count(__u32 c)
+{
+	__u64 *v = bpf_map_lookup_elem(&counters, &c);
+
+	if (v)
+		*v += 1; /* per-CPU: no atomics needed */
+}

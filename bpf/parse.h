@@ -1,0 +1,248 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Parse: Ethernet, 802.1Q, ARP, IPv4, TCP/UDP/ICMP -> struct flow_key.
+ *
+ * One parse_* function per header. Each takes the cursor, checks the whole
+ * header lies before data_end, fills its part of the key and advances.
+ * A header that is missing or short leaves its fields (and every later
+ * layer's) zero, as Open vSwitch's flow extraction does; pkt_info says how
+ * far parsing got so conntrack can call such packets invalid.
+ */
+#pragma once
+
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/in.h>
+#include <linux/ip.h>
+#include <linux/tcp.h>
+#include <linux/udp.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+#include "common.h"
+
+/* How much of the packet's head we want linear before parsing. */
+#define PARSE_PULL_LEN 128
+
+struct cursor {
+	void *pos;
+	void *end;
+};
+
+/* What parsing learnt beyond the flow key; consumed by conntrack. */
+struct pkt_info {
+	__u32 len;        /* skb->len, for byte counters */
+	__u8 is_ipv4;     /* a complete IPv4 header was parsed */
+	__u8 l4_ok;       /* the TCP/UDP/ICMP header is complete and sane */
+	__u8 tcp_flags;   /* low 8 TCP flag bits */
+	__u8 icmp_type;
+	__u8 icmp_code;
+	__u8 pad;
+	__be16 icmp_id;   /* echo identifier */
+};
+
+/* The first 8 bytes of an ICMP message (linux/icmp.h pulls in libc headers). */
+struct icmp_hdr {
+	__u8 type;
+	__u8 code;
+	__sum16 checksum;
+	__be16 id;       /* echo and other queries */
+	__be16 sequence;
+};
+
+struct vlan_hdr {
+	__be16 tci;
+	__be16 proto;
+};
+
+/* Ethernet/IPv4 ARP, the only kind OVS parses into arp_* fields. */
+struct arp_eth_ipv4 {
+	__be16 hrd;
+	__be16 pro;
+	__u8 hln;
+	__u8 pln;
+	__be16 op;
+	__u8 sha[6];
+	__be32 spa;
+	__u8 tha[6];
+	__be32 tpa;
+} __attribute__((packed));
+
+#define CURSOR_HAS(c, n) ((c)->pos + (n) <= (c)->end)
+
+static __always_inline int parse_eth(struct cursor *c, struct flow_key *k)
+{
+	struct ethhdr *eth = c->pos;
+
+	if (!CURSOR_HAS(c, sizeof(*eth)))
+		return -1;
+	__builtin_memcpy(k->dl_dst, eth->h_dest, 6);
+	__builtin_memcpy(k->dl_src, eth->h_source, 6);
+	k->dl_type = eth->h_proto;
+	c->pos += sizeof(*eth);
+	return 0;
+}
+
+/* An in-band 802.1Q tag (one level; QinQ outer tags are left for later). */
+static __always_inline int parse_vlan(struct cursor *c, struct flow_key *k)
+{
+	struct vlan_hdr *vh = c->pos;
+
+	if (k->dl_type != bpf_htons(ETH_P_8021Q))
+		return 0;
+	if (!CURSOR_HAS(c, sizeof(*vh)))
+		return -1;
+	k->vlan_tci = vh->tci | bpf_htons(VLAN_CFI);
+	k->dl_type = vh->proto;
+	c->pos += sizeof(*vh);
+	return 0;
+}
+
+static __always_inline int parse_arp(struct cursor *c, struct flow_key *k)
+{
+	struct arp_eth_ipv4 *arp = c->pos;
+
+	if (!CURSOR_HAS(c, sizeof(*arp)))
+		return -1;
+	if (arp->hrd != bpf_htons(1) || arp->pro != bpf_htons(ETH_P_IP) ||
+	    arp->hln != 6 || arp->pln != 4)
+		return 0;
+	/* OVS keeps arp_op in nw_proto when it fits in 8 bits. */
+	if (bpf_ntohs(arp->op) <= 0xff)
+		k->nw_proto = bpf_ntohs(arp->op);
+	k->nw_src = arp->spa;
+	k->nw_dst = arp->tpa;
+	return 0;
+}
+
+static __always_inline int parse_ipv4(struct cursor *c, struct flow_key *k,
+				      struct pkt_info *pi, __u32 avail)
+{
+	struct iphdr *ip = c->pos;
+	__u32 hlen;
+
+	if (!CURSOR_HAS(c, sizeof(*ip)))
+		return -1;
+	if (ip->version != 4 || ip->ihl < 5)
+		return -1;
+	hlen = ip->ihl * 4;
+	/* As OVS's ipv4_sanity_check: total length within header..packet. */
+	if (bpf_ntohs(ip->tot_len) < hlen || bpf_ntohs(ip->tot_len) > avail)
+		return -1;
+	k->nw_src = ip->saddr;
+	k->nw_dst = ip->daddr;
+	k->nw_proto = ip->protocol;
+	k->nw_tos = ip->tos;
+	k->nw_ttl = ip->ttl;
+	if (ip->frag_off & bpf_htons(0x3fff)) {          /* MF or offset */
+		k->nw_frag = FRAG_ANY;
+		if (ip->frag_off & bpf_htons(0x1fff))    /* offset != 0 */
+			k->nw_frag |= FRAG_LATER;
+	}
+	/* Options are skipped; bound hlen so the verifier knows the cursor stays sane. */
+	if (hlen > 60 || !CURSOR_HAS(c, hlen))
+		return -1;
+	pi->is_ipv4 = 1;
+	c->pos += hlen;
+	return 0;
+}
+
+static __always_inline int parse_tcp(struct cursor *c, struct flow_key *k,
+				     struct pkt_info *pi)
+{
+	struct tcphdr *th = c->pos;
+	__u8 *flags;
+
+	/* As OVS: a TCP header with a bad data offset yields no L4 fields. */
+	if (!CURSOR_HAS(c, sizeof(*th)) || th->doff < 5 ||
+	    !CURSOR_HAS(c, th->doff * 4))
+		return -1;
+	k->tp_src = th->source;
+	k->tp_dst = th->dest;
+	flags = (__u8 *)th + 13;
+	pi->tcp_flags = *flags;
+	/* OVS's tcp_flags field is the 12 low bits of bytes 12-13. */
+	k->tcp_flags = *(__be16 *)((__u8 *)th + 12) & bpf_htons(0x0fff);
+	pi->l4_ok = 1;
+	return 0;
+}
+
+static __always_inline int parse_udp(struct cursor *c, struct flow_key *k,
+				     struct pkt_info *pi)
+{
+	struct udphdr *uh = c->pos;
+
+	if (!CURSOR_HAS(c, sizeof(*uh)))
+		return -1;
+	k->tp_src = uh->source;
+	k->tp_dst = uh->dest;
+	pi->l4_ok = 1;
+	return 0;
+}
+
+static __always_inline int parse_icmp(struct cursor *c, struct flow_key *k,
+				      struct pkt_info *pi)
+{
+	struct icmp_hdr *ih = c->pos;
+
+	if (!CURSOR_HAS(c, sizeof(*ih)))
+		return -1;
+	/* OVS stores icmp_type and icmp_code in tp_src and tp_dst. */
+	k->tp_src = bpf_htons(ih->type);
+	k->tp_dst = bpf_htons(ih->code);
+	pi->icmp_type = ih->type;
+	pi->icmp_code = ih->code;
+	pi->icmp_id = ih->id;
+	pi->l4_ok = 1;
+	return 0;
+}
+
+/*
+ * parse fills k (which must be zeroed) and pi from the packet. It returns 0
+ * when every header present was complete, -1 when one was truncated or
+ * malformed (the key then holds what came before it).
+ */
+static __always_inline int parse(struct __sk_buff *skb, struct flow_key *k,
+				 struct pkt_info *pi)
+{
+	struct cursor c;
+	void *start;
+	__u32 pull;
+
+	pi->len = skb->len;
+
+	/* Headers may sit in paged data (GSO, veth); make the first bytes linear. */
+	if ((long)skb->data + PARSE_PULL_LEN > (long)skb->data_end) {
+		pull = skb->len < PARSE_PULL_LEN ? skb->len : PARSE_PULL_LEN;
+		bpf_skb_pull_data(skb, pull);
+	}
+	start = (void *)(long)skb->data;
+	c.pos = start;
+	c.end = (void *)(long)skb->data_end;
+
+	if (parse_eth(&c, k))
+		return -1;
+	/* A tag the driver took out of the frame (VLAN rx offload). */
+	if (skb->vlan_present)
+		k->vlan_tci = bpf_htons(skb->vlan_tci | VLAN_CFI);
+	else if (parse_vlan(&c, k))
+		return -1;
+
+	if (k->dl_type == bpf_htons(ETH_P_ARP))
+		return parse_arp(&c, k);
+	if (k->dl_type != bpf_htons(ETH_P_IP))
+		return 0;
+	if (parse_ipv4(&c, k, pi, skb->len - (__u32)(c.pos - start)))
+		return -1;
+	if (k->nw_frag & FRAG_LATER)
+		return 0; /* no L4 header in later fragments */
+
+	switch (k->nw_proto) {
+	case IPPROTO_TCP:
+		return parse_tcp(&c, k, pi);
+	case IPPROTO_UDP:
+		return parse_udp(&c, k, pi);
+	case IPPROTO_ICMP:
+		return parse_icmp(&c, k, pi);
+	}
+	return 0;
+}
