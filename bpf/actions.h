@@ -27,7 +27,7 @@ struct out_state {
 	__u32 pending;        /* OpenFlow port of the pending output, 0 if none */
 	__u32 pending_ifindex;
 	__u32 pending_flags;  /* PORT_F_* */
-	__u32 n_out;
+	__u32 nout;
 	__u32 port[TRACE_MAX_OUT];
 };
 
@@ -72,16 +72,18 @@ static __always_inline void output(struct __sk_buff *skb, struct out_state *o,
 	o->pending = port;
 	o->pending_ifindex = p->ifindex;
 	o->pending_flags = p->flags;
-	if (o->n_out < TRACE_MAX_OUT)
-		o->port[o->n_out] = port;
-	o->n_out++;
+	if (o->nout < TRACE_MAX_OUT)
+		o->port[o->nout] = port;
+	o->nout++;
 }
 
 /*
- * FLOOD (every port but in_port) and ALL (every port). Global, so the
- * verifier walks its port loop once rather than once per action slot.
+ * FLOOD and ALL: every port but in_port (OpenFlow's ALL excludes the input
+ * port too; the two differ only by per-port no-flood config, which ebpfovs
+ * does not have). Global, so the verifier walks the port loop once rather
+ * than once per action slot.
  */
-__noinline int flood(struct __sk_buff *skb, struct out_state *o, __u32 all)
+__noinline int flood(struct __sk_buff *skb, struct out_state *o)
 {
 	struct bridge_config *cfg;
 	__u32 zero = 0, port, max;
@@ -97,11 +99,11 @@ __noinline int flood(struct __sk_buff *skb, struct out_state *o, __u32 all)
 
 		if (port > max)
 			break;
-		if (port == o->in_port && !all)
+		if (port == o->in_port)
 			continue;
 		p = bpf_map_lookup_elem(&ports, &port);
 		if (p && p->ifindex)
-			output(skb, o, port, all);
+			output(skb, o, port, 0);
 	}
 	return 0;
 }
@@ -136,7 +138,7 @@ static __always_inline void normal(struct __sk_buff *skb, struct pkt_ctx *c)
 			return;
 		}
 	}
-	flood(skb, &c->out, 0);
+	flood(skb, &c->out);
 }
 
 /*
@@ -163,7 +165,7 @@ __noinline __u32 exec_action(struct __sk_buff *skb, struct pkt_ctx *c,
 		normal(skb, c);
 		break;
 	case ACT_FLOOD:
-		flood(skb, &c->out, a->arg);
+		flood(skb, &c->out);
 		break;
 	case ACT_CT:
 		state = ct_execute(&c->key, &c->pi, &c->ct, a->zone, a->flags);

@@ -52,7 +52,7 @@ __noinline int classify(const struct flow_key *key, __u32 table_id,
 		struct flow_key *mask;
 		__u32 mask_id;
 
-		if (i >= t->n_subtables)
+		if (i >= t->nsubtables)
 			break;
 		/* Sorted by max priority: nothing further can beat what we have. */
 		if (found && best->priority >= t->st[i].max_priority)

@@ -95,7 +95,7 @@ struct subtable {
 
 /* A table's subtables, sorted by max_priority, highest first. */
 struct table {
-	__u32 n_subtables;
+	__u32 nsubtables;
 	__u32 pad;
 	struct subtable st[MAX_SUBTABLES];
 };
@@ -104,7 +104,7 @@ enum action_type {
 	ACT_NONE = 0,
 	ACT_OUTPUT,   /* arg: OpenFlow port, or OFPP_IN_PORT */
 	ACT_NORMAL,   /* learning L2 switch */
-	ACT_FLOOD,    /* every port but in_port (ALL: arg = 1, in_port too) */
+	ACT_FLOOD,    /* every port but in_port (FLOOD and ALL) */
 	ACT_CT,       /* conntrack; flags CT_COMMIT/CT_FORCE, zone, arg = table or NO_TABLE */
 };
 
@@ -270,8 +270,8 @@ struct trace_pass {
 };
 
 struct trace {
-	__u32 n_passes;
-	__u32 n_out;
+	__u32 npasses;
+	__u32 nout;
 	struct trace_pass pass[MAX_PASSES];
 	__u32 out_port[TRACE_MAX_OUT];  /* OpenFlow ports, in output order */
 	__u32 verdict;                  /* TC_ACT_* the program returned */

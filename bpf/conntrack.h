@@ -232,9 +232,12 @@ static __always_inline __u64 ct_timeout_ns(__u8 proto, __u8 tcp_state,
 }
 
 /*
- * TCP: the new state for this segment, or sIV when the segment is invalid.
+ * TCP: the state after this segment, or sIV when the segment is invalid.
  * *reopen is set when a SYN reopens a closed connection (TIME_WAIT/CLOSE):
  * the old entry must go and the packet counts as a new connection.
+ * A segment the table ignores (sIG) keeps the old state but, as in
+ * nf_conntrack (which returns NF_ACCEPT for it), is still tracked: it is
+ * not +inv.
  */
 static __always_inline __u8 tcp_update(const struct pkt_info *pi, __u8 dir,
 				       __u8 old, int *reopen)
@@ -247,13 +250,13 @@ static __always_inline __u8 tcp_update(const struct pkt_info *pi, __u8 dir,
 	if (dir > 1 || idx >= TCP_N_SETS || old >= TCP_CT_MAX)
 		return sIV;
 	new = tcp_conntracks[dir][idx][old];
-	if (new == sSS && dir == CT_DIR_ORIG && old >= sTW && old != sS2) {
+	if (new == sSS && old >= sTW && old != sS2) {
 		*reopen = 1;
 		return sSS;
 	}
 	/* Later: sequence and window checks (tcp_in_window) refine sIG/sIV here. */
 	if (new == sIG)
-		return sIV; /* ignored segments are untracked: OVS reports +inv */
+		return old;
 	return new;
 }
 

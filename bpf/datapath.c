@@ -74,7 +74,7 @@ static __always_inline int pipeline(struct __sk_buff *skb, const int tracing)
 
 		found = classify(&c.key, table, &ref);
 		if (tracing && tr) {
-			tr->n_passes = i + 1;
+			tr->npasses = i + 1;
 			tr->pass[i & (MAX_PASSES - 1)].table = table;
 			tr->pass[i & (MAX_PASSES - 1)].ct_state = bpf_ntohl(c.key.ct_state);
 			tr->pass[i & (MAX_PASSES - 1)].flow_id = found ? ref.flow_id : NO_TABLE;
@@ -103,7 +103,7 @@ static __always_inline int pipeline(struct __sk_buff *skb, const int tracing)
 	if (!c.out.pending && ps)
 		ps->rx_dropped++;
 	if (tracing && tr) {
-		tr->n_out = c.out.n_out;
+		tr->nout = c.out.nout;
 		for (i = 0; i < TRACE_MAX_OUT; i++)
 			tr->out_port[i] = c.out.port[i];
 		tr->verdict = verdict;

@@ -183,10 +183,10 @@ type DatapathSubtable struct {
 }
 
 type DatapathTable struct {
-	_           structs.HostLayout
-	N_subtables uint32
-	Pad         uint32
-	St          [32]DatapathSubtable
+	_          structs.HostLayout
+	Nsubtables uint32
+	Pad        uint32
+	St         [32]DatapathSubtable
 }
 
 type DatapathTcpCtState uint32
@@ -207,13 +207,13 @@ const (
 )
 
 type DatapathTrace struct {
-	_        structs.HostLayout
-	N_passes uint32
-	N_out    uint32
-	Pass     [8]DatapathTracePass
-	OutPort  [16]uint32
-	Verdict  uint32
-	CtState  uint32
+	_       structs.HostLayout
+	Npasses uint32
+	Nout    uint32
+	Pass    [8]DatapathTracePass
+	OutPort [16]uint32
+	Verdict uint32
+	CtState uint32
 }
 
 type DatapathTracePass struct {

@@ -1,0 +1,38 @@
+# ebpfovs: `make help` lists the targets.
+SHELL := /bin/bash
+export PATH := $(PATH):/usr/local/go/bin
+GO ?= go
+# Tests of many packages run in parallel on one kernel; they use unique names.
+TEST_FLAGS ?= -count=1 -timeout 20m
+
+.PHONY: help deps generate build test test-unit demo vet fmt-check clean
+
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 14
+
+deps: ## install missing Debian packages (clang-19, libbpf-dev, iproute2, ...)
+	@scripts/install-deps.sh
+
+generate: deps ## regenerate the bpf2go output from bpf/*.c, bpf/*.h
+	$(GO) generate ./bpf
+
+build: deps ## build ./ebpfovs
+	$(GO) build -o ebpfovs ./ctl/ebpfovs
+
+test: deps build ## run every test; as root the privileged ones are required, not skipped
+	@if [ "$$(id -u)" = 0 ]; then export EBPFOVS_REQUIRE_PRIVILEGED=1; fi; \
+	$(GO) vet ./... && \
+	test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { echo "gofmt needed on:"; gofmt -l .; exit 1; }; \
+	$(GO) test $(TEST_FLAGS) ./...
+
+test-unit: ## the tests that need no root (parser, printer, CLI usage)
+	$(GO) test $(TEST_FLAGS) ./loader/ofctl ./ctl
+
+demo: deps build ## run the Open vSwitch conntrack lab in network namespaces
+	@scripts/demo.sh ./ebpfovs
+
+vet: ## go vet
+	$(GO) vet ./...
+
+clean: ## remove the built binary
+	rm -f ebpfovs

@@ -1,0 +1,107 @@
+package ctl
+
+import (
+	"bufio"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/spf13/pflag"
+
+	"github.com/ebpfovs/ebpfovs/loader"
+)
+
+func init() {
+	register(&command{
+		name:    "dump-conntrack",
+		args:    "[-m] [-s] [zone=N]",
+		summary: "print tracked connections as ovs-appctl dpctl/dump-conntrack",
+		root:    true,
+		help: `DESCRIPTION
+    Prints one line per connection, in the format 'ovs-appctl
+    dpctl/dump-conntrack' uses for the Linux kernel datapath:
+      tcp,orig=(src=10.0.10.1,dst=10.0.10.2,sport=55838,dport=5000),reply=(src=10.0.10.2,dst=10.0.10.1,sport=5000,dport=55838),protoinfo=(state=SYN_SENT)
+    Field order: proto, orig, reply, [zone], [mark], [labels], [protoinfo].
+    TCP states are printed as OVS prints nf_conntrack's: SYN_SENT2 as
+    SYN_SENT, SYN_RECV as ESTABLISHED, FIN_WAIT as FIN_WAIT_1, CLOSE as
+    CLOSING. Expired connections are not shown, and are removed.
+
+OPTIONS
+    -m, --more    also id= and status=
+    -s, --stats   also packets/bytes per direction, start= and timeout=
+    zone=N        only connections in conntrack zone N
+`,
+		flags: func(fs *pflag.FlagSet) {
+			fs.BoolP("more", "m", false, "")
+			fs.BoolP("stats", "s", false, "")
+		},
+		run: runDumpConntrack,
+	})
+	register(&command{
+		name:    "flush-conntrack",
+		args:    "[zone=N] [mark=X[/M]] [labels=Y[/M]] [ORIG-TUPLE [REPLY-TUPLE]]",
+		summary: "delete tracked connections (dpctl/flush-conntrack syntax)",
+		root:    true,
+		help: `DESCRIPTION
+    Deletes every connection, or those selected as 'ovs-appctl
+    dpctl/flush-conntrack' selects them. A tuple is a comma-separated list
+    of ct_nw_src=, ct_nw_dst=, ct_nw_proto=, ct_tp_src=, ct_tp_dst= (or
+    icmp_id=, icmp_type=, icmp_code= for ICMP); fields left out match
+    anything, so a partial tuple flushes every connection it fits.
+
+EXAMPLES
+    ebpfovs flush-conntrack
+    ebpfovs flush-conntrack zone=5
+    ebpfovs flush-conntrack 'ct_nw_src=10.0.10.1,ct_nw_proto=6,ct_tp_dst=5000'
+`,
+		run: runFlushConntrack,
+	})
+}
+
+func runDumpConntrack(e *env, fs *pflag.FlagSet, args []string) error {
+	more, _ := fs.GetBool("more")
+	stats, _ := fs.GetBool("stats")
+	var zone *uint16
+	for _, a := range args {
+		v, ok := strings.CutPrefix(a, "zone=")
+		if !ok {
+			return usagef("dump-conntrack: %s: unexpected argument (expected zone=N)", a)
+		}
+		z, err := strconv.ParseUint(v, 10, 16)
+		if err != nil {
+			return usagef("dump-conntrack: %s: failed to parse zone", a)
+		}
+		zz := uint16(z)
+		zone = &zz
+	}
+	b, err := loader.Open(e.opts)
+	if err != nil {
+		return fmt.Errorf("dump-conntrack: %w", err)
+	}
+	defer b.Close()
+	conns, err := b.Conntrack(zone)
+	if err != nil {
+		return fmt.Errorf("dump-conntrack: %w", err)
+	}
+	w := bufio.NewWriter(e.stdout)
+	for i := range conns {
+		fmt.Fprintln(w, conns[i].Format(loader.FormatOptions{Stats: stats, Verbose: more}))
+	}
+	return w.Flush()
+}
+
+func runFlushConntrack(e *env, fs *pflag.FlagSet, args []string) error {
+	f, err := loader.ParseCTFilter(args)
+	if err != nil {
+		return usagef("flush-conntrack: %v", err)
+	}
+	b, err := loader.Open(e.opts)
+	if err != nil {
+		return fmt.Errorf("flush-conntrack: %w", err)
+	}
+	defer b.Close()
+	if _, err := b.FlushConntrack(f); err != nil {
+		return fmt.Errorf("flush-conntrack: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,194 @@
+// Package ctl is the ebpfovs command line: global options, one subcommand
+// per file, help texts, exit codes (0 success, 1 runtime error, 2 usage).
+package ctl
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+
+	"github.com/spf13/pflag"
+
+	"github.com/ebpfovs/ebpfovs/loader"
+)
+
+// Exit statuses.
+const (
+	ExitOK      = 0
+	ExitFailure = 1
+	ExitUsage   = 2
+)
+
+// usageError marks errors in how the command was called (exit status 2).
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error {
+	return &usageError{msg: fmt.Sprintf(format, args...)}
+}
+
+// env is what every subcommand gets: the global options and the streams.
+type env struct {
+	opts   loader.Options
+	stdin  io.Reader
+	stdout io.Writer
+	stderr io.Writer
+	isTTY  bool // stdout is a terminal
+}
+
+type command struct {
+	name     string
+	args     string // synopsis after the name
+	summary  string // one line for the command list
+	help     string // the body of `ebpfovs CMD --help`
+	root     bool   // needs root
+	flags    func(fs *pflag.FlagSet)
+	run      func(e *env, fs *pflag.FlagSet, args []string) error
+	hideHelp bool
+}
+
+var commands = map[string]*command{}
+
+func register(c *command) { commands[c.name] = c }
+
+const globalHelp = `NAME
+    ebpfovs - an Open vSwitch-style switch whose datapath is eBPF
+
+SYNOPSIS
+    ebpfovs [-b|--bridge NAME] [--netns NAME] [--bpffs DIR] COMMAND [ARGS]
+
+DESCRIPTION
+    ebpfovs attaches an eBPF datapath (TC/TCX) to the ports of VMs and
+    containers (tap or veth devices such as vnet1, vnet2) and runs
+    OpenFlow-style flow tables on their traffic, with connection tracking,
+    in the kernel. Flows are written in ovs-ofctl syntax; dump-conntrack
+    prints what 'ovs-appctl dpctl/dump-conntrack' prints. There is no
+    daemon: state is pinned under bpffs, and every call finds it there.
+
+GLOBAL OPTIONS
+    -b, --bridge NAME   the switch instance to work on (default br0). Each
+                        bridge has its own ports, flows and connections,
+                        pinned under DIR/NAME/.
+        --bpffs DIR     where state is pinned (default /sys/fs/bpf/ebpfovs,
+                        or $EBPFOVS_BPFFS). A BPF filesystem is mounted
+                        there if none is.
+        --netns NAME    the ports live in the network namespace that
+                        'ip netns' calls NAME (or $EBPFOVS_NETNS). ebpfovs
+                        itself stays in the caller's mount namespace.
+    -h, --help          this help; 'ebpfovs COMMAND --help' for a command.
+
+COMMANDS
+%s
+EXIT STATUS
+    0 success, 1 runtime error, 2 usage error. Errors are one line on
+    stderr, naming what is wrong.
+
+EXAMPLE
+    The Open vSwitch conntrack lab:
+      ebpfovs attach vnet1 vnet2
+      ebpfovs add-flow "table=0, priority=50, ct_state=-trk, tcp, in_port=vnet1, actions=ct(table=0)"
+      ebpfovs add-flow "table=0, priority=50, ct_state=+trk+new, tcp, in_port=vnet1, actions=ct(commit),vnet2"
+      ebpfovs dump-conntrack
+`
+
+func commandList() string {
+	names := make([]string, 0, len(commands))
+	for n, c := range commands {
+		if !c.hideHelp {
+			names = append(names, n)
+		}
+	}
+	sort.Strings(names)
+	var sb strings.Builder
+	for _, n := range names {
+		fmt.Fprintf(&sb, "    %-16s %s\n", n, commands[n].summary)
+	}
+	return sb.String()
+}
+
+// Main runs ebpfovs with the given arguments and returns the exit status.
+func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	err := run(args, stdin, stdout, stderr)
+	if err == nil {
+		return ExitOK
+	}
+	if errors.Is(err, pflag.ErrHelp) {
+		return ExitOK
+	}
+	fmt.Fprintf(stderr, "ebpfovs: %s\n", oneLine(err.Error()))
+	var ue *usageError
+	if errors.As(err, &ue) {
+		return ExitUsage
+	}
+	return ExitFailure
+}
+
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", " ")), " ")
+}
+
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	e := &env{stdin: stdin, stdout: stdout, stderr: stderr}
+	if f, ok := stdout.(*os.File); ok {
+		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
+			e.isTTY = true
+		}
+	}
+
+	gfs := pflag.NewFlagSet("ebpfovs", pflag.ContinueOnError)
+	gfs.SetInterspersed(false)
+	gfs.SetOutput(io.Discard)
+	gfs.StringVarP(&e.opts.Bridge, "bridge", "b", loader.DefaultBridge, "")
+	gfs.StringVar(&e.opts.BPFFS, "bpffs", envOr("EBPFOVS_BPFFS", loader.DefaultBPFFS), "")
+	gfs.StringVar(&e.opts.NetNS, "netns", os.Getenv("EBPFOVS_NETNS"), "")
+	help := gfs.BoolP("help", "h", false, "")
+	if err := gfs.Parse(args); err != nil {
+		return usagef("%v (see 'ebpfovs --help')", err)
+	}
+	rest := gfs.Args()
+	if *help || (len(rest) > 0 && rest[0] == "help" && len(rest) == 1) {
+		fmt.Fprintf(stdout, globalHelp, commandList())
+		return nil
+	}
+	if len(rest) == 0 {
+		fmt.Fprintf(stderr, "usage: ebpfovs [-b BRIDGE] [--netns NAME] [--bpffs DIR] COMMAND [ARGS]\n\ncommands:\n%s\n", commandList())
+		return usagef("no command given (see 'ebpfovs --help')")
+	}
+	if rest[0] == "help" {
+		rest = []string{rest[1], "--help"}
+	}
+	cmd, ok := commands[rest[0]]
+	if !ok {
+		return usagef("%s: unknown command (see 'ebpfovs --help')", rest[0])
+	}
+
+	fs := pflag.NewFlagSet(cmd.name, pflag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.SortFlags = false
+	chelp := fs.BoolP("help", "h", false, "")
+	if cmd.flags != nil {
+		cmd.flags(fs)
+	}
+	if err := fs.Parse(rest[1:]); err != nil {
+		return usagef("%s: %v (see 'ebpfovs %s --help')", cmd.name, err, cmd.name)
+	}
+	if *chelp {
+		fmt.Fprintf(stdout, "NAME\n    ebpfovs %s - %s\n\nSYNOPSIS\n    ebpfovs [GLOBAL OPTIONS] %s %s\n\n%s", cmd.name, cmd.summary, cmd.name, cmd.args, cmd.help)
+		return nil
+	}
+	if cmd.root && os.Geteuid() != 0 {
+		return fmt.Errorf("%s: must run as root (loading and attaching eBPF programs needs CAP_BPF, CAP_NET_ADMIN and CAP_SYS_ADMIN)", cmd.name)
+	}
+	return cmd.run(e, fs, fs.Args())
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}

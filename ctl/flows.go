@@ -1,0 +1,232 @@
+package ctl
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/spf13/pflag"
+
+	"github.com/ebpfovs/ebpfovs/loader"
+	"github.com/ebpfovs/ebpfovs/loader/ofctl"
+)
+
+func init() {
+	register(&command{
+		name:    "add-flow",
+		args:    "FLOW",
+		summary: "add a flow (ovs-ofctl syntax)",
+		root:    true,
+		help: `DESCRIPTION
+    Adds one flow, written as for 'ovs-ofctl add-flow', e.g.
+      "table=0, priority=50, ct_state=+trk+new, tcp, in_port=vnet1, actions=ct(commit),vnet2"
+    Ports may be given by name or number. A flow with the same table,
+    priority and match as an existing one replaces it. A flow that cannot be
+    parsed, or uses what the datapath does not implement yet, is refused
+    with one line naming the token, and the table is left unchanged.
+`,
+		run: runAddFlow,
+	})
+	register(&command{
+		name:    "add-flows",
+		args:    "FILE|-",
+		summary: "add the flows in FILE (or stdin), all or nothing",
+		root:    true,
+		help: `DESCRIPTION
+    Adds one flow per line of FILE ('-' reads standard input). Blank lines
+    and lines starting with '#' are ignored. If any line is bad, none of
+    the file is installed and the error names the line.
+`,
+		run: runAddFlows,
+	})
+	register(&command{
+		name:    "del-flows",
+		args:    "[--strict] [MATCH]",
+		summary: "delete the flows MATCH covers (all without MATCH)",
+		root:    true,
+		help: `DESCRIPTION
+    Deletes flows as 'ovs-ofctl del-flows' does. Without MATCH every flow
+    goes (including the default NORMAL flow). With MATCH, every flow whose
+    match is at least as specific as MATCH goes; cookie=VALUE/MASK limits
+    it to flows whose cookie matches.
+
+OPTIONS
+    --strict   delete only the flow whose match and priority are exactly
+               MATCH's (priority defaults to 32768, as in OVS)
+`,
+		flags: func(fs *pflag.FlagSet) { fs.Bool("strict", false, "") },
+		run:   runDelFlows,
+	})
+	register(&command{
+		name:    "dump-flows",
+		args:    "[--no-stats] [--names|--no-names] [MATCH]",
+		summary: "print the flows as ovs-ofctl dump-flows does",
+		root:    true,
+		help: `DESCRIPTION
+    Prints every flow (or those MATCH covers) in 'ovs-ofctl dump-flows'
+    format and normalization, ordered by table, then priority (highest
+    first), then age:
+      cookie=0x0, duration=15.038s, table=0, n_packets=15, n_bytes=1037, priority=50,ct_state=-trk,tcp,in_port=vnet1 actions=ct(table=0)
+
+OPTIONS
+    --no-stats   leave out duration, table 0, cookie 0 and the counters
+    --names      print ports by name (the default when stdout is a terminal)
+    --no-names   print ports by number (the default otherwise)
+`,
+		flags: func(fs *pflag.FlagSet) {
+			fs.Bool("no-stats", false, "")
+			fs.Bool("names", false, "")
+			fs.Bool("no-names", false, "")
+		},
+		run: runDumpFlows,
+	})
+}
+
+func openBridge(e *env, cmd string) (*loader.Bridge, *loader.PortMap, error) {
+	b, err := loader.Open(e.opts)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", cmd, err)
+	}
+	pm, err := b.PortMap()
+	if err != nil {
+		b.Close()
+		return nil, nil, fmt.Errorf("%s: %w", cmd, err)
+	}
+	return b, pm, nil
+}
+
+func runAddFlow(e *env, fs *pflag.FlagSet, args []string) error {
+	if len(args) != 1 {
+		return usagef("add-flow: expects exactly one FLOW argument (quote it), got %d", len(args))
+	}
+	b, pm, err := openBridge(e, "add-flow")
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	f, err := ofctl.ParseFlow(args[0], pm)
+	if err != nil {
+		return usagef("add-flow: %v", err)
+	}
+	if err := b.AddFlows([]*ofctl.Flow{f}); err != nil {
+		return fmt.Errorf("add-flow: %w", err)
+	}
+	return nil
+}
+
+func runAddFlows(e *env, fs *pflag.FlagSet, args []string) error {
+	if len(args) != 1 {
+		return usagef("add-flows: expects one FILE argument ('-' for stdin)")
+	}
+	var r io.Reader = e.stdin
+	name := "stdin"
+	if args[0] != "-" {
+		f, err := os.Open(args[0])
+		if err != nil {
+			return fmt.Errorf("add-flows: %w", err)
+		}
+		defer f.Close()
+		r, name = f, args[0]
+	}
+	b, pm, err := openBridge(e, "add-flows")
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	var flows []*ofctl.Flow
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64*1024), 1024*1024)
+	line := 0
+	for sc.Scan() {
+		line++
+		text := strings.TrimSpace(sc.Text())
+		if text == "" || strings.HasPrefix(text, "#") {
+			continue
+		}
+		f, err := ofctl.ParseFlow(text, pm)
+		if err != nil {
+			return usagef("add-flows: %s:%d: %v (nothing installed)", name, line, err)
+		}
+		flows = append(flows, f)
+	}
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("add-flows: %s: %w", name, err)
+	}
+	if err := b.AddFlows(flows); err != nil {
+		return fmt.Errorf("add-flows: %s: %w (nothing installed)", name, err)
+	}
+	return nil
+}
+
+func runDelFlows(e *env, fs *pflag.FlagSet, args []string) error {
+	strict, _ := fs.GetBool("strict")
+	if len(args) > 1 {
+		return usagef("del-flows: expects at most one MATCH argument (quote it)")
+	}
+	b, pm, err := openBridge(e, "del-flows")
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	var filter *ofctl.Flow
+	if len(args) == 1 {
+		if filter, err = ofctl.ParseMatch(args[0], pm); err != nil {
+			return usagef("del-flows: %v", err)
+		}
+	} else if strict {
+		// OVS: a strict delete without a match deletes the flow with an
+		// empty match and the default priority.
+		if filter, err = ofctl.ParseMatch("", pm); err != nil {
+			return err
+		}
+	}
+	if _, err := b.DelFlows(filter, strict); err != nil {
+		return fmt.Errorf("del-flows: %w", err)
+	}
+	return nil
+}
+
+func runDumpFlows(e *env, fs *pflag.FlagSet, args []string) error {
+	noStats, _ := fs.GetBool("no-stats")
+	names, _ := fs.GetBool("names")
+	noNames, _ := fs.GetBool("no-names")
+	if names && noNames {
+		return usagef("dump-flows: --names and --no-names exclude each other")
+	}
+	if len(args) > 1 {
+		return usagef("dump-flows: expects at most one MATCH argument (quote it)")
+	}
+	b, pm, err := openBridge(e, "dump-flows")
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	var filter *ofctl.Flow
+	if len(args) == 1 {
+		if filter, err = ofctl.ParseMatch(args[0], pm); err != nil {
+			return usagef("dump-flows: %v", err)
+		}
+	}
+	flows, err := b.Flows()
+	if err != nil {
+		return fmt.Errorf("dump-flows: %w", err)
+	}
+	var printMap ofctl.PortMap
+	if names || (e.isTTY && !noNames) {
+		printMap = pm
+	}
+	w := bufio.NewWriter(e.stdout)
+	for _, f := range flows {
+		if filter != nil && !filter.Covers(f.Flow, false) {
+			continue
+		}
+		var st *ofctl.Stats
+		if !noStats {
+			st = &ofctl.Stats{Duration: f.Duration, Packets: f.Packets, Bytes: f.Bytes}
+		}
+		fmt.Fprintln(w, f.DumpLine(printMap, st))
+	}
+	return w.Flush()
+}

@@ -1,0 +1,334 @@
+package ctl_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+	"github.com/vishvananda/netlink"
+
+	"github.com/ebpfovs/ebpfovs/ctl"
+	"github.com/ebpfovs/ebpfovs/testenv"
+)
+
+// cli runs ebpfovs against one bridge of a test: its own bpffs and, for
+// labs, the lab's host namespace.
+type cli struct {
+	t      *testing.T
+	global []string
+}
+
+func newCLI(t *testing.T, netns string) *cli {
+	g := []string{"--bpffs", testenv.TempBPFFS(t), "-b", "br0"}
+	if netns != "" {
+		g = append(g, "--netns", netns)
+	}
+	return &cli{t: t, global: g}
+}
+
+func (c *cli) run(args ...string) (stdout, stderr string, code int) {
+	var o, e bytes.Buffer
+	code = ctl.Main(append(append([]string{}, c.global...), args...), strings.NewReader(""), &o, &e)
+	return o.String(), e.String(), code
+}
+
+func (c *cli) must(args ...string) string {
+	c.t.Helper()
+	o, e, code := c.run(args...)
+	if code != 0 {
+		c.t.Fatalf("ebpfovs %s: exit %d: %s", strings.Join(args, " "), code, e)
+	}
+	return o
+}
+
+// waitConntrack polls dump-conntrack until want is one of its lines.
+func (c *cli) waitConntrack(want string) {
+	c.t.Helper()
+	var out string
+	for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		out = c.must("dump-conntrack")
+		for _, l := range strings.Split(out, "\n") {
+			if l == want {
+				return
+			}
+		}
+	}
+	c.t.Fatalf("dump-conntrack never showed\n  %s\nlast output:\n%s", want, out)
+}
+
+func ctLine(sport int, state string) string {
+	return fmt.Sprintf("tcp,orig=(src=10.0.10.1,dst=10.0.10.2,sport=%d,dport=5000),reply=(src=10.0.10.2,dst=10.0.10.1,sport=5000,dport=%d),protoinfo=(state=%s)", sport, sport, state)
+}
+
+// echoServer accepts connections and echoes what it reads until EOF, then closes.
+func echoServer(ln net.Listener) {
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		go func() {
+			io.Copy(c, c)
+			c.Close()
+		}()
+	}
+}
+
+func exchange(t *testing.T, c net.Conn) {
+	t.Helper()
+	c.SetDeadline(time.Now().Add(3 * time.Second))
+	if _, err := c.Write([]byte("ping")); err != nil {
+		t.Fatalf("write: %v", err)
+	}
+	buf := make([]byte, 4)
+	if _, err := io.ReadFull(c, buf); err != nil || string(buf) != "ping" {
+		t.Fatalf("echo: %q, %v", buf, err)
+	}
+}
+
+const (
+	flow1 = "table=0, priority=50, ct_state=-trk, tcp, in_port=vnet1, actions=ct(table=0)"
+	flow2 = "table=0, priority=50, ct_state=+trk+new, tcp, in_port=vnet1, actions=ct(commit),vnet2"
+	flow3 = "table=0, priority=50, ct_state=-trk, tcp, in_port=vnet2, actions=ct(table=0)"
+	flow4 = "table=0, priority=50, ct_state=+trk+est, tcp, in_port=vnet2, actions=vnet1"
+	flow5 = "table=0, priority=50, ct_state=+trk+est, tcp, in_port=vnet1, actions=vnet2"
+)
+
+// runLab is the Open vSwitch conntrack lab, step by step, with real TCP
+// between the VM namespaces and the exact dump-conntrack lines.
+func runLab(t *testing.T, mode string) {
+	testenv.RequirePrivileged(t)
+	lab := testenv.NewLab(t, testenv.LabOptions{VMs: 2})
+	c := newCLI(t, lab.Host.Path)
+	vm1, vm2 := lab.VMs[0], lab.VMs[1]
+	ctx := context.Background()
+
+	out := c.must("attach", "--mode", mode, "vnet1", "vnet2")
+	t.Cleanup(func() { c.run("detach") })
+	wantMode := map[string]string{"auto": "tcx", "tcx": "tcx", "tc": "tc"}[mode]
+	if want := fmt.Sprintf(" 1(vnet1): mode:%s output:redirect_peer\n 2(vnet2): mode:%s output:redirect_peer\n", wantMode, wantMode); out != want {
+		t.Fatalf("attach printed %q, want %q", out, want)
+	}
+
+	ln := vm2.ListenTCP(t, 5000)
+	go echoServer(ln)
+
+	// Stage 1: flow-1 and flow-2. The SYN is committed; VM2's answers take
+	// the NORMAL flow untracked, so the connection works but stays SYN_SENT.
+	c.must("add-flow", flow1)
+	c.must("add-flow", flow2)
+	conn, err := vm1.DialTCPFrom(ctx, 55838, "10.0.10.2:5000")
+	if err != nil {
+		t.Fatalf("VM1 -> VM2 with flows 1-2: %v", err)
+	}
+	exchange(t, conn)
+	if got, want := c.must("dump-conntrack"), ctLine(55838, "SYN_SENT")+"\n"; got != want {
+		t.Fatalf("stage 1 dump-conntrack:\n%s\nwant:\n%s", got, want)
+	}
+	conn.Close()
+
+	// Stage 2: flow-3 and flow-4 track VM2's side: a new connection
+	// establishes in conntrack, and closing it leaves TIME_WAIT.
+	c.must("add-flow", flow3)
+	c.must("add-flow", flow4)
+	c.must("flush-conntrack")
+	conn, err = vm1.DialTCPFrom(ctx, 55839, "10.0.10.2:5000")
+	if err != nil {
+		t.Fatalf("VM1 -> VM2 with flows 1-4: %v", err)
+	}
+	exchange(t, conn)
+	c.waitConntrack(ctLine(55839, "ESTABLISHED"))
+	conn.Close()
+	c.waitConntrack(ctLine(55839, "TIME_WAIT"))
+
+	// Stage 3: flow-5; established traffic from VM1 no longer needs NORMAL.
+	c.must("add-flow", flow5)
+	conn, err = vm1.DialTCPFrom(ctx, 55840, "10.0.10.2:5000")
+	if err != nil {
+		t.Fatalf("VM1 -> VM2 with flows 1-5: %v", err)
+	}
+	exchange(t, conn)
+	c.waitConntrack(ctLine(55840, "ESTABLISHED"))
+	conn.Close()
+
+	dump := c.must("dump-flows", "--names")
+	wantFlows := []string{
+		"priority=50,ct_state=-trk,tcp,in_port=vnet1 actions=ct(table=0)",
+		"priority=50,ct_state=+new+trk,tcp,in_port=vnet1 actions=ct(commit),output:vnet2",
+		"priority=50,ct_state=-trk,tcp,in_port=vnet2 actions=ct(table=0)",
+		"priority=50,ct_state=+est+trk,tcp,in_port=vnet2 actions=output:vnet1",
+		"priority=50,ct_state=+est+trk,tcp,in_port=vnet1 actions=output:vnet2",
+		"priority=0 actions=NORMAL",
+	}
+	lines := strings.Split(strings.TrimRight(dump, "\n"), "\n")
+	if len(lines) != len(wantFlows) {
+		t.Fatalf("dump-flows:\n%s\nwant %d flows", dump, len(wantFlows))
+	}
+	for i, l := range lines {
+		re := `^ cookie=0x0, duration=\d+\.\d{3}s, table=0, n_packets=(\d+), n_bytes=\d+, ` + regexp.QuoteMeta(wantFlows[i]) + `$`
+		m := regexp.MustCompile(re).FindStringSubmatch(l)
+		if m == nil {
+			t.Errorf("dump-flows line %d:\n  %s\nwant it to match\n  %s", i, l, re)
+		} else if m[1] == "0" {
+			t.Errorf("dump-flows line %d: no packets counted: %s", i, l)
+		}
+	}
+
+	// With OVS's default NORMAL flow, the lab's flows do not stop VM2 from
+	// opening connections: its SYN is +trk+new, which no lab flow matches,
+	// so it falls to NORMAL -- as it does on Open vSwitch.
+	ln1 := vm1.ListenTCP(t, 6000)
+	go echoServer(ln1)
+	conn, err = vm2.DialTCP(ctx, "10.0.10.1:6000")
+	if err != nil {
+		t.Fatalf("VM2 -> VM1 with the NORMAL flow: %v", err)
+	}
+	conn.Close()
+
+	// The strict firewall: NORMAL only for ARP. Now the flows refuse VM2's
+	// connections while VM1's still work.
+	c.must("del-flows", "--strict", "priority=0")
+	c.must("add-flow", "priority=0, arp, actions=NORMAL")
+	short, cancel := context.WithTimeout(ctx, 1500*time.Millisecond)
+	defer cancel()
+	if conn, err := vm2.DialTCP(short, "10.0.10.1:6000"); err == nil {
+		conn.Close()
+		t.Fatal("VM2 -> VM1 connected through the strict flows; the SYN should have been dropped")
+	}
+	conn, err = vm1.DialTCPFrom(ctx, 55841, "10.0.10.2:5000")
+	if err != nil {
+		t.Fatalf("VM1 -> VM2 through the strict flows: %v", err)
+	}
+	exchange(t, conn)
+	c.waitConntrack(ctLine(55841, "ESTABLISHED"))
+	conn.Close()
+
+	show := c.must("show")
+	if !strings.Contains(show, " 1(vnet1): addr:") || !strings.Contains(show, " 2(vnet2): addr:") {
+		t.Errorf("show:\n%s", show)
+	}
+
+	// Detaching everything removes every pin and every attachment.
+	c.must("detach")
+	for _, vm := range lab.VMs {
+		assertNoDatapath(t, lab.Host, vm.Port)
+	}
+}
+
+func TestLabTCX(t *testing.T) { runLab(t, "auto") }
+func TestLabTC(t *testing.T)  { runLab(t, "tc") }
+
+// assertNoDatapath checks that nothing of ebpfovs is left on a port: no TCX
+// program and no cls_bpf filter.
+func assertNoDatapath(t *testing.T, ns *testenv.NS, port string) {
+	t.Helper()
+	err := ns.Do(func() error {
+		l, err := netlink.LinkByName(port)
+		if err != nil {
+			return err
+		}
+		if res, err := link.QueryPrograms(link.QueryOptions{Target: l.Attrs().Index, Attach: ebpf.AttachTCXIngress}); err == nil && len(res.Programs) > 0 {
+			return fmt.Errorf("%s: %d TCX programs still attached", port, len(res.Programs))
+		}
+		filters, _ := netlink.FilterList(l, netlink.HANDLE_MIN_INGRESS)
+		if len(filters) > 0 {
+			return fmt.Errorf("%s: %d tc filters left", port, len(filters))
+		}
+		qdiscs, _ := netlink.QdiscList(l)
+		for _, q := range qdiscs {
+			if q.Type() == "clsact" {
+				return fmt.Errorf("%s: clsact qdisc left", port)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Error(err)
+	}
+}
+
+// TestAttachErrors: bad attaches say what is wrong in one line and leave
+// the system as it was.
+func TestAttachErrors(t *testing.T) {
+	testenv.RequirePrivileged(t)
+	lab := testenv.NewLab(t, testenv.LabOptions{VMs: 3})
+	c := newCLI(t, lab.Host.Path)
+	bpffs := c.global[1]
+
+	_, e, code := c.run("attach", "vnet1", "nosuch0")
+	if code != 1 || e != fmt.Sprintf("ebpfovs: attach: nosuch0: no such interface in network namespace %s\n", lab.Host.Path) {
+		t.Errorf("missing interface: exit %d, stderr %q", code, e)
+	}
+	if _, err := os.Stat(filepath.Join(bpffs, "br0")); !os.IsNotExist(err) {
+		t.Errorf("a failed first attach left the bridge behind: %v", err)
+	}
+
+	// The third of three fails (its number is taken): the first two are
+	// detached again and the new bridge is removed.
+	_, e, code = c.run("attach", "vnet1=1", "vnet2=2", "vnet3=2")
+	if code != 1 || !strings.Contains(e, "port 2 is already in use") || strings.Count(e, "\n") != 1 {
+		t.Errorf("third port fails: exit %d, stderr %q", code, e)
+	}
+	if _, err := os.Stat(filepath.Join(bpffs, "br0")); !os.IsNotExist(err) {
+		t.Errorf("rollback left the bridge behind: %v", err)
+	}
+	for _, vm := range lab.VMs {
+		assertNoDatapath(t, lab.Host, vm.Port)
+	}
+
+	// On an existing bridge, a failed attach leaves the earlier ports alone.
+	c.must("attach", "vnet1")
+	t.Cleanup(func() { c.run("detach") })
+	if _, e, code = c.run("attach", "vnet2", "vnet3=1"); code != 1 {
+		t.Errorf("conflicting number: exit %d, stderr %q", code, e)
+	}
+	show := c.must("show")
+	if !strings.Contains(show, " 1(vnet1)") || strings.Contains(show, "vnet2") {
+		t.Errorf("after a failed attach:\n%s", show)
+	}
+	assertNoDatapath(t, lab.Host, "vnet2")
+
+	// Attaching again is idempotent.
+	if out := c.must("attach", "vnet1"); !strings.Contains(out, "already attached") {
+		t.Errorf("re-attach printed %q", out)
+	}
+
+	for _, bad := range [][]string{
+		{"attach", "--mode", "bogus", "vnet2"},
+		{"attach"},
+		{"attach", "vnet2=0"},
+		{"attach", "vnet2=x"},
+		{"add-flow", "in_port=vnet1,actions=frobnicate"},
+		{"add-flow", "tp_dst=80,actions=drop"},
+		{"add-flow", "a", "b"},
+		{"dump-conntrack", "zone=x"},
+		{"flush-conntrack", "ct_nw_src=1.2.3"},
+		{"nosuchcommand"},
+	} {
+		_, e, code := c.run(bad...)
+		if code != 2 || strings.Count(e, "\n") != 1 || !strings.HasPrefix(e, "ebpfovs: ") {
+			t.Errorf("ebpfovs %s: exit %d, stderr %q; want exit 2 and one line", strings.Join(bad, " "), code, e)
+		}
+	}
+	before := c.must("dump-flows", "--no-stats")
+	dir := t.TempDir()
+	file := filepath.Join(dir, "flows")
+	os.WriteFile(file, []byte("# lab\npriority=10,tcp,actions=NORMAL\n\npriority=11,tcp,tp_dst=99999,actions=NORMAL\n"), 0o644)
+	_, e, code = c.run("add-flows", file)
+	if code != 2 || !strings.Contains(e, ":4:") {
+		t.Errorf("add-flows with a bad line 4: exit %d, stderr %q", code, e)
+	}
+	if after := c.must("dump-flows", "--no-stats"); after != before {
+		t.Errorf("a failed add-flows changed the table:\n%s\nwas:\n%s", after, before)
+	}
+}

@@ -1,0 +1,214 @@
+package loader
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"regexp"
+
+	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
+
+	"github.com/ebpfovs/ebpfovs/bpf"
+)
+
+// Defaults for Options.
+const (
+	DefaultBPFFS  = "/sys/fs/bpf/ebpfovs"
+	DefaultBridge = "br0"
+)
+
+// Pinned program names under <bpffs>/<bridge>/.
+const (
+	pinProgIngress = "prog_tc_ingress"
+	pinProgTrace   = "prog_tc_trace"
+)
+
+// Options say which bridge a call works on.
+type Options struct {
+	BPFFS  string // where bridges pin their state; default DefaultBPFFS
+	Bridge string // default DefaultBridge
+	NetNS  string // network namespace of the ports (`ip netns` name or path); "" = ours
+}
+
+func (o Options) withDefaults() Options {
+	if o.BPFFS == "" {
+		o.BPFFS = DefaultBPFFS
+	}
+	if o.Bridge == "" {
+		o.Bridge = DefaultBridge
+	}
+	return o
+}
+
+// ErrNoBridge means the bridge has no pinned state: nothing is attached.
+var ErrNoBridge = errors.New("no such bridge")
+
+var bridgeNameRE = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
+
+// Bridge is an open handle on one bridge's pinned maps. Mutating calls hold
+// an exclusive lock on the bpffs directory, so concurrent `ebpfovs`
+// invocations serialize.
+type Bridge struct {
+	opts Options
+	dir  string
+	lock *os.File
+	maps bpf.DatapathMaps
+}
+
+// Dir is where the bridge's state is pinned.
+func (b *Bridge) Dir() string { return b.dir }
+
+// Name is the bridge's name.
+func (b *Bridge) Name() string { return b.opts.Bridge }
+
+// Close releases the bridge's maps and lock; the datapath keeps running.
+func (b *Bridge) Close() error {
+	err := b.maps.Close()
+	if b.lock != nil {
+		b.lock.Close() // closing the fd drops the flock
+		b.lock = nil
+	}
+	return err
+}
+
+func checkOptions(o Options) error {
+	if !bridgeNameRE.MatchString(o.Bridge) {
+		return fmt.Errorf("invalid bridge name %q: use letters, digits, '_', '.', '-'", o.Bridge)
+	}
+	return nil
+}
+
+// lockDir takes an exclusive flock on the bpffs root, serializing ebpfovs calls.
+func lockDir(dir string) (*os.File, error) {
+	f, err := os.Open(dir)
+	if err != nil {
+		return nil, fmt.Errorf("lock %s: %w", dir, err)
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("lock %s: %w", dir, err)
+	}
+	return f, nil
+}
+
+// Open opens an existing bridge. It returns an error wrapping ErrNoBridge
+// when the bridge has never been created (no port attached yet).
+func Open(opts Options) (*Bridge, error) {
+	opts = opts.withDefaults()
+	if err := checkOptions(opts); err != nil {
+		return nil, err
+	}
+	if err := EnsureBPFFS(opts.BPFFS); err != nil {
+		return nil, err
+	}
+	lock, err := lockDir(opts.BPFFS)
+	if err != nil {
+		return nil, err
+	}
+	b := &Bridge{opts: opts, dir: filepath.Join(opts.BPFFS, opts.Bridge), lock: lock}
+	if _, err := os.Stat(filepath.Join(b.dir, pinProgIngress)); err != nil {
+		lock.Close()
+		return nil, fmt.Errorf("bridge %s: %w (nothing pinned under %s; attach a port first)", opts.Bridge, ErrNoBridge, b.dir)
+	}
+	if err := loadPinnedMaps(b.dir, &b.maps); err != nil {
+		lock.Close()
+		return nil, fmt.Errorf("bridge %s: %w", opts.Bridge, err)
+	}
+	return b, nil
+}
+
+// openOrCreate opens the bridge, creating it (loading and pinning the
+// datapath, installing OVS's default flow) when it does not exist yet.
+func openOrCreate(opts Options) (b *Bridge, created bool, err error) {
+	b, err = Open(opts)
+	if err == nil || !errors.Is(err, ErrNoBridge) {
+		return b, false, err
+	}
+	opts = opts.withDefaults()
+	lock, err := lockDir(opts.BPFFS)
+	if err != nil {
+		return nil, false, err
+	}
+	b = &Bridge{opts: opts, dir: filepath.Join(opts.BPFFS, opts.Bridge), lock: lock}
+	if err := b.create(); err != nil {
+		b.destroyPins()
+		lock.Close()
+		return nil, false, err
+	}
+	return b, true, nil
+}
+
+func (b *Bridge) create() error {
+	if err := os.MkdirAll(b.dir, 0o700); err != nil {
+		return fmt.Errorf("create bridge %s: %w", b.opts.Bridge, err)
+	}
+	var objs bpf.DatapathObjects
+	err := bpf.LoadDatapathObjects(&objs, &ebpf.CollectionOptions{
+		Maps: ebpf.MapOptions{PinPath: b.dir},
+	})
+	if err != nil {
+		var ve *ebpf.VerifierError
+		if errors.As(err, &ve) {
+			return fmt.Errorf("load datapath: the kernel's verifier rejected it: %v", ve)
+		}
+		return fmt.Errorf("load datapath: %w", err)
+	}
+	defer objs.DatapathPrograms.Close()
+	b.maps = objs.DatapathMaps
+	if err := objs.TcIngress.Pin(filepath.Join(b.dir, pinProgIngress)); err != nil {
+		return fmt.Errorf("pin program: %w", err)
+	}
+	if err := objs.TcTrace.Pin(filepath.Join(b.dir, pinProgTrace)); err != nil {
+		return fmt.Errorf("pin program: %w", err)
+	}
+	return b.installDefaultFlow()
+}
+
+// destroyPins removes everything pinned for the bridge, and its directory.
+func (b *Bridge) destroyPins() error {
+	b.maps.Close()
+	b.maps = bpf.DatapathMaps{}
+	entries, err := os.ReadDir(b.dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, e := range entries {
+		if err := os.Remove(filepath.Join(b.dir, e.Name())); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := os.Remove(b.dir); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// loadPinnedMaps opens every map of the datapath from its pin in dir.
+func loadPinnedMaps(dir string, m *bpf.DatapathMaps) error {
+	v := reflect.ValueOf(m).Elem()
+	for i := 0; i < v.NumField(); i++ {
+		name := v.Type().Field(i).Tag.Get("ebpf")
+		mp, err := ebpf.LoadPinnedMap(filepath.Join(dir, name), nil)
+		if err != nil {
+			m.Close()
+			return fmt.Errorf("open pinned map %s: %w", name, err)
+		}
+		v.Field(i).Set(reflect.ValueOf(mp))
+	}
+	return nil
+}
+
+func loadPinnedProgram(dir, name string) (*ebpf.Program, error) {
+	p, err := ebpf.LoadPinnedProgram(filepath.Join(dir, name), nil)
+	if err != nil {
+		return nil, fmt.Errorf("open pinned program %s: %w", name, err)
+	}
+	return p, nil
+}

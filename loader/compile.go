@@ -1,0 +1,197 @@
+package loader
+
+import (
+	"fmt"
+	"unsafe"
+
+	"github.com/ebpfovs/ebpfovs/bpf"
+	"github.com/ebpfovs/ebpfovs/loader/ofctl"
+)
+
+// keyBytes is struct flow_key as bytes: fields are big-endian in the datapath.
+type keyBytes [48]byte
+
+func init() {
+	if unsafe.Sizeof(bpf.DatapathFlowKey{}) != unsafe.Sizeof(keyBytes{}) {
+		panic("flow_key size changed: update keyBytes")
+	}
+}
+
+func (k *keyBytes) flowKey() bpf.DatapathFlowKey {
+	return *(*bpf.DatapathFlowKey)(unsafe.Pointer(k))
+}
+
+// keySlot says where a match field lives in struct flow_key.
+type keySlot struct {
+	off, size int
+}
+
+var fk bpf.DatapathFlowKey
+
+// fieldSlots maps every match field the datapath implements to its bytes
+// in the key. Sub-byte fields (icmp_type in tp_src, nw_ecn in nw_tos) use
+// the slot of their storage, as Open vSwitch stores them.
+var fieldSlots = map[ofctl.FieldID]keySlot{
+	ofctl.FieldInPort:   {int(unsafe.Offsetof(fk.InPort)), 4},
+	ofctl.FieldCtState:  {int(unsafe.Offsetof(fk.CtState)), 4},
+	ofctl.FieldDlDst:    {int(unsafe.Offsetof(fk.DlDst)), 6},
+	ofctl.FieldDlSrc:    {int(unsafe.Offsetof(fk.DlSrc)), 6},
+	ofctl.FieldDlType:   {int(unsafe.Offsetof(fk.DlType)), 2},
+	ofctl.FieldVlanTCI:  {int(unsafe.Offsetof(fk.VlanTci)), 2},
+	ofctl.FieldNwSrc:    {int(unsafe.Offsetof(fk.NwSrc)), 4},
+	ofctl.FieldNwDst:    {int(unsafe.Offsetof(fk.NwDst)), 4},
+	ofctl.FieldArpSpa:   {int(unsafe.Offsetof(fk.NwSrc)), 4},
+	ofctl.FieldArpTpa:   {int(unsafe.Offsetof(fk.NwDst)), 4},
+	ofctl.FieldNwProto:  {int(unsafe.Offsetof(fk.NwProto)), 1},
+	ofctl.FieldNwTos:    {int(unsafe.Offsetof(fk.NwTos)), 1},
+	ofctl.FieldNwEcn:    {int(unsafe.Offsetof(fk.NwTos)), 1},
+	ofctl.FieldNwTTL:    {int(unsafe.Offsetof(fk.NwTtl)), 1},
+	ofctl.FieldIPFrag:   {int(unsafe.Offsetof(fk.NwFrag)), 1},
+	ofctl.FieldTpSrc:    {int(unsafe.Offsetof(fk.TpSrc)), 2},
+	ofctl.FieldTpDst:    {int(unsafe.Offsetof(fk.TpDst)), 2},
+	ofctl.FieldIcmpType: {int(unsafe.Offsetof(fk.TpSrc)) + 1, 1},
+	ofctl.FieldIcmpCode: {int(unsafe.Offsetof(fk.TpDst)) + 1, 1},
+	ofctl.FieldCtZone:   {int(unsafe.Offsetof(fk.CtZone)), 2},
+	ofctl.FieldTCPFlags: {int(unsafe.Offsetof(fk.TcpFlags)), 2},
+	ofctl.FieldCtMark:   {int(unsafe.Offsetof(fk.CtMark)), 4},
+}
+
+// compiled is a flow as the datapath sees it.
+type compiled struct {
+	id       uint32
+	seq      uint32
+	table    uint32
+	priority uint32
+	key      keyBytes // already masked
+	mask     keyBytes
+	actions  bpf.DatapathActionList
+}
+
+// errUnsupported reports what the parser accepts but the datapath cannot do yet.
+func errUnsupported(what string) error {
+	return fmt.Errorf("%s: not yet supported by the ebpfovs datapath", what)
+}
+
+// compileMatch writes the flow's match into key and mask.
+func compileMatch(m *ofctl.Match) (key, mask keyBytes, err error) {
+	for _, fm := range m.Fields() {
+		if fm.Field == ofctl.FieldArpOp {
+			// The datapath keeps arp_op in nw_proto, as OVS does for ops < 256.
+			v := uint16(fm.Value[0])<<8 | uint16(fm.Value[1])
+			mk := uint16(fm.Mask[0])<<8 | uint16(fm.Mask[1])
+			if v > 0xff || mk&0xff00 != 0 && mk != 0xffff {
+				return key, mask, fmt.Errorf("arp_op=%d: only opcodes up to 255 are supported", v)
+			}
+			off := int(unsafe.Offsetof(fk.NwProto))
+			key[off] |= byte(v)
+			mask[off] |= byte(mk)
+			continue
+		}
+		slot, ok := fieldSlots[fm.Field]
+		if !ok {
+			return key, mask, errUnsupported(fm.Field.Info().Name)
+		}
+		if len(fm.Value) != slot.size || len(fm.Mask) != slot.size {
+			return key, mask, fmt.Errorf("%s: field is %d bytes, datapath slot %d", fm.Field.Info().Name, len(fm.Value), slot.size)
+		}
+		for i := 0; i < slot.size; i++ {
+			mask[slot.off+i] |= fm.Mask[i]
+			key[slot.off+i] |= fm.Value[i] & fm.Mask[i]
+		}
+	}
+	return key, mask, nil
+}
+
+// compileActions encodes an action list for the datapath.
+func compileActions(acts []ofctl.Action) (bpf.DatapathActionList, error) {
+	var out bpf.DatapathActionList
+	add := func(a bpf.DatapathAction) error {
+		if int(out.N) >= len(out.A) {
+			return fmt.Errorf("too many actions: the datapath runs at most %d per flow", len(out.A))
+		}
+		out.A[out.N] = a
+		out.N++
+		return nil
+	}
+	for _, a := range acts {
+		var err error
+		switch a := a.(type) {
+		case ofctl.Drop, *ofctl.Drop:
+		case ofctl.Output:
+			err = compileOutput(a.Port, add)
+		case *ofctl.Output:
+			err = compileOutput(a.Port, add)
+		case ofctl.CT:
+			err = compileCT(&a, add)
+		case *ofctl.CT:
+			err = compileCT(a, add)
+		default:
+			return out, errUnsupported(fmt.Sprintf("action %s", a.String(nil)))
+		}
+		if err != nil {
+			return out, err
+		}
+	}
+	return out, nil
+}
+
+func compileOutput(port uint32, add func(bpf.DatapathAction) error) error {
+	a := bpf.DatapathAction{Type: uint8(bpf.DatapathActionTypeACT_OUTPUT), Arg: port}
+	switch {
+	case port >= 1 && port < ofctl.PortMax:
+		if port > MaxPort {
+			return fmt.Errorf("output:%d: ports above %d are not supported", port, MaxPort)
+		}
+	case port == ofctl.PortInPort:
+		a.Arg = 0xfff8 // OFPP_IN_PORT
+	case port == ofctl.PortNormal:
+		a = bpf.DatapathAction{Type: uint8(bpf.DatapathActionTypeACT_NORMAL)}
+	case port == ofctl.PortFlood:
+		a = bpf.DatapathAction{Type: uint8(bpf.DatapathActionTypeACT_FLOOD)}
+	case port == ofctl.PortAll:
+		a = bpf.DatapathAction{Type: uint8(bpf.DatapathActionTypeACT_FLOOD)}
+	case port == ofctl.PortLocal:
+		return errUnsupported("output to LOCAL (a bridge has no local port)")
+	case port == ofctl.PortController:
+		return errUnsupported("controller (ebpfovs has no OpenFlow controller connection)")
+	default:
+		return fmt.Errorf("output:%d: invalid port", port)
+	}
+	return add(a)
+}
+
+func compileCT(ct *ofctl.CT, add func(bpf.DatapathAction) error) error {
+	switch {
+	case ct.Force:
+		return errUnsupported("ct(force)")
+	case ct.ZoneField != "":
+		return errUnsupported("ct(zone=" + ct.ZoneField + ")")
+	case len(ct.Exec) > 0:
+		return errUnsupported("ct(exec(...))")
+	case ct.NAT != nil:
+		return errUnsupported("ct(nat)")
+	}
+	a := bpf.DatapathAction{Type: uint8(bpf.DatapathActionTypeACT_CT), Zone: ct.Zone, Arg: 0xffffffff}
+	if ct.Commit {
+		a.Flags |= 0x01 // CT_COMMIT
+	}
+	if ct.Table >= 0 {
+		a.Arg = uint32(ct.Table)
+	}
+	return add(a)
+}
+
+// compile turns one parsed flow into its datapath form.
+func compile(f *ofctl.Flow) (compiled, error) {
+	key, mask, err := compileMatch(&f.Match)
+	if err != nil {
+		return compiled{}, err
+	}
+	acts, err := compileActions(f.Actions)
+	if err != nil {
+		return compiled{}, err
+	}
+	return compiled{table: uint32(f.Table), priority: uint32(f.Priority), key: key, mask: mask, actions: acts}, nil
+}
+
+func unsafePtr(k *keyBytes) unsafe.Pointer { return unsafe.Pointer(k) }

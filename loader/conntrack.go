@@ -1,0 +1,282 @@
+package loader
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net/netip"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/cilium/ebpf"
+
+	"github.com/ebpfovs/ebpfovs/bpf"
+)
+
+// Conn is one tracked connection, in the original direction's terms.
+type Conn struct {
+	Proto            uint8
+	Zone             uint16
+	OrigSrc, OrigDst netip.Addr
+	OrigSport        uint16 // ICMP: identifier
+	OrigDport        uint16
+	ICMPType         uint8 // the originator's type
+	ICMPCode         uint8
+	TCPState         bpf.DatapathTcpCtState
+	Mark             uint32
+	Labels           [16]byte
+	ID               uint32
+	Packets, Bytes   [2]uint64 // [0] original, [1] reply
+	Start            time.Time
+	Timeout          time.Duration // left before it expires
+	SeenReply        bool
+	Assured          bool
+
+	key bpf.DatapathCtKey
+}
+
+const (
+	ctAIsOrig   = 0x01
+	ctSeenReply = 0x02
+	ctAssured   = 0x04
+)
+
+func addr4(a [4]uint32) netip.Addr {
+	var b [4]byte
+	binary.NativeEndian.PutUint32(b[:], a[0]) // stored as it sat in the packet
+	return netip.AddrFrom4(b)
+}
+
+func be16(v uint16) uint16 {
+	var b [2]byte
+	binary.NativeEndian.PutUint16(b[:], v)
+	return binary.BigEndian.Uint16(b[:])
+}
+
+func connFromEntry(k *bpf.DatapathCtKey, e *bpf.DatapathCtEntry, now uint64) Conn {
+	c := Conn{
+		Proto: k.Proto, Zone: k.Zone, ICMPType: e.IcmpType, ICMPCode: e.IcmpCode,
+		TCPState: bpf.DatapathTcpCtState(e.TcpState), Mark: e.Mark, Labels: e.Labels, ID: e.Id,
+		Packets: e.Packets, Bytes: e.Bytes, Start: wallTime(e.StartNs),
+		SeenReply: e.Flags&ctSeenReply != 0, Assured: e.Flags&ctAssured != 0, key: *k,
+	}
+	if e.ExpiresNs > now {
+		c.Timeout = time.Duration(e.ExpiresNs - now)
+	}
+	a, b := addr4(k.AddrA), addr4(k.AddrB)
+	pa, pb := be16(k.PortA), be16(k.PortB)
+	if e.Flags&ctAIsOrig != 0 {
+		c.OrigSrc, c.OrigDst, c.OrigSport, c.OrigDport = a, b, pa, pb
+	} else {
+		c.OrigSrc, c.OrigDst, c.OrigSport, c.OrigDport = b, a, pb, pa
+	}
+	return c
+}
+
+// Conntrack returns the live connections (of one zone when zone is not
+// nil). Expired entries are removed as they are found: no daemon sweeps.
+func (b *Bridge) Conntrack(zone *uint16) ([]Conn, error) {
+	now := monotonicNow()
+	var out []Conn
+	var expired []bpf.DatapathCtKey
+	var k bpf.DatapathCtKey
+	var e bpf.DatapathCtEntry
+	it := b.maps.Conntrack.Iterate()
+	for it.Next(&k, &e) {
+		if e.ExpiresNs <= now {
+			expired = append(expired, k)
+			continue
+		}
+		if zone != nil && k.Zone != *zone {
+			continue
+		}
+		out = append(out, connFromEntry(&k, &e, now))
+	}
+	if err := it.Err(); err != nil {
+		return nil, fmt.Errorf("read conntrack: %w", err)
+	}
+	for i := range expired {
+		b.maps.Conntrack.Delete(&expired[i])
+	}
+	sort.Slice(out, func(i, j int) bool { return connLess(&out[i], &out[j]) })
+	return out, nil
+}
+
+func connLess(a, b *Conn) bool {
+	if a.Zone != b.Zone {
+		return a.Zone < b.Zone
+	}
+	if a.Proto != b.Proto {
+		return a.Proto < b.Proto
+	}
+	if c := a.OrigSrc.Compare(b.OrigSrc); c != 0 {
+		return c < 0
+	}
+	if c := a.OrigDst.Compare(b.OrigDst); c != 0 {
+		return c < 0
+	}
+	if a.OrigSport != b.OrigSport {
+		return a.OrigSport < b.OrigSport
+	}
+	return a.OrigDport < b.OrigDport
+}
+
+// protoName is OVS's ct_dpif_format_ipproto.
+func protoName(p uint8) string {
+	switch p {
+	case 1:
+		return "icmp"
+	case 58:
+		return "icmpv6"
+	case 6:
+		return "tcp"
+	case 17:
+		return "udp"
+	case 132:
+		return "sctp"
+	case 136:
+		return "udplite"
+	case 33:
+		return "dccp"
+	case 2:
+		return "igmp"
+	}
+	return fmt.Sprint(p)
+}
+
+// icmpReplyType is the reply type of an ICMP query (echo 8 -> 0, ...).
+func icmpReplyType(t uint8) uint8 {
+	switch t {
+	case 8:
+		return 0
+	case 13, 15, 17:
+		return t + 1
+	}
+	return t
+}
+
+// tcpStateName is how `ovs-appctl dpctl/dump-conntrack` prints a kernel
+// conntrack's TCP state without -m: nf_conntrack's state mapped to OVS's
+// (SYN_SENT2 -> SYN_SENT, FIN_WAIT -> FIN_WAIT_1, CLOSE -> CLOSING,
+// NONE -> CLOSED), then SYN_RECV coalesced to ESTABLISHED.
+func tcpStateName(s bpf.DatapathTcpCtState) string {
+	switch s {
+	case bpf.DatapathTcpCtStateTCP_CT_SYN_SENT, bpf.DatapathTcpCtStateTCP_CT_SYN_SENT2:
+		return "SYN_SENT"
+	case bpf.DatapathTcpCtStateTCP_CT_SYN_RECV, bpf.DatapathTcpCtStateTCP_CT_ESTABLISHED:
+		return "ESTABLISHED"
+	case bpf.DatapathTcpCtStateTCP_CT_FIN_WAIT:
+		return "FIN_WAIT_1"
+	case bpf.DatapathTcpCtStateTCP_CT_CLOSE_WAIT:
+		return "CLOSE_WAIT"
+	case bpf.DatapathTcpCtStateTCP_CT_LAST_ACK:
+		return "LAST_ACK"
+	case bpf.DatapathTcpCtStateTCP_CT_TIME_WAIT:
+		return "TIME_WAIT"
+	case bpf.DatapathTcpCtStateTCP_CT_CLOSE:
+		return "CLOSING"
+	}
+	return "CLOSED"
+}
+
+// FormatOptions are dump-conntrack's -s and -m.
+type FormatOptions struct {
+	Stats   bool // -s
+	Verbose bool // -m
+}
+
+func (c *Conn) tuple(sb *strings.Builder, src, dst netip.Addr, sport, dport uint16, icmpType uint8) {
+	fmt.Fprintf(sb, "src=%s,dst=%s", src, dst)
+	if c.Proto == 1 || c.Proto == 58 {
+		fmt.Fprintf(sb, ",id=%d,type=%d,code=%d", sport, icmpType, c.ICMPCode)
+	} else {
+		fmt.Fprintf(sb, ",sport=%d,dport=%d", sport, dport)
+	}
+}
+
+func counters(sb *strings.Builder, packets, bytes uint64) {
+	if packets != 0 || bytes != 0 {
+		fmt.Fprintf(sb, ",packets=%d,bytes=%d", packets, bytes)
+	}
+}
+
+// Format prints the connection as `ovs-appctl dpctl/dump-conntrack` does
+// for the kernel datapath:
+// proto,orig=(...),reply=(...)[,start=][,id=][,zone=N][,status=][,timeout=][,mark=N][,labels=0x...][,protoinfo=(...)]
+func (c *Conn) Format(o FormatOptions) string {
+	var sb strings.Builder
+	sb.WriteString(protoName(c.Proto))
+	sb.WriteString(",orig=(")
+	c.tuple(&sb, c.OrigSrc, c.OrigDst, c.OrigSport, c.OrigDport, c.ICMPType)
+	if o.Stats {
+		counters(&sb, c.Packets[0], c.Bytes[0])
+	}
+	sb.WriteString("),reply=(")
+	c.tuple(&sb, c.OrigDst, c.OrigSrc, c.OrigDport, c.OrigSport, icmpReplyType(c.ICMPType))
+	if o.Stats {
+		counters(&sb, c.Packets[1], c.Bytes[1])
+	}
+	sb.WriteString(")")
+	if o.Stats {
+		fmt.Fprintf(&sb, ",start=%s", c.Start.UTC().Format("2006-01-02T15:04:05.000"))
+	}
+	if o.Verbose {
+		fmt.Fprintf(&sb, ",id=%d", c.ID)
+	}
+	if c.Zone != 0 {
+		fmt.Fprintf(&sb, ",zone=%d", c.Zone)
+	}
+	if o.Verbose {
+		status := []string{}
+		if c.SeenReply {
+			status = append(status, "SEEN_REPLY")
+		}
+		if c.Assured {
+			status = append(status, "ASSURED")
+		}
+		status = append(status, "CONFIRMED")
+		fmt.Fprintf(&sb, ",status=%s", strings.Join(status, "|"))
+	}
+	if o.Stats {
+		fmt.Fprintf(&sb, ",timeout=%d", int(c.Timeout/time.Second))
+	}
+	if c.Mark != 0 {
+		fmt.Fprintf(&sb, ",mark=%d", c.Mark)
+	}
+	if c.Labels != [16]byte{} {
+		sb.WriteString(",labels=0x")
+		i := 0
+		for i < 15 && c.Labels[i] == 0 {
+			i++
+		}
+		fmt.Fprintf(&sb, "%x", c.Labels[i])
+		for _, x := range c.Labels[i+1:] {
+			fmt.Fprintf(&sb, "%02x", x)
+		}
+	}
+	if c.Proto == 6 {
+		fmt.Fprintf(&sb, ",protoinfo=(state=%s)", tcpStateName(c.TCPState))
+	}
+	return sb.String()
+}
+
+// FlushConntrack deletes the connections the filter selects (all when
+// the filter is empty) and returns how many went.
+func (b *Bridge) FlushConntrack(f CTFilter) (int, error) {
+	conns, err := b.Conntrack(f.Zone)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for i := range conns {
+		if !f.matches(&conns[i]) {
+			continue
+		}
+		if err := b.maps.Conntrack.Delete(&conns[i].key); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			return n, fmt.Errorf("flush conntrack: %w", err)
+		}
+		n++
+	}
+	return n, nil
+}

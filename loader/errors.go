@@ -1,0 +1,5 @@
+package loader
+
+import "golang.org/x/sys/unix"
+
+var errNoSpace = unix.E2BIG

@@ -1,0 +1,399 @@
+package loader
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/cilium/ebpf"
+
+	"github.com/ebpfovs/ebpfovs/bpf"
+	"github.com/ebpfovs/ebpfovs/loader/ofctl"
+)
+
+// Limits of the datapath's maps (bpf/common.h).
+const (
+	maxFlows     = 65536
+	maxMasks     = 4096
+	maxSubtables = 32
+	maxTables    = 256
+	noTable      = 0xffffffff
+)
+
+// InstalledFlow is a flow in the bridge, with its counters.
+type InstalledFlow struct {
+	*ofctl.Flow
+	ID       uint32
+	Seq      uint32        // install order
+	Duration time.Duration // since installed
+	Packets  uint64
+	Bytes    uint64
+}
+
+// identity is what makes two flows "the same flow" for add-flow: table,
+// priority and match (OpenFlow's overlap rule for an identical match).
+func identity(f *ofctl.Flow) string {
+	return fmt.Sprintf("%d/%d/%s", f.Table, f.Priority, f.MatchString(nil))
+}
+
+type record struct {
+	id   uint32
+	rec  bpf.DatapathFlowRecord
+	flow *ofctl.Flow
+}
+
+func recordText(r *bpf.DatapathFlowRecord) string {
+	n := int(r.Len)
+	if n > len(r.Text) {
+		n = len(r.Text)
+	}
+	b := make([]byte, n)
+	for i := 0; i < n; i++ {
+		b[i] = byte(r.Text[i])
+	}
+	return string(b)
+}
+
+func newRecord(f *ofctl.Flow, seq uint32) (bpf.DatapathFlowRecord, error) {
+	text := f.String()
+	r := bpf.DatapathFlowRecord{CreatedNs: monotonicNow(), Seq: seq, Len: uint16(len(text))}
+	if len(text) > len(r.Text) {
+		return r, fmt.Errorf("flow too long to store: %d bytes normalized, at most %d", len(text), len(r.Text))
+	}
+	for i := 0; i < len(text); i++ {
+		r.Text[i] = int8(text[i])
+	}
+	return r, nil
+}
+
+// records reads every installed flow, in install order.
+func (b *Bridge) records() ([]record, error) {
+	var out []record
+	var id uint32
+	var rec bpf.DatapathFlowRecord
+	it := b.maps.FlowMeta.Iterate()
+	for it.Next(&id, &rec) {
+		f, err := ofctl.ParseFlow(recordText(&rec), nil)
+		if err != nil {
+			return nil, fmt.Errorf("stored flow %d is unreadable (%q): %w", id, recordText(&rec), err)
+		}
+		out = append(out, record{id: id, rec: rec, flow: f})
+	}
+	if err := it.Err(); err != nil {
+		return nil, fmt.Errorf("read flows: %w", err)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].rec.Seq < out[j].rec.Seq })
+	return out, nil
+}
+
+// Flows lists the installed flows with their counters, ordered as
+// dump-flows prints them: by table, then priority (highest first), then
+// install order.
+func (b *Bridge) Flows() ([]InstalledFlow, error) {
+	recs, err := b.records()
+	if err != nil {
+		return nil, err
+	}
+	now := monotonicNow()
+	out := make([]InstalledFlow, 0, len(recs))
+	for _, r := range recs {
+		// OVS keeps flow ages in milliseconds, so dump-flows shows "15.038s".
+		age := time.Duration(now - r.rec.CreatedNs).Truncate(time.Millisecond)
+		f := InstalledFlow{Flow: r.flow, ID: r.id, Seq: r.rec.Seq, Duration: age}
+		var per []bpf.DatapathFlowCounts
+		if err := b.maps.FlowStats.Lookup(r.id, &per); err == nil {
+			for _, c := range per {
+				f.Packets += c.Packets
+				f.Bytes += c.Bytes
+			}
+		}
+		out = append(out, f)
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		if out[i].Table != out[j].Table {
+			return out[i].Table < out[j].Table
+		}
+		return out[i].Priority > out[j].Priority
+	})
+	return out, nil
+}
+
+func (b *Bridge) installDefaultFlow() error {
+	f, err := ofctl.ParseFlow("priority=0 actions=NORMAL", nil)
+	if err != nil {
+		return err
+	}
+	return b.AddFlows([]*ofctl.Flow{f})
+}
+
+// AddFlows installs flows, all or none. A flow with the same table,
+// priority and match as an installed one replaces it (keeping its counters,
+// as OVS does without reset_counts).
+func (b *Bridge) AddFlows(flows []*ofctl.Flow) error {
+	recs, err := b.records()
+	if err != nil {
+		return err
+	}
+	byIdentity := map[string]int{}
+	used := map[uint32]bool{}
+	var seq uint32
+	for i, r := range recs {
+		byIdentity[identity(r.flow)] = i
+		used[r.id] = true
+		if r.rec.Seq >= seq {
+			seq = r.rec.Seq + 1
+		}
+	}
+	old := append([]record(nil), recs...)
+	dirty := map[uint32]bool{}
+	nextID := uint32(0)
+	for n, f := range flows {
+		if _, err := compile(f); err != nil {
+			return flowError(n, len(flows), err)
+		}
+		rec, err := newRecord(f, seq)
+		if err != nil {
+			return flowError(n, len(flows), err)
+		}
+		seq++
+		if i, ok := byIdentity[identity(f)]; ok {
+			recs[i] = record{id: recs[i].id, rec: rec, flow: f}
+			dirty[recs[i].id] = true
+			continue
+		}
+		for used[nextID] {
+			nextID++
+		}
+		if nextID >= maxFlows {
+			return fmt.Errorf("flow table full: at most %d flows", maxFlows)
+		}
+		used[nextID] = true
+		byIdentity[identity(f)] = len(recs)
+		recs = append(recs, record{id: nextID, rec: rec, flow: f})
+		dirty[nextID] = true
+	}
+	return b.commit(old, recs, dirty)
+}
+
+func flowError(n, total int, err error) error {
+	if total == 1 {
+		return err
+	}
+	return fmt.Errorf("flow %d: %w", n+1, err)
+}
+
+// DelFlows deletes the flows the filter covers (OVS's loose or strict
+// matching); a nil filter deletes every flow. It returns how many went.
+func (b *Bridge) DelFlows(filter *ofctl.Flow, strict bool) (int, error) {
+	recs, err := b.records()
+	if err != nil {
+		return 0, err
+	}
+	var keep []record
+	for _, r := range recs {
+		if filter != nil && !filter.Covers(r.flow, strict) {
+			keep = append(keep, r)
+		}
+	}
+	if len(keep) == len(recs) {
+		return 0, nil
+	}
+	return len(recs) - len(keep), b.commit(recs, keep, nil)
+}
+
+// commit makes the datapath hold exactly `want`, then stores the records.
+// If the maps cannot be written it tries to restore `old`.
+func (b *Bridge) commit(old, want []record, dirty map[uint32]bool) error {
+	if err := b.sync(want, dirty); err != nil {
+		if rerr := b.sync(old, nil); rerr != nil {
+			return fmt.Errorf("%w (and restoring the previous flows failed: %v)", err, rerr)
+		}
+		return err
+	}
+	keep := map[uint32]bool{}
+	for _, r := range want {
+		keep[r.id] = true
+		if dirty[r.id] || !b.hasRecord(r.id) {
+			if err := b.maps.FlowMeta.Put(r.id, &r.rec); err != nil {
+				return fmt.Errorf("store flow: %w", err)
+			}
+		}
+	}
+	for _, r := range old {
+		if !keep[r.id] {
+			if err := b.maps.FlowMeta.Delete(r.id); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+				return fmt.Errorf("remove flow record: %w", err)
+			}
+		}
+	}
+	return nil
+}
+
+func (b *Bridge) hasRecord(id uint32) bool {
+	var rec bpf.DatapathFlowRecord
+	return b.maps.FlowMeta.Lookup(id, &rec) == nil
+}
+
+// sync rewrites the classifier maps so that they hold exactly the given
+// flows. Writes go in the order that keeps every intermediate state
+// consistent for packets: action lists and counters, masks, flow entries,
+// tables, and only then stale flow entries are removed.
+func (b *Bridge) sync(recs []record, dirty map[uint32]bool) error {
+	flows := make([]compiled, 0, len(recs))
+	for _, r := range recs {
+		c, err := compile(r.flow)
+		if err != nil {
+			return err
+		}
+		c.id, c.seq = r.id, r.rec.Seq
+		flows = append(flows, c)
+	}
+
+	// Masks in use now, by content, so their ids stay stable.
+	cur := map[keyBytes]uint32{}
+	inUse := map[uint32]bool{}
+	for t := uint32(0); t < maxTables; t++ {
+		var tbl bpf.DatapathTable
+		if err := b.maps.Tables.Lookup(t, &tbl); err != nil {
+			return fmt.Errorf("read table %d: %w", t, err)
+		}
+		for i := uint32(0); i < tbl.Nsubtables && i < maxSubtables; i++ {
+			id := tbl.St[i].MaskId
+			var m keyBytes
+			if err := b.maps.Masks.Lookup(id, (*bpf.DatapathFlowKey)(unsafePtr(&m))); err != nil {
+				return fmt.Errorf("read mask %d: %w", id, err)
+			}
+			cur[m] = id
+			inUse[id] = true
+		}
+	}
+
+	// Assign mask ids; new masks take ids no current subtable uses.
+	maskID := map[keyBytes]uint32{}
+	newMasks := map[uint32]keyBytes{}
+	next := uint32(0)
+	for _, f := range flows {
+		if _, ok := maskID[f.mask]; ok {
+			continue
+		}
+		if id, ok := cur[f.mask]; ok {
+			maskID[f.mask] = id
+			continue
+		}
+		for inUse[next] {
+			next++
+		}
+		if next >= maxMasks {
+			return fmt.Errorf("too many distinct masks: the datapath holds at most %d", maxMasks)
+		}
+		inUse[next] = true
+		maskID[f.mask] = next
+		newMasks[next] = f.mask
+	}
+
+	// The flows hash: per (table, mask, masked key) the best flow. recs
+	// come in install order, so on equal priority the older flow stays.
+	want := map[bpf.DatapathFlowLookup]bpf.DatapathFlowRef{}
+	subtables := map[uint32]map[uint32]uint32{} // table -> mask id -> max priority
+	for _, f := range flows {
+		lk := bpf.DatapathFlowLookup{Table: f.table, MaskId: maskID[f.mask], Key: f.key.flowKey()}
+		if ref, ok := want[lk]; ok && ref.Priority >= f.priority {
+			continue
+		}
+		want[lk] = bpf.DatapathFlowRef{FlowId: f.id, Priority: f.priority}
+		st := subtables[f.table]
+		if st == nil {
+			st = map[uint32]uint32{}
+			subtables[f.table] = st
+		}
+		if p, ok := st[lk.MaskId]; !ok || f.priority > p {
+			st[lk.MaskId] = f.priority
+		}
+	}
+	tables := map[uint32]bpf.DatapathTable{}
+	for t, st := range subtables {
+		if len(st) > maxSubtables {
+			return fmt.Errorf("table %d: too many distinct match masks (%d): the datapath handles %d per table", t, len(st), maxSubtables)
+		}
+		var list []bpf.DatapathSubtable
+		for id, p := range st {
+			list = append(list, bpf.DatapathSubtable{MaskId: id, MaxPriority: p})
+		}
+		sort.Slice(list, func(i, j int) bool {
+			if list[i].MaxPriority != list[j].MaxPriority {
+				return list[i].MaxPriority > list[j].MaxPriority
+			}
+			return list[i].MaskId < list[j].MaskId
+		})
+		var tbl bpf.DatapathTable
+		tbl.Nsubtables = uint32(len(list))
+		copy(tbl.St[:], list)
+		tables[t] = tbl
+	}
+
+	// Writes.
+	zero, err := zeroPerCPU[bpf.DatapathFlowCounts]()
+	if err != nil {
+		return err
+	}
+	for _, f := range flows {
+		if dirty != nil && !dirty[f.id] {
+			continue
+		}
+		if err := b.maps.FlowActions.Put(f.id, &f.actions); err != nil {
+			return fmt.Errorf("write actions: %w", err)
+		}
+		var per []bpf.DatapathFlowCounts
+		if b.hasRecord(f.id) && b.maps.FlowStats.Lookup(f.id, &per) == nil {
+			continue // a replaced flow keeps its counters
+		}
+		if err := b.maps.FlowStats.Put(f.id, zero); err != nil {
+			return fmt.Errorf("reset counters: %w", err)
+		}
+	}
+	for id, m := range newMasks {
+		if err := b.maps.Masks.Put(id, (*bpf.DatapathFlowKey)(unsafePtr(&m))); err != nil {
+			return fmt.Errorf("write mask: %w", err)
+		}
+	}
+	have := map[bpf.DatapathFlowLookup]bpf.DatapathFlowRef{}
+	var lk bpf.DatapathFlowLookup
+	var ref bpf.DatapathFlowRef
+	it := b.maps.Flows.Iterate()
+	for it.Next(&lk, &ref) {
+		have[lk] = ref
+	}
+	if err := it.Err(); err != nil {
+		return fmt.Errorf("read flow entries: %w", err)
+	}
+	for k, v := range want {
+		if h, ok := have[k]; ok && h == v {
+			continue
+		}
+		if err := b.maps.Flows.Put(&k, &v); err != nil {
+			if errors.Is(err, ebpf.ErrKeyNotExist) || errors.Is(err, errNoSpace) {
+				return fmt.Errorf("flow table full: %w", err)
+			}
+			return fmt.Errorf("write flow entry: %w", err)
+		}
+	}
+	for t := uint32(0); t < maxTables; t++ {
+		tbl := tables[t]
+		var curT bpf.DatapathTable
+		if err := b.maps.Tables.Lookup(t, &curT); err == nil && curT == tbl {
+			continue
+		}
+		if err := b.maps.Tables.Put(t, &tbl); err != nil {
+			return fmt.Errorf("write table %d: %w", t, err)
+		}
+	}
+	for k := range have {
+		if _, ok := want[k]; !ok {
+			if err := b.maps.Flows.Delete(&k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+				return fmt.Errorf("remove flow entry: %w", err)
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,87 @@
+// Package ofctl parses, validates and prints OpenFlow flows in the syntax of
+// Open vSwitch's ovs-ofctl, with OVS's rules, error messages and
+// normalization.  It is pure Go (standard library only) and was written
+// from the behaviour of OVS (lib/ofp-flow.c, lib/match.c, lib/meta-flow.c,
+// lib/ofp-actions.c, lib/nx-match.c, lib/ofp-port.c) and checked against
+// ovs-ofctl 3.1 (see ovs_compare_test.go).
+//
+// # Entry points
+//
+//   - ParseFlow parses "ovs-ofctl add-flow" text ("actions=" required).
+//   - ParseMatch parses "del-flows"/"dump-flows" filters (cookie=V/M,
+//     table, out_port, optional priority for --strict).
+//   - Flow.MatchString, Flow.ActionsString and Flow.DumpLine print a flow
+//     exactly as "ovs-ofctl dump-flows" (or --no-stats) does.
+//   - Flow.String prints a canonical text (numbers, no names) that parses
+//     back into an equal flow.
+//   - Flow.Covers implements del-flows/dump-flows loose and strict
+//     selection.
+//
+// # Syntax
+//
+// Tokens are split like OVS's ofputil_parse_key_value(): commas and/or
+// white space separate pairs, a key ends at '=', ':' or '(', parentheses
+// nest, and the first "action...=" starts the actions, which take the rest
+// of the string.  "duration", "n_packets", "n_bytes", "idle_age" and
+// "hard_age" are accepted and ignored so that dump-flows output can be fed
+// back.
+//
+// # Normalization
+//
+// The printed form is what "ovs-ofctl dump-flows" prints by default, i.e.
+// after the flow went through OVS's OpenFlow 1.0 + Nicira extension
+// encoding.  The parser produces that form directly, so that a parsed flow
+// has a single representation and String/ParseFlow round-trips exactly:
+//
+//   - matches follow match_format(): priority first (omitted when 32768),
+//     ct_* fields, the protocol shorthand (ip, tcp6, arp, ...), registers,
+//     tun_id, metadata, in_port, VLAN (dl_vlan/dl_vlan_pcp when possible,
+//     otherwise vlan_tci), Ethernet, L3, L4; ct_state flags print in bit
+//     order (ct_state=+trk+new prints +new+trk); values are masked
+//     (nw_src=10.1.2.3/24 prints 10.1.2.0/24, nw_tos=41 prints 40);
+//   - dl_vlan, vlan_vid, dl_vlan_pcp/vlan_pcp are bits of vlan_tci and
+//     ip_dscp is nw_tos>>2 (views; see FieldID);
+//   - fields OVS stores together print under the protocol's name:
+//     "arp,nw_src=X,nw_proto=1" is arp_spa=X,arp_op=1 and
+//     "icmp,tp_src=3" is icmp_type=3;
+//   - set_field becomes mod_dl_src/dst, mod_nw_src/dst, mod_nw_tos,
+//     mod_tp_src/dst, mod_vlan_vid/pcp, strip_vlan or "load" actions, and
+//     mod_nw_ttl, mod_nw_ecn become "load"s, as OVS encodes them for
+//     OpenFlow 1.0; loads wider than 64 bits (ct_label) are split;
+//     subfields print with their NXM/OXM names (NXM_NX_REG0[0..15]);
+//   - "controller" (without options) and "output:CONTROLLER" are
+//     Output{PortController, 65535} ("CONTROLLER:65535"); pop_vlan is
+//     strip_vlan; set_vlan_vid/pcp are mod_vlan_vid/pcp; note data is
+//     zero-padded like OVS's NXAST_NOTE ("note:01" is note:01.00.00.00.00.00);
+//     "drop" is an empty action list.
+//
+// # Deliberate differences from OVS
+//
+//   - Match prerequisites are errors ("tp_dst=80: prerequisites not met for
+//     setting tp_dst ..."); OVS silently drops such fields
+//     (ofputil_normalize_match()) and only logs it.  The rules are OVS's
+//     normalization rules (e.g. nw_src is allowed with ip, arp or rarp).
+//   - Impossible ct_state matches are errors, with the wording of OVS's
+//     validate_ct_state() ("-trk+new", "+new+est", "+inv+new", "+new+rpl").
+//   - table=255 is rejected by ParseFlow (OVS treats it as "no table").
+//   - goto_table prints as goto_table:N and push_vlan as push_vlan:0x8100
+//     (an OpenFlow 1.0 session cannot carry them; OVS turns goto_table
+//     into resubmit(,N) and refuses push_vlan); importance and flow flags
+//     (send_flow_rem, ...) print as OpenFlow 1.3+ dumps show them.
+//   - vlan_tci matches without the 0x1000 "present" bit (which never match)
+//     are kept; OVS's OpenFlow 1.0 encoding turns them into vlan_tci=0x0000.
+//   - set_field with a mask always becomes loads (OVS's OpenFlow 1.0
+//     encoding ignores the mask for fields with a legacy action);
+//     set_field to dl_vlan becomes mod_vlan_vid.
+//   - nat flags (persistent, hash, random) without an address range are
+//     dropped at parse time, as OVS does not print them either.
+//   - Errors that OVS reports without naming the offending text get it
+//     appended (`Both "hash" and "random" are not allowed. (in "ct(...)")`)
+//     or, for action checks, added after OVS's message
+//     ("actions are invalid with specified match
+//     (OFPBAC_MATCH_INCONSISTENT): ct(commit): ct requires ip or ipv6 in
+//     the match").
+//   - Only the fields and actions listed in fields.go and actions.go are
+//     supported; other OVS actions (learn, group, bundle, ...) are reported
+//     as "action X is not supported"; table names are not supported.
+package ofctl

@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# The Open vSwitch conntrack lab, run on ebpfovs in network namespaces.
+# VM1 (10.0.10.1) and VM2 (10.0.10.2) are namespaces whose eth0 is a veth;
+# the other ends, vnet1 and vnet2, sit in a "hypervisor" namespace and are
+# the switch's ports. Everything is removed at the end, even on failure.
+set -euo pipefail
+
+EBPFOVS=$(readlink -f "${1:-./ebpfovs}")
+[[ $(id -u) -eq 0 ]] || { echo "demo: run as root (sudo make demo)" >&2; exit 1; }
+
+tag=$$
+HOST=ebpfovs-demo-hv-$tag
+VM1=ebpfovs-demo-vm1-$tag
+VM2=ebpfovs-demo-vm2-$tag
+BR=demo$tag
+pids=()
+
+cleanup() {
+  set +e
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
+  "$EBPFOVS" -b "$BR" --netns "$HOST" detach >/dev/null 2>&1
+  for ns in "$VM1" "$VM2" "$HOST"; do ip netns del "$ns" 2>/dev/null; done
+}
+trap cleanup EXIT
+
+bold() { printf '\n\033[1m%s\033[0m\n' "$*"; }
+# ovs: show the command as a user types it, run it against the demo bridge.
+ovs() {
+  local shown=("$@")
+  printf '$ ebpfovs'; printf ' %q' "${shown[@]}"; printf '\n'
+  "$EBPFOVS" -b "$BR" --netns "$HOST" "$@"
+}
+vm() { local ns=$1; shift; nsenter --net=/run/netns/"$ns" "$@"; }
+
+bold "Topology: VM1 (10.0.10.1) -- vnet1 [ebpfovs] vnet2 -- VM2 (10.0.10.2)"
+ip netns add "$HOST"; ip netns add "$VM1"; ip netns add "$VM2"
+for i in 1 2; do
+  vmns=$VM1; [[ $i == 2 ]] && vmns=$VM2
+  ip -n "$HOST" link add "vnet$i" type veth peer name eth0 netns "$vmns"
+  vm "$vmns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1
+  ip -n "$vmns" addr add "10.0.10.$i/24" dev eth0
+  ip -n "$vmns" link set lo up
+  ip -n "$vmns" link set eth0 up
+  ip -n "$HOST" link set "vnet$i" up
+done
+
+bold "Attach the datapath to the VM ports (a new bridge starts with priority=0 actions=NORMAL)"
+ovs attach vnet1 vnet2
+
+bold "flow-1 and flow-2: VM1 may open TCP connections to VM2; replies are not tracked yet"
+ovs add-flow "table=0, priority=50, ct_state=-trk, tcp, in_port=vnet1, actions=ct(table=0)"
+ovs add-flow "table=0, priority=50, ct_state=+trk+new, tcp, in_port=vnet1, actions=ct(commit),vnet2"
+
+connect() { # connect VM1 -> VM2:5000, hold the connection open for $1 seconds
+  vm "$VM2" timeout 10 nc -l 5000 >/dev/null 2>&1 &
+  pids+=($!)
+  sleep 0.5
+  (sleep "$1") | vm "$VM1" timeout 10 nc -v 10.0.10.2 5000 2>&1 | sed 's/^/VM1: /' &
+  pids+=($!)
+  sleep 1
+}
+
+bold "VM2: nc -l 5000    VM1: nc -v 10.0.10.2 5000"
+connect 2
+ovs dump-conntrack
+echo "(SYN_SENT: the SYN was committed; VM2's answer took the NORMAL flow, untracked)"
+sleep 2
+
+bold "flow-3 and flow-4: VM2's side goes through conntrack; established replies may return"
+ovs add-flow "table=0, priority=50, ct_state=-trk, tcp, in_port=vnet2, actions=ct(table=0)"
+ovs add-flow "table=0, priority=50, ct_state=+trk+est, tcp, in_port=vnet2, actions=vnet1"
+ovs flush-conntrack
+connect 2
+ovs dump-conntrack
+sleep 2.5
+bold "After both ends closed:"
+ovs dump-conntrack
+
+bold "flow-5: established traffic from VM1 no longer needs the NORMAL flow"
+ovs add-flow "table=0, priority=50, ct_state=+trk+est, tcp, in_port=vnet1, actions=vnet2"
+ovs dump-flows --names
+
+bold "VM2 -> VM1 connections are not allowed by the flows (only VM1 opens connections):"
+vm "$VM1" timeout 5 nc -l 6000 >/dev/null 2>&1 &
+pids+=($!)
+sleep 0.5
+if vm "$VM2" timeout 3 nc -z -w 2 10.0.10.1 6000; then
+  echo "VM2: connected (unexpected)"; exit 1
+else
+  echo "VM2: nc -z 10.0.10.1 6000: no connection (the SYN from vnet2 is +trk+new: no flow allows it)"
+fi
+ovs show
+bold "Done; removing the namespaces and the bridge."

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs the Debian packages ebpfovs needs to build, test and run its demo,
+# if they are missing. Idempotent; quiet when everything is there.
+set -euo pipefail
+
+pkgs=(
+  clang-19 llvm-19        # compile the datapath (bpf2go calls clang-19, llvm-strip-19)
+  libbpf-dev linux-libc-dev  # bpf_helpers.h and the kernel's uapi headers
+  iproute2 util-linux     # ip, tc, nsenter
+  netcat-openbsd iputils-ping ethtool  # the lab's traffic
+)
+
+missing=()
+for p in "${pkgs[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+if ((${#missing[@]})); then
+  if [[ $(id -u) -ne 0 ]]; then
+    echo "install-deps: missing Debian packages: ${missing[*]}; run as root (sudo make ...) to install them" >&2
+    exit 1
+  fi
+  echo "install-deps: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y -q "${missing[@]}" >/dev/null 2>&1 || {
+    apt-get update -q >/dev/null
+    apt-get install -y -q "${missing[@]}"
+  }
+fi
+
+if ! command -v go >/dev/null && [[ ! -x /usr/local/go/bin/go ]]; then
+  echo "install-deps: Go is not installed (expected at /usr/local/go); see https://go.dev/doc/install" >&2
+  exit 1
+fi

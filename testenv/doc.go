@@ -1,0 +1,41 @@
+// Package testenv builds real, disposable network topologies for ebpfovs
+// tests: named network namespaces, an Open vSwitch conntrack-lab style
+// "host + VMs" topology made of veth pairs or tap devices, helpers that run
+// sockets and commands inside a VM's namespace, and gopacket based frame
+// crafting (including malformed frames) for BPF_PROG_TEST_RUN and tap tests.
+//
+// # Isolation and cleanup
+//
+// Tests of many packages run in parallel on one kernel, so every namespace
+// gets a unique name (see [UniqueName]) and everything a helper creates is
+// removed by a t.Cleanup registered on the testing.TB passed in, also when the
+// test fails. Interfaces are only ever created inside namespaces the test owns,
+// never in the caller's (root) namespace, so plain names such as "vnet1" and
+// "eth0" are safe.
+//
+// # Mount namespace
+//
+// `ip netns exec` gives its command a private mount namespace with a freshly
+// mounted /sys, which hides bpffs at /sys/fs/bpf. Nothing in this package does
+// that: the test process stays in its own mount namespace and enters a network
+// namespace only on a locked OS thread ([NS.Do]); external commands are run
+// with `nsenter --net=/run/netns/NAME` ([NS.Command]), which switches the
+// network namespace only.
+//
+// # Kernel behaviour worth knowing
+//
+//   - /proc/sys/net/... is resolved against the network namespace of the
+//     thread that opens the file, and an open descriptor keeps referring to
+//     that namespace whichever thread later reads or writes it. [NS.Sysctl]
+//     and [NS.SetSysctl] therefore open the file inside [NS.Do].
+//   - /proc/net (a link to /proc/self/net) shows the namespace of the
+//     thread-group leader (the main thread), not of the calling thread; use
+//     /proc/thread-self/net inside [NS.Do].
+//   - Sockets and tap file descriptors keep the namespace they were created
+//     in after the creating thread switches back, and they keep that
+//     namespace alive: an unclosed socket delays the namespace's destruction
+//     even after its /run/netns name is gone.
+//
+// Privileged helpers skip the test unless the process can create namespaces
+// (see [RequirePrivileged]).
+package testenv

@@ -1,0 +1,58 @@
+package testenv
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// TestSweepStale simulates a test binary that died before its cleanups ran:
+// a namespace whose owner record names a process that has exited must be
+// deleted by the sweep, while a namespace of a live process is kept.
+func TestSweepStale(t *testing.T) {
+	t.Parallel()
+	RequirePrivileged(t)
+	live := NewNS(t, "tsts-")
+	dead, err := CreateNS("tsts-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { dead.Delete() }) // in case the sweep fails
+
+	// A pid that certainly belongs to no process any more: a reaped child.
+	cmd := exec.Command("true")
+	if err := cmd.Run(); err != nil {
+		t.Fatal(err)
+	}
+	rec, err := ownerRecord()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := strings.Fields(rec)
+	f[0] = strconv.Itoa(cmd.Process.Pid)
+	if err := os.WriteFile(filepath.Join(OwnerDir, dead.Name), []byte(strings.Join(f, " ")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	swept := sweepStale()
+	if !slices.Contains(swept, dead.Name) {
+		t.Errorf("sweepStale() = %v, want it to include %s", swept, dead.Name)
+	}
+	if slices.Contains(swept, live.Name) {
+		t.Errorf("sweepStale() deleted the live namespace %s", live.Name)
+	}
+	for _, p := range []string{dead.Path, filepath.Join(OwnerDir, dead.Name)} {
+		if _, err := os.Lstat(p); !os.IsNotExist(err) {
+			t.Errorf("%s still exists after the sweep (%v)", p, err)
+		}
+	}
+	for _, p := range []string{live.Path, filepath.Join(OwnerDir, live.Name)} {
+		if _, err := os.Lstat(p); err != nil {
+			t.Errorf("live namespace: %v", err)
+		}
+	}
+}
