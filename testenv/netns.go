@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
@@ -350,12 +351,19 @@ func (ns *NS) Command(ctx context.Context, name string, args ...string) *exec.Cm
 	return exec.CommandContext(ctx, "nsenter", append([]string{"--net=" + ns.Path, "--", name}, args...)...)
 }
 
+// RunTimeout bounds commands started by NS.Run and VM.Ping. It is not tied
+// to the test's context, which is already canceled when cleanups run, so
+// Run also works in a t.Cleanup (e.g. to dump state after a failure).
+const RunTimeout = 2 * time.Minute
+
 // Run runs name inside the namespace (see Command) and returns its combined
-// output. It fails the test, including the output, if the command fails. The
-// command is killed when the test's context is canceled.
+// output. It fails the test, including the output, if the command fails or
+// takes longer than RunTimeout.
 func (ns *NS) Run(tb testing.TB, name string, args ...string) string {
 	tb.Helper()
-	out, err := ns.Command(tb.Context(), name, args...).CombinedOutput()
+	ctx, cancel := context.WithTimeout(context.Background(), RunTimeout)
+	defer cancel()
+	out, err := ns.Command(ctx, name, args...).CombinedOutput()
 	if err != nil {
 		tb.Fatalf("testenv: in netns %s: %s %s: %v\n%s", ns.Name, name, strings.Join(args, " "), err, out)
 	}

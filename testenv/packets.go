@@ -366,10 +366,13 @@ const (
 // accepts it for the wrong reason is caught. Base addressing is VM 1 to
 // VM 2 of the lab.
 //
-// Frames shorter than 14 bytes (eth-truncated) cannot be injected into the
-// kernel at all: tap writes and BPF_PROG_TEST_RUN on skb programs both
-// reject them with EINVAL; use them to assert that rejection or with XDP-free
-// parsers.
+// Not every frame can be injected everywhere (measured on Linux 6.18):
+//   - tap writes reject frames shorter than 14 bytes (eth-truncated) with
+//     EINVAL and accept all the others;
+//   - BPF_PROG_TEST_RUN on a TC program rejects with EINVAL frames shorter
+//     than 14 bytes and frames whose EtherType is IPv4/IPv6 but that are
+//     shorter than the fixed IP header (ipv4-short, ipv6-truncated); send
+//     those through a tap instead.
 func MalformedFrames() map[string][]byte {
 	base := PacketSpec{SrcMAC: VMMAC(1), DstMAC: VMMAC(2), SrcIP: VMIP(1), DstIP: VMIP(2)}
 	with := func(f func(*PacketSpec)) []byte {

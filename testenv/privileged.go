@@ -73,6 +73,10 @@ const MinRandomHex = 8
 // The prefix must be a valid interface-name fragment (no '/', ':', '%',
 // whitespace or NUL). UniqueName panics if these rules are broken, since that
 // is a bug in the calling test.
+//
+// 32 random bits make a clash among names that exist at the same time very
+// unlikely, not impossible; CreateNS and NewNS create names exclusively and
+// retry with a new name if one is taken.
 func UniqueName(prefix string) string {
 	if len(prefix) > MaxNameLen-MinRandomHex {
 		panic(fmt.Sprintf("testenv.UniqueName: prefix %q is %d bytes, at most %d allowed", prefix, len(prefix), MaxNameLen-MinRandomHex))

@@ -60,9 +60,10 @@ func (vm *VM) DialTCP(ctx context.Context, addr string) (net.Conn, error) {
 }
 
 // DialTCPFrom is DialTCP from a fixed local port on vm.IP, e.g. to reproduce
-// a 5-tuple. The socket has SO_REUSEADDR so the port can be reused while an
-// earlier connection on it is in TIME_WAIT (connecting to the same peer
-// address still fails with EADDRNOTAVAIL until TIME_WAIT ends).
+// a 5-tuple. The socket has SO_REUSEADDR, so binding succeeds while an
+// earlier connection from the port is in TIME_WAIT; connecting to the same
+// peer again can still fail with EADDRNOTAVAIL while that exact 4-tuple is
+// in TIME_WAIT, so use a fresh local port per connection.
 func (vm *VM) DialTCPFrom(ctx context.Context, localPort int, addr string) (net.Conn, error) {
 	d := &net.Dialer{
 		LocalAddr: &net.TCPAddr{IP: vm.IP, Port: localPort},
@@ -188,7 +189,7 @@ func (vm *VM) Ping(tb testing.TB, ip net.IP, count int, timeout time.Duration) e
 		deadline = 1
 	}
 	// -w is ping's overall deadline; the context is only a safety net.
-	ctx, cancel := context.WithTimeout(tb.Context(), timeout+5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout+5*time.Second)
 	defer cancel()
 	args := []string{"-n", "-c", strconv.Itoa(count), "-i", "0.2", "-w", strconv.Itoa(deadline), ip.String()}
 	out, err := ns.Command(ctx, "ping", args...).CombinedOutput()

@@ -1,0 +1,111 @@
+package ctl_test
+
+import (
+	"bytes"
+	"regexp"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/google/gopacket/layers"
+
+	"github.com/ebpfovs/ebpfovs/testenv"
+)
+
+// TestTapLab runs the lab on tap ports, as real VMs sit behind taps: the
+// test writes each VM's frames into its tap and reads what the switch sends
+// out of the other one.
+func TestTapLab(t *testing.T) {
+	testenv.RequirePrivileged(t)
+	lab := testenv.NewLab(t, testenv.LabOptions{VMs: 2, Tap: true})
+	c := newCLI(t, lab.Host.Path)
+	tap1, tap2 := lab.Tap(0), lab.Tap(1)
+	vm1, vm2 := lab.VMs[0], lab.VMs[1]
+
+	if out := c.must("attach", "vnet1", "vnet2"); out != " 1(vnet1): mode:tcx output:redirect\n 2(vnet2): mode:tcx output:redirect\n" {
+		t.Fatalf("attach: %q (taps have no peer: plain bpf_redirect)", out)
+	}
+	t.Cleanup(func() { c.run("detach") })
+	tap1.Drain()
+	tap2.Drain()
+
+	// expect writes frame into `from` and waits for exactly it on `to`.
+	expect := func(what string, from, to *testenv.Tap, frame []byte) {
+		t.Helper()
+		if err := from.WriteFrame(frame); err != nil {
+			t.Fatalf("%s: write: %v", what, err)
+		}
+		if _, err := to.ReadFrameMatching(2*time.Second, func(b []byte) bool { return bytes.Equal(b, frame) }); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+	// expectNone writes frame and checks it does not come out of `to`.
+	expectNone := func(what string, from, to *testenv.Tap, frame []byte) {
+		t.Helper()
+		if err := from.WriteFrame(frame); err != nil {
+			t.Fatalf("%s: write: %v", what, err)
+		}
+		if b, err := to.ReadFrameMatching(300*time.Millisecond, func(b []byte) bool { return bytes.Equal(b, frame) }); err == nil {
+			t.Fatalf("%s: forwarded, want dropped: % x", what, b)
+		}
+	}
+	seg := func(from, to *testenv.VM, sport, dport uint16, flags string) []byte {
+		return testenv.Build(testenv.PacketSpec{SrcMAC: from.MAC, DstMAC: to.MAC, SrcIP: from.IP, DstIP: to.IP, Proto: "tcp",
+			SrcPort: sport, DstPort: dport, TCPFlags: flags, Seq: 100})
+	}
+
+	// NORMAL: a broadcast ARP floods, the reply is switched to the learned port.
+	arp := testenv.Build(testenv.PacketSpec{Proto: "arp", SrcMAC: vm1.MAC, DstMAC: layers.EthernetBroadcast, SrcIP: vm1.IP, DstIP: vm2.IP})
+	expect("ARP request (flooded)", tap1, tap2, arp)
+	reply := testenv.Build(testenv.PacketSpec{Proto: "arp", ARPOp: 2, SrcMAC: vm2.MAC, DstMAC: vm1.MAC, SrcIP: vm2.IP, DstIP: vm1.IP})
+	expect("ARP reply (learned)", tap2, tap1, reply)
+
+	for _, f := range []string{flow1, flow2, flow3, flow4, flow5} {
+		c.must("add-flow", f)
+	}
+	expect("SYN", tap1, tap2, seg(vm1, vm2, 40000, 5000, "S"))
+	c.waitConntrack(ctLine(40000, "SYN_SENT"))
+	expect("SYN-ACK", tap2, tap1, seg(vm2, vm1, 5000, 40000, "SA"))
+	expect("ACK", tap1, tap2, seg(vm1, vm2, 40000, 5000, "A"))
+	c.waitConntrack(ctLine(40000, "ESTABLISHED"))
+
+	// Strict firewall: VM2 may not open connections.
+	c.must("del-flows", "--strict", "priority=0")
+	c.must("add-flow", "priority=0, arp, actions=NORMAL")
+	expectNone("SYN from VM2", tap2, tap1, seg(vm2, vm1, 6000, 22, "S"))
+	expect("VM1's connection still flows", tap1, tap2, seg(vm1, vm2, 40000, 5000, "PA"))
+
+	// Every malformed frame goes through the live datapath; afterwards it
+	// still forwards, and the port counted every frame.
+	c.must("add-flow", "priority=0, actions=NORMAL")
+	rx := func() uint64 {
+		m := regexp.MustCompile(`1\(vnet1\)[^\n]*\n[^\n]*\n\s+rx packets:(\d+)`).FindStringSubmatch(c.must("show"))
+		if m == nil {
+			t.Fatal("show: no rx counter for vnet1")
+		}
+		n, _ := strconv.ParseUint(m[1], 10, 64)
+		return n
+	}
+	before := rx()
+	n := 0
+	for name, frame := range testenv.MalformedFrames() {
+		if len(frame) < 14 {
+			continue // tap refuses frames without an Ethernet header
+		}
+		if name == testenv.MalVLANTruncated {
+			// The kernel drops a frame whose 802.1Q tag is cut short while
+			// untagging it, before any TC hook; TestMalformedFrames in bpf/
+			// runs our parser on it through BPF_PROG_TEST_RUN.
+			continue
+		}
+		if err := tap1.WriteFrame(frame); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		n++
+	}
+	expect("a good frame after the malformed ones", tap1, tap2, seg(vm1, vm2, 40000, 5000, "PA"))
+	if got := rx() - before; got < uint64(n+1) {
+		t.Errorf("vnet1 counted %d frames, want at least %d (%d malformed + 1)", got, n+1, n)
+	}
+	t.Logf("%d malformed frames went through the datapath", n)
+}
