@@ -97,6 +97,24 @@ func openBridge(e *env, cmd string) (*loader.Bridge, *loader.PortMap, error) {
 	return b, pm, nil
 }
 
+// openWithFilter opens the bridge and parses the optional MATCH argument
+// of del-flows and dump-flows (nil filter: none given).
+func openWithFilter(e *env, cmd string, args []string) (*loader.Bridge, *loader.PortMap, *ofctl.Flow, error) {
+	b, pm, err := openBridge(e, cmd)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if len(args) == 0 {
+		return b, pm, nil, nil
+	}
+	filter, err := ofctl.ParseMatch(args[0], pm)
+	if err != nil {
+		b.Close()
+		return nil, nil, nil, usagef("%s: %v", cmd, err)
+	}
+	return b, pm, filter, nil
+}
+
 func runAddFlow(e *env, fs *pflag.FlagSet, args []string) error {
 	if len(args) != 1 {
 		return usagef("add-flow: expects exactly one FLOW argument (quote it), got %d", len(args))
@@ -165,17 +183,12 @@ func runDelFlows(e *env, fs *pflag.FlagSet, args []string) error {
 	if len(args) > 1 {
 		return usagef("del-flows: expects at most one MATCH argument (quote it)")
 	}
-	b, pm, err := openBridge(e, "del-flows")
+	b, pm, filter, err := openWithFilter(e, "del-flows", args)
 	if err != nil {
 		return err
 	}
 	defer b.Close()
-	var filter *ofctl.Flow
-	if len(args) == 1 {
-		if filter, err = ofctl.ParseMatch(args[0], pm); err != nil {
-			return usagef("del-flows: %v", err)
-		}
-	} else if strict {
+	if filter == nil && strict {
 		// OVS: a strict delete without a match deletes the flow with an
 		// empty match and the default priority.
 		if filter, err = ofctl.ParseMatch("", pm); err != nil {
@@ -198,17 +211,11 @@ func runDumpFlows(e *env, fs *pflag.FlagSet, args []string) error {
 	if len(args) > 1 {
 		return usagef("dump-flows: expects at most one MATCH argument (quote it)")
 	}
-	b, pm, err := openBridge(e, "dump-flows")
+	b, pm, filter, err := openWithFilter(e, "dump-flows", args)
 	if err != nil {
 		return err
 	}
 	defer b.Close()
-	var filter *ofctl.Flow
-	if len(args) == 1 {
-		if filter, err = ofctl.ParseMatch(args[0], pm); err != nil {
-			return usagef("dump-flows: %v", err)
-		}
-	}
 	flows, err := b.Flows()
 	if err != nil {
 		return fmt.Errorf("dump-flows: %w", err)

@@ -189,13 +189,21 @@ func (b *Bridge) attachOne(prog *ebpf.Program, raw map[uint32]bpf.DatapathPort, 
 		port.Flags |= flagPeer
 	}
 
-	switch mode {
-	case ModeTCX:
-		if err := b.attachTCX(prog, ofport, int(ifindex)); err != nil {
+	// TCX unless tc is asked for; auto falls back to tc where the kernel
+	// has no TCX (before 6.6).
+	useTC := mode == ModeTC
+	if !useTC {
+		err := b.attachTCX(prog, ofport, int(ifindex))
+		switch {
+		case err == nil:
+			port.Mode = uint32(bpf.DatapathAttachModeATTACH_TCX)
+		case mode != ModeTCX && errors.Is(err, ebpf.ErrNotSupported):
+			useTC = true
+		default:
 			return AttachResult{}, fmt.Errorf("%s: %w", s.Name, err)
 		}
-		port.Mode = uint32(bpf.DatapathAttachModeATTACH_TCX)
-	case ModeTC:
+	}
+	if useTC {
 		own, err := attachTC(prog, lnk)
 		if err != nil {
 			return AttachResult{}, fmt.Errorf("%s: %w", s.Name, err)
@@ -204,23 +212,6 @@ func (b *Bridge) attachOne(prog *ebpf.Program, raw map[uint32]bpf.DatapathPort, 
 		port.TcPrio, port.TcHandle = tcFilterPrio, 1
 		if own {
 			port.Flags |= flagOwnQdisc
-		}
-	default: // auto
-		err := b.attachTCX(prog, ofport, int(ifindex))
-		if errors.Is(err, ebpf.ErrNotSupported) {
-			own, err2 := attachTC(prog, lnk)
-			if err2 != nil {
-				return AttachResult{}, fmt.Errorf("%s: %w", s.Name, err2)
-			}
-			port.Mode = uint32(bpf.DatapathAttachModeATTACH_TC)
-			port.TcPrio, port.TcHandle = tcFilterPrio, 1
-			if own {
-				port.Flags |= flagOwnQdisc
-			}
-		} else if err != nil {
-			return AttachResult{}, fmt.Errorf("%s: %w", s.Name, err)
-		} else {
-			port.Mode = uint32(bpf.DatapathAttachModeATTACH_TCX)
 		}
 	}
 

@@ -23,7 +23,8 @@ const OwnerDir = "/run/ebpfovs-testenv"
 
 // procStartTime returns the start time of process pid (field 22 of
 // /proc/PID/stat), which together with the pid identifies a process even if
-// the pid is reused.
+// the pid is reused. A zombie counts as gone: its /proc entry outlives it
+// until its parent (possibly a lax init) reaps it.
 func procStartTime(pid int) (string, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
@@ -35,9 +36,12 @@ func procStartTime(pid int) (string, error) {
 	if i < 0 {
 		return "", fmt.Errorf("malformed /proc/%d/stat", pid)
 	}
-	f := strings.Fields(s[i+1:]) // f[0] is field 3
+	f := strings.Fields(s[i+1:]) // f[0] is field 3, the state
 	if len(f) < 20 {
 		return "", fmt.Errorf("malformed /proc/%d/stat", pid)
+	}
+	if f[0] == "Z" || f[0] == "X" {
+		return "", fmt.Errorf("process %d is a zombie", pid)
 	}
 	return f[19], nil
 }
