@@ -149,9 +149,7 @@ func parseCTTuple(s string, t *CTTuple, proto *uint8) error {
 		case "ct_ipv6_src", "ct_ipv6_dst":
 			return fmt.Errorf("%s: IPv6 conntrack is not yet supported", key)
 		case "ct_nw_proto":
-			if *proto != 0 {
-				return fmt.Errorf("%s is set multiple times", key)
-			}
+			// Both tuples may name the protocol; OVS keeps the last one.
 			v, err := strconv.ParseUint(value, 0, 8)
 			if err != nil {
 				return bad
