@@ -21,24 +21,6 @@
 #include "parse.h"
 #include "conntrack.h"
 
-/* Outputs decided so far for the packet. */
-struct out_state {
-	__u32 in_port;
-	__u32 pending;        /* OpenFlow port of the pending output, 0 if none */
-	__u32 pending_ifindex;
-	__u32 pending_flags;  /* PORT_F_* */
-	__u32 nout;
-	__u32 port[TRACE_MAX_OUT];
-};
-
-/* Everything the pipeline knows about one packet. */
-struct pkt_ctx {
-	struct flow_key key;
-	struct pkt_info pi;
-	struct ct_result ct;
-	struct out_state out;
-};
-
 static __always_inline void port_tx(__u32 port, __u32 len)
 {
 	struct port_counts *ps = bpf_map_lookup_elem(&port_stats, &port);
@@ -142,10 +124,11 @@ static __always_inline void normal(struct __sk_buff *skb, struct pkt_ctx *c)
 }
 
 /*
- * Run one action. Returns the table to recirculate to (ct(table=N)), or
- * NO_TABLE. Global for the verifier: the pipeline calls it from two nested
- * loops (passes x actions), and walking an inlined body 8 x 16 times exceeds
- * the verifier's budget; a global function is verified once.
+ * Run one action (resubmit is the pipeline's, in datapath.c). Returns the
+ * table to recirculate to (ct(table=N)), or NO_TABLE. Actions after a
+ * ct(table=N) run on the packet as it was, as in OVS; the recirculated copy
+ * continues in table N with the ct_* fields set. Global, so the verifier
+ * checks it once rather than at every step of the pipeline loop.
  */
 __noinline __u32 exec_action(struct __sk_buff *skb, struct pkt_ctx *c,
 			     const struct action *a)
@@ -168,38 +151,17 @@ __noinline __u32 exec_action(struct __sk_buff *skb, struct pkt_ctx *c,
 		flood(skb, &c->out);
 		break;
 	case ACT_CT:
-		state = ct_execute(&c->key, &c->pi, &c->ct, a->zone, a->flags);
+		state = ct_execute(&c->key, &c->pi, &c->ct, a->aux, a->flags);
 		if (a->arg != NO_TABLE) {
 			/* The recirculated packet sees the conntrack result. */
 			c->key.ct_state = bpf_htonl(state);
-			c->key.ct_zone = bpf_htons(a->zone);
+			c->key.ct_zone = bpf_htons(a->aux);
 			c->key.ct_mark = bpf_htonl(c->ct.mark);
 			return a->arg;
 		}
 		break;
 	}
 	return NO_TABLE;
-}
-
-/*
- * Run one flow's action list. Actions after a ct(table=N) run on the packet
- * as it was, as in OVS; the recirculated copy continues in table N with the
- * ct_* fields set.
- */
-static __always_inline __u32 exec_actions(struct __sk_buff *skb,
-					  struct pkt_ctx *c,
-					  const struct action_list *acts)
-{
-	__u32 next = NO_TABLE, i, n = acts->n, t;
-
-	for (i = 0; i < MAX_ACTIONS; i++) {
-		if (i >= n)
-			break;
-		t = exec_action(skb, c, &acts->a[i]);
-		if (t != NO_TABLE)
-			next = t;
-	}
-	return next;
 }
 
 /* Hand the packet to its pending output, or drop it. */

@@ -10,6 +10,10 @@
  * they hold; once the best match found outranks every remaining subtable, the
  * search stops (OVS's classifier does the same).
  *
+ * The loader writes a new generation of tables and flow entries while
+ * packets use the other, then flips bridge_config.gen: a packet reads the
+ * generation once and sees one flow table, before or after a change.
+ *
  * Two flows with the same table, mask and masked values but different
  * priorities share a hash key: the map holds the higher one, which is the only
  * one that can ever win. The loader keeps the full list and re-installs the
@@ -28,7 +32,7 @@
  * it there would multiply the verifier's work by MAX_PASSES.
  * Returns 1 and fills *best when a flow matched, 0 otherwise.
  */
-__noinline int classify(const struct flow_key *key, __u32 table_id,
+__noinline int classify(const struct flow_key *key, __u32 table_id, __u32 gen,
 			struct flow_ref *best)
 {
 	struct flow_lookup lk = {};
@@ -38,13 +42,16 @@ __noinline int classify(const struct flow_key *key, __u32 table_id,
 	int found = 0;
 	__u32 i, w;
 
-	if (!key || !best)
+	__u32 idx = (gen & 1) * MAX_TABLES + table_id;
+
+	if (!key || !best || table_id >= MAX_TABLES)
 		return 0;
-	t = bpf_map_lookup_elem(&tables, &table_id);
+	t = bpf_map_lookup_elem(&tables, &idx);
 	if (!t)
 		return 0;
 
 	lk.table = table_id;
+	lk.gen = gen & 1;
 	kw = (const __u64 *)key;
 	lw = (__u64 *)&lk.key;
 	for (i = 0; i < MAX_SUBTABLES; i++) {

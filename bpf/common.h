@@ -19,6 +19,9 @@
 #define MAX_FLOWS      65536
 #define MAX_ACTIONS    16   /* actions in one flow's list */
 #define MAX_PASSES     8    /* classifier passes a packet may take (1 + recirculations) */
+#define MAX_DEPTH      8    /* nested resubmits (a power of two: indexes are masked) */
+#define MAX_STEPS      128  /* lookups + actions + returns per packet: the verifier's loop bound */
+#define GENERATIONS    2    /* flow-table generations: the loader fills one while the other runs */
 #define CT_MAX_ENTRIES 262144
 #define MAC_MAX_ENTRIES 8192
 
@@ -74,17 +77,20 @@ struct flow_key {
 
 #define FLOW_KEY_WORDS (sizeof(struct flow_key) / 8)
 
-/* Key of the flows hash: one subtable (table, mask) and the masked key. */
+/* Key of the flows hash: generation, one subtable (table, mask), the masked key. */
 struct flow_lookup {
-	__u32 table;
+	__u16 table;
+	__u16 gen;
 	__u32 mask_id;
 	struct flow_key key;
 };
 
 /* Value of the flows hash: the highest-priority flow with exactly this match. */
 struct flow_ref {
-	__u32 flow_id;  /* index into flow_actions and flow_stats */
+	__u32 flow_id;  /* index into flow_stats and flow_meta */
 	__u32 priority;
+	__u32 acts;     /* index into flow_actions: flow_id + gen * MAX_FLOWS */
+	__u32 pad;
 };
 
 /* One mask used in a table, with the highest priority of its flows. */
@@ -93,7 +99,8 @@ struct subtable {
 	__u32 max_priority;
 };
 
-/* A table's subtables, sorted by max_priority, highest first. */
+/* A table's subtables, sorted by max_priority, highest first. The tables map
+ * holds GENERATIONS copies: index gen * MAX_TABLES + table. */
 struct table {
 	__u32 nsubtables;
 	__u32 pad;
@@ -105,7 +112,9 @@ enum action_type {
 	ACT_OUTPUT,   /* arg: OpenFlow port, or OFPP_IN_PORT */
 	ACT_NORMAL,   /* learning L2 switch */
 	ACT_FLOOD,    /* every port but in_port (FLOOD and ALL) */
-	ACT_CT,       /* conntrack; flags CT_COMMIT/CT_FORCE, zone, arg = table or NO_TABLE */
+	ACT_CT,       /* conntrack; flags CT_COMMIT/CT_FORCE, aux = zone, arg = table or NO_TABLE */
+	ACT_RESUBMIT, /* look up table arg (NO_TABLE: the current one) with in_port aux (0: as is),
+	               * run the actions found, then go on; goto_table is a resubmit at the end */
 };
 
 #define CT_COMMIT 0x01
@@ -115,7 +124,7 @@ enum action_type {
 struct action {
 	__u8 type;   /* enum action_type */
 	__u8 flags;
-	__u16 zone;
+	__u16 aux;   /* ACT_CT: zone; ACT_RESUBMIT: in_port to look up with */
 	__u32 arg;
 };
 
@@ -176,7 +185,7 @@ struct port_counts {
 
 struct bridge_config {
 	__u32 max_port;  /* highest OpenFlow port in use: bounds flooding */
-	__u32 pad;
+	__u32 gen;       /* the flow-table generation packets use; the loader flips it */
 };
 
 /* MAC learning table for the NORMAL action. */
@@ -253,6 +262,8 @@ enum counter {
 	CNT_CT_INVALID,
 	CNT_CT_FULL,        /* commit failed to insert */
 	CNT_OUTPUT_NOPORT,  /* output to a port that does not exist */
+	CNT_DEPTH_LIMIT,    /* resubmit nested deeper than MAX_DEPTH: skipped */
+	CNT_STEP_LIMIT,     /* more than MAX_STEPS steps: the rest skipped */
 	CNT_MAX,
 };
 
@@ -260,19 +271,22 @@ enum counter {
  * What the trace program (tc_trace, run only by BPF_PROG_TEST_RUN) records
  * about one packet, for `ebpfovs trace` and the datapath tests.
  */
-#define TRACE_MAX_OUT 16
+#define TRACE_MAX_OUT     16
+#define TRACE_MAX_LOOKUPS 32
 
-struct trace_pass {
+struct trace_lookup {
 	__u32 table;
 	__u32 flow_id;      /* NO_TABLE when nothing matched */
 	__u32 priority;
 	__u32 ct_state;     /* ct_state the lookup saw */
+	__u32 depth;        /* 0 for a pass, 1.. inside resubmits */
+	__u32 pass;         /* 0 first, then one per recirculation */
 };
 
 struct trace {
-	__u32 npasses;
+	__u32 nlookups;
 	__u32 nout;
-	struct trace_pass pass[MAX_PASSES];
+	struct trace_lookup lookup[TRACE_MAX_LOOKUPS];
 	__u32 out_port[TRACE_MAX_OUT];  /* OpenFlow ports, in output order */
 	__u32 verdict;                  /* TC_ACT_* the program returned */
 	__u32 ct_state;                 /* last conntrack result */

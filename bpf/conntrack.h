@@ -31,23 +31,6 @@
 #include "maps.h"
 #include "parse.h"
 
-#define CT_DIR_ORIG  0
-#define CT_DIR_REPLY 1
-
-/* Per-packet conntrack cache, carried across recirculations. */
-struct ct_result {
-	__u8 done;       /* conntrack ran for this packet in `zone` */
-	__u8 dir;        /* CT_DIR_* */
-	__u8 has_entry;  /* the connection is committed */
-	__u8 new_state;  /* TCP: state after this packet */
-	__u8 pkt_is_a;   /* the packet's source is key.addr_a/port_a */
-	__u8 pad;
-	__u16 zone;
-	__u32 ct_state;
-	__u32 mark;
-	struct ct_key key;
-};
-
 #define SECS(n) ((__u64)(n) * 1000000000ULL)
 
 /* nf_conntrack's default timeouts (nf_conntrack_proto_*.c). */

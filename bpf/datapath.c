@@ -6,12 +6,17 @@
  *
  *   parse (parse.h) -> classify (classifier.h) -> act (actions.h), where the
  *   ct() action runs conntrack (conntrack.h) and may send the packet back to
- *   classify in another table (recirculation), at most MAX_PASSES times.
+ *   classify in another table (recirculation: a new pass), and resubmit
+ *   looks up another table and runs its actions before going on (a nested
+ *   frame).
+ *
+ * The walk is a loop of steps: start a pass (a lookup), run one action,
+ * enter a resubmit (a lookup), or leave a finished frame. Bounds: MAX_STEPS
+ * steps, MAX_PASSES passes, MAX_DEPTH nested frames.
  *
  * Two programs share the code: tc_ingress is attached to every port;
- * tc_trace is the same pipeline compiled with tracing on, run only through
- * BPF_PROG_TEST_RUN by `ebpfovs trace` and the tests, so the attached program
- * pays nothing for tracing.
+ * tc_trace is the same pipeline with tracing on, run only through
+ * BPF_PROG_TEST_RUN by `ebpfovs trace` and the tests.
  */
 #include <linux/bpf.h>
 #include <linux/pkt_cls.h>
@@ -19,6 +24,7 @@
 #include <bpf/bpf_endian.h>
 
 #include "common.h"
+#include "context.h"
 #include "maps.h"
 #include "parse.h"
 #include "classifier.h"
@@ -34,12 +40,125 @@ const enum attach_mode *unused_attach_mode __attribute__((unused));
 const enum counter *unused_counter __attribute__((unused));
 const enum tcp_ct_state *unused_tcp_ct_state __attribute__((unused));
 
+static __always_inline void trace_lookup(struct pkt_ctx *c, __u32 table,
+					 int found, const struct flow_ref *ref)
+{
+	__u32 zero = 0, i;
+	struct trace *tr;
+
+	if (!c->tracing)
+		return;
+	tr = bpf_map_lookup_elem(&trace_buf, &zero);
+	if (!tr || tr->nlookups >= TRACE_MAX_LOOKUPS)
+		return;
+	i = tr->nlookups & (TRACE_MAX_LOOKUPS - 1);
+	tr->lookup[i].table = table;
+	tr->lookup[i].flow_id = found ? ref->flow_id : NO_TABLE;
+	tr->lookup[i].priority = found ? ref->priority : 0;
+	tr->lookup[i].ct_state = bpf_ntohl(c->key.ct_state);
+	tr->lookup[i].depth = c->depth;
+	tr->lookup[i].pass = c->passes - 1;
+	tr->nlookups++;
+}
+
+/* Look table up and, on a match, push a frame running the flow's actions. */
+static __always_inline void lookup_push(struct pkt_ctx *c, __u32 table,
+					__be32 restore_in_port)
+{
+	struct flow_counts *fs;
+	struct flow_ref ref;
+	struct frame *f;
+	int found;
+
+	found = classify(&c->key, table, c->gen, &ref);
+	trace_lookup(c, table, found, &ref);
+	if (!found) {
+		/* A miss ends a pass (OpenFlow: drop); in a resubmit it is just no actions. */
+		if (c->depth == 0)
+			count(CNT_MISS);
+		c->key.in_port = restore_in_port;
+		return;
+	}
+	fs = bpf_map_lookup_elem(&flow_stats, &ref.flow_id);
+	if (fs) {
+		fs->packets++;
+		fs->bytes += c->pi.len;
+	}
+	f = &c->frames[c->depth & (MAX_DEPTH - 1)];
+	f->acts = ref.acts;
+	f->idx = 0;
+	f->table = table;
+	f->in_port = restore_in_port;
+	c->depth++;
+}
+
+/*
+ * One step of the walk. Returns 1 when the packet is done. Global: the
+ * verifier checks it once, and the loop in pipeline() stays tiny.
+ */
+__noinline int step(struct __sk_buff *skb, struct pkt_ctx *c)
+{
+	const struct action_list *acts;
+	const struct action *a;
+	struct frame *f;
+	__u32 table;
+
+	if (!skb || !c)
+		return 1;
+
+	if (c->depth == 0) {
+		/* Between passes: start the one a ct(table=N) asked for, if any. */
+		if (c->next_table == NO_TABLE)
+			return 1;
+		if (c->passes >= MAX_PASSES) {
+			count(CNT_PASS_LIMIT);
+			return 1;
+		}
+		table = c->next_table;
+		c->next_table = NO_TABLE;
+		c->passes++;
+		lookup_push(c, table, c->key.in_port);
+		return 0;
+	}
+
+	f = &c->frames[(c->depth - 1) & (MAX_DEPTH - 1)];
+	acts = bpf_map_lookup_elem(&flow_actions, &f->acts);
+	if (!acts || f->idx >= acts->n || f->idx >= MAX_ACTIONS) {
+		/* The frame is done: back to its caller, with its in_port. */
+		c->key.in_port = f->in_port;
+		c->depth--;
+		return 0;
+	}
+	a = &acts->a[f->idx & (MAX_ACTIONS - 1)];
+	f->idx++;
+
+	if (a->type == ACT_RESUBMIT) {
+		__be32 saved = c->key.in_port;
+
+		if (c->depth >= MAX_DEPTH) {
+			count(CNT_DEPTH_LIMIT);
+			return 0;
+		}
+		table = a->arg == NO_TABLE ? f->table : a->arg;
+		if (a->aux)
+			c->key.in_port = bpf_htonl(a->aux);
+		lookup_push(c, table, saved);
+		return 0;
+	}
+
+	table = exec_action(skb, c, a);
+	if (table != NO_TABLE)
+		c->next_table = table;
+	return 0;
+}
+
 static __always_inline int pipeline(struct __sk_buff *skb, const int tracing)
 {
-	struct pkt_ctx c = {};
-	struct trace *tr = NULL;
+	__u32 ifindex = skb->ifindex, zero = 0, i, *port;
+	struct bridge_config *cfg;
 	struct port_counts *ps;
-	__u32 ifindex = skb->ifindex, zero = 0, table = 0, i, *port;
+	struct trace *tr = NULL;
+	struct pkt_ctx *c;
 	int verdict;
 
 	count(CNT_PACKETS);
@@ -48,7 +167,22 @@ static __always_inline int pipeline(struct __sk_buff *skb, const int tracing)
 		count(CNT_NOT_OURS);
 		return TC_ACT_OK;
 	}
-	c.out.in_port = *port;
+	c = bpf_map_lookup_elem(&scratch, &zero);
+	cfg = bpf_map_lookup_elem(&config, &zero);
+	if (!c || !cfg)
+		return TC_ACT_SHOT;
+
+	__builtin_memset(&c->key, 0, sizeof(c->key));
+	__builtin_memset(&c->pi, 0, sizeof(c->pi));
+	c->ct.done = 0;
+	c->out.in_port = *port;
+	c->out.pending = 0;
+	c->out.nout = 0;
+	c->depth = 0;
+	c->passes = 0;
+	c->next_table = 0; /* the first pass, in table 0 */
+	c->gen = cfg->gen;
+	c->tracing = tracing;
 	if (tracing) {
 		tr = bpf_map_lookup_elem(&trace_buf, &zero);
 		if (tr)
@@ -56,58 +190,32 @@ static __always_inline int pipeline(struct __sk_buff *skb, const int tracing)
 	}
 
 	/* Parse. */
-	if (parse(skb, &c.key, &c.pi))
+	if (parse(skb, &c->key, &c->pi))
 		count(CNT_TRUNCATED);
-	c.key.in_port = bpf_htonl(c.out.in_port);
-	ps = bpf_map_lookup_elem(&port_stats, &c.out.in_port);
+	c->key.in_port = bpf_htonl(c->out.in_port);
+	ps = bpf_map_lookup_elem(&port_stats, &c->out.in_port);
 	if (ps) {
 		ps->rx_packets++;
-		ps->rx_bytes += c.pi.len;
+		ps->rx_bytes += c->pi.len;
 	}
 
-	/* Classify and act, once per pass. */
-	for (i = 0; i < MAX_PASSES; i++) {
-		struct action_list *acts;
-		struct flow_counts *fs;
-		struct flow_ref ref;
-		int found;
-
-		found = classify(&c.key, table, &ref);
-		if (tracing && tr) {
-			tr->npasses = i + 1;
-			tr->pass[i & (MAX_PASSES - 1)].table = table;
-			tr->pass[i & (MAX_PASSES - 1)].ct_state = bpf_ntohl(c.key.ct_state);
-			tr->pass[i & (MAX_PASSES - 1)].flow_id = found ? ref.flow_id : NO_TABLE;
-			tr->pass[i & (MAX_PASSES - 1)].priority = found ? ref.priority : 0;
-		}
-		if (!found) {
-			count(CNT_MISS); /* OpenFlow table miss: drop */
+	/* Classify and act. */
+	for (i = 0; i < MAX_STEPS; i++) {
+		if (step(skb, c))
 			break;
-		}
-		fs = bpf_map_lookup_elem(&flow_stats, &ref.flow_id);
-		if (fs) {
-			fs->packets++;
-			fs->bytes += c.pi.len;
-		}
-		acts = bpf_map_lookup_elem(&flow_actions, &ref.flow_id);
-		if (!acts)
-			break;
-		table = exec_actions(skb, &c, acts);
-		if (table == NO_TABLE)
-			break;
-		if (i == MAX_PASSES - 1)
-			count(CNT_PASS_LIMIT);
 	}
+	if (i == MAX_STEPS)
+		count(CNT_STEP_LIMIT);
 
-	verdict = finish(skb, &c.out);
-	if (!c.out.pending && ps)
+	verdict = finish(skb, &c->out);
+	if (!c->out.pending && ps)
 		ps->rx_dropped++;
 	if (tracing && tr) {
-		tr->nout = c.out.nout;
+		tr->nout = c->out.nout;
 		for (i = 0; i < TRACE_MAX_OUT; i++)
-			tr->out_port[i] = c.out.port[i];
+			tr->out_port[i] = c->out.port[i];
 		tr->verdict = verdict;
-		tr->ct_state = c.ct.ct_state;
+		tr->ct_state = c->ct.ct_state;
 	}
 	return verdict;
 }

@@ -17,7 +17,7 @@ type DatapathAction struct {
 	_     structs.HostLayout
 	Type  uint8
 	Flags uint8
-	Zone  uint16
+	Aux   uint16
 	Arg   uint32
 }
 
@@ -31,11 +31,12 @@ type DatapathActionList struct {
 type DatapathActionType uint32
 
 const (
-	DatapathActionTypeACT_NONE   DatapathActionType = 0
-	DatapathActionTypeACT_OUTPUT DatapathActionType = 1
-	DatapathActionTypeACT_NORMAL DatapathActionType = 2
-	DatapathActionTypeACT_FLOOD  DatapathActionType = 3
-	DatapathActionTypeACT_CT     DatapathActionType = 4
+	DatapathActionTypeACT_NONE     DatapathActionType = 0
+	DatapathActionTypeACT_OUTPUT   DatapathActionType = 1
+	DatapathActionTypeACT_NORMAL   DatapathActionType = 2
+	DatapathActionTypeACT_FLOOD    DatapathActionType = 3
+	DatapathActionTypeACT_CT       DatapathActionType = 4
+	DatapathActionTypeACT_RESUBMIT DatapathActionType = 5
 )
 
 type DatapathAttachMode uint32
@@ -49,7 +50,7 @@ const (
 type DatapathBridgeConfig struct {
 	_       structs.HostLayout
 	MaxPort uint32
-	Pad     uint32
+	Gen     uint32
 }
 
 type DatapathCounter uint32
@@ -63,7 +64,9 @@ const (
 	DatapathCounterCNT_CT_INVALID    DatapathCounter = 5
 	DatapathCounterCNT_CT_FULL       DatapathCounter = 6
 	DatapathCounterCNT_OUTPUT_NOPORT DatapathCounter = 7
-	DatapathCounterCNT_MAX           DatapathCounter = 8
+	DatapathCounterCNT_DEPTH_LIMIT   DatapathCounter = 8
+	DatapathCounterCNT_STEP_LIMIT    DatapathCounter = 9
+	DatapathCounterCNT_MAX           DatapathCounter = 10
 )
 
 type DatapathCtEntry struct {
@@ -122,7 +125,8 @@ type DatapathFlowKey struct {
 
 type DatapathFlowLookup struct {
 	_      structs.HostLayout
-	Table  uint32
+	Table  uint16
+	Gen    uint16
 	MaskId uint32
 	Key    DatapathFlowKey
 }
@@ -140,6 +144,8 @@ type DatapathFlowRef struct {
 	_        structs.HostLayout
 	FlowId   uint32
 	Priority uint32
+	Acts     uint32
+	Pad      uint32
 }
 
 type DatapathMacEntry struct {
@@ -153,6 +159,57 @@ type DatapathMacKey struct {
 	_    structs.HostLayout
 	Mac  [6]uint8
 	Vlan uint16
+}
+
+type DatapathPktCtx struct {
+	_   structs.HostLayout
+	Key DatapathFlowKey
+	Pi  struct {
+		_        structs.HostLayout
+		Len      uint32
+		IsIpv4   uint8
+		L4Ok     uint8
+		TcpFlags uint8
+		IcmpType uint8
+		IcmpCode uint8
+		Pad      uint8
+		IcmpId   uint16
+	}
+	Ct struct {
+		_        structs.HostLayout
+		Done     uint8
+		Dir      uint8
+		HasEntry uint8
+		NewState uint8
+		PktIsA   uint8
+		Pad      uint8
+		Zone     uint16
+		CtState  uint32
+		Mark     uint32
+		Key      DatapathCtKey
+	}
+	Out struct {
+		_              structs.HostLayout
+		InPort         uint32
+		Pending        uint32
+		PendingIfindex uint32
+		PendingFlags   uint32
+		Nout           uint32
+		Port           [16]uint32
+	}
+	Frames [8]struct {
+		_      structs.HostLayout
+		Acts   uint32
+		Idx    uint32
+		Table  uint32
+		InPort uint32
+	}
+	Depth     uint32
+	Passes    uint32
+	NextTable uint32
+	Gen       uint32
+	Tracing   uint32
+	Pad       uint32
 }
 
 type DatapathPort struct {
@@ -207,21 +264,23 @@ const (
 )
 
 type DatapathTrace struct {
-	_       structs.HostLayout
-	Npasses uint32
-	Nout    uint32
-	Pass    [8]DatapathTracePass
-	OutPort [16]uint32
-	Verdict uint32
-	CtState uint32
+	_        structs.HostLayout
+	Nlookups uint32
+	Nout     uint32
+	Lookup   [32]DatapathTraceLookup
+	OutPort  [16]uint32
+	Verdict  uint32
+	CtState  uint32
 }
 
-type DatapathTracePass struct {
+type DatapathTraceLookup struct {
 	_        structs.HostLayout
 	Table    uint32
 	FlowId   uint32
 	Priority uint32
 	CtState  uint32
+	Depth    uint32
+	Pass     uint32
 }
 
 // Names of all BPF objects in the ELF.
@@ -240,6 +299,7 @@ const (
 	DatapathMapPortByIfindex    = "port_by_ifindex"
 	DatapathMapPortStats        = "port_stats"
 	DatapathMapPorts            = "ports"
+	DatapathMapScratch          = "scratch"
 	DatapathMapTables           = "tables"
 	DatapathMapTraceBuf         = "trace_buf"
 	DatapathProgTcIngress       = "tc_ingress"
@@ -312,6 +372,7 @@ type DatapathMapSpecs struct {
 	PortByIfindex *ebpf.MapSpec `ebpf:"port_by_ifindex"`
 	PortStats     *ebpf.MapSpec `ebpf:"port_stats"`
 	Ports         *ebpf.MapSpec `ebpf:"ports"`
+	Scratch       *ebpf.MapSpec `ebpf:"scratch"`
 	Tables        *ebpf.MapSpec `ebpf:"tables"`
 	TraceBuf      *ebpf.MapSpec `ebpf:"trace_buf"`
 }
@@ -358,6 +419,7 @@ type DatapathMaps struct {
 	PortByIfindex *ebpf.Map `ebpf:"port_by_ifindex"`
 	PortStats     *ebpf.Map `ebpf:"port_stats"`
 	Ports         *ebpf.Map `ebpf:"ports"`
+	Scratch       *ebpf.Map `ebpf:"scratch"`
 	Tables        *ebpf.Map `ebpf:"tables"`
 	TraceBuf      *ebpf.Map `ebpf:"trace_buf"`
 }
@@ -376,6 +438,7 @@ func (m *DatapathMaps) Close() error {
 		m.PortByIfindex,
 		m.PortStats,
 		m.Ports,
+		m.Scratch,
 		m.Tables,
 		m.TraceBuf,
 	)

@@ -151,12 +151,13 @@ func outPorts(tr *bpf.DatapathTrace) []uint32 {
 	return slices.Clone(tr.OutPort[:n])
 }
 
+// passes lists the lookups a packet made: passes and resubmits, in order.
 func passes(tr *bpf.DatapathTrace) []pass {
 	var out []pass
-	for i := 0; i < int(tr.Npasses) && i < len(tr.Pass); i++ {
-		p := pass{table: tr.Pass[i].Table, prio: -1}
-		if tr.Pass[i].FlowId != 0xffffffff {
-			p.prio = int(tr.Pass[i].Priority)
+	for i := 0; i < int(tr.Nlookups) && i < len(tr.Lookup); i++ {
+		p := pass{table: tr.Lookup[i].Table, prio: -1}
+		if tr.Lookup[i].FlowId != 0xffffffff {
+			p.prio = int(tr.Lookup[i].Priority)
 		}
 		out = append(out, p)
 	}
@@ -259,6 +260,31 @@ func TestPipeline(t *testing.T) {
 			flows: []string{"ip, actions=ct(table=0)"},
 			in:    1, pkt: tcp("S", 40004, 80),
 			passes: []pass{{0, 32768}, {0, 32768}, {0, 32768}, {0, 32768}, {0, 32768}, {0, 32768}, {0, 32768}, {0, 32768}}, verdict: loader.TCActShot},
+		{name: "resubmit runs another table's actions, then goes on",
+			flows: []string{"table=0, ip, actions=resubmit(,1),p3", "table=1, ip, actions=p2"},
+			in:    1, pkt: tcp("S", 40005, 80),
+			passes: []pass{{0, 32768}, {1, 32768}}, verdict: loader.TCActRedirect, out: []uint32{2, 3}},
+		{name: "goto_table",
+			flows: []string{"table=0, ip, actions=goto_table:2", "table=2, priority=7, ip, actions=p3"},
+			in:    1, pkt: tcp("S", 40006, 80),
+			passes: []pass{{0, 32768}, {2, 7}}, verdict: loader.TCActRedirect, out: []uint32{3}},
+		{name: "resubmit with another in_port, restored afterwards",
+			flows: []string{"table=0, in_port=p1, ip, actions=resubmit(p2,1),in_port",
+				"table=1, priority=10, in_port=p2, ip, actions=p3", "table=1, priority=5, ip, actions=p2"},
+			in: 1, pkt: tcp("S", 40007, 80),
+			passes: []pass{{0, 32768}, {1, 10}}, verdict: loader.TCActRedirect, out: []uint32{3, 1}},
+		{name: "a resubmit that misses is no actions",
+			flows: []string{"table=0, ip, actions=resubmit(,5),p2"},
+			in:    1, pkt: tcp("S", 40008, 80),
+			passes: []pass{{0, 32768}, {5, -1}}, verdict: loader.TCActRedirect, out: []uint32{2}},
+		{name: "resubmit nesting is bounded",
+			flows: []string{"table=0, ip, actions=resubmit(,0)"},
+			in:    1, pkt: tcp("S", 40009, 80),
+			passes: []pass{{0, 32768}, {0, 32768}, {0, 32768}, {0, 32768}, {0, 32768}, {0, 32768}, {0, 32768}, {0, 32768}}, verdict: loader.TCActShot},
+		{name: "ct(table=N) inside a resubmit recirculates after the pass",
+			flows: []string{"table=0, ip, ct_state=-trk, actions=resubmit(,1),p3", "table=1, ip, actions=ct(table=2)", "table=2, ip, ct_state=+trk, actions=p2"},
+			in:    1, pkt: tcp("S", 40010, 80),
+			passes: []pass{{0, 32768}, {1, 32768}, {2, 32768}}, verdict: loader.TCActRedirect, out: []uint32{3, 2}},
 		{name: "a bad TCP data offset is +inv",
 			flows: []string{"ip, ct_state=-trk, actions=ct(table=1)", "table=1, ct_state=+inv+trk, actions=p3", "table=1, priority=1, actions=p2"},
 			in:    1, pkt: testenv.PacketSpec{SrcMAC: mac1, DstMAC: mac2, SrcIP: ip1, DstIP: ip2, Proto: "ip", IPProto: 6, Payload: make([]byte, 10)},
@@ -287,6 +313,68 @@ func TestPipeline(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestAtomicFlowChanges swaps between two multi-table flow sets while
+// packets run on the other CPU: each packet must see one whole set, never a
+// table of one and a table of the other (which would show as a miss).
+func TestAtomicFlowChanges(t *testing.T) {
+	d := newDP(t)
+	setA := []string{"table=0, ip, actions=resubmit(,1)", "table=1, priority=10, ip, actions=p2"}
+	setB := []string{"table=0, ip, actions=resubmit(,2)", "table=2, priority=20, tcp, actions=p3", "table=2, priority=10, ip, actions=p3"}
+	parse := func(lines []string) []*ofctl.Flow {
+		var fs []*ofctl.Flow
+		for _, l := range lines {
+			f, err := ofctl.ParseFlow(l, d.pm)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fs = append(fs, f)
+		}
+		return fs
+	}
+	a, b := parse(setA), parse(setB)
+	d.setFlows(setA...)
+	frame := testenv.Build(tcp("S", 40100, 80))
+	stop := make(chan struct{})
+	errc := make(chan error, 1)
+	go func() {
+		defer close(errc)
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			set := a
+			if i%2 == 0 {
+				set = b
+			}
+			if err := d.b.ReplaceFlows(set); err != nil {
+				errc <- err
+				return
+			}
+		}
+	}()
+	seen := map[string]int{}
+	for i := 0; i < 3000; i++ {
+		res := d.run(1, frame)
+		out := fmt.Sprint(outPorts(&res.Trace))
+		seen[out]++
+		if out != "[2]" && out != "[3]" {
+			close(stop)
+			<-errc
+			t.Fatalf("packet %d saw a half-changed flow table: lookups %v, out %v (after %v)", i, passes(&res.Trace), out, seen)
+		}
+	}
+	close(stop)
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	if seen["[2]"] == 0 || seen["[3]"] == 0 {
+		t.Fatalf("the swaps never showed both sets to packets: %v", seen)
+	}
+	t.Logf("outputs seen: %v", seen)
 }
 
 // TestMalformedFrames runs every malformed frame testenv knows through a

@@ -9,6 +9,7 @@
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 #include "common.h"
+#include "context.h"
 
 /* ifindex -> OpenFlow port number. W: loader (attach/detach). */
 struct {
@@ -48,10 +49,10 @@ struct {
 
 /* Classifier (classifier.h). W: loader, in the order actions, masks, flows, tables. */
 
-/* table id -> its subtables, sorted by max priority. */
+/* gen * MAX_TABLES + table id -> its subtables, sorted by max priority. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, MAX_TABLES);
+	__uint(max_entries, GENERATIONS * MAX_TABLES);
 	__type(key, __u32);
 	__type(value, struct table);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
@@ -66,19 +67,19 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } masks SEC(".maps");
 
-/* (table, mask id, masked key) -> highest-priority flow with that match. */
+/* (table, gen, mask id, masked key) -> highest-priority flow with that match. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, MAX_FLOWS);
+	__uint(max_entries, GENERATIONS * MAX_FLOWS);
 	__type(key, struct flow_lookup);
 	__type(value, struct flow_ref);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } flows SEC(".maps");
 
-/* flow id -> its action list. */
+/* flow id + gen * MAX_FLOWS -> its action list in that generation. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, MAX_FLOWS);
+	__uint(max_entries, GENERATIONS * MAX_FLOWS);
 	__type(key, __u32);
 	__type(value, struct action_list);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
@@ -120,6 +121,20 @@ struct {
 	__type(value, struct ct_entry);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } conntrack SEC(".maps");
+
+/*
+ * Per-packet working memory (struct pkt_ctx, actions.h), one per CPU. The
+ * pipeline's state does not fit the 512-byte BPF stack next to its call
+ * chain. TC ingress runs with bottom halves off, so two packets never share
+ * a CPU's entry at once.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct pkt_ctx);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} scratch SEC(".maps");
 
 /* Datapath counters, enum counter. W: datapath. */
 struct {

@@ -19,6 +19,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 #include "common.h"
+#include "context.h"
 
 /* How much of the packet's head we want linear before parsing. */
 #define PARSE_PULL_LEN 128
@@ -26,18 +27,6 @@
 struct cursor {
 	void *pos;
 	void *end;
-};
-
-/* What parsing learnt beyond the flow key; consumed by conntrack. */
-struct pkt_info {
-	__u32 len;        /* skb->len, for byte counters */
-	__u8 is_ipv4;     /* a complete IPv4 header was parsed */
-	__u8 l4_ok;       /* the TCP/UDP/ICMP header is complete and sane */
-	__u8 tcp_flags;   /* low 8 TCP flag bits */
-	__u8 icmp_type;
-	__u8 icmp_code;
-	__u8 pad;
-	__be16 icmp_id;   /* echo identifier */
 };
 
 /* The first 8 bytes of an ICMP message (linux/icmp.h pulls in libc headers). */

@@ -377,6 +377,10 @@ func (b *Bridge) updateMaxPort() error {
 		return err
 	}
 	var cfg bpf.DatapathBridgeConfig
+	if err := b.maps.Config.Lookup(uint32(0), &cfg); err != nil {
+		return fmt.Errorf("read bridge config: %w", err)
+	}
+	cfg.MaxPort = 0
 	for n := range raw {
 		if n > cfg.MaxPort {
 			cfg.MaxPort = n

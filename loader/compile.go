@@ -125,6 +125,15 @@ func compileActions(acts []ofctl.Action) (bpf.DatapathActionList, error) {
 			err = compileCT(&a, add)
 		case *ofctl.CT:
 			err = compileCT(a, add)
+		case ofctl.Resubmit:
+			err = compileResubmit(a, add)
+		case *ofctl.Resubmit:
+			err = compileResubmit(*a, add)
+		case ofctl.GotoTable:
+			// goto_table ends the action list, where it is a resubmit.
+			err = add(bpf.DatapathAction{Type: uint8(bpf.DatapathActionTypeACT_RESUBMIT), Arg: uint32(a.Table)})
+		case *ofctl.GotoTable:
+			err = add(bpf.DatapathAction{Type: uint8(bpf.DatapathActionTypeACT_RESUBMIT), Arg: uint32(a.Table)})
 		default:
 			return out, errUnsupported(fmt.Sprintf("action %s", a.String(nil)))
 		}
@@ -171,12 +180,29 @@ func compileCT(ct *ofctl.CT, add func(bpf.DatapathAction) error) error {
 	case ct.NAT != nil:
 		return errUnsupported("ct(nat)")
 	}
-	a := bpf.DatapathAction{Type: uint8(bpf.DatapathActionTypeACT_CT), Zone: ct.Zone, Arg: 0xffffffff}
+	a := bpf.DatapathAction{Type: uint8(bpf.DatapathActionTypeACT_CT), Aux: ct.Zone, Arg: noTable}
 	if ct.Commit {
 		a.Flags |= 0x01 // CT_COMMIT
 	}
 	if ct.Table >= 0 {
 		a.Arg = uint32(ct.Table)
+	}
+	return add(a)
+}
+
+func compileResubmit(r ofctl.Resubmit, add func(bpf.DatapathAction) error) error {
+	if r.CT {
+		return errUnsupported("resubmit(...,ct)")
+	}
+	a := bpf.DatapathAction{Type: uint8(bpf.DatapathActionTypeACT_RESUBMIT), Arg: noTable}
+	if r.Table >= 0 {
+		a.Arg = uint32(r.Table)
+	}
+	if r.Port != ofctl.PortInPort {
+		if r.Port < 1 || r.Port > MaxPort {
+			return fmt.Errorf("resubmit(%d,...): ports above %d are not supported", r.Port, MaxPort)
+		}
+		a.Aux = uint16(r.Port)
 	}
 	return add(a)
 }

@@ -18,6 +18,7 @@ const (
 	maxMasks     = 4096
 	maxSubtables = 32
 	maxTables    = 256
+	generations  = 2
 	noTable      = 0xffffffff
 )
 
@@ -176,6 +177,74 @@ func (b *Bridge) AddFlows(flows []*ofctl.Flow) error {
 	return b.commit(old, recs, dirty)
 }
 
+// ReplaceFlows makes the bridge hold exactly these flows, in one change
+// packets see atomically (ovs-ofctl replace-flows). Flows whose table,
+// priority and match are unchanged keep their counters and age when their
+// actions and cookie are unchanged too.
+func (b *Bridge) ReplaceFlows(flows []*ofctl.Flow) error {
+	recs, err := b.records()
+	if err != nil {
+		return err
+	}
+	existing := map[string]record{}
+	var seq uint32
+	for _, r := range recs {
+		existing[identity(r.flow)] = r
+		if r.rec.Seq >= seq {
+			seq = r.rec.Seq + 1
+		}
+	}
+	used := map[uint32]bool{}
+	want := make([]record, 0, len(flows))
+	dirty := map[uint32]bool{}
+	seen := map[string]bool{}
+	var fresh []int // indexes in want that need a new id
+	for n, f := range flows {
+		if _, err := compile(f); err != nil {
+			return flowError(n, len(flows), err)
+		}
+		id := identity(f)
+		if seen[id] {
+			continue // a later duplicate in the input: OVS keeps one
+		}
+		seen[id] = true
+		if old, ok := existing[id]; ok {
+			used[old.id] = true
+			if old.flow.String() == f.String() {
+				want = append(want, old)
+				continue
+			}
+			rec, err := newRecord(f, old.rec.Seq)
+			if err != nil {
+				return flowError(n, len(flows), err)
+			}
+			want = append(want, record{id: old.id, rec: rec, flow: f})
+			dirty[old.id] = true
+			continue
+		}
+		rec, err := newRecord(f, seq)
+		if err != nil {
+			return flowError(n, len(flows), err)
+		}
+		seq++
+		fresh = append(fresh, len(want))
+		want = append(want, record{rec: rec, flow: f})
+	}
+	next := uint32(0)
+	for _, i := range fresh {
+		for used[next] {
+			next++
+		}
+		if next >= maxFlows {
+			return fmt.Errorf("flow table full: at most %d flows", maxFlows)
+		}
+		used[next] = true
+		want[i].id = next
+		dirty[next] = true
+	}
+	return b.commit(recs, want, dirty)
+}
+
 func flowError(n, total int, err error) error {
 	if total == 1 {
 		return err
@@ -235,10 +304,12 @@ func (b *Bridge) hasRecord(id uint32) bool {
 	return b.maps.FlowMeta.Lookup(id, &rec) == nil
 }
 
-// sync rewrites the classifier maps so that they hold exactly the given
-// flows. Writes go in the order that keeps every intermediate state
-// consistent for packets: action lists and counters, masks, flow entries,
-// tables, and only then stale flow entries are removed.
+// sync makes the datapath run exactly the given flows. It fills the
+// generation packets are not using -- action lists, masks, flow entries,
+// tables -- and then flips bridge_config.gen, one 32-bit write: a packet
+// reads the generation once, so it sees the flow table before or after the
+// change, never a mix. The old generation stays intact until the next
+// change rewrites it, long after any packet that was using it is gone.
 func (b *Bridge) sync(recs []record, dirty map[uint32]bool) error {
 	flows := make([]compiled, 0, len(recs))
 	for _, r := range recs {
@@ -249,11 +320,17 @@ func (b *Bridge) sync(recs []record, dirty map[uint32]bool) error {
 		c.id, c.seq = r.id, r.rec.Seq
 		flows = append(flows, c)
 	}
+	var cfg bpf.DatapathBridgeConfig
+	if err := b.maps.Config.Lookup(uint32(0), &cfg); err != nil {
+		return fmt.Errorf("read bridge config: %w", err)
+	}
+	gen := (cfg.Gen ^ 1) & 1 // the generation to fill
 
-	// Masks in use now, by content, so their ids stay stable.
+	// Masks either generation uses, by content, so their ids stay stable
+	// and a mask id the running generation needs is never rewritten.
 	cur := map[keyBytes]uint32{}
 	inUse := map[uint32]bool{}
-	for t := uint32(0); t < maxTables; t++ {
+	for t := uint32(0); t < generations*maxTables; t++ {
 		var tbl bpf.DatapathTable
 		if err := b.maps.Tables.Lookup(t, &tbl); err != nil {
 			return fmt.Errorf("read table %d: %w", t, err)
@@ -268,8 +345,6 @@ func (b *Bridge) sync(recs []record, dirty map[uint32]bool) error {
 			inUse[id] = true
 		}
 	}
-
-	// Assign mask ids; new masks take ids no current subtable uses.
 	maskID := map[keyBytes]uint32{}
 	newMasks := map[uint32]keyBytes{}
 	next := uint32(0)
@@ -297,11 +372,11 @@ func (b *Bridge) sync(recs []record, dirty map[uint32]bool) error {
 	want := map[bpf.DatapathFlowLookup]bpf.DatapathFlowRef{}
 	subtables := map[uint32]map[uint32]uint32{} // table -> mask id -> max priority
 	for _, f := range flows {
-		lk := bpf.DatapathFlowLookup{Table: f.table, MaskId: maskID[f.mask], Key: f.key.flowKey()}
+		lk := bpf.DatapathFlowLookup{Table: uint16(f.table), Gen: uint16(gen), MaskId: maskID[f.mask], Key: f.key.flowKey()}
 		if ref, ok := want[lk]; ok && ref.Priority >= f.priority {
 			continue
 		}
-		want[lk] = bpf.DatapathFlowRef{FlowId: f.id, Priority: f.priority}
+		want[lk] = bpf.DatapathFlowRef{FlowId: f.id, Priority: f.priority, Acts: f.id + gen*maxFlows}
 		st := subtables[f.table]
 		if st == nil {
 			st = map[uint32]uint32{}
@@ -332,24 +407,21 @@ func (b *Bridge) sync(recs []record, dirty map[uint32]bool) error {
 		tables[t] = tbl
 	}
 
-	// Writes.
+	// Fill the idle generation.
 	zero, err := zeroPerCPU[bpf.DatapathFlowCounts]()
 	if err != nil {
 		return err
 	}
 	for _, f := range flows {
-		if dirty != nil && !dirty[f.id] {
-			continue
-		}
-		if err := b.maps.FlowActions.Put(f.id, &f.actions); err != nil {
+		// Every action slot of this generation: it may hold what the flow
+		// had two changes ago.
+		if err := b.maps.FlowActions.Put(f.id+gen*maxFlows, &f.actions); err != nil {
 			return fmt.Errorf("write actions: %w", err)
 		}
-		var per []bpf.DatapathFlowCounts
-		if b.hasRecord(f.id) && b.maps.FlowStats.Lookup(f.id, &per) == nil {
-			continue // a replaced flow keeps its counters
-		}
-		if err := b.maps.FlowStats.Put(f.id, zero); err != nil {
-			return fmt.Errorf("reset counters: %w", err)
+		if dirty != nil && dirty[f.id] && !b.hasRecord(f.id) {
+			if err := b.maps.FlowStats.Put(f.id, zero); err != nil {
+				return fmt.Errorf("reset counters: %w", err)
+			}
 		}
 	}
 	for id, m := range newMasks {
@@ -362,31 +434,12 @@ func (b *Bridge) sync(recs []record, dirty map[uint32]bool) error {
 	var ref bpf.DatapathFlowRef
 	it := b.maps.Flows.Iterate()
 	for it.Next(&lk, &ref) {
-		have[lk] = ref
+		if uint32(lk.Gen) == gen {
+			have[lk] = ref
+		}
 	}
 	if err := it.Err(); err != nil {
 		return fmt.Errorf("read flow entries: %w", err)
-	}
-	for k, v := range want {
-		if h, ok := have[k]; ok && h == v {
-			continue
-		}
-		if err := b.maps.Flows.Put(&k, &v); err != nil {
-			if errors.Is(err, ebpf.ErrKeyNotExist) || errors.Is(err, errNoSpace) {
-				return fmt.Errorf("flow table full: %w", err)
-			}
-			return fmt.Errorf("write flow entry: %w", err)
-		}
-	}
-	for t := uint32(0); t < maxTables; t++ {
-		tbl := tables[t]
-		var curT bpf.DatapathTable
-		if err := b.maps.Tables.Lookup(t, &curT); err == nil && curT == tbl {
-			continue
-		}
-		if err := b.maps.Tables.Put(t, &tbl); err != nil {
-			return fmt.Errorf("write table %d: %w", t, err)
-		}
 	}
 	for k := range have {
 		if _, ok := want[k]; !ok {
@@ -394,6 +447,34 @@ func (b *Bridge) sync(recs []record, dirty map[uint32]bool) error {
 				return fmt.Errorf("remove flow entry: %w", err)
 			}
 		}
+	}
+	for k, v := range want {
+		if h, ok := have[k]; ok && h == v {
+			continue
+		}
+		if err := b.maps.Flows.Put(&k, &v); err != nil {
+			if errors.Is(err, errNoSpace) {
+				return fmt.Errorf("flow table full: %w", err)
+			}
+			return fmt.Errorf("write flow entry: %w", err)
+		}
+	}
+	for t := uint32(0); t < maxTables; t++ {
+		tbl := tables[t]
+		idx := gen*maxTables + t
+		var curT bpf.DatapathTable
+		if err := b.maps.Tables.Lookup(idx, &curT); err == nil && curT == tbl {
+			continue
+		}
+		if err := b.maps.Tables.Put(idx, &tbl); err != nil {
+			return fmt.Errorf("write table %d: %w", t, err)
+		}
+	}
+
+	// Flip.
+	cfg.Gen = gen
+	if err := b.maps.Config.Put(uint32(0), &cfg); err != nil {
+		return fmt.Errorf("switch flow table generation: %w", err)
 	}
 	return nil
 }

@@ -1,0 +1,71 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Context: everything the datapath knows about the packet in flight. It
+ * lives in the per-CPU `scratch` map (maps.h), not on the stack: with the
+ * resubmit stack it is larger than the BPF stack leaves room for.
+ */
+#pragma once
+
+#include <linux/types.h>
+#include "common.h"
+
+/* What parsing learnt beyond the flow key; consumed by conntrack. */
+struct pkt_info {
+	__u32 len;        /* skb->len, for byte counters */
+	__u8 is_ipv4;     /* a complete IPv4 header was parsed */
+	__u8 l4_ok;       /* the TCP/UDP/ICMP header is complete and sane */
+	__u8 tcp_flags;   /* low 8 TCP flag bits */
+	__u8 icmp_type;
+	__u8 icmp_code;
+	__u8 pad;
+	__be16 icmp_id;   /* echo identifier */
+};
+
+#define CT_DIR_ORIG  0
+#define CT_DIR_REPLY 1
+
+/* Conntrack's result for the packet, carried across recirculations. */
+struct ct_result {
+	__u8 done;       /* conntrack ran for this packet in `zone` */
+	__u8 dir;        /* CT_DIR_* */
+	__u8 has_entry;  /* the connection is committed */
+	__u8 new_state;  /* TCP: state after this packet */
+	__u8 pkt_is_a;   /* the packet's source is key.addr_a/port_a */
+	__u8 pad;
+	__u16 zone;
+	__u32 ct_state;
+	__u32 mark;
+	struct ct_key key;
+};
+
+/* Outputs decided so far for the packet. */
+struct out_state {
+	__u32 in_port;
+	__u32 pending;        /* OpenFlow port of the pending output, 0 if none */
+	__u32 pending_ifindex;
+	__u32 pending_flags;  /* PORT_F_* */
+	__u32 nout;
+	__u32 port[TRACE_MAX_OUT];
+};
+
+/* An action list being run: a pass's flow, or a resubmit's. */
+struct frame {
+	__u32 acts;       /* flow_actions index */
+	__u32 idx;        /* next action */
+	__u32 table;      /* the table it was found in (resubmit's default) */
+	__be32 in_port;   /* key.in_port to restore when the frame ends */
+};
+
+struct pkt_ctx {
+	struct flow_key key;
+	struct pkt_info pi;
+	struct ct_result ct;
+	struct out_state out;
+	struct frame frames[MAX_DEPTH];
+	__u32 depth;       /* frames in use; 0 between passes */
+	__u32 passes;      /* passes started */
+	__u32 next_table;  /* a pass is due in this table, or NO_TABLE */
+	__u32 gen;         /* flow-table generation, read once per packet */
+	__u32 tracing;     /* tc_trace: record lookups in trace_buf */
+	__u32 pad;
+};
