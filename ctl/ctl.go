@@ -27,6 +27,12 @@ type usageError struct{ msg string }
 
 func (e *usageError) Error() string { return e.msg }
 
+// exitError ends the command with a status and no message (diff-flows'
+// "they differ").
+type exitError struct{ code int }
+
+func (e *exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
+
 func usagef(format string, args ...any) error {
 	return &usageError{msg: fmt.Sprintf(format, args...)}
 }
@@ -118,6 +124,10 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	if errors.Is(err, pflag.ErrHelp) {
 		return ExitOK
+	}
+	var xe *exitError
+	if errors.As(err, &xe) {
+		return xe.code
 	}
 	fmt.Fprintf(stderr, "ebpfovs: %s\n", oneLine(err.Error()))
 	var ue *usageError

@@ -42,6 +42,60 @@ func init() {
 		run: runAddFlows,
 	})
 	register(&command{
+		name:    "mod-flows",
+		args:    "[--strict] FLOW",
+		summary: "change the actions of the flows FLOW's match covers",
+		root:    true,
+		help: `DESCRIPTION
+    Modifies flows as 'ovs-ofctl mod-flows' does: every flow whose match is
+    at least as specific as FLOW's (in every table unless table= is given;
+    cookie=VALUE/MASK selects by cookie) gets FLOW's actions, keeping its
+    counters and age. If no flow is covered, FLOW is added, as OpenFlow 1.0
+    (ovs-ofctl's default protocol) does.
+
+OPTIONS
+    --strict   modify only the flow whose match and priority are exactly FLOW's
+`,
+		flags: func(fs *pflag.FlagSet) { fs.Bool("strict", false, "") },
+		run:   runModFlows,
+	})
+	register(&command{
+		name:    "replace-flows",
+		args:    "FILE|-",
+		summary: "make the flow table exactly FILE's flows, in one atomic change",
+		root:    true,
+		help: `DESCRIPTION
+    Replaces the bridge's flows with those of FILE ('-': stdin; one flow a
+    line, '#' comments), as 'ovs-ofctl replace-flows' does: flows not in FILE
+    go, new ones are added, changed ones are modified; flows that stay the
+    same keep their counters. Packets see the old table or the new one,
+    never a mix. A bad line changes nothing.
+`,
+		run: runReplaceFlows,
+	})
+	register(&command{
+		name:    "diff-flows",
+		args:    "[--names] FILE|-",
+		summary: "show how the flow table differs from FILE",
+		root:    true,
+		help: `DESCRIPTION
+    Compares the bridge's flows with FILE's as 'ovs-ofctl diff-flows BRIDGE
+    FILE' does. For each flow (same table, priority and match) that only one
+    side has, or whose cookie, timeouts or actions differ, prints
+      -FLOW as the bridge has it
+      +FLOW as FILE has it
+    in the form [table=N ]MATCH[ cookie=0x..] actions=ACTIONS.
+
+OPTIONS
+    --names   print ports by name
+
+EXIT STATUS
+    0 when they are the same, 2 when they differ (as ovs-ofctl), 1 on errors.
+`,
+		flags: func(fs *pflag.FlagSet) { fs.Bool("names", false, "") },
+		run:   runDiffFlows,
+	})
+	register(&command{
 		name:    "del-flows",
 		args:    "[--strict] [MATCH]",
 		summary: "delete the flows MATCH covers (all without MATCH)",
@@ -134,25 +188,19 @@ func runAddFlow(e *env, fs *pflag.FlagSet, args []string) error {
 	return nil
 }
 
-func runAddFlows(e *env, fs *pflag.FlagSet, args []string) error {
-	if len(args) != 1 {
-		return usagef("add-flows: expects one FILE argument ('-' for stdin)")
-	}
+// readFlows reads one flow a line from FILE ('-': stdin), skipping blank
+// lines and '#' comments; a bad line is a usage error naming its number.
+func readFlows(e *env, cmd, file string, pm *loader.PortMap) ([]*ofctl.Flow, error) {
 	var r io.Reader = e.stdin
 	name := "stdin"
-	if args[0] != "-" {
-		f, err := os.Open(args[0])
+	if file != "-" {
+		f, err := os.Open(file)
 		if err != nil {
-			return fmt.Errorf("add-flows: %w", err)
+			return nil, fmt.Errorf("%s: %w", cmd, err)
 		}
 		defer f.Close()
-		r, name = f, args[0]
+		r, name = f, file
 	}
-	b, pm, err := openBridge(e, "add-flows")
-	if err != nil {
-		return err
-	}
-	defer b.Close()
 	var flows []*ofctl.Flow
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64*1024), 1024*1024)
@@ -165,15 +213,116 @@ func runAddFlows(e *env, fs *pflag.FlagSet, args []string) error {
 		}
 		f, err := ofctl.ParseFlow(text, pm)
 		if err != nil {
-			return usagef("add-flows: %s:%d: %v (nothing installed)", name, line, err)
+			return nil, usagef("%s: %s:%d: %v (nothing changed)", cmd, name, line, err)
 		}
 		flows = append(flows, f)
 	}
 	if err := sc.Err(); err != nil {
-		return fmt.Errorf("add-flows: %s: %w", name, err)
+		return nil, fmt.Errorf("%s: %s: %w", cmd, name, err)
+	}
+	return flows, nil
+}
+
+func oneFileArg(cmd string, args []string) error {
+	if len(args) != 1 {
+		return usagef("%s: expects one FILE argument ('-' for stdin)", cmd)
+	}
+	return nil
+}
+
+func runAddFlows(e *env, fs *pflag.FlagSet, args []string) error {
+	if err := oneFileArg("add-flows", args); err != nil {
+		return err
+	}
+	b, pm, err := openBridge(e, "add-flows")
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	flows, err := readFlows(e, "add-flows", args[0], pm)
+	if err != nil {
+		return err
 	}
 	if err := b.AddFlows(flows); err != nil {
-		return fmt.Errorf("add-flows: %s: %w (nothing installed)", name, err)
+		return fmt.Errorf("add-flows: %s: %w (nothing installed)", args[0], err)
+	}
+	return nil
+}
+
+func runReplaceFlows(e *env, fs *pflag.FlagSet, args []string) error {
+	if err := oneFileArg("replace-flows", args); err != nil {
+		return err
+	}
+	b, pm, err := openBridge(e, "replace-flows")
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	flows, err := readFlows(e, "replace-flows", args[0], pm)
+	if err != nil {
+		return err
+	}
+	if err := b.ReplaceFlows(flows); err != nil {
+		return fmt.Errorf("replace-flows: %s: %w (nothing changed)", args[0], err)
+	}
+	return nil
+}
+
+// errDiffer is diff-flows' "the tables differ": exit status 2, as ovs-ofctl.
+var errDiffer = &exitError{code: ExitUsage}
+
+func runDiffFlows(e *env, fs *pflag.FlagSet, args []string) error {
+	if err := oneFileArg("diff-flows", args); err != nil {
+		return err
+	}
+	names, _ := fs.GetBool("names")
+	b, pm, err := openBridge(e, "diff-flows")
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	file, err := readFlows(e, "diff-flows", args[0], pm)
+	if err != nil {
+		return err
+	}
+	installed, err := b.Flows()
+	if err != nil {
+		return fmt.Errorf("diff-flows: %w", err)
+	}
+	var have []*ofctl.Flow
+	for _, f := range installed {
+		have = append(have, f.Flow)
+	}
+	var printMap ofctl.PortMap
+	if names {
+		printMap = pm
+	}
+	lines := ofctl.Diff(have, file, printMap)
+	for _, l := range lines {
+		fmt.Fprintln(e.stdout, l)
+	}
+	if len(lines) > 0 {
+		return errDiffer
+	}
+	return nil
+}
+
+func runModFlows(e *env, fs *pflag.FlagSet, args []string) error {
+	strict, _ := fs.GetBool("strict")
+	if len(args) != 1 {
+		return usagef("mod-flows: expects exactly one FLOW argument (quote it), got %d", len(args))
+	}
+	b, pm, err := openBridge(e, "mod-flows")
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	spec, err := ofctl.ParseModFlow(args[0], pm)
+	if err != nil {
+		return usagef("mod-flows: %v", err)
+	}
+	if _, err := b.ModFlows(spec, strict); err != nil {
+		return fmt.Errorf("mod-flows: %w", err)
 	}
 	return nil
 }

@@ -177,6 +177,40 @@ func (b *Bridge) AddFlows(flows []*ofctl.Flow) error {
 	return b.commit(old, recs, dirty)
 }
 
+// ModFlows gives the flows spec covers (OVS's loose or strict matching,
+// cookie mask included) spec's actions, keeping their counters and age.
+// When it covers none it adds spec as a flow, as OpenFlow 1.0's modify
+// (ovs-ofctl's default protocol) does. It returns how many it modified.
+func (b *Bridge) ModFlows(spec *ofctl.Flow, strict bool) (int, error) {
+	if _, err := compileActions(spec.Actions); err != nil {
+		return 0, err
+	}
+	recs, err := b.records()
+	if err != nil {
+		return 0, err
+	}
+	want := append([]record(nil), recs...)
+	dirty := map[uint32]bool{}
+	for i, r := range recs {
+		if !spec.Covers(r.flow, strict) {
+			continue
+		}
+		f := *r.flow
+		f.Actions = spec.Actions
+		rec, err := newRecord(&f, r.rec.Seq)
+		if err != nil {
+			return 0, err
+		}
+		rec.CreatedNs = r.rec.CreatedNs
+		want[i] = record{id: r.id, rec: rec, flow: &f}
+		dirty[r.id] = true
+	}
+	if len(dirty) == 0 {
+		return 0, b.AddFlows([]*ofctl.Flow{spec.AsAdd()})
+	}
+	return len(dirty), b.commit(recs, want, dirty)
+}
+
 // ReplaceFlows makes the bridge hold exactly these flows, in one change
 // packets see atomically (ovs-ofctl replace-flows). Flows whose table,
 // priority and match are unchanged keep their counters and age when their

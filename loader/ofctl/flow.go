@@ -70,6 +70,48 @@ func ParseMatch(s string, ports PortMap) (*Flow, error) {
 	return parseFlow(s, ports, true)
 }
 
+// ParseModFlow parses a flow as "ovs-ofctl mod-flows" does: a filter (the
+// table defaults to TableAll, "cookie=V/M" selects cookies) that also
+// carries the new actions, which are required.
+func ParseModFlow(s string, ports PortMap) (*Flow, error) {
+	matchPart, actPart, ok := extractActions(s)
+	if !ok {
+		return nil, errors.New("must specify an action")
+	}
+	f, err := parseFlow(matchPart, ports, true)
+	if err != nil {
+		return nil, err
+	}
+	acts, err := parseActions(actPart, ports, "", 0)
+	if err != nil {
+		return nil, err
+	}
+	table := -1
+	if f.Table != TableAll {
+		table = int(f.Table)
+	}
+	if err := checkActions(acts, &f.Match, table); err != nil {
+		return nil, err
+	}
+	f.Actions = stripChecks(acts)
+	return f, nil
+}
+
+// AsAdd returns the flow a filter-style flow (from ParseModFlow) adds when
+// it modifies nothing, as OpenFlow 1.0's modify does: table 0 unless one
+// was given, the cookie without its mask.
+func (f *Flow) AsAdd() *Flow {
+	g := *f
+	g.filter = false
+	g.CookieMask = 0
+	g.OutPort = 0
+	if g.Table == TableAll {
+		g.Table = 0
+	}
+	g.Actions = append([]Action(nil), f.Actions...)
+	return &g
+}
+
 func parseFlow(s string, ports PortMap, filter bool) (*Flow, error) {
 	f := &Flow{Priority: DefaultPriority, filter: filter}
 	if filter {

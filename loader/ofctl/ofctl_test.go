@@ -768,3 +768,52 @@ func TestActionTypes(t *testing.T) {
 		}
 	}
 }
+
+func TestParseModFlow(t *testing.T) {
+	f, err := ParseModFlow("tcp, cookie=0x5/0xff, actions=output:3", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Table != TableAll || f.CookieMask != 0xff || f.ActionsString(nil) != "output:3" {
+		t.Fatalf("table %d cookie mask %#x actions %q", f.Table, f.CookieMask, f.ActionsString(nil))
+	}
+	add := f.AsAdd()
+	if add.Table != 0 || add.CookieMask != 0 || add.Cookie != 5 {
+		t.Fatalf("AsAdd: table %d cookie %#x/%#x", add.Table, add.Cookie, add.CookieMask)
+	}
+	if g, err := ParseFlow(add.String(), nil); err != nil || !g.Equal(add) {
+		t.Fatalf("AsAdd does not round-trip: %q: %v", add.String(), err)
+	}
+	if _, err := ParseModFlow("tcp", nil); err == nil || !strings.Contains(err.Error(), "must specify an action") {
+		t.Fatalf("no actions: %v", err)
+	}
+}
+
+func TestDiff(t *testing.T) {
+	parse := func(lines ...string) []*Flow {
+		var fs []*Flow
+		for _, l := range lines {
+			f, err := ParseFlow(l, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fs = append(fs, f)
+		}
+		return fs
+	}
+	a := parse("priority=0 actions=NORMAL", "table=1,priority=5,tcp,actions=output:2", "cookie=0x7,ip,actions=drop")
+	b := parse("priority=0 actions=NORMAL", "table=1,priority=5,tcp,actions=output:3", "udp,actions=output:1")
+	got := Diff(a, b, nil)
+	want := []string{
+		"-ip cookie=0x7 actions=drop",
+		"+udp actions=output:1",
+		"-table=1 priority=5,tcp actions=output:2",
+		"+table=1 priority=5,tcp actions=output:3",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("Diff:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if d := Diff(a, a, nil); len(d) != 0 {
+		t.Errorf("a table differs from itself: %v", d)
+	}
+}
