@@ -47,7 +47,7 @@ static __always_inline void output(struct __sk_buff *skb, struct out_state *o,
 		count(CNT_OUTPUT_NOPORT);
 		return;
 	}
-	if (o->pending) {
+	if (o->pending && !o->dryrun) {
 		bpf_clone_redirect(skb, o->pending_ifindex, 0);
 		port_tx(o->pending, skb->len);
 	}
@@ -101,7 +101,7 @@ static __always_inline void normal(struct __sk_buff *skb, struct pkt_ctx *c)
 
 	/* Learn the source, unless it is a multicast address. Refresh at most
 	 * once a second so steady traffic does not write the map per packet. */
-	if (!(c->key.dl_src[0] & 1)) {
+	if (!(c->key.dl_src[0] & 1) && !c->dryrun) {
 		__builtin_memcpy(mk.mac, c->key.dl_src, 6);
 		me = bpf_map_lookup_elem(&macs, &mk);
 		if (!me || me->port != c->out.in_port ||
@@ -151,7 +151,8 @@ __noinline __u32 exec_action(struct __sk_buff *skb, struct pkt_ctx *c,
 		flood(skb, &c->out);
 		break;
 	case ACT_CT:
-		state = ct_execute(&c->key, &c->pi, &c->ct, a->aux, a->flags);
+		state = ct_execute(&c->key, &c->pi, &c->ct, a->aux,
+				   a->flags | (c->dryrun ? CT_DRYRUN : 0));
 		if (a->arg != NO_TABLE) {
 			/* The recirculated packet sees the conntrack result. */
 			c->key.ct_state = bpf_htonl(state);
@@ -169,7 +170,8 @@ static __always_inline int finish(struct __sk_buff *skb, struct out_state *o)
 {
 	if (!o->pending)
 		return TC_ACT_SHOT;
-	port_tx(o->pending, skb->len);
+	if (!o->dryrun)
+		port_tx(o->pending, skb->len);
 	if (o->pending_flags & PORT_F_PEER)
 		return bpf_redirect_peer(o->pending_ifindex, 0);
 	return bpf_redirect(o->pending_ifindex, 0);

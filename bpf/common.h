@@ -119,6 +119,7 @@ enum action_type {
 
 #define CT_COMMIT 0x01
 #define CT_FORCE  0x02
+#define CT_DRYRUN 0x80 /* compute the result, change nothing (ebpfovs trace) */
 #define NO_TABLE  0xffffffff
 
 struct action {

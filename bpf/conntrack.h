@@ -253,10 +253,13 @@ static __always_inline void ct_account(struct ct_entry *e, __u8 dir, __u32 len)
 
 /* Create the entry for a new, valid connection (ct(commit)). */
 static __always_inline void ct_commit(struct ct_result *res,
-				      const struct pkt_info *pi, __u64 now)
+				      const struct pkt_info *pi, __u64 now,
+				      __u32 flags)
 {
 	struct ct_entry e = {};
 
+	if (flags & CT_DRYRUN)
+		return;
 	e.start_ns = now;
 	e.tcp_state = res->new_state;
 	e.flags = res->pkt_is_a ? CT_E_A_IS_ORIG : 0;
@@ -279,8 +282,9 @@ static __always_inline void ct_commit(struct ct_result *res,
 __noinline int ct_execute(const struct flow_key *key, const struct pkt_info *pi,
 			  struct ct_result *res, __u32 zone, __u32 flags)
 {
-	struct ct_entry *e = NULL;
+	struct ct_entry *e = NULL, copy;
 	__u64 now = bpf_ktime_get_ns();
+	int dry = flags & CT_DRYRUN;
 	int reopen = 0;
 	__u8 old;
 
@@ -291,7 +295,7 @@ __noinline int ct_execute(const struct flow_key *key, const struct pkt_info *pi,
 		/* Already tracked in this zone: only a commit can add something. */
 		if ((flags & CT_COMMIT) && !res->has_entry &&
 		    !(res->ct_state & CS_INV))
-			ct_commit(res, pi, now);
+			ct_commit(res, pi, now, flags);
 		return res->ct_state;
 	}
 
@@ -303,8 +307,14 @@ __noinline int ct_execute(const struct flow_key *key, const struct pkt_info *pi,
 
 	e = bpf_map_lookup_elem(&conntrack, &res->key);
 	if (e && e->expires_ns < now) {
-		bpf_map_delete_elem(&conntrack, &res->key);
+		if (!dry)
+			bpf_map_delete_elem(&conntrack, &res->key);
 		e = NULL;
+	}
+	if (e && dry) {
+		/* Work on a copy: the result is the same, the table untouched. */
+		copy = *e;
+		e = &copy;
 	}
 	if (e)
 		res->dir = (res->pkt_is_a == !!(e->flags & CT_E_A_IS_ORIG)) ?
@@ -317,7 +327,8 @@ __noinline int ct_execute(const struct flow_key *key, const struct pkt_info *pi,
 		old = e ? e->tcp_state : sNO;
 		res->new_state = tcp_update(pi, res->dir, old, &reopen);
 		if (reopen && e) {
-			bpf_map_delete_elem(&conntrack, &res->key);
+			if (!dry)
+				bpf_map_delete_elem(&conntrack, &res->key);
 			e = NULL;
 			res->dir = CT_DIR_ORIG;
 		}
@@ -339,7 +350,7 @@ __noinline int ct_execute(const struct flow_key *key, const struct pkt_info *pi,
 	if (!e) {
 		res->ct_state = CS_TRK | CS_NEW;
 		if (flags & CT_COMMIT)
-			ct_commit(res, pi, now);
+			ct_commit(res, pi, now, flags);
 		return res->ct_state;
 	}
 

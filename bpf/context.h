@@ -46,6 +46,8 @@ struct out_state {
 	__u32 pending_flags;  /* PORT_F_* */
 	__u32 nout;
 	__u32 port[TRACE_MAX_OUT];
+	__u32 dryrun;         /* record outputs, send nothing */
+	__u32 pad;
 };
 
 /* An action list being run: a pass's flow, or a resubmit's. */
@@ -67,5 +69,5 @@ struct pkt_ctx {
 	__u32 next_table;  /* a pass is due in this table, or NO_TABLE */
 	__u32 gen;         /* flow-table generation, read once per packet */
 	__u32 tracing;     /* tc_trace: record lookups in trace_buf */
-	__u32 pad;
+	__u32 dryrun;      /* tc_trace asked not to change any state (ebpfovs trace) */
 };

@@ -16,7 +16,9 @@
  *
  * Two programs share the code: tc_ingress is attached to every port;
  * tc_trace is the same pipeline with tracing on, run only through
- * BPF_PROG_TEST_RUN by `ebpfovs trace` and the tests.
+ * BPF_PROG_TEST_RUN by `ebpfovs trace` and the tests; with cb[0] bit 0 set
+ * it is a dry run that changes no state (conntrack, MAC table, counters)
+ * and sends nothing.
  */
 #include <linux/bpf.h>
 #include <linux/pkt_cls.h>
@@ -79,7 +81,7 @@ static __always_inline void lookup_push(struct pkt_ctx *c, __u32 table,
 		c->key.in_port = restore_in_port;
 		return;
 	}
-	fs = bpf_map_lookup_elem(&flow_stats, &ref.flow_id);
+	fs = c->dryrun ? NULL : bpf_map_lookup_elem(&flow_stats, &ref.flow_id);
 	if (fs) {
 		fs->packets++;
 		fs->bytes += c->pi.len;
@@ -175,6 +177,7 @@ static __always_inline int pipeline(struct __sk_buff *skb, const int tracing)
 	__builtin_memset(&c->key, 0, sizeof(c->key));
 	__builtin_memset(&c->pi, 0, sizeof(c->pi));
 	c->ct.done = 0;
+	c->ct.ct_state = 0; /* scratch is per CPU: nothing may leak from the last packet */
 	c->out.in_port = *port;
 	c->out.pending = 0;
 	c->out.nout = 0;
@@ -183,6 +186,9 @@ static __always_inline int pipeline(struct __sk_buff *skb, const int tracing)
 	c->next_table = 0; /* the first pass, in table 0 */
 	c->gen = cfg->gen;
 	c->tracing = tracing;
+	/* Only tc_trace, run by BPF_PROG_TEST_RUN, reads cb: the caller sets it. */
+	c->dryrun = tracing && (skb->cb[0] & 1);
+	c->out.dryrun = c->dryrun;
 	if (tracing) {
 		tr = bpf_map_lookup_elem(&trace_buf, &zero);
 		if (tr)
@@ -193,7 +199,7 @@ static __always_inline int pipeline(struct __sk_buff *skb, const int tracing)
 	if (parse(skb, &c->key, &c->pi))
 		count(CNT_TRUNCATED);
 	c->key.in_port = bpf_htonl(c->out.in_port);
-	ps = bpf_map_lookup_elem(&port_stats, &c->out.in_port);
+	ps = c->dryrun ? NULL : bpf_map_lookup_elem(&port_stats, &c->out.in_port);
 	if (ps) {
 		ps->rx_packets++;
 		ps->rx_bytes += c->pi.len;

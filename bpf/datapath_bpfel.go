@@ -196,6 +196,8 @@ type DatapathPktCtx struct {
 		PendingFlags   uint32
 		Nout           uint32
 		Port           [16]uint32
+		Dryrun         uint32
+		Pad            uint32
 	}
 	Frames [8]struct {
 		_      structs.HostLayout
@@ -209,7 +211,7 @@ type DatapathPktCtx struct {
 	NextTable uint32
 	Gen       uint32
 	Tracing   uint32
-	Pad       uint32
+	Dryrun    uint32
 }
 
 type DatapathPort struct {

@@ -102,7 +102,7 @@ func (d *dp) run(in uint32, frame []byte) *loader.TraceResult {
 	d.t.Helper()
 	var res *loader.TraceResult
 	err := d.ns.Do(func() (err error) {
-		res, err = d.b.RunTrace(frame, d.ifindex[in])
+		res, err = d.b.RunTrace(frame, d.ifindex[in], false)
 		return err
 	})
 	if err != nil {
@@ -398,7 +398,7 @@ func TestMalformedFrames(t *testing.T) {
 			}
 			var res *loader.TraceResult
 			err := d.ns.Do(func() (err error) {
-				res, err = d.b.RunTrace(frame, d.ifindex[1])
+				res, err = d.b.RunTrace(frame, d.ifindex[1], false)
 				return err
 			})
 			if errors.Is(err, unix.EINVAL) {

@@ -6,6 +6,7 @@ import (
 	"github.com/cilium/ebpf"
 
 	"github.com/ebpfovs/ebpfovs/bpf"
+	"github.com/ebpfovs/ebpfovs/loader/ofctl"
 )
 
 // skbContext is the head of struct __sk_buff that BPF_PROG_TEST_RUN lets a
@@ -22,6 +23,8 @@ type skbContext struct {
 	Priority       uint32
 	IngressIfindex uint32
 	Ifindex        uint32
+	TcIndex        uint32
+	Cb             [5]uint32 // cb[0] bit 0: dry run (tc_trace only)
 }
 
 // TraceResult is what one packet did in the datapath.
@@ -41,23 +44,28 @@ const (
 // RunTrace runs frame through the bridge's tc_trace program (the attached
 // pipeline, compiled with tracing) with BPF_PROG_TEST_RUN, as if it had
 // arrived on the interface ifindex, which must exist in the calling
-// thread's network namespace. The packet really goes through the bridge's
-// maps: conntrack and MAC learning see it. Redirects are not executed.
-func (b *Bridge) RunTrace(frame []byte, ifindex int) (*TraceResult, error) {
+// thread's network namespace. Redirects are not executed. Without dryRun
+// the packet really goes through the bridge: conntrack commits, MAC
+// learning, counters and FLOOD's clones happen. With dryRun nothing
+// changes and nothing is sent: the trace only explains.
+func (b *Bridge) RunTrace(frame []byte, ifindex int, dryRun bool) (*TraceResult, error) {
 	prog, err := loadPinnedProgram(b.dir, pinProgTrace)
 	if err != nil {
 		return nil, err
 	}
 	defer prog.Close()
-	return runTrace(prog, b.maps.TraceBuf, frame, ifindex)
+	return runTrace(prog, b.maps.TraceBuf, frame, ifindex, dryRun)
 }
 
-func runTrace(prog *ebpf.Program, buf *ebpf.Map, frame []byte, ifindex int) (*TraceResult, error) {
+func runTrace(prog *ebpf.Program, buf *ebpf.Map, frame []byte, ifindex int, dryRun bool) (*TraceResult, error) {
 	if len(frame) < 14 {
 		return nil, fmt.Errorf("trace: a frame needs at least 14 bytes (Ethernet header), got %d", len(frame))
 	}
 	out := make([]byte, len(frame)+256)
 	ctx := skbContext{IngressIfindex: uint32(ifindex), Ifindex: uint32(ifindex)}
+	if dryRun {
+		ctx.Cb[0] = 1
+	}
 	ret, err := prog.Run(&ebpf.RunOptions{
 		Data:    frame,
 		DataOut: out,
@@ -72,4 +80,24 @@ func runTrace(prog *ebpf.Program, buf *ebpf.Map, frame []byte, ifindex int) (*Tr
 	}
 	res.Packet = out
 	return res, nil
+}
+
+// Trace builds the packet desc describes (see BuildPacket) and runs it
+// through the bridge as if it had arrived on its in_port, in the ports'
+// network namespace. With dryRun nothing changes: a pure explanation.
+func (b *Bridge) Trace(desc *ofctl.Flow, dryRun bool) (*TraceResult, error) {
+	frame, inPort, err := BuildPacket(desc)
+	if err != nil {
+		return nil, err
+	}
+	var p bpf.DatapathPort
+	if inPort > MaxPort || b.maps.Ports.Lookup(inPort, &p) != nil || p.Ifindex == 0 {
+		return nil, fmt.Errorf("in_port=%d: no such port on bridge %s", inPort, b.opts.Bridge)
+	}
+	var res *TraceResult
+	err = inNetNS(b.opts.NetNS, func() (err error) {
+		res, err = b.RunTrace(frame, int(p.Ifindex), dryRun)
+		return err
+	})
+	return res, err
 }

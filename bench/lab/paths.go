@@ -1,0 +1,254 @@
+package lab
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// LabFlows are the five flows of the ebpfovs/Open vSwitch conntrack lab
+// (scripts/demo.sh, README.md): VM1 may open TCP connections to VM2, both
+// directions go through conntrack, established traffic is forwarded. A new
+// bridge also holds the default `priority=0 actions=NORMAL`; for the
+// benchmarked traffic (TCP connections opened by VM1) every packet is
+// handled by these five flows, never by NORMAL.
+var LabFlows = []string{
+	"table=0, priority=50, ct_state=-trk, tcp, in_port=vnet1, actions=ct(table=0)",
+	"table=0, priority=50, ct_state=+trk+new, tcp, in_port=vnet1, actions=ct(commit),vnet2",
+	"table=0, priority=50, ct_state=-trk, tcp, in_port=vnet2, actions=ct(table=0)",
+	"table=0, priority=50, ct_state=+trk+est, tcp, in_port=vnet2, actions=vnet1",
+	"table=0, priority=50, ct_state=+trk+est, tcp, in_port=vnet1, actions=vnet2",
+}
+
+// Path is one way of connecting VM1 and VM2, set up and ready for traffic.
+type Path struct {
+	// ID is the letter used in tables and ratios: A to F.
+	ID string
+	// Name describes the path in one short phrase.
+	Name string
+	// Unavailable, when not empty, is shown instead of results: the path
+	// cannot be measured (yet).
+	Unavailable string
+	// VM1 and VM2 are the namespaces of the two VMs (eth0 at VM1IP, VM2IP).
+	VM1, VM2 string
+	// Host is the hypervisor namespace holding the switch ("" for A).
+	Host string
+	// Check, if set, verifies after some traffic that the path really
+	// does what it claims (e.g. that connections are tracked) and returns
+	// a one-line summary.
+	Check func(ctx context.Context) (string, error)
+	// Notes are facts about the setup worth printing (attach mode, ...).
+	Notes []string
+	// BPFProgPin is the pinned datapath program (E only), for run-time
+	// statistics.
+	BPFProgPin string
+	// OVSAppctl runs `ovs-appctl -t <vswitchd>` with the given arguments
+	// (D only).
+	OVSAppctl func(ctx context.Context, args ...string) (string, error)
+}
+
+// Options configure the paths.
+type Options struct {
+	// Ebpfovs is the ebpfovs binary.
+	Ebpfovs string
+	// OVSTxOff makes path D turn tx checksum offload off in the VMs
+	// (`ethtool -K eth0 tx off`) instead of enabling OVS userspace TSO.
+	OVSTxOff bool
+}
+
+// Setup builds path id ("A" to "F") in env.
+func Setup(ctx context.Context, env *Env, id string, opt Options) (*Path, error) {
+	var (
+		p   *Path
+		err error
+	)
+	switch id {
+	case "A":
+		p, err = setupDirect(ctx, env)
+	case "B":
+		p, err = setupBridge(ctx, env, false)
+	case "C":
+		p, err = setupBridge(ctx, env, true)
+	case "D":
+		p, err = setupOVS(ctx, env, opt.OVSTxOff)
+	case "E":
+		p, err = setupEbpfovs(ctx, env, opt.Ebpfovs)
+	case "F":
+		// Slot for ebpfovs's XDP mode, once `attach --mode xdp` exists.
+		p = &Path{ID: "F", Name: "ebpfovs, XDP mode", Unavailable: "n/a (no XDP mode yet)"}
+	default:
+		err = fmt.Errorf("unknown path %q", id)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("path %s: %w", id, err)
+	}
+	return p, nil
+}
+
+// setupDirect is path A: one veth pair from VM1's eth0 to VM2's eth0, the
+// physical limit of the lab.
+func setupDirect(ctx context.Context, env *Env) (*Path, error) {
+	p := &Path{ID: "A", Name: "direct veth pair"}
+	var err error
+	if p.VM1, err = env.NewNetns(ctx, "a-vm1"); err != nil {
+		return nil, err
+	}
+	if p.VM2, err = env.NewNetns(ctx, "a-vm2"); err != nil {
+		return nil, err
+	}
+	if _, err := Run(ctx, "ip", "-n", p.VM1, "link", "add", "eth0", "type", "veth", "peer", "name", "eth0", "netns", p.VM2); err != nil {
+		return nil, err
+	}
+	for i, ns := range []string{p.VM1, p.VM2} {
+		if err := configureVM(ctx, ns, i+1); err != nil {
+			return nil, err
+		}
+	}
+	return p, nil
+}
+
+// setupBridge is path B (a Linux bridge in the hypervisor namespace) or,
+// with nft, path C: the same bridge with br_netfilter and an nftables
+// stateful ruleset equivalent to the lab's flows.
+func setupBridge(ctx context.Context, env *Env, nft bool) (*Path, error) {
+	p := &Path{ID: "B", Name: "Linux bridge"}
+	if nft {
+		p.ID, p.Name = "C", "Linux bridge + nftables conntrack"
+	}
+	var err error
+	if p.Host, p.VM1, p.VM2, err = env.vethLab(ctx, p.ID); err != nil {
+		return nil, err
+	}
+	for _, args := range [][]string{
+		// STP off so the ports forward at once; no multicast snooping
+		// (no IGMP queries or reports in the measurements).
+		{"link", "add", "br0", "type", "bridge", "stp_state", "0", "mcast_snooping", "0"},
+		{"link", "set", "vnet1", "master", "br0"},
+		{"link", "set", "vnet2", "master", "br0"},
+		{"link", "set", "br0", "up"},
+	} {
+		if _, err := Run(ctx, append([]string{"ip", "-n", p.Host}, args...)...); err != nil {
+			return nil, err
+		}
+	}
+	if !nft {
+		// A new namespace has bridge-nf-call-iptables=1 once br_netfilter
+		// is loaded: turn it off so B is the plain bridge.
+		if brNetfilterLoaded() {
+			for _, k := range []string{"iptables", "ip6tables", "arptables"} {
+				if err := Sysctl(ctx, p.Host, "net.bridge.bridge-nf-call-"+k, "0"); err != nil {
+					return nil, err
+				}
+			}
+		}
+		return p, nil
+	}
+	if !brNetfilterLoaded() {
+		if _, err := Run(ctx, "modprobe", "br_netfilter"); err != nil {
+			return nil, fmt.Errorf("br_netfilter is needed for nftables on bridged traffic: %w", err)
+		}
+	}
+	if err := Sysctl(ctx, p.Host, "net.bridge.bridge-nf-call-iptables", "1"); err != nil {
+		return nil, err
+	}
+	// With br_netfilter, bridged IPv4 traverses the inet forward hook with
+	// the bridge as both input and output device, so the VMs are told
+	// apart by address (one address per port in the lab).
+	table := strings.ReplaceAll(env.Tag, "-", "_")
+	rules := fmt.Sprintf(`table inet %[1]s {
+	chain forward {
+		type filter hook forward priority filter; policy drop;
+		ip saddr %[2]s ip daddr %[3]s meta l4proto tcp ct state new,established accept
+		ip saddr %[3]s ip daddr %[2]s meta l4proto tcp ct state established accept
+	}
+}
+`, table, VM1IP, VM2IP)
+	file := filepath.Join(env.Dir, "c-nft.rules")
+	if err := os.WriteFile(file, []byte(rules), 0o644); err != nil {
+		return nil, fmt.Errorf("write %s: %w", file, err)
+	}
+	if _, err := Run(ctx, InNetns(p.Host, "nft", "-f", file)...); err != nil {
+		return nil, err
+	}
+	host := p.Host
+	env.Cleanup.Push("delete nft table "+table, func() error {
+		_, err := Run(context.Background(), InNetns(host, "nft", "delete", "table", "inet", table)...)
+		return err
+	})
+	p.Notes = append(p.Notes, "ruleset: "+strings.Join(strings.Fields(rules), " "))
+	p.Check = func(ctx context.Context) (string, error) {
+		// No conntrack tool needed: the policy is drop, so traffic that
+		// got through was accepted by the ct state rules.
+		return "nftables table " + table + " with policy drop is in place", nil
+	}
+	return p, nil
+}
+
+// brNetfilterLoaded reports whether br_netfilter is there (built in or
+// loaded), i.e. whether the net.bridge sysctls exist.
+func brNetfilterLoaded() bool {
+	_, err := os.Stat("/proc/sys/net/bridge/bridge-nf-call-iptables")
+	return err == nil
+}
+
+// setupEbpfovs is path E: ebpfovs attached to vnet1 and vnet2 (TC/TCX
+// datapath) with the lab's five flows, its state pinned in a private bpffs.
+func setupEbpfovs(ctx context.Context, env *Env, bin string) (*Path, error) {
+	if bin == "" {
+		return nil, errors.New("no ebpfovs binary given")
+	}
+	if _, err := os.Stat(bin); err != nil {
+		return nil, fmt.Errorf("ebpfovs binary (make build): %w", err)
+	}
+	p := &Path{ID: "E", Name: "ebpfovs, TC mode"}
+	var err error
+	if p.Host, p.VM1, p.VM2, err = env.vethLab(ctx, p.ID); err != nil {
+		return nil, err
+	}
+	bpffs, err := env.SubDir("bpffs")
+	if err != nil {
+		return nil, err
+	}
+	if err := unix.Mount("bpf", bpffs, "bpf", 0, "mode=0700"); err != nil {
+		return nil, fmt.Errorf("mount bpffs at %s: %w", bpffs, err)
+	}
+	env.Cleanup.Push("unmount "+bpffs, func() error { return unix.Unmount(bpffs, unix.MNT_DETACH) })
+	const bridge = "lab"
+	ovs := func(ctx context.Context, args ...string) (string, error) {
+		return Run(ctx, append([]string{bin, "--netns", p.Host, "-b", bridge, "--bpffs", bpffs}, args...)...)
+	}
+	out, err := ovs(ctx, "attach", "vnet1", "vnet2")
+	if err != nil {
+		return nil, err
+	}
+	env.Cleanup.Push("ebpfovs detach", func() error {
+		_, err := ovs(context.Background(), "detach")
+		return err
+	})
+	p.Notes = append(p.Notes, "attach: "+strings.Join(strings.Fields(out), " "))
+	file := filepath.Join(env.Dir, "e-flows.txt")
+	if err := os.WriteFile(file, []byte(strings.Join(LabFlows, "\n")+"\n"), 0o644); err != nil {
+		return nil, fmt.Errorf("write %s: %w", file, err)
+	}
+	if _, err := ovs(ctx, "add-flows", file); err != nil {
+		return nil, err
+	}
+	p.BPFProgPin = filepath.Join(bpffs, bridge, "prog_tc_ingress")
+	p.Check = func(ctx context.Context) (string, error) {
+		out, err := ovs(ctx, "dump-conntrack")
+		if err != nil {
+			return "", err
+		}
+		n := strings.Count(out, "tcp,orig=")
+		if n == 0 {
+			return "", errors.New("ebpfovs tracked no TCP connection")
+		}
+		return fmt.Sprintf("ebpfovs conntrack holds %d TCP connections", n), nil
+	}
+	return p, nil
+}
