@@ -32,9 +32,34 @@
  * it there would multiply the verifier's work by MAX_PASSES.
  * Returns 1 and fills *best when a flow matched, 0 otherwise.
  */
+/*
+ * A flow past its hard_timeout, or idle longer than its idle_timeout, never
+ * matches: no daemon is needed to expire it (the loader deletes it when it
+ * next sees it). Until then a lower-priority flow with the identical match,
+ * which shares its hash slot, stays shadowed.
+ */
+static __always_inline int flow_expired(const struct flow_ref *ref, __u64 *now)
+{
+	__u64 *used;
+
+	if (!ref->hard_deadline_ns && !ref->idle_timeout)
+		return 0;
+	if (!*now)
+		*now = bpf_ktime_get_ns();
+	if (ref->hard_deadline_ns && *now >= ref->hard_deadline_ns)
+		return 1;
+	if (ref->idle_timeout) {
+		used = bpf_map_lookup_elem(&flow_used, &ref->flow_id);
+		if (used && *now - *used >= (__u64)ref->idle_timeout * 1000000000ULL)
+			return 1;
+	}
+	return 0;
+}
+
 __noinline int classify(const struct flow_key *key, __u32 table_id, __u32 gen,
 			struct flow_ref *best)
 {
+	__u64 now = 0;
 	struct flow_lookup lk = {};
 	const __u64 *kw, *mw;
 	__u64 *lw;
@@ -73,7 +98,8 @@ __noinline int classify(const struct flow_key *key, __u32 table_id, __u32 gen,
 			lw[w] = kw[w] & mw[w];
 		lk.mask_id = mask_id;
 		ref = bpf_map_lookup_elem(&flows, &lk);
-		if (ref && (!found || ref->priority > best->priority)) {
+		if (ref && (!found || ref->priority > best->priority) &&
+		    !flow_expired(ref, &now)) {
 			*best = *ref;
 			found = 1;
 		}

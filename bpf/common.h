@@ -87,10 +87,12 @@ struct flow_lookup {
 
 /* Value of the flows hash: the highest-priority flow with exactly this match. */
 struct flow_ref {
-	__u32 flow_id;  /* index into flow_stats and flow_meta */
+	__u32 flow_id;      /* index into flow_stats, flow_used and flow_meta */
 	__u32 priority;
-	__u32 acts;     /* index into flow_actions: flow_id + gen * MAX_FLOWS */
-	__u32 pad;
+	__u32 acts;         /* index into flow_actions: flow_id + gen * MAX_FLOWS */
+	__u16 idle_timeout; /* seconds, 0: none; checked against flow_used */
+	__u16 pad;
+	__u64 hard_deadline_ns; /* CLOCK_MONOTONIC, 0: none (install time + hard_timeout) */
 };
 
 /* One mask used in a table, with the highest priority of its flows. */

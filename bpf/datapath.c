@@ -86,6 +86,16 @@ static __always_inline void lookup_push(struct pkt_ctx *c, __u32 table,
 		fs->packets++;
 		fs->bytes += c->pi.len;
 	}
+	if (ref.idle_timeout && !c->dryrun) {
+		/* Shared by all CPUs: refresh at most every 100 ms (well under
+		 * the 1 s smallest idle_timeout), so steady traffic reads the
+		 * cache line but rarely writes it. */
+		__u64 *used = bpf_map_lookup_elem(&flow_used, &ref.flow_id);
+		__u64 now = bpf_ktime_get_ns();
+
+		if (used && now - *used > 100000000ULL)
+			*used = now;
+	}
 	f = &c->frames[c->depth & (MAX_DEPTH - 1)];
 	f->acts = ref.acts;
 	f->idx = 0;

@@ -141,11 +141,13 @@ type DatapathFlowRecord struct {
 }
 
 type DatapathFlowRef struct {
-	_        structs.HostLayout
-	FlowId   uint32
-	Priority uint32
-	Acts     uint32
-	Pad      uint32
+	_              structs.HostLayout
+	FlowId         uint32
+	Priority       uint32
+	Acts           uint32
+	IdleTimeout    uint16
+	Pad            uint16
+	HardDeadlineNs uint64
 }
 
 type DatapathMacEntry struct {
@@ -295,6 +297,7 @@ const (
 	DatapathMapFlowActions      = "flow_actions"
 	DatapathMapFlowMeta         = "flow_meta"
 	DatapathMapFlowStats        = "flow_stats"
+	DatapathMapFlowUsed         = "flow_used"
 	DatapathMapFlows            = "flows"
 	DatapathMapMacs             = "macs"
 	DatapathMapMasks            = "masks"
@@ -368,6 +371,7 @@ type DatapathMapSpecs struct {
 	FlowActions   *ebpf.MapSpec `ebpf:"flow_actions"`
 	FlowMeta      *ebpf.MapSpec `ebpf:"flow_meta"`
 	FlowStats     *ebpf.MapSpec `ebpf:"flow_stats"`
+	FlowUsed      *ebpf.MapSpec `ebpf:"flow_used"`
 	Flows         *ebpf.MapSpec `ebpf:"flows"`
 	Macs          *ebpf.MapSpec `ebpf:"macs"`
 	Masks         *ebpf.MapSpec `ebpf:"masks"`
@@ -415,6 +419,7 @@ type DatapathMaps struct {
 	FlowActions   *ebpf.Map `ebpf:"flow_actions"`
 	FlowMeta      *ebpf.Map `ebpf:"flow_meta"`
 	FlowStats     *ebpf.Map `ebpf:"flow_stats"`
+	FlowUsed      *ebpf.Map `ebpf:"flow_used"`
 	Flows         *ebpf.Map `ebpf:"flows"`
 	Macs          *ebpf.Map `ebpf:"macs"`
 	Masks         *ebpf.Map `ebpf:"masks"`
@@ -434,6 +439,7 @@ func (m *DatapathMaps) Close() error {
 		m.FlowActions,
 		m.FlowMeta,
 		m.FlowStats,
+		m.FlowUsed,
 		m.Flows,
 		m.Macs,
 		m.Masks,

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -375,6 +376,44 @@ func TestAtomicFlowChanges(t *testing.T) {
 		t.Fatalf("the swaps never showed both sets to packets: %v", seen)
 	}
 	t.Logf("outputs seen: %v", seen)
+}
+
+// TestFlowTimeouts: a flow past its hard_timeout, or idle longer than its
+// idle_timeout, stops matching in the datapath by itself; the loader then
+// removes it when it next reads the table.
+func TestFlowTimeouts(t *testing.T) {
+	d := newDP(t)
+	d.setFlows(
+		"priority=100, hard_timeout=1, udp, tp_dst=1, actions=p3",
+		"priority=100, idle_timeout=1, udp, tp_dst=2, actions=p3",
+		"priority=0, actions=p2",
+	)
+	udp := func(dport uint16) []byte {
+		return testenv.Build(testenv.PacketSpec{SrcMAC: mac1, DstMAC: mac2, SrcIP: ip1, DstIP: ip2, Proto: "udp", SrcPort: 9, DstPort: dport})
+	}
+	out := func(dport uint16) string { return fmt.Sprint(outPorts(&d.run(1, udp(dport)).Trace)) }
+	start := time.Now()
+	// Keep the idle flow busy for 1.5 s: it must survive; the hard one must not.
+	for time.Since(start) < 1500*time.Millisecond {
+		if got := out(2); got != "[3]" {
+			t.Fatalf("at %v the busy idle_timeout flow stopped matching: out %s", time.Since(start), got)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if got := out(1); got != "[2]" {
+		t.Errorf("after 1.5 s the hard_timeout=1 flow still matches: out %s", got)
+	}
+	time.Sleep(1200 * time.Millisecond)
+	if got := out(2); got != "[2]" {
+		t.Errorf("after 1.2 s idle the idle_timeout=1 flow still matches: out %s", got)
+	}
+	flows, err := d.b.Flows()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(flows) != 1 || flows[0].Priority != 0 {
+		t.Errorf("expired flows were not removed when the loader read the table: %d flows", len(flows))
+	}
 }
 
 // TestMalformedFrames runs every malformed frame testenv knows through a

@@ -95,6 +95,17 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } flow_meta SEC(".maps");
 
+/* flow id -> when a packet last used it (CLOCK_MONOTONIC ns), for
+ * idle_timeout. W: datapath (flows with an idle_timeout, at most every
+ * 100 ms), loader (at install). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, MAX_FLOWS);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} flow_used SEC(".maps");
+
 /* flow id -> per-CPU packet and byte counts. W: datapath; loader zeroes on install. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

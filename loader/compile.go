@@ -65,6 +65,8 @@ type compiled struct {
 	key      keyBytes // already masked
 	mask     keyBytes
 	actions  bpf.DatapathActionList
+	idle     uint16 // idle_timeout, s
+	hardNs   uint64 // hard_timeout deadline, CLOCK_MONOTONIC; 0: none
 }
 
 // errUnsupported reports what the parser accepts but the datapath cannot do yet.
@@ -217,7 +219,7 @@ func compile(f *ofctl.Flow) (compiled, error) {
 	if err != nil {
 		return compiled{}, err
 	}
-	return compiled{table: uint32(f.Table), priority: uint32(f.Priority), key: key, mask: mask, actions: acts}, nil
+	return compiled{table: uint32(f.Table), priority: uint32(f.Priority), key: key, mask: mask, actions: acts, idle: f.IdleTimeout}, nil
 }
 
 func unsafePtr(k *keyBytes) unsafe.Pointer { return unsafe.Pointer(k) }

@@ -68,8 +68,45 @@ func newRecord(f *ofctl.Flow, seq uint32) (bpf.DatapathFlowRecord, error) {
 	return r, nil
 }
 
-// records reads every installed flow, in install order.
+// expired says whether a flow is past its hard_timeout or idle longer than
+// its idle_timeout: the datapath no longer matches it.
+func (b *Bridge) expired(r *record, now uint64) bool {
+	if h := r.flow.HardTimeout; h != 0 && now >= r.rec.CreatedNs+uint64(h)*1e9 {
+		return true
+	}
+	if i := r.flow.IdleTimeout; i != 0 {
+		var used uint64
+		if err := b.maps.FlowUsed.Lookup(r.id, &used); err == nil && now >= used+uint64(i)*1e9 {
+			return true
+		}
+	}
+	return false
+}
+
+// records reads every live flow, in install order. Flows whose timeout
+// has passed are removed here: whichever ebpfovs call comes next cleans
+// up, no daemon is needed.
 func (b *Bridge) records() ([]record, error) {
+	all, err := b.allRecords()
+	if err != nil {
+		return nil, err
+	}
+	now := monotonicNow()
+	live := all[:0:0]
+	for i := range all {
+		if !b.expired(&all[i], now) {
+			live = append(live, all[i])
+		}
+	}
+	if len(live) != len(all) {
+		if err := b.commit(all, live, nil); err != nil {
+			return nil, fmt.Errorf("remove expired flows: %w", err)
+		}
+	}
+	return live, nil
+}
+
+func (b *Bridge) allRecords() ([]record, error) {
 	var out []record
 	var id uint32
 	var rec bpf.DatapathFlowRecord
@@ -352,6 +389,9 @@ func (b *Bridge) sync(recs []record, dirty map[uint32]bool) error {
 			return err
 		}
 		c.id, c.seq = r.id, r.rec.Seq
+		if r.flow.HardTimeout != 0 {
+			c.hardNs = r.rec.CreatedNs + uint64(r.flow.HardTimeout)*1e9
+		}
 		flows = append(flows, c)
 	}
 	var cfg bpf.DatapathBridgeConfig
@@ -410,7 +450,8 @@ func (b *Bridge) sync(recs []record, dirty map[uint32]bool) error {
 		if ref, ok := want[lk]; ok && ref.Priority >= f.priority {
 			continue
 		}
-		want[lk] = bpf.DatapathFlowRef{FlowId: f.id, Priority: f.priority, Acts: f.id + gen*maxFlows}
+		want[lk] = bpf.DatapathFlowRef{FlowId: f.id, Priority: f.priority, Acts: f.id + gen*maxFlows,
+			IdleTimeout: f.idle, HardDeadlineNs: f.hardNs}
 		st := subtables[f.table]
 		if st == nil {
 			st = map[uint32]uint32{}
@@ -452,9 +493,15 @@ func (b *Bridge) sync(recs []record, dirty map[uint32]bool) error {
 		if err := b.maps.FlowActions.Put(f.id+gen*maxFlows, &f.actions); err != nil {
 			return fmt.Errorf("write actions: %w", err)
 		}
-		if dirty != nil && dirty[f.id] && !b.hasRecord(f.id) {
-			if err := b.maps.FlowStats.Put(f.id, zero); err != nil {
-				return fmt.Errorf("reset counters: %w", err)
+		if dirty != nil && dirty[f.id] {
+			// Installed or changed now: its idle timer starts now.
+			if err := b.maps.FlowUsed.Put(f.id, monotonicNow()); err != nil {
+				return fmt.Errorf("write flow use time: %w", err)
+			}
+			if !b.hasRecord(f.id) {
+				if err := b.maps.FlowStats.Put(f.id, zero); err != nil {
+					return fmt.Errorf("reset counters: %w", err)
+				}
 			}
 		}
 	}
