@@ -11,12 +11,14 @@
 
 #include <linux/types.h>
 
-/* Sizes. The loader may shrink map max_entries, never grow these bounds. */
+/* Sizes. Map sizes (MAX_FLOWS, CT_MAX_ENTRIES, MAC_MAX_ENTRIES) are
+ * defaults the loader may change when it creates a bridge; the others are
+ * bounds compiled into the programs. */
 #define MAX_PORTS      256  /* OpenFlow ports 1..255 (0 is never a port) */
 #define MAX_TABLES     256  /* OpenFlow tables 0..254, index 255 unused */
 #define MAX_MASKS      4096 /* distinct (table, mask) subtables, all tables */
 #define MAX_SUBTABLES  32   /* distinct masks within one table */
-#define MAX_FLOWS      65536
+#define MAX_FLOWS      131072
 #define MAX_ACTIONS    16   /* actions in one flow's list */
 #define MAX_PASSES     8    /* classifier passes a packet may take (1 + recirculations) */
 #define MAX_DEPTH      8    /* nested resubmits (a power of two: indexes are masked) */

@@ -22,7 +22,7 @@ import (
 // the test's own, driven through BPF_PROG_TEST_RUN of the trace program:
 // the real pipeline and maps, with redirects reported instead of done.
 type dp struct {
-	t       *testing.T
+	t       testing.TB
 	ns      *testenv.NS
 	b       *loader.Bridge
 	pm      *loader.PortMap
@@ -31,7 +31,11 @@ type dp struct {
 
 const nPorts = 3
 
-func newDP(t *testing.T) *dp {
+func newDP(t testing.TB) *dp {
+	return newDPSized(t, 4096)
+}
+
+func newDPSized(t testing.TB, maxFlows uint32) *dp {
 	t.Helper()
 	testenv.RequirePrivileged(t)
 	ns := testenv.NewNS(t, "dp")
@@ -56,7 +60,7 @@ func newDP(t *testing.T) *dp {
 		}
 		specs = append(specs, loader.PortSpec{Name: name, OFPort: uint32(i)})
 	}
-	opts := loader.Options{BPFFS: testenv.TempBPFFS(t), Bridge: "dp", NetNS: ns.Path}
+	opts := loader.Options{BPFFS: testenv.TempBPFFS(t), Bridge: "dp", NetNS: ns.Path, MaxFlows: maxFlows, MaxConns: 16384}
 	ports, err := loader.Attach(opts, specs, loader.ModeAuto)
 	if err != nil {
 		t.Fatal(err)
@@ -413,6 +417,28 @@ func TestFlowTimeouts(t *testing.T) {
 	}
 	if len(flows) != 1 || flows[0].Priority != 0 {
 		t.Errorf("expired flows were not removed when the loader read the table: %d flows", len(flows))
+	}
+}
+
+// TestFlowTableFull: a bridge made for N flows refuses the (N+1)th, and a
+// batch that does not fit installs nothing.
+func TestFlowTableFull(t *testing.T) {
+	d := newDPSized(t, 64)
+	d.setFlows("priority=0 actions=NORMAL")
+	more := classifierFlows(t, 64, 4)
+	err := d.b.AddFlows(more)
+	if err == nil || !strings.Contains(err.Error(), "flow table full: at most 64 flows") {
+		t.Fatalf("65 flows in a 64-flow bridge: %v", err)
+	}
+	if fl, err := d.b.Flows(); err != nil || len(fl) != 1 {
+		t.Fatalf("a batch that did not fit changed the table: %d flows, %v", len(fl), err)
+	}
+	if err := d.b.AddFlows(more[:63]); err != nil {
+		t.Fatalf("63 more flows must fit: %v", err)
+	}
+	res := d.run(1, benchFrame(net.IPv4(11, 0, 0, 5)))
+	if got := outPorts(&res.Trace); !slices.Equal(got, []uint32{2}) {
+		t.Fatalf("a flow of the full table does not forward: out %v", got)
 	}
 }
 

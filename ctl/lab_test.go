@@ -37,6 +37,10 @@ func newCLI(t *testing.T, netns string) *cli {
 }
 
 func (c *cli) run(args ...string) (stdout, stderr string, code int) {
+	if len(args) > 0 && args[0] == "attach" {
+		// Small bridges: tests run in parallel, and in 1 GB VMs.
+		args = append([]string{"attach", "--max-flows=4096", "--max-conns=16384"}, args[1:]...)
+	}
 	var o, e bytes.Buffer
 	code = ctl.Main(append(append([]string{}, c.global...), args...), strings.NewReader(""), &o, &e)
 	return o.String(), e.String(), code

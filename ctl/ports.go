@@ -30,17 +30,27 @@ func init() {
     Prints one line per port: NUMBER(NAME): mode, and how output reaches it.
 
 OPTIONS
-    --mode MODE   auto (default): TCX where the kernel has it (6.6+),
-                  else tc. tcx: require TCX. tc: a clsact qdisc with a
-                  cls_bpf filter (direct-action), added next to any other
-                  filters. xdp: not available yet.
+    --mode MODE        auto (default): TCX where the kernel has it (6.6+),
+                       else tc. tcx: require TCX. tc: a clsact qdisc with a
+                       cls_bpf filter (direct-action), added next to any
+                       other filters. xdp: not available yet.
+    --max-flows N      flows a new bridge can hold (default 131072); kernel
+                       memory grows with it (about 550 bytes a flow)
+    --max-conns N      connections a new bridge tracks (default 262144,
+                       about 200 bytes each); the least recently used go
+                       first when it is full
+    Both only matter when attach creates the bridge.
 
 EXAMPLES
     ebpfovs attach vnet1 vnet2
     ebpfovs --netns host1 attach --mode tc vnet1=10 vnet2=20
 `,
-		flags: func(fs *pflag.FlagSet) { fs.String("mode", loader.ModeAuto, "") },
-		run:   runAttach,
+		flags: func(fs *pflag.FlagSet) {
+			fs.String("mode", loader.ModeAuto, "")
+			fs.Uint32("max-flows", 0, "")
+			fs.Uint32("max-conns", 0, "")
+		},
+		run: runAttach,
 	})
 	register(&command{
 		name:    "detach",
@@ -91,7 +101,10 @@ func runAttach(e *env, fs *pflag.FlagSet, args []string) error {
 	default:
 		return usagef("attach: --mode %s: unknown mode (auto, tcx, tc, xdp)", mode)
 	}
-	res, err := loader.Attach(e.opts, specs, mode)
+	opts := e.opts
+	opts.MaxFlows, _ = fs.GetUint32("max-flows")
+	opts.MaxConns, _ = fs.GetUint32("max-conns")
+	res, err := loader.Attach(opts, specs, mode)
 	if err != nil {
 		return fmt.Errorf("attach: %w", err)
 	}

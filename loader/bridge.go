@@ -31,6 +31,11 @@ type Options struct {
 	BPFFS  string // where bridges pin their state; default DefaultBPFFS
 	Bridge string // default DefaultBridge
 	NetNS  string // network namespace of the ports (`ip netns` name or path); "" = ours
+
+	// Sizes of a bridge's tables, used when Attach creates it (0: the
+	// datapath's defaults, 131072 flows and 262144 connections).
+	MaxFlows uint32
+	MaxConns uint32
 }
 
 func (o Options) withDefaults() Options {
@@ -145,8 +150,20 @@ func (b *Bridge) create() error {
 	if err := os.MkdirAll(b.dir, 0o700); err != nil {
 		return fmt.Errorf("create bridge %s: %w", b.opts.Bridge, err)
 	}
+	spec, err := bpf.LoadDatapath()
+	if err != nil {
+		return fmt.Errorf("load datapath: %w", err)
+	}
+	if n := b.opts.MaxFlows; n != 0 {
+		for name, size := range map[string]uint32{"flows": 2 * n, "flow_actions": 2 * n, "flow_meta": n, "flow_stats": n, "flow_used": n} {
+			spec.Maps[name].MaxEntries = size
+		}
+	}
+	if n := b.opts.MaxConns; n != 0 {
+		spec.Maps["conntrack"].MaxEntries = n
+	}
 	var objs bpf.DatapathObjects
-	err := bpf.LoadDatapathObjects(&objs, &ebpf.CollectionOptions{
+	err = spec.LoadAndAssign(&objs, &ebpf.CollectionOptions{
 		Maps: ebpf.MapOptions{PinPath: b.dir},
 	})
 	if err != nil {

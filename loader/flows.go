@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/cilium/ebpf"
@@ -14,7 +15,6 @@ import (
 
 // Limits of the datapath's maps (bpf/common.h).
 const (
-	maxFlows     = 65536
 	maxMasks     = 4096
 	maxSubtables = 32
 	maxTables    = 256
@@ -33,15 +33,26 @@ type InstalledFlow struct {
 }
 
 // identity is what makes two flows "the same flow" for add-flow: table,
-// priority and match (OpenFlow's overlap rule for an identical match).
+// priority and match (OpenFlow's overlap rule for an identical match). The
+// match is normalized by the parser, so its fields' bytes identify it.
 func identity(f *ofctl.Flow) string {
-	return fmt.Sprintf("%d/%d/%s", f.Table, f.Priority, f.MatchString(nil))
+	var b strings.Builder
+	b.WriteByte(f.Table)
+	b.WriteByte(byte(f.Priority >> 8))
+	b.WriteByte(byte(f.Priority))
+	for _, fm := range f.Match.Fields() {
+		b.WriteByte(byte(fm.Field))
+		b.Write(fm.Value)
+		b.Write(fm.Mask)
+	}
+	return b.String()
 }
 
 type record struct {
 	id   uint32
 	rec  bpf.DatapathFlowRecord
 	flow *ofctl.Flow
+	comp *compiled // the flow compiled, when the caller already did it
 }
 
 func recordText(r *bpf.DatapathFlowRecord) string {
@@ -107,19 +118,17 @@ func (b *Bridge) records() ([]record, error) {
 }
 
 func (b *Bridge) allRecords() ([]record, error) {
-	var out []record
-	var id uint32
-	var rec bpf.DatapathFlowRecord
-	it := b.maps.FlowMeta.Iterate()
-	for it.Next(&id, &rec) {
-		f, err := ofctl.ParseFlow(recordText(&rec), nil)
-		if err != nil {
-			return nil, fmt.Errorf("stored flow %d is unreadable (%q): %w", id, recordText(&rec), err)
-		}
-		out = append(out, record{id: id, rec: rec, flow: f})
-	}
-	if err := it.Err(); err != nil {
+	ids, recs, err := readAll[uint32, bpf.DatapathFlowRecord](b.maps.FlowMeta)
+	if err != nil {
 		return nil, fmt.Errorf("read flows: %w", err)
+	}
+	out := make([]record, 0, len(ids))
+	for i, id := range ids {
+		f, err := ofctl.ParseFlow(recordText(&recs[i]), nil)
+		if err != nil {
+			return nil, fmt.Errorf("stored flow %d is unreadable (%q): %w", id, recordText(&recs[i]), err)
+		}
+		out = append(out, record{id: id, rec: recs[i], flow: f})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].rec.Seq < out[j].rec.Seq })
 	return out, nil
@@ -173,8 +182,8 @@ func (b *Bridge) AddFlows(flows []*ofctl.Flow) error {
 	if err != nil {
 		return err
 	}
-	byIdentity := map[string]int{}
-	used := map[uint32]bool{}
+	byIdentity := make(map[string]int, len(recs)+len(flows))
+	used := make(map[uint32]bool, len(recs)+len(flows))
 	var seq uint32
 	for i, r := range recs {
 		byIdentity[identity(r.flow)] = i
@@ -183,11 +192,14 @@ func (b *Bridge) AddFlows(flows []*ofctl.Flow) error {
 			seq = r.rec.Seq + 1
 		}
 	}
-	old := append([]record(nil), recs...)
-	dirty := map[uint32]bool{}
+	old := recs
+	recs = make([]record, len(old), len(old)+len(flows))
+	copy(recs, old)
+	dirty := make(map[uint32]bool, len(flows))
 	nextID := uint32(0)
 	for n, f := range flows {
-		if _, err := compile(f); err != nil {
+		c, err := compile(f)
+		if err != nil {
 			return flowError(n, len(flows), err)
 		}
 		rec, err := newRecord(f, seq)
@@ -196,19 +208,19 @@ func (b *Bridge) AddFlows(flows []*ofctl.Flow) error {
 		}
 		seq++
 		if i, ok := byIdentity[identity(f)]; ok {
-			recs[i] = record{id: recs[i].id, rec: rec, flow: f}
+			recs[i] = record{id: recs[i].id, rec: rec, flow: f, comp: &c}
 			dirty[recs[i].id] = true
 			continue
 		}
 		for used[nextID] {
 			nextID++
 		}
-		if nextID >= maxFlows {
-			return fmt.Errorf("flow table full: at most %d flows", maxFlows)
+		if nextID >= b.maxFlows() {
+			return fmt.Errorf("flow table full: at most %d flows", b.maxFlows())
 		}
 		used[nextID] = true
 		byIdentity[identity(f)] = len(recs)
-		recs = append(recs, record{id: nextID, rec: rec, flow: f})
+		recs = append(recs, record{id: nextID, rec: rec, flow: f, comp: &c})
 		dirty[nextID] = true
 	}
 	return b.commit(old, recs, dirty)
@@ -306,8 +318,8 @@ func (b *Bridge) ReplaceFlows(flows []*ofctl.Flow) error {
 		for used[next] {
 			next++
 		}
-		if next >= maxFlows {
-			return fmt.Errorf("flow table full: at most %d flows", maxFlows)
+		if next >= b.maxFlows() {
+			return fmt.Errorf("flow table full: at most %d flows", b.maxFlows())
 		}
 		used[next] = true
 		want[i].id = next
@@ -345,35 +357,44 @@ func (b *Bridge) DelFlows(filter *ofctl.Flow, strict bool) (int, error) {
 // commit makes the datapath hold exactly `want`, then stores the records.
 // If the maps cannot be written it tries to restore `old`.
 func (b *Bridge) commit(old, want []record, dirty map[uint32]bool) error {
-	if err := b.sync(want, dirty); err != nil {
-		if rerr := b.sync(old, nil); rerr != nil {
+	had := make(map[uint32]bool, len(old))
+	for _, r := range old {
+		had[r.id] = true
+	}
+	if err := b.sync(want, dirty, had); err != nil {
+		if rerr := b.sync(old, nil, had); rerr != nil {
 			return fmt.Errorf("%w (and restoring the previous flows failed: %v)", err, rerr)
 		}
 		return err
 	}
-	keep := map[uint32]bool{}
+	keep := make(map[uint32]bool, len(want))
+	ids := make([]uint32, 0, len(want))
+	recs := make([]bpf.DatapathFlowRecord, 0, len(want))
 	for _, r := range want {
 		keep[r.id] = true
-		if dirty[r.id] || !b.hasRecord(r.id) {
-			if err := b.maps.FlowMeta.Put(r.id, &r.rec); err != nil {
-				return fmt.Errorf("store flow: %w", err)
-			}
+		if dirty[r.id] || !had[r.id] {
+			ids = append(ids, r.id)
+			recs = append(recs, r.rec)
 		}
 	}
+	if err := putAll(b.maps.FlowMeta, ids, recs); err != nil {
+		return fmt.Errorf("store flows: %w", err)
+	}
+	var gone []uint32
 	for _, r := range old {
 		if !keep[r.id] {
-			if err := b.maps.FlowMeta.Delete(r.id); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
-				return fmt.Errorf("remove flow record: %w", err)
-			}
+			gone = append(gone, r.id)
 		}
+	}
+	if err := deleteAll(b.maps.FlowMeta, gone); err != nil {
+		return fmt.Errorf("remove flow records: %w", err)
 	}
 	return nil
 }
 
-func (b *Bridge) hasRecord(id uint32) bool {
-	var rec bpf.DatapathFlowRecord
-	return b.maps.FlowMeta.Lookup(id, &rec) == nil
-}
+// maxFlows is how many flows the bridge's maps were created for.
+func (b *Bridge) maxFlows() uint32 { return b.maps.FlowStats.MaxEntries() }
+
 
 // sync makes the datapath run exactly the given flows. It fills the
 // generation packets are not using -- action lists, masks, flow entries,
@@ -381,12 +402,17 @@ func (b *Bridge) hasRecord(id uint32) bool {
 // reads the generation once, so it sees the flow table before or after the
 // change, never a mix. The old generation stays intact until the next
 // change rewrites it, long after any packet that was using it is gone.
-func (b *Bridge) sync(recs []record, dirty map[uint32]bool) error {
+func (b *Bridge) sync(recs []record, dirty, had map[uint32]bool) error {
 	flows := make([]compiled, 0, len(recs))
 	for _, r := range recs {
-		c, err := compile(r.flow)
-		if err != nil {
-			return err
+		var c compiled
+		if r.comp != nil {
+			c = *r.comp
+		} else {
+			var err error
+			if c, err = compile(r.flow); err != nil {
+				return err
+			}
 		}
 		c.id, c.seq = r.id, r.rec.Seq
 		if r.flow.HardTimeout != 0 {
@@ -450,7 +476,7 @@ func (b *Bridge) sync(recs []record, dirty map[uint32]bool) error {
 		if ref, ok := want[lk]; ok && ref.Priority >= f.priority {
 			continue
 		}
-		want[lk] = bpf.DatapathFlowRef{FlowId: f.id, Priority: f.priority, Acts: f.id + gen*maxFlows,
+		want[lk] = bpf.DatapathFlowRef{FlowId: f.id, Priority: f.priority, Acts: f.id + gen*b.maxFlows(),
 			IdleTimeout: f.idle, HardDeadlineNs: f.hardNs}
 		st := subtables[f.table]
 		if st == nil {
@@ -482,63 +508,76 @@ func (b *Bridge) sync(recs []record, dirty map[uint32]bool) error {
 		tables[t] = tbl
 	}
 
-	// Fill the idle generation.
-	zero, err := zeroPerCPU[bpf.DatapathFlowCounts]()
+	// Fill the idle generation: every action slot of this generation (it
+	// may hold what a flow had two changes ago), the new flows' counters and
+	// the changed flows' idle timers.
+	ncpu, err := ebpf.PossibleCPU()
 	if err != nil {
 		return err
 	}
+	now := monotonicNow()
+	slots := make([]uint32, 0, len(flows))
+	lists := make([]bpf.DatapathActionList, 0, len(flows))
+	var usedIDs []uint32
+	var usedAt []uint64
+	var newIDs []uint32
 	for _, f := range flows {
-		// Every action slot of this generation: it may hold what the flow
-		// had two changes ago.
-		if err := b.maps.FlowActions.Put(f.id+gen*maxFlows, &f.actions); err != nil {
-			return fmt.Errorf("write actions: %w", err)
-		}
+		slots = append(slots, f.id+gen*b.maxFlows())
+		lists = append(lists, f.actions)
 		if dirty != nil && dirty[f.id] {
-			// Installed or changed now: its idle timer starts now.
-			if err := b.maps.FlowUsed.Put(f.id, monotonicNow()); err != nil {
-				return fmt.Errorf("write flow use time: %w", err)
-			}
-			if !b.hasRecord(f.id) {
-				if err := b.maps.FlowStats.Put(f.id, zero); err != nil {
-					return fmt.Errorf("reset counters: %w", err)
-				}
+			usedIDs = append(usedIDs, f.id)
+			usedAt = append(usedAt, now)
+			if !had[f.id] {
+				newIDs = append(newIDs, f.id)
 			}
 		}
+	}
+	if err := putAll(b.maps.FlowActions, slots, lists); err != nil {
+		return fmt.Errorf("write actions: %w", err)
+	}
+	if err := putAll(b.maps.FlowUsed, usedIDs, usedAt); err != nil {
+		return fmt.Errorf("write flow use times: %w", err)
+	}
+	if err := putAll(b.maps.FlowStats, newIDs, make([]bpf.DatapathFlowCounts, len(newIDs)*ncpu)); err != nil {
+		return fmt.Errorf("reset counters: %w", err)
 	}
 	for id, m := range newMasks {
 		if err := b.maps.Masks.Put(id, (*bpf.DatapathFlowKey)(unsafePtr(&m))); err != nil {
 			return fmt.Errorf("write mask: %w", err)
 		}
 	}
-	have := map[bpf.DatapathFlowLookup]bpf.DatapathFlowRef{}
-	var lk bpf.DatapathFlowLookup
-	var ref bpf.DatapathFlowRef
-	it := b.maps.Flows.Iterate()
-	for it.Next(&lk, &ref) {
-		if uint32(lk.Gen) == gen {
-			have[lk] = ref
-		}
-	}
-	if err := it.Err(); err != nil {
+	lks, refs0, err := readAll[bpf.DatapathFlowLookup, bpf.DatapathFlowRef](b.maps.Flows)
+	if err != nil {
 		return fmt.Errorf("read flow entries: %w", err)
 	}
-	for k := range have {
-		if _, ok := want[k]; !ok {
-			if err := b.maps.Flows.Delete(&k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
-				return fmt.Errorf("remove flow entry: %w", err)
-			}
+	have := make(map[bpf.DatapathFlowLookup]bpf.DatapathFlowRef, len(lks))
+	for i, lk := range lks {
+		if uint32(lk.Gen) == gen {
+			have[lk] = refs0[i]
 		}
 	}
+	var stale []bpf.DatapathFlowLookup
+	for k := range have {
+		if _, ok := want[k]; !ok {
+			stale = append(stale, k)
+		}
+	}
+	if err := deleteAll(b.maps.Flows, stale); err != nil {
+		return fmt.Errorf("remove flow entries: %w", err)
+	}
+	var keys []bpf.DatapathFlowLookup
+	var refs []bpf.DatapathFlowRef
 	for k, v := range want {
-		if h, ok := have[k]; ok && h == v {
-			continue
+		if h, ok := have[k]; !ok || h != v {
+			keys = append(keys, k)
+			refs = append(refs, v)
 		}
-		if err := b.maps.Flows.Put(&k, &v); err != nil {
-			if errors.Is(err, errNoSpace) {
-				return fmt.Errorf("flow table full: %w", err)
-			}
-			return fmt.Errorf("write flow entry: %w", err)
+	}
+	if err := putAll(b.maps.Flows, keys, refs); err != nil {
+		if errors.Is(err, errNoSpace) {
+			return fmt.Errorf("flow table full: %w", err)
 		}
+		return fmt.Errorf("write flow entries: %w", err)
 	}
 	for t := uint32(0); t < maxTables; t++ {
 		tbl := tables[t]

@@ -1,0 +1,98 @@
+package loader
+
+import (
+	"errors"
+	"fmt"
+	"reflect"
+
+	"github.com/cilium/ebpf"
+)
+
+// batchChunk bounds one batch syscall's buffers.
+const batchChunk = 8192
+
+// putAll writes keys[i] -> values[i] into m with batch updates, chunked,
+// falling back to one update per element on kernels without the batch
+// API. For per-CPU maps values holds len(keys) * possible-CPUs elements.
+func putAll(m *ebpf.Map, keys, values any) error {
+	kv, vv := reflect.ValueOf(keys), reflect.ValueOf(values)
+	n := kv.Len()
+	if n == 0 {
+		return nil
+	}
+	per := vv.Len() / n // 1, or the number of CPUs for per-CPU maps
+	for lo := 0; lo < n; lo += batchChunk {
+		hi := min(lo+batchChunk, n)
+		k, v := kv.Slice(lo, hi).Interface(), vv.Slice(lo*per, hi*per).Interface()
+		_, err := m.BatchUpdate(k, v, nil)
+		if errors.Is(err, ebpf.ErrNotSupported) {
+			for i := lo; i < hi; i++ {
+				val := vv.Index(i).Addr().Interface()
+				if per > 1 {
+					val = vv.Slice(i*per, (i+1)*per).Interface()
+				}
+				if err := m.Put(kv.Index(i).Addr().Interface(), val); err != nil {
+					return err
+				}
+			}
+			continue
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// deleteAll removes keys from m, batched like putAll; absent keys are fine.
+func deleteAll(m *ebpf.Map, keys any) error {
+	kv := reflect.ValueOf(keys)
+	n := kv.Len()
+	for lo := 0; lo < n; lo += batchChunk {
+		hi := min(lo+batchChunk, n)
+		_, err := m.BatchDelete(kv.Slice(lo, hi).Interface(), nil)
+		if err == nil {
+			continue
+		}
+		// A missing key stops a batch; finish one by one.
+		for i := lo; i < hi; i++ {
+			if err := m.Delete(kv.Index(i).Addr().Interface()); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+				return fmt.Errorf("delete: %w", err)
+			}
+		}
+	}
+	return nil
+}
+
+// readAll reads every entry of a hash map with batch lookups, falling back
+// to iteration on kernels without the batch API.
+func readAll[K comparable, V any](m *ebpf.Map) ([]K, []V, error) {
+	var keys []K
+	var vals []V
+	var cursor ebpf.MapBatchCursor
+	kbuf := make([]K, 1024)
+	vbuf := make([]V, 1024)
+	for {
+		n, err := m.BatchLookup(&cursor, kbuf, vbuf, nil)
+		keys = append(keys, kbuf[:n]...)
+		vals = append(vals, vbuf[:n]...)
+		if errors.Is(err, ebpf.ErrKeyNotExist) {
+			return keys, vals, nil // the end
+		}
+		if errors.Is(err, ebpf.ErrNotSupported) {
+			break
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+	}
+	keys, vals = keys[:0], vals[:0]
+	var k K
+	var v V
+	it := m.Iterate()
+	for it.Next(&k, &v) {
+		keys = append(keys, k)
+		vals = append(vals, v)
+	}
+	return keys, vals, it.Err()
+}
