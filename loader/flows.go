@@ -395,7 +395,6 @@ func (b *Bridge) commit(old, want []record, dirty map[uint32]bool) error {
 // maxFlows is how many flows the bridge's maps were created for.
 func (b *Bridge) maxFlows() uint32 { return b.maps.FlowStats.MaxEntries() }
 
-
 // sync makes the datapath run exactly the given flows. It fills the
 // generation packets are not using -- action lists, masks, flow entries,
 // tables -- and then flips bridge_config.gen, one 32-bit write: a packet
