@@ -39,6 +39,8 @@ func benchFrame(src net.IP) []byte {
 // (parse, classify, output) as flows and masks grow, with BPF_PROG_TEST_RUN
 // repeating one packet: "hit-first" matches in the first subtable searched
 // (early exit), "hit-last" in the last one, "miss" searches every subtable.
+// From 3 masks on each runs with the exact-match cache (a repeated packet
+// is a cache hit) and without it (the tuple space search itself).
 // Each result also reports x-empty: its cost over an empty program's,
 // measured in the same run (these machines are noisy: compare ratios).
 //
@@ -75,24 +77,40 @@ func BenchmarkClassifier(b *testing.B) {
 				{"miss", net.IPv4(12, 0, 0, 0)},
 			} {
 				frame := benchFrame(c.src)
-				b.Run(fmt.Sprintf("flows=%d/masks=%d/%s", n, m, c.kind), func(b *testing.B) {
-					base := empty()
-					var per time.Duration
-					err := d.ns.Do(func() (err error) {
-						b.ResetTimer()
-						per, _, err = d.b.RunIngress(frame, d.ifindex[1], uint32(b.N))
-						return err
-					})
-					if err != nil {
+				for _, cache := range []bool{true, false} {
+					if !cache && m < 3 {
+						continue // the cache is only used from 3 masks on
+					}
+					name := fmt.Sprintf("flows=%d/masks=%d/%s", n, m, c.kind)
+					if m >= 3 {
+						name += map[bool]string{true: "/cache", false: "/nocache"}[cache]
+					}
+					if err := d.b.SetFlowCache(cache); err != nil {
 						b.Fatal(err)
 					}
-					b.ReportMetric(float64(per.Nanoseconds()), "ns/pkt")
-					b.ReportMetric(float64(base.Nanoseconds()), "ns/empty")
-					b.ReportMetric(float64(per)/float64(base), "x-empty")
-				})
+					benchOne(b, d, name, frame, empty)
+				}
 			}
 		}
 	}
+}
+
+func benchOne(b *testing.B, d *dp, name string, frame []byte, empty func() time.Duration) {
+	b.Run(name, func(b *testing.B) {
+		base := empty()
+		var per time.Duration
+		err := d.ns.Do(func() (err error) {
+			b.ResetTimer()
+			per, _, err = d.b.RunIngress(frame, d.ifindex[1], uint32(b.N))
+			return err
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(float64(per.Nanoseconds()), "ns/pkt")
+		b.ReportMetric(float64(base.Nanoseconds()), "ns/empty")
+		b.ReportMetric(float64(per)/float64(base), "x-empty")
+	})
 }
 
 // BenchmarkAddFlows: installing 100k flows in one add-flows (target: < 2 s).

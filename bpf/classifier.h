@@ -56,9 +56,18 @@ static __always_inline int flow_expired(const struct flow_ref *ref, __u64 *now)
 	return 0;
 }
 
+/*
+ * Tables with CACHE_MIN_SUBTABLES or more subtables first ask flow_cache,
+ * keyed by the whole packet key, and remember the search's answer there
+ * (a miss too). The epoch in the key ties an entry to one version of the
+ * flow table. A cached flow with a timeout is checked again on every hit.
+ */
 __noinline int classify(const struct flow_key *key, __u32 table_id, __u32 gen,
-			struct flow_ref *best)
+			__u32 epoch, struct flow_ref *best)
 {
+	struct cache_key ck = {};
+	struct flow_ref *hit;
+	int cached = 0;
 	__u64 now = 0;
 	struct flow_lookup lk = {};
 	const __u64 *kw, *mw;
@@ -74,6 +83,22 @@ __noinline int classify(const struct flow_key *key, __u32 table_id, __u32 gen,
 	t = bpf_map_lookup_elem(&tables, &idx);
 	if (!t)
 		return 0;
+
+	if (t->nsubtables >= CACHE_MIN_SUBTABLES && !(epoch & 0x80000000)) {
+		cached = 1;
+		ck.epoch = epoch;
+		ck.table = table_id;
+		ck.key = *key;
+		hit = bpf_map_lookup_elem(&flow_cache, &ck);
+		if (hit) {
+			if (hit->flow_id == NO_TABLE)
+				return 0;
+			if (!flow_expired(hit, &now)) {
+				*best = *hit;
+				return 1;
+			}
+		}
+	}
 
 	lk.table = table_id;
 	lk.gen = gen & 1;
@@ -103,6 +128,11 @@ __noinline int classify(const struct flow_key *key, __u32 table_id, __u32 gen,
 			*best = *ref;
 			found = 1;
 		}
+	}
+	if (cached) {
+		struct flow_ref miss = { .flow_id = NO_TABLE };
+
+		bpf_map_update_elem(&flow_cache, &ck, found ? best : &miss, BPF_ANY);
 	}
 	return found;
 }

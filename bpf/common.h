@@ -191,6 +191,20 @@ struct port_counts {
 struct bridge_config {
 	__u32 max_port;  /* highest OpenFlow port in use: bounds flooding */
 	__u32 gen;       /* the flow-table generation packets use; the loader flips it */
+	__u32 epoch;     /* bumped on every flow-table change: invalidates flow_cache */
+	__u32 flags;     /* CFG_* */
+};
+
+#define CFG_NO_CACHE 0x01 /* bypass flow_cache (benchmarks of the classifier itself) */
+
+/* Exact-match flow cache: a packet's whole key -> the classifier's answer. */
+#define CACHE_MIN_SUBTABLES 3     /* below this a tuple search is as cheap as the cache */
+#define CACHE_ENTRIES       65536
+
+struct cache_key {
+	__u32 epoch;
+	__u32 table;
+	struct flow_key key;
 };
 
 /* MAC learning table for the NORMAL action. */

@@ -68,6 +68,8 @@ struct pkt_ctx {
 	__u32 passes;      /* passes started */
 	__u32 next_table;  /* a pass is due in this table, or NO_TABLE */
 	__u32 gen;         /* flow-table generation, read once per packet */
+	__u32 epoch;       /* flow-table version for flow_cache; top bit: bypass it */
 	__u32 tracing;     /* tc_trace: record lookups in trace_buf */
 	__u32 dryrun;      /* tc_trace asked not to change any state (ebpfovs trace) */
+	__u32 pad;
 };

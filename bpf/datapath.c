@@ -72,7 +72,7 @@ static __always_inline void lookup_push(struct pkt_ctx *c, __u32 table,
 	struct frame *f;
 	int found;
 
-	found = classify(&c->key, table, c->gen, &ref);
+	found = classify(&c->key, table, c->gen, c->epoch, &ref);
 	trace_lookup(c, table, found, &ref);
 	if (!found) {
 		/* A miss ends a pass (OpenFlow: drop); in a resubmit it is just no actions. */
@@ -195,6 +195,8 @@ static __always_inline int pipeline(struct __sk_buff *skb, const int tracing)
 	c->passes = 0;
 	c->next_table = 0; /* the first pass, in table 0 */
 	c->gen = cfg->gen;
+	c->epoch = (cfg->epoch & 0x7fffffff) |
+		   ((cfg->flags & CFG_NO_CACHE) ? 0x80000000 : 0);
 	c->tracing = tracing;
 	/* Only tc_trace, run by BPF_PROG_TEST_RUN, reads cb: the caller sets it. */
 	c->dryrun = tracing && (skb->cb[0] & 1);

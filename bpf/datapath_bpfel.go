@@ -51,6 +51,15 @@ type DatapathBridgeConfig struct {
 	_       structs.HostLayout
 	MaxPort uint32
 	Gen     uint32
+	Epoch   uint32
+	Flags   uint32
+}
+
+type DatapathCacheKey struct {
+	_     structs.HostLayout
+	Epoch uint32
+	Table uint32
+	Key   DatapathFlowKey
 }
 
 type DatapathCounter uint32
@@ -212,8 +221,10 @@ type DatapathPktCtx struct {
 	Passes    uint32
 	NextTable uint32
 	Gen       uint32
+	Epoch     uint32
 	Tracing   uint32
 	Dryrun    uint32
+	Pad       uint32
 }
 
 type DatapathPort struct {
@@ -295,6 +306,7 @@ const (
 	DatapathMapConntrack        = "conntrack"
 	DatapathMapCounters         = "counters"
 	DatapathMapFlowActions      = "flow_actions"
+	DatapathMapFlowCache        = "flow_cache"
 	DatapathMapFlowMeta         = "flow_meta"
 	DatapathMapFlowStats        = "flow_stats"
 	DatapathMapFlowUsed         = "flow_used"
@@ -369,6 +381,7 @@ type DatapathMapSpecs struct {
 	Conntrack     *ebpf.MapSpec `ebpf:"conntrack"`
 	Counters      *ebpf.MapSpec `ebpf:"counters"`
 	FlowActions   *ebpf.MapSpec `ebpf:"flow_actions"`
+	FlowCache     *ebpf.MapSpec `ebpf:"flow_cache"`
 	FlowMeta      *ebpf.MapSpec `ebpf:"flow_meta"`
 	FlowStats     *ebpf.MapSpec `ebpf:"flow_stats"`
 	FlowUsed      *ebpf.MapSpec `ebpf:"flow_used"`
@@ -417,6 +430,7 @@ type DatapathMaps struct {
 	Conntrack     *ebpf.Map `ebpf:"conntrack"`
 	Counters      *ebpf.Map `ebpf:"counters"`
 	FlowActions   *ebpf.Map `ebpf:"flow_actions"`
+	FlowCache     *ebpf.Map `ebpf:"flow_cache"`
 	FlowMeta      *ebpf.Map `ebpf:"flow_meta"`
 	FlowStats     *ebpf.Map `ebpf:"flow_stats"`
 	FlowUsed      *ebpf.Map `ebpf:"flow_used"`
@@ -437,6 +451,7 @@ func (m *DatapathMaps) Close() error {
 		m.Conntrack,
 		m.Counters,
 		m.FlowActions,
+		m.FlowCache,
 		m.FlowMeta,
 		m.FlowStats,
 		m.FlowUsed,

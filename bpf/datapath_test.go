@@ -420,6 +420,70 @@ func TestFlowTimeouts(t *testing.T) {
 	}
 }
 
+// TestFlowCache: tables with several masks answer from the exact-match
+// cache, and no cached answer survives a flow-table change or a timeout.
+func TestFlowCache(t *testing.T) {
+	d := newDP(t)
+	masks := []string{ // three masks in table 0: the cache is used
+		"priority=30, udp, nw_src=10.0.10.1, tp_dst=9, actions=p3",
+		"priority=20, udp, tp_dst=9, actions=p2",
+		"priority=10, ip, actions=p2",
+	}
+	frame := testenv.Build(testenv.PacketSpec{SrcMAC: mac1, DstMAC: mac2, SrcIP: ip1, DstIP: ip2, Proto: "udp", SrcPort: 1, DstPort: 9})
+	out := func() string { return fmt.Sprint(outPorts(&d.run(1, frame).Trace)) }
+	d.setFlows(masks...)
+	for i := 0; i < 3; i++ {
+		if got := out(); got != "[3]" {
+			t.Fatalf("run %d: out %s, want [3]", i, got)
+		}
+	}
+	// A change of flows: the cached answer must not be used any more.
+	if _, err := d.b.DelFlows(mustMatch(t, d, "priority=30, udp, nw_src=10.0.10.1, tp_dst=9"), true); err != nil {
+		t.Fatal(err)
+	}
+	if got := out(); got != "[2]" {
+		t.Fatalf("after deleting the cached flow: out %s, want [2]", got)
+	}
+	// A cached miss must not survive an added flow.
+	d.setFlows("priority=30, tcp, actions=p3", "priority=20, udp, tp_dst=99, actions=p3", "priority=10, arp, actions=p3")
+	if got := out(); got != "[]" {
+		t.Fatalf("no flow matches: out %s", got)
+	}
+	if err := d.b.AddFlows([]*ofctl.Flow{mustFlow(t, d, "priority=5, udp, actions=p2")}); err != nil {
+		t.Fatal(err)
+	}
+	if got := out(); got != "[2]" {
+		t.Fatalf("a cached miss survived an added flow: out %s, want [2]", got)
+	}
+	// A cached flow past its hard_timeout stops matching.
+	d.setFlows("priority=30, hard_timeout=1, udp, tp_dst=9, actions=p3", "priority=20, tcp, actions=p2", "priority=10, ip, nw_src=10.0.0.0/8, actions=p2")
+	if got := out(); got != "[3]" {
+		t.Fatalf("out %s, want [3]", got)
+	}
+	time.Sleep(1100 * time.Millisecond)
+	if got := out(); got != "[2]" {
+		t.Fatalf("a cached flow outlived its hard_timeout: out %s, want [2]", got)
+	}
+}
+
+func mustFlow(t *testing.T, d *dp, s string) *ofctl.Flow {
+	t.Helper()
+	f, err := ofctl.ParseFlow(s, d.pm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func mustMatch(t *testing.T, d *dp, s string) *ofctl.Flow {
+	t.Helper()
+	f, err := ofctl.ParseMatch(s, d.pm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
 // TestFlowTableFull: a bridge made for N flows refuses the (N+1)th, and a
 // batch that does not fit installs nothing.
 func TestFlowTableFull(t *testing.T) {

@@ -76,6 +76,18 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } flows SEC(".maps");
 
+/* Exact-match cache in front of the tuple search: (epoch, table, whole key)
+ * -> the flow found, or flow_id NO_TABLE for "no match". A new epoch (any
+ * flow-table change) makes every entry stale; LRU recycles them.
+ * W: datapath. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, CACHE_ENTRIES);
+	__type(key, struct cache_key);
+	__type(value, struct flow_ref);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} flow_cache SEC(".maps");
+
 /* flow id + gen * MAX_FLOWS -> its action list in that generation. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

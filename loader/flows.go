@@ -392,6 +392,23 @@ func (b *Bridge) commit(old, want []record, dirty map[uint32]bool) error {
 	return nil
 }
 
+// SetFlowCache turns the datapath's exact-match flow cache on or off (on
+// by default). Off, every packet takes the tuple space search: for
+// benchmarks of the classifier itself.
+func (b *Bridge) SetFlowCache(on bool) error {
+	var cfg bpf.DatapathBridgeConfig
+	if err := b.maps.Config.Lookup(uint32(0), &cfg); err != nil {
+		return fmt.Errorf("read bridge config: %w", err)
+	}
+	const noCache = 0x01 // CFG_NO_CACHE
+	if on {
+		cfg.Flags &^= noCache
+	} else {
+		cfg.Flags |= noCache
+	}
+	return b.maps.Config.Put(uint32(0), &cfg)
+}
+
 // maxFlows is how many flows the bridge's maps were created for.
 func (b *Bridge) maxFlows() uint32 { return b.maps.FlowStats.MaxEntries() }
 
@@ -590,8 +607,9 @@ func (b *Bridge) sync(recs []record, dirty, had map[uint32]bool) error {
 		}
 	}
 
-	// Flip.
+	// Flip, and start a new epoch: flow_cache entries of the old one are stale.
 	cfg.Gen = gen
+	cfg.Epoch = (cfg.Epoch + 1) & 0x7fffffff
 	if err := b.maps.Config.Put(uint32(0), &cfg); err != nil {
 		return fmt.Errorf("switch flow table generation: %w", err)
 	}
