@@ -20,6 +20,7 @@
 #include "maps.h"
 #include "parse.h"
 #include "conntrack.h"
+#include "rewrite.h"
 
 static __always_inline void port_tx(__u32 port, __u32 len)
 {
@@ -149,6 +150,27 @@ __noinline __u32 exec_action(struct __sk_buff *skb, struct pkt_ctx *c,
 		break;
 	case ACT_FLOOD:
 		flood(skb, &c->out);
+		break;
+	case ACT_SET_DL:
+		set_dl(skb, c, a);
+		break;
+	case ACT_SET_NW:
+		set_nw(skb, c, a);
+		break;
+	case ACT_SET_TP:
+		set_tp(skb, c, a);
+		break;
+	case ACT_SET_TOS:
+		set_tos(skb, c, a->arg);
+		break;
+	case ACT_SET_TTL:
+		set_ttl(skb, c, 0, a->arg);
+		break;
+	case ACT_DEC_TTL:
+		set_ttl(skb, c, 1, 0);
+		break;
+	case ACT_VLAN:
+		vlan(skb, c, a);
 		break;
 	case ACT_CT:
 		state = ct_execute(&c->key, &c->pi, &c->ct, a->aux,

@@ -119,7 +119,22 @@ enum action_type {
 	ACT_CT,       /* conntrack; flags CT_COMMIT/CT_FORCE, aux = zone, arg = table or NO_TABLE */
 	ACT_RESUBMIT, /* look up table arg (NO_TABLE: the current one) with in_port aux (0: as is),
 	               * run the actions found, then go on; goto_table is a resubmit at the end */
+	ACT_SET_DL,   /* flags SET_SRC/SET_DST; MAC bytes 0-1 in aux, 2-5 in arg (host order) */
+	ACT_SET_NW,   /* flags SET_SRC/SET_DST; IPv4 address in arg (host order) */
+	ACT_SET_TP,   /* flags SET_SRC/SET_DST; port in aux (host order) */
+	ACT_SET_TOS,  /* DSCP bits of arg; ECN kept */
+	ACT_SET_TTL,  /* arg */
+	ACT_DEC_TTL,  /* at TTL <= 1: no decrement, the packet's processing stops */
+	ACT_VLAN,     /* flags VLAN_*; aux: VID, PCP or TPID */
 };
+
+#define SET_SRC 0x01
+#define SET_DST 0x02
+
+#define VLAN_SET_VID 1 /* tag untagged packets (PCP 0), else change the VID */
+#define VLAN_SET_PCP 2
+#define VLAN_STRIP   3
+#define VLAN_PUSH    4 /* a new outer tag, VID and PCP copied from the old one */
 
 #define CT_COMMIT 0x01
 #define CT_FORCE  0x02

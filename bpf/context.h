@@ -71,5 +71,5 @@ struct pkt_ctx {
 	__u32 epoch;       /* flow-table version for flow_cache; top bit: bypass it */
 	__u32 tracing;     /* tc_trace: record lookups in trace_buf */
 	__u32 dryrun;      /* tc_trace asked not to change any state (ebpfovs trace) */
-	__u32 pad;
+	__u32 halt;        /* dec_ttl expired the packet: no further actions */
 };

@@ -31,6 +31,7 @@
 #include "parse.h"
 #include "classifier.h"
 #include "conntrack.h"
+#include "rewrite.h"
 #include "actions.h"
 
 char __license[] SEC("license") = "Dual BSD/GPL";
@@ -115,7 +116,7 @@ __noinline int step(struct __sk_buff *skb, struct pkt_ctx *c)
 	struct frame *f;
 	__u32 table;
 
-	if (!skb || !c)
+	if (!skb || !c || c->halt)
 		return 1;
 
 	if (c->depth == 0) {
@@ -198,6 +199,7 @@ static __always_inline int pipeline(struct __sk_buff *skb, const int tracing)
 	c->epoch = (cfg->epoch & 0x7fffffff) |
 		   ((cfg->flags & CFG_NO_CACHE) ? 0x80000000 : 0);
 	c->tracing = tracing;
+	c->halt = 0;
 	/* Only tc_trace, run by BPF_PROG_TEST_RUN, reads cb: the caller sets it. */
 	c->dryrun = tracing && (skb->cb[0] & 1);
 	c->out.dryrun = c->dryrun;

@@ -37,6 +37,13 @@ const (
 	DatapathActionTypeACT_FLOOD    DatapathActionType = 3
 	DatapathActionTypeACT_CT       DatapathActionType = 4
 	DatapathActionTypeACT_RESUBMIT DatapathActionType = 5
+	DatapathActionTypeACT_SET_DL   DatapathActionType = 6
+	DatapathActionTypeACT_SET_NW   DatapathActionType = 7
+	DatapathActionTypeACT_SET_TP   DatapathActionType = 8
+	DatapathActionTypeACT_SET_TOS  DatapathActionType = 9
+	DatapathActionTypeACT_SET_TTL  DatapathActionType = 10
+	DatapathActionTypeACT_DEC_TTL  DatapathActionType = 11
+	DatapathActionTypeACT_VLAN     DatapathActionType = 12
 )
 
 type DatapathAttachMode uint32
@@ -224,7 +231,7 @@ type DatapathPktCtx struct {
 	Epoch     uint32
 	Tracing   uint32
 	Dryrun    uint32
-	Pad       uint32
+	Halt      uint32
 }
 
 type DatapathPort struct {

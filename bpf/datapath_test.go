@@ -1,6 +1,7 @@
 package bpf_test
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"net"
@@ -417,6 +418,65 @@ func TestFlowTimeouts(t *testing.T) {
 	}
 	if len(flows) != 1 || flows[0].Priority != 0 {
 		t.Errorf("expired flows were not removed when the loader read the table: %d flows", len(flows))
+	}
+}
+
+// TestRewrite: actions that change the packet. The expected frame is built
+// independently, so comparing bytes also checks every checksum.
+func TestRewrite(t *testing.T) {
+	d := newDP(t)
+	base := testenv.PacketSpec{SrcMAC: mac1, DstMAC: mac2, SrcIP: ip1, DstIP: ip2, Proto: "tcp",
+		SrcPort: 40000, DstPort: 80, TCPFlags: "PA", Seq: 7, Ack: 9, TOS: 0x03, TTL: 64, Payload: []byte("hello")}
+	udp := base
+	udp.Proto, udp.TCPFlags, udp.Seq, udp.Ack = "udp", "", 0, 0
+	with := func(p testenv.PacketSpec, f func(*testenv.PacketSpec)) testenv.PacketSpec { f(&p); return p }
+	for _, c := range []struct {
+		name  string
+		flows []string
+		in    testenv.PacketSpec
+		want  testenv.PacketSpec
+		out   []uint32
+	}{
+		{"mod_dl_src and mod_dl_dst", []string{"actions=mod_dl_src:02:aa:00:00:00:01,mod_dl_dst:02:bb:00:00:00:02,p2"}, base,
+			with(base, func(p *testenv.PacketSpec) {
+				p.SrcMAC = net.HardwareAddr{2, 0xaa, 0, 0, 0, 1}
+				p.DstMAC = net.HardwareAddr{2, 0xbb, 0, 0, 0, 2}
+			}), []uint32{2}},
+		{"mod_nw_src on TCP", []string{"ip, actions=mod_nw_src:192.168.7.9,p2"}, base,
+			with(base, func(p *testenv.PacketSpec) { p.SrcIP = net.IPv4(192, 168, 7, 9) }), []uint32{2}},
+		{"mod_nw_dst on UDP", []string{"ip, actions=mod_nw_dst:172.16.0.1,p2"}, udp,
+			with(udp, func(p *testenv.PacketSpec) { p.DstIP = net.IPv4(172, 16, 0, 1) }), []uint32{2}},
+		{"mod_tp_src and mod_tp_dst on TCP", []string{"tcp, actions=mod_tp_src:1234,mod_tp_dst:8080,p2"}, base,
+			with(base, func(p *testenv.PacketSpec) { p.SrcPort, p.DstPort = 1234, 8080 }), []uint32{2}},
+		{"mod_tp_dst on UDP", []string{"udp, actions=mod_tp_dst:5353,p2"}, udp,
+			with(udp, func(p *testenv.PacketSpec) { p.DstPort = 5353 }), []uint32{2}},
+		{"mod_nw_tos keeps ECN", []string{"ip, actions=mod_nw_tos:32,p2"}, base,
+			with(base, func(p *testenv.PacketSpec) { p.TOS = 0x23 }), []uint32{2}},
+		{"dec_ttl", []string{"ip, actions=dec_ttl,p2"}, base,
+			with(base, func(p *testenv.PacketSpec) { p.TTL = 63 }), []uint32{2}},
+		{"mod_nw_ttl", []string{"ip, actions=mod_nw_ttl:9,p2"}, base,
+			with(base, func(p *testenv.PacketSpec) { p.TTL = 9 }), []uint32{2}},
+		{"dec_ttl at TTL 1 stops the packet", []string{"ip, actions=p3,dec_ttl,p2"},
+			with(base, func(p *testenv.PacketSpec) { p.TTL = 1 }), with(base, func(p *testenv.PacketSpec) { p.TTL = 1 }), []uint32{3}},
+		{"a resubmit sees the rewritten packet",
+			[]string{"table=0, ip, nw_dst=10.0.10.2, actions=mod_nw_dst:10.0.10.3,resubmit(,1)", "table=1, priority=5, ip, nw_dst=10.0.10.3, actions=p3", "table=1, priority=1, ip, actions=p2"},
+			base, with(base, func(p *testenv.PacketSpec) { p.DstIP = ip3 }), []uint32{3}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			d.t = t
+			d.setFlows(c.flows...)
+			res := d.run(1, testenv.Build(c.in))
+			if got := outPorts(&res.Trace); !slices.Equal(got, c.out) {
+				t.Fatalf("out %v, want %v", got, c.out)
+			}
+			want := testenv.Build(c.want)
+			if !bytes.Equal(res.Packet, want) {
+				t.Fatalf("packet\n% x\nwant\n% x", res.Packet, want)
+			}
+			if err := testenv.VerifyChecksums(res.Packet); err != nil {
+				t.Fatal(err)
+			}
+		})
 	}
 }
 

@@ -109,3 +109,53 @@ func TestTapLab(t *testing.T) {
 	}
 	t.Logf("%d malformed frames went through the datapath", n)
 }
+
+// TestTapVLAN: VLAN actions on real taps. A pushed tag is kept in the
+// skb's metadata, and the tap driver writes it into the frame the VM reads;
+// a tagged frame from a VM arrives untagged by the kernel into metadata.
+func TestTapVLAN(t *testing.T) {
+	testenv.RequirePrivileged(t)
+	lab := testenv.NewLab(t, testenv.LabOptions{VMs: 2, Tap: true})
+	c := newCLI(t, lab.Host.Path)
+	tap1, tap2 := lab.Tap(0), lab.Tap(1)
+	vm1, vm2 := lab.VMs[0], lab.VMs[1]
+	c.must("attach", "vnet1", "vnet2")
+	t.Cleanup(func() { c.run("detach") })
+	c.must("replace-flows", "-")
+	for _, f := range []string{
+		"priority=10, in_port=vnet1, dl_vlan=0xffff, udp, actions=mod_vlan_vid:10,mod_vlan_pcp:5,vnet2",
+		"priority=10, in_port=vnet2, dl_vlan=20, udp, actions=strip_vlan,vnet1",
+		"priority=10, in_port=vnet1, dl_vlan=30, udp, actions=mod_vlan_vid:31,vnet2",
+		"priority=10, in_port=vnet2, dl_vlan=0xffff, tcp, actions=push_vlan:0x8100,mod_vlan_vid:7,vnet1",
+	} {
+		c.must("add-flow", f)
+	}
+	frame := func(from, to *testenv.VM, proto string, vlan int, pcp uint8) []byte {
+		return testenv.Build(testenv.PacketSpec{SrcMAC: from.MAC, DstMAC: to.MAC, SrcIP: from.IP, DstIP: to.IP, Proto: proto,
+			SrcPort: 7, DstPort: 9, TCPFlags: map[string]string{"tcp": "S"}[proto], VLAN: vlan, PCP: pcp, Payload: []byte("vlan")})
+	}
+	cases := []struct {
+		name     string
+		from, to *testenv.Tap
+		in, want []byte
+	}{
+		{"mod_vlan_vid and mod_vlan_pcp tag an untagged frame", tap1, tap2, frame(vm1, vm2, "udp", 0, 0), frame(vm1, vm2, "udp", 10, 5)},
+		{"strip_vlan", tap2, tap1, frame(vm2, vm1, "udp", 20, 0), frame(vm2, vm1, "udp", 0, 0)},
+		{"mod_vlan_vid changes a tag", tap1, tap2, frame(vm1, vm2, "udp", 30, 3), frame(vm1, vm2, "udp", 31, 3)},
+		{"push_vlan then mod_vlan_vid", tap2, tap1, frame(vm2, vm1, "tcp", 0, 0), frame(vm2, vm1, "tcp", 7, 0)},
+	}
+	for _, tc := range cases {
+		tc.to.Drain()
+		if err := tc.from.WriteFrame(tc.in); err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		got, err := tc.to.ReadFrameMatching(2*time.Second, func(b []byte) bool { return len(b) > 14 && !bytes.Equal(b[:6], layers.EthernetBroadcast) })
+		if err != nil {
+			t.Errorf("%s: %v", tc.name, err)
+			continue
+		}
+		if !bytes.Equal(got, tc.want) {
+			t.Errorf("%s:\n got % x\nwant % x", tc.name, got, tc.want)
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package loader
 
 import (
+	"encoding/binary"
 	"fmt"
 	"unsafe"
 
@@ -137,7 +138,14 @@ func compileActions(acts []ofctl.Action) (bpf.DatapathActionList, error) {
 		case *ofctl.GotoTable:
 			err = add(bpf.DatapathAction{Type: uint8(bpf.DatapathActionTypeACT_RESUBMIT), Arg: uint32(a.Table)})
 		default:
-			return out, errUnsupported(fmt.Sprintf("action %s", a.String(nil)))
+			act, ok, cerr := compileRewrite(a)
+			if cerr != nil {
+				return out, cerr
+			}
+			if !ok {
+				return out, errUnsupported(fmt.Sprintf("action %s", a.String(nil)))
+			}
+			err = add(act)
 		}
 		if err != nil {
 			return out, err
@@ -191,6 +199,62 @@ func compileCT(ct *ofctl.CT, add func(bpf.DatapathAction) error) error {
 	}
 	return add(a)
 }
+
+// compileRewrite encodes the actions that change the packet (rewrite.h).
+// ok is false for actions it does not know.
+func compileRewrite(a ofctl.Action) (act bpf.DatapathAction, ok bool, err error) {
+	typ := func(t bpf.DatapathActionType) uint8 { return uint8(t) }
+	dl := func(flags uint8, mac [6]byte) bpf.DatapathAction {
+		return bpf.DatapathAction{Type: typ(bpf.DatapathActionTypeACT_SET_DL), Flags: flags,
+			Aux: uint16(mac[0])<<8 | uint16(mac[1]), Arg: binary.BigEndian.Uint32(mac[2:])}
+	}
+	switch a := a.(type) {
+	case ofctl.ModDlSrc:
+		return dl(setSrc, a.MAC), true, nil
+	case ofctl.ModDlDst:
+		return dl(setDst, a.MAC), true, nil
+	case ofctl.ModNwSrc:
+		return bpf.DatapathAction{Type: typ(bpf.DatapathActionTypeACT_SET_NW), Flags: setSrc, Arg: binary.BigEndian.Uint32(a.IP[:])}, true, nil
+	case ofctl.ModNwDst:
+		return bpf.DatapathAction{Type: typ(bpf.DatapathActionTypeACT_SET_NW), Flags: setDst, Arg: binary.BigEndian.Uint32(a.IP[:])}, true, nil
+	case ofctl.ModTpSrc:
+		return bpf.DatapathAction{Type: typ(bpf.DatapathActionTypeACT_SET_TP), Flags: setSrc, Aux: a.Port}, true, nil
+	case ofctl.ModTpDst:
+		return bpf.DatapathAction{Type: typ(bpf.DatapathActionTypeACT_SET_TP), Flags: setDst, Aux: a.Port}, true, nil
+	case ofctl.ModNwTos:
+		return bpf.DatapathAction{Type: typ(bpf.DatapathActionTypeACT_SET_TOS), Arg: uint32(a.TOS)}, true, nil
+	case ofctl.DecTTL:
+		if len(a.ControllerIDs) > 0 {
+			return act, false, errUnsupported("dec_ttl(controller ids) (ebpfovs has no controller)")
+		}
+		return bpf.DatapathAction{Type: typ(bpf.DatapathActionTypeACT_DEC_TTL)}, true, nil
+	case ofctl.ModVlanVid:
+		return bpf.DatapathAction{Type: typ(bpf.DatapathActionTypeACT_VLAN), Flags: vlanSetVID, Aux: a.VID}, true, nil
+	case ofctl.ModVlanPcp:
+		return bpf.DatapathAction{Type: typ(bpf.DatapathActionTypeACT_VLAN), Flags: vlanSetPCP, Aux: uint16(a.PCP)}, true, nil
+	case ofctl.StripVlan:
+		return bpf.DatapathAction{Type: typ(bpf.DatapathActionTypeACT_VLAN), Flags: vlanStrip}, true, nil
+	case ofctl.PushVlan:
+		return bpf.DatapathAction{Type: typ(bpf.DatapathActionTypeACT_VLAN), Flags: vlanPush, Aux: a.EtherType}, true, nil
+	case ofctl.Load:
+		// mod_nw_ttl is a load into the whole IP TTL field.
+		if a.Dst.Field == ofctl.FieldNwTTL && a.Dst.Ofs == 0 && a.Dst.NBits == 8 {
+			return bpf.DatapathAction{Type: typ(bpf.DatapathActionTypeACT_SET_TTL), Arg: uint32(a.Value)}, true, nil
+		}
+		return act, false, errUnsupported(fmt.Sprintf("action %s", a.String(nil)))
+	}
+	return act, false, nil
+}
+
+// Flags of the rewrite actions (bpf/common.h).
+const (
+	setSrc     = 0x01
+	setDst     = 0x02
+	vlanSetVID = 1
+	vlanSetPCP = 2
+	vlanStrip  = 3
+	vlanPush   = 4
+)
 
 func compileResubmit(r ofctl.Resubmit, add func(bpf.DatapathAction) error) error {
 	if r.CT {

@@ -66,11 +66,8 @@ func runTrace(prog *ebpf.Program, buf *ebpf.Map, frame []byte, ifindex int, dryR
 	if dryRun {
 		ctx.Cb[0] = 1
 	}
-	ret, err := prog.Run(&ebpf.RunOptions{
-		Data:    frame,
-		DataOut: out,
-		Context: ctx,
-	})
+	opts := &ebpf.RunOptions{Data: frame, DataOut: out, Context: ctx}
+	ret, err := prog.Run(opts)
 	if err != nil {
 		return nil, fmt.Errorf("trace: run datapath: %w", err)
 	}
@@ -78,7 +75,7 @@ func runTrace(prog *ebpf.Program, buf *ebpf.Map, frame []byte, ifindex int, dryR
 	if err := buf.Lookup(uint32(0), &res.Trace); err != nil {
 		return nil, fmt.Errorf("trace: read result: %w", err)
 	}
-	res.Packet = out
+	res.Packet = opts.DataOut // the packet as the program left it
 	return res, nil
 }
 

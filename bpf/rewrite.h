@@ -1,0 +1,209 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Rewrite: the actions that change the packet (mod_dl_*, mod_nw_*,
+ * mod_tp_*, mod_nw_tos, TTL, VLAN tags). Each also updates the flow key,
+ * so later lookups (resubmit, recirculation) see the packet as it is now.
+ *
+ * Offsets are found again from the packet each time: a VLAN push or pop
+ * moves the L3 header. Checksums are updated incrementally with the
+ * kernel's csum helpers (L4 over the pseudo-header for address changes).
+ * Helpers that change the packet invalidate packet pointers; nothing here
+ * keeps one across a helper call.
+ */
+#pragma once
+
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/in.h>
+#include <linux/ip.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+#include "common.h"
+#include "context.h"
+
+/* IPv4 header offset, or -1 when the packet is not IPv4 (or too short). */
+static __always_inline int ipv4_offset(struct __sk_buff *skb)
+{
+	__be16 proto;
+	int off = 12;
+
+	if (bpf_skb_load_bytes(skb, off, &proto, 2))
+		return -1;
+	if (proto == bpf_htons(ETH_P_8021Q) || proto == bpf_htons(ETH_P_8021AD)) {
+		off += 4; /* an in-band tag (tags the driver took out do not count) */
+		if (bpf_skb_load_bytes(skb, off, &proto, 2))
+			return -1;
+	}
+	if (proto != bpf_htons(ETH_P_IP))
+		return -1;
+	return off + 2;
+}
+
+/* L4 offset of an IPv4 packet whose L4 header is present (not a later fragment). */
+static __always_inline int l4_offset(struct __sk_buff *skb, int l3)
+{
+	__u8 vihl;
+	__be16 frag;
+
+	if (bpf_skb_load_bytes(skb, l3, &vihl, 1) ||
+	    bpf_skb_load_bytes(skb, l3 + 6, &frag, 2))
+		return -1;
+	if (frag & bpf_htons(0x1fff))
+		return -1;
+	return l3 + (vihl & 0x0f) * 4;
+}
+
+/* Where the TCP/UDP checksum is, and the flags its updates need. */
+static __always_inline int l4_csum(__u8 proto, int l4, __u64 *flags)
+{
+	if (proto == IPPROTO_TCP) {
+		*flags = 0;
+		return l4 + 16;
+	}
+	if (proto == IPPROTO_UDP) {
+		*flags = BPF_F_MARK_MANGLED_0; /* a zero UDP checksum stays zero */
+		return l4 + 6;
+	}
+	return -1;
+}
+
+static __always_inline void set_dl(struct __sk_buff *skb, struct pkt_ctx *c,
+				   const struct action *a)
+{
+	__u8 mac[6] = { a->aux >> 8, a->aux, a->arg >> 24, a->arg >> 16, a->arg >> 8, a->arg };
+
+	if (a->flags & SET_DST) {
+		bpf_skb_store_bytes(skb, 0, mac, 6, 0);
+		__builtin_memcpy(c->key.dl_dst, mac, 6);
+	} else {
+		bpf_skb_store_bytes(skb, 6, mac, 6, 0);
+		__builtin_memcpy(c->key.dl_src, mac, 6);
+	}
+}
+
+static __always_inline void set_nw(struct __sk_buff *skb, struct pkt_ctx *c,
+				   const struct action *a)
+{
+	int l3 = ipv4_offset(skb), off, l4, cs;
+	__be32 old, new = bpf_htonl(a->arg);
+	__u64 fl;
+
+	if (l3 < 0)
+		return;
+	off = l3 + ((a->flags & SET_DST) ? 16 : 12);
+	if (bpf_skb_load_bytes(skb, off, &old, 4))
+		return;
+	l4 = l4_offset(skb, l3);
+	cs = l4 < 0 ? -1 : l4_csum(c->key.nw_proto, l4, &fl);
+	if (cs >= 0)
+		bpf_l4_csum_replace(skb, cs, old, new, fl | BPF_F_PSEUDO_HDR | 4);
+	bpf_l3_csum_replace(skb, l3 + 10, old, new, 4);
+	bpf_skb_store_bytes(skb, off, &new, 4, 0);
+	if (a->flags & SET_DST)
+		c->key.nw_dst = new;
+	else
+		c->key.nw_src = new;
+}
+
+static __always_inline void set_tp(struct __sk_buff *skb, struct pkt_ctx *c,
+				   const struct action *a)
+{
+	int l3 = ipv4_offset(skb), l4, cs, off;
+	__be16 old, new = bpf_htons(a->aux);
+	__u64 fl;
+
+	if (l3 < 0 || (l4 = l4_offset(skb, l3)) < 0)
+		return;
+	cs = l4_csum(c->key.nw_proto, l4, &fl);
+	if (cs < 0)
+		return; /* ports only in TCP and UDP */
+	off = l4 + ((a->flags & SET_DST) ? 2 : 0);
+	if (bpf_skb_load_bytes(skb, off, &old, 2))
+		return;
+	bpf_l4_csum_replace(skb, cs, old, new, fl | 2);
+	bpf_skb_store_bytes(skb, off, &new, 2, 0);
+	if (a->flags & SET_DST)
+		c->key.tp_dst = new;
+	else
+		c->key.tp_src = new;
+}
+
+/* Rewrite one byte of the IPv4 header (TOS at 1, TTL at 8) and fix the
+ * header checksum over the 16-bit word that holds it. */
+static __always_inline void set_ip_byte(struct __sk_buff *skb, int l3, int at, __u8 v)
+{
+	__be16 old, new;
+	int word = l3 + (at & ~1);
+
+	if (bpf_skb_load_bytes(skb, word, &old, 2))
+		return;
+	new = old;
+	((__u8 *)&new)[at & 1] = v;
+	bpf_l3_csum_replace(skb, l3 + 10, old, new, 2);
+	bpf_skb_store_bytes(skb, word, &new, 2, 0);
+}
+
+static __always_inline void set_tos(struct __sk_buff *skb, struct pkt_ctx *c, __u8 dscp)
+{
+	int l3 = ipv4_offset(skb);
+	__u8 tos;
+
+	if (l3 < 0 || bpf_skb_load_bytes(skb, l3 + 1, &tos, 1))
+		return;
+	tos = (tos & 0x03) | (dscp & 0xfc);
+	set_ip_byte(skb, l3, 1, tos);
+	c->key.nw_tos = tos;
+}
+
+static __always_inline void set_ttl(struct __sk_buff *skb, struct pkt_ctx *c,
+				    int dec, __u8 v)
+{
+	int l3 = ipv4_offset(skb);
+	__u8 ttl;
+
+	if (l3 < 0 || bpf_skb_load_bytes(skb, l3 + 8, &ttl, 1))
+		return;
+	if (dec) {
+		if (ttl <= 1) {
+			c->halt = 1; /* OVS: no decrement; the packet goes no further */
+			return;
+		}
+		v = ttl - 1;
+	}
+	set_ip_byte(skb, l3, 8, v);
+	c->key.nw_ttl = v;
+}
+
+/* VLAN actions. bpf_skb_vlan_push leaves the new tag in the skb's
+ * metadata (as a NIC would), bpf_skb_vlan_pop removes the outer tag
+ * wherever it is. */
+static __always_inline void vlan(struct __sk_buff *skb, struct pkt_ctx *c,
+				 const struct action *a)
+{
+	__u16 tci = bpf_ntohs(c->key.vlan_tci);
+	int tagged = tci & VLAN_CFI;
+
+	switch (a->flags) {
+	case VLAN_SET_VID:
+		tci = tagged ? (tci & 0xf000) | (a->aux & 0x0fff) : VLAN_CFI | (a->aux & 0x0fff);
+		break;
+	case VLAN_SET_PCP:
+		tci = tagged ? (tci & 0x1fff) | ((a->aux & 7) << 13) : VLAN_CFI | ((a->aux & 7) << 13);
+		break;
+	case VLAN_STRIP:
+		if (tagged && !bpf_skb_vlan_pop(skb))
+			c->key.vlan_tci = 0;
+		return;
+	case VLAN_PUSH:
+		/* The old tag (if any) moves into the packet; the new one copies it. */
+		if (!bpf_skb_vlan_push(skb, bpf_htons(a->aux), tagged ? (tci & ~VLAN_CFI) : 0))
+			c->key.vlan_tci = bpf_htons(tagged ? tci : VLAN_CFI);
+		return;
+	default:
+		return;
+	}
+	if (tagged && bpf_skb_vlan_pop(skb))
+		return;
+	if (!bpf_skb_vlan_push(skb, bpf_htons(ETH_P_8021Q), tci & ~VLAN_CFI))
+		c->key.vlan_tci = bpf_htons(tci);
+}
