@@ -71,7 +71,6 @@ __noinline int classify(const struct flow_key *key, __u32 table_id, __u32 gen,
 	__u64 now = 0;
 	struct flow_lookup lk = {};
 	const __u64 *kw, *mw;
-	__u64 *lw;
 	struct table *t;
 	int found = 0;
 	__u32 i, w;
@@ -103,10 +102,9 @@ __noinline int classify(const struct flow_key *key, __u32 table_id, __u32 gen,
 	lk.table = table_id;
 	lk.gen = gen & 1;
 	kw = (const __u64 *)key;
-	lw = (__u64 *)&lk.key;
 	for (i = 0; i < MAX_SUBTABLES; i++) {
 		struct flow_ref *ref;
-		struct flow_key *mask;
+		struct flow_mask *mask;
 		__u32 mask_id;
 
 		if (i >= t->nsubtables)
@@ -118,9 +116,18 @@ __noinline int classify(const struct flow_key *key, __u32 table_id, __u32 gen,
 		mask = bpf_map_lookup_elem(&masks, &mask_id);
 		if (!mask)
 			continue;
-		mw = (const __u64 *)mask;
-		for (w = 0; w < FLOW_KEY_WORDS; w++)
-			lw[w] = kw[w] & mw[w];
+		mw = (const __u64 *)&mask->bits;
+		for (w = 0; w < MAX_GATHER; w++) {
+			__u32 k = mask->words[w];
+
+			/* Unused words are zero, in the loader's keys too. The
+			 * bound on k is for the verifier: the loader never writes
+			 * a word past the key. */
+			if (w >= mask->nwords || k >= FLOW_KEY_WORDS)
+				lk.w[w] = 0;
+			else
+				lk.w[w] = kw[k] & mw[k];
+		}
 		lk.mask_id = mask_id;
 		ref = bpf_map_lookup_elem(&flows, &lk);
 		if (ref && (!found || ref->priority > best->priority) &&

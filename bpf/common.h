@@ -52,10 +52,10 @@
 
 /*
  * flow_key is what the classifier matches: the packet's headers plus the
- * metadata OpenFlow exposes (in_port, ct_*). All multi-byte fields are in
- * network byte order, so the loader can copy a field's big-endian value and
- * mask straight from the parsed flow. 48 bytes = six u64 words, masked word by
- * word.
+ * metadata OpenFlow exposes (in_port, ct_*, metadata, registers). All
+ * multi-byte fields are in network byte order, so the loader can copy a
+ * field's big-endian value and mask straight from the parsed flow. 120
+ * bytes = fifteen u64 words.
  */
 struct flow_key {
 	__be32 in_port;   /* OpenFlow port number */
@@ -75,16 +75,33 @@ struct flow_key {
 	__be16 ct_zone;
 	__be16 tcp_flags;
 	__be32 ct_mark;
+	__be64 metadata;  /* OpenFlow metadata: pipeline state, starts 0 */
+	__be32 regs[16];  /* NXM registers reg0..reg15: pipeline state, start 0 */
 } __attribute__((aligned(8)));
 
 #define FLOW_KEY_WORDS (sizeof(struct flow_key) / 8)
 
-/* Key of the flows hash: generation, one subtable (table, mask), the masked key. */
+/*
+ * A subtable hashes only the 8-byte words of the key its mask covers (OVS's
+ * miniflow idea, in fixed size): at most MAX_GATHER of them, so the cost of
+ * a probe does not grow with the size of the flow key.
+ */
+#define MAX_GATHER 8
+
+struct flow_mask {
+	struct flow_key bits;    /* the bits the subtable matches */
+	__u8 nwords;             /* words[0..nwords) are the key words covered */
+	__u8 words[MAX_GATHER];
+	__u8 pad[7];
+};
+
+/* Key of the flows hash: generation, one subtable (table, mask), and the
+ * covered words of the packet's key, masked, in mask->words order. */
 struct flow_lookup {
 	__u16 table;
 	__u16 gen;
 	__u32 mask_id;
-	struct flow_key key;
+	__u64 w[MAX_GATHER];
 };
 
 /* Value of the flows hash: the highest-priority flow with exactly this match. */
@@ -126,7 +143,13 @@ enum action_type {
 	ACT_SET_TTL,  /* arg */
 	ACT_DEC_TTL,  /* at TTL <= 1: no decrement, the packet's processing stops */
 	ACT_VLAN,     /* flags VLAN_*; aux: VID, PCP or TPID */
+	ACT_LOAD,     /* load arg into FIELD[ofs..ofs+nbits): aux = field << 8 | ofs, flags = nbits */
+	ACT_MOVE,     /* aux = src field << 8 | ofs, arg = (dst field << 8 | ofs) | nbits << 16 */
+	ACT_OUTPUT_REG, /* output to the port in FIELD[ofs..+nbits): aux = field << 8 | ofs, flags = nbits */
 };
+
+/* Fields of ACT_LOAD/ACT_MOVE/ACT_OUTPUT_REG: 0..15 the registers, then: */
+#define PF_METADATA 16
 
 #define SET_SRC 0x01
 #define SET_DST 0x02

@@ -31,19 +31,22 @@ type DatapathActionList struct {
 type DatapathActionType uint32
 
 const (
-	DatapathActionTypeACT_NONE     DatapathActionType = 0
-	DatapathActionTypeACT_OUTPUT   DatapathActionType = 1
-	DatapathActionTypeACT_NORMAL   DatapathActionType = 2
-	DatapathActionTypeACT_FLOOD    DatapathActionType = 3
-	DatapathActionTypeACT_CT       DatapathActionType = 4
-	DatapathActionTypeACT_RESUBMIT DatapathActionType = 5
-	DatapathActionTypeACT_SET_DL   DatapathActionType = 6
-	DatapathActionTypeACT_SET_NW   DatapathActionType = 7
-	DatapathActionTypeACT_SET_TP   DatapathActionType = 8
-	DatapathActionTypeACT_SET_TOS  DatapathActionType = 9
-	DatapathActionTypeACT_SET_TTL  DatapathActionType = 10
-	DatapathActionTypeACT_DEC_TTL  DatapathActionType = 11
-	DatapathActionTypeACT_VLAN     DatapathActionType = 12
+	DatapathActionTypeACT_NONE       DatapathActionType = 0
+	DatapathActionTypeACT_OUTPUT     DatapathActionType = 1
+	DatapathActionTypeACT_NORMAL     DatapathActionType = 2
+	DatapathActionTypeACT_FLOOD      DatapathActionType = 3
+	DatapathActionTypeACT_CT         DatapathActionType = 4
+	DatapathActionTypeACT_RESUBMIT   DatapathActionType = 5
+	DatapathActionTypeACT_SET_DL     DatapathActionType = 6
+	DatapathActionTypeACT_SET_NW     DatapathActionType = 7
+	DatapathActionTypeACT_SET_TP     DatapathActionType = 8
+	DatapathActionTypeACT_SET_TOS    DatapathActionType = 9
+	DatapathActionTypeACT_SET_TTL    DatapathActionType = 10
+	DatapathActionTypeACT_DEC_TTL    DatapathActionType = 11
+	DatapathActionTypeACT_VLAN       DatapathActionType = 12
+	DatapathActionTypeACT_LOAD       DatapathActionType = 13
+	DatapathActionTypeACT_MOVE       DatapathActionType = 14
+	DatapathActionTypeACT_OUTPUT_REG DatapathActionType = 15
 )
 
 type DatapathAttachMode uint32
@@ -137,6 +140,8 @@ type DatapathFlowKey struct {
 	CtZone   uint16
 	TcpFlags uint16
 	CtMark   uint32
+	Metadata uint64
+	Regs     [16]uint32
 }
 
 type DatapathFlowLookup struct {
@@ -144,7 +149,15 @@ type DatapathFlowLookup struct {
 	Table  uint16
 	Gen    uint16
 	MaskId uint32
-	Key    DatapathFlowKey
+	W      [8]uint64
+}
+
+type DatapathFlowMask struct {
+	_      structs.HostLayout
+	Bits   DatapathFlowKey
+	Nwords uint8
+	Words  [8]uint8
+	Pad    [7]uint8
 }
 
 type DatapathFlowRecord struct {

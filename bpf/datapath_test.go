@@ -291,6 +291,32 @@ func TestPipeline(t *testing.T) {
 			flows: []string{"table=0, ip, ct_state=-trk, actions=resubmit(,1),p3", "table=1, ip, actions=ct(table=2)", "table=2, ip, ct_state=+trk, actions=p2"},
 			in:    1, pkt: tcp("S", 40010, 80),
 			passes: []pass{{0, 32768}, {1, 32768}, {2, 32768}}, verdict: loader.TCActRedirect, out: []uint32{3, 2}},
+		{name: "load into a register, matched after a resubmit",
+			flows: []string{"table=0, ip, actions=load:0x2a->NXM_NX_REG3[],resubmit(,1)", "table=1, priority=5, reg3=42, actions=p3", "table=1, priority=1, actions=p2"},
+			in:    1, pkt: tcp("S", 40020, 80),
+			passes: []pass{{0, 32768}, {1, 5}}, verdict: loader.TCActRedirect, out: []uint32{3}},
+		{name: "subfield load, masked register match",
+			flows: []string{"table=0, ip, actions=load:0x5->NXM_NX_REG0[4..7],resubmit(,1)", "table=1, priority=5, reg0=0x50/0xf0, actions=p3", "table=1, priority=1, actions=p2"},
+			in:    1, pkt: tcp("S", 40021, 80),
+			passes: []pass{{0, 32768}, {1, 5}}, verdict: loader.TCActRedirect, out: []uint32{3}},
+		{name: "64-bit metadata",
+			flows: []string{"table=0, ip, actions=load:0x1122334455667788->OXM_OF_METADATA[],resubmit(,1)", "table=1, priority=5, metadata=0x1122334455667788, actions=p3", "table=1, priority=1, actions=p2"},
+			in:    1, pkt: tcp("S", 40022, 80),
+			passes: []pass{{0, 32768}, {1, 5}}, verdict: loader.TCActRedirect, out: []uint32{3}},
+		{name: "move between registers",
+			flows: []string{"table=0, ip, actions=load:7->NXM_NX_REG1[],move:NXM_NX_REG1[0..15]->NXM_NX_REG2[16..31],resubmit(,1)", "table=1, priority=5, reg2=0x70000, actions=p3", "table=1, priority=1, actions=p2"},
+			in:    1, pkt: tcp("S", 40023, 80),
+			passes: []pass{{0, 32768}, {1, 5}}, verdict: loader.TCActRedirect, out: []uint32{3}},
+		{name: "output to the port in a register",
+			flows: []string{"table=0, ip, actions=load:3->NXM_NX_REG5[],output:NXM_NX_REG5[]"},
+			in:    1, pkt: tcp("S", 40024, 80),
+			passes: []pass{{0, 32768}}, verdict: loader.TCActRedirect, out: []uint32{3}},
+		{name: "registers are set per packet (udp sets reg0)", flows: []string{"table=0, priority=10, udp, actions=load:1->NXM_NX_REG0[],resubmit(,1)", "table=0, priority=5, ip, actions=resubmit(,1)", "table=1, priority=5, reg0=1, actions=p3", "table=1, priority=0, actions=p2"},
+			in: 1, pkt: testenv.PacketSpec{SrcMAC: mac1, DstMAC: mac2, SrcIP: ip1, DstIP: ip2, Proto: "udp", SrcPort: 1, DstPort: 2},
+			passes: []pass{{0, 10}, {1, 5}}, verdict: loader.TCActRedirect, out: []uint32{3}},
+		{name: "registers start at zero for the next packet (tcp does not set reg0)", flows: []string{"table=0, priority=10, udp, actions=load:1->NXM_NX_REG0[],resubmit(,1)", "table=0, priority=5, ip, actions=resubmit(,1)", "table=1, priority=5, reg0=1, actions=p3", "table=1, priority=0, actions=p2"},
+			in: 1, pkt: tcp("S", 40025, 80),
+			passes: []pass{{0, 5}, {1, 0}}, verdict: loader.TCActRedirect, out: []uint32{2}},
 		{name: "a bad TCP data offset is +inv",
 			flows: []string{"ip, ct_state=-trk, actions=ct(table=1)", "table=1, ct_state=+inv+trk, actions=p3", "table=1, priority=1, actions=p2"},
 			in:    1, pkt: testenv.PacketSpec{SrcMAC: mac1, DstMAC: mac2, SrcIP: ip1, DstIP: ip2, Proto: "ip", IPProto: 6, Payload: make([]byte, 10)},
@@ -542,6 +568,21 @@ func mustMatch(t *testing.T, d *dp, s string) *ofctl.Flow {
 		t.Fatal(err)
 	}
 	return f
+}
+
+// TestWideMatchRefused: a match spanning more key words than a subtable
+// hashes is refused with a reason, and nothing is installed.
+func TestWideMatchRefused(t *testing.T) {
+	d := newDP(t)
+	d.setFlows("priority=0 actions=NORMAL")
+	wide := mustFlow(t, d, "in_port=p1,dl_src=02:00:00:00:0a:01,tcp,nw_src=10.0.10.1,tp_dst=80,ct_zone=1,metadata=1,reg0=1,reg2=1,actions=p2")
+	err := d.b.AddFlows([]*ofctl.Flow{wide})
+	if err == nil || !strings.Contains(err.Error(), "the match spans 9 8-byte words of the flow key; the datapath hashes at most 8 per mask") {
+		t.Fatalf("a 9-word match: %v", err)
+	}
+	if fl, _ := d.b.Flows(); len(fl) != 1 {
+		t.Fatalf("a refused flow changed the table: %d flows", len(fl))
+	}
 }
 
 // TestFlowTableFull: a bridge made for N flows refuses the (N+1)th, and a

@@ -58,12 +58,12 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } tables SEC(".maps");
 
-/* mask id -> mask (a flow_key whose set bits are the bits a subtable matches). */
+/* mask id -> mask: the bits a subtable matches and the key words they cover. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, MAX_MASKS);
 	__type(key, __u32);
-	__type(value, struct flow_key);
+	__type(value, struct flow_mask);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } masks SEC(".maps");
 

@@ -10,7 +10,34 @@ import (
 )
 
 // keyBytes is struct flow_key as bytes: fields are big-endian in the datapath.
-type keyBytes [48]byte
+type keyBytes [120]byte
+
+// maxGather is MAX_GATHER: the key words one subtable hashes.
+const maxGather = 8
+
+// words lists the 8-byte words of the key a mask covers.
+func (k *keyBytes) words() []uint8 {
+	var ws []uint8
+	for w := 0; w < len(k)/8; w++ {
+		for _, b := range k[w*8 : w*8+8] {
+			if b != 0 {
+				ws = append(ws, uint8(w))
+				break
+			}
+		}
+	}
+	return ws
+}
+
+// gather is the part of a masked key a subtable hashes: its words, in
+// order, zero after the last (as classify() builds it).
+func (k *keyBytes) gather(words []uint8) [maxGather]uint64 {
+	var out [maxGather]uint64
+	for i, w := range words {
+		out[i] = binary.NativeEndian.Uint64(k[int(w)*8:])
+	}
+	return out
+}
 
 func init() {
 	if unsafe.Sizeof(bpf.DatapathFlowKey{}) != unsafe.Sizeof(keyBytes{}) {
@@ -20,6 +47,11 @@ func init() {
 
 func (k *keyBytes) flowKey() bpf.DatapathFlowKey {
 	return *(*bpf.DatapathFlowKey)(unsafe.Pointer(k))
+}
+
+// keyBytesOf is the inverse of flowKey.
+func keyBytesOf(k *bpf.DatapathFlowKey) keyBytes {
+	return *(*keyBytes)(unsafe.Pointer(k))
 }
 
 // keySlot says where a match field lives in struct flow_key.
@@ -55,6 +87,13 @@ var fieldSlots = map[ofctl.FieldID]keySlot{
 	ofctl.FieldCtZone:   {int(unsafe.Offsetof(fk.CtZone)), 2},
 	ofctl.FieldTCPFlags: {int(unsafe.Offsetof(fk.TcpFlags)), 2},
 	ofctl.FieldCtMark:   {int(unsafe.Offsetof(fk.CtMark)), 4},
+	ofctl.FieldMetadata: {int(unsafe.Offsetof(fk.Metadata)), 8},
+}
+
+func init() {
+	for i := 0; i < 16; i++ {
+		fieldSlots[ofctl.FieldReg0+ofctl.FieldID(i)] = keySlot{int(unsafe.Offsetof(fk.Regs)) + 4*i, 4}
+	}
 }
 
 // compiled is a flow as the datapath sees it.
@@ -132,6 +171,22 @@ func compileActions(acts []ofctl.Action) (bpf.DatapathActionList, error) {
 			err = compileResubmit(a, add)
 		case *ofctl.Resubmit:
 			err = compileResubmit(*a, add)
+		case ofctl.Load:
+			var done bool
+			if done, err = compileLoad(a, add); !done && err == nil {
+				var act bpf.DatapathAction
+				if act, _, err = compileRewrite(a); err == nil {
+					err = add(act)
+				}
+			}
+		case ofctl.Move:
+			sf, ok1 := pipelineField(a.Src.Field)
+			df, ok2 := pipelineField(a.Dst.Field)
+			if !ok1 || !ok2 {
+				return out, errUnsupported(fmt.Sprintf("action %s", a.String(nil)))
+			}
+			err = add(bpf.DatapathAction{Type: uint8(bpf.DatapathActionTypeACT_MOVE), Aux: sf<<8 | uint16(a.Src.Ofs),
+				Arg: uint32(df)<<8 | uint32(a.Dst.Ofs) | uint32(a.Src.NBits)<<16})
 		case ofctl.GotoTable:
 			// goto_table ends the action list, where it is a resubmit.
 			err = add(bpf.DatapathAction{Type: uint8(bpf.DatapathActionTypeACT_RESUBMIT), Arg: uint32(a.Table)})
@@ -242,8 +297,45 @@ func compileRewrite(a ofctl.Action) (act bpf.DatapathAction, ok bool, err error)
 			return bpf.DatapathAction{Type: typ(bpf.DatapathActionTypeACT_SET_TTL), Arg: uint32(a.Value)}, true, nil
 		}
 		return act, false, errUnsupported(fmt.Sprintf("action %s", a.String(nil)))
+	case ofctl.OutputReg:
+		f, ok := pipelineField(a.Src.Field)
+		if !ok || a.Src.NBits > 32 {
+			return act, false, errUnsupported(fmt.Sprintf("action %s", a.String(nil)))
+		}
+		return bpf.DatapathAction{Type: typ(bpf.DatapathActionTypeACT_OUTPUT_REG), Aux: f<<8 | uint16(a.Src.Ofs), Flags: uint8(a.Src.NBits)}, true, nil
 	}
 	return act, false, nil
+}
+
+// pipelineField is the datapath's number for a register or metadata
+// (ACT_LOAD/ACT_MOVE/ACT_OUTPUT_REG: 0..15 the registers, 16 metadata).
+func pipelineField(f ofctl.FieldID) (uint16, bool) {
+	switch {
+	case f >= ofctl.FieldReg0 && f <= ofctl.FieldReg15:
+		return uint16(f - ofctl.FieldReg0), true
+	case f == ofctl.FieldMetadata:
+		return 16, true
+	}
+	return 0, false
+}
+
+// compileLoad encodes a load into a register or metadata: one action per
+// 32 bits of value (the action's argument is 32 bits wide).
+func compileLoad(a ofctl.Load, add func(bpf.DatapathAction) error) (bool, error) {
+	f, ok := pipelineField(a.Dst.Field)
+	if !ok {
+		return false, nil
+	}
+	ofs, n, v := a.Dst.Ofs, a.Dst.NBits, a.Value
+	for n > 0 {
+		part := min(n, 32)
+		err := add(bpf.DatapathAction{Type: uint8(bpf.DatapathActionTypeACT_LOAD), Aux: f<<8 | uint16(ofs), Flags: uint8(part), Arg: uint32(v)})
+		if err != nil {
+			return true, err
+		}
+		ofs, n, v = ofs+part, n-part, v>>32
+	}
+	return true, nil
 }
 
 // Flags of the rewrite actions (bpf/common.h).
@@ -283,7 +375,8 @@ func compile(f *ofctl.Flow) (compiled, error) {
 	if err != nil {
 		return compiled{}, err
 	}
+	if n := len(mask.words()); n > maxGather {
+		return compiled{}, fmt.Errorf("the match spans %d 8-byte words of the flow key; the datapath hashes at most %d per mask: match fewer fields", n, maxGather)
+	}
 	return compiled{table: uint32(f.Table), priority: uint32(f.Priority), key: key, mask: mask, actions: acts, idle: f.IdleTimeout}, nil
 }
-
-func unsafePtr(k *keyBytes) unsafe.Pointer { return unsafe.Pointer(k) }

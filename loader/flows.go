@@ -453,11 +453,11 @@ func (b *Bridge) sync(recs []record, dirty, had map[uint32]bool) error {
 		}
 		for i := uint32(0); i < tbl.Nsubtables && i < maxSubtables; i++ {
 			id := tbl.St[i].MaskId
-			var m keyBytes
-			if err := b.maps.Masks.Lookup(id, (*bpf.DatapathFlowKey)(unsafePtr(&m))); err != nil {
+			var fm bpf.DatapathFlowMask
+			if err := b.maps.Masks.Lookup(id, &fm); err != nil {
 				return fmt.Errorf("read mask %d: %w", id, err)
 			}
-			cur[m] = id
+			cur[keyBytesOf(&fm.Bits)] = id
 			inUse[id] = true
 		}
 	}
@@ -488,7 +488,7 @@ func (b *Bridge) sync(recs []record, dirty, had map[uint32]bool) error {
 	want := map[bpf.DatapathFlowLookup]bpf.DatapathFlowRef{}
 	subtables := map[uint32]map[uint32]uint32{} // table -> mask id -> max priority
 	for _, f := range flows {
-		lk := bpf.DatapathFlowLookup{Table: uint16(f.table), Gen: uint16(gen), MaskId: maskID[f.mask], Key: f.key.flowKey()}
+		lk := bpf.DatapathFlowLookup{Table: uint16(f.table), Gen: uint16(gen), MaskId: maskID[f.mask], W: f.key.gather(f.mask.words())}
 		if ref, ok := want[lk]; ok && ref.Priority >= f.priority {
 			continue
 		}
@@ -558,7 +558,11 @@ func (b *Bridge) sync(recs []record, dirty, had map[uint32]bool) error {
 		return fmt.Errorf("reset counters: %w", err)
 	}
 	for id, m := range newMasks {
-		if err := b.maps.Masks.Put(id, (*bpf.DatapathFlowKey)(unsafePtr(&m))); err != nil {
+		fm := bpf.DatapathFlowMask{Bits: m.flowKey()}
+		ws := m.words()
+		fm.Nwords = uint8(len(ws))
+		copy(fm.Words[:], ws)
+		if err := b.maps.Masks.Put(id, &fm); err != nil {
 			return fmt.Errorf("write mask: %w", err)
 		}
 	}
