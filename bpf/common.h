@@ -54,8 +54,9 @@
  * flow_key is what the classifier matches: the packet's headers plus the
  * metadata OpenFlow exposes (in_port, ct_*, metadata, registers). All
  * multi-byte fields are in network byte order, so the loader can copy a
- * field's big-endian value and mask straight from the parsed flow. 120
- * bytes = fifteen u64 words.
+ * field's big-endian value and mask straight from the parsed flow. 160
+ * bytes = twenty u64 words. For IPv6, nw_proto/nw_tos/nw_ttl/nw_frag and
+ * tp_src/tp_dst hold what they hold for IPv4, as in OVS.
  */
 struct flow_key {
 	__be32 in_port;   /* OpenFlow port number */
@@ -77,6 +78,10 @@ struct flow_key {
 	__be32 ct_mark;
 	__be64 metadata;  /* OpenFlow metadata: pipeline state, starts 0 */
 	__be32 regs[16];  /* NXM registers reg0..reg15: pipeline state, start 0 */
+	__be32 ipv6_src[4];
+	__be32 ipv6_dst[4];
+	__be32 ipv6_label; /* the 20-bit flow label */
+	__u32 pad;
 } __attribute__((aligned(8)));
 
 #define FLOW_KEY_WORDS (sizeof(struct flow_key) / 8)

@@ -130,9 +130,17 @@ static __always_inline int tcp_flags_valid(__u8 flags)
 	return 0;
 }
 
-/* ICMP query types that may open a connection, and their replies. */
-static __always_inline int icmp_reply_type(__u8 type)
+/* ICMP query types that may open a connection, and their replies
+ * (nf_conntrack_proto_icmp.c, nf_conntrack_proto_icmpv6.c). */
+static __always_inline int icmp_reply_type(__u8 type, int v6)
 {
+	if (v6) {
+		switch (type) {
+		case 128: return 129; /* echo */
+		case 139: return 140; /* node information */
+		}
+		return -1;
+	}
 	switch (type) {
 	case 8:  return 0;   /* echo */
 	case 13: return 14;  /* timestamp */
@@ -140,6 +148,27 @@ static __always_inline int icmp_reply_type(__u8 type)
 	case 17: return 18;  /* address mask */
 	}
 	return -1;
+}
+
+static __always_inline int icmp_is_reply(__u8 type, int v6)
+{
+	if (v6)
+		return type == 129 || type == 140;
+	return type == 0 || type == 14 || type == 16 || type == 18;
+}
+
+/* -1, 0, 1 as a < b, a == b, a > b, for addresses in network order. */
+static __always_inline int addr_cmp(const __be32 *a, const __be32 *b, int words)
+{
+	int i;
+
+	for (i = 0; i < 4; i++) {
+		if (i >= words)
+			break;
+		if (a[i] != b[i])
+			return bpf_ntohl(a[i]) < bpf_ntohl(b[i]) ? -1 : 1;
+	}
+	return 0;
 }
 
 /*
@@ -150,10 +179,13 @@ static __always_inline int ct_build_key(const struct flow_key *k,
 					const struct pkt_info *pi, __u16 zone,
 					struct ct_key *ck, __u8 *pkt_is_a)
 {
+	int v6 = pi->is_ipv6, words = v6 ? 4 : 1, cmp;
+	__be32 src4[1] = { k->nw_src }, dst4[1] = { k->nw_dst };
+	const __be32 *src = v6 ? k->ipv6_src : src4;
+	const __be32 *dst = v6 ? k->ipv6_dst : dst4;
 	__be16 sp = 0, dp = 0;
-	__u32 s, d;
 
-	if (!pi->is_ipv4 || (k->nw_frag & FRAG_ANY))
+	if ((!pi->is_ipv4 && !v6) || (k->nw_frag & FRAG_ANY))
 		return -1; /* fragments: untracked until reassembly exists */
 	switch (k->nw_proto) {
 	case IPPROTO_TCP:
@@ -164,12 +196,11 @@ static __always_inline int ct_build_key(const struct flow_key *k,
 		dp = k->tp_dst;
 		break;
 	case IPPROTO_ICMP:
+	case IPPROTO_ICMPV6:
 		if (!pi->l4_ok)
 			return -1;
 		/* Queries and their replies; errors (related) come later. */
-		if (icmp_reply_type(pi->icmp_type) < 0 &&
-		    pi->icmp_type != 0 && pi->icmp_type != 14 &&
-		    pi->icmp_type != 16 && pi->icmp_type != 18)
+		if (icmp_reply_type(pi->icmp_type, v6) < 0 && !icmp_is_reply(pi->icmp_type, v6))
 			return -1;
 		sp = dp = pi->icmp_id;
 		break;
@@ -177,19 +208,25 @@ static __always_inline int ct_build_key(const struct flow_key *k,
 
 	ck->zone = zone;
 	ck->proto = k->nw_proto;
-	ck->family = 4;
-	s = bpf_ntohl(k->nw_src);
-	d = bpf_ntohl(k->nw_dst);
-	if (s < d || (s == d && bpf_ntohs(sp) <= bpf_ntohs(dp))) {
-		*pkt_is_a = 1;
-		ck->addr_a[0] = k->nw_src;
-		ck->addr_b[0] = k->nw_dst;
+	ck->family = v6 ? 6 : 4;
+	cmp = addr_cmp(src, dst, words);
+	*pkt_is_a = cmp < 0 || (cmp == 0 && bpf_ntohs(sp) <= bpf_ntohs(dp));
+	if (*pkt_is_a) {
+		__builtin_memcpy(ck->addr_a, src, 4);
+		__builtin_memcpy(ck->addr_b, dst, 4);
+		if (v6) {
+			__builtin_memcpy(ck->addr_a, k->ipv6_src, 16);
+			__builtin_memcpy(ck->addr_b, k->ipv6_dst, 16);
+		}
 		ck->port_a = sp;
 		ck->port_b = dp;
 	} else {
-		*pkt_is_a = 0;
-		ck->addr_a[0] = k->nw_dst;
-		ck->addr_b[0] = k->nw_src;
+		__builtin_memcpy(ck->addr_a, dst, 4);
+		__builtin_memcpy(ck->addr_b, src, 4);
+		if (v6) {
+			__builtin_memcpy(ck->addr_a, k->ipv6_dst, 16);
+			__builtin_memcpy(ck->addr_b, k->ipv6_src, 16);
+		}
 		ck->port_a = dp;
 		ck->port_b = sp;
 	}
@@ -209,6 +246,7 @@ static __always_inline __u64 ct_timeout_ns(__u8 proto, __u8 tcp_state,
 			return SECS(UDP_TIMEOUT_STREAM);
 		return SECS(UDP_TIMEOUT);
 	case IPPROTO_ICMP:
+	case IPPROTO_ICMPV6:
 		return SECS(ICMP_TIMEOUT);
 	}
 	return SECS(GENERIC_TIMEOUT);
@@ -336,15 +374,19 @@ __noinline int ct_execute(const struct flow_key *key, const struct pkt_info *pi,
 			goto invalid;
 		break;
 	case IPPROTO_ICMP:
+	case IPPROTO_ICMPV6: {
+		int v6 = key->nw_proto == IPPROTO_ICMPV6;
+
 		/* Queries open connections; replies only answer existing ones. */
-		if (!e && icmp_reply_type(pi->icmp_type) < 0)
+		if (!e && icmp_reply_type(pi->icmp_type, v6) < 0)
 			goto invalid;
 		if (e && res->dir == CT_DIR_ORIG && pi->icmp_type != e->icmp_type)
 			goto invalid;
 		if (e && res->dir == CT_DIR_REPLY &&
-		    pi->icmp_type != icmp_reply_type(e->icmp_type))
+		    pi->icmp_type != icmp_reply_type(e->icmp_type, v6))
 			goto invalid;
 		break;
+	}
 	}
 
 	if (!e) {

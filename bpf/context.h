@@ -13,12 +13,13 @@
 struct pkt_info {
 	__u32 len;        /* skb->len, for byte counters */
 	__u8 is_ipv4;     /* a complete IPv4 header was parsed */
+	__u8 is_ipv6;     /* a complete IPv6 header (and extension headers) was parsed */
 	__u8 l4_ok;       /* the TCP/UDP/ICMP header is complete and sane */
 	__u8 tcp_flags;   /* low 8 TCP flag bits */
 	__u8 icmp_type;
 	__u8 icmp_code;
-	__u8 pad;
 	__be16 icmp_id;   /* echo identifier */
+	__u8 pad[3];
 };
 
 #define CT_DIR_ORIG  0

@@ -122,26 +122,30 @@ type DatapathFlowCounts struct {
 }
 
 type DatapathFlowKey struct {
-	_        structs.HostLayout
-	InPort   uint32
-	CtState  uint32
-	DlDst    [6]uint8
-	DlSrc    [6]uint8
-	DlType   uint16
-	VlanTci  uint16
-	NwSrc    uint32
-	NwDst    uint32
-	NwProto  uint8
-	NwTos    uint8
-	NwTtl    uint8
-	NwFrag   uint8
-	TpSrc    uint16
-	TpDst    uint16
-	CtZone   uint16
-	TcpFlags uint16
-	CtMark   uint32
-	Metadata uint64
-	Regs     [16]uint32
+	_         structs.HostLayout
+	InPort    uint32
+	CtState   uint32
+	DlDst     [6]uint8
+	DlSrc     [6]uint8
+	DlType    uint16
+	VlanTci   uint16
+	NwSrc     uint32
+	NwDst     uint32
+	NwProto   uint8
+	NwTos     uint8
+	NwTtl     uint8
+	NwFrag    uint8
+	TpSrc     uint16
+	TpDst     uint16
+	CtZone    uint16
+	TcpFlags  uint16
+	CtMark    uint32
+	Metadata  uint64
+	Regs      [16]uint32
+	Ipv6Src   [4]uint32
+	Ipv6Dst   [4]uint32
+	Ipv6Label uint32
+	Pad       uint32
 }
 
 type DatapathFlowLookup struct {
@@ -199,12 +203,14 @@ type DatapathPktCtx struct {
 		_        structs.HostLayout
 		Len      uint32
 		IsIpv4   uint8
+		IsIpv6   uint8
 		L4Ok     uint8
 		TcpFlags uint8
 		IcmpType uint8
 		IcmpCode uint8
-		Pad      uint8
 		IcmpId   uint16
+		Pad      [3]uint8
+		_        [1]byte
 	}
 	Ct struct {
 		_        structs.HostLayout
@@ -245,6 +251,7 @@ type DatapathPktCtx struct {
 	Tracing   uint32
 	Dryrun    uint32
 	Halt      uint32
+	_         [4]byte
 }
 
 type DatapathPort struct {

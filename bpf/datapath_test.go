@@ -132,6 +132,21 @@ var (
 	bcast            = net.HardwareAddr{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
 )
 
+func tcp6(flags string, sport, dport uint16, src, dst string) testenv.PacketSpec {
+	return testenv.PacketSpec{SrcMAC: mac1, DstMAC: mac2, SrcIP: net.ParseIP(src), DstIP: net.ParseIP(dst), Proto: "tcp",
+		SrcPort: sport, DstPort: dport, TCPFlags: flags, Seq: 1000}
+}
+
+// ipv6HopByHopUDP is an IPv6 packet (from its IPv6 header on) whose next
+// header is an 8-byte hop-by-hop options header, then UDP to dport.
+func ipv6HopByHopUDP(dport uint16) []byte {
+	b := []byte{0x60, 0, 0, 0, 0, 16, 0 /* hop-by-hop */, 64}
+	b = append(b, net.ParseIP("2001:db8::1")...)
+	b = append(b, net.ParseIP("2001:db8::2")...)
+	b = append(b, 17 /* UDP */, 0, 1, 4, 0, 0, 0, 0) // PadN option
+	return append(b, 0, 9, byte(dport>>8), byte(dport), 0, 8, 0, 0)
+}
+
 func tcp(flags string, sport, dport uint16) testenv.PacketSpec {
 	return testenv.PacketSpec{SrcMAC: mac1, DstMAC: mac2, SrcIP: ip1, DstIP: ip2, Proto: "tcp",
 		SrcPort: sport, DstPort: dport, TCPFlags: flags, Seq: 1000}
@@ -317,6 +332,27 @@ func TestPipeline(t *testing.T) {
 		{name: "registers start at zero for the next packet (tcp does not set reg0)", flows: []string{"table=0, priority=10, udp, actions=load:1->NXM_NX_REG0[],resubmit(,1)", "table=0, priority=5, ip, actions=resubmit(,1)", "table=1, priority=5, reg0=1, actions=p3", "table=1, priority=0, actions=p2"},
 			in: 1, pkt: tcp("S", 40025, 80),
 			passes: []pass{{0, 5}, {1, 0}}, verdict: loader.TCActRedirect, out: []uint32{2}},
+		{name: "IPv6: ipv6_src prefix",
+			flows: []string{"priority=10, ipv6, ipv6_src=2001:db8::/32, actions=p3", "priority=5, ipv6, actions=p2"},
+			in:    1, pkt: tcp6("S", 40030, 80, "2001:db8::1", "2001:db8::2"),
+			passes: []pass{{0, 10}}, verdict: loader.TCActRedirect, out: []uint32{3}},
+		{name: "IPv6: another prefix falls through",
+			flows: []string{"priority=10, ipv6, ipv6_src=2001:db8::/32, actions=p3", "priority=5, ipv6, actions=p2"},
+			in:    1, pkt: tcp6("S", 40031, 80, "2001:db9::1", "2001:db8::2"),
+			passes: []pass{{0, 5}}, verdict: loader.TCActRedirect, out: []uint32{2}},
+		{name: "IPv6: tcp6 and tp_dst",
+			flows: []string{"priority=10, tcp6, tp_dst=80, actions=p3", "priority=5, tcp, tp_dst=80, actions=p2"},
+			in:    1, pkt: tcp6("S", 40032, 80, "2001:db8::1", "2001:db8::2"),
+			passes: []pass{{0, 10}}, verdict: loader.TCActRedirect, out: []uint32{3}},
+		{name: "IPv6: icmp6 type",
+			flows: []string{"priority=10, icmp6, icmp_type=128, actions=p3", "priority=5, ipv6, actions=p2"},
+			in: 1, pkt: testenv.PacketSpec{SrcMAC: mac1, DstMAC: mac2, SrcIP: net.ParseIP("2001:db8::1"), DstIP: net.ParseIP("2001:db8::2"),
+				Proto: "icmp6", ICMPType: 128, ICMPID: 5, ICMPSeq: 1},
+			passes: []pass{{0, 10}}, verdict: loader.TCActRedirect, out: []uint32{3}},
+		{name: "IPv6: a hop-by-hop header is walked to reach UDP",
+			flows: []string{"priority=10, udp6, tp_dst=53, actions=p3", "priority=5, ipv6, actions=p2"},
+			in:    1, pkt: testenv.PacketSpec{Proto: "eth", SrcMAC: mac1, DstMAC: mac2, EtherType: 0x86dd, Payload: ipv6HopByHopUDP(53)},
+			passes: []pass{{0, 10}}, verdict: loader.TCActRedirect, out: []uint32{3}},
 		{name: "a bad TCP data offset is +inv",
 			flows: []string{"ip, ct_state=-trk, actions=ct(table=1)", "table=1, ct_state=+inv+trk, actions=p3", "table=1, priority=1, actions=p2"},
 			in:    1, pkt: testenv.PacketSpec{SrcMAC: mac1, DstMAC: mac2, SrcIP: ip1, DstIP: ip2, Proto: "ip", IPProto: 6, Payload: make([]byte, 10)},
@@ -828,6 +864,9 @@ func TestConntrackUDPAndICMP(t *testing.T) {
 		"table=0, priority=10, ip, ct_state=-trk, actions=ct(table=1)",
 		"table=1, priority=10, ip, ct_state=+trk+new, actions=ct(commit),NORMAL",
 		"table=1, priority=5, ip, ct_state=+trk, actions=NORMAL",
+		"table=0, priority=10, ipv6, ct_state=-trk, actions=ct(table=1)",
+		"table=1, priority=10, ipv6, ct_state=+trk+new, actions=ct(commit),NORMAL",
+		"table=1, priority=5, ipv6, ct_state=+trk, actions=NORMAL",
 	)
 	udp := func(src, dst net.IP, sp, dp uint16) []byte {
 		return testenv.Build(testenv.PacketSpec{SrcMAC: mac1, DstMAC: mac2, SrcIP: src, DstIP: dst, Proto: "udp", SrcPort: sp, DstPort: dp})
@@ -861,6 +900,45 @@ func TestConntrackUDPAndICMP(t *testing.T) {
 	if got := format(d.conns()); !slices.Equal(got, want) {
 		t.Errorf("dump:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
+	// IPv6: TCP and ICMPv6 echo, printed as OVS prints them.
+	v6a, v6b := net.ParseIP("2001:db8::1"), net.ParseIP("2001:db8::2")
+	v6tcp := func(src, dst net.IP, sp, dp uint16, flags string) []byte {
+		return testenv.Build(testenv.PacketSpec{SrcMAC: mac1, DstMAC: mac2, SrcIP: src, DstIP: dst, Proto: "tcp", SrcPort: sp, DstPort: dp, TCPFlags: flags})
+	}
+	icmp6 := func(src, dst net.IP, typ uint8) []byte {
+		return testenv.Build(testenv.PacketSpec{SrcMAC: mac1, DstMAC: mac2, SrcIP: src, DstIP: dst, Proto: "icmp6", ICMPType: typ, ICMPID: 77, ICMPSeq: 1})
+	}
+	for i, s := range []struct {
+		in    uint32
+		frame []byte
+		ct    uint32
+	}{
+		{1, v6tcp(v6b, v6a, 5555, 22, "S"), csTrk | csNew}, // the higher address opens: the key is canonical either way
+		{2, v6tcp(v6a, v6b, 22, 5555, "SA"), csTrk | csEst | csRpl},
+		{1, v6tcp(v6b, v6a, 5555, 22, "A"), csTrk | csEst},
+		{2, icmp6(v6b, v6a, 129), csTrk | csInv},
+		{1, icmp6(v6a, v6b, 128), csTrk | csNew},
+		{2, icmp6(v6b, v6a, 129), csTrk | csEst | csRpl},
+	} {
+		if res := d.run(s.in, s.frame); res.Trace.CtState != s.ct {
+			t.Errorf("IPv6 step %d: ct_state %#x, want %#x", i, res.Trace.CtState, s.ct)
+		}
+	}
+	// Dumps are ordered by zone, protocol number, then addresses.
+	v6tcpLine := "tcp,orig=(src=2001:db8::2,dst=2001:db8::1,sport=5555,dport=22),reply=(src=2001:db8::1,dst=2001:db8::2,sport=22,dport=5555),protoinfo=(state=ESTABLISHED)"
+	icmp6Line := "icmpv6,orig=(src=2001:db8::1,dst=2001:db8::2,id=77,type=128,code=0),reply=(src=2001:db8::2,dst=2001:db8::1,id=77,type=129,code=0)"
+	want = []string{want[0], v6tcpLine, want[1], icmp6Line}
+	if got := format(d.conns()); !slices.Equal(got, want) {
+		t.Errorf("dump:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	f6, err := loader.ParseCTFilter([]string{"ct_ipv6_src=2001:db8::2,ct_nw_proto=6"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := d.b.FlushConntrack(f6); err != nil || n != 1 {
+		t.Fatalf("flush by IPv6 tuple: %d, %v", n, err)
+	}
+
 	// Zones keep connections apart; dump and flush select by zone.
 	d.setFlows(
 		"table=0, priority=10, ip, ct_state=-trk, actions=ct(zone=9,table=1)",
@@ -880,7 +958,7 @@ func TestConntrackUDPAndICMP(t *testing.T) {
 	if n, err := d.b.FlushConntrack(loader.CTFilter{Zone: &zone}); err != nil || n != 1 {
 		t.Fatalf("flush zone 9: %d, %v", n, err)
 	}
-	if got := len(d.conns()); got != 2 {
-		t.Errorf("after flushing zone 9: %d connections, want the 2 of zone 0", got)
+	if got := len(d.conns()); got != 3 {
+		t.Errorf("after flushing zone 9: %d connections, want the 3 left in zone 0", got)
 	}
 }

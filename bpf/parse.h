@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
- * Parse: Ethernet, 802.1Q, ARP, IPv4, TCP/UDP/ICMP -> struct flow_key.
+ * Parse: Ethernet, 802.1Q, ARP, IPv4, IPv6 (with extension headers),
+ * TCP/UDP/ICMP/ICMPv6 -> struct flow_key.
  *
  * One parse_* function per header. Each takes the cursor, checks the whole
  * header lies before data_end, fills its part of the key and advances.
@@ -14,6 +15,7 @@
 #include <linux/if_ether.h>
 #include <linux/in.h>
 #include <linux/ip.h>
+#include <linux/ipv6.h>
 #include <linux/tcp.h>
 #include <linux/udp.h>
 #include <bpf/bpf_helpers.h>
@@ -135,6 +137,79 @@ static __always_inline int parse_ipv4(struct cursor *c, struct flow_key *k,
 	return 0;
 }
 
+/* IPv6 extension headers OVS walks (parse_ipv6_ext_hdrs), at most this many. */
+#define MAX_EXT_HDRS 6
+
+struct ipv6_frag_hdr {
+	__u8 nexthdr;
+	__u8 reserved;
+	__be16 frag_off;   /* offset << 3 | M */
+	__be32 id;
+};
+
+static __always_inline int parse_ipv6(struct cursor *c, struct flow_key *k,
+				      struct pkt_info *pi, __u32 avail)
+{
+	struct ipv6hdr *ip6 = c->pos;
+	__u8 next;
+	int i;
+
+	if (!CURSOR_HAS(c, sizeof(*ip6)))
+		return -1;
+	if (ip6->version != 6)
+		return -1;
+	if (bpf_ntohs(ip6->payload_len) + sizeof(*ip6) > avail)
+		return -1;
+	__builtin_memcpy(k->ipv6_src, &ip6->saddr, 16);
+	__builtin_memcpy(k->ipv6_dst, &ip6->daddr, 16);
+	k->nw_tos = (ip6->priority << 4) | (ip6->flow_lbl[0] >> 4);
+	k->ipv6_label = bpf_htonl(((__u32)(ip6->flow_lbl[0] & 0x0f) << 16) |
+				  ((__u32)ip6->flow_lbl[1] << 8) | ip6->flow_lbl[2]);
+	k->nw_ttl = ip6->hop_limit;
+	next = ip6->nexthdr;
+	c->pos += sizeof(*ip6);
+
+	/* Extension headers: a bounded walk; the verifier needs the bound. */
+	for (i = 0; i < MAX_EXT_HDRS; i++) {
+		__u8 *h = c->pos;
+		__u32 len;
+
+		switch (next) {
+		case IPPROTO_HOPOPTS:
+		case IPPROTO_ROUTING:
+		case IPPROTO_DSTOPTS:
+		case IPPROTO_AH:
+			if (!CURSOR_HAS(c, 8))
+				return -1;
+			/* AH counts 4-byte units less 2, the others 8-byte units less 1. */
+			len = next == IPPROTO_AH ? (h[1] + 2) * 4 : (h[1] + 1) * 8;
+			next = h[0];
+			if (!CURSOR_HAS(c, len))
+				return -1;
+			c->pos += len;
+			continue;
+		case IPPROTO_FRAGMENT: {
+			struct ipv6_frag_hdr *fh = c->pos;
+
+			if (!CURSOR_HAS(c, sizeof(*fh)))
+				return -1;
+			k->nw_frag = FRAG_ANY;
+			if (fh->frag_off & bpf_htons(0xfff8))
+				k->nw_frag |= FRAG_LATER;
+			next = fh->nexthdr;
+			c->pos += sizeof(*fh);
+			continue;
+		}
+		}
+		break;
+	}
+	if (i == MAX_EXT_HDRS)
+		return -1;
+	k->nw_proto = next;
+	pi->is_ipv6 = 1;
+	return 0;
+}
+
 static __always_inline int parse_tcp(struct cursor *c, struct flow_key *k,
 				     struct pkt_info *pi)
 {
@@ -218,10 +293,15 @@ static __always_inline int parse(struct __sk_buff *skb, struct flow_key *k,
 
 	if (k->dl_type == bpf_htons(ETH_P_ARP))
 		return parse_arp(&c, k);
-	if (k->dl_type != bpf_htons(ETH_P_IP))
+	if (k->dl_type == bpf_htons(ETH_P_IP)) {
+		if (parse_ipv4(&c, k, pi, skb->len - (__u32)(c.pos - start)))
+			return -1;
+	} else if (k->dl_type == bpf_htons(ETH_P_IPV6)) {
+		if (parse_ipv6(&c, k, pi, skb->len - (__u32)(c.pos - start)))
+			return -1;
+	} else {
 		return 0;
-	if (parse_ipv4(&c, k, pi, skb->len - (__u32)(c.pos - start)))
-		return -1;
+	}
 	if (k->nw_frag & FRAG_LATER)
 		return 0; /* no L4 header in later fragments */
 
@@ -231,7 +311,13 @@ static __always_inline int parse(struct __sk_buff *skb, struct flow_key *k,
 	case IPPROTO_UDP:
 		return parse_udp(&c, k, pi);
 	case IPPROTO_ICMP:
-		return parse_icmp(&c, k, pi);
+		if (pi->is_ipv4)
+			return parse_icmp(&c, k, pi);
+		break;
+	case IPPROTO_ICMPV6:
+		if (pi->is_ipv6)
+			return parse_icmp(&c, k, pi); /* same first 8 bytes */
+		break;
 	}
 	return 0;
 }

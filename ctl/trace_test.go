@@ -64,6 +64,13 @@ Datapath verdict: redirect (TC_ACT_REDIRECT)
 		t.Fatalf("trace with a resubmit:\n%s\nwant:\n%s", got, want)
 	}
 
+	// IPv6, built from the description too.
+	c.must("add-flow", "table=0, priority=70, tcp6, ipv6_dst=2001:db8::/64, tp_dst=443, actions=vnet2")
+	got := c.must("trace", "in_port=vnet1,tcp6,ipv6_src=2001:db8::1,ipv6_dst=2001:db8::2,tp_dst=443,tcp_flags=syn")
+	if !strings.Contains(got, " 0. priority=70,tcp6,ipv6_dst=2001:db8::/64,tp_dst=443\n    output:vnet2\n") || !strings.Contains(got, "Output: vnet2\n") {
+		t.Fatalf("IPv6 trace:\n%s", got)
+	}
+
 	c.must("trace", "--commit", syn)
 	if got, want := c.must("dump-conntrack"), ctLine(40000, "SYN_SENT")+"\n"; got != want {
 		t.Fatalf("after trace --commit: %q, want %q", got, want)

@@ -10,7 +10,7 @@ import (
 )
 
 // keyBytes is struct flow_key as bytes: fields are big-endian in the datapath.
-type keyBytes [120]byte
+type keyBytes [160]byte
 
 // maxGather is MAX_GATHER: the key words one subtable hashes.
 const maxGather = 8
@@ -65,29 +65,32 @@ var fk bpf.DatapathFlowKey
 // in the key. Sub-byte fields (icmp_type in tp_src, nw_ecn in nw_tos) use
 // the slot of their storage, as Open vSwitch stores them.
 var fieldSlots = map[ofctl.FieldID]keySlot{
-	ofctl.FieldInPort:   {int(unsafe.Offsetof(fk.InPort)), 4},
-	ofctl.FieldCtState:  {int(unsafe.Offsetof(fk.CtState)), 4},
-	ofctl.FieldDlDst:    {int(unsafe.Offsetof(fk.DlDst)), 6},
-	ofctl.FieldDlSrc:    {int(unsafe.Offsetof(fk.DlSrc)), 6},
-	ofctl.FieldDlType:   {int(unsafe.Offsetof(fk.DlType)), 2},
-	ofctl.FieldVlanTCI:  {int(unsafe.Offsetof(fk.VlanTci)), 2},
-	ofctl.FieldNwSrc:    {int(unsafe.Offsetof(fk.NwSrc)), 4},
-	ofctl.FieldNwDst:    {int(unsafe.Offsetof(fk.NwDst)), 4},
-	ofctl.FieldArpSpa:   {int(unsafe.Offsetof(fk.NwSrc)), 4},
-	ofctl.FieldArpTpa:   {int(unsafe.Offsetof(fk.NwDst)), 4},
-	ofctl.FieldNwProto:  {int(unsafe.Offsetof(fk.NwProto)), 1},
-	ofctl.FieldNwTos:    {int(unsafe.Offsetof(fk.NwTos)), 1},
-	ofctl.FieldNwEcn:    {int(unsafe.Offsetof(fk.NwTos)), 1},
-	ofctl.FieldNwTTL:    {int(unsafe.Offsetof(fk.NwTtl)), 1},
-	ofctl.FieldIPFrag:   {int(unsafe.Offsetof(fk.NwFrag)), 1},
-	ofctl.FieldTpSrc:    {int(unsafe.Offsetof(fk.TpSrc)), 2},
-	ofctl.FieldTpDst:    {int(unsafe.Offsetof(fk.TpDst)), 2},
-	ofctl.FieldIcmpType: {int(unsafe.Offsetof(fk.TpSrc)) + 1, 1},
-	ofctl.FieldIcmpCode: {int(unsafe.Offsetof(fk.TpDst)) + 1, 1},
-	ofctl.FieldCtZone:   {int(unsafe.Offsetof(fk.CtZone)), 2},
-	ofctl.FieldTCPFlags: {int(unsafe.Offsetof(fk.TcpFlags)), 2},
-	ofctl.FieldCtMark:   {int(unsafe.Offsetof(fk.CtMark)), 4},
-	ofctl.FieldMetadata: {int(unsafe.Offsetof(fk.Metadata)), 8},
+	ofctl.FieldInPort:    {int(unsafe.Offsetof(fk.InPort)), 4},
+	ofctl.FieldCtState:   {int(unsafe.Offsetof(fk.CtState)), 4},
+	ofctl.FieldDlDst:     {int(unsafe.Offsetof(fk.DlDst)), 6},
+	ofctl.FieldDlSrc:     {int(unsafe.Offsetof(fk.DlSrc)), 6},
+	ofctl.FieldDlType:    {int(unsafe.Offsetof(fk.DlType)), 2},
+	ofctl.FieldVlanTCI:   {int(unsafe.Offsetof(fk.VlanTci)), 2},
+	ofctl.FieldNwSrc:     {int(unsafe.Offsetof(fk.NwSrc)), 4},
+	ofctl.FieldNwDst:     {int(unsafe.Offsetof(fk.NwDst)), 4},
+	ofctl.FieldArpSpa:    {int(unsafe.Offsetof(fk.NwSrc)), 4},
+	ofctl.FieldArpTpa:    {int(unsafe.Offsetof(fk.NwDst)), 4},
+	ofctl.FieldNwProto:   {int(unsafe.Offsetof(fk.NwProto)), 1},
+	ofctl.FieldNwTos:     {int(unsafe.Offsetof(fk.NwTos)), 1},
+	ofctl.FieldNwEcn:     {int(unsafe.Offsetof(fk.NwTos)), 1},
+	ofctl.FieldNwTTL:     {int(unsafe.Offsetof(fk.NwTtl)), 1},
+	ofctl.FieldIPFrag:    {int(unsafe.Offsetof(fk.NwFrag)), 1},
+	ofctl.FieldTpSrc:     {int(unsafe.Offsetof(fk.TpSrc)), 2},
+	ofctl.FieldTpDst:     {int(unsafe.Offsetof(fk.TpDst)), 2},
+	ofctl.FieldIcmpType:  {int(unsafe.Offsetof(fk.TpSrc)) + 1, 1},
+	ofctl.FieldIcmpCode:  {int(unsafe.Offsetof(fk.TpDst)) + 1, 1},
+	ofctl.FieldCtZone:    {int(unsafe.Offsetof(fk.CtZone)), 2},
+	ofctl.FieldTCPFlags:  {int(unsafe.Offsetof(fk.TcpFlags)), 2},
+	ofctl.FieldCtMark:    {int(unsafe.Offsetof(fk.CtMark)), 4},
+	ofctl.FieldMetadata:  {int(unsafe.Offsetof(fk.Metadata)), 8},
+	ofctl.FieldIPv6Src:   {int(unsafe.Offsetof(fk.Ipv6Src)), 16},
+	ofctl.FieldIPv6Dst:   {int(unsafe.Offsetof(fk.Ipv6Dst)), 16},
+	ofctl.FieldIPv6Label: {int(unsafe.Offsetof(fk.Ipv6Label)), 4},
 }
 
 func init() {

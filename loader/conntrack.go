@@ -42,10 +42,16 @@ const (
 	ctAssured   = 0x04
 )
 
-func addr4(a [4]uint32) netip.Addr {
-	var b [4]byte
-	binary.NativeEndian.PutUint32(b[:], a[0]) // stored as it sat in the packet
-	return netip.AddrFrom4(b)
+// addrOf reads an address stored as it sat in the packet (IPv4 in word 0).
+func addrOf(a [4]uint32, family uint8) netip.Addr {
+	var b [16]byte
+	for i, w := range a {
+		binary.NativeEndian.PutUint32(b[4*i:], w)
+	}
+	if family == 6 {
+		return netip.AddrFrom16(b)
+	}
+	return netip.AddrFrom4([4]byte(b[:4]))
 }
 
 func be16(v uint16) uint16 {
@@ -64,7 +70,7 @@ func connFromEntry(k *bpf.DatapathCtKey, e *bpf.DatapathCtEntry, now uint64) Con
 	if e.ExpiresNs > now {
 		c.Timeout = time.Duration(e.ExpiresNs - now)
 	}
-	a, b := addr4(k.AddrA), addr4(k.AddrB)
+	a, b := addrOf(k.AddrA, k.Family), addrOf(k.AddrB, k.Family)
 	pa, pb := be16(k.PortA), be16(k.PortB)
 	if e.Flags&ctAIsOrig != 0 {
 		c.OrigSrc, c.OrigDst, c.OrigSport, c.OrigDport = a, b, pa, pb
@@ -145,12 +151,15 @@ func protoName(p uint8) string {
 	return fmt.Sprint(p)
 }
 
-// icmpReplyType is the reply type of an ICMP query (echo 8 -> 0, ...).
-func icmpReplyType(t uint8) uint8 {
-	switch t {
-	case 8:
+// icmpReplyType is the reply type of an ICMP or ICMPv6 query (echo 8 -> 0,
+// 128 -> 129, ...).
+func icmpReplyType(proto, t uint8) uint8 {
+	switch {
+	case proto == 1 && t == 8:
 		return 0
-	case 13, 15, 17:
+	case proto == 1 && (t == 13 || t == 15 || t == 17):
+		return t + 1
+	case proto == 58 && (t == 128 || t == 139):
 		return t + 1
 	}
 	return t
@@ -213,7 +222,7 @@ func (c *Conn) Format(o FormatOptions) string {
 		counters(&sb, c.Packets[0], c.Bytes[0])
 	}
 	sb.WriteString("),reply=(")
-	c.tuple(&sb, c.OrigDst, c.OrigSrc, c.OrigDport, c.OrigSport, icmpReplyType(c.ICMPType))
+	c.tuple(&sb, c.OrigDst, c.OrigSrc, c.OrigDport, c.OrigSport, icmpReplyType(c.Proto, c.ICMPType))
 	if o.Stats {
 		counters(&sb, c.Packets[1], c.Bytes[1])
 	}

@@ -133,21 +133,23 @@ func parseCTTuple(s string, t *CTTuple, proto *uint8) error {
 		}
 		bad := fmt.Errorf("failed to parse field %s", key)
 		switch key {
-		case "ct_nw_src", "ct_nw_dst":
+		case "ct_nw_src", "ct_nw_dst", "ct_ipv6_src", "ct_ipv6_dst":
+			v6 := strings.HasPrefix(key, "ct_ipv6")
 			a, err := netip.ParseAddr(value)
-			if err != nil || !a.Is4() {
+			if err != nil || a.Is4() == v6 || a.Zone() != "" {
 				return bad
 			}
+			if (t.Src.IsValid() && t.Src.Is4() == v6) || (t.Dst.IsValid() && t.Dst.Is4() == v6) {
+				return fmt.Errorf("the L3 protocol does not match %s", value)
+			}
 			dst := &t.Src
-			if key == "ct_nw_dst" {
+			if strings.HasSuffix(key, "_dst") {
 				dst = &t.Dst
 			}
 			if dst.IsValid() {
 				return fmt.Errorf("%s is set multiple times", key)
 			}
 			*dst = a
-		case "ct_ipv6_src", "ct_ipv6_dst":
-			return fmt.Errorf("%s: IPv6 conntrack is not yet supported", key)
 		case "ct_nw_proto":
 			// Both tuples may name the protocol; OVS keeps the last one.
 			v, err := strconv.ParseUint(value, 0, 8)
@@ -225,7 +227,7 @@ func (f *CTFilter) matches(c *Conn) bool {
 	if f.hasOrig && !f.Orig.matches(c.Proto, c.OrigSrc, c.OrigDst, c.OrigSport, c.OrigDport, c.ICMPType, c.ICMPCode) {
 		return false
 	}
-	if f.hasRepl && !f.Reply.matches(c.Proto, c.OrigDst, c.OrigSrc, c.OrigDport, c.OrigSport, icmpReplyType(c.ICMPType), c.ICMPCode) {
+	if f.hasRepl && !f.Reply.matches(c.Proto, c.OrigDst, c.OrigSrc, c.OrigDport, c.OrigSport, icmpReplyType(c.Proto, c.ICMPType), c.ICMPCode) {
 		return false
 	}
 	return true

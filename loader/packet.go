@@ -50,18 +50,35 @@ func BuildPacket(desc *ofctl.Flow) ([]byte, uint32, error) {
 		eth.EthernetType = layers.EthernetTypeDot1Q
 		stack = append(stack, &layers.Dot1Q{VLANIdentifier: v & 0x0fff, Priority: uint8(v >> 13), Type: dlType})
 	}
+	ip6 := func(f ofctl.FieldID) net.IP {
+		fm, ok := m.Get(f)
+		if !ok {
+			return net.IPv6unspecified
+		}
+		return net.IP(append([]byte(nil), fm.Value...))
+	}
+	var l3 gopacket.NetworkLayer
+	proto := layers.IPProtocol(u(ofctl.FieldNwProto))
 	switch dlType {
+	case layers.EthernetTypeIPv6:
+		v6 := &layers.IPv6{Version: 6, TrafficClass: uint8(u(ofctl.FieldNwTos)) | uint8(u(ofctl.FieldNwEcn)),
+			FlowLabel: uint32(u(ofctl.FieldIPv6Label)), HopLimit: uint8(u(ofctl.FieldNwTTL)), NextHeader: proto,
+			SrcIP: ip6(ofctl.FieldIPv6Src), DstIP: ip6(ofctl.FieldIPv6Dst)}
+		stack = append(stack, v6)
+		l3 = v6
 	case layers.EthernetTypeARP:
 		stack = append(stack, &layers.ARP{AddrType: layers.LinkTypeEthernet, Protocol: layers.EthernetTypeIPv4,
 			HwAddressSize: 6, ProtAddressSize: 4, Operation: uint16(u(ofctl.FieldArpOp)),
 			SourceHwAddress: mac(ofctl.FieldArpSha), SourceProtAddress: ip(ofctl.FieldArpSpa),
 			DstHwAddress: mac(ofctl.FieldArpTha), DstProtAddress: ip(ofctl.FieldArpTpa)})
 	case layers.EthernetTypeIPv4:
-		proto := layers.IPProtocol(u(ofctl.FieldNwProto))
 		tos := uint8(u(ofctl.FieldNwTos)) | uint8(u(ofctl.FieldNwEcn))
 		ip4 := &layers.IPv4{Version: 4, IHL: 5, TOS: tos, TTL: uint8(u(ofctl.FieldNwTTL)), Protocol: proto,
 			SrcIP: ip(ofctl.FieldNwSrc), DstIP: ip(ofctl.FieldNwDst)}
 		stack = append(stack, ip4)
+		l3 = ip4
+	}
+	if l3 != nil {
 		switch proto {
 		case layers.IPProtocolTCP:
 			flags := u(ofctl.FieldTCPFlags)
@@ -69,14 +86,18 @@ func BuildPacket(desc *ofctl.Flow) ([]byte, uint32, error) {
 				FIN: flags&0x01 != 0, SYN: flags&0x02 != 0, RST: flags&0x04 != 0, PSH: flags&0x08 != 0,
 				ACK: flags&0x10 != 0, URG: flags&0x20 != 0, ECE: flags&0x40 != 0, CWR: flags&0x80 != 0, NS: flags&0x100 != 0,
 				Window: 65535}
-			tcp.SetNetworkLayerForChecksum(ip4)
+			tcp.SetNetworkLayerForChecksum(l3)
 			stack = append(stack, tcp)
 		case layers.IPProtocolUDP:
 			udp := &layers.UDP{SrcPort: layers.UDPPort(u(ofctl.FieldTpSrc)), DstPort: layers.UDPPort(u(ofctl.FieldTpDst))}
-			udp.SetNetworkLayerForChecksum(ip4)
+			udp.SetNetworkLayerForChecksum(l3)
 			stack = append(stack, udp)
 		case layers.IPProtocolICMPv4:
 			stack = append(stack, &layers.ICMPv4{TypeCode: layers.CreateICMPv4TypeCode(uint8(u(ofctl.FieldIcmpType)), uint8(u(ofctl.FieldIcmpCode)))})
+		case layers.IPProtocolICMPv6:
+			icmp := &layers.ICMPv6{TypeCode: layers.CreateICMPv6TypeCode(uint8(u(ofctl.FieldIcmpType)), uint8(u(ofctl.FieldIcmpCode)))}
+			icmp.SetNetworkLayerForChecksum(l3)
+			stack = append(stack, icmp)
 		}
 	}
 	buf := gopacket.NewSerializeBuffer()
