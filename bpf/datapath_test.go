@@ -346,7 +346,7 @@ func TestPipeline(t *testing.T) {
 			passes: []pass{{0, 10}}, verdict: loader.TCActRedirect, out: []uint32{3}},
 		{name: "IPv6: icmp6 type",
 			flows: []string{"priority=10, icmp6, icmp_type=128, actions=p3", "priority=5, ipv6, actions=p2"},
-			in: 1, pkt: testenv.PacketSpec{SrcMAC: mac1, DstMAC: mac2, SrcIP: net.ParseIP("2001:db8::1"), DstIP: net.ParseIP("2001:db8::2"),
+			in:    1, pkt: testenv.PacketSpec{SrcMAC: mac1, DstMAC: mac2, SrcIP: net.ParseIP("2001:db8::1"), DstIP: net.ParseIP("2001:db8::2"),
 				Proto: "icmp6", ICMPType: 128, ICMPID: 5, ICMPSeq: 1},
 			passes: []pass{{0, 10}}, verdict: loader.TCActRedirect, out: []uint32{3}},
 		{name: "IPv6: a hop-by-hop header is walked to reach UDP",
