@@ -233,6 +233,15 @@ __noinline __u32 exec_action(struct __sk_buff *skb, struct pkt_ctx *c,
 	case ACT_MOVE:
 		move(c, a);
 		break;
+	case ACT_CT_CLEAR:
+		c->key.ct_state = 0;
+		c->key.ct_zone = 0;
+		c->key.ct_mark = 0;
+		c->ct.done = 0;
+		break;
+	case ACT_EXIT:
+		c->halt = 1;
+		break;
 	case ACT_OUTPUT_REG:
 		output(skb, &c->out, (pf_read(c, a->aux >> 8) >> (a->aux & 63)) & low_bits(a->flags), 0);
 		break;

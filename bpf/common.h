@@ -151,6 +151,8 @@ enum action_type {
 	ACT_LOAD,     /* load arg into FIELD[ofs..ofs+nbits): aux = field << 8 | ofs, flags = nbits */
 	ACT_MOVE,     /* aux = src field << 8 | ofs, arg = (dst field << 8 | ofs) | nbits << 16 */
 	ACT_OUTPUT_REG, /* output to the port in FIELD[ofs..+nbits): aux = field << 8 | ofs, flags = nbits */
+	ACT_CT_CLEAR, /* forget conntrack: ct_* fields 0, the next ct() tracks afresh */
+	ACT_EXIT,     /* stop all processing; outputs so far stand */
 };
 
 /* Fields of ACT_LOAD/ACT_MOVE/ACT_OUTPUT_REG: 0..15 the registers, then: */

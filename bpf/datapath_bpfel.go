@@ -47,6 +47,8 @@ const (
 	DatapathActionTypeACT_LOAD       DatapathActionType = 13
 	DatapathActionTypeACT_MOVE       DatapathActionType = 14
 	DatapathActionTypeACT_OUTPUT_REG DatapathActionType = 15
+	DatapathActionTypeACT_CT_CLEAR   DatapathActionType = 16
+	DatapathActionTypeACT_EXIT       DatapathActionType = 17
 )
 
 type DatapathAttachMode uint32

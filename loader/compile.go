@@ -162,6 +162,12 @@ func compileActions(acts []ofctl.Action) (bpf.DatapathActionList, error) {
 		var err error
 		switch a := a.(type) {
 		case ofctl.Drop, *ofctl.Drop:
+		case ofctl.Note, *ofctl.Note:
+			// A note is for controllers; the datapath does nothing with it.
+		case ofctl.CTClear, *ofctl.CTClear:
+			err = add(bpf.DatapathAction{Type: uint8(bpf.DatapathActionTypeACT_CT_CLEAR)})
+		case ofctl.Exit, *ofctl.Exit:
+			err = add(bpf.DatapathAction{Type: uint8(bpf.DatapathActionTypeACT_EXIT)})
 		case ofctl.Output:
 			err = compileOutput(a.Port, add)
 		case *ofctl.Output:
