@@ -159,6 +159,47 @@ static __always_inline __u64 low_bits(__u32 nbits)
 	return nbits >= 64 ? ~0ULL : (1ULL << nbits) - 1;
 }
 
+/*
+ * ct(commit, exec(set_field:V/M->ct_mark|ct_label)): the loader turns the
+ * exec into loads that follow the ct action. They change the committed
+ * connection (both directions see it) and the packet's ct fields, which a
+ * ct(table=N) recirculation then matches.
+ */
+static __always_inline void ct_exec_load(struct pkt_ctx *c, const struct action *a)
+{
+	__u32 field = a->aux >> 8, ofs = a->aux & 127, i, v = a->arg;
+	__u32 m = a->flags >= 32 ? 0xffffffff : (1U << a->flags) - 1;
+	struct ct_entry *e = NULL;
+
+	if (c->ct.has_entry && !c->dryrun)
+		e = bpf_map_lookup_elem(&conntrack, &c->ct.key);
+	if (field == PF_CT_MARK) {
+		ofs &= 31;
+		c->ct.mark = (c->ct.mark & ~(m << ofs)) | ((v & m) << ofs);
+		c->key.ct_mark = bpf_htonl(c->ct.mark);
+		if (e)
+			e->mark = c->ct.mark;
+		return;
+	}
+	/* ct_label: the loader splits loads at 32-bit boundaries; this one
+	 * lies in the big-endian word holding bit ofs. */
+	i = 12 - (ofs / 32) * 4;
+	if (i > 12)
+		return;
+	m <<= ofs & 31;
+	v = (v << (ofs & 31)) & m;
+	for (int b = 0; b < 4; b++) {
+		__u8 mb = m >> (24 - 8 * b), vb = v >> (24 - 8 * b);
+
+		c->ct.labels[i + b] = (c->ct.labels[i + b] & ~mb) | (vb & mb);
+		c->key.ct_label[i + b] = c->ct.labels[i + b];
+	}
+	/* Whole, after the loop: clang would hoist per-byte stores through a
+	 * possibly-NULL e above its check, which the verifier refuses. */
+	if (e)
+		__builtin_memcpy(e->labels, c->ct.labels, 16);
+}
+
 /* load:VALUE->FIELD[ofs..ofs+nbits-1] */
 static __always_inline void load(struct pkt_ctx *c, const struct action *a)
 {
@@ -228,7 +269,10 @@ __noinline __u32 exec_action(struct __sk_buff *skb, struct pkt_ctx *c,
 		vlan(skb, c, a);
 		break;
 	case ACT_LOAD:
-		load(c, a);
+		if ((a->aux >> 8) >= PF_CT_MARK)
+			ct_exec_load(c, a);
+		else
+			load(c, a);
 		break;
 	case ACT_MOVE:
 		move(c, a);
@@ -253,6 +297,7 @@ __noinline __u32 exec_action(struct __sk_buff *skb, struct pkt_ctx *c,
 			c->key.ct_state = bpf_htonl(state);
 			c->key.ct_zone = bpf_htons(a->aux);
 			c->key.ct_mark = bpf_htonl(c->ct.mark);
+			__builtin_memcpy(c->key.ct_label, c->ct.labels, 16);
 			return a->arg;
 		}
 		break;

@@ -54,8 +54,8 @@
  * flow_key is what the classifier matches: the packet's headers plus the
  * metadata OpenFlow exposes (in_port, ct_*, metadata, registers). All
  * multi-byte fields are in network byte order, so the loader can copy a
- * field's big-endian value and mask straight from the parsed flow. 160
- * bytes = twenty u64 words. For IPv6, nw_proto/nw_tos/nw_ttl/nw_frag and
+ * field's big-endian value and mask straight from the parsed flow. 176
+ * bytes = 22 u64 words. For IPv6, nw_proto/nw_tos/nw_ttl/nw_frag and
  * tp_src/tp_dst hold what they hold for IPv4, as in OVS.
  */
 struct flow_key {
@@ -82,6 +82,7 @@ struct flow_key {
 	__be32 ipv6_dst[4];
 	__be32 ipv6_label; /* the 20-bit flow label */
 	__u32 pad;
+	__u8 ct_label[16]; /* the connection's 128-bit label, big-endian */
 } __attribute__((aligned(8)));
 
 #define FLOW_KEY_WORDS (sizeof(struct flow_key) / 8)
@@ -157,6 +158,8 @@ enum action_type {
 
 /* Fields of ACT_LOAD/ACT_MOVE/ACT_OUTPUT_REG: 0..15 the registers, then: */
 #define PF_METADATA 16
+#define PF_CT_MARK  17 /* only in ct(commit, exec(...)): the connection's mark */
+#define PF_CT_LABEL 18 /* likewise, 32 bits at a time (ofs 0..127) */
 
 #define SET_SRC 0x01
 #define SET_DST 0x02
@@ -167,7 +170,7 @@ enum action_type {
 #define VLAN_PUSH    4 /* a new outer tag, VID and PCP copied from the old one */
 
 #define CT_COMMIT 0x01
-#define CT_FORCE  0x02
+#define CT_FORCE  0x02 /* a connection seen in the other direction is replaced */
 #define CT_DRYRUN 0x80 /* compute the result, change nothing (ebpfovs trace) */
 #define NO_TABLE  0xffffffff
 
@@ -291,7 +294,7 @@ struct ct_entry {
 	__u64 bytes[2];
 	__u32 mark;
 	__u32 id;
-	__u8 labels[16];
+	__u8 labels[16];    /* ct_label, big-endian */
 	__u8 tcp_state;     /* enum tcp_ct_state */
 	__u8 flags;         /* CT_E_* */
 	__u8 icmp_type;     /* ICMP: the originator's type */

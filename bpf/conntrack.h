@@ -16,10 +16,13 @@
  * (e.g. ct(table=0) then ct(commit)) reuses the first result, as OVS does
  * when the skb already carries a conntrack for that zone.
  *
+ * ICMP errors quoting a tracked connection are related (ct_related()).
+ * ct(force) replaces a connection committed in the other direction.
+ * ct_mark/ct_label are set by exec(...) loads (actions.h: ct_exec_load).
+ *
  * Where later work goes: TCP window tracking in tcp_update() (with per-
- * direction state in struct ct_entry), related (ICMP errors) in
- * ct_build_key(), mark/label in ct_commit() and struct ct_entry, per-zone
- * timeouts in ct_timeout_ns().
+ * direction state in struct ct_entry), per-zone timeouts in
+ * ct_timeout_ns(), limits in ct_commit().
  */
 #pragma once
 
@@ -199,7 +202,7 @@ static __always_inline int ct_build_key(const struct flow_key *k,
 	case IPPROTO_ICMPV6:
 		if (!pi->l4_ok)
 			return -1;
-		/* Queries and their replies; errors (related) come later. */
+		/* Queries and their replies; errors go through ct_related(). */
 		if (icmp_reply_type(pi->icmp_type, v6) < 0 && !icmp_is_reply(pi->icmp_type, v6))
 			return -1;
 		sp = dp = pi->icmp_id;
@@ -314,6 +317,51 @@ static __always_inline void ct_commit(struct ct_result *res,
 }
 
 /*
+ * An ICMP error quoting a packet of a tracked connection is related to it
+ * (nf_conntrack_inet_error): +rel, and +rpl when the error travels toward
+ * the connection's originator, i.e. the quoted packet went in the original
+ * direction. It changes no state. An error quoting nothing we track is
+ * +inv.
+ */
+static __always_inline int ct_related(const struct flow_key *k,
+				      const struct pkt_info *pi,
+				      struct ct_result *res, __u16 zone)
+{
+	int v6 = pi->is_ipv6, cmp;
+	struct ct_entry *e;
+	__u8 inner_is_a;
+
+	if (!pi->icmp_error)
+		return -1;
+	res->key.zone = zone;
+	res->key.proto = pi->inner_proto;
+	res->key.family = v6 ? 6 : 4;
+	cmp = addr_cmp(pi->inner_src, pi->inner_dst, v6 ? 4 : 1);
+	inner_is_a = cmp < 0 || (cmp == 0 && bpf_ntohs(pi->inner_sport) <= bpf_ntohs(pi->inner_dport));
+	if (inner_is_a) {
+		__builtin_memcpy(res->key.addr_a, pi->inner_src, 16);
+		__builtin_memcpy(res->key.addr_b, pi->inner_dst, 16);
+		res->key.port_a = pi->inner_sport;
+		res->key.port_b = pi->inner_dport;
+	} else {
+		__builtin_memcpy(res->key.addr_a, pi->inner_dst, 16);
+		__builtin_memcpy(res->key.addr_b, pi->inner_src, 16);
+		res->key.port_a = pi->inner_dport;
+		res->key.port_b = pi->inner_sport;
+	}
+	e = bpf_map_lookup_elem(&conntrack, &res->key);
+	if (!e || e->expires_ns < bpf_ktime_get_ns())
+		return -1;
+	/* The quoted packet went orig-wards: the error goes reply-wards. */
+	res->dir = (inner_is_a == !!(e->flags & CT_E_A_IS_ORIG)) ? CT_DIR_REPLY : CT_DIR_ORIG;
+	res->has_entry = 1;
+	res->mark = e->mark;
+	__builtin_memcpy(res->labels, e->labels, 16);
+	res->ct_state = CS_TRK | CS_REL | (res->dir == CT_DIR_REPLY ? CS_RPL : 0);
+	return 0;
+}
+
+/*
  * ct_execute runs conntrack for one ct() action and returns the ct_state
  * the packet gets. Global (verified once) for the same reason as classify.
  */
@@ -324,12 +372,16 @@ __noinline int ct_execute(const struct flow_key *key, const struct pkt_info *pi,
 	__u64 now = bpf_ktime_get_ns();
 	int dry = flags & CT_DRYRUN;
 	int reopen = 0;
-	__u8 old;
+	__u8 old = sNO, proto;
 
 	if (!key || !pi || !res)
 		return CS_TRK | CS_INV;
 
-	if (res->done && res->zone == zone) {
+	/* OVS's skb_nfct_cached(): ct(force) does not reuse a reply-direction
+	 * result; the connection is replaced below. */
+	if (res->done && res->zone == zone &&
+	    !((flags & CT_FORCE) && (flags & CT_COMMIT) && res->has_entry &&
+	      res->dir == CT_DIR_REPLY)) {
 		/* Already tracked in this zone: only a commit can add something. */
 		if ((flags & CT_COMMIT) && !res->has_entry &&
 		    !(res->ct_state & CS_INV))
@@ -340,8 +392,15 @@ __noinline int ct_execute(const struct flow_key *key, const struct pkt_info *pi,
 	__builtin_memset(res, 0, sizeof(*res));
 	res->done = 1;
 	res->zone = zone;
+	if (pi->icmp_error && (key->nw_proto == IPPROTO_ICMP || key->nw_proto == IPPROTO_ICMPV6)) {
+		if (ct_related(key, pi, res, zone))
+			goto invalid;
+		return res->ct_state;
+	}
 	if (ct_build_key(key, pi, zone, &res->key, &res->pkt_is_a))
 		goto invalid;
+	/* Read once: the verifier does not know two loads give one value. */
+	proto = key->nw_proto;
 
 	e = bpf_map_lookup_elem(&conntrack, &res->key);
 	if (e && e->expires_ns < now) {
@@ -359,8 +418,15 @@ __noinline int ct_execute(const struct flow_key *key, const struct pkt_info *pi,
 			   CT_DIR_ORIG : CT_DIR_REPLY;
 	else
 		res->dir = CT_DIR_ORIG;
+	if (e && res->dir == CT_DIR_REPLY && (flags & CT_FORCE) && (flags & CT_COMMIT)) {
+		/* ct(force): committed the other way round; start it afresh this way. */
+		if (!dry)
+			bpf_map_delete_elem(&conntrack, &res->key);
+		e = NULL;
+		res->dir = CT_DIR_ORIG;
+	}
 
-	switch (key->nw_proto) {
+	switch (proto) {
 	case IPPROTO_TCP:
 		old = e ? e->tcp_state : sNO;
 		res->new_state = tcp_update(pi, res->dir, old, &reopen);
@@ -375,7 +441,7 @@ __noinline int ct_execute(const struct flow_key *key, const struct pkt_info *pi,
 		break;
 	case IPPROTO_ICMP:
 	case IPPROTO_ICMPV6: {
-		int v6 = key->nw_proto == IPPROTO_ICMPV6;
+		int v6 = proto == IPPROTO_ICMPV6;
 
 		/* Queries open connections; replies only answer existing ones. */
 		if (!e && icmp_reply_type(pi->icmp_type, v6) < 0)
@@ -399,7 +465,8 @@ __noinline int ct_execute(const struct flow_key *key, const struct pkt_info *pi,
 	/* An existing connection: update it. */
 	res->has_entry = 1;
 	res->mark = e->mark;
-	if (key->nw_proto == IPPROTO_TCP) {
+	__builtin_memcpy(res->labels, e->labels, 16);
+	if (proto == IPPROTO_TCP) {
 		if (res->new_state == sES && (old == sSR || old == sES))
 			e->flags |= CT_E_ASSURED;
 		e->tcp_state = res->new_state;
@@ -411,7 +478,7 @@ __noinline int ct_execute(const struct flow_key *key, const struct pkt_info *pi,
 		res->ct_state = CS_TRK |
 			((e->flags & CT_E_SEEN_REPLY) ? CS_EST : CS_NEW);
 	}
-	e->expires_ns = now + ct_timeout_ns(key->nw_proto, e->tcp_state,
+	e->expires_ns = now + ct_timeout_ns(proto, e->tcp_state,
 					    e->flags, now - e->start_ns);
 	ct_account(e, res->dir, pi->len);
 	return res->ct_state;

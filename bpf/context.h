@@ -19,7 +19,13 @@ struct pkt_info {
 	__u8 icmp_type;
 	__u8 icmp_code;
 	__be16 icmp_id;   /* echo identifier */
-	__u8 pad[3];
+	__u8 icmp_error;  /* an ICMP/ICMPv6 error quoting a packet: inner_* below */
+	__u8 inner_proto;
+	__u8 pad;
+	__be16 inner_sport; /* ICMP: the quoted query's id */
+	__be16 inner_dport;
+	__be32 inner_src[4]; /* the quoted packet's addresses (IPv4 in [0]) */
+	__be32 inner_dst[4];
 };
 
 #define CT_DIR_ORIG  0
@@ -36,6 +42,7 @@ struct ct_result {
 	__u16 zone;
 	__u32 ct_state;
 	__u32 mark;
+	__u8 labels[16];
 	struct ct_key key;
 };
 

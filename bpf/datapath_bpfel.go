@@ -148,6 +148,7 @@ type DatapathFlowKey struct {
 	Ipv6Dst   [4]uint32
 	Ipv6Label uint32
 	Pad       uint32
+	CtLabel   [16]uint8
 }
 
 type DatapathFlowLookup struct {
@@ -202,17 +203,23 @@ type DatapathPktCtx struct {
 	_   structs.HostLayout
 	Key DatapathFlowKey
 	Pi  struct {
-		_        structs.HostLayout
-		Len      uint32
-		IsIpv4   uint8
-		IsIpv6   uint8
-		L4Ok     uint8
-		TcpFlags uint8
-		IcmpType uint8
-		IcmpCode uint8
-		IcmpId   uint16
-		Pad      [3]uint8
-		_        [1]byte
+		_          structs.HostLayout
+		Len        uint32
+		IsIpv4     uint8
+		IsIpv6     uint8
+		L4Ok       uint8
+		TcpFlags   uint8
+		IcmpType   uint8
+		IcmpCode   uint8
+		IcmpId     uint16
+		IcmpError  uint8
+		InnerProto uint8
+		Pad        uint8
+		_          [1]byte
+		InnerSport uint16
+		InnerDport uint16
+		InnerSrc   [4]uint32
+		InnerDst   [4]uint32
 	}
 	Ct struct {
 		_        structs.HostLayout
@@ -225,6 +232,7 @@ type DatapathPktCtx struct {
 		Zone     uint16
 		CtState  uint32
 		Mark     uint32
+		Labels   [16]uint8
 		Key      DatapathCtKey
 	}
 	Out struct {
@@ -253,7 +261,6 @@ type DatapathPktCtx struct {
 	Tracing   uint32
 	Dryrun    uint32
 	Halt      uint32
-	_         [4]byte
 }
 
 type DatapathPort struct {

@@ -869,6 +869,105 @@ func TestConntrackTCPStates(t *testing.T) {
 	})
 }
 
+// TestConntrackMarkLabelForceRelated: ct_mark and ct_label set by
+// ct(commit, exec(...)) on the connection, seen by both directions and
+// matched; ct(force); ICMP errors related to a connection.
+func TestConntrackMarkLabelForceRelated(t *testing.T) {
+	d := newDP(t)
+	udp := func(in uint32, sp, dp uint16) []byte {
+		src, dst := ip1, ip2
+		if in == 2 {
+			src, dst = ip2, ip1
+		}
+		return testenv.Build(testenv.PacketSpec{SrcMAC: mac1, DstMAC: mac2, SrcIP: src, DstIP: dst, Proto: "udp", SrcPort: sp, DstPort: dp})
+	}
+	t.Run("mark and label", func(t *testing.T) {
+		d.t = t
+		d.setFlows(
+			"table=0, priority=10, ip, ct_state=-trk, actions=ct(table=1)",
+			"table=1, priority=10, ip, ct_state=+trk+new, actions=ct(commit,exec(set_field:0x2a->ct_mark,set_field:0x1020304->ct_label),table=2)",
+			"table=1, priority=5, ip, ct_state=+trk+est, actions=resubmit(,2)",
+			"table=2, priority=20, ip, ct_mark=42, ct_label=0x1020304, actions=p3",
+			"table=2, priority=5, ip, actions=in_port",
+		)
+		if got := outPorts(&d.run(1, udp(1, 1000, 53)).Trace); !slices.Equal(got, []uint32{3}) {
+			t.Fatalf("the committing packet, recirculated: out %v, want [3] (ct_mark and ct_label set)", got)
+		}
+		if got := outPorts(&d.run(2, udp(2, 53, 1000)).Trace); !slices.Equal(got, []uint32{3}) {
+			t.Fatalf("the reply: out %v, want [3] (the connection's mark and label)", got)
+		}
+		want := []string{"udp,orig=(src=10.0.10.1,dst=10.0.10.2,sport=1000,dport=53),reply=(src=10.0.10.2,dst=10.0.10.1,sport=53,dport=1000),mark=42,labels=0x1020304"}
+		if got := format(d.conns()); !slices.Equal(got, want) {
+			t.Fatalf("dump %q, want %q", got, want)
+		}
+		mark := loader.CTFilter{}
+		if f, err := loader.ParseCTFilter([]string{"mark=0x2a/0xff"}); err == nil {
+			mark = f
+		} else {
+			t.Fatal(err)
+		}
+		if n, err := d.b.FlushConntrack(mark); err != nil || n != 1 {
+			t.Fatalf("flush mark=0x2a/0xff: %d, %v", n, err)
+		}
+	})
+	t.Run("force", func(t *testing.T) {
+		d.t = t
+		d.setFlows(
+			"table=0, ip, ct_state=-trk, actions=ct(table=1)",
+			"table=1, in_port=p1, ip, actions=ct(commit),p2",
+			"table=1, in_port=p2, ip, ct_state=+trk+rpl, actions=ct(commit,force),p1",
+		)
+		t.Cleanup(func() { d.b.FlushConntrack(loader.CTFilter{}) })
+		d.run(1, udp(1, 2000, 53))
+		// The reply is +est+rpl at the first ct(); ct(commit,force) then
+		// replaces the connection, so the packet ends up +new.
+		res := d.run(2, udp(2, 53, 2000))
+		if got := passes(&res.Trace); len(got) != 2 || res.Trace.Lookup[1].CtState != csTrk|csEst|csRpl {
+			t.Fatalf("the reply's lookups: %v", res.Trace.Lookup[:res.Trace.Nlookups])
+		}
+		if res.Trace.CtState != csTrk|csNew {
+			t.Fatalf("after ct(commit,force): ct_state %#x, want new", res.Trace.CtState)
+		}
+		want := []string{"udp,orig=(src=10.0.10.2,dst=10.0.10.1,sport=53,dport=2000),reply=(src=10.0.10.1,dst=10.0.10.2,sport=2000,dport=53)"}
+		if got := format(d.conns()); !slices.Equal(got, want) {
+			t.Fatalf("after ct(force): %q, want the connection re-opened by VM2: %q", got, want)
+		}
+	})
+	t.Run("related", func(t *testing.T) {
+		d.t = t
+		d.setFlows(
+			"table=0, priority=10, ip, ct_state=-trk, actions=ct(table=1)",
+			"table=1, priority=10, ip, ct_state=+trk+new, actions=ct(commit),NORMAL",
+			"table=1, priority=5, ip, ct_state=+trk, actions=NORMAL",
+		)
+		d.run(1, testenv.Build(tcp("S", 43000, 5000)))
+		quote := func(spec testenv.PacketSpec) []byte { return testenv.Build(spec)[14 : 14+28] }
+		icmpErr := func(src, dst net.IP, inner testenv.PacketSpec) []byte {
+			return testenv.Build(testenv.PacketSpec{SrcMAC: mac2, DstMAC: mac1, SrcIP: src, DstIP: dst, Proto: "icmp",
+				ICMPType: 3, ICMPCode: 3, Payload: quote(inner)})
+		}
+		synToServer := tcp("S", 43000, 5000)
+		back := testenv.PacketSpec{SrcMAC: mac2, DstMAC: mac1, SrcIP: ip2, DstIP: ip1, Proto: "tcp", SrcPort: 5000, DstPort: 43000, TCPFlags: "SA"}
+		for _, c := range []struct {
+			name  string
+			in    uint32
+			frame []byte
+			ct    uint32
+		}{
+			{"an error about VM1's packet, back to VM1", 2, icmpErr(ip2, ip1, synToServer), csTrk | 0x04 | csRpl},
+			{"an error about VM2's packet, to VM2", 1, icmpErr(ip1, ip2, back), csTrk | 0x04},
+			{"an error about no connection", 2, icmpErr(ip2, ip1, tcp("S", 43999, 5000)), csTrk | csInv},
+		} {
+			if res := d.run(c.in, c.frame); res.Trace.CtState != c.ct {
+				t.Errorf("%s: ct_state %#x, want %#x", c.name, res.Trace.CtState, c.ct)
+			}
+		}
+		if got := len(d.conns()); got != 1 {
+			t.Errorf("related packets changed the table: %d connections: %q", got, format(d.conns()))
+		}
+	})
+}
+
 // TestConntrackUDPAndICMP: UDP and ICMP echo connections, both directions,
 // as dump-conntrack prints them.
 func TestConntrackUDPAndICMP(t *testing.T) {

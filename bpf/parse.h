@@ -243,6 +243,51 @@ static __always_inline int parse_udp(struct cursor *c, struct flow_key *k,
 	return 0;
 }
 
+/* ICMP and ICMPv6 error types, which quote the packet that caused them. */
+static __always_inline int icmp_is_error(__u8 type, int v6)
+{
+	if (v6)
+		return type >= 1 && type <= 4;
+	return type == 3 || type == 4 || type == 5 || type == 11 || type == 12;
+}
+
+/*
+ * The quoted packet of an ICMP error: its IP header and first 8 bytes of
+ * L4 (ports, or a query's id). Conntrack looks its connection up for +rel.
+ */
+static __always_inline void parse_icmp_inner(struct cursor *c, struct pkt_info *pi, int v6)
+{
+	struct iphdr *ip = c->pos;
+	struct ipv6hdr *ip6 = c->pos;
+	__u32 hlen = v6 ? sizeof(*ip6) : 0;
+	__be16 *l4;
+
+	if (v6) {
+		if (!CURSOR_HAS(c, sizeof(*ip6)))
+			return;
+		__builtin_memcpy(pi->inner_src, &ip6->saddr, 16);
+		__builtin_memcpy(pi->inner_dst, &ip6->daddr, 16);
+		pi->inner_proto = ip6->nexthdr; /* extension headers: not followed */
+	} else {
+		if (!CURSOR_HAS(c, sizeof(*ip)) || ip->ihl < 5)
+			return;
+		hlen = ip->ihl * 4;
+		pi->inner_src[0] = ip->saddr;
+		pi->inner_dst[0] = ip->daddr;
+		pi->inner_proto = ip->protocol;
+	}
+	if (hlen > 60 || !CURSOR_HAS(c, hlen + 8))
+		return;
+	l4 = c->pos + hlen;
+	if (pi->inner_proto == IPPROTO_ICMP || pi->inner_proto == IPPROTO_ICMPV6) {
+		pi->inner_sport = pi->inner_dport = l4[2]; /* id */
+	} else {
+		pi->inner_sport = l4[0];
+		pi->inner_dport = l4[1];
+	}
+	pi->icmp_error = 1;
+}
+
 static __always_inline int parse_icmp(struct cursor *c, struct flow_key *k,
 				      struct pkt_info *pi)
 {
@@ -257,6 +302,10 @@ static __always_inline int parse_icmp(struct cursor *c, struct flow_key *k,
 	pi->icmp_code = ih->code;
 	pi->icmp_id = ih->id;
 	pi->l4_ok = 1;
+	if (icmp_is_error(ih->type, pi->is_ipv6)) {
+		c->pos += sizeof(*ih);
+		parse_icmp_inner(c, pi, pi->is_ipv6);
+	}
 	return 0;
 }
 

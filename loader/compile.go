@@ -10,7 +10,7 @@ import (
 )
 
 // keyBytes is struct flow_key as bytes: fields are big-endian in the datapath.
-type keyBytes [160]byte
+type keyBytes [176]byte
 
 // maxGather is MAX_GATHER: the key words one subtable hashes.
 const maxGather = 8
@@ -91,6 +91,7 @@ var fieldSlots = map[ofctl.FieldID]keySlot{
 	ofctl.FieldIPv6Src:   {int(unsafe.Offsetof(fk.Ipv6Src)), 16},
 	ofctl.FieldIPv6Dst:   {int(unsafe.Offsetof(fk.Ipv6Dst)), 16},
 	ofctl.FieldIPv6Label: {int(unsafe.Offsetof(fk.Ipv6Label)), 4},
+	ofctl.FieldCtLabel:   {int(unsafe.Offsetof(fk.CtLabel)), 16},
 }
 
 func init() {
@@ -245,23 +246,57 @@ func compileOutput(port uint32, add func(bpf.DatapathAction) error) error {
 
 func compileCT(ct *ofctl.CT, add func(bpf.DatapathAction) error) error {
 	switch {
-	case ct.Force:
-		return errUnsupported("ct(force)")
 	case ct.ZoneField != "":
 		return errUnsupported("ct(zone=" + ct.ZoneField + ")")
-	case len(ct.Exec) > 0:
-		return errUnsupported("ct(exec(...))")
 	case ct.NAT != nil:
 		return errUnsupported("ct(nat)")
+	case ct.Alg != 0:
+		return errUnsupported("ct(alg)")
 	}
 	a := bpf.DatapathAction{Type: uint8(bpf.DatapathActionTypeACT_CT), Aux: ct.Zone, Arg: noTable}
 	if ct.Commit {
 		a.Flags |= 0x01 // CT_COMMIT
 	}
+	if ct.Force {
+		a.Flags |= 0x02 // CT_FORCE
+	}
 	if ct.Table >= 0 {
 		a.Arg = uint32(ct.Table)
 	}
-	return add(a)
+	if err := add(a); err != nil {
+		return err
+	}
+	// exec(set_field:V/M->ct_mark|ct_label) arrives as loads; they run right
+	// after the ct action, on the connection it committed.
+	for _, x := range ct.Exec {
+		ld, ok := x.(ofctl.Load)
+		if !ok {
+			return errUnsupported("ct(exec(" + x.String(nil) + "))")
+		}
+		var field uint16
+		switch ld.Dst.Field {
+		case ofctl.FieldCtMark:
+			field = pfCtMark
+		case ofctl.FieldCtLabel:
+			field = pfCtLabel
+		default:
+			return errUnsupported("ct(exec(" + x.String(nil) + "))")
+		}
+		// One action per 32-bit word the load touches.
+		ofs, end, v := ld.Dst.Ofs, ld.Dst.Ofs+ld.Dst.NBits, ld.Value
+		for ofs < end {
+			hi := min(end, (ofs/32+1)*32)
+			n := hi - ofs
+			err := add(bpf.DatapathAction{Type: uint8(bpf.DatapathActionTypeACT_LOAD), Aux: field<<8 | uint16(ofs),
+				Flags: uint8(n), Arg: uint32(v & (1<<n - 1))})
+			if err != nil {
+				return err
+			}
+			v >>= n
+			ofs = hi
+		}
+	}
+	return nil
 }
 
 // compileRewrite encodes the actions that change the packet (rewrite.h).
@@ -346,6 +381,12 @@ func compileLoad(a ofctl.Load, add func(bpf.DatapathAction) error) (bool, error)
 	}
 	return true, nil
 }
+
+// ct(exec) fields of ACT_LOAD (bpf/common.h PF_CT_*).
+const (
+	pfCtMark  = 17
+	pfCtLabel = 18
+)
 
 // Flags of the rewrite actions (bpf/common.h).
 const (
