@@ -171,6 +171,7 @@ enum action_type {
 
 #define CT_COMMIT 0x01
 #define CT_FORCE  0x02 /* a connection seen in the other direction is replaced */
+#define CT_LIBERAL 0x40 /* the bridge's CFG_TCP_LIBERAL */
 #define CT_DRYRUN 0x80 /* compute the result, change nothing (ebpfovs trace) */
 #define NO_TABLE  0xffffffff
 
@@ -243,7 +244,8 @@ struct bridge_config {
 	__u32 flags;     /* CFG_* */
 };
 
-#define CFG_NO_CACHE 0x01 /* bypass flow_cache (benchmarks of the classifier itself) */
+#define CFG_NO_CACHE    0x01 /* bypass flow_cache (benchmarks of the classifier itself) */
+#define CFG_TCP_LIBERAL 0x02 /* nf_conntrack_tcp_be_liberal: no out-of-window verdicts */
 
 /* Exact-match flow cache: a packet's whole key -> the classifier's answer. */
 #define CACHE_MIN_SUBTABLES 3     /* below this a tuple search is as cheap as the cache */
@@ -287,6 +289,43 @@ struct ct_key {
 #define CT_E_SEEN_REPLY 0x02
 #define CT_E_ASSURED    0x04
 
+/* nf_conntrack's per-direction TCP tracking (struct ip_ct_tcp_state). */
+struct ct_tcp_side {
+	__u32 td_end;       /* highest seq + len seen */
+	__u32 td_maxend;    /* highest ack + window seen */
+	__u32 td_maxwin;    /* largest window seen */
+	__u32 td_maxack;    /* highest ack seen */
+	__u8 td_scale;      /* window scale */
+	__u8 flags;         /* CT_TCP_F_* (IP_CT_TCP_FLAG_*) */
+	__u16 pad;
+};
+
+#define CT_TCP_F_WINDOW_SCALE 0x01
+#define CT_TCP_F_SACK_PERM    0x02
+#define CT_TCP_F_CLOSE_INIT   0x04
+#define CT_TCP_F_BE_LIBERAL   0x08
+#define CT_TCP_F_DATA_UNACK   0x10
+#define CT_TCP_F_MAXACK_SET   0x20
+/* ct_tcp.last_flags only */
+#define CT_TCP_LF_CHALLENGE_ACK 0x40
+#define CT_TCP_LF_SIMUL_OPEN    0x80
+
+/* A connection's TCP tracking (struct ip_ct_tcp). */
+struct ct_tcp {
+	struct ct_tcp_side side[2]; /* [0] original direction, [1] reply */
+	__u32 last_seq;
+	__u32 last_ack;
+	__u32 last_end;
+	__u16 last_win;
+	__u8 state;         /* enum tcp_ct_state */
+	__u8 last_index;    /* TCP segment index of the last in-window packet */
+	__u8 last_dir;
+	__u8 last_wscale;
+	__u8 last_flags;
+	__u8 retrans;
+	__u32 pad;
+};
+
 struct ct_entry {
 	__u64 start_ns;     /* CLOCK_MONOTONIC at commit */
 	__u64 expires_ns;   /* CLOCK_MONOTONIC; past it the entry is gone */
@@ -295,12 +334,11 @@ struct ct_entry {
 	__u32 mark;
 	__u32 id;
 	__u8 labels[16];    /* ct_label, big-endian */
-	__u8 tcp_state;     /* enum tcp_ct_state */
+	struct ct_tcp tcp;  /* TCP only */
 	__u8 flags;         /* CT_E_* */
 	__u8 icmp_type;     /* ICMP: the originator's type */
 	__u8 icmp_code;
-	__u32 pad;
-	/* Later: per-direction TCP window tracking (td_end, td_maxend, td_maxwin, wscale, flags). */
+	__u8 pad[5];
 };
 
 /* TCP states, numbered as nf_conntrack numbers them. */

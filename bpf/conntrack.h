@@ -20,7 +20,7 @@
  * ct(force) replaces a connection committed in the other direction.
  * ct_mark/ct_label are set by exec(...) loads (actions.h: ct_exec_load).
  *
- * Where later work goes: TCP window tracking in tcp_update() (with per-
+ * Where later work goes: retransmission and unacknowledged-data timeouts in (per-
  * direction state in struct ct_entry), per-zone timeouts in
  * ct_timeout_ns(), limits in ct_commit().
  */
@@ -160,14 +160,13 @@ static __always_inline int icmp_is_reply(__u8 type, int v6)
 	return type == 0 || type == 14 || type == 16 || type == 18;
 }
 
-/* -1, 0, 1 as a < b, a == b, a > b, for addresses in network order. */
-static __always_inline int addr_cmp(const __be32 *a, const __be32 *b, int words)
+/* -1, 0, 1 as a < b, a == b, a > b, for addresses in network order
+ * (IPv4 in word 0, the rest zero). */
+static __always_inline int addr_cmp(const __be32 *a, const __be32 *b)
 {
 	int i;
 
 	for (i = 0; i < 4; i++) {
-		if (i >= words)
-			break;
 		if (a[i] != b[i])
 			return bpf_ntohl(a[i]) < bpf_ntohl(b[i]) ? -1 : 1;
 	}
@@ -182,8 +181,8 @@ static __always_inline int ct_build_key(const struct flow_key *k,
 					const struct pkt_info *pi, __u16 zone,
 					struct ct_key *ck, __u8 *pkt_is_a)
 {
-	int v6 = pi->is_ipv6, words = v6 ? 4 : 1, cmp;
-	__be32 src4[1] = { k->nw_src }, dst4[1] = { k->nw_dst };
+	int v6 = pi->is_ipv6, cmp;
+	__be32 src4[4] = { k->nw_src }, dst4[4] = { k->nw_dst };
 	const __be32 *src = v6 ? k->ipv6_src : src4;
 	const __be32 *dst = v6 ? k->ipv6_dst : dst4;
 	__be16 sp = 0, dp = 0;
@@ -212,24 +211,16 @@ static __always_inline int ct_build_key(const struct flow_key *k,
 	ck->zone = zone;
 	ck->proto = k->nw_proto;
 	ck->family = v6 ? 6 : 4;
-	cmp = addr_cmp(src, dst, words);
+	cmp = addr_cmp(src, dst);
 	*pkt_is_a = cmp < 0 || (cmp == 0 && bpf_ntohs(sp) <= bpf_ntohs(dp));
 	if (*pkt_is_a) {
-		__builtin_memcpy(ck->addr_a, src, 4);
-		__builtin_memcpy(ck->addr_b, dst, 4);
-		if (v6) {
-			__builtin_memcpy(ck->addr_a, k->ipv6_src, 16);
-			__builtin_memcpy(ck->addr_b, k->ipv6_dst, 16);
-		}
+		__builtin_memcpy(ck->addr_a, src, 16);
+		__builtin_memcpy(ck->addr_b, dst, 16);
 		ck->port_a = sp;
 		ck->port_b = dp;
 	} else {
-		__builtin_memcpy(ck->addr_a, dst, 4);
-		__builtin_memcpy(ck->addr_b, src, 4);
-		if (v6) {
-			__builtin_memcpy(ck->addr_a, k->ipv6_dst, 16);
-			__builtin_memcpy(ck->addr_b, k->ipv6_src, 16);
-		}
+		__builtin_memcpy(ck->addr_a, dst, 16);
+		__builtin_memcpy(ck->addr_b, src, 16);
 		ck->port_a = dp;
 		ck->port_b = sp;
 	}
@@ -255,41 +246,330 @@ static __always_inline __u64 ct_timeout_ns(__u8 proto, __u8 tcp_state,
 	return SECS(GENERIC_TIMEOUT);
 }
 
-/*
- * TCP: the state after this segment, or sIV when the segment is invalid.
- * *reopen is set when a SYN reopens a closed connection (TIME_WAIT/CLOSE):
- * the old entry must go and the packet counts as a new connection.
- * A segment the table ignores (sIG) keeps the old state but, as in
- * nf_conntrack (which returns NF_ACCEPT for it), is still tracked: it is
- * not +inv.
- */
-static __always_inline __u8 tcp_update(const struct pkt_info *pi, __u8 dir,
-				       __u8 old, int *reopen)
+/* Sequence arithmetic (RFC 1982), as the kernel's before()/after(). */
+static __always_inline int seq_before(__u32 a, __u32 b)
 {
-	__u32 idx = tcp_index(pi->tcp_flags);
-	__u8 new;
+	return (__s32)(a - b) < 0;
+}
+#define seq_after(a, b) seq_before(b, a)
 
-	if (!tcp_flags_valid(pi->tcp_flags))
-		return sIV;
-	if (dir > 1 || idx >= TCP_N_SETS || old >= TCP_CT_MAX)
-		return sIV;
-	new = tcp_conntracks[dir][idx][old];
-	if (new == sSS && old >= sTW && old != sS2) {
-		*reopen = 1;
-		return sSS;
+#define MAXACKWINCONST 66000
+#define MAXACKWINDOW(s) ((s)->td_maxwin > MAXACKWINCONST ? (s)->td_maxwin : MAXACKWINCONST)
+
+/* What nf_conntrack_tcp_packet() decides about a segment. */
+enum {
+	TCPV_ACCEPT,   /* in window: state and tracking updated */
+	TCPV_IGNORE,   /* tracked (NF_ACCEPT), state unchanged */
+	TCPV_INVALID,  /* -NF_ACCEPT: +inv, nothing changes */
+	TCPV_REOPEN,   /* a SYN reopens a closed connection: kill it, track anew */
+	TCPV_KILL,     /* accepted, then the connection goes (a RST is its only reply) */
+};
+
+/* tcp_packet() opts */
+#define TP_ENTRY     0x01 /* the connection exists (else: tcp_new) */
+#define TP_SEENREPLY 0x02
+#define TP_ASSURED   0x04
+#define TP_REPLY     0x08 /* the packet's direction */
+#define TP_LIBERAL   0x10 /* nf_conntrack_tcp_be_liberal */
+
+/* tcp_options(): a SYN's window scale and SACK-permitted into its sender. */
+static __always_inline void tcp_side_options(struct ct_tcp_side *s, const struct pkt_info *pi)
+{
+	s->td_scale = 0;
+	s->flags &= CT_TCP_F_BE_LIBERAL;
+	if (pi->tcp_sackok)
+		s->flags |= CT_TCP_F_SACK_PERM;
+	if (pi->tcp_wscale != 0xff) {
+		s->td_scale = pi->tcp_wscale;
+		s->flags |= CT_TCP_F_WINDOW_SCALE;
 	}
-	/* Later: sequence and window checks (tcp_in_window) refine sIG/sIV here. */
-	if (new == sIG)
-		return old;
-	return new;
+}
+
+/* tcp_init_sender() */
+static __always_inline void tcp_init_sender(struct ct_tcp_side *sender, struct ct_tcp_side *receiver,
+					    const struct pkt_info *pi, __u32 end, __u32 win, int reply)
+{
+	sender->td_end = sender->td_maxend = end;
+	sender->td_maxwin = win ? win : 1;
+	tcp_side_options(sender, pi);
+	/* RFC 1323: both sides must send the window scale option to use it. */
+	if (reply && !((sender->flags & CT_TCP_F_WINDOW_SCALE) &&
+		       (receiver->flags & CT_TCP_F_WINDOW_SCALE))) {
+		sender->td_scale = 0;
+		receiver->td_scale = 0;
+	}
+}
+
+/*
+ * tcp_in_window() of Linux 6.1: is the segment within what the receiver
+ * allows? ACCEPT updates the tracking; IGNORE (old or overshooting data)
+ * and INVALID leave it (but for the overshoot case). With be_liberal, what
+ * would be IGNORE or INVALID is accepted, without updates.
+ */
+static __always_inline int tcp_in_window(struct ct_tcp *t, int reply, __u32 index,
+					 const struct pkt_info *pi, int liberal)
+{
+	struct ct_tcp_side *sender = &t->side[reply & 1], *receiver = &t->side[(!reply) & 1];
+	__u8 fl = pi->tcp_flags;
+	__u32 seq = pi->tcp_seq, ack = pi->tcp_ack, sack = ack, win = pi->tcp_win, swin, end;
+	int syn = fl & TH_SYN, in_recv_win;
+
+	liberal = liberal || (sender->flags & CT_TCP_F_BE_LIBERAL);
+	end = seq + pi->tcp_len + (syn ? 1 : 0) + ((fl & TH_FIN) ? 1 : 0);
+	if ((receiver->flags & CT_TCP_F_SACK_PERM) && seq_after(pi->tcp_sack, sack))
+		sack = pi->tcp_sack;
+
+	if (sender->td_maxwin == 0) {
+		if (syn) {
+			tcp_init_sender(sender, receiver, pi, end, win, reply);
+			if (!(fl & TH_ACK))
+				return TCPV_ACCEPT; /* simultaneous open */
+		} else {
+			/* Mid-connection: use what the packet says. */
+			sender->td_end = end;
+			swin = win << sender->td_scale;
+			sender->td_maxwin = swin ? swin : 1;
+			sender->td_maxend = end + sender->td_maxwin;
+			if (receiver->td_maxwin == 0)
+				receiver->td_end = receiver->td_maxend = sack;
+			else if (sack == receiver->td_end + 1)
+				receiver->td_end++; /* likely a reply to a keepalive */
+		}
+	} else if (syn && seq_after(end, sender->td_end) &&
+		   (t->state == sSS || t->state == sSR)) {
+		/* RFC 793: a reinitialized TCP uses higher sequence numbers. */
+		tcp_init_sender(sender, receiver, pi, end, win, reply);
+		if (reply && !(fl & TH_ACK))
+			return TCPV_ACCEPT;
+	}
+
+	if (!(fl & TH_ACK))
+		ack = sack = receiver->td_end;
+	else if ((fl & (TH_ACK | TH_RST)) == (TH_ACK | TH_RST) && ack == 0)
+		ack = sack = receiver->td_end; /* broken stacks: RST+ACK with ack 0 */
+	if ((fl & TH_RST) && seq == 0 && t->state == sSS)
+		seq = end = sender->td_end; /* RST answering a SYN */
+
+	if (!seq_before(seq, sender->td_maxend + 1)) {
+		__u32 overshot = end - sender->td_maxend + 1;
+
+		in_recv_win = receiver->td_maxwin &&
+			      seq_after(end, sender->td_end - receiver->td_maxwin - 1);
+		if (in_recv_win && seq_after(sack, receiver->td_end - MAXACKWINDOW(sender) - 1) &&
+		    overshot <= receiver->td_maxwin && seq_before(sack, receiver->td_end + 1)) {
+			/* More than the window allows: tolerated, remembered. */
+			sender->td_end = end;
+			sender->flags |= CT_TCP_F_DATA_UNACK;
+			return liberal ? TCPV_ACCEPT : TCPV_IGNORE;
+		}
+		return liberal ? TCPV_ACCEPT : TCPV_INVALID; /* SEQ over the upper bound */
+	}
+	if (!seq_before(sack, receiver->td_end + 1))
+		return liberal ? TCPV_ACCEPT : TCPV_INVALID; /* ACK for data not seen */
+	in_recv_win = !receiver->td_maxwin ||
+		      seq_after(end, sender->td_end - receiver->td_maxwin - 1);
+	if (!in_recv_win)
+		return liberal ? TCPV_ACCEPT : TCPV_IGNORE; /* old data retransmitted */
+	if (!seq_after(sack, receiver->td_end - MAXACKWINDOW(sender) - 1))
+		return liberal ? TCPV_ACCEPT : TCPV_IGNORE; /* overly delayed ACK */
+
+	if (!syn)
+		win <<= sender->td_scale;
+	swin = win + (sack - ack);
+	if (sender->td_maxwin < swin)
+		sender->td_maxwin = swin;
+	if (seq_after(end, sender->td_end)) {
+		sender->td_end = end;
+		sender->flags |= CT_TCP_F_DATA_UNACK;
+	}
+	if (fl & TH_ACK) {
+		if (!(sender->flags & CT_TCP_F_MAXACK_SET)) {
+			sender->td_maxack = ack;
+			sender->flags |= CT_TCP_F_MAXACK_SET;
+		} else if (seq_after(ack, sender->td_maxack)) {
+			sender->td_maxack = ack;
+		}
+	}
+	if (receiver->td_maxwin != 0 && seq_after(end, sender->td_maxend))
+		receiver->td_maxwin += end - sender->td_maxend;
+	if (seq_after(sack + win, receiver->td_maxend - 1)) {
+		receiver->td_maxend = sack + win;
+		if (win == 0)
+			receiver->td_maxend++;
+	}
+	if (ack == receiver->td_end)
+		receiver->flags &= ~CT_TCP_F_DATA_UNACK;
+	if (index == TCP_ACK_SET) {
+		if (t->last_dir == reply && t->last_seq == seq && t->last_ack == ack &&
+		    t->last_end == end && t->last_win == pi->tcp_win) {
+			t->retrans++;
+		} else {
+			t->last_dir = reply;
+			t->last_seq = seq;
+			t->last_ack = ack;
+			t->last_end = end;
+			t->last_win = pi->tcp_win;
+			t->retrans = 0;
+		}
+	}
+	return TCPV_ACCEPT;
+}
+
+/*
+ * nf_conntrack_tcp_packet() of Linux 6.1, on res->tcp (a copy of the
+ * connection's tracking, or a fresh one for a new connection: tcp_new()).
+ * Returns TCPV_*; res->new_state is the state after the packet. Global: it
+ * is large, and a reopened connection runs it twice.
+ */
+__noinline int tcp_packet(struct ct_result *res, const struct pkt_info *pi, __u32 opts)
+{
+	struct ct_tcp *t;
+	__u32 index, seq, end;
+	int reply = !!(opts & TP_REPLY), v;
+	__u8 old, new;
+
+	if (!res || !pi)
+		return TCPV_INVALID;
+	t = &res->tcp;
+	if (!tcp_flags_valid(pi->tcp_flags))
+		return TCPV_INVALID;
+	index = tcp_index(pi->tcp_flags);
+	if (index >= TCP_N_SETS)
+		return TCPV_INVALID;
+	seq = pi->tcp_seq;
+	end = seq + pi->tcp_len + ((pi->tcp_flags & TH_SYN) ? 1 : 0) + ((pi->tcp_flags & TH_FIN) ? 1 : 0);
+
+	if (!(opts & TP_ENTRY)) {
+		/* tcp_new(): only a SYN, or (loose) an ACK, starts a connection. */
+		new = tcp_conntracks[0][index][sNO];
+		if (new >= TCP_CT_MAX)
+			return TCPV_INVALID;
+		__builtin_memset(t, 0, sizeof(*t));
+		t->side[0].td_end = end;
+		t->side[0].td_maxwin = pi->tcp_win ? pi->tcp_win : 1;
+		if (new == sSS) {
+			t->side[0].td_maxend = end;
+			tcp_side_options(&t->side[0], pi);
+		} else {
+			/* Picked up mid-stream: window scaling unknown, be liberal. */
+			t->side[0].td_maxend = end + t->side[0].td_maxwin;
+			t->side[0].flags = t->side[1].flags = CT_TCP_F_SACK_PERM | CT_TCP_F_BE_LIBERAL;
+		}
+		t->last_index = TCP_NONE_SET;
+		reply = 0;
+	}
+
+	old = t->state;
+	if (old >= TCP_CT_MAX)
+		return TCPV_INVALID;
+	new = tcp_conntracks[reply & 1][index][old];
+
+	switch (new) {
+	case sSS:
+		if (old < sTW)
+			break;
+		/* A closed connection (FIN seen, or this side's RST last) reopens. */
+		if (((t->side[0].flags | t->side[1].flags) & CT_TCP_F_CLOSE_INIT) ||
+		    (t->last_dir == reply && t->last_index == TCP_RST_SET))
+			return TCPV_REOPEN;
+		/* fallthrough */
+	case sIG:
+		if (index == TCP_SYNACK_SET && t->last_index == TCP_SYN_SET &&
+		    t->last_dir != reply && pi->tcp_ack == t->last_end) {
+			/* A SYN/ACK to a SYN we ignored: get in sync from it. */
+			struct ct_tcp_side *ls = &t->side[t->last_dir & 1];
+
+			old = sSS;
+			new = sSR;
+			ls->td_end = ls->td_maxend = t->last_end;
+			ls->td_maxwin = t->last_win ? t->last_win : 1;
+			ls->td_scale = t->last_wscale;
+			t->last_flags &= ~CT_TCP_LF_CHALLENGE_ACK;
+			ls->flags = t->last_flags;
+			__builtin_memset(&t->side[reply & 1], 0, sizeof(t->side[0]));
+			break;
+		}
+		t->last_index = index;
+		t->last_dir = reply;
+		t->last_seq = seq;
+		t->last_end = end;
+		t->last_win = pi->tcp_win;
+		if (index == TCP_SYN_SET && !reply) {
+			t->last_flags = 0;
+			t->last_wscale = 0;
+			if (pi->tcp_wscale != 0xff) {
+				t->last_flags |= CT_TCP_F_WINDOW_SCALE;
+				t->last_wscale = pi->tcp_wscale;
+			}
+			if (pi->tcp_sackok)
+				t->last_flags |= CT_TCP_F_SACK_PERM;
+			if (old == sLA)
+				t->last_flags |= CT_TCP_LF_CHALLENGE_ACK;
+		}
+		return TCPV_IGNORE;
+	case sIV:
+		return TCPV_INVALID;
+	case sTW:
+		/* An RFC 5961 challenge ACK does not ack the last FIN. */
+		if (old == sLA && index == TCP_ACK_SET && t->last_dir != reply &&
+		    t->last_index == TCP_SYN_SET && (t->last_flags & CT_TCP_LF_CHALLENGE_ACK)) {
+			t->last_flags &= ~CT_TCP_LF_CHALLENGE_ACK;
+			return TCPV_IGNORE;
+		}
+		break;
+	case sS2:
+		t->last_flags |= CT_TCP_LF_SIMUL_OPEN;
+		break;
+	case sSR:
+		if (reply && index == TCP_ACK_SET && (t->last_flags & CT_TCP_LF_SIMUL_OPEN))
+			new = sES;
+		break;
+	case sCL:
+		if (index != TCP_RST_SET)
+			break;
+		if (old == sFW || old == sLA || old == sTW || old == sCL || old == sCW)
+			goto in_window; /* closing anyway: no checks */
+		if ((t->side[(!reply) & 1].flags & CT_TCP_F_MAXACK_SET) && t->last_index != TCP_SYN_SET) {
+			if (seq == 0 && old != sES)
+				break;
+			if (seq_before(seq, t->side[(!reply) & 1].td_maxack))
+				return TCPV_INVALID; /* invalid RST */
+			if (old != sES || seq == t->side[(!reply) & 1].td_maxack)
+				break;
+			if (t->last_index == TCP_ACK_SET && t->last_dir == reply && seq == t->last_end)
+				break; /* part of a train */
+			new = old; /* inexact: keep the state, a challenge ACK may follow */
+		}
+		if ((((opts & TP_SEENREPLY) && t->last_index == TCP_SYN_SET) ||
+		     (!(opts & TP_ASSURED) && t->last_index == TCP_ACK_SET)) &&
+		    pi->tcp_ack == t->last_end)
+			goto in_window; /* RST to a SYN or ACK we let through */
+		if (old == sSS && t->last_index == TCP_ACK_SET && t->last_dir == 1 &&
+		    seq == t->last_ack)
+			goto in_window; /* RST answering a challenge ACK */
+		break;
+	}
+
+	v = tcp_in_window(t, reply, index, pi, !!(opts & TP_LIBERAL));
+	if (v != TCPV_ACCEPT)
+		return v;
+in_window:
+	t->last_index = index;
+	t->last_dir = reply;
+	t->state = new;
+	if (old != new && new == sFW)
+		t->side[reply & 1].flags |= CT_TCP_F_CLOSE_INIT;
+	res->new_state = new;
+	/* A connection whose only answer is a RST is gone at once. */
+	if ((opts & TP_ENTRY) && !(opts & TP_SEENREPLY) && (pi->tcp_flags & TH_RST))
+		return TCPV_KILL;
+	return TCPV_ACCEPT;
 }
 
 static __always_inline void ct_account(struct ct_entry *e, __u8 dir, __u32 len)
 {
-	if (dir > 1)
-		return;
-	__sync_fetch_and_add(&e->packets[dir], 1);
-	__sync_fetch_and_add(&e->bytes[dir], len);
+	__sync_fetch_and_add(&e->packets[dir & 1], 1); /* the mask is for the verifier */
+	__sync_fetch_and_add(&e->bytes[dir & 1], len);
 }
 
 /* Create the entry for a new, valid connection (ct(commit)). */
@@ -297,20 +577,21 @@ static __always_inline void ct_commit(struct ct_result *res,
 				      const struct pkt_info *pi, __u64 now,
 				      __u32 flags)
 {
-	struct ct_entry e = {};
+	struct ct_entry *ne = &res->entry;
 
 	if (flags & CT_DRYRUN)
 		return;
-	e.start_ns = now;
-	e.tcp_state = res->new_state;
-	e.flags = res->pkt_is_a ? CT_E_A_IS_ORIG : 0;
-	e.icmp_type = pi->icmp_type;
-	e.icmp_code = pi->icmp_code;
-	e.id = bpf_get_prandom_u32();
-	e.packets[CT_DIR_ORIG] = 1;
-	e.bytes[CT_DIR_ORIG] = pi->len;
-	e.expires_ns = now + ct_timeout_ns(res->key.proto, e.tcp_state, e.flags, 0);
-	if (bpf_map_update_elem(&conntrack, &res->key, &e, BPF_NOEXIST) == 0)
+	__builtin_memset(ne, 0, sizeof(*ne));
+	ne->start_ns = now;
+	ne->tcp = res->tcp;
+	ne->flags = res->pkt_is_a ? CT_E_A_IS_ORIG : 0;
+	ne->icmp_type = pi->icmp_type;
+	ne->icmp_code = pi->icmp_code;
+	ne->id = bpf_get_prandom_u32();
+	ne->packets[CT_DIR_ORIG] = 1;
+	ne->bytes[CT_DIR_ORIG] = pi->len;
+	ne->expires_ns = now + ct_timeout_ns(res->key.proto, ne->tcp.state, ne->flags, 0);
+	if (bpf_map_update_elem(&conntrack, &res->key, ne, BPF_NOEXIST) == 0)
 		res->has_entry = 1;
 	else
 		count(CNT_CT_FULL);
@@ -336,7 +617,7 @@ static __always_inline int ct_related(const struct flow_key *k,
 	res->key.zone = zone;
 	res->key.proto = pi->inner_proto;
 	res->key.family = v6 ? 6 : 4;
-	cmp = addr_cmp(pi->inner_src, pi->inner_dst, v6 ? 4 : 1);
+	cmp = addr_cmp(pi->inner_src, pi->inner_dst);
 	inner_is_a = cmp < 0 || (cmp == 0 && bpf_ntohs(pi->inner_sport) <= bpf_ntohs(pi->inner_dport));
 	if (inner_is_a) {
 		__builtin_memcpy(res->key.addr_a, pi->inner_src, 16);
@@ -368,10 +649,10 @@ static __always_inline int ct_related(const struct flow_key *k,
 __noinline int ct_execute(const struct flow_key *key, const struct pkt_info *pi,
 			  struct ct_result *res, __u32 zone, __u32 flags)
 {
-	struct ct_entry *e = NULL, copy;
+	struct ct_entry *e = NULL;
 	__u64 now = bpf_ktime_get_ns();
 	int dry = flags & CT_DRYRUN;
-	int reopen = 0;
+	int ignored = 0, killed = 0;
 	__u8 old = sNO, proto;
 
 	if (!key || !pi || !res)
@@ -410,8 +691,8 @@ __noinline int ct_execute(const struct flow_key *key, const struct pkt_info *pi,
 	}
 	if (e && dry) {
 		/* Work on a copy: the result is the same, the table untouched. */
-		copy = *e;
-		e = &copy;
+		res->entry = *e;
+		e = &res->entry;
 	}
 	if (e)
 		res->dir = (res->pkt_is_a == !!(e->flags & CT_E_A_IS_ORIG)) ?
@@ -427,18 +708,42 @@ __noinline int ct_execute(const struct flow_key *key, const struct pkt_info *pi,
 	}
 
 	switch (proto) {
-	case IPPROTO_TCP:
-		old = e ? e->tcp_state : sNO;
-		res->new_state = tcp_update(pi, res->dir, old, &reopen);
-		if (reopen && e) {
+	case IPPROTO_TCP: {
+		__u32 opts = (flags & CT_LIBERAL) ? TP_LIBERAL : 0;
+		int v;
+
+		if (e) {
+			res->tcp = e->tcp;
+			opts |= TP_ENTRY | (res->dir == CT_DIR_REPLY ? TP_REPLY : 0) |
+				((e->flags & CT_E_SEEN_REPLY) ? TP_SEENREPLY : 0) |
+				((e->flags & CT_E_ASSURED) ? TP_ASSURED : 0);
+			old = e->tcp.state;
+		}
+		v = tcp_packet(res, pi, opts);
+		if (v == TCPV_REOPEN && e) {
+			/* Kill the closed connection; the SYN starts a new one. */
 			if (!dry)
 				bpf_map_delete_elem(&conntrack, &res->key);
 			e = NULL;
+			old = sNO;
 			res->dir = CT_DIR_ORIG;
+			v = tcp_packet(res, pi, opts & TP_LIBERAL);
 		}
-		if (res->new_state >= TCP_CT_MAX)
+		if (v == TCPV_INVALID || v == TCPV_REOPEN)
 			goto invalid;
+		if (v == TCPV_IGNORE) {
+			/* Tracked, state unchanged; the tracking may have moved. */
+			res->new_state = res->tcp.state;
+			if (e && !dry)
+				e->tcp = res->tcp;
+			ignored = 1;
+		}
+		if (v == TCPV_KILL && e && !dry) {
+			bpf_map_delete_elem(&conntrack, &res->key);
+			killed = 1;
+		}
 		break;
+	}
 	case IPPROTO_ICMP:
 	case IPPROTO_ICMPV6: {
 		int v6 = proto == IPPROTO_ICMPV6;
@@ -463,13 +768,20 @@ __noinline int ct_execute(const struct flow_key *key, const struct pkt_info *pi,
 	}
 
 	/* An existing connection: update it. */
-	res->has_entry = 1;
+	res->has_entry = !killed;
 	res->mark = e->mark;
 	__builtin_memcpy(res->labels, e->labels, 16);
-	if (proto == IPPROTO_TCP) {
-		if (res->new_state == sES && (old == sSR || old == sES))
+	if (proto == IPPROTO_TCP && !ignored && !killed) {
+		if ((e->flags & CT_E_SEEN_REPLY) && res->new_state == sES &&
+		    (old == sSR || old == sES))
 			e->flags |= CT_E_ASSURED;
-		e->tcp_state = res->new_state;
+		e->tcp = res->tcp;
+	}
+	if (killed) {
+		/* Gone from the table; the packet still counts as this connection's. */
+		res->ct_state = CS_TRK | (res->dir == CT_DIR_REPLY ? CS_EST | CS_RPL :
+			((e->flags & CT_E_SEEN_REPLY) ? CS_EST : CS_NEW));
+		return res->ct_state;
 	}
 	if (res->dir == CT_DIR_REPLY) {
 		e->flags |= CT_E_SEEN_REPLY;
@@ -478,9 +790,10 @@ __noinline int ct_execute(const struct flow_key *key, const struct pkt_info *pi,
 		res->ct_state = CS_TRK |
 			((e->flags & CT_E_SEEN_REPLY) ? CS_EST : CS_NEW);
 	}
-	e->expires_ns = now + ct_timeout_ns(proto, e->tcp_state,
+	e->expires_ns = now + ct_timeout_ns(proto, e->tcp.state,
 					    e->flags, now - e->start_ns);
-	ct_account(e, res->dir, pi->len);
+	if (!dry) /* a dry run counts nothing */
+		ct_account(e, res->dir, pi->len);
 	return res->ct_state;
 
 invalid:

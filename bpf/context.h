@@ -26,6 +26,17 @@ struct pkt_info {
 	__be16 inner_dport;
 	__be32 inner_src[4]; /* the quoted packet's addresses (IPv4 in [0]) */
 	__be32 inner_dst[4];
+	/* TCP, for window tracking (host order) */
+	__u32 l4_len;      /* L4 header + payload, from the IP header's lengths */
+	__u32 tcp_seq;
+	__u32 tcp_ack;
+	__u32 tcp_sack;    /* highest SACK right edge, or tcp_ack */
+	__u32 tcp_len;     /* payload bytes */
+	__u16 tcp_win;
+	__u8 tcp_wscale;   /* window scale option, 0xff when absent */
+	__u8 tcp_sackok;   /* SACK-permitted option present */
+	__u32 tcp_optlen;  /* bytes of TCP options copied to tcp_opts (<= 40) */
+	__u8 tcp_opts[64]; /* 64 so that every index masked with 63 is in bounds */
 };
 
 #define CT_DIR_ORIG  0
@@ -44,6 +55,8 @@ struct ct_result {
 	__u32 mark;
 	__u8 labels[16];
 	struct ct_key key;
+	struct ct_tcp tcp;   /* TCP: the connection's tracking, worked on here */
+	struct ct_entry entry; /* a new entry being built, or a dry run's copy (not stack: too big) */
 };
 
 /* Outputs decided so far for the packet. */
@@ -80,4 +93,6 @@ struct pkt_ctx {
 	__u32 tracing;     /* tc_trace: record lookups in trace_buf */
 	__u32 dryrun;      /* tc_trace asked not to change any state (ebpfovs trace) */
 	__u32 halt;        /* dec_ttl expired the packet: no further actions */
+	__u32 liberal;     /* CFG_TCP_LIBERAL */
+	__u32 pad2;
 };

@@ -99,11 +99,34 @@ type DatapathCtEntry struct {
 	Mark      uint32
 	Id        uint32
 	Labels    [16]uint8
-	TcpState  uint8
-	Flags     uint8
-	IcmpType  uint8
-	IcmpCode  uint8
-	Pad       uint32
+	Tcp       struct {
+		_    structs.HostLayout
+		Side [2]struct {
+			_        structs.HostLayout
+			TdEnd    uint32
+			TdMaxend uint32
+			TdMaxwin uint32
+			TdMaxack uint32
+			TdScale  uint8
+			Flags    uint8
+			Pad      uint16
+		}
+		LastSeq    uint32
+		LastAck    uint32
+		LastEnd    uint32
+		LastWin    uint16
+		State      uint8
+		LastIndex  uint8
+		LastDir    uint8
+		LastWscale uint8
+		LastFlags  uint8
+		Retrans    uint8
+		Pad        uint32
+	}
+	Flags    uint8
+	IcmpType uint8
+	IcmpCode uint8
+	Pad      [5]uint8
 }
 
 type DatapathCtKey struct {
@@ -220,6 +243,16 @@ type DatapathPktCtx struct {
 		InnerDport uint16
 		InnerSrc   [4]uint32
 		InnerDst   [4]uint32
+		L4Len      uint32
+		TcpSeq     uint32
+		TcpAck     uint32
+		TcpSack    uint32
+		TcpLen     uint32
+		TcpWin     uint16
+		TcpWscale  uint8
+		TcpSackok  uint8
+		TcpOptlen  uint32
+		TcpOpts    [64]uint8
 	}
 	Ct struct {
 		_        structs.HostLayout
@@ -234,6 +267,31 @@ type DatapathPktCtx struct {
 		Mark     uint32
 		Labels   [16]uint8
 		Key      DatapathCtKey
+		Tcp      struct {
+			_    structs.HostLayout
+			Side [2]struct {
+				_        structs.HostLayout
+				TdEnd    uint32
+				TdMaxend uint32
+				TdMaxwin uint32
+				TdMaxack uint32
+				TdScale  uint8
+				Flags    uint8
+				Pad      uint16
+			}
+			LastSeq    uint32
+			LastAck    uint32
+			LastEnd    uint32
+			LastWin    uint16
+			State      uint8
+			LastIndex  uint8
+			LastDir    uint8
+			LastWscale uint8
+			LastFlags  uint8
+			Retrans    uint8
+			Pad        uint32
+		}
+		Entry DatapathCtEntry
 	}
 	Out struct {
 		_              structs.HostLayout
@@ -261,6 +319,9 @@ type DatapathPktCtx struct {
 	Tracing   uint32
 	Dryrun    uint32
 	Halt      uint32
+	Liberal   uint32
+	Pad2      uint32
+	_         [4]byte
 }
 
 type DatapathPort struct {

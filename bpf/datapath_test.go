@@ -756,8 +756,59 @@ func format(c []loader.Conn) []string {
 	return out
 }
 
+// tcpSession makes the segments of one TCP connection between VM1 (the
+// client, port 1) and VM2 (the server, port 2) with consistent sequence
+// and acknowledgement numbers, as conntrack's window tracking expects.
+type tcpSession struct {
+	next, last [2]uint32 // per side: next sequence number, last one sent
+}
+
+const (
+	client = 0
+	server = 1
+)
+
+func newTCPSession() *tcpSession {
+	return &tcpSession{next: [2]uint32{1000, 5000}, last: [2]uint32{1000, 5000}}
+}
+
+// seg makes a segment from side with flags ("S", "SA", "A", "PA" carries 10
+// bytes, "FA", "R"...). retrans resends the side's last sequence number.
+func (s *tcpSession) seg(side int, flags string, retrans bool) (uint32, []byte) {
+	seq := s.next[side]
+	if retrans {
+		seq = s.last[side]
+	}
+	spec := testenv.PacketSpec{SrcMAC: mac1, DstMAC: mac2, SrcIP: ip1, DstIP: ip2, Proto: "tcp",
+		SrcPort: 42000, DstPort: 5000, TCPFlags: flags, Seq: seq}
+	if side == server {
+		spec = testenv.PacketSpec{SrcMAC: mac2, DstMAC: mac1, SrcIP: ip2, DstIP: ip1, Proto: "tcp",
+			SrcPort: 5000, DstPort: 42000, TCPFlags: flags, Seq: seq}
+	}
+	if strings.Contains(flags, "A") {
+		spec.Ack = s.next[1-side]
+	}
+	n := uint32(0)
+	if strings.Contains(flags, "P") {
+		spec.Payload = make([]byte, 10)
+		n = 10
+	}
+	if strings.Contains(flags, "S") {
+		n++
+	}
+	if strings.Contains(flags, "F") {
+		n++
+	}
+	s.last[side] = seq
+	if !retrans {
+		s.next[side] = seq + n
+	}
+	return uint32(side + 1), testenv.Build(spec)
+}
+
 // TestConntrackTCPStates walks connections through nf_conntrack's TCP
-// states and checks each packet's ct_state and the state stored after it.
+// states, with window tracking, and checks each packet's ct_state and the
+// state stored after it (gone: the connection was removed).
 func TestConntrackTCPStates(t *testing.T) {
 	d := newDP(t)
 	d.setFlows(
@@ -765,41 +816,44 @@ func TestConntrackTCPStates(t *testing.T) {
 		"table=1, priority=10, ip, ct_state=+trk+new, actions=ct(commit),NORMAL",
 		"table=1, priority=5, ip, ct_state=+trk, actions=NORMAL",
 	)
-	c2s := func(flags string) (uint32, []byte) { return 1, testenv.Build(tcp(flags, 42000, 5000)) }
-	s2c := func(flags string) (uint32, []byte) {
-		return 2, testenv.Build(testenv.PacketSpec{SrcMAC: mac2, DstMAC: mac1, SrcIP: ip2, DstIP: ip1, Proto: "tcp",
-			SrcPort: 5000, DstPort: 42000, TCPFlags: flags, Seq: 5000})
-	}
 	type step struct {
-		dir   func(string) (uint32, []byte)
-		flags string
-		ct    uint32
-		state bpf.DatapathTcpCtState
+		side    int
+		flags   string
+		retrans bool
+		ct      uint32
+		state   bpf.DatapathTcpCtState
 	}
 	const (
-		SS = bpf.DatapathTcpCtStateTCP_CT_SYN_SENT
-		SR = bpf.DatapathTcpCtStateTCP_CT_SYN_RECV
-		ES = bpf.DatapathTcpCtStateTCP_CT_ESTABLISHED
-		FW = bpf.DatapathTcpCtStateTCP_CT_FIN_WAIT
-		CW = bpf.DatapathTcpCtStateTCP_CT_CLOSE_WAIT
-		LA = bpf.DatapathTcpCtStateTCP_CT_LAST_ACK
-		TW = bpf.DatapathTcpCtStateTCP_CT_TIME_WAIT
-		CL = bpf.DatapathTcpCtStateTCP_CT_CLOSE
-		S2 = bpf.DatapathTcpCtStateTCP_CT_SYN_SENT2
+		SS   = bpf.DatapathTcpCtStateTCP_CT_SYN_SENT
+		SR   = bpf.DatapathTcpCtStateTCP_CT_SYN_RECV
+		ES   = bpf.DatapathTcpCtStateTCP_CT_ESTABLISHED
+		FW   = bpf.DatapathTcpCtStateTCP_CT_FIN_WAIT
+		CW   = bpf.DatapathTcpCtStateTCP_CT_CLOSE_WAIT
+		LA   = bpf.DatapathTcpCtStateTCP_CT_LAST_ACK
+		TW   = bpf.DatapathTcpCtStateTCP_CT_TIME_WAIT
+		CL   = bpf.DatapathTcpCtStateTCP_CT_CLOSE
+		S2   = bpf.DatapathTcpCtStateTCP_CT_SYN_SENT2
+		gone = bpf.DatapathTcpCtState(0xff)
 	)
-	run := func(t *testing.T, steps []step) {
+	run := func(t *testing.T, sess *tcpSession, steps []step) {
 		if _, err := d.b.FlushConntrack(loader.CTFilter{}); err != nil {
 			t.Fatal(err)
 		}
 		for i, s := range steps {
-			in, frame := s.dir(s.flags)
+			in, frame := sess.seg(s.side, s.flags, s.retrans)
 			res := d.run(in, frame)
 			if res.Trace.CtState != s.ct {
 				t.Errorf("step %d (%s from port %d): ct_state %#x, want %#x", i, s.flags, in, res.Trace.CtState, s.ct)
 			}
 			conns := d.conns()
+			if s.state == gone {
+				if len(conns) != 0 {
+					t.Errorf("step %d (%s): connection still there, want it removed", i, s.flags)
+				}
+				continue
+			}
 			if len(conns) != 1 {
-				t.Fatalf("step %d: %d connections, want 1", i, len(conns))
+				t.Fatalf("step %d (%s): %d connections, want 1", i, s.flags, len(conns))
 			}
 			if conns[0].TCPState != s.state {
 				t.Errorf("step %d (%s from port %d): state %d, want %d", i, s.flags, in, conns[0].TCPState, s.state)
@@ -808,64 +862,114 @@ func TestConntrackTCPStates(t *testing.T) {
 	}
 	t.Run("open, transfer, close", func(t *testing.T) {
 		d.t = t
-		run(t, []step{
-			{c2s, "S", csTrk | csNew, SS},
-			{c2s, "S", csTrk | csNew, SS}, // retransmitted SYN
-			{s2c, "SA", csTrk | csEst | csRpl, SR},
-			{c2s, "A", csTrk | csEst, ES},
-			{s2c, "PA", csTrk | csEst | csRpl, ES},
-			{c2s, "FA", csTrk | csEst, FW},
-			{s2c, "A", csTrk | csEst | csRpl, CW},
-			{s2c, "FA", csTrk | csEst | csRpl, LA},
-			{c2s, "A", csTrk | csEst, TW},
-			{c2s, "S", csTrk | csNew, SS}, // a SYN reopens a TIME_WAIT connection
+		sess := newTCPSession()
+		run(t, sess, []step{
+			{client, "S", false, csTrk | csNew, SS},
+			{client, "S", true, csTrk | csNew, SS}, // retransmitted SYN
+			{server, "SA", false, csTrk | csEst | csRpl, SR},
+			{client, "A", false, csTrk | csEst, ES},
+			{server, "PA", false, csTrk | csEst | csRpl, ES},
+			{client, "PA", false, csTrk | csEst, ES},
+			{client, "FA", false, csTrk | csEst, FW},
+			{server, "A", false, csTrk | csEst | csRpl, CW},
+			{server, "FA", false, csTrk | csEst | csRpl, LA},
+			{client, "A", false, csTrk | csEst, TW},
 		})
+		// A new SYN reopens the TIME_WAIT connection: it is new again.
+		sess.next[client] += 100000
+		run2 := []step{{client, "S", false, csTrk | csNew, SS}}
+		in, frame := sess.seg(run2[0].side, run2[0].flags, false)
+		if res := d.run(in, frame); res.Trace.CtState != csTrk|csNew {
+			t.Errorf("SYN to TIME_WAIT: ct_state %#x, want new", res.Trace.CtState)
+		}
 		if got, want := format(d.conns()), []string{"tcp,orig=(src=10.0.10.1,dst=10.0.10.2,sport=42000,dport=5000),reply=(src=10.0.10.2,dst=10.0.10.1,sport=5000,dport=42000),protoinfo=(state=SYN_SENT)"}; !slices.Equal(got, want) {
 			t.Errorf("dump = %q, want %q", got, want)
 		}
 	})
 	t.Run("reset", func(t *testing.T) {
 		d.t = t
-		run(t, []step{
-			{c2s, "S", csTrk | csNew, SS},
-			{s2c, "SA", csTrk | csEst | csRpl, SR},
-			{c2s, "A", csTrk | csEst, ES},
-			{s2c, "R", csTrk | csEst | csRpl, CL},
+		run(t, newTCPSession(), []step{
+			{client, "S", false, csTrk | csNew, SS},
+			{server, "SA", false, csTrk | csEst | csRpl, SR},
+			{client, "A", false, csTrk | csEst, ES},
+			{server, "R", false, csTrk | csEst | csRpl, CL},
 		})
 		if got := format(d.conns()); !strings.HasSuffix(got[0], "protoinfo=(state=CLOSING)") {
 			t.Errorf("dump = %q, want state CLOSING", got)
 		}
 	})
+	t.Run("a RST as the only answer removes the connection", func(t *testing.T) {
+		d.t = t
+		run(t, newTCPSession(), []step{
+			{client, "S", false, csTrk | csNew, SS},
+			{server, "R", false, csTrk | csEst | csRpl, gone},
+		})
+	})
 	t.Run("simultaneous open", func(t *testing.T) {
 		d.t = t
-		run(t, []step{
-			{c2s, "S", csTrk | csNew, SS},
-			{s2c, "S", csTrk | csEst | csRpl, S2},
-			{c2s, "SA", csTrk | csEst, SR},
-			{s2c, "SA", csTrk | csEst | csRpl, SR}, // ignored (sIG): tracked, state kept
-			{c2s, "A", csTrk | csEst, ES},
+		run(t, newTCPSession(), []step{
+			{client, "S", false, csTrk | csNew, SS},
+			{server, "S", false, csTrk | csEst | csRpl, S2},
+			{client, "SA", true, csTrk | csEst, SR},
+			{server, "SA", true, csTrk | csEst | csRpl, SR}, // sIG: tracked, state kept
+			{client, "A", false, csTrk | csEst, ES},
 		})
 	})
 	t.Run("invalid segments do not change the state", func(t *testing.T) {
 		d.t = t
-		run(t, []step{
-			{c2s, "S", csTrk | csNew, SS},
-			{c2s, "A", csTrk | csInv, SS},  // ACK before the SYN-ACK
-			{c2s, "FA", csTrk | csInv, SS}, // FIN before the handshake
-			{c2s, "SF", csTrk | csInv, SS}, // SYN+FIN is never valid
-			{s2c, "R", csTrk | csEst | csRpl, CL},
+		run(t, newTCPSession(), []step{
+			{client, "S", false, csTrk | csNew, SS},
+			{client, "A", false, csTrk | csInv, SS},  // ACK before the SYN-ACK
+			{client, "FA", false, csTrk | csInv, SS}, // FIN before the handshake
+			{client, "SF", false, csTrk | csInv, SS}, // SYN+FIN is never valid
 		})
 	})
 	t.Run("ignored segments are tracked without a state change", func(t *testing.T) {
 		d.t = t
-		run(t, []step{
-			{c2s, "S", csTrk | csNew, SS},
-			{s2c, "A", csTrk | csEst | csRpl, SS}, // a bare ACK from the server: sIG, accepted
-			{c2s, "S", csTrk | csEst, SS},         // the reply was seen: +est from now on
-			{s2c, "SA", csTrk | csEst | csRpl, SR},
-			{c2s, "A", csTrk | csEst, ES},
-			{s2c, "SA", csTrk | csEst | csRpl, ES}, // a late SYN-ACK: sIG
+		sess := newTCPSession()
+		run(t, sess, []step{
+			{client, "S", false, csTrk | csNew, SS},
+			{server, "A", false, csTrk | csEst | csRpl, SS}, // a bare ACK from the server: sIG, accepted
+			{client, "S", true, csTrk | csEst, SS},          // the reply was seen: +est from now on
+			{server, "SA", false, csTrk | csEst | csRpl, SR},
+			{client, "A", false, csTrk | csEst, ES},
+			{server, "SA", true, csTrk | csEst | csRpl, ES}, // a late SYN-ACK: sIG
 		})
+	})
+	t.Run("window tracking", func(t *testing.T) {
+		d.t = t
+		sess := newTCPSession()
+		run(t, sess, []step{
+			{client, "S", false, csTrk | csNew, SS},
+			{server, "SA", false, csTrk | csEst | csRpl, SR},
+			{client, "A", false, csTrk | csEst, ES},
+			{client, "PA", false, csTrk | csEst, ES},
+		})
+		// Data far beyond the receiver's window is invalid and changes nothing.
+		sess.next[client] += 10000000
+		in, frame := sess.seg(client, "PA", false)
+		if res := d.run(in, frame); res.Trace.CtState != csTrk|csInv {
+			t.Errorf("data 10 MB beyond the window: ct_state %#x, want +inv", res.Trace.CtState)
+		}
+		sess.next[client] -= 10000000 + 10 // back to where the connection is
+		// An ACK for data the server never sent is invalid.
+		saved := sess.next[server]
+		sess.next[server] += 50000
+		in, frame = sess.seg(client, "A", false)
+		if res := d.run(in, frame); res.Trace.CtState != csTrk|csInv {
+			t.Errorf("ACK of data not seen: ct_state %#x, want +inv", res.Trace.CtState)
+		}
+		sess.next[server] = saved
+		// Old data, far behind what the server acked, is ignored: tracked
+		// (+est) but changes nothing -- Linux 6.1's "SEQ is under the lower bound".
+		sess.next[client] -= 200000
+		in, frame = sess.seg(client, "PA", false)
+		if res := d.run(in, frame); res.Trace.CtState != csTrk|csEst {
+			t.Errorf("retransmitted old data: ct_state %#x, want +est (ignored)", res.Trace.CtState)
+		}
+		if c := d.conns(); len(c) != 1 || c[0].TCPState != ES {
+			t.Errorf("the connection after out-of-window packets: %v", c)
+		}
 	})
 }
 

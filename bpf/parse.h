@@ -133,9 +133,12 @@ static __always_inline int parse_ipv4(struct cursor *c, struct flow_key *k,
 	if (hlen > 60 || !CURSOR_HAS(c, hlen))
 		return -1;
 	pi->is_ipv4 = 1;
+	pi->l4_len = bpf_ntohs(ip->tot_len) - hlen;
 	c->pos += hlen;
 	return 0;
 }
+
+#define TCP_MAX_WSCALE 14
 
 /* IPv6 extension headers OVS walks (parse_ipv6_ext_hdrs), at most this many. */
 #define MAX_EXT_HDRS 6
@@ -151,6 +154,7 @@ static __always_inline int parse_ipv6(struct cursor *c, struct flow_key *k,
 				      struct pkt_info *pi, __u32 avail)
 {
 	struct ipv6hdr *ip6 = c->pos;
+	void *payload;
 	__u8 next;
 	int i;
 
@@ -167,7 +171,9 @@ static __always_inline int parse_ipv6(struct cursor *c, struct flow_key *k,
 				  ((__u32)ip6->flow_lbl[1] << 8) | ip6->flow_lbl[2]);
 	k->nw_ttl = ip6->hop_limit;
 	next = ip6->nexthdr;
+	pi->l4_len = bpf_ntohs(ip6->payload_len);
 	c->pos += sizeof(*ip6);
+	payload = c->pos;
 
 	/* Extension headers: a bounded walk; the verifier needs the bound. */
 	for (i = 0; i < MAX_EXT_HDRS; i++) {
@@ -206,7 +212,69 @@ static __always_inline int parse_ipv6(struct cursor *c, struct flow_key *k,
 	if (i == MAX_EXT_HDRS)
 		return -1;
 	k->nw_proto = next;
+	pi->l4_len -= (__u32)(c->pos - payload);
 	pi->is_ipv6 = 1;
+	return 0;
+}
+
+/*
+ * TCP options conntrack uses: window scale and SACK-permitted (nf_conntrack
+ * tcp_options(), on SYNs) and the SACK blocks' highest right edge
+ * (tcp_sack()). parse() copies the option bytes into pi->tcp_opts; this
+ * global function walks them, so the verifier checks the walk once rather
+ * than inside every inlined copy of parse(). At most 12 options (SYNs carry
+ * about five, SACKed ACKs about eight) keep the verifier's work small.
+ */
+/* An option byte; the mask survives clang (see reg_index in actions.h). */
+static __always_inline __u32 opt_at(const struct pkt_info *pi, __u32 i)
+{
+	asm volatile("" : "+r"(i));
+	return pi->tcp_opts[i & 63];
+}
+
+__noinline int tcp_options(struct pkt_info *pi)
+{
+	__u32 off = 0, optlen;
+	int i, b;
+
+	if (!pi)
+		return 0;
+	optlen = pi->tcp_optlen;
+	for (i = 0; i < 12; i++) {
+		__u8 kind, len;
+
+		if (off >= optlen || off >= 39)
+			break;
+		kind = opt_at(pi, off);
+		if (kind == 0)
+			break;
+		if (kind == 1) {
+			off++;
+			continue;
+		}
+		len = opt_at(pi, off + 1);
+		if (len < 2 || off + len > optlen || len > 40)
+			break;
+		if (kind == 3 && len == 3) {
+			__u8 ws = opt_at(pi, off + 2);
+
+			pi->tcp_wscale = ws > TCP_MAX_WSCALE ? TCP_MAX_WSCALE : ws;
+		} else if (kind == 4 && len == 2) {
+			pi->tcp_sackok = 1;
+		} else if (kind == 5) {
+			for (b = 0; b < 4; b++) {
+				__u32 e = off + 2 + b * 8 + 4, right;
+
+				if (2 + b * 8 + 8 > len || e + 4 > 40)
+					break;
+				right = opt_at(pi, e) << 24 | opt_at(pi, e + 1) << 16 |
+					opt_at(pi, e + 2) << 8 | opt_at(pi, e + 3);
+				if ((__s32)(right - pi->tcp_sack) > 0)
+					pi->tcp_sack = right;
+			}
+		}
+		off += len;
+	}
 	return 0;
 }
 
@@ -224,6 +292,12 @@ static __always_inline int parse_tcp(struct cursor *c, struct flow_key *k,
 	k->tp_dst = th->dest;
 	flags = (__u8 *)th + 13;
 	pi->tcp_flags = *flags;
+	pi->tcp_seq = bpf_ntohl(th->seq);
+	pi->tcp_ack = pi->tcp_sack = bpf_ntohl(th->ack_seq);
+	pi->tcp_win = bpf_ntohs(th->window);
+	pi->tcp_wscale = 0xff;
+	pi->tcp_len = pi->l4_len > th->doff * 4 ? pi->l4_len - th->doff * 4 : 0;
+	pi->tcp_optlen = th->doff * 4 - 20; /* copied and walked by parse() */
 	/* OVS's tcp_flags field is the 12 low bits of bytes 12-13. */
 	k->tcp_flags = *(__be16 *)((__u8 *)th + 12) & bpf_htons(0x0fff);
 	pi->l4_ok = 1;
@@ -355,8 +429,19 @@ static __always_inline int parse(struct __sk_buff *skb, struct flow_key *k,
 		return 0; /* no L4 header in later fragments */
 
 	switch (k->nw_proto) {
-	case IPPROTO_TCP:
-		return parse_tcp(&c, k, pi);
+	case IPPROTO_TCP: {
+		__u32 optoff = (__u32)(c.pos - start) + 20;
+		int err = parse_tcp(&c, k, pi);
+
+		if (!err && pi->tcp_optlen) {
+			if (pi->tcp_optlen > 40 ||
+			    bpf_skb_load_bytes(skb, optoff, pi->tcp_opts, pi->tcp_optlen & 63))
+				pi->tcp_optlen = 0;
+			else
+				tcp_options(pi);
+		}
+		return err;
+	}
 	case IPPROTO_UDP:
 		return parse_udp(&c, k, pi);
 	case IPPROTO_ICMP:

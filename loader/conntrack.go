@@ -63,7 +63,7 @@ func be16(v uint16) uint16 {
 func connFromEntry(k *bpf.DatapathCtKey, e *bpf.DatapathCtEntry, now uint64) Conn {
 	c := Conn{
 		Proto: k.Proto, Zone: k.Zone, ICMPType: e.IcmpType, ICMPCode: e.IcmpCode,
-		TCPState: bpf.DatapathTcpCtState(e.TcpState), Mark: e.Mark, Labels: e.Labels, ID: e.Id,
+		TCPState: bpf.DatapathTcpCtState(e.Tcp.State), Mark: e.Mark, Labels: e.Labels, ID: e.Id,
 		Packets: e.Packets, Bytes: e.Bytes, Start: wallTime(e.StartNs),
 		SeenReply: e.Flags&ctSeenReply != 0, Assured: e.Flags&ctAssured != 0, key: *k,
 	}
