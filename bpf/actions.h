@@ -291,7 +291,8 @@ __noinline __u32 exec_action(struct __sk_buff *skb, struct pkt_ctx *c,
 		break;
 	case ACT_CT:
 		state = ct_execute(&c->key, &c->pi, &c->ct, a->aux,
-				   a->flags | (c->dryrun ? CT_DRYRUN : 0));
+				   a->flags | (c->dryrun ? CT_DRYRUN : 0) |
+				   (c->liberal ? CT_LIBERAL : 0));
 		if (a->arg != NO_TABLE) {
 			/* The recirculated packet sees the conntrack result. */
 			c->key.ct_state = bpf_htonl(state);

@@ -200,6 +200,7 @@ static __always_inline int pipeline(struct __sk_buff *skb, const int tracing)
 		   ((cfg->flags & CFG_NO_CACHE) ? 0x80000000 : 0);
 	c->tracing = tracing;
 	c->halt = 0;
+	c->liberal = cfg->flags & CFG_TCP_LIBERAL;
 	/* Only tc_trace, run by BPF_PROG_TEST_RUN, reads cb: the caller sets it. */
 	c->dryrun = tracing && (skb->cb[0] & 1);
 	c->out.dryrun = c->dryrun;

@@ -970,6 +970,16 @@ func TestConntrackTCPStates(t *testing.T) {
 		if c := d.conns(); len(c) != 1 || c[0].TCPState != ES {
 			t.Errorf("the connection after out-of-window packets: %v", c)
 		}
+		// be_liberal: the same out-of-window data is accepted.
+		if err := d.b.SetTCPLiberal(true); err != nil {
+			t.Fatal(err)
+		}
+		defer d.b.SetTCPLiberal(false)
+		sess.next[client] += 10000000
+		in, frame = sess.seg(client, "PA", false)
+		if res := d.run(in, frame); res.Trace.CtState != csTrk|csEst {
+			t.Errorf("be_liberal, data beyond the window: ct_state %#x, want +est", res.Trace.CtState)
+		}
 	})
 }
 

@@ -38,6 +38,21 @@ OPTIONS
 		run: runDumpConntrack,
 	})
 	register(&command{
+		name:    "ct-set-tcp-liberal",
+		args:    "[on|off]",
+		summary: "TCP window checks off (on) or on (off), like nf_conntrack_tcp_be_liberal",
+		root:    true,
+		help: `DESCRIPTION
+    Conntrack checks TCP segments against the windows each side announced,
+    as Linux's nf_conntrack does: data beyond the receiver's window, or an
+    ACK for data never seen, is +inv. "on" turns those checks off, like the
+    sysctl net.netfilter.nf_conntrack_tcp_be_liberal=1 (only the TCP state
+    machine judges segments); "off", the default, turns them back on.
+    Without an argument, prints the setting.
+`,
+		run: runCTSetTCPLiberal,
+	})
+	register(&command{
 		name:    "flush-conntrack",
 		args:    "[zone=N] [mark=X[/M]] [labels=Y[/M]] [ORIG-TUPLE [REPLY-TUPLE]]",
 		summary: "delete tracked connections (dpctl/flush-conntrack syntax)",
@@ -56,6 +71,37 @@ EXAMPLES
 `,
 		run: runFlushConntrack,
 	})
+}
+
+func runCTSetTCPLiberal(e *env, fs *pflag.FlagSet, args []string) error {
+	if len(args) > 1 {
+		return usagef("ct-set-tcp-liberal: expects on or off")
+	}
+	b, err := loader.Open(e.opts)
+	if err != nil {
+		return fmt.Errorf("ct-set-tcp-liberal: %w", err)
+	}
+	defer b.Close()
+	if len(args) == 0 {
+		on, err := b.TCPLiberal()
+		if err != nil {
+			return fmt.Errorf("ct-set-tcp-liberal: %w", err)
+		}
+		fmt.Fprintln(e.stdout, map[bool]string{true: "on", false: "off"}[on])
+		return nil
+	}
+	var on bool
+	switch args[0] {
+	case "on", "1":
+		on = true
+	case "off", "0":
+	default:
+		return usagef("ct-set-tcp-liberal: %s: expects on or off", args[0])
+	}
+	if err := b.SetTCPLiberal(on); err != nil {
+		return fmt.Errorf("ct-set-tcp-liberal: %w", err)
+	}
+	return nil
 }
 
 func runDumpConntrack(e *env, fs *pflag.FlagSet, args []string) error {

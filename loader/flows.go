@@ -392,21 +392,45 @@ func (b *Bridge) commit(old, want []record, dirty map[uint32]bool) error {
 	return nil
 }
 
-// SetFlowCache turns the datapath's exact-match flow cache on or off (on
-// by default). Off, every packet takes the tuple space search: for
-// benchmarks of the classifier itself.
-func (b *Bridge) SetFlowCache(on bool) error {
+// Bridge-wide switches in bridge_config.flags (bpf/common.h CFG_*).
+const (
+	cfgNoCache    = 0x01
+	cfgTCPLiberal = 0x02
+)
+
+func (b *Bridge) setConfigFlag(flag uint32, on bool) error {
 	var cfg bpf.DatapathBridgeConfig
 	if err := b.maps.Config.Lookup(uint32(0), &cfg); err != nil {
 		return fmt.Errorf("read bridge config: %w", err)
 	}
-	const noCache = 0x01 // CFG_NO_CACHE
 	if on {
-		cfg.Flags &^= noCache
+		cfg.Flags |= flag
 	} else {
-		cfg.Flags |= noCache
+		cfg.Flags &^= flag
 	}
-	return b.maps.Config.Put(uint32(0), &cfg)
+	if err := b.maps.Config.Put(uint32(0), &cfg); err != nil {
+		return fmt.Errorf("write bridge config: %w", err)
+	}
+	return nil
+}
+
+// SetFlowCache turns the datapath's exact-match flow cache on or off (on
+// by default). Off, every packet takes the tuple space search: for
+// benchmarks of the classifier itself.
+func (b *Bridge) SetFlowCache(on bool) error { return b.setConfigFlag(cfgNoCache, !on) }
+
+// SetTCPLiberal is nf_conntrack_tcp_be_liberal: on, TCP segments outside
+// the window are not +inv (only the state machine judges them). Off by
+// default, as in the kernel.
+func (b *Bridge) SetTCPLiberal(on bool) error { return b.setConfigFlag(cfgTCPLiberal, on) }
+
+// TCPLiberal reports SetTCPLiberal's setting.
+func (b *Bridge) TCPLiberal() (bool, error) {
+	var cfg bpf.DatapathBridgeConfig
+	if err := b.maps.Config.Lookup(uint32(0), &cfg); err != nil {
+		return false, fmt.Errorf("read bridge config: %w", err)
+	}
+	return cfg.Flags&cfgTCPLiberal != 0, nil
 }
 
 // maxFlows is how many flows the bridge's maps were created for.
