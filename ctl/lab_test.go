@@ -152,6 +152,12 @@ func runLab(t *testing.T, mode string) {
 	}
 	exchange(t, conn)
 	c.waitConntrack(ctLine(55839, "ESTABLISHED"))
+	// -m: what the kernel's TCP stacks negotiated, as conntrack saw it.
+	more := c.must("dump-conntrack", "-m")
+	re := regexp.MustCompile(`sport=55839,dport=5000\),reply=\(.*\),id=\d+,status=SEEN_REPLY\|ASSURED\|CONFIRMED,protoinfo=\(state_orig=ESTABLISHED,state_reply=ESTABLISHED,wscale_orig=\d+,wscale_reply=\d+,flags_orig=WINDOW_SCALE\|SACK_PERM[^,]*,flags_reply=WINDOW_SCALE\|SACK_PERM`)
+	if !re.MatchString(more) {
+		t.Errorf("dump-conntrack -m:\n%s\nwant a line matching %s", more, re)
+	}
 	conn.Close()
 	c.waitConntrack(ctLine(55839, "TIME_WAIT"))
 

@@ -32,6 +32,8 @@ type Conn struct {
 	Timeout          time.Duration // left before it expires
 	SeenReply        bool
 	Assured          bool
+	WScale           [2]uint8 // TCP window scale, [0] original direction
+	TCPFlags         [2]uint8 // nf_conntrack's IP_CT_TCP_FLAG_* per direction
 
 	key bpf.DatapathCtKey
 }
@@ -66,6 +68,8 @@ func connFromEntry(k *bpf.DatapathCtKey, e *bpf.DatapathCtEntry, now uint64) Con
 		TCPState: bpf.DatapathTcpCtState(e.Tcp.State), Mark: e.Mark, Labels: e.Labels, ID: e.Id,
 		Packets: e.Packets, Bytes: e.Bytes, Start: wallTime(e.StartNs),
 		SeenReply: e.Flags&ctSeenReply != 0, Assured: e.Flags&ctAssured != 0, key: *k,
+		WScale:   [2]uint8{e.Tcp.Side[0].TdScale, e.Tcp.Side[1].TdScale},
+		TCPFlags: [2]uint8{e.Tcp.Side[0].Flags & 0x3f, e.Tcp.Side[1].Flags & 0x3f},
 	}
 	if e.ExpiresNs > now {
 		c.Timeout = time.Duration(e.ExpiresNs - now)
@@ -189,6 +193,32 @@ func tcpStateName(s bpf.DatapathTcpCtState) string {
 	return "CLOSED"
 }
 
+// tcpStateVerbose is OVS's name for a kernel TCP state with -m: mapped
+// (netlink-conntrack.c) but not coalesced.
+func tcpStateVerbose(s bpf.DatapathTcpCtState) string {
+	if s == bpf.DatapathTcpCtStateTCP_CT_SYN_RECV {
+		return "SYN_RECV"
+	}
+	return tcpStateName(s)
+}
+
+// tcpFlagNames are OVS's CT_DPIF_TCP_FLAGS, bit by bit.
+var tcpFlagNames = []string{"WINDOW_SCALE", "SACK_PERM", "CLOSE_INIT", "BE_LIBERAL", "DATA_UNACKNOWLEDGED", "MAXACK_SET"}
+
+// tcpFlagsString is OVS's format_flags: names joined by '|', "0" for none.
+func tcpFlagsString(f uint8) string {
+	var names []string
+	for i, n := range tcpFlagNames {
+		if f&(1<<i) != 0 {
+			names = append(names, n)
+		}
+	}
+	if len(names) == 0 {
+		return "0"
+	}
+	return strings.Join(names, "|")
+}
+
 // FormatOptions are dump-conntrack's -s and -m.
 type FormatOptions struct {
 	Stats   bool // -s
@@ -264,7 +294,14 @@ func (c *Conn) Format(o FormatOptions) string {
 			fmt.Fprintf(&sb, "%02x", x)
 		}
 	}
-	if c.Proto == 6 {
+	if c.Proto == 6 && o.Verbose {
+		st := tcpStateVerbose(c.TCPState)
+		fmt.Fprintf(&sb, ",protoinfo=(state_orig=%s,state_reply=%s", st, st)
+		if c.WScale[0] != 0 || c.WScale[1] != 0 {
+			fmt.Fprintf(&sb, ",wscale_orig=%d,wscale_reply=%d", c.WScale[0], c.WScale[1])
+		}
+		fmt.Fprintf(&sb, ",flags_orig=%s,flags_reply=%s)", tcpFlagsString(c.TCPFlags[0]), tcpFlagsString(c.TCPFlags[1]))
+	} else if c.Proto == 6 {
 		fmt.Fprintf(&sb, ",protoinfo=(state=%s)", tcpStateName(c.TCPState))
 	}
 	return sb.String()

@@ -89,6 +89,16 @@ func TestConnFormat(t *testing.T) {
 			t.Errorf("state %d prints %s, want %s", s, got, name)
 		}
 	}
+	// -m: OVS's verbose TCP protoinfo, and -s's counters and timeout.
+	v := conn(6, "10.0.10.1", "10.0.10.2", 1, 2)
+	v.TCPState = bpf.DatapathTcpCtStateTCP_CT_SYN_RECV
+	v.ID, v.SeenReply = 77, true
+	v.WScale = [2]uint8{7, 0}
+	v.TCPFlags = [2]uint8{0x01 | 0x02 | 0x20, 0}
+	want = "tcp,orig=(src=10.0.10.1,dst=10.0.10.2,sport=1,dport=2),reply=(src=10.0.10.2,dst=10.0.10.1,sport=2,dport=1),id=77,status=SEEN_REPLY|CONFIRMED,protoinfo=(state_orig=SYN_RECV,state_reply=SYN_RECV,wscale_orig=7,wscale_reply=0,flags_orig=WINDOW_SCALE|SACK_PERM|MAXACK_SET,flags_reply=0)"
+	if got := v.Format(FormatOptions{Verbose: true}); got != want {
+		t.Errorf("-m:\n got  %s\nwant %s", got, want)
+	}
 	icmp := conn(1, "10.0.10.1", "10.0.10.2", 9, 9)
 	icmp.ICMPType = 8
 	if got, want := icmp.Format(FormatOptions{}), "icmp,orig=(src=10.0.10.1,dst=10.0.10.2,id=9,type=8,code=0),reply=(src=10.0.10.2,dst=10.0.10.1,id=9,type=0,code=0)"; got != want {
