@@ -224,8 +224,13 @@ func runLab(t *testing.T, mode string) {
 	conn.Close()
 
 	show := c.must("show")
-	if !strings.Contains(show, " 1(vnet1): addr:") || !strings.Contains(show, " 2(vnet2): addr:") {
+	if !strings.Contains(show, " 1(vnet1): addr:") || !strings.Contains(show, " 2(vnet2): addr:") ||
+		!regexp.MustCompile(` datapath: packets:\d+ not_ours:\d+ table_miss:\d+`).MatchString(show) {
 		t.Errorf("show:\n%s", show)
+	}
+	stats := c.must("ct-stats-show", "-m")
+	if !regexp.MustCompile(`^Connections Stats:\n    Total: \d+\n  TCP: \d+\n    Conn per TCP states:\n(\t  \[[A-Z_]+\]=\d+\n)+Datapath conntrack counters:\n    invalid: \d+\n    commit refused: 0\n$`).MatchString(stats) {
+		t.Errorf("ct-stats-show -m:\n%q", stats)
 	}
 
 	// Detaching everything removes every pin and every attachment.

@@ -173,6 +173,15 @@ func runShow(e *env, fs *pflag.FlagSet, args []string) error {
 		fmt.Fprintf(e.stdout, "     rx packets:%d bytes:%d dropped:%d\n", p.Stats.RxPackets, p.Stats.RxBytes, p.Stats.RxDropped)
 		fmt.Fprintf(e.stdout, "     tx packets:%d bytes:%d\n", p.Stats.TxPackets, p.Stats.TxBytes)
 	}
+	counters, err := b.Counters()
+	if err != nil {
+		return fmt.Errorf("show: %w", err)
+	}
+	fmt.Fprintf(e.stdout, " datapath:")
+	for _, c := range counters {
+		fmt.Fprintf(e.stdout, " %s:%d", c.Name, c.Value)
+	}
+	fmt.Fprintln(e.stdout)
 	return nil
 }
 

@@ -193,6 +193,9 @@ func tcpStateName(s bpf.DatapathTcpCtState) string {
 	return "CLOSED"
 }
 
+// TCPStateName is the connection's TCP state as OVS prints it without -m.
+func (c *Conn) TCPStateName() string { return tcpStateName(c.TCPState) }
+
 // tcpStateVerbose is OVS's name for a kernel TCP state with -m: mapped
 // (netlink-conntrack.c) but not coalesced.
 func tcpStateVerbose(s bpf.DatapathTcpCtState) string {

@@ -109,3 +109,10 @@ func TestConnFormat(t *testing.T) {
 		t.Errorf("a protocol without a name prints its number: %s", got)
 	}
 }
+
+// TestCounterNames keeps the names in step with bpf/common.h's enum counter.
+func TestCounterNames(t *testing.T) {
+	if len(counterNames) != int(bpf.DatapathCounterCNT_MAX) {
+		t.Fatalf("%d counter names for %d counters: update counterNames with enum counter", len(counterNames), bpf.DatapathCounterCNT_MAX)
+	}
+}

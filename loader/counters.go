@@ -1,0 +1,39 @@
+package loader
+
+import (
+	"fmt"
+
+	"github.com/ebpfovs/ebpfovs/bpf"
+)
+
+// Counter names, in enum counter order (bpf/common.h).
+var counterNames = []string{
+	"packets", "not_ours", "table_miss", "pass_limit", "truncated",
+	"ct_invalid", "ct_commit_refused", "output_no_port", "depth_limit", "step_limit",
+}
+
+// Counter is one datapath counter, summed over CPUs.
+type Counter struct {
+	Name  string
+	Value uint64
+}
+
+// Counters reads the datapath's counters (enum counter), in order.
+func (b *Bridge) Counters() ([]Counter, error) {
+	var out []Counter
+	for i := uint32(0); i < uint32(bpf.DatapathCounterCNT_MAX); i++ {
+		var per []uint64
+		if err := b.maps.Counters.Lookup(i, &per); err != nil {
+			return nil, fmt.Errorf("read counter %d: %w", i, err)
+		}
+		c := Counter{Name: fmt.Sprint(i)}
+		if int(i) < len(counterNames) {
+			c.Name = counterNames[i]
+		}
+		for _, v := range per {
+			c.Value += v
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
