@@ -96,29 +96,19 @@ var ovsTCPStates = []string{"CLOSED", "LISTEN", "SYN_SENT", "SYN_RECV", "ESTABLI
 
 func runCTStatsShow(e *env, fs *pflag.FlagSet, args []string) error {
 	verbose, _ := fs.GetBool("more")
-	var zone *uint16
+	var rest []string
 	for _, a := range args {
 		if a == "verbose" {
 			verbose = true
-			continue
+		} else {
+			rest = append(rest, a)
 		}
-		v, ok := strings.CutPrefix(a, "zone=")
-		z, err := strconv.ParseUint(v, 10, 16)
-		if !ok || err != nil {
-			return usagef("ct-stats-show: %s: expected zone=N or verbose", a)
-		}
-		zz := uint16(z)
-		zone = &zz
 	}
-	b, err := loader.Open(e.opts)
+	b, conns, err := openConntrack(e, "ct-stats-show", rest)
 	if err != nil {
-		return fmt.Errorf("ct-stats-show: %w", err)
+		return err
 	}
 	defer b.Close()
-	conns, err := b.Conntrack(zone)
-	if err != nil {
-		return fmt.Errorf("ct-stats-show: %w", err)
-	}
 	byProto := map[string]int{}
 	perState := map[string]int{}
 	for i := range conns {
@@ -210,31 +200,42 @@ func runCTSetTCPLiberal(e *env, fs *pflag.FlagSet, args []string) error {
 	return nil
 }
 
-func runDumpConntrack(e *env, fs *pflag.FlagSet, args []string) error {
-	more, _ := fs.GetBool("more")
-	stats, _ := fs.GetBool("stats")
+// openConntrack opens the bridge and reads its connections, of one zone
+// when the arguments hold zone=N (the only argument they may hold).
+func openConntrack(e *env, cmd string, args []string) (*loader.Bridge, []loader.Conn, error) {
 	var zone *uint16
 	for _, a := range args {
 		v, ok := strings.CutPrefix(a, "zone=")
 		if !ok {
-			return usagef("dump-conntrack: %s: unexpected argument (expected zone=N)", a)
+			return nil, nil, usagef("%s: %s: unexpected argument (expected zone=N)", cmd, a)
 		}
 		z, err := strconv.ParseUint(v, 10, 16)
 		if err != nil {
-			return usagef("dump-conntrack: %s: failed to parse zone", a)
+			return nil, nil, usagef("%s: %s: failed to parse zone", cmd, a)
 		}
 		zz := uint16(z)
 		zone = &zz
 	}
 	b, err := loader.Open(e.opts)
 	if err != nil {
-		return fmt.Errorf("dump-conntrack: %w", err)
+		return nil, nil, fmt.Errorf("%s: %w", cmd, err)
 	}
-	defer b.Close()
 	conns, err := b.Conntrack(zone)
 	if err != nil {
-		return fmt.Errorf("dump-conntrack: %w", err)
+		b.Close()
+		return nil, nil, fmt.Errorf("%s: %w", cmd, err)
 	}
+	return b, conns, nil
+}
+
+func runDumpConntrack(e *env, fs *pflag.FlagSet, args []string) error {
+	more, _ := fs.GetBool("more")
+	stats, _ := fs.GetBool("stats")
+	b, conns, err := openConntrack(e, "dump-conntrack", args)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
 	w := bufio.NewWriter(e.stdout)
 	for i := range conns {
 		fmt.Fprintln(w, conns[i].Format(loader.FormatOptions{Stats: stats, Verbose: more}))

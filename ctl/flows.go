@@ -230,42 +230,33 @@ func oneFileArg(cmd string, args []string) error {
 	return nil
 }
 
-func runAddFlows(e *env, fs *pflag.FlagSet, args []string) error {
-	if err := oneFileArg("add-flows", args); err != nil {
+// fileFlowsCommand runs add-flows or replace-flows: read FILE whole, then
+// apply it in one change.
+func fileFlowsCommand(e *env, cmd string, args []string, apply func(*loader.Bridge, []*ofctl.Flow) error, unchanged string) error {
+	if err := oneFileArg(cmd, args); err != nil {
 		return err
 	}
-	b, pm, err := openBridge(e, "add-flows")
+	b, pm, err := openBridge(e, cmd)
 	if err != nil {
 		return err
 	}
 	defer b.Close()
-	flows, err := readFlows(e, "add-flows", args[0], pm)
+	flows, err := readFlows(e, cmd, args[0], pm)
 	if err != nil {
 		return err
 	}
-	if err := b.AddFlows(flows); err != nil {
-		return fmt.Errorf("add-flows: %s: %w (nothing installed)", args[0], err)
+	if err := apply(b, flows); err != nil {
+		return fmt.Errorf("%s: %s: %w (%s)", cmd, args[0], err, unchanged)
 	}
 	return nil
 }
 
+func runAddFlows(e *env, fs *pflag.FlagSet, args []string) error {
+	return fileFlowsCommand(e, "add-flows", args, (*loader.Bridge).AddFlows, "nothing installed")
+}
+
 func runReplaceFlows(e *env, fs *pflag.FlagSet, args []string) error {
-	if err := oneFileArg("replace-flows", args); err != nil {
-		return err
-	}
-	b, pm, err := openBridge(e, "replace-flows")
-	if err != nil {
-		return err
-	}
-	defer b.Close()
-	flows, err := readFlows(e, "replace-flows", args[0], pm)
-	if err != nil {
-		return err
-	}
-	if err := b.ReplaceFlows(flows); err != nil {
-		return fmt.Errorf("replace-flows: %s: %w (nothing changed)", args[0], err)
-	}
-	return nil
+	return fileFlowsCommand(e, "replace-flows", args, (*loader.Bridge).ReplaceFlows, "nothing changed")
 }
 
 // errDiffer is diff-flows' "the tables differ": exit status 2, as ovs-ofctl.
