@@ -230,7 +230,7 @@ static __always_inline void move(struct pkt_ctx *c, const struct action *a)
 __noinline __u32 exec_action(struct __sk_buff *skb, struct pkt_ctx *c,
 			     const struct action *a)
 {
-	__u32 state;
+	__u32 state, zone;
 
 	if (!skb || !c || !a)
 		return NO_TABLE;
@@ -290,13 +290,16 @@ __noinline __u32 exec_action(struct __sk_buff *skb, struct pkt_ctx *c,
 		output(skb, &c->out, (pf_read(c, a->aux >> 8) >> (a->aux & 63)) & low_bits(a->flags), 0);
 		break;
 	case ACT_CT:
-		state = ct_execute(&c->key, &c->pi, &c->ct, a->aux,
-				   a->flags | (c->dryrun ? CT_DRYRUN : 0) |
+		/* ct(zone=REG[a..b]): OVN keeps each port's zone in a register. */
+		zone = (a->flags & CT_ZONE_FIELD) ?
+		       (pf_read(c, a->aux >> 8) >> (a->aux & 63)) & 0xffff : a->aux;
+		state = ct_execute(&c->key, &c->pi, &c->ct, zone,
+				   (a->flags & ~CT_ZONE_FIELD) | (c->dryrun ? CT_DRYRUN : 0) |
 				   (c->liberal ? CT_LIBERAL : 0));
 		if (a->arg != NO_TABLE) {
 			/* The recirculated packet sees the conntrack result. */
 			c->key.ct_state = bpf_htonl(state);
-			c->key.ct_zone = bpf_htons(a->aux);
+			c->key.ct_zone = bpf_htons(zone);
 			c->key.ct_mark = bpf_htonl(c->ct.mark);
 			__builtin_memcpy(c->key.ct_label, c->ct.labels, 16);
 			return a->arg;

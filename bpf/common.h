@@ -171,6 +171,7 @@ enum action_type {
 
 #define CT_COMMIT 0x01
 #define CT_FORCE  0x02 /* a connection seen in the other direction is replaced */
+#define CT_ZONE_FIELD 0x04 /* the zone is FIELD[ofs..ofs+15], aux = field << 8 | ofs */
 #define CT_LIBERAL 0x40 /* the bridge's CFG_TCP_LIBERAL */
 #define CT_DRYRUN 0x80 /* compute the result, change nothing (ebpfovs trace) */
 #define NO_TABLE  0xffffffff

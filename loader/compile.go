@@ -246,8 +246,6 @@ func compileOutput(port uint32, add func(bpf.DatapathAction) error) error {
 
 func compileCT(ct *ofctl.CT, add func(bpf.DatapathAction) error) error {
 	switch {
-	case ct.ZoneField != "":
-		return errUnsupported("ct(zone=" + ct.ZoneField + ")")
 	case ct.NAT != nil:
 		return errUnsupported("ct(nat)")
 	case ct.Alg != 0:
@@ -262,6 +260,18 @@ func compileCT(ct *ofctl.CT, add func(bpf.DatapathAction) error) error {
 	}
 	if ct.Table >= 0 {
 		a.Arg = uint32(ct.Table)
+	}
+	if ct.ZoneField != "" {
+		sf, err := ofctl.ParseSubfield(ct.ZoneField)
+		if err != nil {
+			return fmt.Errorf("ct(zone=%s): %w", ct.ZoneField, err)
+		}
+		f, ok := pipelineField(sf.Field)
+		if !ok || sf.NBits != 16 {
+			return errUnsupported("ct(zone=" + ct.ZoneField + "): zones from registers and metadata only")
+		}
+		a.Flags |= 0x04 // CT_ZONE_FIELD
+		a.Aux = f<<8 | uint16(sf.Ofs)
 	}
 	if err := add(a); err != nil {
 		return err

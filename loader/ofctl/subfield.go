@@ -173,3 +173,7 @@ func loadSegments(f FieldID, name, mf string, pre prereq, value, mask []byte) []
 	}
 	return out
 }
+
+// ParseSubfield parses a subfield in OVS's syntax ("NXM_NX_REG0[0..15]",
+// "reg0[]", ...), as actions and ct(zone=...) write them.
+func ParseSubfield(s string) (Subfield, error) { return parseSubfield(s) }
