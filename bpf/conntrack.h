@@ -494,6 +494,10 @@ __noinline int tcp_packet(struct ct_result *res, const struct pkt_info *pi, __u3
 		t->last_seq = seq;
 		t->last_end = end;
 		t->last_win = pi->tcp_win;
+		/* A reply ACK to our SYN may be a challenge ACK (RFC 5961): a
+		 * RST carrying its ack number then closes the connection. */
+		if (index == TCP_ACK_SET && reply && old == sSS)
+			t->last_ack = pi->tcp_ack;
 		if (index == TCP_SYN_SET && !reply) {
 			t->last_flags = 0;
 			t->last_wscale = 0;
@@ -630,6 +634,10 @@ static __always_inline int ct_related(const struct flow_key *k,
 		res->key.port_a = pi->inner_dport;
 		res->key.port_b = pi->inner_sport;
 	}
+	/* The error must go to where the quoted packet came from (the
+	 * kernel's "outer daddr != inner" check). */
+	if (v6 ? __builtin_memcmp(k->ipv6_dst, pi->inner_src, 16) : k->nw_dst != pi->inner_src[0])
+		return -1;
 	e = bpf_map_lookup_elem(&conntrack, &res->key);
 	if (!e || e->expires_ns < bpf_ktime_get_ns())
 		return -1;

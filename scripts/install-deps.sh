@@ -8,6 +8,7 @@ pkgs=(
   libbpf-dev linux-libc-dev  # bpf_helpers.h and the kernel's uapi headers
   iproute2 util-linux     # ip, tc, nsenter
   netcat-openbsd iputils-ping ethtool  # the lab's traffic
+  nftables conntrack      # the kernel side of the conntrack differential test
   openvswitch-switch      # the reference: tests compare the flow printer with real ovs-ofctl
 )
 

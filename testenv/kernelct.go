@@ -1,0 +1,523 @@
+package testenv
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// The kernel conntrack router's addressing: a client subnet behind the
+// router's "client" tap and a server subnet behind its "server" tap. Frames
+// written into a tap must carry these addresses (see KernelCT.ClientFrame and
+// ServerFrame) for the router to forward them.
+var (
+	KernelCTClientIP  = net.IPv4(10, 1, 0, 1).To4()   // the client, behind the client tap
+	KernelCTOtherIP   = net.IPv4(10, 1, 0, 2).To4()   // a second host behind the client tap
+	KernelCTRouterCIP = net.IPv4(10, 1, 0, 254).To4() // the router on the client tap
+	KernelCTServerIP  = net.IPv4(10, 2, 0, 1).To4()   // the server, behind the server tap
+	KernelCTRouterSIP = net.IPv4(10, 2, 0, 254).To4() // the router on the server tap
+	KernelCTClientMAC = net.HardwareAddr{0x02, 0xc7, 0x00, 0x01, 0x00, 0x01}
+	KernelCTOtherMAC  = net.HardwareAddr{0x02, 0xc7, 0x00, 0x01, 0x00, 0x02}
+	KernelCTServerMAC = net.HardwareAddr{0x02, 0xc7, 0x00, 0x02, 0x00, 0x01}
+)
+
+const (
+	kernelCTPrefixBits = 24 // both subnets are /24
+	// kernelCTForwardWait bounds the wait for a forwarded frame; the
+	// forwarding itself is synchronous, so this is only waited out when
+	// the router did not forward the packet.
+	kernelCTForwardWait = 500 * time.Millisecond
+)
+
+// KernelCTTable is the nftables table (family inet) NewKernelCT installs.
+const KernelCTTable = "ctdiff"
+
+// The named counters of KernelCTTable: each counts the packets whose
+// conntrack result, right after nf_conntrack ran in prerouting, was that.
+const (
+	KernelCTNew        = "new"       // ct state new
+	KernelCTEst        = "est"       // ct state established, ct direction original
+	KernelCTEstReply   = "est_reply" // ct state established, ct direction reply
+	KernelCTRel        = "rel"       // ct state related, ct direction original
+	KernelCTRelReply   = "rel_reply" // ct state related, ct direction reply
+	KernelCTInvalid    = "invalid"   // ct state invalid (no conntrack attached)
+	KernelCTUntracked  = "untracked" // ct state untracked
+	kernelCTAll        = "total"     // every packet that reached the chain
+	kernelCTForwardCnt = "forwarded" // every packet that reached the forward hook
+)
+
+// kernelCTStates lists the state counters in the order they are reported.
+var kernelCTStates = []string{KernelCTNew, KernelCTEst, KernelCTEstReply, KernelCTRel, KernelCTRelReply, KernelCTInvalid, KernelCTUntracked}
+
+// kernelCTRuleset counts every packet by its conntrack result and accepts
+// it. A ct expression in a base chain is also what turns nf_conntrack on in
+// the namespace (nf_ct_netns_get). Prerouting at priority -150 runs right
+// after conntrack (-200), so the result is counted even for a packet that
+// is not forwarded afterwards.
+var kernelCTRuleset = `table inet ` + KernelCTTable + ` {
+	counter new {}
+	counter est {}
+	counter est_reply {}
+	counter rel {}
+	counter rel_reply {}
+	counter invalid {}
+	counter untracked {}
+	counter total {}
+	counter forwarded {}
+	chain prerouting {
+		type filter hook prerouting priority -150; policy accept;
+		counter name "total"
+		ct state new counter name "new"
+		ct state established ct direction original counter name "est"
+		ct state established ct direction reply counter name "est_reply"
+		ct state related ct direction original counter name "rel"
+		ct state related ct direction reply counter name "rel_reply"
+		ct state invalid counter name "invalid"
+		ct state untracked counter name "untracked"
+	}
+	chain forwarding {
+		type filter hook forward priority 0; policy accept;
+		counter name "forwarded"
+	}
+}
+`
+
+// KernelCTSysctls are the nf_conntrack settings NewKernelCT sets to their
+// kernel defaults in the router's namespace (and Sysctls reports).
+var KernelCTSysctls = []struct{ Key, Value string }{
+	{"net/netfilter/nf_conntrack_tcp_loose", "1"},
+	{"net/netfilter/nf_conntrack_tcp_be_liberal", "0"},
+	{"net/netfilter/nf_conntrack_tcp_ignore_invalid_rst", "0"},
+	{"net/netfilter/nf_conntrack_tcp_max_retrans", "3"},
+	{"net/netfilter/nf_conntrack_checksum", "1"},
+}
+
+// KernelCT is the Linux kernel's own nf_conntrack as a test oracle: a
+// network namespace that routes between two tap devices (client side
+// 10.1.0.0/24, server side 10.2.0.0/24), with ip_forward=1, rp_filter off,
+// permanent neighbour entries for the hosts (no ARP) and an nftables
+// ruleset (KernelCTTable) that accepts everything and counts each packet by
+// its conntrack result. Send a frame with Send and read its verdict; read
+// the connections nf_conntrack stored with Conns.
+type KernelCT struct {
+	NS *NS
+	// ClientTap and ServerTap are the router's two legs: a frame written
+	// into ClientTap comes from the client subnet.
+	ClientTap, ServerTap *Tap
+	// RouterClientMAC and RouterServerMAC are the taps' MAC addresses,
+	// the Ethernet destination of frames written into them.
+	RouterClientMAC, RouterServerMAC net.HardwareAddr
+
+	h        *netlink.Handle
+	nfnl     int    // NETLINK_NETFILTER socket in NS
+	nlSeq    uint32 // its last request's sequence number
+	counters map[string]uint64
+}
+
+// NewKernelCT builds the router in a namespace of its own. Everything it
+// creates (namespace, taps, nftables table) is removed by cleanups on tb,
+// also when the test fails.
+func NewKernelCT(tb testing.TB) *KernelCT {
+	tb.Helper()
+	RequirePrivileged(tb)
+	for _, tool := range []string{"nft", "nsenter"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			if InVM() {
+				tb.Skipf("in a vmtest guest: no %s for the kernel conntrack router (testenv/vm does not copy it)", tool)
+			}
+			tb.Fatalf("testenv: the kernel conntrack router needs %s: %v (apt-get install nftables util-linux)", tool, err)
+		}
+	}
+	ns := NewNS(tb, "kct")
+	if err := ns.DisableIPv6(); err != nil {
+		tb.Fatalf("testenv: %v", err)
+	}
+	k := &KernelCT{NS: ns}
+	k.ClientTap = ns.NewTap(tb, "ctc")
+	k.ServerTap = ns.NewTap(tb, "cts")
+	k.h = ns.MustHandle(tb)
+
+	type leg struct {
+		tap    *Tap
+		router net.IP
+		hosts  map[string]net.HardwareAddr
+		mac    *net.HardwareAddr
+	}
+	legs := []leg{
+		{k.ClientTap, KernelCTRouterCIP, map[string]net.HardwareAddr{
+			KernelCTClientIP.String(): KernelCTClientMAC, KernelCTOtherIP.String(): KernelCTOtherMAC}, &k.RouterClientMAC},
+		{k.ServerTap, KernelCTRouterSIP, map[string]net.HardwareAddr{KernelCTServerIP.String(): KernelCTServerMAC}, &k.RouterServerMAC},
+	}
+	for _, l := range legs {
+		link, err := k.h.LinkByName(l.tap.Name)
+		if err != nil {
+			tb.Fatalf("testenv: %v", err)
+		}
+		*l.mac = link.Attrs().HardwareAddr
+		addr := &netlink.Addr{IPNet: &net.IPNet{IP: l.router, Mask: net.CIDRMask(kernelCTPrefixBits, 32)}}
+		if err := k.h.AddrAdd(link, addr); err != nil {
+			tb.Fatalf("testenv: %s: add %v: %v", l.tap.Name, addr, err)
+		}
+		for ip, mac := range l.hosts {
+			n := &netlink.Neigh{LinkIndex: link.Attrs().Index, Family: unix.AF_INET, State: netlink.NUD_PERMANENT,
+				IP: net.ParseIP(ip), HardwareAddr: mac}
+			if err := k.h.NeighSet(n); err != nil {
+				tb.Fatalf("testenv: %s: neighbour %s lladdr %s: %v", l.tap.Name, ip, mac, err)
+			}
+		}
+	}
+	// The ruleset first: its ct expressions load nf_conntrack where it is a
+	// module, and with it the net.netfilter sysctls set below.
+	if out, err := k.nft(kernelCTRuleset, "-f", "-"); err != nil {
+		tb.Fatalf("testenv: netns %s: load the nftables ruleset: %v\n%s", ns.Name, err, out)
+	}
+	// Registered after the namespace's and the taps' cleanups, so it runs
+	// before them (cleanups run last in, first out).
+	tb.Cleanup(func() {
+		if out, err := k.nft("", "delete", "table", "inet", KernelCTTable); err != nil {
+			tb.Errorf("testenv: netns %s: delete nftables table %s: %v\n%s", ns.Name, KernelCTTable, err, out)
+		}
+	})
+	type sysctl struct{ key, value string }
+	sysctls := []sysctl{
+		{"net/ipv4/ip_forward", "1"},
+		{"net/ipv4/conf/all/rp_filter", "0"},
+		{"net/ipv4/conf/default/rp_filter", "0"},
+		{"net/ipv4/conf/all/send_redirects", "0"},
+	}
+	for _, tap := range []*Tap{k.ClientTap, k.ServerTap} {
+		sysctls = append(sysctls,
+			sysctl{"net/ipv4/conf/" + tap.Name + "/rp_filter", "0"},
+			sysctl{"net/ipv4/conf/" + tap.Name + "/send_redirects", "0"})
+	}
+	for _, s := range KernelCTSysctls {
+		sysctls = append(sysctls, sysctl{s.Key, s.Value})
+	}
+	for _, s := range sysctls {
+		if err := ns.SetSysctl(s.key, s.value); err != nil {
+			tb.Fatalf("testenv: netns %s: sysctl %s=%s: %v", ns.Name, s.key, s.value, err)
+		}
+	}
+
+	if err := k.Flush(); err != nil {
+		tb.Fatalf("testenv: %v", err)
+	}
+	// The nfnetlink socket for reading the counters, opened inside the
+	// namespace (it stays there); closed before the namespace is deleted.
+	if err := ns.Do(func() error {
+		fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_NETFILTER)
+		if err != nil {
+			return err
+		}
+		tv := unix.Timeval{Sec: 5}
+		if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
+			unix.Close(fd)
+			return err
+		}
+		if err := unix.Bind(fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
+			unix.Close(fd)
+			return err
+		}
+		k.nfnl = fd
+		return nil
+	}); err != nil {
+		tb.Fatalf("testenv: netns %s: nfnetlink socket: %v", ns.Name, err)
+	}
+	tb.Cleanup(func() { unix.Close(k.nfnl) })
+	var err error
+	if k.counters, err = k.readCounters(); err != nil {
+		tb.Fatalf("testenv: %v", err)
+	}
+	return k
+}
+
+// nft runs nft in the router's namespace, with stdin as its input.
+func (k *KernelCT) nft(stdin string, args ...string) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), RunTimeout)
+	defer cancel()
+	cmd := k.NS.Command(ctx, "nft", args...)
+	cmd.Stdin = strings.NewReader(stdin)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	return out.Bytes(), err
+}
+
+// readCounters returns the packet counts of the table's named counters,
+// dumped over nfnetlink (NFT_MSG_GETOBJ): the same numbers as `nft list
+// counters`, without starting a process per packet.
+func (k *KernelCT) readCounters() (map[string]uint64, error) {
+	k.nlSeq++
+	attr := func(typ uint16, val []byte) []byte {
+		a := make([]byte, 4, 4+len(val)+3)
+		binary.NativeEndian.PutUint16(a[0:], uint16(4+len(val)))
+		binary.NativeEndian.PutUint16(a[2:], typ)
+		a = append(a, val...)
+		for len(a)%4 != 0 {
+			a = append(a, 0)
+		}
+		return a
+	}
+	body := []byte{unix.NFPROTO_INET, unix.NFNETLINK_V0, 0, 0} // struct nfgenmsg
+	body = append(body, attr(unix.NFTA_OBJ_TABLE, append([]byte(KernelCTTable), 0))...)
+	body = append(body, attr(unix.NFTA_OBJ_TYPE, binary.BigEndian.AppendUint32(nil, unix.NFT_OBJECT_COUNTER))...)
+	msg := make([]byte, unix.NLMSG_HDRLEN, unix.NLMSG_HDRLEN+len(body))
+	binary.NativeEndian.PutUint32(msg[0:], uint32(unix.NLMSG_HDRLEN+len(body)))
+	binary.NativeEndian.PutUint16(msg[4:], unix.NFNL_SUBSYS_NFTABLES<<8|unix.NFT_MSG_GETOBJ)
+	binary.NativeEndian.PutUint16(msg[6:], unix.NLM_F_REQUEST|unix.NLM_F_DUMP)
+	binary.NativeEndian.PutUint32(msg[8:], k.nlSeq)
+	msg = append(msg, body...)
+	if err := unix.Sendto(k.nfnl, msg, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
+		return nil, fmt.Errorf("netns %s: nfnetlink: dump counters: %w", k.NS.Name, err)
+	}
+	c := map[string]uint64{}
+	buf := make([]byte, 1<<16)
+	for done := false; !done; {
+		n, _, err := unix.Recvfrom(k.nfnl, buf, 0)
+		if err != nil {
+			return nil, fmt.Errorf("netns %s: nfnetlink: dump counters: %w", k.NS.Name, err)
+		}
+		msgs, err := syscall.ParseNetlinkMessage(buf[:n])
+		if err != nil {
+			return nil, fmt.Errorf("nfnetlink: %w", err)
+		}
+		for _, m := range msgs {
+			if m.Header.Seq != k.nlSeq {
+				continue
+			}
+			switch m.Header.Type {
+			case unix.NLMSG_DONE:
+				done = true
+				continue
+			case unix.NLMSG_ERROR:
+				if len(m.Data) >= 4 {
+					if errno := int32(binary.NativeEndian.Uint32(m.Data)); errno != 0 {
+						return nil, fmt.Errorf("netns %s: nfnetlink: dump counters of table inet %s: %w", k.NS.Name, KernelCTTable, unix.Errno(-errno))
+					}
+				}
+				continue
+			}
+			if len(m.Data) < 4 {
+				continue
+			}
+			var name string
+			var packets uint64
+			var hasPackets bool
+			for _, a := range nlAttrs(m.Data[4:]) { // after struct nfgenmsg
+				switch a.typ {
+				case unix.NFTA_OBJ_NAME:
+					name = string(bytes.TrimRight(a.val, "\x00"))
+				case unix.NFTA_OBJ_DATA:
+					for _, d := range nlAttrs(a.val) {
+						if d.typ == unix.NFTA_COUNTER_PACKETS && len(d.val) == 8 {
+							packets, hasPackets = binary.BigEndian.Uint64(d.val), true
+						}
+					}
+				}
+			}
+			if name != "" && hasPackets {
+				c[name] = packets
+			}
+		}
+	}
+	for _, name := range append([]string{kernelCTAll, kernelCTForwardCnt}, kernelCTStates...) {
+		if _, ok := c[name]; !ok {
+			return nil, fmt.Errorf("netns %s: table inet %s has no counter %q (have %v)", k.NS.Name, KernelCTTable, name, c)
+		}
+	}
+	return c, nil
+}
+
+type nlAttr struct {
+	typ uint16 // without the NLA_F_NESTED and NLA_F_NET_BYTEORDER flags
+	val []byte
+}
+
+// nlAttrs splits netlink attributes.
+func nlAttrs(b []byte) []nlAttr {
+	var out []nlAttr
+	for len(b) >= 4 {
+		l := int(binary.NativeEndian.Uint16(b[0:]))
+		if l < 4 || l > len(b) {
+			break
+		}
+		out = append(out, nlAttr{typ: binary.NativeEndian.Uint16(b[2:]) &^ (unix.NLA_F_NESTED | unix.NLA_F_NET_BYTEORDER), val: b[4:l]})
+		l = (l + 3) &^ 3
+		if l > len(b) {
+			break
+		}
+		b = b[l:]
+	}
+	return out
+}
+
+// Sysctls reads, in the router's namespace, ip_forward, rp_filter and the
+// settings of KernelCTSysctls, as "net.ipv4.ip_forward=1" strings.
+func (k *KernelCT) Sysctls() ([]string, error) {
+	keys := []string{"net/ipv4/ip_forward", "net/ipv4/conf/all/rp_filter"}
+	for _, s := range KernelCTSysctls {
+		keys = append(keys, s.Key)
+	}
+	var out []string
+	for _, key := range keys {
+		v, err := k.NS.Sysctl(key)
+		if err != nil {
+			return nil, fmt.Errorf("netns %s: sysctl %s: %w", k.NS.Name, key, err)
+		}
+		out = append(out, strings.ReplaceAll(key, "/", ".")+"="+v)
+	}
+	return out, nil
+}
+
+// ClientFrame sets spec's Ethernet addresses for a frame from a host of
+// the client subnet (spec.SrcMAC, if set, is kept) to the router.
+func (k *KernelCT) ClientFrame(spec PacketSpec) PacketSpec {
+	if spec.SrcMAC == nil {
+		spec.SrcMAC = KernelCTClientMAC
+	}
+	spec.DstMAC = k.RouterClientMAC
+	return spec
+}
+
+// ServerFrame is ClientFrame for a frame from the server subnet.
+func (k *KernelCT) ServerFrame(spec PacketSpec) PacketSpec {
+	if spec.SrcMAC == nil {
+		spec.SrcMAC = KernelCTServerMAC
+	}
+	spec.DstMAC = k.RouterServerMAC
+	return spec
+}
+
+// KernelCTVerdict is what nf_conntrack made of one packet.
+type KernelCTVerdict struct {
+	// Counter is the KernelCT* counter the packet moved: KernelCTNew,
+	// KernelCTEst, KernelCTEstReply, KernelCTRel, KernelCTRelReply,
+	// KernelCTInvalid or KernelCTUntracked.
+	Counter string
+	// Forwarded tells that the packet also went through the forward hook
+	// and came out of the other tap unchanged but for its TTL.
+	Forwarded bool
+}
+
+// CtState is the verdict as OVS ct_state bits (+trk always; +new, +est,
+// +rel, +rpl, +inv as nf_conntrack's ctinfo maps to them in OVS), or 0 for
+// an untracked packet.
+func (v KernelCTVerdict) CtState() uint32 {
+	const csNew, csEst, csRel, csRpl, csInv, csTrk = 0x01, 0x02, 0x04, 0x08, 0x10, 0x20
+	switch v.Counter {
+	case KernelCTNew:
+		return csTrk | csNew
+	case KernelCTEst:
+		return csTrk | csEst
+	case KernelCTEstReply:
+		return csTrk | csEst | csRpl
+	case KernelCTRel:
+		return csTrk | csRel
+	case KernelCTRelReply:
+		return csTrk | csRel | csRpl
+	case KernelCTInvalid:
+		return csTrk | csInv
+	}
+	return 0
+}
+
+// Send writes frame into the client tap (fromClient) or the server tap,
+// waits for the router to forward it out of the other tap and returns
+// nf_conntrack's verdict on it, read from the counters. A tap write is
+// processed synchronously (netif_receive_skb in the writer's context), so
+// by the time the frame comes out, its counters have moved.
+func (k *KernelCT) Send(fromClient bool, frame []byte) (KernelCTVerdict, error) {
+	in, out := k.ClientTap, k.ServerTap
+	if !fromClient {
+		in, out = out, in
+	}
+	var v KernelCTVerdict
+	if len(frame) < 14+20 || binary.BigEndian.Uint16(frame[12:]) != 0x0800 || frame[14]>>4 != 4 {
+		return v, errors.New("KernelCT.Send: not an untagged IPv4 frame")
+	}
+	if err := in.WriteFrame(frame); err != nil {
+		return v, err
+	}
+	ihl := int(frame[14]&0x0f) * 4
+	_, err := out.ReadFrameMatching(kernelCTForwardWait, func(b []byte) bool {
+		return len(b) == len(frame) && bytes.Equal(b[14+12:14+20], frame[14+12:14+20]) && // addresses
+			b[14+9] == frame[14+9] && bytes.Equal(b[14+ihl:], frame[14+ihl:]) // protocol, L4 untouched
+	})
+	switch {
+	case err == nil:
+		v.Forwarded = true
+	case !errors.Is(err, os.ErrDeadlineExceeded):
+		return v, err
+	}
+	now, err := k.readCounters()
+	if err != nil {
+		return v, err
+	}
+	defer func() { k.counters = now }()
+	if d := now[kernelCTAll] - k.counters[kernelCTAll]; d != 1 {
+		return v, fmt.Errorf("KernelCT.Send: %d packets reached prerouting, want 1 (counters before %v, after %v)", d, k.counters, now)
+	}
+	if d := now[kernelCTForwardCnt] - k.counters[kernelCTForwardCnt]; (d == 1) != v.Forwarded {
+		return v, fmt.Errorf("KernelCT.Send: the forward hook counted %d packets, and the frame came out of %s: %v", d, out.Name, v.Forwarded)
+	}
+	var moved []string
+	for _, name := range kernelCTStates {
+		if now[name] != k.counters[name] {
+			moved = append(moved, fmt.Sprintf("%s+%d", name, now[name]-k.counters[name]))
+			v.Counter = name
+		}
+	}
+	if len(moved) != 1 || now[v.Counter]-k.counters[v.Counter] != 1 {
+		return v, fmt.Errorf("KernelCT.Send: want exactly one state counter to move by one, got %v", moved)
+	}
+	return v, nil
+}
+
+// KernelConn is one connection in the router's conntrack table, by its
+// original-direction tuple.
+type KernelConn struct {
+	Proto      uint8
+	Src, Dst   net.IP
+	Sport      uint16 // TCP and UDP only (the netlink library does not decode ICMP ids)
+	Dport      uint16
+	TCPState   uint8 // nf_conntrack's TCP state (TCP_CONNTRACK_*), TCP only
+	HasTCPInfo bool
+}
+
+// Conns dumps the router's IPv4 conntrack table over netlink.
+func (k *KernelCT) Conns() ([]KernelConn, error) {
+	flows, err := k.h.ConntrackTableList(netlink.ConntrackTable, netlink.FAMILY_V4)
+	if err != nil {
+		return nil, fmt.Errorf("netns %s: conntrack dump: %w", k.NS.Name, err)
+	}
+	var out []KernelConn
+	for _, f := range flows {
+		c := KernelConn{Proto: f.Forward.Protocol, Src: f.Forward.SrcIP, Dst: f.Forward.DstIP,
+			Sport: f.Forward.SrcPort, Dport: f.Forward.DstPort}
+		if p, ok := f.ProtoInfo.(*netlink.ProtoInfoTCP); ok {
+			c.TCPState, c.HasTCPInfo = p.State, true
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+// Flush empties the router's conntrack table.
+func (k *KernelCT) Flush() error {
+	if err := k.h.ConntrackTableFlush(netlink.ConntrackTable); err != nil {
+		return fmt.Errorf("netns %s: conntrack flush: %w", k.NS.Name, err)
+	}
+	return nil
+}
