@@ -2,14 +2,11 @@ package loader
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"net/netip"
 	"sort"
 	"strings"
 	"time"
-
-	"github.com/cilium/ebpf"
 
 	"github.com/ebpfovs/ebpfovs/bpf"
 )
@@ -88,26 +85,24 @@ func connFromEntry(k *bpf.DatapathCtKey, e *bpf.DatapathCtEntry, now uint64) Con
 // nil). Expired entries are removed as they are found: no daemon sweeps.
 func (b *Bridge) Conntrack(zone *uint16) ([]Conn, error) {
 	now := monotonicNow()
-	var out []Conn
-	var expired []bpf.DatapathCtKey
-	var k bpf.DatapathCtKey
-	var e bpf.DatapathCtEntry
-	it := b.maps.Conntrack.Iterate()
-	for it.Next(&k, &e) {
-		if e.ExpiresNs <= now {
-			expired = append(expired, k)
-			continue
-		}
-		if zone != nil && k.Zone != *zone {
-			continue
-		}
-		out = append(out, connFromEntry(&k, &e, now))
-	}
-	if err := it.Err(); err != nil {
+	keys, entries, err := readAll[bpf.DatapathCtKey, bpf.DatapathCtEntry](b.maps.Conntrack)
+	if err != nil {
 		return nil, fmt.Errorf("read conntrack: %w", err)
 	}
-	for i := range expired {
-		b.maps.Conntrack.Delete(&expired[i])
+	out := make([]Conn, 0, len(keys))
+	var expired []bpf.DatapathCtKey
+	for i := range keys {
+		if entries[i].ExpiresNs <= now {
+			expired = append(expired, keys[i])
+			continue
+		}
+		if zone != nil && keys[i].Zone != *zone {
+			continue
+		}
+		out = append(out, connFromEntry(&keys[i], &entries[i], now))
+	}
+	if err := deleteAll(b.maps.Conntrack, expired); err != nil {
+		return nil, fmt.Errorf("remove expired connections: %w", err)
 	}
 	sort.Slice(out, func(i, j int) bool { return connLess(&out[i], &out[j]) })
 	return out, nil
@@ -317,15 +312,15 @@ func (b *Bridge) FlushConntrack(f CTFilter) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	n := 0
+	var keys []bpf.DatapathCtKey
 	for i := range conns {
-		if !f.matches(&conns[i]) {
-			continue
+		if f.matches(&conns[i]) {
+			keys = append(keys, conns[i].key)
 		}
-		if err := b.maps.Conntrack.Delete(&conns[i].key); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
-			return n, fmt.Errorf("flush conntrack: %w", err)
-		}
-		n++
 	}
+	if err := deleteAll(b.maps.Conntrack, keys); err != nil {
+		return 0, fmt.Errorf("flush conntrack: %w", err)
+	}
+	n := len(keys)
 	return n, nil
 }
