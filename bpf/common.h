@@ -342,6 +342,18 @@ struct ct_entry {
 	__u8 pad[5];
 };
 
+/*
+ * A zone's timeout policy (OVS's zone timeout policies; the kernel's
+ * per-zone cttimeout), seconds; 0 keeps nf_conntrack's default.
+ */
+struct ct_timeouts {
+	__u32 tcp[10];       /* by enum tcp_ct_state */
+	__u32 udp_unreplied; /* udp_first, udp_single */
+	__u32 udp_replied;   /* udp_multiple */
+	__u32 icmp;          /* icmp_first, icmp_reply */
+	__u32 generic;
+};
+
 /* TCP states, numbered as nf_conntrack numbers them. */
 enum tcp_ct_state {
 	TCP_CT_NONE = 0,

@@ -227,23 +227,36 @@ static __always_inline int ct_build_key(const struct flow_key *k,
 	return 0;
 }
 
+/* The timeout for a connection in its current state: the zone's policy
+ * where it sets one, else nf_conntrack's defaults. */
 static __always_inline __u64 ct_timeout_ns(__u8 proto, __u8 tcp_state,
-					   __u8 flags, __u64 age_ns)
+					   __u8 flags, __u64 age_ns, __u16 zone)
 {
+	__u32 z = zone, v = 0;
+	struct ct_timeouts *tp = bpf_map_lookup_elem(&ct_timeout_policy, &z);
+	int stream;
+
 	switch (proto) {
 	case IPPROTO_TCP:
-		if (tcp_state < TCP_CT_MAX)
-			return SECS(tcp_timeouts[tcp_state]);
-		return SECS(tcp_timeouts[TCP_CT_CLOSE]);
+		if (tcp_state >= TCP_CT_MAX)
+			tcp_state = TCP_CT_CLOSE;
+		if (tp && tcp_state < 10)
+			v = tp->tcp[tcp_state];
+		return SECS(v ? v : tcp_timeouts[tcp_state]);
 	case IPPROTO_UDP:
-		if ((flags & CT_E_SEEN_REPLY) && age_ns > SECS(UDP_STREAM_AFTER))
-			return SECS(UDP_TIMEOUT_STREAM);
-		return SECS(UDP_TIMEOUT);
+		stream = (flags & CT_E_SEEN_REPLY) && age_ns > SECS(UDP_STREAM_AFTER);
+		if (tp)
+			v = stream ? tp->udp_replied : tp->udp_unreplied;
+		return SECS(v ? v : (stream ? UDP_TIMEOUT_STREAM : UDP_TIMEOUT));
 	case IPPROTO_ICMP:
 	case IPPROTO_ICMPV6:
-		return SECS(ICMP_TIMEOUT);
+		if (tp)
+			v = tp->icmp;
+		return SECS(v ? v : ICMP_TIMEOUT);
 	}
-	return SECS(GENERIC_TIMEOUT);
+	if (tp)
+		v = tp->generic;
+	return SECS(v ? v : GENERIC_TIMEOUT);
 }
 
 /* Sequence arithmetic (RFC 1982), as the kernel's before()/after(). */
@@ -594,7 +607,7 @@ static __always_inline void ct_commit(struct ct_result *res,
 	ne->id = bpf_get_prandom_u32();
 	ne->packets[CT_DIR_ORIG] = 1;
 	ne->bytes[CT_DIR_ORIG] = pi->len;
-	ne->expires_ns = now + ct_timeout_ns(res->key.proto, ne->tcp.state, ne->flags, 0);
+	ne->expires_ns = now + ct_timeout_ns(res->key.proto, ne->tcp.state, ne->flags, 0, res->key.zone);
 	if (bpf_map_update_elem(&conntrack, &res->key, ne, BPF_NOEXIST) == 0)
 		res->has_entry = 1;
 	else
@@ -799,7 +812,7 @@ __noinline int ct_execute(const struct flow_key *key, const struct pkt_info *pi,
 			((e->flags & CT_E_SEEN_REPLY) ? CS_EST : CS_NEW);
 	}
 	e->expires_ns = now + ct_timeout_ns(proto, e->tcp.state,
-					    e->flags, now - e->start_ns);
+					    e->flags, now - e->start_ns, zone);
 	if (!dry) /* a dry run counts nothing */
 		ct_account(e, res->dir, pi->len);
 	return res->ct_state;

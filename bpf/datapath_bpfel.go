@@ -140,6 +140,15 @@ type DatapathCtKey struct {
 	Family uint8
 }
 
+type DatapathCtTimeouts struct {
+	_            structs.HostLayout
+	Tcp          [10]uint32
+	UdpUnreplied uint32
+	UdpReplied   uint32
+	Icmp         uint32
+	Generic      uint32
+}
+
 type DatapathFlowCounts struct {
 	_       structs.HostLayout
 	Packets uint64
@@ -402,6 +411,7 @@ const (
 	DatapathMapConfig           = "config"
 	DatapathMapConntrack        = "conntrack"
 	DatapathMapCounters         = "counters"
+	DatapathMapCtTimeoutPolicy  = "ct_timeout_policy"
 	DatapathMapFlowActions      = "flow_actions"
 	DatapathMapFlowCache        = "flow_cache"
 	DatapathMapFlowMeta         = "flow_meta"
@@ -474,23 +484,24 @@ type DatapathProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type DatapathMapSpecs struct {
-	Config        *ebpf.MapSpec `ebpf:"config"`
-	Conntrack     *ebpf.MapSpec `ebpf:"conntrack"`
-	Counters      *ebpf.MapSpec `ebpf:"counters"`
-	FlowActions   *ebpf.MapSpec `ebpf:"flow_actions"`
-	FlowCache     *ebpf.MapSpec `ebpf:"flow_cache"`
-	FlowMeta      *ebpf.MapSpec `ebpf:"flow_meta"`
-	FlowStats     *ebpf.MapSpec `ebpf:"flow_stats"`
-	FlowUsed      *ebpf.MapSpec `ebpf:"flow_used"`
-	Flows         *ebpf.MapSpec `ebpf:"flows"`
-	Macs          *ebpf.MapSpec `ebpf:"macs"`
-	Masks         *ebpf.MapSpec `ebpf:"masks"`
-	PortByIfindex *ebpf.MapSpec `ebpf:"port_by_ifindex"`
-	PortStats     *ebpf.MapSpec `ebpf:"port_stats"`
-	Ports         *ebpf.MapSpec `ebpf:"ports"`
-	Scratch       *ebpf.MapSpec `ebpf:"scratch"`
-	Tables        *ebpf.MapSpec `ebpf:"tables"`
-	TraceBuf      *ebpf.MapSpec `ebpf:"trace_buf"`
+	Config          *ebpf.MapSpec `ebpf:"config"`
+	Conntrack       *ebpf.MapSpec `ebpf:"conntrack"`
+	Counters        *ebpf.MapSpec `ebpf:"counters"`
+	CtTimeoutPolicy *ebpf.MapSpec `ebpf:"ct_timeout_policy"`
+	FlowActions     *ebpf.MapSpec `ebpf:"flow_actions"`
+	FlowCache       *ebpf.MapSpec `ebpf:"flow_cache"`
+	FlowMeta        *ebpf.MapSpec `ebpf:"flow_meta"`
+	FlowStats       *ebpf.MapSpec `ebpf:"flow_stats"`
+	FlowUsed        *ebpf.MapSpec `ebpf:"flow_used"`
+	Flows           *ebpf.MapSpec `ebpf:"flows"`
+	Macs            *ebpf.MapSpec `ebpf:"macs"`
+	Masks           *ebpf.MapSpec `ebpf:"masks"`
+	PortByIfindex   *ebpf.MapSpec `ebpf:"port_by_ifindex"`
+	PortStats       *ebpf.MapSpec `ebpf:"port_stats"`
+	Ports           *ebpf.MapSpec `ebpf:"ports"`
+	Scratch         *ebpf.MapSpec `ebpf:"scratch"`
+	Tables          *ebpf.MapSpec `ebpf:"tables"`
+	TraceBuf        *ebpf.MapSpec `ebpf:"trace_buf"`
 }
 
 // DatapathVariableSpecs contains global variables before they are loaded into the kernel.
@@ -523,23 +534,24 @@ func (o *DatapathObjects) Close() error {
 //
 // It can be passed to LoadDatapathObjects or ebpf.CollectionSpec.LoadAndAssign.
 type DatapathMaps struct {
-	Config        *ebpf.Map `ebpf:"config"`
-	Conntrack     *ebpf.Map `ebpf:"conntrack"`
-	Counters      *ebpf.Map `ebpf:"counters"`
-	FlowActions   *ebpf.Map `ebpf:"flow_actions"`
-	FlowCache     *ebpf.Map `ebpf:"flow_cache"`
-	FlowMeta      *ebpf.Map `ebpf:"flow_meta"`
-	FlowStats     *ebpf.Map `ebpf:"flow_stats"`
-	FlowUsed      *ebpf.Map `ebpf:"flow_used"`
-	Flows         *ebpf.Map `ebpf:"flows"`
-	Macs          *ebpf.Map `ebpf:"macs"`
-	Masks         *ebpf.Map `ebpf:"masks"`
-	PortByIfindex *ebpf.Map `ebpf:"port_by_ifindex"`
-	PortStats     *ebpf.Map `ebpf:"port_stats"`
-	Ports         *ebpf.Map `ebpf:"ports"`
-	Scratch       *ebpf.Map `ebpf:"scratch"`
-	Tables        *ebpf.Map `ebpf:"tables"`
-	TraceBuf      *ebpf.Map `ebpf:"trace_buf"`
+	Config          *ebpf.Map `ebpf:"config"`
+	Conntrack       *ebpf.Map `ebpf:"conntrack"`
+	Counters        *ebpf.Map `ebpf:"counters"`
+	CtTimeoutPolicy *ebpf.Map `ebpf:"ct_timeout_policy"`
+	FlowActions     *ebpf.Map `ebpf:"flow_actions"`
+	FlowCache       *ebpf.Map `ebpf:"flow_cache"`
+	FlowMeta        *ebpf.Map `ebpf:"flow_meta"`
+	FlowStats       *ebpf.Map `ebpf:"flow_stats"`
+	FlowUsed        *ebpf.Map `ebpf:"flow_used"`
+	Flows           *ebpf.Map `ebpf:"flows"`
+	Macs            *ebpf.Map `ebpf:"macs"`
+	Masks           *ebpf.Map `ebpf:"masks"`
+	PortByIfindex   *ebpf.Map `ebpf:"port_by_ifindex"`
+	PortStats       *ebpf.Map `ebpf:"port_stats"`
+	Ports           *ebpf.Map `ebpf:"ports"`
+	Scratch         *ebpf.Map `ebpf:"scratch"`
+	Tables          *ebpf.Map `ebpf:"tables"`
+	TraceBuf        *ebpf.Map `ebpf:"trace_buf"`
 }
 
 func (m *DatapathMaps) Close() error {
@@ -547,6 +559,7 @@ func (m *DatapathMaps) Close() error {
 		m.Config,
 		m.Conntrack,
 		m.Counters,
+		m.CtTimeoutPolicy,
 		m.FlowActions,
 		m.FlowCache,
 		m.FlowMeta,

@@ -988,6 +988,48 @@ func TestConntrackTCPStates(t *testing.T) {
 	})
 }
 
+// TestConntrackTimeouts: a zone's timeout policy shortens its connections'
+// lives; an expired connection never matches and a new packet is +new.
+func TestConntrackTimeouts(t *testing.T) {
+	d := newDP(t)
+	d.setFlows(
+		"table=0, priority=10, ip, ct_state=-trk, actions=ct(zone=5,table=1)",
+		"table=1, priority=10, ip, ct_state=+trk+new, actions=ct(commit,zone=5),NORMAL",
+		"table=1, priority=5, ip, ct_state=+trk, actions=NORMAL",
+	)
+	set, err := loader.ParseTimeouts([]string{"udp_first=1", "tcp_syn_sent=1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.b.SetCTTimeouts(5, set); err != nil {
+		t.Fatal(err)
+	}
+	udp := testenv.Build(testenv.PacketSpec{SrcMAC: mac1, DstMAC: mac2, SrcIP: ip1, DstIP: ip2, Proto: "udp", SrcPort: 7, DstPort: 9})
+	d.run(1, udp)
+	if res := d.run(1, udp); res.Trace.CtState != csTrk|csNew {
+		t.Fatalf("second packet: ct_state %#x", res.Trace.CtState)
+	}
+	z := uint16(5)
+	if c, _ := d.b.Conntrack(&z); len(c) != 1 || c[0].Timeout > time.Second {
+		t.Fatalf("zone 5: %d connections, timeout %v, want 1 with at most 1 s", len(c), c)
+	}
+	time.Sleep(1200 * time.Millisecond)
+	if c, _ := d.b.Conntrack(&z); len(c) != 0 {
+		t.Fatalf("after 1.2 s, with udp_first=1: %d connections, want none", len(c))
+	}
+	// Back to the defaults: 30 s.
+	if err := d.b.SetCTTimeouts(5, map[string]uint32{"udp_first": 0, "tcp_syn_sent": 0}); err != nil {
+		t.Fatal(err)
+	}
+	d.run(1, udp)
+	if c, _ := d.b.Conntrack(&z); len(c) != 1 || c[0].Timeout < 29*time.Second {
+		t.Fatalf("default timeout: %v", c)
+	}
+	if _, err := loader.ParseTimeouts([]string{"tcp_bogus=1"}); err == nil || !strings.Contains(err.Error(), "unknown timeout") {
+		t.Fatalf("unknown name: %v", err)
+	}
+}
+
 // TestConntrackMarkLabelForceRelated: ct_mark and ct_label set by
 // ct(commit, exec(...)) on the connection, seen by both directions and
 // matched; ct(force); ICMP errors related to a connection.

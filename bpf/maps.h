@@ -159,6 +159,15 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } scratch SEC(".maps");
 
+/* zone -> its timeout policy (ct-set-timeouts). W: loader. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, struct ct_timeouts);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} ct_timeout_policy SEC(".maps");
+
 /* Datapath counters, enum counter. W: datapath. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

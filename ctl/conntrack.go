@@ -54,6 +54,26 @@ OPTIONS
 		run:   runCTStatsShow,
 	})
 	register(&command{
+		name:    "ct-set-timeouts",
+		args:    "zone=N [NAME=SECONDS...]",
+		summary: "set a zone's conntrack timeouts (OVS zone timeout policy)",
+		root:    true,
+		help: `DESCRIPTION
+    Sets the timeouts of connections in conntrack zone N, with the names of
+    Open vSwitch's zone timeout policies: tcp_syn_sent, tcp_syn_recv,
+    tcp_established, tcp_fin_wait, tcp_close_wait, tcp_last_ack,
+    tcp_time_wait, tcp_close, tcp_syn_sent2, udp_first, udp_single,
+    udp_multiple, icmp_first, icmp_reply, and other (any other protocol).
+    0 restores nf_conntrack's default (e.g. tcp_established 432000 s,
+    udp_first 30 s). A connection takes a new timeout at its next packet.
+    Without NAME=SECONDS, prints the zone's policy.
+
+EXAMPLE
+    ebpfovs ct-set-timeouts zone=5 tcp_established=3600 udp_first=10
+`,
+		run: runCTSetTimeouts,
+	})
+	register(&command{
 		name:    "ct-set-tcp-liberal",
 		args:    "[on|off]",
 		summary: "TCP window checks off (on) or on (off), like nf_conntrack_tcp_be_liberal",
@@ -166,6 +186,46 @@ func runCTStatsShow(e *env, fs *pflag.FlagSet, args []string) error {
 			fmt.Fprintf(w, "    commit refused: %d\n", c.Value)
 		}
 	}
+	return nil
+}
+
+func runCTSetTimeouts(e *env, fs *pflag.FlagSet, args []string) error {
+	if len(args) == 0 || !strings.HasPrefix(args[0], "zone=") {
+		return usagef("ct-set-timeouts: expects zone=N first")
+	}
+	z, err := strconv.ParseUint(strings.TrimPrefix(args[0], "zone="), 10, 16)
+	if err != nil {
+		return usagef("ct-set-timeouts: %s: failed to parse zone", args[0])
+	}
+	set, err := loader.ParseTimeouts(args[1:])
+	if err != nil {
+		return usagef("ct-set-timeouts: %v", err)
+	}
+	b, err := loader.Open(e.opts)
+	if err != nil {
+		return fmt.Errorf("ct-set-timeouts: %w", err)
+	}
+	defer b.Close()
+	if len(set) > 0 {
+		if err := b.SetCTTimeouts(uint16(z), set); err != nil {
+			return fmt.Errorf("ct-set-timeouts: %w", err)
+		}
+		return nil
+	}
+	tp, err := b.CTTimeouts(uint16(z))
+	if err != nil {
+		return fmt.Errorf("ct-set-timeouts: %w", err)
+	}
+	var parts []string
+	for _, n := range loader.TimeoutNames() {
+		if v, ok := tp[n]; ok {
+			parts = append(parts, fmt.Sprintf("%s=%d", n, v))
+		}
+	}
+	if len(parts) == 0 {
+		parts = []string{"(defaults)"}
+	}
+	fmt.Fprintf(e.stdout, "zone=%d %s\n", z, strings.Join(parts, " "))
 	return nil
 }
 

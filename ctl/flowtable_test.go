@@ -78,6 +78,19 @@ func TestFlowTableOps(t *testing.T) {
 		t.Fatalf("mod-flows that covers nothing should add:\n%s", got)
 	}
 
+	// Conntrack timeout policies by zone.
+	c.must("ct-set-timeouts", "zone=3", "udp_first=5", "tcp_established=600")
+	if got := c.must("ct-set-timeouts", "zone=3"); got != "zone=3 tcp_established=600 udp_first=5\n" {
+		t.Fatalf("ct-set-timeouts zone=3: %q", got)
+	}
+	c.must("ct-set-timeouts", "zone=3", "udp_first=0", "tcp_established=0")
+	if got := c.must("ct-set-timeouts", "zone=3"); got != "zone=3 (defaults)\n" {
+		t.Fatalf("after resetting: %q", got)
+	}
+	if _, e, code := c.run("ct-set-timeouts", "zone=3", "tcp_bogus=1"); code != 2 || !strings.Contains(e, "tcp_bogus=1: unknown timeout") {
+		t.Fatalf("bad name: exit %d %q", code, e)
+	}
+
 	// A bad line in replace-flows changes nothing.
 	before := dump()
 	bad := write("bad", flow1, "priority=5,tcp,tp_dst=80000,actions=drop")
