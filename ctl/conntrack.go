@@ -64,6 +64,8 @@ OPTIONS
     tcp_established, tcp_fin_wait, tcp_close_wait, tcp_last_ack,
     tcp_time_wait, tcp_close, tcp_syn_sent2, udp_first, udp_single,
     udp_multiple, icmp_first, icmp_reply, and other (any other protocol).
+    udp_single is udp_first and icmp_reply is icmp_first: the kernel keeps
+    one timeout for each pair, printed under the first name.
     0 restores nf_conntrack's default (e.g. tcp_established 432000 s,
     udp_first 30 s). A connection takes a new timeout at its next packet.
     Without NAME=SECONDS, prints the zone's policy.

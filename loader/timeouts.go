@@ -33,6 +33,9 @@ var timeoutNames = map[string]func(*bpf.DatapathCtTimeouts) *uint32{
 	"other":           func(t *bpf.DatapathCtTimeouts) *uint32 { return &t.Generic },
 }
 
+// aliases name the same kernel timeout as another name, and print as it.
+var aliases = map[string]bool{"udp_single": true, "icmp_reply": true}
+
 // TimeoutNames lists the attributes ct-set-timeouts knows, sorted.
 func TimeoutNames() []string {
 	names := make([]string, 0, len(timeoutNames))
@@ -92,7 +95,7 @@ func (b *Bridge) CTTimeouts(zone uint16) (map[string]uint32, error) {
 	}
 	out := map[string]uint32{}
 	for name, f := range timeoutNames {
-		if v := *f(&tp); v != 0 {
+		if v := *f(&tp); v != 0 && !aliases[name] {
 			out[name] = v
 		}
 	}
