@@ -129,3 +129,65 @@ func BenchmarkAddFlows(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Seconds())/float64(b.N), "s/100k-flows")
 }
+
+// BenchmarkConntrack measures ns/packet through the attached program with
+// conntrack in the pipeline, beside an empty program measured in the same
+// run: "established" repeats an in-window ACK of a committed connection
+// (lookup, state machine, window check, counters); "new" repeats a SYN
+// that is tracked but never committed, so every run is a lookup miss and
+// tcp_new. The flow table is the lab's shape: ct(table=1), then one flow.
+//
+//	go test -run '^$' -bench Conntrack ./bpf
+func BenchmarkConntrack(b *testing.B) {
+	d := newDPSized(b, 4096)
+	empty := func() time.Duration {
+		var dur time.Duration
+		err := d.ns.Do(func() (err error) {
+			dur, err = loader.RunEmpty(testenv.Build(tcp("A", 1, 2)), d.ifindex[1], 200000)
+			return err
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		return dur
+	}
+	run := func(name string, frame []byte) {
+		b.Run(name, func(b *testing.B) {
+			base := empty()
+			var per time.Duration
+			err := d.ns.Do(func() (err error) {
+				b.ResetTimer()
+				per, _, err = d.b.RunIngress(frame, d.ifindex[1], uint32(b.N))
+				return err
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportMetric(float64(per.Nanoseconds()), "ns/pkt")
+			b.ReportMetric(float64(base.Nanoseconds()), "ns/empty")
+			b.ReportMetric(float64(per-base), "ns-over-empty")
+		})
+	}
+
+	d.setFlows(
+		"table=0, priority=10, tcp, ct_state=-trk, actions=ct(table=1)",
+		"table=1, priority=10, tcp, ct_state=+trk+new, actions=ct(commit),p2",
+		"table=1, priority=5, tcp, ct_state=+trk, actions=p2",
+	)
+	sess := newTCPSession()
+	for _, f := range []struct {
+		side  int
+		flags string
+	}{{client, "S"}, {server, "SA"}, {client, "A"}} {
+		in, frame := sess.seg(f.side, f.flags, false)
+		d.run(in, frame)
+	}
+	_, ack := sess.seg(client, "A", false)
+	run("established", ack)
+
+	d.setFlows(
+		"table=0, priority=10, tcp, ct_state=-trk, actions=ct(table=1)",
+		"table=1, priority=10, tcp, actions=p2",
+	)
+	run("new-uncommitted", testenv.Build(tcp("S", 45000, 80)))
+}

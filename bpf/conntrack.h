@@ -600,7 +600,8 @@ static __always_inline void ct_commit(struct ct_result *res,
 		return;
 	__builtin_memset(ne, 0, sizeof(*ne));
 	ne->start_ns = now;
-	ne->tcp = res->tcp;
+	if (res->key.proto == IPPROTO_TCP)
+		ne->tcp = res->tcp; /* other protocols leave it zero */
 	ne->flags = res->pkt_is_a ? CT_E_A_IS_ORIG : 0;
 	ne->icmp_type = pi->icmp_type;
 	ne->icmp_code = pi->icmp_code;
@@ -691,7 +692,8 @@ __noinline int ct_execute(const struct flow_key *key, const struct pkt_info *pi,
 		return res->ct_state;
 	}
 
-	__builtin_memset(res, 0, sizeof(*res));
+	/* The working copies (tcp, entry) are written before they are read. */
+	__builtin_memset(res, 0, __builtin_offsetof(struct ct_result, tcp));
 	res->done = 1;
 	res->zone = zone;
 	if (pi->icmp_error && (key->nw_proto == IPPROTO_ICMP || key->nw_proto == IPPROTO_ICMPV6)) {

@@ -186,7 +186,8 @@ static __always_inline int pipeline(struct __sk_buff *skb, const int tracing)
 		return TC_ACT_SHOT;
 
 	__builtin_memset(&c->key, 0, sizeof(c->key));
-	__builtin_memset(&c->pi, 0, sizeof(c->pi));
+	/* The option bytes are copied before they are read: not zeroed. */
+	__builtin_memset(&c->pi, 0, __builtin_offsetof(struct pkt_info, tcp_opts));
 	c->ct.done = 0;
 	c->ct.ct_state = 0; /* scratch is per CPU: nothing may leak from the last packet */
 	c->out.in_port = *port;

@@ -397,8 +397,11 @@ static __always_inline int parse(struct __sk_buff *skb, struct flow_key *k,
 
 	pi->len = skb->len;
 
-	/* Headers may sit in paged data (GSO, veth); make the first bytes linear. */
-	if ((long)skb->data + PARSE_PULL_LEN > (long)skb->data_end) {
+	/* Headers may sit in paged data (GSO, veth); make the first bytes
+	 * linear -- only when some bytes are paged: pulling a fully linear
+	 * packet still costs a call into the kernel. */
+	if ((long)skb->data + PARSE_PULL_LEN > (long)skb->data_end &&
+	    (long)skb->data_end - (long)skb->data < skb->len) {
 		pull = skb->len < PARSE_PULL_LEN ? skb->len : PARSE_PULL_LEN;
 		bpf_skb_pull_data(skb, pull);
 	}
