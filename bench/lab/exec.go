@@ -169,6 +169,9 @@ func (p *Proc) Wait(d time.Duration) error {
 	}
 }
 
+// Signal sends sig to the process.
+func (p *Proc) Signal(sig os.Signal) error { return p.cmd.Process.Signal(sig) }
+
 // Stop ends the process: SIGTERM, then SIGKILL after two seconds. It
 // returns once the process has exited.
 func (p *Proc) Stop() {

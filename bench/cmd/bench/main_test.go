@@ -1,0 +1,28 @@
+package main
+
+import (
+	"io"
+	"testing"
+	"time"
+)
+
+func TestParseFlags(t *testing.T) {
+	c, err := parseFlags([]string{"-mode", "full", "-rounds", "7", "-paths", "a,E"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.rounds != 7 || c.iperfTime != 8*time.Second || !c.profile || len(c.paths) != 2 || c.paths[0] != "A" {
+		t.Errorf("full preset with overrides: %+v", c)
+	}
+	for _, bad := range [][]string{
+		{"-rounds", "3"},
+		{"-iperf-time", "1500ms"},
+		{"-paths", "G"},
+		{"-mode", "fast"},
+		{"extra"},
+	} {
+		if _, err := parseFlags(bad, io.Discard); err == nil {
+			t.Errorf("parseFlags(%q) accepted", bad)
+		}
+	}
+}
