@@ -58,8 +58,9 @@ static __always_inline int flow_expired(const struct flow_ref *ref, __u64 *now)
 
 /*
  * Tables with CACHE_MIN_SUBTABLES or more subtables first ask flow_cache,
- * keyed by the whole packet key, and remember the search's answer there
- * (a miss too). The epoch in the key ties an entry to one version of the
+ * keyed by the packet's key words the table's flows look at (masked by the
+ * union of the table's masks), and remember the search's answer there
+ * (a miss too): the answer depends on nothing else. The epoch in the key ties an entry to one version of the
  * flow table. A cached flow with a timeout is checked again on every hit.
  */
 __noinline int classify(const struct flow_key *key, __u32 table_id, __u32 gen,
@@ -83,11 +84,18 @@ __noinline int classify(const struct flow_key *key, __u32 table_id, __u32 gen,
 	if (!t)
 		return 0;
 
-	if (t->nsubtables >= CACHE_MIN_SUBTABLES && !(epoch & 0x80000000)) {
+	kw = (const __u64 *)key;
+	if (t->nsubtables >= CACHE_MIN_SUBTABLES && t->cache_nwords &&
+	    !(epoch & 0x80000000)) {
 		cached = 1;
 		ck.epoch = epoch;
 		ck.table = table_id;
-		ck.key = *key;
+		for (w = 0; w < MAX_GATHER; w++) {
+			__u32 k = t->cache_words[w];
+
+			if (w < t->cache_nwords && k < FLOW_KEY_WORDS)
+				ck.w[w] = kw[k] & t->cache_mask[w];
+		}
 		hit = bpf_map_lookup_elem(&flow_cache, &ck);
 		if (hit) {
 			if (hit->flow_id == NO_TABLE)
@@ -101,7 +109,6 @@ __noinline int classify(const struct flow_key *key, __u32 table_id, __u32 gen,
 
 	lk.table = table_id;
 	lk.gen = gen & 1;
-	kw = (const __u64 *)key;
 	for (i = 0; i < MAX_SUBTABLES; i++) {
 		struct flow_ref *ref;
 		struct flow_mask *mask;

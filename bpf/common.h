@@ -132,6 +132,14 @@ struct table {
 	__u32 nsubtables;
 	__u32 pad;
 	struct subtable st[MAX_SUBTABLES];
+	/* The flow_cache key of this table: the key words any of its masks
+	 * covers, masked by the union of its masks -- fields no flow looks at
+	 * (ports, TCP flags...) stay out, so packets of many connections share
+	 * an entry. cache_nwords 0: the table does not use the cache. */
+	__u8 cache_nwords;
+	__u8 cache_words[MAX_GATHER];
+	__u8 pad2[7];
+	__u64 cache_mask[MAX_GATHER];
 };
 
 enum action_type {
@@ -255,7 +263,7 @@ struct bridge_config {
 struct cache_key {
 	__u32 epoch;
 	__u32 table;
-	struct flow_key key;
+	__u64 w[MAX_GATHER]; /* table->cache_words of the key, masked */
 };
 
 /* MAC learning table for the NORMAL action. */

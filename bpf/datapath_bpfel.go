@@ -71,7 +71,7 @@ type DatapathCacheKey struct {
 	_     structs.HostLayout
 	Epoch uint32
 	Table uint32
-	Key   DatapathFlowKey
+	W     [8]uint64
 }
 
 type DatapathCounter uint32
@@ -361,10 +361,14 @@ type DatapathSubtable struct {
 }
 
 type DatapathTable struct {
-	_          structs.HostLayout
-	Nsubtables uint32
-	Pad        uint32
-	St         [32]DatapathSubtable
+	_           structs.HostLayout
+	Nsubtables  uint32
+	Pad         uint32
+	St          [32]DatapathSubtable
+	CacheNwords uint8
+	CacheWords  [8]uint8
+	Pad2        [7]uint8
+	CacheMask   [8]uint64
 }
 
 type DatapathTcpCtState uint32

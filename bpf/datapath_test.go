@@ -606,6 +606,28 @@ func TestFlowCache(t *testing.T) {
 	}
 }
 
+// TestFlowCacheKey: the cache keys on what the table's flows look at, so
+// packets that differ only elsewhere (here the source port) share an entry.
+func TestFlowCacheKey(t *testing.T) {
+	d := newDP(t)
+	d.setFlows(
+		"priority=30, tcp, tp_dst=80, actions=p3",
+		"priority=20, udp, actions=p2",
+		"priority=10, ip, actions=p2",
+	)
+	for sport := uint16(1000); sport < 1010; sport++ {
+		if got := outPorts(&d.run(1, testenv.Build(tcp("S", sport, 80))).Trace); !slices.Equal(got, []uint32{3}) {
+			t.Fatalf("sport %d: out %v", sport, got)
+		}
+	}
+	if n, err := d.b.FlowCacheEntries(); err != nil || n != 1 {
+		t.Fatalf("ten source ports, no flow looking at them: %d cache entries (%v), want 1", n, err)
+	}
+	if got := outPorts(&d.run(1, testenv.Build(tcp("S", 1000, 81))).Trace); !slices.Equal(got, []uint32{2}) {
+		t.Fatalf("another destination port must not share the entry: out %v", got)
+	}
+}
+
 func mustFlow(t *testing.T, d *dp, s string) *ofctl.Flow {
 	t.Helper()
 	f, err := ofctl.ParseFlow(s, d.pm)

@@ -37,3 +37,12 @@ func (b *Bridge) Counters() ([]Counter, error) {
 	}
 	return out, nil
 }
+
+// FlowCacheEntries counts the exact-match cache's entries (all epochs).
+func (b *Bridge) FlowCacheEntries() (int, error) {
+	keys, _, err := readAll[bpf.DatapathCacheKey, bpf.DatapathFlowRef](b.maps.FlowCache)
+	if err != nil {
+		return 0, fmt.Errorf("read flow cache: %w", err)
+	}
+	return len(keys), nil
+}

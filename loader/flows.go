@@ -1,6 +1,7 @@
 package loader
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"sort"
@@ -511,7 +512,16 @@ func (b *Bridge) sync(recs []record, dirty, had map[uint32]bool) error {
 	// come in install order, so on equal priority the older flow stays.
 	want := map[bpf.DatapathFlowLookup]bpf.DatapathFlowRef{}
 	subtables := map[uint32]map[uint32]uint32{} // table -> mask id -> max priority
+	unions := map[uint32]*keyBytes{}            // table -> the union of its masks
 	for _, f := range flows {
+		u := unions[f.table]
+		if u == nil {
+			u = new(keyBytes)
+			unions[f.table] = u
+		}
+		for i := range u {
+			u[i] |= f.mask[i]
+		}
 		lk := bpf.DatapathFlowLookup{Table: uint16(f.table), Gen: uint16(gen), MaskId: maskID[f.mask], W: f.key.gather(f.mask.words())}
 		if ref, ok := want[lk]; ok && ref.Priority >= f.priority {
 			continue
@@ -545,6 +555,15 @@ func (b *Bridge) sync(recs []record, dirty, had map[uint32]bool) error {
 		var tbl bpf.DatapathTable
 		tbl.Nsubtables = uint32(len(list))
 		copy(tbl.St[:], list)
+		// The flow cache keys on the words any flow of the table looks at,
+		// masked by their union; a table needing more words skips the cache.
+		if ws := unions[t].words(); len(ws) <= maxGather {
+			tbl.CacheNwords = uint8(len(ws))
+			for i, w := range ws {
+				tbl.CacheWords[i] = w
+				tbl.CacheMask[i] = binary.NativeEndian.Uint64(unions[t][int(w)*8:])
+			}
+		}
 		tables[t] = tbl
 	}
 
