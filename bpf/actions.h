@@ -69,7 +69,7 @@ static __always_inline void output(struct __sk_buff *skb, struct out_state *o,
 __noinline int flood(struct __sk_buff *skb, struct out_state *o)
 {
 	struct bridge_config *cfg;
-	__u32 zero = 0, port, max;
+	__u32 zero = 0, port, max, key;
 
 	if (!skb || !o)
 		return 0;
@@ -84,7 +84,11 @@ __noinline int flood(struct __sk_buff *skb, struct out_state *o)
 			break;
 		if (port == o->in_port)
 			continue;
-		p = bpf_map_lookup_elem(&ports, &port);
+		/* Look up with a copy: taking the counter's address puts it on
+		 * the stack, where Linux 6.12 loses track of it and calls the
+		 * loop infinite. */
+		key = port;
+		p = bpf_map_lookup_elem(&ports, &key);
 		if (p && p->ifindex)
 			output(skb, o, port, 0);
 	}
@@ -171,8 +175,10 @@ static __always_inline void ct_exec_load(struct pkt_ctx *c, const struct action 
 	__u32 m = a->flags >= 32 ? 0xffffffff : (1U << a->flags) - 1;
 	struct ct_entry *e = NULL;
 
+	struct ct_key k = c->ct.key; /* a stack key (see step()) */
+
 	if (c->ct.has_entry && !c->dryrun)
-		e = bpf_map_lookup_elem(&conntrack, &c->ct.key);
+		e = bpf_map_lookup_elem(&conntrack, &k);
 	if (field == PF_CT_MARK) {
 		ofs &= 31;
 		c->ct.mark = (c->ct.mark & ~(m << ofs)) | ((v & m) << ofs);

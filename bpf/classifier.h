@@ -144,9 +144,12 @@ __noinline int classify(const struct flow_key *key, __u32 table_id, __u32 gen,
 		}
 	}
 	if (cached) {
-		struct flow_ref miss = { .flow_id = NO_TABLE };
+		/* The value from the stack, not through best (see step()). */
+		struct flow_ref val = { .flow_id = NO_TABLE };
 
-		bpf_map_update_elem(&flow_cache, &ck, found ? best : &miss, BPF_ANY);
+		if (found)
+			val = *best;
+		bpf_map_update_elem(&flow_cache, &ck, &val, BPF_ANY);
 	}
 	return found;
 }

@@ -590,13 +590,17 @@ static __always_inline void ct_account(struct ct_entry *e, __u8 dir, __u32 len)
 }
 
 /* Create the entry for a new, valid connection (ct(commit)). */
-static __always_inline void ct_commit(struct ct_result *res,
+static __always_inline void ct_commit(struct ct_result *res, const struct ct_key *k,
 				      const struct pkt_info *pi, __u64 now,
 				      __u32 flags)
 {
-	struct ct_entry *ne = &res->entry;
+	struct ct_entry *ne;
+	__u32 zero = 0;
 
 	if (flags & CT_DRYRUN)
+		return;
+	ne = bpf_map_lookup_elem(&ct_new, &zero);
+	if (!ne)
 		return;
 	__builtin_memset(ne, 0, sizeof(*ne));
 	ne->start_ns = now;
@@ -609,7 +613,7 @@ static __always_inline void ct_commit(struct ct_result *res,
 	ne->packets[CT_DIR_ORIG] = 1;
 	ne->bytes[CT_DIR_ORIG] = pi->len;
 	ne->expires_ns = now + ct_timeout_ns(res->key.proto, ne->tcp.state, ne->flags, 0, res->key.zone);
-	if (bpf_map_update_elem(&conntrack, &res->key, ne, BPF_NOEXIST) == 0)
+	if (bpf_map_update_elem(&conntrack, k, ne, BPF_NOEXIST) == 0)
 		res->has_entry = 1;
 	else
 		count(CNT_CT_FULL);
@@ -624,7 +628,8 @@ static __always_inline void ct_commit(struct ct_result *res,
  */
 static __always_inline int ct_related(const struct flow_key *k,
 				      const struct pkt_info *pi,
-				      struct ct_result *res, __u16 zone)
+				      struct ct_result *res, __u16 zone,
+				      struct ct_key *sk)
 {
 	int v6 = pi->is_ipv6, cmp;
 	struct ct_entry *e;
@@ -652,7 +657,8 @@ static __always_inline int ct_related(const struct flow_key *k,
 	 * kernel's "outer daddr != inner" check). */
 	if (v6 ? __builtin_memcmp(k->ipv6_dst, pi->inner_src, 16) : k->nw_dst != pi->inner_src[0])
 		return -1;
-	e = bpf_map_lookup_elem(&conntrack, &res->key);
+	*sk = res->key;
+	e = bpf_map_lookup_elem(&conntrack, sk);
 	if (!e || e->expires_ns < bpf_ktime_get_ns())
 		return -1;
 	/* The quoted packet went orig-wards: the error goes reply-wards. */
@@ -672,6 +678,7 @@ __noinline int ct_execute(const struct flow_key *key, const struct pkt_info *pi,
 			  struct ct_result *res, __u32 zone, __u32 flags)
 {
 	struct ct_entry *e = NULL;
+	struct ct_key k;    /* res->key on the stack: helpers up to 6.1 take keys from there */
 	__u64 now = bpf_ktime_get_ns();
 	int dry = flags & CT_DRYRUN;
 	int ignored = 0, killed = 0;
@@ -687,8 +694,10 @@ __noinline int ct_execute(const struct flow_key *key, const struct pkt_info *pi,
 	      res->dir == CT_DIR_REPLY)) {
 		/* Already tracked in this zone: only a commit can add something. */
 		if ((flags & CT_COMMIT) && !res->has_entry &&
-		    !(res->ct_state & CS_INV))
-			ct_commit(res, pi, now, flags);
+		    !(res->ct_state & CS_INV)) {
+			k = res->key;
+			ct_commit(res, &k, pi, now, flags);
+		}
 		return res->ct_state;
 	}
 
@@ -697,7 +706,7 @@ __noinline int ct_execute(const struct flow_key *key, const struct pkt_info *pi,
 	res->done = 1;
 	res->zone = zone;
 	if (pi->icmp_error && (key->nw_proto == IPPROTO_ICMP || key->nw_proto == IPPROTO_ICMPV6)) {
-		if (ct_related(key, pi, res, zone))
+		if (ct_related(key, pi, res, zone, &k))
 			goto invalid;
 		return res->ct_state;
 	}
@@ -705,11 +714,12 @@ __noinline int ct_execute(const struct flow_key *key, const struct pkt_info *pi,
 		goto invalid;
 	/* Read once: the verifier does not know two loads give one value. */
 	proto = key->nw_proto;
+	k = res->key;
 
-	e = bpf_map_lookup_elem(&conntrack, &res->key);
+	e = bpf_map_lookup_elem(&conntrack, &k);
 	if (e && e->expires_ns < now) {
 		if (!dry)
-			bpf_map_delete_elem(&conntrack, &res->key);
+			bpf_map_delete_elem(&conntrack, &k);
 		e = NULL;
 	}
 	if (e && dry) {
@@ -725,7 +735,7 @@ __noinline int ct_execute(const struct flow_key *key, const struct pkt_info *pi,
 	if (e && res->dir == CT_DIR_REPLY && (flags & CT_FORCE) && (flags & CT_COMMIT)) {
 		/* ct(force): committed the other way round; start it afresh this way. */
 		if (!dry)
-			bpf_map_delete_elem(&conntrack, &res->key);
+			bpf_map_delete_elem(&conntrack, &k);
 		e = NULL;
 		res->dir = CT_DIR_ORIG;
 	}
@@ -746,7 +756,7 @@ __noinline int ct_execute(const struct flow_key *key, const struct pkt_info *pi,
 		if (v == TCPV_REOPEN && e) {
 			/* Kill the closed connection; the SYN starts a new one. */
 			if (!dry)
-				bpf_map_delete_elem(&conntrack, &res->key);
+				bpf_map_delete_elem(&conntrack, &k);
 			e = NULL;
 			old = sNO;
 			res->dir = CT_DIR_ORIG;
@@ -762,7 +772,7 @@ __noinline int ct_execute(const struct flow_key *key, const struct pkt_info *pi,
 			ignored = 1;
 		}
 		if (v == TCPV_KILL && e && !dry) {
-			bpf_map_delete_elem(&conntrack, &res->key);
+			bpf_map_delete_elem(&conntrack, &k);
 			killed = 1;
 		}
 		break;
@@ -786,7 +796,7 @@ __noinline int ct_execute(const struct flow_key *key, const struct pkt_info *pi,
 	if (!e) {
 		res->ct_state = CS_TRK | CS_NEW;
 		if (flags & CT_COMMIT)
-			ct_commit(res, pi, now, flags);
+			ct_commit(res, &k, pi, now, flags);
 		return res->ct_state;
 	}
 

@@ -114,7 +114,7 @@ __noinline int step(struct __sk_buff *skb, struct pkt_ctx *c)
 	const struct action_list *acts;
 	const struct action *a;
 	struct frame *f;
-	__u32 table;
+	__u32 table, acts_idx;
 
 	if (!skb || !c || c->halt)
 		return 1;
@@ -135,7 +135,10 @@ __noinline int step(struct __sk_buff *skb, struct pkt_ctx *c)
 	}
 
 	f = &c->frames[(c->depth - 1) & (MAX_DEPTH - 1)];
-	acts = bpf_map_lookup_elem(&flow_actions, &f->acts);
+	/* Map keys from the stack: up to Linux 6.1 a helper refuses a pointer
+	 * into a global function's argument (the verifier's "mem") as a key. */
+	acts_idx = f->acts;
+	acts = bpf_map_lookup_elem(&flow_actions, &acts_idx);
 	if (!acts || f->idx >= acts->n || f->idx >= MAX_ACTIONS) {
 		/* The frame is done: back to its caller, with its in_port. */
 		c->key.in_port = f->in_port;

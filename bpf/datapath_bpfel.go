@@ -415,6 +415,7 @@ const (
 	DatapathMapConfig           = "config"
 	DatapathMapConntrack        = "conntrack"
 	DatapathMapCounters         = "counters"
+	DatapathMapCtNew            = "ct_new"
 	DatapathMapCtTimeoutPolicy  = "ct_timeout_policy"
 	DatapathMapFlowActions      = "flow_actions"
 	DatapathMapFlowCache        = "flow_cache"
@@ -491,6 +492,7 @@ type DatapathMapSpecs struct {
 	Config          *ebpf.MapSpec `ebpf:"config"`
 	Conntrack       *ebpf.MapSpec `ebpf:"conntrack"`
 	Counters        *ebpf.MapSpec `ebpf:"counters"`
+	CtNew           *ebpf.MapSpec `ebpf:"ct_new"`
 	CtTimeoutPolicy *ebpf.MapSpec `ebpf:"ct_timeout_policy"`
 	FlowActions     *ebpf.MapSpec `ebpf:"flow_actions"`
 	FlowCache       *ebpf.MapSpec `ebpf:"flow_cache"`
@@ -541,6 +543,7 @@ type DatapathMaps struct {
 	Config          *ebpf.Map `ebpf:"config"`
 	Conntrack       *ebpf.Map `ebpf:"conntrack"`
 	Counters        *ebpf.Map `ebpf:"counters"`
+	CtNew           *ebpf.Map `ebpf:"ct_new"`
 	CtTimeoutPolicy *ebpf.Map `ebpf:"ct_timeout_policy"`
 	FlowActions     *ebpf.Map `ebpf:"flow_actions"`
 	FlowCache       *ebpf.Map `ebpf:"flow_cache"`
@@ -563,6 +566,7 @@ func (m *DatapathMaps) Close() error {
 		m.Config,
 		m.Conntrack,
 		m.Counters,
+		m.CtNew,
 		m.CtTimeoutPolicy,
 		m.FlowActions,
 		m.FlowCache,

@@ -159,6 +159,17 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } scratch SEC(".maps");
 
+/* A new connection's entry being built, per CPU: the update helper needs its
+ * value from the stack or a map (not from a global function's argument),
+ * and 144 bytes do not fit the stack. W: datapath. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct ct_entry);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} ct_new SEC(".maps");
+
 /* zone -> its timeout policy (ct-set-timeouts). W: loader. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);

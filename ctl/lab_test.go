@@ -117,9 +117,15 @@ func runLab(t *testing.T, mode string) {
 	vm1, vm2 := lab.VMs[0], lab.VMs[1]
 	ctx := context.Background()
 
+	if mode == "tcx" {
+		testenv.RequireKernel(t, "TCX", testenv.TCXMajor, testenv.TCXMinor)
+	}
 	out := c.must("attach", "--mode", mode, "vnet1", "vnet2")
 	t.Cleanup(func() { c.run("detach") })
 	wantMode := map[string]string{"auto": "tcx", "tcx": "tcx", "tc": "tc"}[mode]
+	if mode == "auto" && !testenv.HasTCX() {
+		wantMode = "tc" // before Linux 6.6 auto falls back to clsact
+	}
 	if want := fmt.Sprintf(" 1(vnet1): mode:%s output:redirect_peer\n 2(vnet2): mode:%s output:redirect_peer\n", wantMode, wantMode); out != want {
 		t.Fatalf("attach printed %q, want %q", out, want)
 	}
