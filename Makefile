@@ -25,11 +25,26 @@ test: deps build ## run every test; as root the privileged ones are required, no
 	test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { echo "gofmt needed on:"; gofmt -l .; exit 1; }; \
 	$(GO) test $(TEST_FLAGS) ./...
 
+# The VM kernel matrix (docs/vmtest.md): `make vmtest KERNELS=6.1` runs one.
+KERNELS ?= 6.1 6.12
+.PHONY: vmtest
+vmtest: deps build ## run the privileged tests in VMs on Debian's 6.1 and 6.12 kernels (KERNELS=...)
+	@scripts/install-vm-deps.sh
+	$(GO) run ./testenv/vm/cmd/vmtest $(foreach k,$(KERNELS),-kernel $(k)) $(VMTEST_FLAGS)
+
 test-unit: ## the tests that need no root (parser, printer, CLI usage)
 	$(GO) test $(TEST_FLAGS) ./loader/ofctl ./ctl
 
 demo: deps build ## run the Open vSwitch conntrack lab in network namespaces
 	@scripts/demo.sh ./ebpfovs
+
+# Benchmarks (docs/performance.md); BENCH_FLAGS adds flags, e.g. -paths A,E.
+.PHONY: bench bench-full
+bench: build ## quick benchmarks (a few minutes): ebpfovs vs veth, Linux bridge, nftables, OVS; report in bench/out/
+	$(GO) run ./bench/cmd/bench -mode quick -ebpfovs ./ebpfovs -out bench/out $(BENCH_FLAGS)
+
+bench-full: build ## longer benchmarks (~20 min: 9 rounds, 8 s iperf3 runs); report in bench/out/
+	$(GO) run ./bench/cmd/bench -mode full -ebpfovs ./ebpfovs -out bench/out $(BENCH_FLAGS)
 
 vet: ## go vet
 	$(GO) vet ./...

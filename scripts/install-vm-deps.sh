@@ -11,7 +11,7 @@ pkgs=(
   kmod                    # depmod: the kernel packages ship no modules.dep
   xz-utils                # 6.12's modules are .ko.xz
   iproute2 util-linux     # ip, tc, nsenter: copied into the guest with their libraries
-  netcat-openbsd iputils-ping ethtool coreutils
+  netcat-openbsd iputils-ping ethtool coreutils nftables
 )
 
 missing=()

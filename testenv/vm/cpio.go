@@ -52,8 +52,11 @@ func (c *cpioWriter) Dir(p string, perm os.FileMode) error {
 	if err != nil {
 		return err
 	}
-	if _, ok := c.seen[p]; ok {
-		return nil // directories may be asked for many times
+	if what, ok := c.seen[p]; ok {
+		if what == "dir" {
+			return nil // directories may be asked for many times
+		}
+		return fmt.Errorf("cpio: directory %s is already a %s", p, what)
 	}
 	if err := c.parents(p); err != nil {
 		return err
@@ -62,13 +65,15 @@ func (c *cpioWriter) Dir(p string, perm os.FileMode) error {
 	return c.header(p, cpioDir|uint32(perm.Perm()), 2, 0, 0, 0)
 }
 
-// parents adds the missing parent directories of p.
+// parents adds the missing parent directories of p, failing if one of
+// them is already something else than a directory.
 func (c *cpioWriter) parents(p string) error {
 	dir := path.Dir(p)
-	if _, ok := c.seen[dir]; ok || dir == "/" {
+	what, ok := c.seen[dir]
+	switch {
+	case dir == "/" || what == "dir":
 		return nil
-	}
-	if what := c.seen[dir]; what != "" && what != "dir" {
+	case ok:
 		return fmt.Errorf("cpio: %s: parent %s is a %s", p, dir, what)
 	}
 	return c.Dir(dir, 0o755)

@@ -23,15 +23,32 @@ const Marker = "EBPFOVS-VMTEST"
 
 // DefaultModules are the kernel modules the tests need (Debian builds them
 // as modules): veth pairs, clsact (sch_ingress) and cls_bpf for the tc
-// attach mode, tap devices, and the Linux bridge of testenv's baseline labs.
-var DefaultModules = []string{"veth", "sch_ingress", "cls_bpf", "tun", "bridge"}
+// attach mode, tap devices, the Linux bridge of testenv's baseline labs, and
+// the NETLINK_XFRM and NETLINK_NETFILTER families, for which
+// netlink.NewHandleAt opens a socket next to NETLINK_ROUTE (a host's
+// modprobe loads them when the socket is opened; without them every
+// testenv.NS.Handle fails with "protocol not supported"). nf_tables,
+// nft_ct, nft_objref (named counters; part of nf_tables since 6.2, hence
+// optional), nf_conntrack and nf_conntrack_netlink serve testenv.KernelCT,
+// the kernel's own conntrack as an oracle for the datapath's; their
+// libcrc32c needs a crc32c implementation (the alias crypto-crc32c) at load
+// time. See Kernel.ResolveModules for aliases and the "?" of optional ones.
+var DefaultModules = []string{
+	"veth", "sch_ingress", "cls_bpf", "tun", "bridge", "xfrm_user", "nfnetlink",
+	"crypto-crc32c", "nf_tables", "nft_ct", "nft_objref?", "nf_conntrack", "nf_conntrack_netlink",
+}
 
 // DefaultTools are the host commands the tests run (testenv/*.go,
 // */*_test.go), copied into the guest's /usr/local/bin with their shared
 // libraries, ahead of busybox's applets in PATH: iproute2's ip, tc and
 // bridge, util-linux's nsenter, ethtool, iputils' ping, OpenBSD netcat and
-// coreutils' readlink (busybox's takes a single file).
-var DefaultTools = []string{"ip", "tc", "bridge", "nsenter", "ethtool", "ping", "nc", "readlink"}
+// coreutils' readlink (busybox's takes a single file), and nftables' nft
+// (testenv.KernelCT).
+var DefaultTools = []string{"ip", "tc", "bridge", "nsenter", "ethtool", "ping", "nc", "readlink", "nft"}
+
+// hostEtcFiles are copied into the guest when the host has them: nft and
+// libc resolve protocol and service names with them.
+var hostEtcFiles = []string{"/etc/protocols", "/etc/services"}
 
 // ImageSpec says what goes into a guest's initramfs.
 type ImageSpec struct {
@@ -52,8 +69,12 @@ type ImageSpec struct {
 	TestArgs []string
 	// TestTimeout is each binary's -test.timeout.
 	TestTimeout time.Duration
-	// Gzip compresses the image. An uncompressed image boots faster under
-	// TCG (the guest does not inflate it) but is three times larger.
+	// Parallel is how many test binaries run at once (0 means 1). Their
+	// output lines interleave, each with its "[PKG] " prefix.
+	Parallel int
+	// Gzip compresses the image (to less than half). Under TCG the boot
+	// time is the same either way: inflating costs the guest what reading
+	// the larger file saves.
 	Gzip bool
 }
 
@@ -68,27 +89,58 @@ type Image struct {
 //go:embed init.sh.tmpl
 var initTemplate string
 
+// guestModprobe is the kernel's modprobe in the guest (/init writes it to
+// /proc/sys/kernel/modprobe): busybox's modprobe, which reports a request
+// for a module that the kernel has but the image lacks (see unstagedFile).
+// Requests for modules the kernel does not have at all fail silently, as
+// on any host (6.1 asks for bpf_preload at every bpffs mount).
+const guestModprobe = "/sbin/vmtest-modprobe"
+
+// unstagedFile, in the guest's modules directory, lists the names and
+// plain aliases of the kernel's modules that are not in the image.
+const unstagedFile = "vmtest-unstaged"
+
+const modprobeScript = `#!/bin/sh
+/bin/busybox modprobe "$@" 2>/dev/null && exit 0
+rc=$?
+for last; do :; done
+if grep -qxF -- "$last" "/lib/modules/$(uname -r)/` + unstagedFile + `" 2>/dev/null; then
+	echo "` + Marker + ` note the kernel asked for module $last, which the image lacks: add it to vm.DefaultModules" >/dev/console
+fi
+exit $rc
+`
+
 // initPlan is the data of init.sh.tmpl.
 type initPlan struct {
 	Marker      string
+	Modprobe    string
 	Modules     []string // guest paths, in load order
-	Packages    []TestPackage
+	Workers     [][]TestPackage
 	TestTimeout string
 	TestArgs    []string
 }
 
 // InitScript renders the guest's /init for the given packages, modules
-// (guest paths of .ko files in load order) and test arguments.
-func InitScript(pkgs []TestPackage, modules []string, testArgs []string, testTimeout time.Duration) ([]byte, error) {
+// (guest paths of .ko files in load order) and test arguments. The packages
+// are dealt to parallel workers in turn (0 or 1: one after the other).
+func InitScript(pkgs []TestPackage, modules []string, testArgs []string, testTimeout time.Duration, parallel int) ([]byte, error) {
 	t, err := template.New("init").Funcs(template.FuncMap{"quote": shQuote}).Parse(initTemplate)
 	if err != nil {
 		return nil, fmt.Errorf("init.sh.tmpl: %w", err)
 	}
+	if parallel < 1 {
+		parallel = 1
+	}
+	workers := make([][]TestPackage, min(parallel, len(pkgs)))
+	for i, p := range pkgs {
+		workers[i%len(workers)] = append(workers[i%len(workers)], p)
+	}
 	var b bytes.Buffer
 	err = t.Execute(&b, initPlan{
 		Marker:      Marker,
+		Modprobe:    guestModprobe,
 		Modules:     modules,
-		Packages:    pkgs,
+		Workers:     workers,
 		TestTimeout: testTimeout.String(),
 		TestArgs:    testArgs,
 	})
@@ -100,7 +152,8 @@ func InitScript(pkgs []TestPackage, modules []string, testArgs []string, testTim
 
 var shSafe = regexp.MustCompile(`^[A-Za-z0-9_./=:,+-]+$`)
 
-// shQuote quotes s for sh: 'it'\''s'.
+// shQuote single-quotes s for sh unless it has only safe characters; a
+// quote inside is closed, backslash-escaped and reopened.
 func shQuote(s string) string {
 	if shSafe.MatchString(s) {
 		return s
@@ -154,11 +207,14 @@ func BuildInitramfs(ctx context.Context, file string, spec ImageSpec) (*Image, e
 	for _, m := range img.Modules {
 		modPaths = append(modPaths, guestModulePath(spec.Kernel, m))
 	}
-	script, err := InitScript(spec.Tests, modPaths, spec.TestArgs, spec.TestTimeout)
+	script, err := InitScript(spec.Tests, modPaths, spec.TestArgs, spec.TestTimeout, spec.Parallel)
 	if err != nil {
 		return nil, err
 	}
 	if err := c.Bytes("/init", 0o755, script); err != nil {
+		return nil, err
+	}
+	if err := c.Bytes(guestModprobe, 0o755, []byte(modprobeScript)); err != nil {
 		return nil, err
 	}
 	if err := c.Close(); err != nil {
@@ -208,6 +264,13 @@ func addBase(c *cpioWriter) error {
 	for _, p := range []string{"/etc/passwd", "/etc/group", "/etc/hosts", "/etc/hostname"} {
 		if err := c.Bytes(p, 0o644, []byte(files[p])); err != nil {
 			return err
+		}
+	}
+	for _, p := range hostEtcFiles {
+		if _, err := os.Stat(p); err == nil {
+			if err := c.HostFile(p, p); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
@@ -319,7 +382,7 @@ func uncompressedName(p string) string {
 // uncompressed (busybox's insmod and kernels without
 // CONFIG_MODULE_DECOMPRESS need plain .ko files), with a modules.dep and a
 // modules.alias for them so that the kernel's own module requests
-// (/sbin/modprobe, busybox) find them too.
+// (guestModprobe) find them too, and the unstagedFile.
 func addModules(ctx context.Context, c *cpioWriter, k *Kernel, names []string) ([]Module, error) {
 	mods, err := k.ResolveModules(names)
 	if err != nil {
@@ -348,10 +411,23 @@ func addModules(ctx context.Context, c *cpioWriter, k *Kernel, names []string) (
 		}
 		depFile.WriteString("\n")
 	}
+	var unstaged strings.Builder
+	for name := range deps {
+		if !staged[name] {
+			unstaged.WriteString(name + "\n")
+		}
+	}
 	if b, err := os.ReadFile(filepath.Join(k.ModulesDir(), "modules.alias")); err == nil {
 		for _, l := range strings.Split(string(b), "\n") {
-			if f := strings.Fields(l); len(f) == 3 && f[0] == "alias" && staged[moduleName(f[2])] {
+			f := strings.Fields(l)
+			if len(f) != 3 || f[0] != "alias" {
+				continue
+			}
+			switch {
+			case staged[moduleName(f[2])]:
 				aliasFile.WriteString(l + "\n")
+			case !strings.ContainsAny(f[1], "*?["):
+				unstaged.WriteString(f[1] + "\n")
 			}
 		}
 	}
@@ -360,6 +436,9 @@ func addModules(ctx context.Context, c *cpioWriter, k *Kernel, names []string) (
 		return nil, err
 	}
 	if err := c.Bytes(dir+"/modules.alias", 0o644, []byte(aliasFile.String())); err != nil {
+		return nil, err
+	}
+	if err := c.Bytes(dir+"/"+unstagedFile, 0o644, []byte(unstaged.String())); err != nil {
 		return nil, err
 	}
 	return mods, nil

@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Kernel is a Debian kernel package unpacked in the cache.
@@ -158,7 +160,9 @@ const completeMarker = ".ebpfovs-vm-complete"
 // FetchKernel returns the kernel for spec from the cache in cacheDir,
 // downloading and unpacking it first if needed. A cache entry is
 // cacheDir/PACKAGE_VERSION: the unpacked package plus a modules.dep made by
-// `depmod -b`. Progress goes to log.
+// `depmod -b`. Fetching a newer kernel for a series removes the older
+// entries of that series. Concurrent runs serialize on a lock in cacheDir.
+// Progress goes to log.
 //
 // When apt-cache cannot resolve spec (e.g. apt's lists are missing), the
 // newest complete cache entry of the same series is used, so cached kernels
@@ -179,11 +183,42 @@ func FetchKernel(ctx context.Context, cacheDir, spec string, log io.Writer) (*Ke
 	if err := os.MkdirAll(cacheDir, 0o755); err != nil {
 		return nil, fmt.Errorf("kernel cache: %w", err)
 	}
+	unlock, err := lockCache(ctx, cacheDir, log)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	// Another run may have fetched it while we waited for the lock.
+	if k, err := loadCached(entry, spec); err == nil {
+		return k, nil
+	}
+	if err := download(ctx, cacheDir, entry, pkg, version, log); err != nil {
+		return nil, err
+	}
+	k, err := loadCached(entry, spec)
+	if err != nil {
+		return nil, err
+	}
+	if seriesRE.MatchString(spec) {
+		pruneSeries(cacheDir, k, log)
+	}
+	return k, nil
+}
+
+// fetchTimeout bounds downloading, unpacking and depmod of one kernel
+// (about 30 s on a CI host).
+const fetchTimeout = 10 * time.Minute
+
+// download fetches pkg=version with apt-get into a temporary directory of
+// the cache, unpacks it, runs depmod and renames the result to entry.
+func download(ctx context.Context, cacheDir, entry, pkg, version string, log io.Writer) error {
+	ctx, cancel := context.WithTimeout(ctx, fetchTimeout)
+	defer cancel()
 	start := time.Now()
 	fmt.Fprintf(log, "vmtest: downloading %s %s into %s\n", pkg, version, cacheDir)
 	tmp, err := os.MkdirTemp(cacheDir, ".fetch-")
 	if err != nil {
-		return nil, fmt.Errorf("kernel cache: %w", err)
+		return fmt.Errorf("kernel cache: %w", err)
 	}
 	defer os.RemoveAll(tmp)
 	args := []string{"download", "-q"}
@@ -193,37 +228,102 @@ func FetchKernel(ctx context.Context, cacheDir, spec string, log io.Writer) (*Ke
 		args = append(args, "-o", "APT::Sandbox::User=root")
 	}
 	if _, err := runOutput(ctx, tmp, "apt-get", append(args, pkg+"="+version)...); err != nil {
-		return nil, fmt.Errorf("download %s: %w", pkg, err)
+		return fmt.Errorf("download %s: %w", pkg, err)
 	}
 	debs, _ := filepath.Glob(filepath.Join(tmp, "*.deb"))
 	if len(debs) != 1 {
-		return nil, fmt.Errorf("download %s: apt-get download left %d .deb files", pkg, len(debs))
+		return fmt.Errorf("download %s: apt-get download left %d .deb files", pkg, len(debs))
 	}
 	root := filepath.Join(tmp, "root")
 	if _, err := runOutput(ctx, "", "dpkg-deb", "-x", debs[0], root); err != nil {
-		return nil, fmt.Errorf("unpack %s: %w", debs[0], err)
+		return fmt.Errorf("unpack %s: %w", debs[0], err)
 	}
 	if err := os.Remove(debs[0]); err != nil {
-		return nil, err
+		return err
 	}
 	release, err := releaseOf(root)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", pkg, err)
+		return fmt.Errorf("%s: %w", pkg, err)
 	}
 	// Debian's packages ship no modules.dep: the postinst runs depmod.
 	if _, err := runOutput(ctx, "", "depmod", "-b", root, release); err != nil {
-		return nil, fmt.Errorf("%s: %w", pkg, err)
+		return fmt.Errorf("%s: %w", pkg, err)
 	}
 	meta := fmt.Sprintf("package=%s\nversion=%s\nrelease=%s\n", pkg, version, release)
 	if err := os.WriteFile(filepath.Join(root, completeMarker), []byte(meta), 0o644); err != nil {
-		return nil, err
+		return err
 	}
-	os.RemoveAll(entry) // a partial entry from an interrupted run
+	if err := os.RemoveAll(entry); err != nil { // a partial entry of an interrupted run
+		return fmt.Errorf("kernel cache: %w", err)
+	}
 	if err := os.Rename(root, entry); err != nil {
-		return nil, fmt.Errorf("kernel cache: %w", err)
+		return fmt.Errorf("kernel cache: %w", err)
 	}
 	fmt.Fprintf(log, "vmtest: %s ready in %s (%s)\n", release, time.Since(start).Round(time.Second), entry)
-	return loadCached(entry, spec)
+	return nil
+}
+
+// lockWait bounds how long FetchKernel waits for another run's download.
+const lockWait = 15 * time.Minute
+
+// lockCache takes an exclusive flock on cacheDir/.lock, so that concurrent
+// runs do not download the same kernel twice or prune what another
+// unpacks. It polls, so it honours ctx and gives up after lockWait.
+func lockCache(ctx context.Context, cacheDir string, log io.Writer) (unlock func(), err error) {
+	f, err := os.OpenFile(filepath.Join(cacheDir, ".lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("kernel cache: %w", err)
+	}
+	deadline := time.Now().Add(lockWait)
+	for said := false; ; said = true {
+		err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+		if err == nil {
+			return func() { f.Close() }, nil // closing releases the lock
+		}
+		if !errors.Is(err, unix.EWOULDBLOCK) || time.Now().After(deadline) {
+			f.Close()
+			return nil, fmt.Errorf("kernel cache %s: lock: %w", cacheDir, err)
+		}
+		if !said {
+			fmt.Fprintf(log, "vmtest: waiting for another vmtest to finish downloading into %s\n", cacheDir)
+		}
+		select {
+		case <-ctx.Done():
+			f.Close()
+			return nil, ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
+// pruneSeries removes the cache entries of k's series other than k: a
+// series follows Debian's newest kernel, so older ones are dead weight
+// (400 MB each). Called with the cache lock held.
+func pruneSeries(cacheDir string, k *Kernel, log io.Writer) {
+	entries, _ := filepath.Glob(filepath.Join(cacheDir, "linux-image-*"))
+	for _, e := range entries {
+		old, err := loadCached(e, k.Spec)
+		if err != nil || e == k.Root || !sameSeries(old.Release, k.Spec) {
+			continue
+		}
+		if err := os.RemoveAll(e); err != nil {
+			fmt.Fprintf(log, "vmtest: cannot remove the older kernel %s: %v\n", e, err)
+			continue
+		}
+		fmt.Fprintf(log, "vmtest: removed the older %s from the cache\n", old.Release)
+	}
+}
+
+// sameSeries reports whether a kernel release belongs to the series
+// ("6.1.0-56-amd64" to "6.1", not to "6.12") in the flavour we boot (not
+// "-cloud-amd64" or "-rt-amd64").
+func sameSeries(release, series string) bool {
+	rest, ok := strings.CutSuffix(release, "-"+imageFlavor)
+	if !ok || !strings.HasPrefix(rest, series+".") {
+		return false
+	}
+	last := rest[strings.LastIndex(rest, "-")+1:]
+	return strings.ContainsAny(last, "0123456789") // "cloud", "rt": another flavour
 }
 
 // loadCached reads a complete cache entry.
@@ -264,7 +364,7 @@ func newestCached(cacheDir, spec string) *Kernel {
 			continue
 		}
 		if seriesRE.MatchString(spec) {
-			if !strings.HasPrefix(k.Release, spec+".") || !strings.HasSuffix(k.Release, "-"+imageFlavor) {
+			if !sameSeries(k.Release, spec) {
 				continue
 			}
 		} else if k.Package != spec {
@@ -338,9 +438,12 @@ func moduleName(p string) string {
 }
 
 // ResolveModules returns the modules to load for names, dependencies
-// first, each once, following modules.dep. Modules built into the kernel
-// (modules.builtin) need no file and are left out; an unknown name is an
-// error.
+// first, each once, following modules.dep. A name may also be an alias
+// from modules.alias ("crypto-crc32c"): it stands for the module providing
+// it, a "generic" one if several do (it works on any CPU). Modules built
+// into the kernel (modules.builtin) need no file and are left out; an
+// unknown name is an error, unless it ends in "?" (optional: a module some
+// kernels have and others merged into another one).
 func (k *Kernel) ResolveModules(names []string) ([]Module, error) {
 	depFile := filepath.Join(k.ModulesDir(), "modules.dep")
 	deps, err := parseModulesDep(depFile)
@@ -353,7 +456,55 @@ func (k *Kernel) ResolveModules(names []string) ([]Module, error) {
 			builtin[moduleName(l)] = true
 		}
 	}
-	return resolveModules(names, deps, builtin, k.Release)
+	aliases := map[string][]string{}
+	if b, err := os.ReadFile(filepath.Join(k.ModulesDir(), "modules.alias")); err == nil {
+		aliases = parseAliases(string(b))
+	}
+	var resolved []string
+	for _, n := range names {
+		n, optional := strings.CutSuffix(n, "?")
+		r := resolveAlias(n, deps, builtin, aliases)
+		if _, ok := deps[moduleName(r)]; optional && !ok && !builtin[moduleName(r)] {
+			continue
+		}
+		resolved = append(resolved, r)
+	}
+	return resolveModules(resolved, deps, builtin, k.Release)
+}
+
+// parseAliases reads the plain (wildcard-free) aliases of modules.alias:
+// alias -> module names, in file order.
+func parseAliases(text string) map[string][]string {
+	m := map[string][]string{}
+	for _, l := range strings.Split(text, "\n") {
+		f := strings.Fields(l)
+		if len(f) == 3 && f[0] == "alias" && !strings.ContainsAny(f[1], "*?[") {
+			m[f[1]] = append(m[f[1]], moduleName(f[2]))
+		}
+	}
+	return m
+}
+
+// resolveAlias returns the module name for n: n itself when it is a module
+// or built in, else the module its alias names (preferring a "generic"
+// one), else n unchanged for resolveModules to report.
+func resolveAlias(n string, deps map[string]modDep, builtin map[string]bool, aliases map[string][]string) string {
+	if _, ok := deps[moduleName(n)]; ok || builtin[moduleName(n)] {
+		return n
+	}
+	best := ""
+	for _, m := range aliases[n] {
+		if _, ok := deps[m]; !ok && !builtin[m] {
+			continue
+		}
+		if best == "" || (strings.Contains(m, "generic") && !strings.Contains(best, "generic")) {
+			best = m
+		}
+	}
+	if best == "" {
+		return n
+	}
+	return best
 }
 
 // parseModulesDep reads modules.dep: "path: dep-path dep-path ...", keyed

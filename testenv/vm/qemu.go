@@ -16,6 +16,9 @@ import (
 type BootOptions struct {
 	// QEMU is the emulator binary; "" means qemu-system-x86_64.
 	QEMU string
+	// Accel is QEMU's -accel; "" means DefaultAccel. Where KVM runs these
+	// kernels, "kvm" is much faster.
+	Accel string
 	// Kernel and Initrd are the files to boot.
 	Kernel, Initrd string
 	// Append is added to the kernel command line.
@@ -33,12 +36,15 @@ type BootOptions struct {
 // ErrTimeout is returned (wrapped) by Boot when the time limit killed QEMU.
 var ErrTimeout = errors.New("time limit reached, QEMU killed")
 
+// DefaultAccel is multi-threaded TCG: pure emulation, one host thread per
+// virtual CPU. The KVM device of a nested host may not run Debian's kernels.
+const DefaultAccel = "tcg,thread=multi"
+
 // BaseCmdline is the kernel command line: serial console, no reboot loop
 // on panic (-no-reboot makes QEMU exit instead), quiet boot.
 const BaseCmdline = "console=ttyS0 panic=-1 quiet"
 
-// Args returns QEMU's command line for o. The VM uses TCG (the KVM device
-// of a nested host may not run these kernels), has no disk, display or
+// Args returns QEMU's command line for o. The VM has no disk, display or
 // network card, and its serial console is QEMU's stdout.
 func (o BootOptions) Args() []string {
 	mem, cpus := o.MemoryMB, o.CPUs
@@ -48,12 +54,16 @@ func (o BootOptions) Args() []string {
 	if cpus == 0 {
 		cpus = 2
 	}
+	accel := o.Accel
+	if accel == "" {
+		accel = DefaultAccel
+	}
 	cmdline := BaseCmdline
 	if o.Append != "" {
 		cmdline += " " + o.Append
 	}
 	return []string{
-		"-accel", "tcg,thread=multi",
+		"-accel", accel,
 		"-cpu", "max",
 		"-smp", strconv.Itoa(cpus),
 		"-m", strconv.Itoa(mem),

@@ -43,15 +43,22 @@ func GoTool() string {
 	return "/usr/local/go/bin/go"
 }
 
-// ExcludedPackages are never run in a VM: the runner's own unit tests.
-var ExcludedPackages = []string{"testenv/vm"}
+// ExcludedPackages are left out of the default package set ("./..."): the
+// runner's own unit tests, which need no VM, and the benchmarks (bench/),
+// whose timing assertions mean nothing under emulation. Name them in
+// -packages to run them anyway.
+var ExcludedPackages = []string{"testenv/vm", "bench"}
 
 // BuildTests compiles the tests of the packages matching patterns (`go
-// list` patterns such as "./...", "./ctl", resolved in moduleRoot) into
-// outDir, with CGO_ENABLED=0 so the binaries are static. Packages without
-// test files and those in ExcludedPackages (and below) are left out. It
-// fails if nothing is left.
+// list` patterns such as "./ctl", resolved in moduleRoot) into outDir, with
+// CGO_ENABLED=0 so the binaries are static. No patterns means "./..."
+// without ExcludedPackages (and what is below them). Packages without test
+// files are left out. It fails if nothing is left.
 func BuildTests(ctx context.Context, moduleRoot string, patterns []string, outDir string, log io.Writer) ([]TestPackage, error) {
+	exclude := len(patterns) == 0
+	if exclude {
+		patterns = []string{"./..."}
+	}
 	gotool := GoTool()
 	mod, err := runIn(ctx, moduleRoot, gotool, "list", "-m")
 	if err != nil {
@@ -72,7 +79,7 @@ func BuildTests(ctx context.Context, moduleRoot string, patterns []string, outDi
 		if name == "" {
 			name = filepath.Base(mod)
 		}
-		if excluded(name) {
+		if exclude && excluded(name) {
 			continue
 		}
 		pkgs = append(pkgs, TestPackage{Name: name, Dir: f[1]})
