@@ -110,6 +110,7 @@ func benchOne(b *testing.B, d *dp, name string, frame []byte, empty func() time.
 		b.ReportMetric(float64(per.Nanoseconds()), "ns/pkt")
 		b.ReportMetric(float64(base.Nanoseconds()), "ns/empty")
 		b.ReportMetric(float64(per)/float64(base), "x-empty")
+		b.ReportMetric(float64(per-base), "ns-over-empty")
 	})
 }
 
@@ -151,23 +152,7 @@ func BenchmarkConntrack(b *testing.B) {
 		}
 		return dur
 	}
-	run := func(name string, frame []byte) {
-		b.Run(name, func(b *testing.B) {
-			base := empty()
-			var per time.Duration
-			err := d.ns.Do(func() (err error) {
-				b.ResetTimer()
-				per, _, err = d.b.RunIngress(frame, d.ifindex[1], uint32(b.N))
-				return err
-			})
-			if err != nil {
-				b.Fatal(err)
-			}
-			b.ReportMetric(float64(per.Nanoseconds()), "ns/pkt")
-			b.ReportMetric(float64(base.Nanoseconds()), "ns/empty")
-			b.ReportMetric(float64(per-base), "ns-over-empty")
-		})
-	}
+	run := func(name string, frame []byte) { benchOne(b, d, name, frame, empty) }
 
 	d.setFlows(
 		"table=0, priority=10, tcp, ct_state=-trk, actions=ct(table=1)",

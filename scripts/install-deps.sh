@@ -12,24 +12,8 @@ pkgs=(
   openvswitch-switch      # the reference: tests compare the flow printer with real ovs-ofctl
 )
 
-missing=()
-for p in "${pkgs[@]}"; do
-  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
-    missing+=("$p")
-  fi
-done
-if ((${#missing[@]})); then
-  if [[ $(id -u) -ne 0 ]]; then
-    echo "install-deps: missing Debian packages: ${missing[*]}; run as root (sudo make ...) to install them" >&2
-    exit 1
-  fi
-  echo "install-deps: installing ${missing[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get install -y -q "${missing[@]}" >/dev/null 2>&1 || {
-    apt-get update -q >/dev/null
-    apt-get install -y -q "${missing[@]}"
-  }
-fi
+source "$(dirname "$0")/apt-lib.sh"
+install_missing install-deps "${pkgs[@]}"
 
 if ! command -v go >/dev/null && [[ ! -x /usr/local/go/bin/go ]]; then
   echo "install-deps: Go is not installed (expected at /usr/local/go); see https://go.dev/doc/install" >&2

@@ -14,21 +14,5 @@ pkgs=(
   netcat-openbsd iputils-ping ethtool coreutils nftables
 )
 
-missing=()
-for p in "${pkgs[@]}"; do
-  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
-    missing+=("$p")
-  fi
-done
-if ((${#missing[@]})); then
-  if [[ $(id -u) -ne 0 ]]; then
-    echo "install-vm-deps: missing Debian packages: ${missing[*]}; run as root (sudo make vmtest) to install them" >&2
-    exit 1
-  fi
-  echo "install-vm-deps: installing ${missing[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null 2>&1 || {
-    apt-get update -q >/dev/null
-    apt-get install -y -q --no-install-recommends "${missing[@]}"
-  }
-fi
+source "$(dirname "$0")/apt-lib.sh"
+install_missing install-vm-deps "${pkgs[@]}"
