@@ -102,6 +102,22 @@ static const __u8 tcp_conntracks[2][TCP_N_SETS][TCP_CT_MAX] = {
 	},
 };
 
+/*
+ * tcp_conntracks[dir][index][old], as one bounds-checked flat index: the
+ * verifier of Linux 6.1 loses the bounds of the three-part offset clang
+ * builds for the 3-D access and rejects it. The barrier keeps clang from
+ * dropping the check it can prove redundant. Out of range reads as sIV.
+ */
+static __always_inline __u8 tcp_transition(int dir, __u32 index, __u32 old)
+{
+	__u32 i = (dir & 1) * (TCP_N_SETS * TCP_CT_MAX) + index * TCP_CT_MAX + old;
+
+	asm volatile("" : "+r"(i));
+	if (i >= sizeof(tcp_conntracks))
+		return sIV;
+	return ((const __u8 *)tcp_conntracks)[i];
+}
+
 static __always_inline __u32 tcp_index(__u8 flags)
 {
 	if (flags & TH_RST)
@@ -454,7 +470,7 @@ __noinline int tcp_packet(struct ct_result *res, const struct pkt_info *pi, __u3
 
 	if (!(opts & TP_ENTRY)) {
 		/* tcp_new(): only a SYN, or (loose) an ACK, starts a connection. */
-		new = tcp_conntracks[0][index][sNO];
+		new = tcp_transition(0, index, sNO);
 		if (new >= TCP_CT_MAX)
 			return TCPV_INVALID;
 		__builtin_memset(t, 0, sizeof(*t));
@@ -475,7 +491,7 @@ __noinline int tcp_packet(struct ct_result *res, const struct pkt_info *pi, __u3
 	old = t->state;
 	if (old >= TCP_CT_MAX)
 		return TCPV_INVALID;
-	new = tcp_conntracks[reply & 1][index][old];
+	new = tcp_transition(reply, index, old);
 
 	switch (new) {
 	case sSS:

@@ -169,7 +169,7 @@ func (b *Bridge) create() error {
 	if err != nil {
 		var ve *ebpf.VerifierError
 		if errors.As(err, &ve) {
-			return fmt.Errorf("load datapath: the kernel's verifier rejected it: %v", ve)
+			return fmt.Errorf("load datapath: the kernel's verifier rejected it: %v%s", ve, saveVerifierLog(ve))
 		}
 		return fmt.Errorf("load datapath: %w", err)
 	}
@@ -228,4 +228,20 @@ func loadPinnedProgram(dir, name string) (*ebpf.Program, error) {
 		return nil, fmt.Errorf("open pinned program %s: %w", name, err)
 	}
 	return p, nil
+}
+
+// saveVerifierLog writes the verifier's whole log to a temporary file, as
+// the error shows only its last line, and returns " (full log: PATH)", or
+// "" when the file cannot be written.
+func saveVerifierLog(ve *ebpf.VerifierError) string {
+	f, err := os.CreateTemp("", "ebpfovs-verifier-*.log")
+	if err != nil {
+		return ""
+	}
+	_, err = fmt.Fprintf(f, "%+v\n", ve)
+	if cerr := f.Close(); err != nil || cerr != nil {
+		os.Remove(f.Name())
+		return ""
+	}
+	return " (full log: " + f.Name() + ")"
 }

@@ -1,0 +1,30 @@
+package loader
+
+import (
+	"errors"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/cilium/ebpf"
+)
+
+// The error shows the verifier's last line; the file keeps every line.
+func TestSaveVerifierLog(t *testing.T) {
+	t.Setenv("TMPDIR", t.TempDir())
+	ve := &ebpf.VerifierError{Cause: errors.New("permission denied"), Log: []string{"0: (b7) r0 = 0", "1: first", "R0 max value is outside of the allowed memory range"}}
+	got := saveVerifierLog(ve)
+	path, ok := strings.CutPrefix(got, " (full log: ")
+	if !ok || !strings.HasSuffix(path, ")") {
+		t.Fatalf("saveVerifierLog = %q, want \" (full log: PATH)\"", got)
+	}
+	data, err := os.ReadFile(strings.TrimSuffix(path, ")"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range ve.Log {
+		if !strings.Contains(string(data), line) {
+			t.Errorf("log file lacks %q:\n%s", line, data)
+		}
+	}
+}
