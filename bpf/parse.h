@@ -436,12 +436,22 @@ static __always_inline int parse(struct __sk_buff *skb, struct flow_key *k,
 		__u32 optoff = (__u32)(c.pos - start) + 20;
 		int err = parse_tcp(&c, k, pi);
 
-		if (!err && pi->tcp_optlen) {
-			if (pi->tcp_optlen > 40 ||
-			    bpf_skb_load_bytes(skb, optoff, pi->tcp_opts, pi->tcp_optlen & 63))
+		__u64 n = pi->tcp_optlen; /* 0, 4, ..., 40 for a valid header */
+
+		/* Verifier-driven: Linux 6.1 wants a nonzero lower bound on the
+		 * helper's length ("!= 0" gives none there). The barriers make
+		 * clang compare and pass this one register, and keep it from
+		 * folding the two checks into one compare on n - 4 (whose
+		 * bounds the verifier does not carry back to n). */
+		asm volatile("" : "+r"(n));
+		if (!err && n >= 4) {
+			asm volatile("" : "+r"(n));
+			if (n > 40 || bpf_skb_load_bytes(skb, optoff, pi->tcp_opts, n))
 				pi->tcp_optlen = 0;
 			else
 				tcp_options(pi);
+		} else {
+			pi->tcp_optlen = 0;
 		}
 		return err;
 	}
