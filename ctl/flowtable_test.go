@@ -5,18 +5,12 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/ebpfovs/ebpfovs/testenv"
 )
 
 // TestFlowTableOps: mod-flows, replace-flows and diff-flows with OVS's
 // semantics, through the command line.
 func TestFlowTableOps(t *testing.T) {
-	testenv.RequirePrivileged(t)
-	lab := testenv.NewLab(t, testenv.LabOptions{VMs: 2})
-	c := newCLI(t, lab.Host.Path)
-	c.must("attach", "vnet1", "vnet2")
-	t.Cleanup(func() { c.run("detach") })
+	c := newAttachedLab(t)
 	dir := t.TempDir()
 	write := func(name string, lines ...string) string {
 		p := filepath.Join(dir, name)

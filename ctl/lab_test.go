@@ -28,6 +28,18 @@ type cli struct {
 	global []string
 }
 
+// newAttachedLab: a two-VM lab with vnet1 and vnet2 attached to a bridge,
+// detached at cleanup; for tests about what comes after attach.
+func newAttachedLab(t *testing.T) *cli {
+	t.Helper()
+	testenv.RequirePrivileged(t)
+	lab := testenv.NewLab(t, testenv.LabOptions{VMs: 2})
+	c := newCLI(t, lab.Host.Path)
+	c.must("attach", "vnet1", "vnet2")
+	t.Cleanup(func() { c.run("detach") })
+	return c
+}
+
 func newCLI(t *testing.T, netns string) *cli {
 	g := []string{"--bpffs", testenv.TempBPFFS(t), "-b", "br0"}
 	if netns != "" {

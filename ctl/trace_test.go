@@ -3,18 +3,12 @@ package ctl_test
 import (
 	"strings"
 	"testing"
-
-	"github.com/ebpfovs/ebpfovs/testenv"
 )
 
 // TestTrace: `ebpfovs trace` explains a packet through the loaded datapath
 // without changing anything, unless --commit.
 func TestTrace(t *testing.T) {
-	testenv.RequirePrivileged(t)
-	lab := testenv.NewLab(t, testenv.LabOptions{VMs: 2})
-	c := newCLI(t, lab.Host.Path)
-	c.must("attach", "vnet1", "vnet2")
-	t.Cleanup(func() { c.run("detach") })
+	c := newAttachedLab(t)
 	for _, f := range []string{flow1, flow2, flow3, flow4, flow5,
 		"table=0, priority=60, udp, actions=resubmit(,3),vnet2", "table=3, udp, actions=vnet1"} {
 		c.must("add-flow", f)
