@@ -8,7 +8,12 @@
  * bpf_redirect_peer (a veth whose peer is in another namespace: straight to
  * the peer's ingress, the fastest path measured here) or bpf_redirect (taps
  * and everything else). So a single output costs no clone, and outputs
- * happen in action order.
+ * happen in action order; a rewrite sends the pending output first, so each
+ * output carries the packet as it was at that point.
+ *
+ * The XDP program shares everything here but output (xdp.h): step() in
+ * datapath.c hands each action to exec_action (TC) or exec_action_xdp, and
+ * both leave the actions that do not touch the packet to exec_meta.
  */
 #pragma once
 
@@ -33,38 +38,57 @@ static __always_inline void port_tx(__u32 port, __u32 len)
 }
 
 /*
- * Queue an output to OpenFlow port `port`. OpenFlow never sends a packet back
- * out of its in_port unless asked with IN_PORT (allow_in_port).
+ * Checks shared by every output: OpenFlow never sends a packet back out of
+ * its in_port unless asked with IN_PORT (allow_in_port), and the port must
+ * exist. Records the output for the trace. Returns the port, or NULL.
  */
-static __always_inline void output(struct __sk_buff *skb, struct out_state *o,
-				   __u32 port, int allow_in_port)
+static __always_inline struct port *out_port(struct out_state *o, __u32 port,
+					     int allow_in_port)
 {
 	struct port *p;
 
 	if (port == o->in_port && !allow_in_port)
-		return;
+		return NULL;
 	p = bpf_map_lookup_elem(&ports, &port);
 	if (!p || !p->ifindex) {
 		count(CNT_OUTPUT_NOPORT);
-		return;
+		return NULL;
 	}
+	if (o->nout < TRACE_MAX_OUT)
+		o->port[o->nout] = port;
+	o->nout++;
+	return p;
+}
+
+/* TC: send the pending output now, as a clone; the packet stays ours. */
+static __always_inline void flush_pending(struct __sk_buff *skb, struct out_state *o)
+{
 	if (o->pending && !o->dryrun) {
 		bpf_clone_redirect(skb, o->pending_ifindex, 0);
 		port_tx(o->pending, skb->len);
 	}
+	o->pending = 0;
+}
+
+/* TC: queue an output to OpenFlow port `port`, sending the previous one. */
+static __always_inline void output(struct __sk_buff *skb, struct out_state *o,
+				   __u32 port, int allow_in_port)
+{
+	struct port *p = out_port(o, port, allow_in_port);
+
+	if (!p)
+		return;
+	flush_pending(skb, o);
 	o->pending = port;
 	o->pending_ifindex = p->ifindex;
 	o->pending_flags = p->flags;
-	if (o->nout < TRACE_MAX_OUT)
-		o->port[o->nout] = port;
-	o->nout++;
 }
 
 /*
  * FLOOD and ALL: every port but in_port (OpenFlow's ALL excludes the input
  * port too; the two differ only by per-port no-flood config, which ebpfovs
  * does not have). Global, so the verifier walks the port loop once rather
- * than once per action slot.
+ * than once per action slot. TC only; XDP has xdp_flood() (xdp.h).
  */
 __noinline int flood(struct __sk_buff *skb, struct out_state *o)
 {
@@ -95,8 +119,12 @@ __noinline int flood(struct __sk_buff *skb, struct out_state *o)
 	return 0;
 }
 
-/* NORMAL: a learning L2 switch, VLAN-aware for learning (MACs per VID). */
-static __always_inline void normal(struct __sk_buff *skb, struct pkt_ctx *c)
+/*
+ * NORMAL: a learning L2 switch, VLAN-aware for learning (MACs per VID).
+ * Learns the source and returns the port the destination was learnt on,
+ * or 0: flood.
+ */
+static __always_inline __u32 normal_dest(struct pkt_ctx *c)
 {
 	struct mac_key mk = {};
 	struct mac_entry *me;
@@ -120,12 +148,10 @@ static __always_inline void normal(struct __sk_buff *skb, struct pkt_ctx *c)
 	if (!(c->key.dl_dst[0] & 1)) {
 		__builtin_memcpy(mk.mac, c->key.dl_dst, 6);
 		me = bpf_map_lookup_elem(&macs, &mk);
-		if (me) {
-			output(skb, &c->out, me->port, 0); /* same port: dropped */
-			return;
-		}
+		if (me)
+			return me->port; /* in_port itself: output drops it */
 	}
-	flood(skb, &c->out);
+	return 0;
 }
 
 /*
@@ -226,54 +252,29 @@ static __always_inline void move(struct pkt_ctx *c, const struct action *a)
 	pf_write(c, df, (pf_read(c, df) & ~m) | ((v << dof) & m));
 }
 
-/*
- * Run one action (resubmit is the pipeline's, in datapath.c). Returns the
- * table to recirculate to (ct(table=N)), or NO_TABLE. Actions after a
- * ct(table=N) run on the packet as it was, as in OVS; the recirculated copy
- * continues in table N with the ct_* fields set. Global, so the verifier
- * checks it once rather than at every step of the pipeline loop.
- */
-__noinline __u32 exec_action(struct __sk_buff *skb, struct pkt_ctx *c,
-			     const struct action *a)
+/* The port an output:FIELD[ofs..] action names. */
+static __always_inline __u32 output_reg_port(const struct pkt_ctx *c, const struct action *a)
 {
+	return (pf_read(c, a->aux >> 8) >> (a->aux & 63)) & low_bits(a->flags);
+}
+
+/*
+ * Run c->act when it changes only the pipeline's state, not the packet:
+ * load, move, ct, ct_clear, exit. Both programs (TC and XDP) end their
+ * exec_* here. Returns the table to recirculate to (ct(table=N)), or
+ * NO_TABLE. Actions after a ct(table=N) run on the packet as it was, as in
+ * OVS; the recirculated copy continues in table N with the ct_* fields set.
+ * Global: the verifier checks it once.
+ */
+__noinline __u32 exec_meta(struct pkt_ctx *c)
+{
+	const struct action *a;
 	__u32 state, zone;
 
-	if (!skb || !c || !a)
+	if (!c)
 		return NO_TABLE;
+	a = &c->act;
 	switch (a->type) {
-	case ACT_OUTPUT:
-		if (a->arg == OFPP_IN_PORT)
-			output(skb, &c->out, c->out.in_port, 1);
-		else
-			output(skb, &c->out, a->arg, 0);
-		break;
-	case ACT_NORMAL:
-		normal(skb, c);
-		break;
-	case ACT_FLOOD:
-		flood(skb, &c->out);
-		break;
-	case ACT_SET_DL:
-		set_dl(skb, c, a);
-		break;
-	case ACT_SET_NW:
-		set_nw(skb, c, a);
-		break;
-	case ACT_SET_TP:
-		set_tp(skb, c, a);
-		break;
-	case ACT_SET_TOS:
-		set_tos(skb, c, a->arg);
-		break;
-	case ACT_SET_TTL:
-		set_ttl(skb, c, 0, a->arg);
-		break;
-	case ACT_DEC_TTL:
-		set_ttl(skb, c, 1, 0);
-		break;
-	case ACT_VLAN:
-		vlan(skb, c, a);
-		break;
 	case ACT_LOAD:
 		if ((a->aux >> 8) >= PF_CT_MARK)
 			ct_exec_load(c, a);
@@ -291,9 +292,6 @@ __noinline __u32 exec_action(struct __sk_buff *skb, struct pkt_ctx *c,
 		break;
 	case ACT_EXIT:
 		c->halt = 1;
-		break;
-	case ACT_OUTPUT_REG:
-		output(skb, &c->out, (pf_read(c, a->aux >> 8) >> (a->aux & 63)) & low_bits(a->flags), 0);
 		break;
 	case ACT_CT:
 		/* ct(zone=REG[a..b]): OVN keeps each port's zone in a register. */
@@ -315,7 +313,80 @@ __noinline __u32 exec_action(struct __sk_buff *skb, struct pkt_ctx *c,
 	return NO_TABLE;
 }
 
-/* Hand the packet to its pending output, or drop it. */
+/*
+ * TC: run c->act (resubmit is the pipeline's, in datapath.c). Outputs and
+ * rewrites act on the skb; the rest is exec_meta(). A rewrite first sends
+ * the pending output, so each output carries the packet as it was then.
+ * Global, so the verifier checks it once rather than at every step.
+ */
+__noinline __u32 exec_action(struct __sk_buff *skb, struct pkt_ctx *c)
+{
+	const struct action *a;
+	__u32 port;
+
+	if (!skb || !c)
+		return NO_TABLE;
+	a = &c->act;
+	switch (a->type) {
+	case ACT_OUTPUT:
+		if (a->arg == OFPP_IN_PORT)
+			output(skb, &c->out, c->out.in_port, 1);
+		else
+			output(skb, &c->out, a->arg, 0);
+		return NO_TABLE;
+	case ACT_OUTPUT_REG:
+		output(skb, &c->out, output_reg_port(c, a), 0);
+		return NO_TABLE;
+	case ACT_NORMAL:
+		port = normal_dest(c);
+		if (port)
+			output(skb, &c->out, port, 0);
+		else
+			flood(skb, &c->out);
+		return NO_TABLE;
+	case ACT_FLOOD:
+		flood(skb, &c->out);
+		return NO_TABLE;
+	case ACT_SET_DL:
+	case ACT_SET_NW:
+	case ACT_SET_TP:
+	case ACT_SET_TOS:
+	case ACT_SET_TTL:
+	case ACT_DEC_TTL:
+	case ACT_VLAN:
+		flush_pending(skb, &c->out);
+		break;
+	default:
+		return exec_meta(c);
+	}
+	switch (a->type) {
+	case ACT_SET_DL:
+		set_dl(skb, c, a);
+		break;
+	case ACT_SET_NW:
+		set_nw(skb, c, a);
+		break;
+	case ACT_SET_TP:
+		set_tp(skb, c, a);
+		break;
+	case ACT_SET_TOS:
+		set_tos(skb, c, a->arg);
+		break;
+	case ACT_SET_TTL:
+		set_ttl(skb, c, 0, a->arg);
+		break;
+	case ACT_DEC_TTL:
+		set_ttl(skb, c, 1, 0);
+		break;
+	case ACT_VLAN:
+		vlan(skb, c, a);
+		break;
+	}
+	return NO_TABLE;
+}
+
+/* TC: hand the packet to its pending output, or drop it (earlier outputs
+ * went as clones). */
 static __always_inline int finish(struct __sk_buff *skb, struct out_state *o)
 {
 	if (!o->pending)

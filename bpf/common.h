@@ -219,6 +219,7 @@ struct flow_counts {
 /* port.flags */
 #define PORT_F_PEER     0x01 /* veth whose peer lives in another netns: bpf_redirect_peer */
 #define PORT_F_OWN_QDISC 0x02 /* ATTACH_TC: we created the clsact qdisc (loader only) */
+#define PORT_F_XDP       0x04 /* an XDP program runs first on this port's ingress (loader only) */
 
 enum attach_mode {
 	ATTACH_NONE = 0,
@@ -255,6 +256,10 @@ struct bridge_config {
 
 #define CFG_NO_CACHE    0x01 /* bypass flow_cache (benchmarks of the classifier itself) */
 #define CFG_TCP_LIBERAL 0x02 /* nf_conntrack_tcp_be_liberal: no out-of-window verdicts */
+/* Flow-table generation 0 (1) uses only actions the XDP program can carry
+ * out (docs/design.md, "XDP mode"); otherwise XDP passes every packet to TC. */
+#define CFG_XDP_GEN0    0x04
+#define CFG_XDP_GEN1    0x08
 
 /* Exact-match flow cache: a packet's whole key -> the classifier's answer. */
 #define CACHE_MIN_SUBTABLES 3     /* below this a tuple search is as cheap as the cache */
@@ -390,6 +395,9 @@ enum counter {
 	CNT_OUTPUT_NOPORT,  /* output to a port that does not exist */
 	CNT_DEPTH_LIMIT,    /* resubmit nested deeper than MAX_DEPTH: skipped */
 	CNT_STEP_LIMIT,     /* more than MAX_STEPS steps: the rest skipped */
+	CNT_XDP_PACKETS,    /* packets the XDP program carried through the pipeline */
+	CNT_XDP_TO_TC,      /* passed to the TC program: the flow table needs an skb */
+	CNT_XDP_ABORTED,    /* XDP met an action it cannot do (a flow table change raced): dropped */
 	CNT_MAX,
 };
 

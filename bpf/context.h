@@ -68,7 +68,7 @@ struct out_state {
 	__u32 nout;
 	__u32 port[TRACE_MAX_OUT];
 	__u32 dryrun;         /* record outputs, send nothing */
-	__u32 pad;
+	__u32 flood;          /* XDP: send to every port but in_port (devmap broadcast) */
 };
 
 /* An action list being run: a pass's flow, or a resubmit's. */
@@ -94,5 +94,6 @@ struct pkt_ctx {
 	__u32 dryrun;      /* tc_trace asked not to change any state (ebpfovs trace) */
 	__u32 halt;        /* dec_ttl expired the packet: no further actions */
 	__u32 liberal;     /* CFG_TCP_LIBERAL */
+	struct action act; /* the action step() hands to the program's exec_* */
 	__u32 pad2;
 };

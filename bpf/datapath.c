@@ -14,11 +14,11 @@
  * enter a resubmit (a lookup), or leave a finished frame. Bounds: MAX_STEPS
  * steps, MAX_PASSES passes, MAX_DEPTH nested frames.
  *
- * Two programs share the code: tc_ingress is attached to every port;
+ * Three programs share the code: tc_ingress is attached to every port;
  * tc_trace is the same pipeline with tracing on, run only through
  * BPF_PROG_TEST_RUN by `ebpfovs trace` and the tests; with cb[0] bit 0 set
  * it is a dry run that changes no state (conntrack, MAC table, counters)
- * and sends nothing.
+ * and sends nothing. xdp_ingress runs the same walk in XDP mode (xdp.h).
  */
 #include <linux/bpf.h>
 #include <linux/pkt_cls.h>
@@ -33,6 +33,7 @@
 #include "conntrack.h"
 #include "rewrite.h"
 #include "actions.h"
+#include "xdp.h"
 
 char __license[] SEC("license") = "Dual BSD/GPL";
 
@@ -105,33 +106,38 @@ static __always_inline void lookup_push(struct pkt_ctx *c, __u32 table,
 	c->depth++;
 }
 
+/* What step() asks of the program running it. */
+enum { STEP_NEXT = 0, STEP_DONE, STEP_ACT };
+
 /*
- * One step of the walk. Returns 1 when the packet is done. Global: the
- * verifier checks it once, and the loop in pipeline() stays tiny.
+ * One step of the walk. Returns STEP_DONE when the packet is done, STEP_ACT
+ * when the program must run c->act (exec_action or exec_action_xdp), else
+ * STEP_NEXT. Global, and free of the program's context type, so TC and XDP
+ * share it and the verifier checks it once.
  */
-__noinline int step(struct __sk_buff *skb, struct pkt_ctx *c)
+__noinline int step(struct pkt_ctx *c)
 {
 	const struct action_list *acts;
 	const struct action *a;
 	struct frame *f;
 	__u32 table, acts_idx;
 
-	if (!skb || !c || c->halt)
-		return 1;
+	if (!c || c->halt)
+		return STEP_DONE;
 
 	if (c->depth == 0) {
 		/* Between passes: start the one a ct(table=N) asked for, if any. */
 		if (c->next_table == NO_TABLE)
-			return 1;
+			return STEP_DONE;
 		if (c->passes >= MAX_PASSES) {
 			count(CNT_PASS_LIMIT);
-			return 1;
+			return STEP_DONE;
 		}
 		table = c->next_table;
 		c->next_table = NO_TABLE;
 		c->passes++;
 		lookup_push(c, table, c->key.in_port);
-		return 0;
+		return STEP_NEXT;
 	}
 
 	f = &c->frames[(c->depth - 1) & (MAX_DEPTH - 1)];
@@ -143,7 +149,7 @@ __noinline int step(struct __sk_buff *skb, struct pkt_ctx *c)
 		/* The frame is done: back to its caller, with its in_port. */
 		c->key.in_port = f->in_port;
 		c->depth--;
-		return 0;
+		return STEP_NEXT;
 	}
 	a = &acts->a[f->idx & (MAX_ACTIONS - 1)];
 	f->idx++;
@@ -153,29 +159,66 @@ __noinline int step(struct __sk_buff *skb, struct pkt_ctx *c)
 
 		if (c->depth >= MAX_DEPTH) {
 			count(CNT_DEPTH_LIMIT);
-			return 0;
+			return STEP_NEXT;
 		}
 		table = a->arg == NO_TABLE ? f->table : a->arg;
 		if (a->aux)
 			c->key.in_port = bpf_htonl(a->aux);
 		lookup_push(c, table, saved);
-		return 0;
+		return STEP_NEXT;
 	}
+	c->act = *a;
+	return STEP_ACT;
+}
 
-	table = exec_action(skb, c, a);
-	if (table != NO_TABLE)
-		c->next_table = table;
-	return 0;
+/* A packet's start: the context as the first pass in table 0 needs it. */
+static __always_inline void ctx_init(struct pkt_ctx *c, const struct bridge_config *cfg,
+				     __u32 in_port, int tracing, int dryrun)
+{
+	__builtin_memset(&c->key, 0, sizeof(c->key));
+	/* The option bytes are copied before they are read: not zeroed. */
+	__builtin_memset(&c->pi, 0, __builtin_offsetof(struct pkt_info, tcp_opts));
+	c->ct.done = 0;
+	c->ct.ct_state = 0; /* scratch is per CPU: nothing may leak from the last packet */
+	c->out.in_port = in_port;
+	c->out.pending = 0;
+	c->out.nout = 0;
+	c->out.flood = 0;
+	c->depth = 0;
+	c->passes = 0;
+	c->next_table = 0; /* the first pass, in table 0 */
+	c->gen = cfg->gen;
+	c->epoch = (cfg->epoch & 0x7fffffff) |
+		   ((cfg->flags & CFG_NO_CACHE) ? 0x80000000 : 0);
+	c->tracing = tracing;
+	c->halt = 0;
+	c->liberal = cfg->flags & CFG_TCP_LIBERAL;
+	c->dryrun = dryrun;
+	c->out.dryrun = dryrun;
+}
+
+/* Count the packet on its in_port; returns the counters (NULL in a dry run). */
+static __always_inline struct port_counts *count_rx(struct pkt_ctx *c)
+{
+	struct port_counts *ps;
+
+	c->key.in_port = bpf_htonl(c->out.in_port);
+	ps = c->dryrun ? NULL : bpf_map_lookup_elem(&port_stats, &c->out.in_port);
+	if (ps) {
+		ps->rx_packets++;
+		ps->rx_bytes += c->pi.len;
+	}
+	return ps;
 }
 
 static __always_inline int pipeline(struct __sk_buff *skb, const int tracing)
 {
-	__u32 ifindex = skb->ifindex, zero = 0, i, *port;
+	__u32 ifindex = skb->ifindex, zero = 0, i, *port, table;
 	struct bridge_config *cfg;
 	struct port_counts *ps;
 	struct trace *tr = NULL;
 	struct pkt_ctx *c;
-	int verdict;
+	int verdict, r;
 
 	count(CNT_PACKETS);
 	port = bpf_map_lookup_elem(&port_by_ifindex, &ifindex);
@@ -188,26 +231,8 @@ static __always_inline int pipeline(struct __sk_buff *skb, const int tracing)
 	if (!c || !cfg)
 		return TC_ACT_SHOT;
 
-	__builtin_memset(&c->key, 0, sizeof(c->key));
-	/* The option bytes are copied before they are read: not zeroed. */
-	__builtin_memset(&c->pi, 0, __builtin_offsetof(struct pkt_info, tcp_opts));
-	c->ct.done = 0;
-	c->ct.ct_state = 0; /* scratch is per CPU: nothing may leak from the last packet */
-	c->out.in_port = *port;
-	c->out.pending = 0;
-	c->out.nout = 0;
-	c->depth = 0;
-	c->passes = 0;
-	c->next_table = 0; /* the first pass, in table 0 */
-	c->gen = cfg->gen;
-	c->epoch = (cfg->epoch & 0x7fffffff) |
-		   ((cfg->flags & CFG_NO_CACHE) ? 0x80000000 : 0);
-	c->tracing = tracing;
-	c->halt = 0;
-	c->liberal = cfg->flags & CFG_TCP_LIBERAL;
 	/* Only tc_trace, run by BPF_PROG_TEST_RUN, reads cb: the caller sets it. */
-	c->dryrun = tracing && (skb->cb[0] & 1);
-	c->out.dryrun = c->dryrun;
+	ctx_init(c, cfg, *port, tracing, tracing && (skb->cb[0] & 1));
 	if (tracing) {
 		tr = bpf_map_lookup_elem(&trace_buf, &zero);
 		if (tr)
@@ -217,23 +242,24 @@ static __always_inline int pipeline(struct __sk_buff *skb, const int tracing)
 	/* Parse. */
 	if (parse(skb, &c->key, &c->pi))
 		count(CNT_TRUNCATED);
-	c->key.in_port = bpf_htonl(c->out.in_port);
-	ps = c->dryrun ? NULL : bpf_map_lookup_elem(&port_stats, &c->out.in_port);
-	if (ps) {
-		ps->rx_packets++;
-		ps->rx_bytes += c->pi.len;
-	}
+	ps = count_rx(c);
 
 	/* Classify and act. */
 	for (i = 0; i < MAX_STEPS; i++) {
-		if (step(skb, c))
+		r = step(c);
+		if (r == STEP_DONE)
 			break;
+		if (r == STEP_ACT) {
+			table = exec_action(skb, c);
+			if (table != NO_TABLE)
+				c->next_table = table;
+		}
 	}
 	if (i == MAX_STEPS)
 		count(CNT_STEP_LIMIT);
 
 	verdict = finish(skb, &c->out);
-	if (!c->out.pending && ps)
+	if (!c->out.nout && ps)
 		ps->rx_dropped++;
 	if (tracing && tr) {
 		tr->nout = c->out.nout;
@@ -255,4 +281,52 @@ SEC("tc")
 int tc_trace(struct __sk_buff *skb)
 {
 	return pipeline(skb, 1);
+}
+
+/*
+ * XDP mode (xdp.h): the same walk, run before an skb exists, for flow tables
+ * whose actions XDP can carry out; otherwise the packet goes on to
+ * tc_ingress, untouched and uncounted here.
+ */
+SEC("xdp")
+int xdp_ingress(struct xdp_md *ctx)
+{
+	__u32 ifindex = ctx->ingress_ifindex, zero = 0, i, *port, table;
+	struct bridge_config *cfg;
+	struct port_counts *ps;
+	struct pkt_ctx *c;
+	int r;
+
+	port = bpf_map_lookup_elem(&port_by_ifindex, &ifindex);
+	cfg = bpf_map_lookup_elem(&config, &zero);
+	c = bpf_map_lookup_elem(&scratch, &zero);
+	if (!port || !cfg || !c)
+		return XDP_PASS;
+	ctx_init(c, cfg, *port, 0, 0);
+	if (!(cfg->flags & (c->gen ? CFG_XDP_GEN1 : CFG_XDP_GEN0))) {
+		count(CNT_XDP_TO_TC);
+		return XDP_PASS;
+	}
+	count(CNT_PACKETS);
+	count(CNT_XDP_PACKETS);
+
+	if (parse_xdp(ctx, &c->key, &c->pi))
+		count(CNT_TRUNCATED);
+	ps = count_rx(c);
+
+	for (i = 0; i < MAX_STEPS; i++) {
+		r = step(c);
+		if (r == STEP_DONE)
+			break;
+		if (r == STEP_ACT) {
+			table = exec_action_xdp(c);
+			if (table != NO_TABLE)
+				c->next_table = table;
+		}
+	}
+	if (i == MAX_STEPS)
+		count(CNT_STEP_LIMIT);
+	if (!c->out.nout && ps)
+		ps->rx_dropped++;
+	return finish_xdp(&c->out, c->pi.len);
 }

@@ -87,7 +87,10 @@ const (
 	DatapathCounterCNT_OUTPUT_NOPORT DatapathCounter = 7
 	DatapathCounterCNT_DEPTH_LIMIT   DatapathCounter = 8
 	DatapathCounterCNT_STEP_LIMIT    DatapathCounter = 9
-	DatapathCounterCNT_MAX           DatapathCounter = 10
+	DatapathCounterCNT_XDP_PACKETS   DatapathCounter = 10
+	DatapathCounterCNT_XDP_TO_TC     DatapathCounter = 11
+	DatapathCounterCNT_XDP_ABORTED   DatapathCounter = 12
+	DatapathCounterCNT_MAX           DatapathCounter = 13
 )
 
 type DatapathCtEntry struct {
@@ -311,7 +314,7 @@ type DatapathPktCtx struct {
 		Nout           uint32
 		Port           [16]uint32
 		Dryrun         uint32
-		Pad            uint32
+		Flood          uint32
 	}
 	Frames [8]struct {
 		_      structs.HostLayout
@@ -329,6 +332,7 @@ type DatapathPktCtx struct {
 	Dryrun    uint32
 	Halt      uint32
 	Liberal   uint32
+	Act       DatapathAction
 	Pad2      uint32
 	_         [4]byte
 }
@@ -431,8 +435,10 @@ const (
 	DatapathMapScratch          = "scratch"
 	DatapathMapTables           = "tables"
 	DatapathMapTraceBuf         = "trace_buf"
+	DatapathMapTxPorts          = "tx_ports"
 	DatapathProgTcIngress       = "tc_ingress"
 	DatapathProgTcTrace         = "tc_trace"
+	DatapathProgXdpIngress      = "xdp_ingress"
 	DatapathVarUnusedActionType = "unused_action_type"
 	DatapathVarUnusedAttachMode = "unused_attach_mode"
 	DatapathVarUnusedCounter    = "unused_counter"
@@ -481,8 +487,9 @@ type DatapathSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type DatapathProgramSpecs struct {
-	TcIngress *ebpf.ProgramSpec `ebpf:"tc_ingress"`
-	TcTrace   *ebpf.ProgramSpec `ebpf:"tc_trace"`
+	TcIngress  *ebpf.ProgramSpec `ebpf:"tc_ingress"`
+	TcTrace    *ebpf.ProgramSpec `ebpf:"tc_trace"`
+	XdpIngress *ebpf.ProgramSpec `ebpf:"xdp_ingress"`
 }
 
 // DatapathMapSpecs contains maps before they are loaded into the kernel.
@@ -508,6 +515,7 @@ type DatapathMapSpecs struct {
 	Scratch         *ebpf.MapSpec `ebpf:"scratch"`
 	Tables          *ebpf.MapSpec `ebpf:"tables"`
 	TraceBuf        *ebpf.MapSpec `ebpf:"trace_buf"`
+	TxPorts         *ebpf.MapSpec `ebpf:"tx_ports"`
 }
 
 // DatapathVariableSpecs contains global variables before they are loaded into the kernel.
@@ -559,6 +567,7 @@ type DatapathMaps struct {
 	Scratch         *ebpf.Map `ebpf:"scratch"`
 	Tables          *ebpf.Map `ebpf:"tables"`
 	TraceBuf        *ebpf.Map `ebpf:"trace_buf"`
+	TxPorts         *ebpf.Map `ebpf:"tx_ports"`
 }
 
 func (m *DatapathMaps) Close() error {
@@ -582,6 +591,7 @@ func (m *DatapathMaps) Close() error {
 		m.Scratch,
 		m.Tables,
 		m.TraceBuf,
+		m.TxPorts,
 	)
 }
 
@@ -599,14 +609,16 @@ type DatapathVariables struct {
 //
 // It can be passed to LoadDatapathObjects or ebpf.CollectionSpec.LoadAndAssign.
 type DatapathPrograms struct {
-	TcIngress *ebpf.Program `ebpf:"tc_ingress"`
-	TcTrace   *ebpf.Program `ebpf:"tc_trace"`
+	TcIngress  *ebpf.Program `ebpf:"tc_ingress"`
+	TcTrace    *ebpf.Program `ebpf:"tc_trace"`
+	XdpIngress *ebpf.Program `ebpf:"xdp_ingress"`
 }
 
 func (p *DatapathPrograms) Close() error {
 	return _DatapathClose(
 		p.TcIngress,
 		p.TcTrace,
+		p.XdpIngress,
 	)
 }
 

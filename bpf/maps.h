@@ -38,6 +38,16 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } port_stats SEC(".maps");
 
+/* OpenFlow port number -> its device, for XDP_REDIRECT (xdp.h): every
+ * port of the bridge, whatever its attach mode. W: loader. */
+struct {
+	__uint(type, BPF_MAP_TYPE_DEVMAP);
+	__uint(max_entries, MAX_PORTS);
+	__type(key, __u32);
+	__type(value, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} tx_ports SEC(".maps");
+
 /* Bridge-wide settings, one entry. W: loader. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

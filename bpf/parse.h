@@ -384,18 +384,80 @@ static __always_inline int parse_icmp(struct cursor *c, struct flow_key *k,
 }
 
 /*
- * parse fills k (which must be zeroed) and pi from the packet. It returns 0
- * when every header present was complete, -1 when one was truncated or
- * malformed (the key then holds what came before it).
+ * The headers from c->pos on, for both programs. len is the frame's whole
+ * length (start is its first byte); vlan_tci a tag the driver already took
+ * out of the frame, or 0. Returns 0 when every header present was
+ * complete, -1 when one was truncated or malformed (the key then holds what
+ * came before it). A TCP header's options are left to the caller, which
+ * copies them with its program's helper: *optoff is their offset.
  */
+static __always_inline int parse_headers(struct cursor *c, void *start, __u32 len,
+					 __u16 vlan_tci, struct flow_key *k,
+					 struct pkt_info *pi, __u32 *optoff)
+{
+	pi->len = len;
+	if (parse_eth(c, k))
+		return -1;
+	if (vlan_tci)
+		k->vlan_tci = bpf_htons(vlan_tci | VLAN_CFI);
+	else if (parse_vlan(c, k))
+		return -1;
+
+	if (k->dl_type == bpf_htons(ETH_P_ARP))
+		return parse_arp(c, k);
+	if (k->dl_type == bpf_htons(ETH_P_IP)) {
+		if (parse_ipv4(c, k, pi, len - (__u32)(c->pos - start)))
+			return -1;
+	} else if (k->dl_type == bpf_htons(ETH_P_IPV6)) {
+		if (parse_ipv6(c, k, pi, len - (__u32)(c->pos - start)))
+			return -1;
+	} else {
+		return 0;
+	}
+	if (k->nw_frag & FRAG_LATER)
+		return 0; /* no L4 header in later fragments */
+
+	switch (k->nw_proto) {
+	case IPPROTO_TCP:
+		*optoff = (__u32)(c->pos - start) + 20;
+		return parse_tcp(c, k, pi);
+	case IPPROTO_UDP:
+		return parse_udp(c, k, pi);
+	case IPPROTO_ICMP:
+		if (pi->is_ipv4)
+			return parse_icmp(c, k, pi);
+		break;
+	case IPPROTO_ICMPV6:
+		if (pi->is_ipv6)
+			return parse_icmp(c, k, pi); /* same first 8 bytes */
+		break;
+	}
+	return 0;
+}
+
+/*
+ * The length of TCP options to copy (4..40), or 0 for none. Verifier-driven:
+ * Linux 6.1 wants a nonzero lower bound on the copying helper's length
+ * ("!= 0" gives none there). The barriers make clang compare and pass this
+ * one register, and keep it from folding the two checks into one compare on
+ * n - 4 (whose bounds the verifier does not carry back to n). The callers
+ * test the result against 4 and 40 again, right before the helper call.
+ */
+#define TCP_OPTS_LEN(pi, err, n)                                         \
+	do {                                                             \
+		(n) = (err) ? 0 : (pi)->tcp_optlen; /* 0, 4, ..., 40 */ \
+		asm volatile("" : "+r"(n));                              \
+	} while (0)
+
+/* TC: parse the skb into k (which must be zeroed) and pi. */
 static __always_inline int parse(struct __sk_buff *skb, struct flow_key *k,
 				 struct pkt_info *pi)
 {
+	__u32 pull, optoff = 0;
 	struct cursor c;
 	void *start;
-	__u32 pull;
-
-	pi->len = skb->len;
+	__u64 n;
+	int err;
 
 	/* Headers may sit in paged data (GSO, veth); make the first bytes
 	 * linear -- only when some bytes are paged: pulling a fully linear
@@ -409,62 +471,42 @@ static __always_inline int parse(struct __sk_buff *skb, struct flow_key *k,
 	c.pos = start;
 	c.end = (void *)(long)skb->data_end;
 
-	if (parse_eth(&c, k))
-		return -1;
-	/* A tag the driver took out of the frame (VLAN rx offload). */
-	if (skb->vlan_present)
-		k->vlan_tci = bpf_htons(skb->vlan_tci | VLAN_CFI);
-	else if (parse_vlan(&c, k))
-		return -1;
-
-	if (k->dl_type == bpf_htons(ETH_P_ARP))
-		return parse_arp(&c, k);
-	if (k->dl_type == bpf_htons(ETH_P_IP)) {
-		if (parse_ipv4(&c, k, pi, skb->len - (__u32)(c.pos - start)))
-			return -1;
-	} else if (k->dl_type == bpf_htons(ETH_P_IPV6)) {
-		if (parse_ipv6(&c, k, pi, skb->len - (__u32)(c.pos - start)))
-			return -1;
-	} else {
-		return 0;
-	}
-	if (k->nw_frag & FRAG_LATER)
-		return 0; /* no L4 header in later fragments */
-
-	switch (k->nw_proto) {
-	case IPPROTO_TCP: {
-		__u32 optoff = (__u32)(c.pos - start) + 20;
-		int err = parse_tcp(&c, k, pi);
-
-		__u64 n = pi->tcp_optlen; /* 0, 4, ..., 40 for a valid header */
-
-		/* Verifier-driven: Linux 6.1 wants a nonzero lower bound on the
-		 * helper's length ("!= 0" gives none there). The barriers make
-		 * clang compare and pass this one register, and keep it from
-		 * folding the two checks into one compare on n - 4 (whose
-		 * bounds the verifier does not carry back to n). */
+	err = parse_headers(&c, start, skb->len,
+			    skb->vlan_present ? skb->vlan_tci : 0, k, pi, &optoff);
+	TCP_OPTS_LEN(pi, err, n);
+	if (n >= 4) {
 		asm volatile("" : "+r"(n));
-		if (!err && n >= 4) {
-			asm volatile("" : "+r"(n));
-			if (n > 40 || bpf_skb_load_bytes(skb, optoff, pi->tcp_opts, n))
-				pi->tcp_optlen = 0;
-			else
-				tcp_options(pi);
-		} else {
+		if (n > 40 || bpf_skb_load_bytes(skb, optoff, pi->tcp_opts, n))
 			pi->tcp_optlen = 0;
-		}
-		return err;
+		else
+			tcp_options(pi);
+	} else {
+		pi->tcp_optlen = 0;
 	}
-	case IPPROTO_UDP:
-		return parse_udp(&c, k, pi);
-	case IPPROTO_ICMP:
-		if (pi->is_ipv4)
-			return parse_icmp(&c, k, pi);
-		break;
-	case IPPROTO_ICMPV6:
-		if (pi->is_ipv6)
-			return parse_icmp(&c, k, pi); /* same first 8 bytes */
-		break;
+	return err;
+}
+
+/* XDP: parse the frame into k (which must be zeroed) and pi. XDP frames
+ * here are linear (no xdp.frags) and carry their VLAN tag in the frame. */
+static __always_inline int parse_xdp(struct xdp_md *ctx, struct flow_key *k,
+				     struct pkt_info *pi)
+{
+	void *start = (void *)(long)ctx->data;
+	struct cursor c = { .pos = start, .end = (void *)(long)ctx->data_end };
+	__u32 optoff = 0;
+	__u64 n;
+	int err;
+
+	err = parse_headers(&c, start, (__u32)(c.end - start), 0, k, pi, &optoff);
+	TCP_OPTS_LEN(pi, err, n);
+	if (n >= 4) {
+		asm volatile("" : "+r"(n));
+		if (n > 40 || bpf_xdp_load_bytes(ctx, optoff, pi->tcp_opts, n))
+			pi->tcp_optlen = 0;
+		else
+			tcp_options(pi);
+	} else {
+		pi->tcp_optlen = 0;
 	}
-	return 0;
+	return err;
 }

@@ -132,11 +132,20 @@ func runLab(t *testing.T, mode string) {
 	if mode == "tcx" {
 		testenv.RequireKernel(t, "TCX", testenv.TCXMajor, testenv.TCXMinor)
 	}
+	if mode == "xdp" {
+		// XDP on veth (docs/design.md, "XDP mode"): XDP_REDIRECT into a
+		// veth needs NAPI on its peer (GRO on), and a redirected frame
+		// loses the skb's checksum offload state, so the VMs compute
+		// their checksums themselves (tx off).
+		for _, vm := range lab.VMs {
+			vm.NS.Run(t, "ethtool", "-K", vm.Iface, "gro", "on", "tx", "off")
+		}
+	}
 	out := c.must("attach", "--mode", mode, "vnet1", "vnet2")
 	t.Cleanup(func() { c.run("detach") })
-	wantMode := map[string]string{"auto": "tcx", "tcx": "tcx", "tc": "tc"}[mode]
-	if mode == "auto" && !testenv.HasTCX() {
-		wantMode = "tc" // before Linux 6.6 auto falls back to clsact
+	wantMode := map[string]string{"auto": "tcx", "tcx": "tcx", "tc": "tc", "xdp": "xdp+tcx"}[mode]
+	if !testenv.HasTCX() && mode != "tcx" {
+		wantMode = strings.Replace(wantMode, "tcx", "tc", 1) // before Linux 6.6 auto falls back to clsact
 	}
 	if want := fmt.Sprintf(" 1(vnet1): mode:%s output:redirect_peer\n 2(vnet2): mode:%s output:redirect_peer\n", wantMode, wantMode); out != want {
 		t.Fatalf("attach printed %q, want %q", out, want)
@@ -246,6 +255,16 @@ func runLab(t *testing.T, mode string) {
 		!regexp.MustCompile(` datapath: packets:\d+ not_ours:\d+ table_miss:\d+`).MatchString(show) {
 		t.Errorf("show:\n%s", show)
 	}
+	// In XDP mode the lab's flows all fit XDP: it, not TC, carried the packets.
+	m := regexp.MustCompile(` xdp_packets:(\d+) xdp_to_tc:(\d+) xdp_aborted:(\d+)`).FindStringSubmatch(show)
+	switch {
+	case m == nil:
+		t.Errorf("show: no xdp counters:\n%s", show)
+	case mode == "xdp" && (m[1] == "0" || m[2] != "0" || m[3] != "0"):
+		t.Errorf("XDP mode: xdp_packets:%s xdp_to_tc:%s xdp_aborted:%s, want packets and no fallback", m[1], m[2], m[3])
+	case mode != "xdp" && m[1] != "0":
+		t.Errorf("%s mode: %s packets went through XDP", mode, m[1])
+	}
 	stats := c.must("ct-stats-show", "-m")
 	if !regexp.MustCompile(`^Connections Stats:\n    Total: \d+\n  TCP: \d+\n    Conn per TCP states:\n(\t  \[[A-Z_0-9]+\]=\d+\n)+Datapath conntrack counters:\n    invalid: \d+\n    commit refused: 0\n$`).MatchString(stats) {
 		t.Errorf("ct-stats-show -m:\n%q", stats)
@@ -260,6 +279,7 @@ func runLab(t *testing.T, mode string) {
 
 func TestLabTCX(t *testing.T) { runLab(t, "auto") }
 func TestLabTC(t *testing.T)  { runLab(t, "tc") }
+func TestLabXDP(t *testing.T) { runLab(t, "xdp") }
 
 // assertNoDatapath checks that nothing of ebpfovs is left on a port: no TCX
 // program and no cls_bpf filter.
@@ -272,6 +292,9 @@ func assertNoDatapath(t *testing.T, ns *testenv.NS, port string) {
 		}
 		if res, err := link.QueryPrograms(link.QueryOptions{Target: l.Attrs().Index, Attach: ebpf.AttachTCXIngress}); err == nil && len(res.Programs) > 0 {
 			return fmt.Errorf("%s: %d TCX programs still attached", port, len(res.Programs))
+		}
+		if x := l.Attrs().Xdp; x != nil && x.Attached {
+			return fmt.Errorf("%s: XDP program %d still attached", port, x.ProgId)
 		}
 		filters, _ := netlink.FilterList(l, netlink.HANDLE_MIN_INGRESS)
 		if len(filters) > 0 {

@@ -33,7 +33,16 @@ OPTIONS
     --mode MODE        auto (default): TCX where the kernel has it (6.6+),
                        else tc. tcx: require TCX. tc: a clsact qdisc with a
                        cls_bpf filter (direct-action), added next to any
-                       other filters. xdp: not available yet.
+                       other filters. xdp: an XDP program in front of
+                       the TC program (TCX or tc, as auto): it carries out
+                       flow tables whose flows each have at most one
+                       output-like action (output, NORMAL, FLOOD, ...)
+                       and no rewrites, and passes everything else on to
+                       TC ('show' counts xdp_packets and xdp_to_tc). On a
+                       veth, the device at the other end must have GRO on
+                       and tx checksum offload off (ethtool -K IFACE gro on
+                       tx off): XDP redirects reach it without the skb's
+                       checksum state.
     --max-flows N      flows a new bridge can hold (default 131072); kernel
                        memory grows with it (about 550 bytes a flow)
     --max-conns N      connections a new bridge tracks (default 262144,

@@ -15,8 +15,13 @@ import (
 
 // TestTapLab runs the lab on tap ports, as real VMs sit behind taps: the
 // test writes each VM's frames into its tap and reads what the switch sends
-// out of the other one.
+// out of the other one. In TC mode (auto) and in XDP mode.
 func TestTapLab(t *testing.T) {
+	t.Run("auto", func(t *testing.T) { runTapLab(t, "auto") })
+	t.Run("xdp", func(t *testing.T) { runTapLab(t, "xdp") })
+}
+
+func runTapLab(t *testing.T, attachMode string) {
 	testenv.RequirePrivileged(t)
 	lab := testenv.NewLab(t, testenv.LabOptions{VMs: 2, Tap: true})
 	c := newCLI(t, lab.Host.Path)
@@ -27,7 +32,10 @@ func TestTapLab(t *testing.T) {
 	if !testenv.HasTCX() {
 		mode = "tc" // before Linux 6.6 auto falls back to clsact
 	}
-	if out := c.must("attach", "vnet1", "vnet2"); out != fmt.Sprintf(" 1(vnet1): mode:%s output:redirect\n 2(vnet2): mode:%s output:redirect\n", mode, mode) {
+	if attachMode == "xdp" {
+		mode = "xdp+" + mode
+	}
+	if out := c.must("attach", "--mode", attachMode, "vnet1", "vnet2"); out != fmt.Sprintf(" 1(vnet1): mode:%s output:redirect\n 2(vnet2): mode:%s output:redirect\n", mode, mode) {
 		t.Fatalf("attach: %q (taps have no peer: plain bpf_redirect)", out)
 	}
 	t.Cleanup(func() { c.run("detach") })
@@ -113,6 +121,15 @@ func TestTapLab(t *testing.T) {
 		t.Errorf("vnet1 counted %d frames, want at least %d (%d malformed + 1)", got, n+1, n)
 	}
 	t.Logf("%d malformed frames went through the datapath", n)
+
+	// XDP mode: XDP, not TC, carried every frame (the lab's flows all fit it).
+	m := regexp.MustCompile(` xdp_packets:(\d+) xdp_to_tc:(\d+) xdp_aborted:(\d+)`).FindStringSubmatch(c.must("show"))
+	if m == nil {
+		t.Fatal("show: no xdp counters")
+	}
+	if xdp := m[1] != "0" && m[2] == "0" && m[3] == "0"; xdp != (attachMode == "xdp") {
+		t.Errorf("%s mode: xdp_packets:%s xdp_to_tc:%s xdp_aborted:%s", attachMode, m[1], m[2], m[3])
+	}
 }
 
 // TestTapVLAN: VLAN actions on real taps. A pushed tag is kept in the
@@ -161,6 +178,34 @@ func TestTapVLAN(t *testing.T) {
 		}
 		if !bytes.Equal(got, tc.want) {
 			t.Errorf("%s:\n got % x\nwant % x", tc.name, got, tc.want)
+		}
+	}
+}
+
+// TestTapRewriteThenOutput: each output carries the packet as it was when
+// the output ran, as in Open vSwitch: rewrites after an output do not
+// reach it.
+func TestTapRewriteThenOutput(t *testing.T) {
+	testenv.RequirePrivileged(t)
+	lab := testenv.NewLab(t, testenv.LabOptions{VMs: 3, Tap: true})
+	c := newCLI(t, lab.Host.Path)
+	vm1, vm2, vm3 := lab.VMs[0], lab.VMs[1], lab.VMs[2]
+	c.must("attach", "vnet1", "vnet2", "vnet3")
+	t.Cleanup(func() { c.run("detach") })
+	c.must("add-flow", "priority=10, in_port=vnet1, udp, actions=mod_dl_dst:"+vm2.MAC.String()+",vnet2,mod_dl_dst:"+vm3.MAC.String()+",vnet3")
+	spec := testenv.PacketSpec{SrcMAC: vm1.MAC, DstMAC: layers.EthernetBroadcast, SrcIP: vm1.IP, DstIP: vm2.IP, Proto: "udp", SrcPort: 7, DstPort: 9, Payload: []byte("order")}
+	in := testenv.Build(spec)
+	lab.Tap(1).Drain()
+	lab.Tap(2).Drain()
+	if err := lab.Tap(0).WriteFrame(in); err != nil {
+		t.Fatal(err)
+	}
+	for i, vm := range []*testenv.VM{vm2, vm3} {
+		want := spec
+		want.DstMAC = vm.MAC
+		frame := testenv.Build(want)
+		if _, err := lab.Tap(i+1).ReadFrameMatching(2*time.Second, func(b []byte) bool { return bytes.Equal(b, frame) }); err != nil {
+			t.Errorf("vnet%d: %v (want the frame with dl_dst=%s)", i+2, err, vm.MAC)
 		}
 	}
 }

@@ -20,13 +20,14 @@ import (
 const (
 	ModeAuto = "auto" // TCX where the kernel has it, else tc
 	ModeTCX  = "tcx"
-	ModeTC   = "tc" // clsact qdisc + cls_bpf filter in direct-action mode, through netlink
-	ModeXDP  = "xdp"
+	ModeTC   = "tc"  // clsact qdisc + cls_bpf filter in direct-action mode, through netlink
+	ModeXDP  = "xdp" // XDP first, for flow tables it can carry out (loader/xdp.go); TCX or tc behind it
 )
 
 const (
 	flagPeer     = 0x01 // PORT_F_PEER
 	flagOwnQdisc = 0x02 // PORT_F_OWN_QDISC
+	flagXDP      = 0x04 // PORT_F_XDP
 	tcFilterName = "ebpfovs"
 	tcFilterPrio = 0xeb0f // our cls_bpf filter's priority on the ingress hook
 )
@@ -65,9 +66,7 @@ type AttachResult struct {
 // attached are detached again, and a bridge this call created is removed.
 func Attach(opts Options, specs []PortSpec, mode string) ([]AttachResult, error) {
 	switch mode {
-	case "", ModeAuto, ModeTCX, ModeTC:
-	case ModeXDP:
-		return nil, fmt.Errorf("--mode xdp: not supported yet (the XDP datapath is planned); use auto, tcx or tc")
+	case "", ModeAuto, ModeTCX, ModeTC, ModeXDP:
 	default:
 		return nil, fmt.Errorf("--mode %s: unknown mode (auto, tcx, tc, xdp)", mode)
 	}
@@ -122,12 +121,19 @@ func (b *Bridge) attachAll(specs []PortSpec, mode string) ([]AttachResult, error
 			return err
 		}
 		defer prog.Close()
+		var xdp *ebpf.Program
+		if mode == ModeXDP {
+			if xdp, err = loadPinnedProgram(b.dir, pinProgXDP); err != nil {
+				return err
+			}
+			defer xdp.Close()
+		}
 		raw, err := b.rawPorts()
 		if err != nil {
 			return err
 		}
 		for _, s := range specs {
-			r, err := b.attachOne(prog, raw, s, mode)
+			r, err := b.attachOne(prog, xdp, raw, s, mode)
 			if err != nil {
 				return err
 			}
@@ -150,7 +156,9 @@ func (b *Bridge) attachAll(specs []PortSpec, mode string) ([]AttachResult, error
 	return results, nil
 }
 
-func (b *Bridge) attachOne(prog *ebpf.Program, raw map[uint32]bpf.DatapathPort, s PortSpec, mode string) (AttachResult, error) {
+// attachOne attaches one interface: the TC program (TCX, or tc), and in
+// XDP mode the XDP program in front of it.
+func (b *Bridge) attachOne(prog, xdp *ebpf.Program, raw map[uint32]bpf.DatapathPort, s PortSpec, mode string) (AttachResult, error) {
 	lnk, err := netlink.LinkByName(s.Name)
 	if err != nil {
 		return AttachResult{}, noSuchInterface(s.Name, b.opts.NetNS)
@@ -164,7 +172,7 @@ func (b *Bridge) attachOne(prog *ebpf.Program, raw map[uint32]bpf.DatapathPort, 
 			return AttachResult{}, fmt.Errorf("%s: already attached as port %d", s.Name, existing)
 		}
 		p := raw[existing]
-		return AttachResult{Already: true, Port: Port{OFPort: existing, Name: portName(&p), Ifindex: int(ifindex), Mode: modeName(p.Mode), MAC: attrs.HardwareAddr}}, nil
+		return AttachResult{Already: true, Port: Port{OFPort: existing, Name: portName(&p), Ifindex: int(ifindex), Mode: portMode(&p), MAC: attrs.HardwareAddr}}, nil
 	}
 
 	ofport := s.OFPort
@@ -189,8 +197,8 @@ func (b *Bridge) attachOne(prog *ebpf.Program, raw map[uint32]bpf.DatapathPort, 
 		port.Flags |= flagPeer
 	}
 
-	// TCX unless tc is asked for; auto falls back to tc where the kernel
-	// has no TCX (before 6.6).
+	// TCX unless tc is asked for; auto (and xdp, for what XDP passes on)
+	// falls back to tc where the kernel has no TCX (before 6.6).
 	useTC := mode == ModeTC
 	if !useTC {
 		err := b.attachTCX(prog, ofport, int(ifindex))
@@ -215,25 +223,63 @@ func (b *Bridge) attachOne(prog *ebpf.Program, raw map[uint32]bpf.DatapathPort, 
 		}
 	}
 
-	// The program passes packets of unknown ifindexes up the stack, so
-	// writing the port table after attaching never drops traffic.
-	if err := b.maps.Ports.Put(ofport, &port); err != nil {
-		b.detachProgram(ofport, &port)
-		return AttachResult{}, fmt.Errorf("%s: write port table: %w", s.Name, err)
+	if xdp != nil {
+		if err := b.attachXDP(xdp, ofport, int(ifindex)); err != nil {
+			b.detachProgram(ofport, &port)
+			return AttachResult{}, fmt.Errorf("%s: %w", s.Name, err)
+		}
+		port.Flags |= flagXDP
 	}
-	if err := b.maps.PortByIfindex.Put(ifindex, ofport); err != nil {
+
+	// The programs pass packets of unknown ifindexes up the stack, so
+	// writing the port table after attaching never drops traffic.
+	undo := func() {
+		b.maps.PortByIfindex.Delete(ifindex)
+		b.maps.TxPorts.Delete(ofport)
 		b.detachProgram(ofport, &port)
 		b.maps.Ports.Put(ofport, &bpf.DatapathPort{})
+	}
+	if err := b.maps.Ports.Put(ofport, &port); err != nil {
+		undo()
+		return AttachResult{}, fmt.Errorf("%s: write port table: %w", s.Name, err)
+	}
+	if err := b.maps.TxPorts.Put(ofport, ifindex); err != nil {
+		undo()
+		return AttachResult{}, fmt.Errorf("%s: write XDP port map: %w", s.Name, err)
+	}
+	if err := b.maps.PortByIfindex.Put(ifindex, ofport); err != nil {
+		undo()
 		return AttachResult{}, fmt.Errorf("%s: write port table: %w", s.Name, err)
 	}
 	if zero, err := zeroPerCPU[bpf.DatapathPortCounts](); err == nil {
 		b.maps.PortStats.Put(ofport, zero)
 	}
-	return AttachResult{Port: Port{OFPort: ofport, Name: s.Name, Ifindex: int(ifindex), Mode: modeName(port.Mode), Peer: port.Flags&flagPeer != 0, MAC: attrs.HardwareAddr}}, nil
+	return AttachResult{Port: Port{OFPort: ofport, Name: s.Name, Ifindex: int(ifindex), Mode: portMode(&port), Peer: port.Flags&flagPeer != 0, MAC: attrs.HardwareAddr}}, nil
 }
 
 func (b *Bridge) linkPin(ofport uint32) string {
 	return filepath.Join(b.dir, fmt.Sprintf("link_port%d", ofport))
+}
+
+func (b *Bridge) xdpLinkPin(ofport uint32) string {
+	return filepath.Join(b.dir, fmt.Sprintf("xdp_link_port%d", ofport))
+}
+
+// attachXDP attaches the XDP program in the driver's native mode, or the
+// kernel's generic XDP where the driver has none, through a pinned link.
+func (b *Bridge) attachXDP(prog *ebpf.Program, ofport uint32, ifindex int) error {
+	l, err := link.AttachXDP(link.XDPOptions{Program: prog, Interface: ifindex, Flags: link.XDPDriverMode})
+	if err != nil {
+		l, err = link.AttachXDP(link.XDPOptions{Program: prog, Interface: ifindex, Flags: link.XDPGenericMode})
+	}
+	if err != nil {
+		return fmt.Errorf("attach xdp: %w", err)
+	}
+	defer l.Close()
+	if err := l.Pin(b.xdpLinkPin(ofport)); err != nil {
+		return fmt.Errorf("pin xdp link: %w", err)
+	}
+	return nil
 }
 
 func (b *Bridge) attachTCX(prog *ebpf.Program, ofport uint32, ifindex int) error {
@@ -326,28 +372,40 @@ func detachTC(p *bpf.DatapathPort) error {
 	return nil
 }
 
+// detachProgram takes our programs off the port's device: XDP first, so no
+// packet is left passing from XDP to a TC program that is gone.
 func (b *Bridge) detachProgram(ofport uint32, p *bpf.DatapathPort) error {
+	if p.Flags&flagXDP != 0 {
+		if err := unpinDetach(b.xdpLinkPin(ofport)); err != nil {
+			return fmt.Errorf("xdp: %w", err)
+		}
+	}
 	switch bpf.DatapathAttachMode(p.Mode) {
 	case bpf.DatapathAttachModeATTACH_TCX:
-		l, err := link.LoadPinnedLink(b.linkPin(ofport), nil)
-		if errors.Is(err, os.ErrNotExist) {
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("open pinned link: %w", err)
-		}
-		defer l.Close()
-		if err := l.Unpin(); err != nil {
-			return fmt.Errorf("unpin link: %w", err)
-		}
-		// Closing the last reference detaches; Detach makes it immediate
-		// even if another process still holds the link open.
-		if err := l.Detach(); err != nil && !errors.Is(err, ebpf.ErrNotSupported) && !errors.Is(err, unix.ENOLINK) {
-			return fmt.Errorf("detach link: %w", err)
-		}
-		return nil
+		return unpinDetach(b.linkPin(ofport))
 	case bpf.DatapathAttachModeATTACH_TC:
 		return detachTC(p)
+	}
+	return nil
+}
+
+// unpinDetach detaches a pinned link and removes its pin; no pin is no error.
+func unpinDetach(pin string) error {
+	l, err := link.LoadPinnedLink(pin, nil)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("open pinned link: %w", err)
+	}
+	defer l.Close()
+	if err := l.Unpin(); err != nil {
+		return fmt.Errorf("unpin link: %w", err)
+	}
+	// Closing the last reference detaches; Detach makes it immediate
+	// even if another process still holds the link open.
+	if err := l.Detach(); err != nil && !errors.Is(err, ebpf.ErrNotSupported) && !errors.Is(err, unix.ENOLINK) {
+		return fmt.Errorf("detach link: %w", err)
 	}
 	return nil
 }
@@ -363,6 +421,9 @@ func (b *Bridge) detachPort(ofport uint32) error {
 		return nil
 	}
 	if err := b.maps.PortByIfindex.Delete(p.Ifindex); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+		return fmt.Errorf("port %d: %w", ofport, err)
+	}
+	if err := b.maps.TxPorts.Delete(ofport); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
 		return fmt.Errorf("port %d: %w", ofport, err)
 	}
 	if err := b.detachProgram(ofport, &p); err != nil {

@@ -24,6 +24,7 @@ const (
 const (
 	pinProgIngress = "prog_tc_ingress"
 	pinProgTrace   = "prog_tc_trace"
+	pinProgXDP     = "prog_xdp_ingress"
 )
 
 // Options say which bridge a call works on.
@@ -179,6 +180,9 @@ func (b *Bridge) create() error {
 		return fmt.Errorf("pin program: %w", err)
 	}
 	if err := objs.TcTrace.Pin(filepath.Join(b.dir, pinProgTrace)); err != nil {
+		return fmt.Errorf("pin program: %w", err)
+	}
+	if err := objs.XdpIngress.Pin(filepath.Join(b.dir, pinProgXDP)); err != nil {
 		return fmt.Errorf("pin program: %w", err)
 	}
 	return b.installDefaultFlow()

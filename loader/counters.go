@@ -10,6 +10,7 @@ import (
 var counterNames = []string{
 	"packets", "not_ours", "table_miss", "pass_limit", "truncated",
 	"ct_invalid", "ct_commit_refused", "output_no_port", "depth_limit", "step_limit",
+	"xdp_packets", "xdp_to_tc", "xdp_aborted",
 }
 
 // Counter is one datapath counter, summed over CPUs.

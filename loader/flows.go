@@ -654,6 +654,16 @@ func (b *Bridge) sync(recs []record, dirty, had map[uint32]bool) error {
 		}
 	}
 
+	// Whether XDP may run the new generation: written before the flip, so
+	// no packet reads the new generation with the old verdict.
+	flags := cfg.Flags&^(cfgXDPGen0<<gen) | xdpFlag(gen, flows)
+	if flags != cfg.Flags {
+		cfg.Flags = flags
+		if err := b.maps.Config.Put(uint32(0), &cfg); err != nil {
+			return fmt.Errorf("write bridge config: %w", err)
+		}
+	}
+
 	// Flip, and start a new epoch: flow_cache entries of the old one are stale.
 	cfg.Gen = gen
 	cfg.Epoch = (cfg.Epoch + 1) & 0x7fffffff

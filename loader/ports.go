@@ -20,7 +20,7 @@ type Port struct {
 	OFPort   uint32
 	Name     string
 	Ifindex  int
-	Mode     string // "tcx" or "tc"
+	Mode     string // "tcx" or "tc"; "xdp+tcx" or "xdp+tc" in XDP mode
 	Peer     bool   // output uses bpf_redirect_peer
 	MAC      net.HardwareAddr
 	Attached time.Duration // how long ago
@@ -35,6 +35,14 @@ func modeName(m uint32) string {
 		return "tc"
 	}
 	return "none"
+}
+
+// portMode names how the port is attached: tcx, tc, xdp+tcx or xdp+tc.
+func portMode(p *bpf.DatapathPort) string {
+	if p.Flags&flagXDP != 0 {
+		return "xdp+" + modeName(p.Mode)
+	}
+	return modeName(p.Mode)
 }
 
 func portName(p *bpf.DatapathPort) string {
@@ -89,7 +97,7 @@ func (b *Bridge) Ports() ([]Port, error) {
 			OFPort:   n,
 			Name:     portName(&p),
 			Ifindex:  int(p.Ifindex),
-			Mode:     modeName(p.Mode),
+			Mode:     portMode(&p),
 			Peer:     p.Flags&flagPeer != 0,
 			Attached: time.Duration(now - p.AttachedNs),
 		}

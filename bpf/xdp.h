@@ -1,0 +1,134 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * XDP mode: what differs when the walk runs in the XDP program.
+ *
+ * Parse, classify, conntrack and the actions that do not touch the packet
+ * are TC's own code (parse.h, classifier.h, conntrack.h, exec_meta). What
+ * XDP does differently is output: there is no skb to clone, so a packet
+ * goes to one port (bpf_redirect_map into tx_ports) or, for FLOOD, ALL and
+ * NORMAL's unknown destinations, to every port but its in_port (a devmap
+ * broadcast).
+ *
+ * The loader lets XDP handle a flow-table generation only when every flow's
+ * actions fit that: at most one output-like action and no rewrites (see
+ * loader/xdp.go). Other tables set no CFG_XDP_GEN bit and xdp_ingress
+ * passes each packet on to tc_ingress before touching any state, so a
+ * packet is never half handled by both.
+ */
+#pragma once
+
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include "common.h"
+#include "context.h"
+#include "maps.h"
+#include "actions.h"
+
+/* XDP: one output, sent when the walk ends. */
+static __always_inline void xdp_output(struct out_state *o, __u32 port, int allow_in_port)
+{
+	struct port *p = out_port(o, port, allow_in_port);
+
+	if (!p)
+		return;
+	if (o->pending || o->flood) {
+		/* The loader's check makes this unreachable; a racing flow
+		 * change could get here: keep the first output. */
+		count(CNT_XDP_ABORTED);
+		return;
+	}
+	o->pending = port;
+}
+
+/* XDP: FLOOD/ALL. The broadcast sends; this counts and records each port. */
+__noinline int xdp_flood(struct out_state *o, __u32 len)
+{
+	struct bridge_config *cfg;
+	__u32 zero = 0, port, max, key;
+
+	if (!o)
+		return 0;
+	if (o->pending || o->flood) {
+		count(CNT_XDP_ABORTED);
+		return 0;
+	}
+	cfg = bpf_map_lookup_elem(&config, &zero);
+	if (!cfg)
+		return 0;
+	o->flood = 1;
+	max = cfg->max_port;
+	for (port = 1; port < MAX_PORTS; port++) {
+		struct port *p;
+
+		if (port > max)
+			break;
+		if (port == o->in_port)
+			continue;
+		key = port; /* a copy: see flood() */
+		p = bpf_map_lookup_elem(&ports, &key);
+		if (p && p->ifindex) {
+			if (o->nout < TRACE_MAX_OUT)
+				o->port[o->nout] = port;
+			o->nout++;
+			port_tx(port, len);
+		}
+	}
+	return 0;
+}
+
+/* XDP: run c->act. Rewrites never reach here (the loader's check); if a
+ * racing flow change brings one, the packet is dropped and counted. */
+__noinline __u32 exec_action_xdp(struct pkt_ctx *c)
+{
+	const struct action *a;
+	__u32 port;
+
+	if (!c)
+		return NO_TABLE;
+	a = &c->act;
+	switch (a->type) {
+	case ACT_OUTPUT:
+		if (a->arg == OFPP_IN_PORT)
+			xdp_output(&c->out, c->out.in_port, 1);
+		else
+			xdp_output(&c->out, a->arg, 0);
+		return NO_TABLE;
+	case ACT_OUTPUT_REG:
+		xdp_output(&c->out, output_reg_port(c, a), 0);
+		return NO_TABLE;
+	case ACT_NORMAL:
+		port = normal_dest(c);
+		if (port)
+			xdp_output(&c->out, port, 0);
+		else
+			xdp_flood(&c->out, c->pi.len);
+		return NO_TABLE;
+	case ACT_FLOOD:
+		xdp_flood(&c->out, c->pi.len);
+		return NO_TABLE;
+	case ACT_SET_DL:
+	case ACT_SET_NW:
+	case ACT_SET_TP:
+	case ACT_SET_TOS:
+	case ACT_SET_TTL:
+	case ACT_DEC_TTL:
+	case ACT_VLAN:
+		count(CNT_XDP_ABORTED);
+		c->out.pending = 0;
+		c->out.flood = 0;
+		c->halt = 1;
+		return NO_TABLE;
+	}
+	return exec_meta(c);
+}
+
+/* XDP: send the packet where the walk decided, or drop it. */
+static __always_inline int finish_xdp(struct out_state *o, __u32 len)
+{
+	if (o->flood)
+		return bpf_redirect_map(&tx_ports, 0, BPF_F_BROADCAST | BPF_F_EXCLUDE_INGRESS);
+	if (!o->pending)
+		return XDP_DROP;
+	port_tx(o->pending, len);
+	return bpf_redirect_map(&tx_ports, o->pending, 0);
+}
