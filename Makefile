@@ -5,7 +5,7 @@ GO ?= go
 # Tests of many packages run in parallel on one kernel; they use unique names.
 TEST_FLAGS ?= -count=1 -timeout 20m
 
-.PHONY: help deps generate build test test-unit demo vet fmt-check clean
+.PHONY: help deps generate build test test-host test-unit demo vet fmt-check clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 14
@@ -19,7 +19,9 @@ generate: deps ## regenerate the bpf2go output from bpf/*.c, bpf/*.h
 build: deps ## build ./ebpfovs
 	$(GO) build -o ebpfovs ./ctl/ebpfovs
 
-test: deps build ## run every test; as root the privileged ones are required, not skipped
+test: test-host vmtest ## run every test: on this kernel, then in VMs on 6.1 and 6.12 (as root the privileged ones are required, not skipped)
+
+test-host: deps build ## run every test on this machine's kernel only
 	@if [ "$$(id -u)" = 0 ]; then export EBPFOVS_REQUIRE_PRIVILEGED=1; fi; \
 	$(GO) vet ./... && \
 	test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { echo "gofmt needed on:"; gofmt -l .; exit 1; }; \
@@ -28,7 +30,8 @@ test: deps build ## run every test; as root the privileged ones are required, no
 # The VM kernel matrix (docs/vmtest.md): `make vmtest KERNELS=6.1` runs one.
 KERNELS ?= 6.1 6.12
 .PHONY: vmtest
-vmtest: deps build ## run the privileged tests in VMs on Debian's 6.1 and 6.12 kernels (KERNELS=...)
+VMTEST_FLAGS ?= -quiet
+vmtest: deps build ## run the privileged tests in VMs on Debian's 6.1 and 6.12 kernels (KERNELS=...); one summary line per kernel
 	@scripts/install-vm-deps.sh
 	$(GO) run ./testenv/vm/cmd/vmtest $(foreach k,$(KERNELS),-kernel $(k)) $(VMTEST_FLAGS)
 

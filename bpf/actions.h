@@ -12,8 +12,8 @@
  * output carries the packet as it was at that point.
  *
  * The XDP program shares everything here but output (xdp.h): step() in
- * datapath.c hands each action to exec_action (TC) or exec_action_xdp, and
- * both leave the actions that do not touch the packet to exec_meta.
+ * datapath.c hands each action to exec_meta when it does not touch the
+ * packet, else to exec_action (TC) or exec_action_xdp.
  */
 #pragma once
 
@@ -258,10 +258,18 @@ static __always_inline __u32 output_reg_port(const struct pkt_ctx *c, const stru
 	return (pf_read(c, a->aux >> 8) >> (a->aux & 63)) & low_bits(a->flags);
 }
 
+/* Whether c->act is for exec_meta: it changes the pipeline's state, not the packet. */
+static __always_inline int act_is_meta(__u8 type)
+{
+	return type == ACT_LOAD || type == ACT_MOVE || type == ACT_CT ||
+	       type == ACT_CT_CLEAR || type == ACT_EXIT;
+}
+
 /*
  * Run c->act when it changes only the pipeline's state, not the packet:
- * load, move, ct, ct_clear, exit. Both programs (TC and XDP) end their
- * exec_* here. Returns the table to recirculate to (ct(table=N)), or
+ * load, move, ct, ct_clear, exit. Both programs (TC and XDP) call it
+ * directly from their step loop, not through exec_action: on Linux 6.1 one
+ * more frame on the way to tcp_packet() exceeds the 512-byte combined stack. Returns the table to recirculate to (ct(table=N)), or
  * NO_TABLE. Actions after a ct(table=N) run on the packet as it was, as in
  * OVS; the recirculated copy continues in table N with the ct_* fields set.
  * Global: the verifier checks it once.
@@ -314,8 +322,8 @@ __noinline __u32 exec_meta(struct pkt_ctx *c)
 }
 
 /*
- * TC: run c->act (resubmit is the pipeline's, in datapath.c). Outputs and
- * rewrites act on the skb; the rest is exec_meta(). A rewrite first sends
+ * TC: run c->act, an output or a rewrite (resubmit is the pipeline's, in
+ * datapath.c; the rest is exec_meta's). A rewrite first sends
  * the pending output, so each output carries the packet as it was then.
  * Global, so the verifier checks it once rather than at every step.
  */
@@ -357,7 +365,7 @@ __noinline __u32 exec_action(struct __sk_buff *skb, struct pkt_ctx *c)
 		flush_pending(skb, &c->out);
 		break;
 	default:
-		return exec_meta(c);
+		return NO_TABLE;
 	}
 	switch (a->type) {
 	case ACT_SET_DL:

@@ -111,7 +111,7 @@ enum { STEP_NEXT = 0, STEP_DONE, STEP_ACT };
 
 /*
  * One step of the walk. Returns STEP_DONE when the packet is done, STEP_ACT
- * when the program must run c->act (exec_action or exec_action_xdp), else
+ * when the program must run c->act (exec_meta, or its own exec_action*), else
  * STEP_NEXT. Global, and free of the program's context type, so TC and XDP
  * share it and the verifier checks it once.
  */
@@ -250,7 +250,7 @@ static __always_inline int pipeline(struct __sk_buff *skb, const int tracing)
 		if (r == STEP_DONE)
 			break;
 		if (r == STEP_ACT) {
-			table = exec_action(skb, c);
+			table = act_is_meta(c->act.type) ? exec_meta(c) : exec_action(skb, c);
 			if (table != NO_TABLE)
 				c->next_table = table;
 		}
@@ -319,7 +319,7 @@ int xdp_ingress(struct xdp_md *ctx)
 		if (r == STEP_DONE)
 			break;
 		if (r == STEP_ACT) {
-			table = exec_action_xdp(c);
+			table = act_is_meta(c->act.type) ? exec_meta(c) : exec_action_xdp(c);
 			if (table != NO_TABLE)
 				c->next_table = table;
 		}

@@ -119,7 +119,7 @@ __noinline __u32 exec_action_xdp(struct pkt_ctx *c)
 		c->halt = 1;
 		return NO_TABLE;
 	}
-	return exec_meta(c);
+	return NO_TABLE;
 }
 
 /* XDP: send the packet where the walk decided, or drop it. */

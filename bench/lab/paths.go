@@ -77,10 +77,9 @@ func Setup(ctx context.Context, env *Env, id string, opt Options) (*Path, error)
 	case "D":
 		p, err = setupOVS(ctx, env, opt.OVSTxOff)
 	case "E":
-		p, err = setupEbpfovs(ctx, env, opt.Ebpfovs)
+		p, err = setupEbpfovs(ctx, env, opt.Ebpfovs, false)
 	case "F":
-		// Slot for ebpfovs's XDP mode, once `attach --mode xdp` exists.
-		p = &Path{ID: "F", Name: "ebpfovs, XDP mode", Unavailable: "n/a (no XDP mode yet)"}
+		p, err = setupEbpfovs(ctx, env, opt.Ebpfovs, true)
 	default:
 		err = fmt.Errorf("unknown path %q", id)
 	}
@@ -198,7 +197,9 @@ func brNetfilterLoaded() bool {
 
 // setupEbpfovs is path E: ebpfovs attached to vnet1 and vnet2 (TC/TCX
 // datapath) with the lab's five flows, its state pinned in a private bpffs.
-func setupEbpfovs(ctx context.Context, env *Env, bin string) (*Path, error) {
+// With xdp it is path F: the same in XDP mode, the VMs' eth0 with GRO on
+// and tx checksum offload off, as XDP redirects into a veth need.
+func setupEbpfovs(ctx context.Context, env *Env, bin string, xdp bool) (*Path, error) {
 	if bin == "" {
 		return nil, errors.New("no ebpfovs binary given")
 	}
@@ -206,9 +207,22 @@ func setupEbpfovs(ctx context.Context, env *Env, bin string) (*Path, error) {
 		return nil, fmt.Errorf("ebpfovs binary (make build): %w", err)
 	}
 	p := &Path{ID: "E", Name: "ebpfovs, TC mode"}
+	mode := "auto"
+	if xdp {
+		p = &Path{ID: "F", Name: "ebpfovs, XDP mode"}
+		mode = "xdp"
+	}
 	var err error
 	if p.Host, p.VM1, p.VM2, err = env.vethLab(ctx, p.ID); err != nil {
 		return nil, err
+	}
+	if xdp {
+		for _, vm := range []string{p.VM1, p.VM2} {
+			if _, err := Run(ctx, "ip", "netns", "exec", vm, "ethtool", "-K", "eth0", "gro", "on", "tx", "off"); err != nil {
+				return nil, err
+			}
+		}
+		p.Notes = append(p.Notes, "VMs: ethtool -K eth0 gro on tx off (XDP redirects into a veth need both)")
 	}
 	bpffs, err := env.SubDir("bpffs")
 	if err != nil {
@@ -222,7 +236,7 @@ func setupEbpfovs(ctx context.Context, env *Env, bin string) (*Path, error) {
 	ovs := func(ctx context.Context, args ...string) (string, error) {
 		return Run(ctx, append([]string{bin, "--netns", p.Host, "-b", bridge, "--bpffs", bpffs}, args...)...)
 	}
-	out, err := ovs(ctx, "attach", "vnet1", "vnet2")
+	out, err := ovs(ctx, "attach", "--mode", mode, "vnet1", "vnet2")
 	if err != nil {
 		return nil, err
 	}
@@ -239,6 +253,9 @@ func setupEbpfovs(ctx context.Context, env *Env, bin string) (*Path, error) {
 		return nil, err
 	}
 	p.BPFProgPin = filepath.Join(bpffs, bridge, "prog_tc_ingress")
+	if xdp {
+		p.BPFProgPin = filepath.Join(bpffs, bridge, "prog_xdp_ingress")
+	}
 	p.Check = func(ctx context.Context) (string, error) {
 		out, err := ovs(ctx, "dump-conntrack")
 		if err != nil {
@@ -247,6 +264,15 @@ func setupEbpfovs(ctx context.Context, env *Env, bin string) (*Path, error) {
 		n := strings.Count(out, "tcp,orig=")
 		if n == 0 {
 			return "", errors.New("ebpfovs tracked no TCP connection")
+		}
+		if xdp {
+			show, err := ovs(ctx, "show")
+			if err != nil {
+				return "", err
+			}
+			if strings.Contains(show, " xdp_packets:0 ") || !strings.Contains(show, " xdp_to_tc:0 ") {
+				return "", fmt.Errorf("XDP did not carry the traffic: %s", show[strings.Index(show, " datapath:"):])
+			}
 		}
 		return fmt.Sprintf("ebpfovs conntrack holds %d TCP connections", n), nil
 	}

@@ -7,7 +7,7 @@
 //	C  Linux bridge + nftables stateful rules equivalent to the lab's flows
 //	D  Open vSwitch, userspace (netdev) datapath, the lab's flows
 //	E  ebpfovs, TC mode, the lab's flows
-//	F  ebpfovs, XDP mode (a slot: there is no XDP mode yet)
+//	F  ebpfovs, XDP mode (VMs with GRO on and tx checksum offload off)
 //
 // Every round measures every path once, in a rotating order: iperf3 TCP
 // throughput (one CUBIC stream, client and server on the same vCPU, then on
