@@ -224,7 +224,7 @@ func setupEbpfovs(ctx context.Context, env *Env, bin string, xdp bool) (*Path, e
 		}
 		p.Notes = append(p.Notes, "VMs: ethtool -K eth0 gro on tx off (XDP redirects into a veth need both)")
 	}
-	bpffs, err := env.SubDir("bpffs")
+	bpffs, err := env.SubDir("bpffs-" + p.ID) // E and F side by side
 	if err != nil {
 		return nil, err
 	}
