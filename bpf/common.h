@@ -25,6 +25,7 @@
 #define MAX_STEPS      128  /* lookups + actions + returns per packet: the verifier's loop bound */
 #define GENERATIONS    2    /* flow-table generations: the loader fills one while the other runs */
 #define CT_MAX_ENTRIES 262144
+#define CT_ZONES       65536 /* conntrack zones 0..65535 */
 #define MAC_MAX_ENTRIES 8192
 
 /* OpenFlow reserved ports (ofp_port_t values), as actions use them. */
@@ -356,6 +357,25 @@ struct ct_entry {
 };
 
 /*
+ * Connection limits (ct-set-maxconns, ct-set-limits), one entry. A commit
+ * that would take the live connections of all zones past maxconns, or of
+ * its zone past the zone's limit, is refused. Zone limits live in
+ * ct_zone_limit; zones without one take default_limit; 0 is unlimited.
+ */
+struct ct_limits {
+	__u32 maxconns;       /* the loader sets it to the table size at creation */
+	__u32 default_limit;  /* per zone, for zones without their own; 0: none */
+	__u64 last_sweep_ns;  /* CLOCK_MONOTONIC of the datapath's last expiry sweep */
+};
+
+/* ct_count indexes: [zone] live connections in zone, [CT_COUNT_TOTAL] in all. */
+#define CT_COUNT_TOTAL CT_ZONES
+
+/* The datapath sweeps the table for expired entries when a commit finds no
+ * room, at most this often: a sweep visits every entry. */
+#define CT_SWEEP_INTERVAL_NS 1000000000ULL
+
+/*
  * A zone's timeout policy (OVS's zone timeout policies; the kernel's
  * per-zone cttimeout), seconds; 0 keeps nf_conntrack's default.
  */
@@ -391,10 +411,13 @@ enum counter {
 	CNT_PASS_LIMIT,     /* more than MAX_PASSES recirculations: dropped */
 	CNT_TRUNCATED,      /* headers shorter than they claim */
 	CNT_CT_INVALID,
-	CNT_CT_FULL,        /* commit failed to insert */
+	CNT_CT_FULL,        /* commit refused: the table is full (insert failed) */
 	CNT_OUTPUT_NOPORT,  /* output to a port that does not exist */
 	CNT_DEPTH_LIMIT,    /* resubmit nested deeper than MAX_DEPTH: skipped */
 	CNT_STEP_LIMIT,     /* more than MAX_STEPS steps: the rest skipped */
+	CNT_CT_MAXCONNS,    /* commit refused: maxconns connections live */
+	CNT_CT_ZONE_LIMIT,  /* commit refused: the zone's limit reached */
+	CNT_CT_EXPIRED,     /* expired connections the datapath removed */
 	CNT_XDP_PACKETS,    /* packets the XDP program carried through the pipeline */
 	CNT_XDP_TO_TC,      /* passed to the TC program: the flow table needs an skb */
 	CNT_XDP_ABORTED,    /* XDP met an action it cannot do (a flow table change raced): dropped */

@@ -22,12 +22,13 @@
  *
  * Where later work goes: retransmission and unacknowledged-data timeouts in (per-
  * direction state in struct ct_entry), per-zone timeouts in
- * ct_timeout_ns(), limits in ct_commit().
+ * ct_timeout_ns(). Limits (maxconns, per zone) are checked in ct_commit().
  */
 #pragma once
 
 #include <linux/bpf.h>
 #include <linux/in.h>
+#include <linux/errno.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 #include "common.h"
@@ -605,13 +606,116 @@ static __always_inline void ct_account(struct ct_entry *e, __u8 dir, __u32 len)
 	__sync_fetch_and_add(&e->bytes[dir & 1], len);
 }
 
-/* Create the entry for a new, valid connection (ct(commit)). */
+static __always_inline __u64 *ct_counter(__u32 i)
+{
+	return bpf_map_lookup_elem(&ct_count, &i);
+}
+
+/* Add d to the live connections of zone and of all zones. */
+static __always_inline void ct_count_add(__u16 zone, __s64 d)
+{
+	__u64 *zc = ct_counter(zone), *tc = ct_counter(CT_COUNT_TOTAL);
+
+	if (zc)
+		__sync_fetch_and_add(zc, d);
+	if (tc)
+		__sync_fetch_and_add(tc, d);
+}
+
+/* Remove a connection. Only the caller whose delete succeeds decrements
+ * the counts: two CPUs, or the datapath and the loader, may race for it. */
+static __always_inline int ct_delete(struct ct_key *k)
+{
+	__u16 zone = k->zone;
+
+	if (bpf_map_delete_elem(&conntrack, k))
+		return -1;
+	ct_count_add(zone, -1);
+	return 0;
+}
+
+struct ct_sweep {
+	__u64 now;
+};
+
+/* bpf_for_each_map_elem callback: remove key if it has expired. Deleting
+ * the element being visited is allowed for hash maps. What it removed is
+ * counted in a map, not in *s: the verifier of newer kernels walks a
+ * callback until its state stops changing, and a count on the stack
+ * never would. */
+static long ct_sweep_one(void *map, struct ct_key *k, struct ct_entry *e,
+			 struct ct_sweep *s)
+{
+	if (e->expires_ns < s->now && ct_delete(k) == 0)
+		count(CNT_CT_EXPIRED);
+	return 0; /* go on */
+}
+
+/*
+ * No room for a new connection: remove the expired ones, if no sweep ran
+ * in the last CT_SWEEP_INTERVAL_NS. A sweep visits every entry (the table
+ * cannot be walked from a cursor), so the interval bounds what packets pay
+ * for it. Returns whether it removed any.
+ */
+static __always_inline int ct_sweep(__u64 now)
+{
+	struct ct_sweep s = { .now = now };
+	struct ct_limits *l;
+	__u32 zero = 0;
+	__u64 before;
+
+	l = bpf_map_lookup_elem(&ct_limit, &zero);
+	if (!l || now - l->last_sweep_ns < CT_SWEEP_INTERVAL_NS)
+		return 0;
+	l->last_sweep_ns = now; /* a race lets two CPUs sweep: harmless */
+	before = counter_value(CNT_CT_EXPIRED);
+	bpf_for_each_map_elem(&conntrack, ct_sweep_one, &s, 0);
+	return counter_value(CNT_CT_EXPIRED) != before;
+}
+
+/*
+ * Reserve a place for a new connection in zone, as OVS checks the zone's
+ * limit, then maxconns. The counts go up first and are compared after, so
+ * commits racing on other CPUs can never take a count past its limit
+ * (both may refuse, never both pass). Returns 0, or the counter that says
+ * why not.
+ */
+static __always_inline __u32 ct_reserve(__u16 zone)
+{
+	__u32 zero = 0, z = zone, limit;
+	struct ct_limits *l = bpf_map_lookup_elem(&ct_limit, &zero);
+	__u32 *zl = bpf_map_lookup_elem(&ct_zone_limit, &z);
+	__u64 *zc = ct_counter(z), *tc = ct_counter(CT_COUNT_TOTAL);
+
+	if (!l || !zc || !tc)
+		return CNT_CT_FULL;
+	limit = zl ? *zl : l->default_limit; /* 0: unlimited */
+	__sync_fetch_and_add(zc, 1);
+	__sync_fetch_and_add(tc, 1);
+	if (limit && *zc > limit) {
+		ct_count_add(zone, -1);
+		return CNT_CT_ZONE_LIMIT;
+	}
+	if (*tc > l->maxconns) {
+		ct_count_add(zone, -1);
+		return CNT_CT_MAXCONNS;
+	}
+	return 0;
+}
+
+/*
+ * Create the entry for a new, valid connection (ct(commit)). Refused
+ * (the packet stays +new, uncommitted, as in OVS's userspace conntrack)
+ * when its zone's limit or maxconns is reached, or the table is full.
+ */
 static __always_inline void ct_commit(struct ct_result *res, const struct ct_key *k,
 				      const struct pkt_info *pi, __u64 now,
 				      __u32 flags)
 {
 	struct ct_entry *ne;
-	__u32 zero = 0;
+	__u32 zero = 0, why;
+	__u16 zone = res->key.zone;
+	long err;
 
 	if (flags & CT_DRYRUN)
 		return;
@@ -628,10 +732,22 @@ static __always_inline void ct_commit(struct ct_result *res, const struct ct_key
 	ne->id = bpf_get_prandom_u32();
 	ne->packets[CT_DIR_ORIG] = 1;
 	ne->bytes[CT_DIR_ORIG] = pi->len;
-	ne->expires_ns = now + ct_timeout_ns(res->key.proto, ne->tcp.state, ne->flags, 0, res->key.zone);
-	if (bpf_map_update_elem(&conntrack, k, ne, BPF_NOEXIST) == 0)
+	ne->expires_ns = now + ct_timeout_ns(res->key.proto, ne->tcp.state, ne->flags, 0, zone);
+
+	why = ct_reserve(zone);
+	if (why && ct_sweep(now)) /* expired connections may be holding the places */
+		why = ct_reserve(zone);
+	if (why) {
+		count(why);
+		return;
+	}
+	err = bpf_map_update_elem(&conntrack, k, ne, BPF_NOEXIST);
+	if (err == 0) {
 		res->has_entry = 1;
-	else
+		return;
+	}
+	ct_count_add(zone, -1);
+	if (err != -EEXIST) /* EEXIST: another CPU committed it first */
 		count(CNT_CT_FULL);
 }
 
@@ -734,8 +850,8 @@ __noinline int ct_execute(const struct flow_key *key, const struct pkt_info *pi,
 
 	e = bpf_map_lookup_elem(&conntrack, &k);
 	if (e && e->expires_ns < now) {
-		if (!dry)
-			bpf_map_delete_elem(&conntrack, &k);
+		if (!dry && ct_delete(&k) == 0)
+			count(CNT_CT_EXPIRED);
 		e = NULL;
 	}
 	if (e && dry) {
@@ -751,7 +867,7 @@ __noinline int ct_execute(const struct flow_key *key, const struct pkt_info *pi,
 	if (e && res->dir == CT_DIR_REPLY && (flags & CT_FORCE) && (flags & CT_COMMIT)) {
 		/* ct(force): committed the other way round; start it afresh this way. */
 		if (!dry)
-			bpf_map_delete_elem(&conntrack, &k);
+			ct_delete(&k);
 		e = NULL;
 		res->dir = CT_DIR_ORIG;
 	}
@@ -772,7 +888,7 @@ __noinline int ct_execute(const struct flow_key *key, const struct pkt_info *pi,
 		if (v == TCPV_REOPEN && e) {
 			/* Kill the closed connection; the SYN starts a new one. */
 			if (!dry)
-				bpf_map_delete_elem(&conntrack, &k);
+				ct_delete(&k);
 			e = NULL;
 			old = sNO;
 			res->dir = CT_DIR_ORIG;
@@ -788,7 +904,7 @@ __noinline int ct_execute(const struct flow_key *key, const struct pkt_info *pi,
 			ignored = 1;
 		}
 		if (v == TCPV_KILL && e && !dry) {
-			bpf_map_delete_elem(&conntrack, &k);
+			ct_delete(&k);
 			killed = 1;
 		}
 		break;

@@ -87,10 +87,13 @@ const (
 	DatapathCounterCNT_OUTPUT_NOPORT DatapathCounter = 7
 	DatapathCounterCNT_DEPTH_LIMIT   DatapathCounter = 8
 	DatapathCounterCNT_STEP_LIMIT    DatapathCounter = 9
-	DatapathCounterCNT_XDP_PACKETS   DatapathCounter = 10
-	DatapathCounterCNT_XDP_TO_TC     DatapathCounter = 11
-	DatapathCounterCNT_XDP_ABORTED   DatapathCounter = 12
-	DatapathCounterCNT_MAX           DatapathCounter = 13
+	DatapathCounterCNT_CT_MAXCONNS   DatapathCounter = 10
+	DatapathCounterCNT_CT_ZONE_LIMIT DatapathCounter = 11
+	DatapathCounterCNT_CT_EXPIRED    DatapathCounter = 12
+	DatapathCounterCNT_XDP_PACKETS   DatapathCounter = 13
+	DatapathCounterCNT_XDP_TO_TC     DatapathCounter = 14
+	DatapathCounterCNT_XDP_ABORTED   DatapathCounter = 15
+	DatapathCounterCNT_MAX           DatapathCounter = 16
 )
 
 type DatapathCtEntry struct {
@@ -141,6 +144,13 @@ type DatapathCtKey struct {
 	Zone   uint16
 	Proto  uint8
 	Family uint8
+}
+
+type DatapathCtLimits struct {
+	_            structs.HostLayout
+	Maxconns     uint32
+	DefaultLimit uint32
+	LastSweepNs  uint64
 }
 
 type DatapathCtTimeouts struct {
@@ -419,8 +429,11 @@ const (
 	DatapathMapConfig           = "config"
 	DatapathMapConntrack        = "conntrack"
 	DatapathMapCounters         = "counters"
+	DatapathMapCtCount          = "ct_count"
+	DatapathMapCtLimit          = "ct_limit"
 	DatapathMapCtNew            = "ct_new"
 	DatapathMapCtTimeoutPolicy  = "ct_timeout_policy"
+	DatapathMapCtZoneLimit      = "ct_zone_limit"
 	DatapathMapFlowActions      = "flow_actions"
 	DatapathMapFlowCache        = "flow_cache"
 	DatapathMapFlowMeta         = "flow_meta"
@@ -499,8 +512,11 @@ type DatapathMapSpecs struct {
 	Config          *ebpf.MapSpec `ebpf:"config"`
 	Conntrack       *ebpf.MapSpec `ebpf:"conntrack"`
 	Counters        *ebpf.MapSpec `ebpf:"counters"`
+	CtCount         *ebpf.MapSpec `ebpf:"ct_count"`
+	CtLimit         *ebpf.MapSpec `ebpf:"ct_limit"`
 	CtNew           *ebpf.MapSpec `ebpf:"ct_new"`
 	CtTimeoutPolicy *ebpf.MapSpec `ebpf:"ct_timeout_policy"`
+	CtZoneLimit     *ebpf.MapSpec `ebpf:"ct_zone_limit"`
 	FlowActions     *ebpf.MapSpec `ebpf:"flow_actions"`
 	FlowCache       *ebpf.MapSpec `ebpf:"flow_cache"`
 	FlowMeta        *ebpf.MapSpec `ebpf:"flow_meta"`
@@ -551,8 +567,11 @@ type DatapathMaps struct {
 	Config          *ebpf.Map `ebpf:"config"`
 	Conntrack       *ebpf.Map `ebpf:"conntrack"`
 	Counters        *ebpf.Map `ebpf:"counters"`
+	CtCount         *ebpf.Map `ebpf:"ct_count"`
+	CtLimit         *ebpf.Map `ebpf:"ct_limit"`
 	CtNew           *ebpf.Map `ebpf:"ct_new"`
 	CtTimeoutPolicy *ebpf.Map `ebpf:"ct_timeout_policy"`
+	CtZoneLimit     *ebpf.Map `ebpf:"ct_zone_limit"`
 	FlowActions     *ebpf.Map `ebpf:"flow_actions"`
 	FlowCache       *ebpf.Map `ebpf:"flow_cache"`
 	FlowMeta        *ebpf.Map `ebpf:"flow_meta"`
@@ -575,8 +594,11 @@ func (m *DatapathMaps) Close() error {
 		m.Config,
 		m.Conntrack,
 		m.Counters,
+		m.CtCount,
+		m.CtLimit,
 		m.CtNew,
 		m.CtTimeoutPolicy,
+		m.CtZoneLimit,
 		m.FlowActions,
 		m.FlowCache,
 		m.FlowMeta,

@@ -6,4 +6,4 @@
 // the C sources.
 package bpf
 
-//go:generate go tool bpf2go -cc clang-19 -strip llvm-strip-19 -target bpfel -cflags "-O2 -g -Wall -Werror -I/usr/include/x86_64-linux-gnu" -type flow_key -type flow_lookup -type flow_ref -type table -type subtable -type action -type action_list -type flow_counts -type port -type port_counts -type bridge_config -type cache_key -type ct_timeouts -type flow_mask -type flow_record -type mac_key -type mac_entry -type ct_key -type ct_entry -type trace -type trace_lookup -type counter -type action_type -type attach_mode -type tcp_ct_state Datapath datapath.c
+//go:generate go tool bpf2go -cc clang-19 -strip llvm-strip-19 -target bpfel -cflags "-O2 -g -Wall -Werror -I/usr/include/x86_64-linux-gnu" -type flow_key -type flow_lookup -type flow_ref -type table -type subtable -type action -type action_list -type flow_counts -type port -type port_counts -type bridge_config -type cache_key -type ct_timeouts -type ct_limits -type flow_mask -type flow_record -type mac_key -type mac_entry -type ct_key -type ct_entry -type trace -type trace_lookup -type counter -type action_type -type attach_mode -type tcp_ct_state Datapath datapath.c

@@ -146,14 +146,48 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } macs SEC(".maps");
 
-/* Connections (conntrack.h). W: datapath (commit, state), loader (flush). */
+/* Connections (conntrack.h). W: datapath (commit, state, expiry), loader
+ * (flush, expiry). A plain hash, not an LRU: a full table refuses a commit
+ * instead of silently evicting a live connection. Whoever deletes an entry
+ * (and sees the delete succeed) decrements ct_count. */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, CT_MAX_ENTRIES);
 	__type(key, struct ct_key);
 	__type(value, struct ct_entry);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } conntrack SEC(".maps");
+
+/* Live connections per zone, and in all zones at [CT_COUNT_TOTAL]. W:
+ * datapath (atomic adds: commit, delete), loader (atomic adds through
+ * mmap, hence BPF_F_MMAPABLE, after it deletes entries). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, CT_ZONES + 1);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} ct_count SEC(".maps");
+
+/* maxconns and the default zone limit. W: loader; datapath (last_sweep_ns). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct ct_limits);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} ct_limit SEC(".maps");
+
+/* zone -> its connection limit (ct-set-limits zone=Z,limit=L). W: loader. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, CT_ZONES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, __u32);
+	__type(value, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} ct_zone_limit SEC(".maps");
 
 /*
  * Per-packet working memory (struct pkt_ctx, actions.h), one per CPU. The
@@ -213,4 +247,12 @@ static __always_inline void count(__u32 c)
 
 	if (v)
 		*v += 1; /* per-CPU: no atomics needed */
+}
+
+/* This CPU's value of a counter. */
+static __always_inline __u64 counter_value(__u32 c)
+{
+	__u64 *v = bpf_map_lookup_elem(&counters, &c);
+
+	return v ? *v : 0;
 }

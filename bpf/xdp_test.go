@@ -35,21 +35,6 @@ func (d *dp) txCounts() map[uint32]uint64 {
 	return out
 }
 
-func (d *dp) counter(name string) uint64 {
-	d.t.Helper()
-	cs, err := d.b.Counters()
-	if err != nil {
-		d.t.Fatal(err)
-	}
-	for _, c := range cs {
-		if c.Name == name {
-			return c.Value
-		}
-	}
-	d.t.Fatalf("no counter %q", name)
-	return 0
-}
-
 // TestXDP runs xdp_ingress with BPF_PROG_TEST_RUN: which flow tables it
 // carries out itself (the verdict, and the port counters show where the
 // packet went), and which it leaves to TC untouched.

@@ -19,7 +19,7 @@ func main(args ...string) (string, string, int) {
 	return o.String(), e.String(), code
 }
 
-var subcommands = []string{"attach", "detach", "show", "add-flow", "add-flows", "mod-flows", "replace-flows", "diff-flows", "del-flows", "dump-flows", "dump-conntrack", "flush-conntrack", "ct-set-tcp-liberal", "ct-set-timeouts", "ct-stats-show", "trace"}
+var subcommands = []string{"attach", "detach", "show", "add-flow", "add-flows", "mod-flows", "replace-flows", "diff-flows", "del-flows", "dump-flows", "dump-conntrack", "flush-conntrack", "ct-set-tcp-liberal", "ct-set-timeouts", "ct-stats-show", "trace", "ct-set-maxconns", "ct-get-maxconns", "ct-get-nconns", "ct-set-limits", "ct-get-limits", "ct-del-limits"}
 
 // TestHelp: --help and -h work everywhere, need no root, and exit 0.
 func TestHelp(t *testing.T) {

@@ -48,7 +48,14 @@ OPTIONS
     "verbose") also TCP connections per state. Then the datapath's
     conntrack pressure counters, which OVS does not have:
       invalid: packets conntrack found invalid
-      commit refused: commits that could not be stored
+      commit refused: commits that were not stored, the sum of:
+      refused at maxconns: ct-set-maxconns connections were live
+      refused at zone limit: the zone's limit was reached (ct-set-limits)
+      refused, table full: no room in the table (not expected while
+        maxconns is at most the table's size)
+      expired removed: expired connections the datapath removed, on
+        lookup or in a sweep when a commit found no room (those dumps
+        remove are not counted)
 `,
 		flags: func(fs *pflag.FlagSet) { fs.BoolP("more", "m", false, "") },
 		run:   runCTStatsShow,
@@ -179,15 +186,18 @@ func runCTStatsShow(e *env, fs *pflag.FlagSet, args []string) error {
 	if err != nil {
 		return fmt.Errorf("ct-stats-show: %w", err)
 	}
-	fmt.Fprintf(w, "Datapath conntrack counters:\n")
+	byName := map[string]uint64{}
 	for _, c := range counters {
-		switch c.Name {
-		case "ct_invalid":
-			fmt.Fprintf(w, "    invalid: %d\n", c.Value)
-		case "ct_commit_refused":
-			fmt.Fprintf(w, "    commit refused: %d\n", c.Value)
-		}
+		byName[c.Name] = c.Value
 	}
+	maxconns, zone, full := byName["ct_maxconns_refused"], byName["ct_zone_limit_refused"], byName["ct_table_full"]
+	fmt.Fprintf(w, "Datapath conntrack counters:\n")
+	fmt.Fprintf(w, "    invalid: %d\n", byName["ct_invalid"])
+	fmt.Fprintf(w, "    commit refused: %d\n", maxconns+zone+full)
+	fmt.Fprintf(w, "    refused at maxconns: %d\n", maxconns)
+	fmt.Fprintf(w, "    refused at zone limit: %d\n", zone)
+	fmt.Fprintf(w, "    refused, table full: %d\n", full)
+	fmt.Fprintf(w, "    expired removed: %d\n", byName["ct_expired_removed"])
 	return nil
 }
 

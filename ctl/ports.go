@@ -45,9 +45,10 @@ OPTIONS
                        checksum state.
     --max-flows N      flows a new bridge can hold (default 131072); kernel
                        memory grows with it (about 550 bytes a flow)
-    --max-conns N      connections a new bridge tracks (default 262144,
-                       about 200 bytes each); the least recently used go
-                       first when it is full
+    --max-conns N      connections a new bridge's table holds (default
+                       262144, about 200 bytes each, allocated at once);
+                       a full table refuses new connections, and it is
+                       the highest ct-set-maxconns
     Both only matter when attach creates the bridge.
 
 EXAMPLES

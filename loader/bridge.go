@@ -62,6 +62,8 @@ type Bridge struct {
 	dir  string
 	lock *os.File
 	maps bpf.DatapathMaps
+
+	ctCountMem []byte // ct_count, mapped on first use (ctlimits.go)
 }
 
 // Dir is where the bridge's state is pinned.
@@ -72,7 +74,12 @@ func (b *Bridge) Name() string { return b.opts.Bridge }
 
 // Close releases the bridge's maps and lock; the datapath keeps running.
 func (b *Bridge) Close() error {
-	err := b.maps.Close()
+	var err error
+	if b.ctCountMem != nil {
+		err = unix.Munmap(b.ctCountMem)
+		b.ctCountMem = nil
+	}
+	err = errors.Join(err, b.maps.Close())
 	if b.lock != nil {
 		b.lock.Close() // closing the fd drops the flock
 		b.lock = nil
@@ -176,6 +183,9 @@ func (b *Bridge) create() error {
 	}
 	defer objs.DatapathPrograms.Close()
 	b.maps = objs.DatapathMaps
+	if err := b.initCTLimits(); err != nil {
+		return err
+	}
 	if err := objs.TcIngress.Pin(filepath.Join(b.dir, pinProgIngress)); err != nil {
 		return fmt.Errorf("pin program: %w", err)
 	}
@@ -190,6 +200,10 @@ func (b *Bridge) create() error {
 
 // destroyPins removes everything pinned for the bridge, and its directory.
 func (b *Bridge) destroyPins() error {
+	if b.ctCountMem != nil {
+		unix.Munmap(b.ctCountMem)
+		b.ctCountMem = nil
+	}
 	b.maps.Close()
 	b.maps = bpf.DatapathMaps{}
 	entries, err := os.ReadDir(b.dir)

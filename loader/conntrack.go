@@ -82,7 +82,9 @@ func connFromEntry(k *bpf.DatapathCtKey, e *bpf.DatapathCtEntry, now uint64) Con
 }
 
 // Conntrack returns the live connections (of one zone when zone is not
-// nil). Expired entries are removed as they are found: no daemon sweeps.
+// nil). Expired entries are removed as they are found (and taken off the
+// counts limits are checked against); the datapath also removes them on
+// lookup and, when a commit finds no room, in a sweep of its own.
 func (b *Bridge) Conntrack(zone *uint16) ([]Conn, error) {
 	now := monotonicNow()
 	keys, entries, err := readAll[bpf.DatapathCtKey, bpf.DatapathCtEntry](b.maps.Conntrack)
@@ -101,7 +103,7 @@ func (b *Bridge) Conntrack(zone *uint16) ([]Conn, error) {
 		}
 		out = append(out, connFromEntry(&keys[i], &entries[i], now))
 	}
-	if err := deleteAll(b.maps.Conntrack, expired); err != nil {
+	if _, err := b.deleteConns(expired); err != nil {
 		return nil, fmt.Errorf("remove expired connections: %w", err)
 	}
 	sort.Slice(out, func(i, j int) bool { return connLess(&out[i], &out[j]) })
@@ -318,9 +320,9 @@ func (b *Bridge) FlushConntrack(f CTFilter) (int, error) {
 			keys = append(keys, conns[i].key)
 		}
 	}
-	if err := deleteAll(b.maps.Conntrack, keys); err != nil {
-		return 0, fmt.Errorf("flush conntrack: %w", err)
+	n, err := b.deleteConns(keys)
+	if err != nil {
+		return n, fmt.Errorf("flush conntrack: %w", err)
 	}
-	n := len(keys)
 	return n, nil
 }

@@ -9,7 +9,8 @@ import (
 // Counter names, in enum counter order (bpf/common.h).
 var counterNames = []string{
 	"packets", "not_ours", "table_miss", "pass_limit", "truncated",
-	"ct_invalid", "ct_commit_refused", "output_no_port", "depth_limit", "step_limit",
+	"ct_invalid", "ct_table_full", "output_no_port", "depth_limit", "step_limit",
+	"ct_maxconns_refused", "ct_zone_limit_refused", "ct_expired_removed",
 	"xdp_packets", "xdp_to_tc", "xdp_aborted",
 }
 

@@ -1,0 +1,262 @@
+package loader
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"sync/atomic"
+	"unsafe"
+
+	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
+
+	"github.com/ebpfovs/ebpfovs/bpf"
+)
+
+// ctZones is the number of conntrack zones; ct_count[ctZones] counts all.
+const ctZones = 65536
+
+// ZoneLimit is one zone's connection limit and its live connections, as
+// `ovs-appctl dpctl/ct-get-limits` prints them.
+type ZoneLimit struct {
+	Zone  uint16
+	Limit uint32 // 0: unlimited
+	Count uint32
+}
+
+// CTLimits is the bridge's conntrack limits.
+type CTLimits struct {
+	Default uint32      // per-zone limit of zones without one; 0: unlimited
+	Zones   []ZoneLimit // by zone
+}
+
+// counts maps the datapath's ct_count array (BPF_F_MMAPABLE): live
+// connections per zone, and in all zones at [ctZones]. The datapath
+// changes them with atomic adds, so the loader must too: a read, then a
+// write, would lose the datapath's changes in between.
+func (b *Bridge) counts() ([]byte, error) {
+	if b.ctCountMem != nil {
+		return b.ctCountMem, nil
+	}
+	size := int(b.maps.CtCount.ValueSize() * b.maps.CtCount.MaxEntries())
+	mem, err := unix.Mmap(b.maps.CtCount.FD(), 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	if err != nil {
+		return nil, fmt.Errorf("map connection counts: %w", err)
+	}
+	b.ctCountMem = mem
+	return mem, nil
+}
+
+func countAt(mem []byte, i int) *int64 {
+	return (*int64)(unsafe.Pointer(&mem[8*i]))
+}
+
+// liveCount reads ct_count[i]; a count is never negative, but a reader
+// must not print 2^64-1 if it ever were.
+func liveCount(mem []byte, i int) uint32 {
+	v := atomic.LoadInt64(countAt(mem, i))
+	if v < 0 {
+		return 0
+	}
+	return uint32(v)
+}
+
+// deleteConns removes keys from the connection table and takes the ones
+// it removed off the counts. A key already gone (the datapath removed it,
+// or another delete did) is not counted: whoever removes an entry counts
+// it, once. It returns how many it removed.
+func (b *Bridge) deleteConns(keys []bpf.DatapathCtKey) (int, error) {
+	if len(keys) == 0 {
+		return 0, nil
+	}
+	mem, err := b.counts()
+	if err != nil {
+		return 0, err
+	}
+	perZone := map[uint16]int64{}
+	removed := 0
+	gone := func(ks []bpf.DatapathCtKey) {
+		for i := range ks {
+			perZone[ks[i].Zone]++
+		}
+		removed += len(ks)
+	}
+	var errs error
+	for rest := keys; len(rest) > 0; {
+		chunk := rest[:min(len(rest), batchChunk)]
+		n, err := b.maps.Conntrack.BatchDelete(chunk, nil)
+		switch {
+		case err == nil:
+			gone(chunk)
+			rest = rest[len(chunk):]
+		case errors.Is(err, ebpf.ErrKeyNotExist) && n < len(chunk):
+			// The batch stops at a missing key: chunk[:n] went, chunk[n] was gone.
+			gone(chunk[:n])
+			rest = rest[n+1:]
+		case errors.Is(err, ebpf.ErrNotSupported):
+			for i := range rest {
+				err := b.maps.Conntrack.Delete(&rest[i])
+				if err == nil {
+					gone(rest[i : i+1])
+				} else if !errors.Is(err, ebpf.ErrKeyNotExist) {
+					errs = fmt.Errorf("delete connection: %w", err)
+					break
+				}
+			}
+			rest = nil
+		default:
+			gone(chunk[:min(n, len(chunk))])
+			errs = fmt.Errorf("delete connections: %w", err)
+			rest = nil
+		}
+	}
+	for z, n := range perZone {
+		atomic.AddInt64(countAt(mem, int(z)), -n)
+	}
+	atomic.AddInt64(countAt(mem, ctZones), -int64(removed))
+	return removed, errs
+}
+
+func (b *Bridge) ctLimitConfig() (bpf.DatapathCtLimits, error) {
+	var l bpf.DatapathCtLimits
+	if err := b.maps.CtLimit.Lookup(uint32(0), &l); err != nil {
+		return l, fmt.Errorf("read conntrack limits: %w", err)
+	}
+	return l, nil
+}
+
+// initCTLimits gives a new bridge its maxconns: the table's size.
+func (b *Bridge) initCTLimits() error {
+	l := bpf.DatapathCtLimits{Maxconns: b.maps.Conntrack.MaxEntries()}
+	if err := b.maps.CtLimit.Put(uint32(0), &l); err != nil {
+		return fmt.Errorf("write conntrack limits: %w", err)
+	}
+	return nil
+}
+
+// sweep removes the expired connections, as a dump does; the commands
+// that report or change limits call it, so no expired connection counts.
+func (b *Bridge) sweep() error {
+	_, err := b.Conntrack(nil)
+	return err
+}
+
+// MaxConns is the most connections the bridge tracks at once
+// (dpctl/ct-get-maxconns).
+func (b *Bridge) MaxConns() (uint32, error) {
+	l, err := b.ctLimitConfig()
+	return l.Maxconns, err
+}
+
+// TableSize is how many connections the table can hold: fixed when the
+// bridge is created (attach --max-conns), the ceiling of maxconns.
+func (b *Bridge) TableSize() uint32 { return b.maps.Conntrack.MaxEntries() }
+
+// SetMaxConns changes maxconns (dpctl/ct-set-maxconns). Connections over
+// a lowered maximum stay until they end; new ones wait for the count to
+// fall below it, as in OVS. It cannot exceed the table's size.
+func (b *Bridge) SetMaxConns(n uint32) error {
+	if size := b.TableSize(); n > size {
+		return fmt.Errorf("maxconns %d is larger than the connection table (%d entries, set by attach --max-conns when the bridge was created)", n, size)
+	}
+	if err := b.sweep(); err != nil {
+		return err
+	}
+	l, err := b.ctLimitConfig()
+	if err != nil {
+		return err
+	}
+	l.Maxconns = n
+	if err := b.maps.CtLimit.Put(uint32(0), &l); err != nil {
+		return fmt.Errorf("write conntrack limits: %w", err)
+	}
+	return nil
+}
+
+// NConns is the number of live connections (dpctl/ct-get-nconns), after
+// removing the expired ones.
+func (b *Bridge) NConns() (uint32, error) {
+	if err := b.sweep(); err != nil {
+		return 0, err
+	}
+	mem, err := b.counts()
+	if err != nil {
+		return 0, err
+	}
+	return liveCount(mem, ctZones), nil
+}
+
+// SetCTLimits sets the default per-zone limit (when def is not nil) and
+// zones' own limits (dpctl/ct-set-limits); 0 is unlimited.
+func (b *Bridge) SetCTLimits(def *uint32, zones []ZoneLimit) error {
+	if def != nil {
+		l, err := b.ctLimitConfig()
+		if err != nil {
+			return err
+		}
+		l.DefaultLimit = *def
+		if err := b.maps.CtLimit.Put(uint32(0), &l); err != nil {
+			return fmt.Errorf("write conntrack limits: %w", err)
+		}
+	}
+	for _, z := range zones {
+		if err := b.maps.CtZoneLimit.Put(uint32(z.Zone), z.Limit); err != nil {
+			return fmt.Errorf("set zone %d limit: %w", z.Zone, err)
+		}
+	}
+	return nil
+}
+
+// DelCTLimits removes zones' own limits (dpctl/ct-del-limits): they take
+// the default again. A zone without one is no error, as in OVS.
+func (b *Bridge) DelCTLimits(zones []uint16) error {
+	for _, z := range zones {
+		if err := b.maps.CtZoneLimit.Delete(uint32(z)); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			return fmt.Errorf("delete zone %d limit: %w", z, err)
+		}
+	}
+	return nil
+}
+
+// GetCTLimits returns the default limit and, for the zones asked (all
+// zones with a limit of their own when none are), each zone's limit (its
+// own, else the default) and live connections (dpctl/ct-get-limits).
+// Expired connections are removed first so that they do not count.
+func (b *Bridge) GetCTLimits(zones []uint16) (CTLimits, error) {
+	var out CTLimits
+	if err := b.sweep(); err != nil {
+		return out, err
+	}
+	l, err := b.ctLimitConfig()
+	if err != nil {
+		return out, err
+	}
+	out.Default = l.DefaultLimit
+	mem, err := b.counts()
+	if err != nil {
+		return out, err
+	}
+	own := map[uint16]uint32{}
+	var z, v uint32
+	it := b.maps.CtZoneLimit.Iterate()
+	for it.Next(&z, &v) {
+		own[uint16(z)] = v
+	}
+	if err := it.Err(); err != nil {
+		return out, fmt.Errorf("read zone limits: %w", err)
+	}
+	if len(zones) == 0 {
+		for z := range own {
+			zones = append(zones, z)
+		}
+		sort.Slice(zones, func(i, j int) bool { return zones[i] < zones[j] })
+	}
+	for _, z := range zones {
+		lim, ok := own[z]
+		if !ok {
+			lim = l.DefaultLimit
+		}
+		out.Zones = append(out.Zones, ZoneLimit{Zone: z, Limit: lim, Count: liveCount(mem, int(z))})
+	}
+	return out, nil
+}
