@@ -348,6 +348,7 @@ struct ct_entry {
 	__u64 bytes[2];
 	__u32 mark;
 	__u32 id;
+	__u64 seq;          /* TCP: even when tcp/flags/expires_ns are stable, odd while a CPU writes them (conntrack.h, tcp_update) */
 	__u8 labels[16];    /* ct_label, big-endian */
 	struct ct_tcp tcp;  /* TCP only */
 	__u8 flags;         /* CT_E_* */
@@ -418,6 +419,7 @@ enum counter {
 	CNT_CT_MAXCONNS,    /* commit refused: maxconns connections live */
 	CNT_CT_ZONE_LIMIT,  /* commit refused: the zone's limit reached */
 	CNT_CT_EXPIRED,     /* expired connections the datapath removed */
+	CNT_CT_RACE,        /* a TCP update lost to other CPUs CT_TRIES times: the packet is +inv */
 	CNT_XDP_PACKETS,    /* packets the XDP program carried through the pipeline */
 	CNT_XDP_TO_TC,      /* passed to the TC program: the flow table needs an skb */
 	CNT_XDP_ABORTED,    /* XDP met an action it cannot do (a flow table change raced): dropped */

@@ -803,6 +803,77 @@ static __always_inline int ct_related(const struct flow_key *k,
 }
 
 /*
+ * Both directions of a connection may be on two CPUs at once. A TCP update
+ * reads the tracking, runs the state machine on the copy, and writes the
+ * result back; two CPUs doing that at once would lose one update (a window
+ * edge, ASSURED). So the entry carries a sequence number, used as a
+ * seqlock: a writer takes it from even to odd with a compare-and-swap,
+ * writes, and makes it even again; a reader copies between two reads of an
+ * even, unchanged value. A CPU whose compare-and-swap fails runs the state
+ * machine again on the newer state. Every update is thus computed from the
+ * state the last one left; none is lost. The reads are atomic adds of 0:
+ * BPF atomics are full barriers on every architecture.
+ */
+#define CT_TRIES 32
+
+static __always_inline __u64 ct_seq(struct ct_entry *e)
+{
+	return __sync_fetch_and_add(&e->seq, 0);
+}
+
+/* An existing connection's TCP update, atomic as above. Returns TCPV_*;
+ * writes the entry (tracking, flags, expiry) only for accept and ignore. */
+static __always_inline int tcp_update(struct ct_entry *e, struct ct_result *res,
+				      const struct pkt_info *pi, __u32 opts,
+				      __u32 zone, __u64 now)
+{
+	__u64 seq;
+	__u32 i;
+	__u8 ef, old;
+	int v;
+
+	for (i = 0; i < CT_TRIES; i++) {
+		seq = ct_seq(e);
+		if (seq & 1)
+			continue; /* another CPU is writing it */
+		res->tcp = e->tcp;
+		ef = e->flags;
+		if (ct_seq(e) != seq)
+			continue; /* it changed while we copied */
+		old = res->tcp.state;
+		v = tcp_packet(res, pi, opts | TP_ENTRY |
+			       (res->dir == CT_DIR_REPLY ? TP_REPLY : 0) |
+			       ((ef & CT_E_SEEN_REPLY) ? TP_SEENREPLY : 0) |
+			       ((ef & CT_E_ASSURED) ? TP_ASSURED : 0));
+		if (v != TCPV_ACCEPT && v != TCPV_IGNORE)
+			return v; /* invalid, kill, reopen: the caller acts */
+		if (__sync_val_compare_and_swap(&e->seq, seq, seq + 1) != seq)
+			continue; /* another CPU updated it first: redo on its result */
+		if (v == TCPV_IGNORE)
+			res->new_state = res->tcp.state; /* tracked, state unchanged */
+		else if ((ef & CT_E_SEEN_REPLY) && res->new_state == sES &&
+			 (old == sSR || old == sES))
+			ef |= CT_E_ASSURED;
+		if (res->dir == CT_DIR_REPLY)
+			ef |= CT_E_SEEN_REPLY;
+		e->tcp = res->tcp;
+		e->flags = ef;
+		e->expires_ns = now + ct_timeout_ns(IPPROTO_TCP, res->tcp.state, ef,
+						    now - e->start_ns, zone);
+		__sync_fetch_and_add(&e->seq, 1);
+		return v;
+	}
+	/* Lost CT_TRIES races in a row. In softirq a writer holds the entry
+	 * for a few stores, so this takes a preempted writer (possible in
+	 * BPF_PROG_TEST_RUN) or a pathological storm. Passing the packet
+	 * without recording it would desynchronize the tracking from what
+	 * the endpoints saw, so it is invalid: dropped by the usual flows,
+	 * and TCP sends it again. */
+	count(CNT_CT_RACE);
+	return TCPV_INVALID;
+}
+
+/*
  * ct_execute runs conntrack for one ct() action and returns the ct_state
  * the packet gets. Global (verified once) for the same reason as classify.
  */
@@ -813,8 +884,8 @@ __noinline int ct_execute(const struct flow_key *key, const struct pkt_info *pi,
 	struct ct_key k;    /* res->key on the stack: helpers up to 6.1 take keys from there */
 	__u64 now = bpf_ktime_get_ns();
 	int dry = flags & CT_DRYRUN;
-	int ignored = 0, killed = 0;
-	__u8 old = sNO, proto;
+	int killed = 0;
+	__u8 proto;
 
 	if (!key || !pi || !res)
 		return CS_TRK | CS_INV;
@@ -877,32 +948,20 @@ __noinline int ct_execute(const struct flow_key *key, const struct pkt_info *pi,
 		__u32 opts = (flags & CT_LIBERAL) ? TP_LIBERAL : 0;
 		int v;
 
-		if (e) {
-			res->tcp = e->tcp;
-			opts |= TP_ENTRY | (res->dir == CT_DIR_REPLY ? TP_REPLY : 0) |
-				((e->flags & CT_E_SEEN_REPLY) ? TP_SEENREPLY : 0) |
-				((e->flags & CT_E_ASSURED) ? TP_ASSURED : 0);
-			old = e->tcp.state;
-		}
-		v = tcp_packet(res, pi, opts);
+		/* An existing connection is updated (and written) here. */
+		v = e ? tcp_update(e, res, pi, opts, zone, now) : tcp_packet(res, pi, opts);
 		if (v == TCPV_REOPEN && e) {
 			/* Kill the closed connection; the SYN starts a new one. */
 			if (!dry)
 				ct_delete(&k);
 			e = NULL;
-			old = sNO;
 			res->dir = CT_DIR_ORIG;
-			v = tcp_packet(res, pi, opts & TP_LIBERAL);
+			v = tcp_packet(res, pi, opts);
 		}
 		if (v == TCPV_INVALID || v == TCPV_REOPEN)
 			goto invalid;
-		if (v == TCPV_IGNORE) {
-			/* Tracked, state unchanged; the tracking may have moved. */
-			res->new_state = res->tcp.state;
-			if (e && !dry)
-				e->tcp = res->tcp;
-			ignored = 1;
-		}
+		if (v == TCPV_IGNORE && !e)
+			res->new_state = res->tcp.state; /* tracked, state unchanged */
 		if (v == TCPV_KILL && e && !dry) {
 			ct_delete(&k);
 			killed = 1;
@@ -936,27 +995,25 @@ __noinline int ct_execute(const struct flow_key *key, const struct pkt_info *pi,
 	res->has_entry = !killed;
 	res->mark = e->mark;
 	__builtin_memcpy(res->labels, e->labels, 16);
-	if (proto == IPPROTO_TCP && !ignored && !killed) {
-		if ((e->flags & CT_E_SEEN_REPLY) && res->new_state == sES &&
-		    (old == sSR || old == sES))
-			e->flags |= CT_E_ASSURED;
-		e->tcp = res->tcp;
-	}
 	if (killed) {
 		/* Gone from the table; the packet still counts as this connection's. */
 		res->ct_state = CS_TRK | (res->dir == CT_DIR_REPLY ? CS_EST | CS_RPL :
 			((e->flags & CT_E_SEEN_REPLY) ? CS_EST : CS_NEW));
 		return res->ct_state;
 	}
+	/* TCP wrote flags and expiry in tcp_update. Elsewhere SEEN_REPLY is
+	 * the only flag ever set, so racing CPUs cannot lose one. */
 	if (res->dir == CT_DIR_REPLY) {
-		e->flags |= CT_E_SEEN_REPLY;
+		if (proto != IPPROTO_TCP)
+			e->flags |= CT_E_SEEN_REPLY;
 		res->ct_state = CS_TRK | CS_EST | CS_RPL;
 	} else {
 		res->ct_state = CS_TRK |
 			((e->flags & CT_E_SEEN_REPLY) ? CS_EST : CS_NEW);
 	}
-	e->expires_ns = now + ct_timeout_ns(proto, e->tcp.state,
-					    e->flags, now - e->start_ns, zone);
+	if (proto != IPPROTO_TCP)
+		e->expires_ns = now + ct_timeout_ns(proto, 0, e->flags,
+						    now - e->start_ns, zone);
 	if (!dry) /* a dry run counts nothing */
 		ct_account(e, res->dir, pi->len);
 	return res->ct_state;

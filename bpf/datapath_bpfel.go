@@ -90,10 +90,11 @@ const (
 	DatapathCounterCNT_CT_MAXCONNS   DatapathCounter = 10
 	DatapathCounterCNT_CT_ZONE_LIMIT DatapathCounter = 11
 	DatapathCounterCNT_CT_EXPIRED    DatapathCounter = 12
-	DatapathCounterCNT_XDP_PACKETS   DatapathCounter = 13
-	DatapathCounterCNT_XDP_TO_TC     DatapathCounter = 14
-	DatapathCounterCNT_XDP_ABORTED   DatapathCounter = 15
-	DatapathCounterCNT_MAX           DatapathCounter = 16
+	DatapathCounterCNT_CT_RACE       DatapathCounter = 13
+	DatapathCounterCNT_XDP_PACKETS   DatapathCounter = 14
+	DatapathCounterCNT_XDP_TO_TC     DatapathCounter = 15
+	DatapathCounterCNT_XDP_ABORTED   DatapathCounter = 16
+	DatapathCounterCNT_MAX           DatapathCounter = 17
 )
 
 type DatapathCtEntry struct {
@@ -104,6 +105,7 @@ type DatapathCtEntry struct {
 	Bytes     [2]uint64
 	Mark      uint32
 	Id        uint32
+	Seq       uint64
 	Labels    [16]uint8
 	Tcp       struct {
 		_    structs.HostLayout
