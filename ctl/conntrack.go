@@ -292,7 +292,9 @@ func openConntrack(e *env, cmd string, args []string) (*loader.Bridge, []loader.
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", cmd, err)
 	}
-	conns, err := b.Conntrack(zone)
+	p := e.newProgress(cmd)
+	conns, err := b.ConntrackProgress(zone, p.update)
+	p.done()
 	if err != nil {
 		b.Close()
 		return nil, nil, fmt.Errorf("%s: %w", cmd, err)
@@ -325,7 +327,10 @@ func runFlushConntrack(e *env, fs *pflag.FlagSet, args []string) error {
 		return fmt.Errorf("flush-conntrack: %w", err)
 	}
 	defer b.Close()
-	if _, err := b.FlushConntrack(f); err != nil {
+	p := e.newProgress("flush-conntrack")
+	_, err = b.FlushConntrackProgress(f, p.update)
+	p.done()
+	if err != nil {
 		return fmt.Errorf("flush-conntrack: %w", err)
 	}
 	return nil

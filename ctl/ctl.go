@@ -44,6 +44,8 @@ type env struct {
 	stdout io.Writer
 	stderr io.Writer
 	isTTY  bool // stdout is a terminal
+	// progressTTY: stderr is a terminal, where long operations show progress.
+	progressTTY bool
 }
 
 type command struct {
@@ -141,13 +143,19 @@ func oneLine(s string) string {
 	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", " ")), " ")
 }
 
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	e := &env{stdin: stdin, stdout: stdout, stderr: stderr}
-	if f, ok := stdout.(*os.File); ok {
-		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
-			e.isTTY = true
-		}
-	}
+	e.isTTY = isTerminal(stdout)
+	e.progressTTY = isTerminal(stderr)
 
 	gfs := pflag.NewFlagSet("ebpfovs", pflag.ContinueOnError)
 	gfs.SetInterspersed(false)

@@ -67,6 +67,12 @@ func deleteAll(m *ebpf.Map, keys any) error {
 // readAll reads every entry of a hash map with batch lookups, falling back
 // to iteration on kernels without the batch API.
 func readAll[K comparable, V any](m *ebpf.Map) ([]K, []V, error) {
+	return readAllProgress[K, V](m, nil)
+}
+
+// readAllProgress is readAll telling progress how many entries it has read
+// so far, after every batch (or every 1024 entries when iterating).
+func readAllProgress[K comparable, V any](m *ebpf.Map, progress func(read int)) ([]K, []V, error) {
 	var keys []K
 	var vals []V
 	var cursor ebpf.MapBatchCursor
@@ -76,6 +82,9 @@ func readAll[K comparable, V any](m *ebpf.Map) ([]K, []V, error) {
 		n, err := m.BatchLookup(&cursor, kbuf, vbuf, nil)
 		keys = append(keys, kbuf[:n]...)
 		vals = append(vals, vbuf[:n]...)
+		if progress != nil {
+			progress(len(keys))
+		}
 		if errors.Is(err, ebpf.ErrKeyNotExist) {
 			return keys, vals, nil // the end
 		}
@@ -93,6 +102,9 @@ func readAll[K comparable, V any](m *ebpf.Map) ([]K, []V, error) {
 	for it.Next(&k, &v) {
 		keys = append(keys, k)
 		vals = append(vals, v)
+		if progress != nil && len(keys)%1024 == 0 {
+			progress(len(keys))
+		}
 	}
 	return keys, vals, it.Err()
 }

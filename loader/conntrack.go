@@ -86,8 +86,14 @@ func connFromEntry(k *bpf.DatapathCtKey, e *bpf.DatapathCtEntry, now uint64) Con
 // counts limits are checked against); the datapath also removes them on
 // lookup and, when a commit finds no room, in a sweep of its own.
 func (b *Bridge) Conntrack(zone *uint16) ([]Conn, error) {
+	return b.ConntrackProgress(zone, nil)
+}
+
+// ConntrackProgress is Conntrack telling progress, if not nil, how many
+// entries it has read so far (a million take a few seconds).
+func (b *Bridge) ConntrackProgress(zone *uint16, progress func(read int)) ([]Conn, error) {
 	now := monotonicNow()
-	keys, entries, err := readAll[bpf.DatapathCtKey, bpf.DatapathCtEntry](b.maps.Conntrack)
+	keys, entries, err := readAllProgress[bpf.DatapathCtKey, bpf.DatapathCtEntry](b.maps.Conntrack, progress)
 	if err != nil {
 		return nil, fmt.Errorf("read conntrack: %w", err)
 	}
@@ -310,7 +316,13 @@ func (c *Conn) Format(o FormatOptions) string {
 // FlushConntrack deletes the connections the filter selects (all when
 // the filter is empty) and returns how many went.
 func (b *Bridge) FlushConntrack(f CTFilter) (int, error) {
-	conns, err := b.Conntrack(f.Zone)
+	return b.FlushConntrackProgress(f, nil)
+}
+
+// FlushConntrackProgress is FlushConntrack telling progress, if not nil,
+// how many entries it has read so far.
+func (b *Bridge) FlushConntrackProgress(f CTFilter, progress func(read int)) (int, error) {
+	conns, err := b.ConntrackProgress(f.Zone, progress)
 	if err != nil {
 		return 0, err
 	}
