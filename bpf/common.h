@@ -386,6 +386,8 @@ struct ct_timeouts {
 	__u32 udp_replied;   /* udp_multiple */
 	__u32 icmp;          /* icmp_first, icmp_reply */
 	__u32 generic;
+	__u32 tcp_retrans;   /* tcp_retransmit: 3+ retransmissions, or a zero window */
+	__u32 tcp_unack;     /* tcp_unack: data in flight not acknowledged */
 };
 
 /* TCP states, numbered as nf_conntrack numbers them. */

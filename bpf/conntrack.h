@@ -20,9 +20,9 @@
  * ct(force) replaces a connection committed in the other direction.
  * ct_mark/ct_label are set by exec(...) loads (actions.h: ct_exec_load).
  *
- * Where later work goes: retransmission and unacknowledged-data timeouts in (per-
- * direction state in struct ct_entry), per-zone timeouts in
+ * Timeouts (per zone, and the kernel's shortened TCP ones) are chosen in
  * ct_timeout_ns(). Limits (maxconns, per zone) are checked in ct_commit().
+ * Two CPUs updating one TCP connection: see tcp_update().
  */
 #pragma once
 
@@ -244,9 +244,52 @@ static __always_inline int ct_build_key(const struct flow_key *k,
 	return 0;
 }
 
+#define TCP_TIMEOUT_RETRANS 300 /* nf_conntrack's timeouts[TCP_CONNTRACK_RETRANS] */
+#define TCP_TIMEOUT_UNACK   300 /* timeouts[TCP_CONNTRACK_UNACK] */
+#define TCP_MAX_RETRANS     3   /* nf_conntrack_tcp_max_retrans */
+
+/* A zone policy's value where it sets one, else the default. */
+static __always_inline __u32 policy_or(__u32 v, __u32 dflt)
+{
+	return v ? v : dflt;
+}
+
+/* A TCP connection's timeout after an accepted packet, as the end of
+ * nf_conntrack_tcp_packet() picks it: the state's, shortened to the
+ * retransmission timeout after 3 retransmissions or on a zero window, to
+ * the close timeout after a RST, to the unacknowledged-data timeout while
+ * either side has data in flight. seen_reply: the connection had seen a
+ * reply before this packet. */
+static __always_inline __u64 tcp_timeout_ns(const struct ct_tcp *t, int rst, int seen_reply,
+					    const struct ct_timeouts *tp)
+{
+	__u32 st = t->state, to, retrans, unack;
+
+	if (st >= TCP_CT_MAX)
+		st = TCP_CT_CLOSE;
+	to = policy_or(tp ? tp->tcp[st] : 0, tcp_timeouts[st]);
+	retrans = policy_or(tp ? tp->tcp_retrans : 0, TCP_TIMEOUT_RETRANS);
+	unack = policy_or(tp ? tp->tcp_unack : 0, TCP_TIMEOUT_UNACK);
+	if (t->retrans >= TCP_MAX_RETRANS && to > retrans)
+		to = retrans;
+	else if (rst)
+		to = policy_or(tp ? tp->tcp[TCP_CT_CLOSE] : 0, tcp_timeouts[TCP_CT_CLOSE]);
+	else if (((t->side[0].flags | t->side[1].flags) & CT_TCP_F_DATA_UNACK) && to > unack)
+		to = unack;
+	else if (t->last_win == 0 && to > retrans)
+		to = retrans;
+	/* ESTABLISHED before any reply: a mid-stream pickup, which the kernel
+	 * keeps no longer than unacknowledged data. */
+	if (!seen_reply && st == TCP_CT_ESTABLISHED && to > unack)
+		to = unack;
+	return SECS(to);
+}
+
 /* The timeout for a connection in its current state: the zone's policy
- * where it sets one, else nf_conntrack's defaults. */
-static __always_inline __u64 ct_timeout_ns(__u8 proto, __u8 tcp_state,
+ * where it sets one, else nf_conntrack's defaults. t: TCP's tracking
+ * (NULL for other protocols); rst: the packet is a RST; flags: the entry's
+ * CT_E_* (TCP: as they were before the packet). */
+static __always_inline __u64 ct_timeout_ns(__u8 proto, const struct ct_tcp *t, int rst,
 					   __u8 flags, __u64 age_ns, __u16 zone)
 {
 	__u32 z = zone, v = 0;
@@ -255,11 +298,9 @@ static __always_inline __u64 ct_timeout_ns(__u8 proto, __u8 tcp_state,
 
 	switch (proto) {
 	case IPPROTO_TCP:
-		if (tcp_state >= TCP_CT_MAX)
-			tcp_state = TCP_CT_CLOSE;
-		if (tp && tcp_state < 10)
-			v = tp->tcp[tcp_state];
-		return SECS(v ? v : tcp_timeouts[tcp_state]);
+		if (t)
+			return tcp_timeout_ns(t, rst, flags & CT_E_SEEN_REPLY, tp);
+		return SECS(TCP_TIMEOUT_RETRANS);
 	case IPPROTO_UDP:
 		stream = (flags & CT_E_SEEN_REPLY) && age_ns > SECS(UDP_STREAM_AFTER);
 		if (tp)
@@ -732,7 +773,8 @@ static __always_inline void ct_commit(struct ct_result *res, const struct ct_key
 	ne->id = bpf_get_prandom_u32();
 	ne->packets[CT_DIR_ORIG] = 1;
 	ne->bytes[CT_DIR_ORIG] = pi->len;
-	ne->expires_ns = now + ct_timeout_ns(res->key.proto, ne->tcp.state, ne->flags, 0, zone);
+	ne->expires_ns = now + ct_timeout_ns(res->key.proto, &ne->tcp, pi->tcp_flags & TH_RST,
+					     ne->flags, 0, zone);
 
 	why = ct_reserve(zone);
 	if (why && ct_sweep(now)) /* expired connections may be holding the places */
@@ -856,10 +898,14 @@ static __always_inline int tcp_update(struct ct_entry *e, struct ct_result *res,
 			ef |= CT_E_ASSURED;
 		if (res->dir == CT_DIR_REPLY)
 			ef |= CT_E_SEEN_REPLY;
+		/* As the kernel: a packet the tracker ignores refreshes nothing;
+		 * the timeout sees the flags as they were before the packet. */
+		if (v == TCPV_ACCEPT)
+			e->expires_ns = now + ct_timeout_ns(IPPROTO_TCP, &res->tcp,
+							    pi->tcp_flags & TH_RST, e->flags,
+							    now - e->start_ns, zone);
 		e->tcp = res->tcp;
 		e->flags = ef;
-		e->expires_ns = now + ct_timeout_ns(IPPROTO_TCP, res->tcp.state, ef,
-						    now - e->start_ns, zone);
 		__sync_fetch_and_add(&e->seq, 1);
 		return v;
 	}
@@ -1012,7 +1058,7 @@ __noinline int ct_execute(const struct flow_key *key, const struct pkt_info *pi,
 			((e->flags & CT_E_SEEN_REPLY) ? CS_EST : CS_NEW);
 	}
 	if (proto != IPPROTO_TCP)
-		e->expires_ns = now + ct_timeout_ns(proto, 0, e->flags,
+		e->expires_ns = now + ct_timeout_ns(proto, NULL, 0, e->flags,
 						    now - e->start_ns, zone);
 	if (!dry) /* a dry run counts nothing */
 		ct_account(e, res->dir, pi->len);

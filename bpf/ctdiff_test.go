@@ -3,6 +3,7 @@ package bpf_test
 import (
 	"encoding/binary"
 	"fmt"
+	"math"
 	"net"
 	"net/netip"
 	"slices"
@@ -662,6 +663,7 @@ type ctEntry struct {
 	src, dst   netip.Addr
 	sport, dpt uint16 // TCP/UDP only
 	state      string // TCP only
+	timeout    uint32 // seconds left, rounded to 10 s (both just refreshed it)
 }
 
 func (e ctEntry) String() string {
@@ -669,7 +671,13 @@ func (e ctEntry) String() string {
 	if e.state != "" {
 		s += " " + e.state
 	}
-	return s
+	return s + fmt.Sprintf(" %ds", e.timeout)
+}
+
+// ctTimeout rounds seconds left to 10 s: the kernel truncates to whole
+// seconds, and a few milliseconds pass between a packet and the dump.
+func ctTimeout(secs float64) uint32 {
+	return uint32(math.Round(secs/10) * 10)
 }
 
 // short omits the tuple when the client opened the connection.
@@ -678,6 +686,7 @@ func (e ctEntry) short() string {
 	if e.state != "" {
 		s += " " + e.state
 	}
+	s += fmt.Sprintf(" %ds", e.timeout)
 	if e.src != ctAddr(ctClient) {
 		s += " (opened by " + e.src.String() + ")"
 	}
@@ -720,7 +729,7 @@ func ctSortEntries(es []ctEntry) []ctEntry {
 func ctKernelEntries(conns []testenv.KernelConn) []ctEntry {
 	var es []ctEntry
 	for _, c := range conns {
-		e := ctEntry{proto: c.Proto, src: ctAddr(c.Src), dst: ctAddr(c.Dst)}
+		e := ctEntry{proto: c.Proto, src: ctAddr(c.Src), dst: ctAddr(c.Dst), timeout: ctTimeout(float64(c.Timeout))}
 		if c.Proto == 6 || c.Proto == 17 {
 			e.sport, e.dpt = c.Sport, c.Dport
 		}
@@ -738,7 +747,7 @@ func ctKernelEntries(conns []testenv.KernelConn) []ctEntry {
 func ctEbpfovsEntries(conns []loader.Conn) []ctEntry {
 	var es []ctEntry
 	for _, c := range conns {
-		e := ctEntry{proto: c.Proto, src: c.OrigSrc, dst: c.OrigDst}
+		e := ctEntry{proto: c.Proto, src: c.OrigSrc, dst: c.OrigDst, timeout: ctTimeout(c.Timeout.Seconds())}
 		if c.Proto == 6 || c.Proto == 17 {
 			e.sport, e.dpt = c.OrigSport, c.OrigDport
 		}

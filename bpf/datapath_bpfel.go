@@ -162,6 +162,8 @@ type DatapathCtTimeouts struct {
 	UdpReplied   uint32
 	Icmp         uint32
 	Generic      uint32
+	TcpRetrans   uint32
+	TcpUnack     uint32
 }
 
 type DatapathFlowCounts struct {

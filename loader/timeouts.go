@@ -25,6 +25,8 @@ var timeoutNames = map[string]func(*bpf.DatapathCtTimeouts) *uint32{
 	"tcp_time_wait":   func(t *bpf.DatapathCtTimeouts) *uint32 { return &t.Tcp[7] },
 	"tcp_close":       func(t *bpf.DatapathCtTimeouts) *uint32 { return &t.Tcp[8] },
 	"tcp_syn_sent2":   func(t *bpf.DatapathCtTimeouts) *uint32 { return &t.Tcp[9] },
+	"tcp_retransmit":  func(t *bpf.DatapathCtTimeouts) *uint32 { return &t.TcpRetrans },
+	"tcp_unack":       func(t *bpf.DatapathCtTimeouts) *uint32 { return &t.TcpUnack },
 	"udp_first":       func(t *bpf.DatapathCtTimeouts) *uint32 { return &t.UdpUnreplied },
 	"udp_single":      func(t *bpf.DatapathCtTimeouts) *uint32 { return &t.UdpUnreplied },
 	"udp_multiple":    func(t *bpf.DatapathCtTimeouts) *uint32 { return &t.UdpReplied },

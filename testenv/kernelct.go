@@ -494,6 +494,7 @@ type KernelConn struct {
 	Dport      uint16
 	TCPState   uint8 // nf_conntrack's TCP state (TCP_CONNTRACK_*), TCP only
 	HasTCPInfo bool
+	Timeout    uint32 // seconds left before it expires
 }
 
 // Conns dumps the router's IPv4 conntrack table over netlink.
@@ -505,7 +506,7 @@ func (k *KernelCT) Conns() ([]KernelConn, error) {
 	var out []KernelConn
 	for _, f := range flows {
 		c := KernelConn{Proto: f.Forward.Protocol, Src: f.Forward.SrcIP, Dst: f.Forward.DstIP,
-			Sport: f.Forward.SrcPort, Dport: f.Forward.DstPort}
+			Sport: f.Forward.SrcPort, Dport: f.Forward.DstPort, Timeout: f.TimeOut}
 		if p, ok := f.ProtoInfo.(*netlink.ProtoInfoTCP); ok {
 			c.TCPState, c.HasTCPInfo = p.State, true
 		}
