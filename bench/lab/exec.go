@@ -50,9 +50,27 @@ func Run(ctx context.Context, argv ...string) (string, error) {
 	return RunEnv(ctx, nil, argv...)
 }
 
+// LongCommandTimeout bounds the scale measurements' commands (a million
+// connections to fill or dump).
+const LongCommandTimeout = 5 * time.Minute
+
+// RunLong is Run with LongCommandTimeout.
+func RunLong(ctx context.Context, argv ...string) (string, error) {
+	return runEnvTimeout(ctx, LongCommandTimeout, nil, argv...)
+}
+
 // RunEnv is Run with variables added to the environment.
 func RunEnv(ctx context.Context, env []string, argv ...string) (string, error) {
-	ctx, cancel := context.WithTimeout(ctx, CommandTimeout)
+	return runEnvTimeout(ctx, CommandTimeout, env, argv...)
+}
+
+// RunEnvLong is RunEnv with LongCommandTimeout.
+func RunEnvLong(ctx context.Context, env []string, argv ...string) (string, error) {
+	return runEnvTimeout(ctx, LongCommandTimeout, env, argv...)
+}
+
+func runEnvTimeout(ctx context.Context, timeout time.Duration, env []string, argv ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	var stdout, stderr bytes.Buffer
 	cmd := Command(ctx, env, argv...)

@@ -106,6 +106,12 @@ func setupOVS(ctx context.Context, env *Env, txOff bool) (*Path, error) {
 	p.OVSAppctl = func(ctx context.Context, args ...string) (string, error) {
 		return RunEnv(ctx, ovsEnv, append([]string{"ovs-appctl", "-t", ctl}, args...)...)
 	}
+	p.Flows = func(ctx context.Context, cmd string, args ...string) (string, error) {
+		return RunEnvLong(ctx, ovsEnv, append([]string{"ovs-ofctl", cmd, mgmt}, args...)...)
+	}
+	p.DumpConntrack = func(ctx context.Context, zone int) (string, error) {
+		return RunEnvLong(ctx, ovsEnv, "ovs-appctl", "-t", ctl, "dpctl/dump-conntrack", fmt.Sprintf("zone=%d", zone))
+	}
 	if v, err := RunEnv(ctx, ovsEnv, "ovs-vswitchd", "--version"); err == nil {
 		p.Notes = append(p.Notes, strings.SplitN(v, "\n", 2)[0])
 	}

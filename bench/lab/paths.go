@@ -25,6 +25,10 @@ var LabFlows = []string{
 	"table=0, priority=50, ct_state=+trk+est, tcp, in_port=vnet1, actions=vnet2",
 }
 
+// ScaleMaxConns is the connection table size of paths E and F: the scale
+// measurements fill it with up to a million connections.
+const ScaleMaxConns = 1_100_000
+
 // Path is one way of connecting VM1 and VM2, set up and ready for traffic.
 type Path struct {
 	// ID is the letter used in tables and ratios: A to F.
@@ -50,7 +54,16 @@ type Path struct {
 	// OVSAppctl runs `ovs-appctl -t <vswitchd>` with the given arguments
 	// (D only).
 	OVSAppctl func(ctx context.Context, args ...string) (string, error)
+	// Flows runs the path's flow tool on its bridge: `ovs-ofctl CMD
+	// <bridge> ARGS` (D) or `ebpfovs CMD ARGS` (E, F), for the scale
+	// measurements.
+	Flows func(ctx context.Context, cmd string, args ...string) (string, error)
+	// DumpConntrack dumps the connections of zone (D, E, F).
+	DumpConntrack func(ctx context.Context, zone int) (string, error)
 }
+
+// VMMAC is the MAC address of lab VM n (configureVM).
+func VMMAC(n int) string { return fmt.Sprintf("02:00:00:00:0a:%02x", n) }
 
 // Options configure the paths.
 type Options struct {
@@ -234,9 +247,10 @@ func setupEbpfovs(ctx context.Context, env *Env, bin string, xdp bool) (*Path, e
 	env.Cleanup.Push("unmount "+bpffs, func() error { return unix.Unmount(bpffs, unix.MNT_DETACH) })
 	const bridge = "lab"
 	ovs := func(ctx context.Context, args ...string) (string, error) {
-		return Run(ctx, append([]string{bin, "--netns", p.Host, "-b", bridge, "--bpffs", bpffs}, args...)...)
+		return RunLong(ctx, append([]string{bin, "--netns", p.Host, "-b", bridge, "--bpffs", bpffs}, args...)...)
 	}
-	out, err := ovs(ctx, "attach", "--mode", mode, "vnet1", "vnet2")
+	// Room for the scale measurements' million connections.
+	out, err := ovs(ctx, "attach", "--mode", mode, "--max-conns", fmt.Sprint(ScaleMaxConns), "vnet1", "vnet2")
 	if err != nil {
 		return nil, err
 	}
@@ -251,6 +265,12 @@ func setupEbpfovs(ctx context.Context, env *Env, bin string, xdp bool) (*Path, e
 	}
 	if _, err := ovs(ctx, "add-flows", file); err != nil {
 		return nil, err
+	}
+	p.Flows = func(ctx context.Context, cmd string, args ...string) (string, error) {
+		return ovs(ctx, append([]string{cmd}, args...)...)
+	}
+	p.DumpConntrack = func(ctx context.Context, zone int) (string, error) {
+		return ovs(ctx, "dump-conntrack", fmt.Sprintf("zone=%d", zone))
 	}
 	p.BPFProgPin = filepath.Join(bpffs, bridge, "prog_tc_ingress")
 	if xdp {

@@ -68,6 +68,8 @@ type config struct {
 	profile     bool
 	profileTime time.Duration
 	microRuns   int // BPF_PROG_TEST_RUN runs per micro-benchmark; 0: none
+	scaleFlows  int   // flows per add-flows in the scale rows; 0: no scale rows
+	scaleConns  []int // connection counts the conntrack dump is measured at
 	ovsTxOff    bool
 	replot      string
 	serverCPU   int
@@ -79,10 +81,12 @@ type config struct {
 var presets = map[string]config{
 	// About four minutes on 2 vCPUs.
 	"quick": {rounds: 5, iperfTime: 2 * time.Second, connTime: time.Second, latencyTime: time.Second,
-		profile: true, profileTime: 2 * time.Second, microRuns: 100000},
+		profile: true, profileTime: 2 * time.Second, microRuns: 100000,
+		scaleFlows: 20000, scaleConns: []int{100000}},
 	// About twenty minutes on 2 vCPUs.
 	"full": {rounds: 9, iperfTime: 8 * time.Second, connTime: 4 * time.Second, latencyTime: 4 * time.Second,
-		profile: true, profileTime: 4 * time.Second, microRuns: 1000000},
+		profile: true, profileTime: 4 * time.Second, microRuns: 1000000,
+		scaleFlows: 100000, scaleConns: []int{100000, 1000000}},
 }
 
 func parseFlags(args []string, stderr io.Writer) (config, error) {
@@ -101,6 +105,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&paths, "paths", "A,B,C,D,E,F", "paths to run (comma-separated letters)")
 	fs.BoolVar(&c.profile, "profile", false, "after the rounds, record perf profiles of B, C, D and E (default: from -mode)")
 	fs.BoolVar(&c.ovsTxOff, "ovs-tx-off", false, "path D: turn the VMs' tx offload off instead of enabling OVS userspace TSO")
+	noScaleFlag := fs.Bool("no-scale", false, "skip the scale rows (flow installation and conntrack dump rates, E vs D)")
 	fs.IntVar(&c.microRuns, "micro-runs", -1, "runs per datapath micro-benchmark (go test -bench ./bpf); 0 skips them (default: from -mode)")
 	fs.StringVar(&c.replot, "replot", "", "measure nothing: redo the tables and the plot (in -out) from a results.json")
 	fs.Usage = func() {
@@ -124,6 +129,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	}
 	if c.microRuns < 0 {
 		c.microRuns = preset.microRuns
+	}
+	if !*noScaleFlag {
+		c.scaleFlows, c.scaleConns = preset.scaleFlows, preset.scaleConns
 	}
 	if c.iperfTime == 0 {
 		c.iperfTime = preset.iperfTime
@@ -332,6 +340,12 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) (err error) 
 	}
 
 	evidence := collectEvidence(ctx, cfg, paths, stderr)
+	var scale []scaleRow
+	if d, e := scalePaths(paths); d != nil && cfg.scaleFlows > 0 {
+		if scale, err = measureScale(ctx, env, self, d, e, cfg.scaleFlows, cfg.scaleConns, 3, stderr); err != nil {
+			warnings = append(warnings, "scale: "+err.Error())
+		}
+	}
 	var micro []microRow
 	if cfg.microRuns > 0 {
 		if micro, err = microBenchmarks(ctx, cfg.microRuns, stderr); err != nil {
@@ -341,7 +355,7 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) (err error) 
 	machine.Finish()
 
 	var md strings.Builder
-	writeReport(&md, cfg, res, machine, paths, checks, warnings, evidence, micro, time.Since(start))
+	writeReport(&md, cfg, res, machine, paths, checks, warnings, evidence, scale, micro, time.Since(start))
 	fmt.Fprint(stdout, md.String())
 	if err := os.WriteFile(filepath.Join(cfg.out, "results.md"), []byte(md.String()), 0o644); err != nil {
 		return fmt.Errorf("write results: %w", err)
@@ -576,7 +590,7 @@ func collectEvidence(ctx context.Context, cfg config, paths []*lab.Path, stderr 
 }
 
 // writeReport writes the markdown report.
-func writeReport(w io.Writer, cfg config, res *report.Results, m report.Machine, paths []*lab.Path, checks, warnings []string, ev evidence, micro []microRow, took time.Duration) {
+func writeReport(w io.Writer, cfg config, res *report.Results, m report.Machine, paths []*lab.Path, checks, warnings []string, ev evidence, scale []scaleRow, micro []microRow, took time.Duration) {
 	fmt.Fprintf(w, "## Results (%s: %d rounds; iperf3 %v, connection rate %v with %d workers, latency %v per run; took %v)\n\n",
 		cfg.mode, cfg.rounds, cfg.iperfTime, cfg.connTime, cfg.workers, cfg.latencyTime, took.Round(time.Second))
 	fmt.Fprintln(w, "Median of the rounds in bold, (min–max) over the rounds; [n/N] marks metrics with failed samples.")
@@ -632,6 +646,10 @@ func writeReport(w io.Writer, cfg config, res *report.Results, m report.Machine,
 		for _, s := range ev.Errors {
 			fmt.Fprintf(w, "- evidence step failed: %s\n", s)
 		}
+	}
+	if len(scale) > 0 {
+		fmt.Fprintln(w)
+		writeScale(w, scale)
 	}
 	if len(micro) > 0 {
 		fmt.Fprintln(w)

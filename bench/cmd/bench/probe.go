@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net"
 	"os"
 	"os/signal"
 	"syscall"
@@ -18,6 +19,7 @@ import (
 const probeUsage = `usage: bench probe serve -conn IP:PORT -echo IP:PORT
        bench probe connrate -addr IP:PORT [-duration D] [-workers N] [-max N]
        bench probe latency -addr IP:PORT [-duration D] [-max N]
+       bench probe fill-udp -n N [-first I] -iface IFACE -src IP -dst IP -src-mac MAC -dst-mac MAC
 The clients print their result as JSON on standard output.`
 
 // probeMain is the probe tool: bench starts it inside the VM namespaces
@@ -38,6 +40,13 @@ func probeMain(args []string) int {
 		duration = fs.Duration("duration", time.Second, "client: how long to run")
 		workers  = fs.Int("workers", 4, "connrate: concurrent connections")
 		maxN     = fs.Int("max", 5_000_000, "client: at most this many connections or round trips")
+		fillN    = fs.Int("n", 0, "fill-udp: datagrams to send, each its own connection")
+		fillFrom = fs.Int("first", 0, "fill-udp: the number of the first datagram (its ports)")
+		iface    = fs.String("iface", "eth0", "fill-udp: the interface")
+		srcIP    = fs.String("src", "", "fill-udp: source address")
+		dstIP    = fs.String("dst", "", "fill-udp: destination address")
+		srcMAC   = fs.String("src-mac", "", "fill-udp: source MAC")
+		dstMAC   = fs.String("dst-mac", "", "fill-udp: destination MAC")
 	)
 	if err := fs.Parse(args[1:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -62,6 +71,14 @@ func probeMain(args []string) int {
 		result, err = probe.ConnRate(ctx, *addr, *duration, *workers, int64(*maxN))
 	case "latency":
 		result, err = probe.Latency(ctx, *addr, *duration, *maxN)
+	case "fill-udp":
+		smac, err1 := net.ParseMAC(*srcMAC)
+		dmac, err2 := net.ParseMAC(*dstMAC)
+		if err = errors.Join(err1, err2); err == nil {
+			var sent int
+			sent, err = probe.FillUDP(*iface, smac, dmac, net.ParseIP(*srcIP).To4(), net.ParseIP(*dstIP).To4(), *fillFrom, *fillN)
+			result = map[string]int{"sent": sent}
+		}
 	default:
 		fmt.Fprintln(os.Stderr, probeUsage)
 		return 2

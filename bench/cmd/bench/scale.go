@@ -1,0 +1,172 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/ebpfovs/ebpfovs/bench/lab"
+	"github.com/ebpfovs/ebpfovs/bench/report"
+)
+
+// scaleRow is one scale measurement: a rate of ebpfovs (E) and of Open
+// vSwitch (D), medians of alternating runs.
+type scaleRow struct {
+	What       string
+	Unit       string
+	E, D       report.Stat
+	EN, DN     int // entries the runs handled (dumps: what each switch held)
+	Goal, Note string
+}
+
+// scaleZone is the conntrack zone the fill traffic is committed in.
+const scaleZone = 9
+
+// measureScale measures, on paths D and E after the rounds: flows
+// installed per second (`ebpfovs add-flows` vs `ovs-ofctl add-flows`, a
+// file of nFlows flows in an unused table) and conntrack entries dumped per
+// second with each table holding every count in ctCounts (`ebpfovs
+// dump-conntrack` vs `ovs-appctl dpctl/dump-conntrack`), reps alternating
+// runs each.
+func measureScale(ctx context.Context, env *lab.Env, self string, d, e *lab.Path, nFlows int, ctCounts []int, reps int, stderr io.Writer) ([]scaleRow, error) {
+	var rows []scaleRow
+	file := filepath.Join(env.Dir, "scale-flows.txt")
+	var b strings.Builder
+	for i := 0; i < nFlows; i++ {
+		fmt.Fprintf(&b, "table=200, priority=100, ip, nw_src=10.%d.%d.%d, actions=drop\n", 100+i>>16, (i>>8)&255, i&255)
+	}
+	if err := os.WriteFile(file, []byte(b.String()), 0o644); err != nil {
+		return nil, err
+	}
+	logf(stderr, "scale: installing %d flows, %d times each into E and D", nFlows, reps)
+	row := scaleRow{What: fmt.Sprintf("flows installed (add-flows, %d flows)", nFlows), Unit: "flows/s", EN: nFlows, DN: nFlows}
+	var ev, dv []float64
+	for r := 0; r < reps; r++ {
+		for _, p := range []*lab.Path{e, d} {
+			start := time.Now()
+			if _, err := p.Flows(ctx, "add-flows", file); err != nil {
+				return rows, fmt.Errorf("path %s: add-flows: %w", p.ID, err)
+			}
+			rate := float64(nFlows) / time.Since(start).Seconds()
+			if _, err := p.Flows(ctx, "del-flows", "table=200"); err != nil {
+				return rows, fmt.Errorf("path %s: del-flows: %w", p.ID, err)
+			}
+			if p == e {
+				ev = append(ev, rate)
+			} else {
+				dv = append(dv, rate)
+			}
+		}
+	}
+	row.E, row.D = report.Summarize(ev), report.Summarize(dv)
+	rows = append(rows, row)
+
+	// Conntrack: commit VM1's UDP in a zone of its own, then fill.
+	flow := fmt.Sprintf("table=0, priority=70, udp, in_port=vnet1, actions=ct(commit,zone=%d),output:vnet2", scaleZone)
+	for _, p := range []*lab.Path{e, d} {
+		if _, err := p.Flows(ctx, "add-flow", flow); err != nil {
+			return rows, fmt.Errorf("path %s: %w", p.ID, err)
+		}
+	}
+	defer func() {
+		for _, p := range []*lab.Path{e, d} {
+			p.Flows(context.Background(), "del-flows", "--strict", "table=0, priority=70, udp, in_port=vnet1")
+			if p == e {
+				p.Flows(context.Background(), "flush-conntrack", fmt.Sprintf("zone=%d", scaleZone))
+			} else {
+				p.OVSAppctl(context.Background(), "dpctl/flush-conntrack", fmt.Sprintf("zone=%d", scaleZone))
+			}
+		}
+	}()
+	filled := 0
+	for _, n := range ctCounts {
+		for _, p := range []*lab.Path{e, d} {
+			logf(stderr, "scale: path %s: %d UDP connections from VM1", p.ID, n-filled)
+			if err := fillUDP(ctx, self, p, filled, n-filled); err != nil {
+				return rows, fmt.Errorf("path %s: %w", p.ID, err)
+			}
+		}
+		filled = n
+		time.Sleep(500 * time.Millisecond) // let OVS's handler threads catch up
+		row := scaleRow{What: fmt.Sprintf("conntrack entries dumped (%d connections)", n), Unit: "entries/s"}
+		var ev, dv []float64
+		for r := 0; r < reps; r++ {
+			for _, p := range []*lab.Path{e, d} {
+				start := time.Now()
+				out, err := p.DumpConntrack(ctx, scaleZone)
+				if err != nil {
+					return rows, fmt.Errorf("path %s: dump-conntrack: %w", p.ID, err)
+				}
+				lines := strings.Count(out, "\n")
+				rate := float64(lines) / time.Since(start).Seconds()
+				if p == e {
+					ev, row.EN = append(ev, rate), lines
+				} else {
+					dv, row.DN = append(dv, rate), lines
+				}
+			}
+		}
+		row.E, row.D = report.Summarize(ev), report.Summarize(dv)
+		if min(row.EN, row.DN) < n*9/10 {
+			row.Note = fmt.Sprintf("fewer connections than sent: E holds %d, D %d", row.EN, row.DN)
+		}
+		rows = append(rows, row)
+	}
+	return rows, nil
+}
+
+// fillUDP sends n datagrams from VM1 to VM2 on path p, each a new
+// connection, numbered from `from` on so successive fills add new ones.
+func fillUDP(ctx context.Context, self string, p *lab.Path, from, n int) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	out, err := lab.RunLong(ctx, lab.InNetns(p.VM1, self, "probe", "fill-udp", "-n", fmt.Sprint(n), "-first", fmt.Sprint(from),
+		"-iface", "eth0", "-src", lab.VM1IP, "-dst", lab.VM2IP, "-src-mac", lab.VMMAC(1), "-dst-mac", lab.VMMAC(2))...)
+	if err != nil {
+		return err
+	}
+	var res struct{ Sent int }
+	if err := json.Unmarshal([]byte(out), &res); err != nil || res.Sent != n {
+		return fmt.Errorf("fill-udp sent %d of %d (%v): %s", res.Sent, n, err, out)
+	}
+	return nil
+}
+
+func writeScale(w io.Writer, rows []scaleRow) {
+	fmt.Fprintln(w, "### Scale (after the rounds; median of alternating runs, min–max)")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "| measurement | E: ebpfovs | D: Open vSwitch | E/D |")
+	fmt.Fprintln(w, "|---|---|---|---|")
+	for _, r := range rows {
+		ratio := "–"
+		if r.D.Median > 0 {
+			ratio = fmt.Sprintf("%.2fx", r.E.Median/r.D.Median)
+		}
+		fmt.Fprintf(w, "| %s | %s %s | %s %s | %s |\n", r.What, rate(r.E), r.Unit, rate(r.D), r.Unit, ratio)
+	}
+	for _, r := range rows {
+		if r.Note != "" {
+			fmt.Fprintf(w, "\n- %s: %s\n", r.What, r.Note)
+		}
+	}
+}
+
+func rate(s report.Stat) string {
+	return fmt.Sprintf("**%.0f** (%.0f–%.0f)", s.Median, s.Min, s.Max)
+}
+
+// scalePaths returns paths D and E when both are measured.
+func scalePaths(paths []*lab.Path) (d, e *lab.Path) {
+	i := slices.IndexFunc(paths, func(p *lab.Path) bool { return p.ID == "D" && p.Unavailable == "" })
+	j := slices.IndexFunc(paths, func(p *lab.Path) bool { return p.ID == "E" && p.Unavailable == "" })
+	if i < 0 || j < 0 {
+		return nil, nil
+	}
+	return paths[i], paths[j]
+}
