@@ -147,6 +147,8 @@ static __always_inline __u64 pf_read(const struct pkt_ctx *c, __u32 field)
 		return bpf_ntohl(c->key.regs[reg_index(field)]);
 	if (field == PF_METADATA)
 		return bpf_be64_to_cpu(c->key.metadata);
+	if (field == PF_PKT_MARK)
+		return bpf_ntohl(c->key.pkt_mark);
 	return 0;
 }
 
@@ -156,6 +158,8 @@ static __always_inline void pf_write(struct pkt_ctx *c, __u32 field, __u64 v)
 		c->key.regs[reg_index(field)] = bpf_htonl((__u32)v);
 	else if (field == PF_METADATA)
 		c->key.metadata = bpf_cpu_to_be64(v);
+	else if (field == PF_PKT_MARK) /* the key; ACT_SET_MARK copies it to skb->mark */
+		c->key.pkt_mark = bpf_htonl((__u32)v);
 }
 
 static __always_inline __u64 low_bits(__u32 nbits)
@@ -291,6 +295,12 @@ __noinline __u32 exec_action(struct __sk_buff *skb, struct pkt_ctx *c,
 		break;
 	case ACT_EXIT:
 		c->halt = 1;
+		break;
+	case ACT_SET_MARK:
+		set_mark(skb, c, a);
+		break;
+	case ACT_SET_IP6:
+		set_ip6(skb, c, a);
 		break;
 	case ACT_OUTPUT_REG:
 		output(skb, &c->out, (pf_read(c, a->aux >> 8) >> (a->aux & 63)) & low_bits(a->flags), 0);

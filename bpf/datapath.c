@@ -218,6 +218,7 @@ static __always_inline int pipeline(struct __sk_buff *skb, const int tracing)
 	if (parse(skb, &c->key, &c->pi))
 		count(CNT_TRUNCATED);
 	c->key.in_port = bpf_htonl(c->out.in_port);
+	c->key.pkt_mark = bpf_htonl(skb->mark);
 	ps = c->dryrun ? NULL : bpf_map_lookup_elem(&port_stats, &c->out.in_port);
 	if (ps) {
 		ps->rx_packets++;

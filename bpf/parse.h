@@ -102,6 +102,8 @@ static __always_inline int parse_arp(struct cursor *c, struct flow_key *k)
 		k->nw_proto = bpf_ntohs(arp->op);
 	k->nw_src = arp->spa;
 	k->nw_dst = arp->tpa;
+	__builtin_memcpy(k->arp_sha, arp->sha, 6);
+	__builtin_memcpy(k->arp_tha, arp->tha, 6);
 	return 0;
 }
 
@@ -212,6 +214,7 @@ static __always_inline int parse_ipv6(struct cursor *c, struct flow_key *k,
 	if (i == MAX_EXT_HDRS)
 		return -1;
 	k->nw_proto = next;
+	pi->ip6_l4_off = (__u16)(c->pos - (void *)ip6);
 	pi->l4_len -= (__u32)(c->pos - payload);
 	pi->is_ipv6 = 1;
 	return 0;
