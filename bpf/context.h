@@ -35,8 +35,6 @@ struct pkt_info {
 	__u16 tcp_win;
 	__u8 tcp_wscale;   /* window scale option, 0xff when absent */
 	__u8 tcp_sackok;   /* SACK-permitted option present */
-	__u16 ip6_l4_off;  /* IPv6: the L4 header's offset from the IPv6 header's start */
-	__u16 pad2;
 	__u32 tcp_optlen;  /* bytes of TCP options copied to tcp_opts (<= 40) */
 	__u8 tcp_opts[64]; /* 64 so that every index masked with 63 is in bounds */
 };

@@ -189,6 +189,7 @@ static __always_inline int pipeline(struct __sk_buff *skb, const int tracing)
 		return TC_ACT_SHOT;
 
 	__builtin_memset(&c->key, 0, sizeof(c->key));
+	c->key.pkt_mark = bpf_htonl(skb->mark); /* pkt_mark: metadata, like in_port */
 	/* The option bytes are copied before they are read: not zeroed. */
 	__builtin_memset(&c->pi, 0, __builtin_offsetof(struct pkt_info, tcp_opts));
 	c->ct.done = 0;
@@ -218,7 +219,6 @@ static __always_inline int pipeline(struct __sk_buff *skb, const int tracing)
 	if (parse(skb, &c->key, &c->pi))
 		count(CNT_TRUNCATED);
 	c->key.in_port = bpf_htonl(c->out.in_port);
-	c->key.pkt_mark = bpf_htonl(skb->mark);
 	ps = c->dryrun ? NULL : bpf_map_lookup_elem(&port_stats, &c->out.in_port);
 	if (ps) {
 		ps->rx_packets++;

@@ -265,12 +265,9 @@ type DatapathPktCtx struct {
 		TcpWin     uint16
 		TcpWscale  uint8
 		TcpSackok  uint8
-		Ip6L4Off   uint16
-		Pad2       uint16
 		TcpOptlen  uint32
 		TcpOpts    [64]uint8
 	}
-	_  [4]byte
 	Ct struct {
 		_        structs.HostLayout
 		Done     uint8

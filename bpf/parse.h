@@ -214,7 +214,6 @@ static __always_inline int parse_ipv6(struct cursor *c, struct flow_key *k,
 	if (i == MAX_EXT_HDRS)
 		return -1;
 	k->nw_proto = next;
-	pi->ip6_l4_off = (__u16)(c->pos - (void *)ip6);
 	pi->l4_len -= (__u32)(c->pos - payload);
 	pi->is_ipv6 = 1;
 	return 0;

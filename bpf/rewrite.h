@@ -235,12 +235,17 @@ static __always_inline void set_mark(struct __sk_buff *skb, struct pkt_ctx *c,
  * set_field to ipv6_src, ipv6_dst, ipv6_label: one 32-bit word of the
  * header per action (the loader splits wider loads). Addresses are in the
  * TCP/UDP/ICMPv6 pseudo-header, so their checksum follows; the label is
- * in none. The L4 header's place came from parse (extension headers).
+ * in none. The L4 header is where parse found it, after the extension
+ * headers: their length is the payload length less pi.l4_len (which
+ * parse counts from the L4 header on). Parse does not store the offset:
+ * one more live value there made the pipeline's stack frame a slot too
+ * big for Linux 6.1's 512-byte limit on the whole call chain.
  */
 static __always_inline void set_ip6(struct __sk_buff *skb, struct pkt_ctx *c,
 				    const struct action *a)
 {
-	int l3 = l3_offset(skb, bpf_htons(ETH_P_IPV6)), off, l4, cs = -1;
+	int l3 = l3_offset(skb, bpf_htons(ETH_P_IPV6)), off, cs = -1;
+	__be16 plen;
 	__u32 word = IP6_AUX_WORD(a->aux), nbits = IP6_AUX_NBITS(a->aux);
 	__u32 m = (nbits >= 32 ? 0xffffffff : (1U << nbits) - 1) << IP6_AUX_OFS(a->aux);
 	__be32 old, new;
@@ -258,8 +263,10 @@ static __always_inline void set_ip6(struct __sk_buff *skb, struct pkt_ctx *c,
 		return;
 	new = bpf_htonl((bpf_ntohl(old) & ~m) | (a->arg & m));
 	if (!(a->flags & SET_LABEL) && c->pi.is_ipv6 && c->pi.l4_ok &&
-	    !(c->key.nw_frag & FRAG_LATER)) {
-		l4 = l3 + c->pi.ip6_l4_off;
+	    !(c->key.nw_frag & FRAG_LATER) && !bpf_skb_load_bytes(skb, l3 + 4, &plen, 2) &&
+	    bpf_ntohs(plen) >= c->pi.l4_len) {
+		int l4 = l3 + 40 + (bpf_ntohs(plen) - c->pi.l4_len);
+
 		switch (c->key.nw_proto) {
 		case IPPROTO_TCP:
 			cs = l4 + 16;
