@@ -173,6 +173,8 @@ static __always_inline __u64 pf_read(const struct pkt_ctx *c, __u32 field)
 		return bpf_ntohl(c->key.regs[reg_index(field)]);
 	if (field == PF_METADATA)
 		return bpf_be64_to_cpu(c->key.metadata);
+	if (field == PF_PKT_MARK)
+		return bpf_ntohl(c->key.pkt_mark);
 	return 0;
 }
 
@@ -182,6 +184,8 @@ static __always_inline void pf_write(struct pkt_ctx *c, __u32 field, __u64 v)
 		c->key.regs[reg_index(field)] = bpf_htonl((__u32)v);
 	else if (field == PF_METADATA)
 		c->key.metadata = bpf_cpu_to_be64(v);
+	else if (field == PF_PKT_MARK) /* the key; ACT_SET_MARK copies it to skb->mark */
+		c->key.pkt_mark = bpf_htonl((__u32)v);
 }
 
 static __always_inline __u64 low_bits(__u32 nbits)
@@ -362,6 +366,8 @@ __noinline __u32 exec_action(struct __sk_buff *skb, struct pkt_ctx *c)
 	case ACT_SET_TTL:
 	case ACT_DEC_TTL:
 	case ACT_VLAN:
+	case ACT_SET_MARK:
+	case ACT_SET_IP6:
 		flush_pending(skb, &c->out);
 		break;
 	default:
@@ -388,6 +394,12 @@ __noinline __u32 exec_action(struct __sk_buff *skb, struct pkt_ctx *c)
 		break;
 	case ACT_VLAN:
 		vlan(skb, c, a);
+		break;
+	case ACT_SET_MARK:
+		set_mark(skb, c, a);
+		break;
+	case ACT_SET_IP6:
+		set_ip6(skb, c, a);
 		break;
 	}
 	return NO_TABLE;

@@ -55,9 +55,10 @@
  * flow_key is what the classifier matches: the packet's headers plus the
  * metadata OpenFlow exposes (in_port, ct_*, metadata, registers). All
  * multi-byte fields are in network byte order, so the loader can copy a
- * field's big-endian value and mask straight from the parsed flow. 176
- * bytes = 22 u64 words. For IPv6, nw_proto/nw_tos/nw_ttl/nw_frag and
- * tp_src/tp_dst hold what they hold for IPv4, as in OVS.
+ * field's big-endian value and mask straight from the parsed flow. 192
+ * bytes = 24 u64 words. For IPv6, nw_proto/nw_tos/nw_ttl/nw_frag and
+ * tp_src/tp_dst hold what they hold for IPv4, as in OVS. New fields go at
+ * the end, so the words of the older ones (and their masks) stay put.
  */
 struct flow_key {
 	__be32 in_port;   /* OpenFlow port number */
@@ -82,8 +83,11 @@ struct flow_key {
 	__be32 ipv6_src[4];
 	__be32 ipv6_dst[4];
 	__be32 ipv6_label; /* the 20-bit flow label */
-	__u32 pad;
+	__be32 pkt_mark;   /* skb->mark at ingress; set_field:V->pkt_mark changes both */
 	__u8 ct_label[16]; /* the connection's 128-bit label, big-endian */
+	__u8 arp_sha[6];   /* ARP sender hardware address */
+	__u8 arp_tha[6];   /* ARP target hardware address */
+	__u32 pad;
 } __attribute__((aligned(8)));
 
 #define FLOW_KEY_WORDS (sizeof(struct flow_key) / 8)
@@ -163,6 +167,12 @@ enum action_type {
 	ACT_OUTPUT_REG, /* output to the port in FIELD[ofs..+nbits): aux = field << 8 | ofs, flags = nbits */
 	ACT_CT_CLEAR, /* forget conntrack: ct_* fields 0, the next ct() tracks afresh */
 	ACT_EXIT,     /* stop all processing; outputs so far stand */
+	ACT_SET_MARK, /* pkt_mark[ofs..ofs+nbits) = arg, and skb->mark: aux = ofs, flags = nbits
+	               * (nbits 0: only copy key.pkt_mark to skb->mark, after a move into it) */
+	ACT_SET_IP6,  /* flags SET_SRC/SET_DST/SET_LABEL; aux = IP6_AUX(word, ofs, nbits):
+	               * bits [ofs, ofs+nbits) of the address's 32-bit word `word` (0: the
+	               * first in the packet), or of the label (word 0), become arg's (host
+	               * order, in place); the L4 checksum follows the addresses */
 };
 
 /* Fields of ACT_LOAD/ACT_MOVE/ACT_OUTPUT_REG: 0..15 the registers, then: */
@@ -170,8 +180,16 @@ enum action_type {
 #define PF_CT_MARK  17 /* only in ct(commit, exec(...)): the connection's mark */
 #define PF_CT_LABEL 18 /* likewise, 32 bits at a time (ofs 0..127) */
 
+#define PF_PKT_MARK 19 /* load/move/output:reg read it; ACT_SET_MARK writes the packet's */
+
 #define SET_SRC 0x01
 #define SET_DST 0x02
+#define SET_LABEL 0x04 /* ACT_SET_IP6: the IPv6 flow label */
+
+#define IP6_AUX(word, ofs, nbits) ((word) << 12 | (nbits) << 5 | (ofs))
+#define IP6_AUX_WORD(aux)  (((aux) >> 12) & 3)
+#define IP6_AUX_NBITS(aux) (((aux) >> 5) & 63)
+#define IP6_AUX_OFS(aux)   ((aux) & 31)
 
 #define VLAN_SET_VID 1 /* tag untagged packets (PCP 0), else change the VID */
 #define VLAN_SET_PCP 2

@@ -49,6 +49,8 @@ const (
 	DatapathActionTypeACT_OUTPUT_REG DatapathActionType = 15
 	DatapathActionTypeACT_CT_CLEAR   DatapathActionType = 16
 	DatapathActionTypeACT_EXIT       DatapathActionType = 17
+	DatapathActionTypeACT_SET_MARK   DatapathActionType = 18
+	DatapathActionTypeACT_SET_IP6    DatapathActionType = 19
 )
 
 type DatapathAttachMode uint32
@@ -196,8 +198,11 @@ type DatapathFlowKey struct {
 	Ipv6Src   [4]uint32
 	Ipv6Dst   [4]uint32
 	Ipv6Label uint32
-	Pad       uint32
+	PktMark   uint32
 	CtLabel   [16]uint8
+	ArpSha    [6]uint8
+	ArpTha    [6]uint8
+	Pad       uint32
 }
 
 type DatapathFlowLookup struct {

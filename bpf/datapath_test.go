@@ -147,6 +147,17 @@ func ipv6HopByHopUDP(dport uint16) []byte {
 	return append(b, 0, 9, byte(dport>>8), byte(dport), 0, 8, 0, 0)
 }
 
+// arpFrame is an Ethernet/IPv4 ARP frame from dlSrc whose body carries
+// the given addresses (sha may differ from dlSrc; a nil tha is zero).
+func arpFrame(dlSrc net.HardwareAddr, op uint16, sha net.HardwareAddr, spa net.IP, tha net.HardwareAddr, tpa net.IP) testenv.PacketSpec {
+	if tha == nil {
+		tha = make(net.HardwareAddr, 6)
+	}
+	b := []byte{0, 1, 8, 0, 6, 4, byte(op >> 8), byte(op)}
+	b = append(append(append(append(b, sha...), spa.To4()...), tha...), tpa.To4()...)
+	return testenv.PacketSpec{Proto: "eth", SrcMAC: dlSrc, DstMAC: bcast, EtherType: 0x0806, Payload: b}
+}
+
 func tcp(flags string, sport, dport uint16) testenv.PacketSpec {
 	return testenv.PacketSpec{SrcMAC: mac1, DstMAC: mac2, SrcIP: ip1, DstIP: ip2, Proto: "tcp",
 		SrcPort: sport, DstPort: dport, TCPFlags: flags, Seq: 1000}
@@ -258,6 +269,36 @@ func TestPipeline(t *testing.T) {
 			passes: []pass{{0, 32768}}, verdict: loader.TCActRedirect, out: []uint32{2}},
 		{name: "arp shorthand with arp_tpa", flows: []string{"priority=5, arp, arp_tpa=10.0.10.3, actions=p3", "priority=1, arp, actions=p2"},
 			in: 1, pkt: testenv.PacketSpec{Proto: "arp", SrcMAC: mac1, DstMAC: bcast, SrcIP: ip1, DstIP: ip3},
+			passes: []pass{{0, 5}}, verdict: loader.TCActRedirect, out: []uint32{3}},
+		{name: "arp_sha: the ARP body's sender address, not dl_src",
+			flows: []string{"priority=5, arp, arp_sha=02:00:00:00:0a:07, actions=p3", "priority=1, arp, actions=p2"},
+			in:    1, pkt: arpFrame(mac1, 1, testenv.VMMAC(7), ip1, nil, ip2),
+			passes: []pass{{0, 5}}, verdict: loader.TCActRedirect, out: []uint32{3}},
+		{name: "arp_sha: dl_src equal to the value does not match",
+			flows: []string{"priority=5, arp, arp_sha=02:00:00:00:0a:01, actions=p3", "priority=1, arp, actions=p2"},
+			in:    1, pkt: arpFrame(mac1, 1, testenv.VMMAC(7), ip1, nil, ip2),
+			passes: []pass{{0, 1}}, verdict: loader.TCActRedirect, out: []uint32{2}},
+		{name: "arp_tha of a reply",
+			flows: []string{"priority=5, arp, arp_op=2, arp_tha=02:00:00:00:0a:03, actions=p3", "priority=1, arp, actions=p2"},
+			in:    2, pkt: arpFrame(mac2, 2, mac2, ip2, mac3, ip3),
+			passes: []pass{{0, 5}}, verdict: loader.TCActRedirect, out: []uint32{3}},
+		{name: "arp_tha masked (OUI)",
+			flows: []string{"priority=5, arp, arp_tha=02:00:00:00:00:00/ff:ff:ff:00:00:00, actions=p3", "priority=1, arp, actions=p2"},
+			in:    2, pkt: arpFrame(mac2, 2, mac2, ip2, mac3, ip3),
+			passes: []pass{{0, 5}}, verdict: loader.TCActRedirect, out: []uint32{3}},
+		{name: "arp_tha of a request is zero",
+			flows: []string{"priority=5, arp, arp_tha=02:00:00:00:00:00/ff:ff:ff:00:00:00, actions=p3", "priority=1, arp, arp_tha=00:00:00:00:00:00, actions=p2"},
+			in:    1, pkt: arpFrame(mac1, 1, mac1, ip1, nil, ip2),
+			passes: []pass{{0, 1}}, verdict: loader.TCActRedirect, out: []uint32{2}},
+		{name: "arp_sha and arp_tha with arp_spa and arp_tpa",
+			flows: []string{"priority=5, arp, arp_sha=02:00:00:00:0a:02, arp_spa=10.0.10.2, arp_tha=02:00:00:00:0a:03, arp_tpa=10.0.10.3, actions=p3",
+				"priority=4, arp, arp_sha=02:00:00:00:0a:02, arp_spa=10.0.10.2, arp_tha=02:00:00:00:0a:03, arp_tpa=10.0.10.4, actions=p1",
+				"priority=1, arp, actions=p1"},
+			in: 2, pkt: arpFrame(mac2, 2, mac2, ip2, mac3, ip3),
+			passes: []pass{{0, 5}}, verdict: loader.TCActRedirect, out: []uint32{3}},
+		{name: "tun_id=0 matches every packet (no tunnels)",
+			flows: []string{"priority=5, tun_id=0, tcp, actions=p3", "priority=1, actions=p2"},
+			in:    1, pkt: tcp("S", 40000, 80),
 			passes: []pass{{0, 5}}, verdict: loader.TCActRedirect, out: []uint32{3}},
 		{name: "802.1Q-tagged IPv4 matches ip flows by its inner type", flows: []string{"tcp, tp_dst=80, actions=p2"},
 			in: 1, pkt: func() testenv.PacketSpec { p := tcp("S", 40000, 80); p.VLAN = 10; return p }(),
@@ -555,6 +596,158 @@ func TestRewrite(t *testing.T) {
 			}
 			if err := testenv.VerifyChecksums(res.Packet); err != nil {
 				t.Fatal(err)
+			}
+		})
+	}
+}
+
+// TestRewriteIPv6: set_field on ipv6_src, ipv6_dst (whole, masked, as
+// subfield loads) and ipv6_label. Expected frames are built independently:
+// equal bytes mean the TCP/UDP/ICMPv6 checksum followed the pseudo-header.
+func TestRewriteIPv6(t *testing.T) {
+	d := newDP(t)
+	v6 := func(proto string, f func(*testenv.PacketSpec)) []byte {
+		p := testenv.PacketSpec{SrcMAC: mac1, DstMAC: mac2, SrcIP: net.ParseIP("2001:db8::1"), DstIP: net.ParseIP("2001:db8::2"),
+			Proto: proto, SrcPort: 40000, DstPort: 80, TOS: 0x03, Payload: []byte("hello")}
+		switch proto {
+		case "tcp":
+			p.TCPFlags, p.Seq, p.Ack = "PA", 7, 9
+		case "icmp6":
+			p.ICMPType, p.ICMPID, p.ICMPSeq = 128, 5, 1
+		}
+		if f != nil {
+			f(&p)
+		}
+		return testenv.Build(p)
+	}
+	src := func(a string) func(*testenv.PacketSpec) {
+		return func(p *testenv.PacketSpec) { p.SrcIP = net.ParseIP(a) }
+	}
+	dst := func(a string) func(*testenv.PacketSpec) {
+		return func(p *testenv.PacketSpec) { p.DstIP = net.ParseIP(a) }
+	}
+	label := func(b []byte, l uint32) []byte { // the label's 20 bits of the IPv6 header at 14
+		b = slices.Clone(b)
+		b[15] = b[15]&0xf0 | byte(l>>16)
+		b[16], b[17] = byte(l>>8), byte(l)
+		return b
+	}
+	tagged := func(p *testenv.PacketSpec) { p.VLAN = 10 }
+	for _, c := range []struct {
+		name     string
+		flows    []string
+		in, want []byte
+		out      []uint32
+	}{
+		{"ipv6_src on TCP", []string{"ipv6, actions=set_field:2001:db8:1::9->ipv6_src,p2"},
+			v6("tcp", nil), v6("tcp", src("2001:db8:1::9")), []uint32{2}},
+		{"ipv6_dst on UDP", []string{"ipv6, actions=set_field:fd00::1:2:3:4->ipv6_dst,p2"},
+			v6("udp", nil), v6("udp", dst("fd00::1:2:3:4")), []uint32{2}},
+		{"ipv6_dst on ICMPv6 (pseudo-header too)", []string{"ipv6, actions=set_field:2001:db8::99->ipv6_dst,p2"},
+			v6("icmp6", nil), v6("icmp6", dst("2001:db8::99")), []uint32{2}},
+		{"ipv6_src masked: 48 high bits, two partial words", []string{"ipv6, actions=set_field:2001:db8:ffff::/ffff:ffff:ffff::->ipv6_src,p2"},
+			v6("tcp", nil), v6("tcp", src("2001:db8:ffff::1")), []uint32{2}},
+		{"load into a subfield of ipv6_dst", []string{"ipv6, actions=load:0xabcd->NXM_NX_IPV6_DST[0..15],p2"},
+			v6("udp", nil), v6("udp", dst("2001:db8::abcd")), []uint32{2}},
+		{"ipv6_src and ipv6_dst of a tagged packet", []string{"ipv6, actions=set_field:2001:db8::7->ipv6_src,set_field:2001:db8::8->ipv6_dst,p2"},
+			v6("tcp", tagged), v6("tcp", func(p *testenv.PacketSpec) { tagged(p); src("2001:db8::7")(p); dst("2001:db8::8")(p) }), []uint32{2}},
+		{"ipv6_label keeps the traffic class", []string{"ipv6, actions=set_field:0x12345->ipv6_label,p2"},
+			v6("tcp", nil), label(v6("tcp", nil), 0x12345), []uint32{2}},
+		{"ipv6_dst after a hop-by-hop header", []string{"ipv6, actions=set_field:2001:db8::3->ipv6_dst,p2"},
+			hopByHopUDP("2001:db8::1", "2001:db8::2"), hopByHopUDP("2001:db8::1", "2001:db8::3"), []uint32{2}},
+		{"a resubmit sees the rewritten address",
+			[]string{"table=0, ipv6, actions=set_field:2001:db8::3->ipv6_dst,resubmit(,1)",
+				"table=1, priority=5, ipv6, ipv6_dst=2001:db8::3, actions=p3", "table=1, priority=1, actions=p2"},
+			v6("tcp", nil), v6("tcp", dst("2001:db8::3")), []uint32{3}},
+		{"a resubmit sees the rewritten label",
+			[]string{"table=0, ipv6, actions=set_field:0x5->ipv6_label,resubmit(,1)",
+				"table=1, priority=5, ipv6, ipv6_label=5, actions=p3", "table=1, priority=1, actions=p2"},
+			v6("udp", nil), label(v6("udp", nil), 5), []uint32{3}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			d.t = t
+			d.setFlows(c.flows...)
+			res := d.run(1, c.in)
+			if got := outPorts(&res.Trace); !slices.Equal(got, c.out) {
+				t.Fatalf("out %v, want %v", got, c.out)
+			}
+			if !bytes.Equal(res.Packet, c.want) {
+				t.Fatalf("packet\n% x\nwant\n% x", res.Packet, c.want)
+			}
+		})
+	}
+}
+
+// hopByHopUDP is an Ethernet/IPv6 frame with a hop-by-hop options header
+// and then UDP (port 9 to 53, "hi"), its checksum computed here.
+func hopByHopUDP(src, dst string) []byte {
+	s, dd := net.ParseIP(src).To16(), net.ParseIP(dst).To16()
+	udp := []byte{0, 9, 0, 53, 0, 10, 0, 0, 'h', 'i'}
+	ip := []byte{0x60, 0, 0, 0, 0, byte(8 + len(udp)), 0 /* hop-by-hop */, 64}
+	ip = append(append(ip, s...), dd...)
+	ip = append(ip, 17 /* UDP */, 0, 1, 4, 0, 0, 0, 0) // PadN option
+	var sum uint32
+	add := func(b []byte) {
+		for i := 0; i+1 < len(b); i += 2 {
+			sum += uint32(b[i])<<8 | uint32(b[i+1])
+		}
+	}
+	add(s)
+	add(dd)
+	sum += uint32(len(udp)) + 17
+	add(udp)
+	for sum > 0xffff {
+		sum = sum&0xffff + sum>>16
+	}
+	cs := ^uint16(sum)
+	udp[6], udp[7] = byte(cs>>8), byte(cs)
+	eth := append(append(slices.Clone([]byte(mac2)), mac1...), 0x86, 0xdd)
+	return append(append(eth, ip...), udp...)
+}
+
+// TestPktMark: pkt_mark is skb->mark. Flows match it and set_field, load
+// and move change it: the key (later lookups) and the packet's mark.
+func TestPktMark(t *testing.T) {
+	d := newDP(t)
+	for _, c := range []struct {
+		name     string
+		flows    []string
+		mark     uint32 // skb->mark as the packet arrives
+		out      []uint32
+		wantMark uint32
+	}{
+		{"pkt_mark matches skb->mark", []string{"priority=10, pkt_mark=5, actions=p3", "priority=1, actions=p2"}, 5, []uint32{3}, 5},
+		{"an unmarked packet does not match pkt_mark=5", []string{"priority=10, pkt_mark=5, actions=p3", "priority=1, actions=p2"}, 0, []uint32{2}, 0},
+		{"pkt_mark masked", []string{"priority=10, pkt_mark=0x10/0xf0, actions=p3", "priority=1, actions=p2"}, 0x1f, []uint32{3}, 0x1f},
+		{"pkt_mark masked, other bits", []string{"priority=10, pkt_mark=0x10/0xf0, actions=p3", "priority=1, actions=p2"}, 0x2f, []uint32{2}, 0x2f},
+		{"set_field sets the mark; a resubmit matches it",
+			[]string{"table=0, actions=set_field:0xab->pkt_mark,resubmit(,1)", "table=1, priority=10, pkt_mark=0xab, actions=p3", "table=1, priority=1, actions=p2"},
+			0, []uint32{3}, 0xab},
+		{"set_field with a mask keeps the other bits", []string{"actions=set_field:0x5/0xff->pkt_mark,p2"}, 0x1234, []uint32{2}, 0x1205},
+		{"load into a subfield", []string{"actions=load:0x3->NXM_NX_PKT_MARK[8..9],p2"}, 0x10000, []uint32{2}, 0x10300},
+		{"move from a register into pkt_mark",
+			[]string{"table=0, actions=load:0x77->NXM_NX_REG1[],move:NXM_NX_REG1[]->NXM_NX_PKT_MARK[],resubmit(,1)",
+				"table=1, priority=10, pkt_mark=0x77, actions=p3", "table=1, priority=1, actions=p2"},
+			0, []uint32{3}, 0x77},
+		{"move pkt_mark into a register, output to it", []string{"actions=move:NXM_NX_PKT_MARK[0..15]->NXM_NX_REG0[0..15],output:NXM_NX_REG0[0..15]"},
+			3, []uint32{3}, 3},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			d.t = t
+			d.setFlows(c.flows...)
+			var res *loader.TraceResult
+			err := d.ns.Do(func() (err error) {
+				res, err = d.b.RunTraceMark(testenv.Build(tcp("S", 40000, 80)), d.ifindex[1], false, c.mark)
+				return err
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := outPorts(&res.Trace); !slices.Equal(got, c.out) {
+				t.Errorf("out %v, want %v", got, c.out)
+			}
+			if res.Mark != c.wantMark {
+				t.Errorf("skb->mark %#x, want %#x", res.Mark, c.wantMark)
 			}
 		})
 	}

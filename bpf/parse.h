@@ -102,6 +102,8 @@ static __always_inline int parse_arp(struct cursor *c, struct flow_key *k)
 		k->nw_proto = bpf_ntohs(arp->op);
 	k->nw_src = arp->spa;
 	k->nw_dst = arp->tpa;
+	__builtin_memcpy(k->arp_sha, arp->sha, 6);
+	__builtin_memcpy(k->arp_tha, arp->tha, 6);
 	return 0;
 }
 

@@ -16,13 +16,14 @@
 #include <linux/if_ether.h>
 #include <linux/in.h>
 #include <linux/ip.h>
+#include <linux/in6.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 #include "common.h"
 #include "context.h"
 
-/* IPv4 header offset, or -1 when the packet is not IPv4 (or too short). */
-static __always_inline int ipv4_offset(struct __sk_buff *skb)
+/* L3 header offset, or -1 when the packet's type is not `want` (or it is too short). */
+static __always_inline int l3_offset(struct __sk_buff *skb, __be16 want)
 {
 	__be16 proto;
 	int off = 12;
@@ -34,9 +35,14 @@ static __always_inline int ipv4_offset(struct __sk_buff *skb)
 		if (bpf_skb_load_bytes(skb, off, &proto, 2))
 			return -1;
 	}
-	if (proto != bpf_htons(ETH_P_IP))
+	if (proto != want)
 		return -1;
 	return off + 2;
+}
+
+static __always_inline int ipv4_offset(struct __sk_buff *skb)
+{
+	return l3_offset(skb, bpf_htons(ETH_P_IP));
 }
 
 /* L4 offset of an IPv4 packet whose L4 header is present (not a later fragment). */
@@ -206,4 +212,81 @@ static __always_inline void vlan(struct __sk_buff *skb, struct pkt_ctx *c,
 		return;
 	if (!bpf_skb_vlan_push(skb, bpf_htons(ETH_P_8021Q), tci & ~VLAN_CFI))
 		c->key.vlan_tci = bpf_htons(tci);
+}
+
+/*
+ * set_field:V[/M]->pkt_mark, load:V->NXM_NX_PKT_MARK[a..b]: the key (later
+ * lookups match it) and skb->mark (what the kernel sees once the packet
+ * leaves; outputs before this action cloned the packet with the old mark).
+ * nbits 0 only copies the key's mark, which a move into it changed.
+ */
+static __always_inline void set_mark(struct __sk_buff *skb, struct pkt_ctx *c,
+				     const struct action *a)
+{
+	__u32 ofs = a->aux & 31;
+	__u32 m = (a->flags >= 32 ? 0xffffffff : (1U << a->flags) - 1) << ofs;
+	__u32 v = (bpf_ntohl(c->key.pkt_mark) & ~m) | ((a->arg << ofs) & m);
+
+	c->key.pkt_mark = bpf_htonl(v);
+	skb->mark = v;
+}
+
+/*
+ * set_field to ipv6_src, ipv6_dst, ipv6_label: one 32-bit word of the
+ * header per action (the loader splits wider loads). Addresses are in the
+ * TCP/UDP/ICMPv6 pseudo-header, so their checksum follows; the label is
+ * in none. The L4 header is where parse found it, after the extension
+ * headers: their length is the payload length less pi.l4_len (which
+ * parse counts from the L4 header on). Parse does not store the offset:
+ * one more live value there made the pipeline's stack frame a slot too
+ * big for Linux 6.1's 512-byte limit on the whole call chain.
+ */
+static __always_inline void set_ip6(struct __sk_buff *skb, struct pkt_ctx *c,
+				    const struct action *a)
+{
+	int l3 = l3_offset(skb, bpf_htons(ETH_P_IPV6)), off, cs = -1;
+	__be16 plen;
+	__u32 word = IP6_AUX_WORD(a->aux), nbits = IP6_AUX_NBITS(a->aux);
+	__u32 m = (nbits >= 32 ? 0xffffffff : (1U << nbits) - 1) << IP6_AUX_OFS(a->aux);
+	__be32 old, new;
+	__u64 fl = 0;
+
+	if (l3 < 0)
+		return;
+	if (a->flags & SET_LABEL) {
+		off = l3;        /* version, traffic class, label */
+		m &= 0x000fffff;
+	} else {
+		off = l3 + ((a->flags & SET_DST) ? 24 : 8) + word * 4;
+	}
+	if (bpf_skb_load_bytes(skb, off, &old, 4))
+		return;
+	new = bpf_htonl((bpf_ntohl(old) & ~m) | (a->arg & m));
+	if (!(a->flags & SET_LABEL) && c->pi.is_ipv6 && c->pi.l4_ok &&
+	    !(c->key.nw_frag & FRAG_LATER) && !bpf_skb_load_bytes(skb, l3 + 4, &plen, 2) &&
+	    bpf_ntohs(plen) >= c->pi.l4_len) {
+		int l4 = l3 + 40 + (bpf_ntohs(plen) - c->pi.l4_len);
+
+		switch (c->key.nw_proto) {
+		case IPPROTO_TCP:
+			cs = l4 + 16;
+			break;
+		case IPPROTO_UDP:
+			cs = l4 + 6;
+			fl = BPF_F_MARK_MANGLED_0;
+			break;
+		case IPPROTO_ICMPV6:
+			cs = l4 + 2;
+			break;
+		}
+	}
+	if (cs >= 0)
+		bpf_l4_csum_replace(skb, cs, old, new, fl | BPF_F_PSEUDO_HDR | 4);
+	bpf_skb_store_bytes(skb, off, &new, 4, 0);
+	if (a->flags & SET_LABEL)
+		c->key.ipv6_label = bpf_htonl(bpf_ntohl(new) & 0x000fffff);
+	else if (a->flags & SET_DST)
+		c->key.ipv6_dst[word] = new;
+	else
+		c->key.ipv6_src[word] = new;
 }

@@ -76,8 +76,9 @@ __noinline int xdp_flood(struct out_state *o, __u32 len)
 	return 0;
 }
 
-/* XDP: run c->act. Rewrites never reach here (the loader's check); if a
- * racing flow change brings one, the packet is dropped and counted. */
+/* XDP: run c->act, an output. Rewrites never reach here (the loader's
+ * check); if a racing flow change brings one, the packet is dropped and
+ * counted. */
 __noinline __u32 exec_action_xdp(struct pkt_ctx *c)
 {
 	const struct action *a;
@@ -106,19 +107,13 @@ __noinline __u32 exec_action_xdp(struct pkt_ctx *c)
 	case ACT_FLOOD:
 		xdp_flood(&c->out, c->pi.len);
 		return NO_TABLE;
-	case ACT_SET_DL:
-	case ACT_SET_NW:
-	case ACT_SET_TP:
-	case ACT_SET_TOS:
-	case ACT_SET_TTL:
-	case ACT_DEC_TTL:
-	case ACT_VLAN:
-		count(CNT_XDP_ABORTED);
-		c->out.pending = 0;
-		c->out.flood = 0;
-		c->halt = 1;
-		return NO_TABLE;
 	}
+	/* Rewrites and pkt_mark (not exec_meta's): the loader's check keeps
+	 * them out of XDP; a racing flow change could bring one. */
+	count(CNT_XDP_ABORTED);
+	c->out.pending = 0;
+	c->out.flood = 0;
+	c->halt = 1;
 	return NO_TABLE;
 }
 

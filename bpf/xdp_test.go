@@ -65,6 +65,8 @@ func TestXDP(t *testing.T) {
 		{"a rewrite anywhere: TC", []string{"in_port=1, actions=output:2", "in_port=3, actions=mod_dl_src:02:00:00:00:00:09,output:1"}, 1, udp, loader.XDPPass, nil, true},
 		{"two outputs in a flow: TC", []string{"actions=output:2,output:3"}, 1, udp, loader.XDPPass, nil, true},
 		{"output and resubmit in a flow: TC", []string{"actions=output:2,resubmit(,1)", "table=1, actions=output:3"}, 1, udp, loader.XDPPass, nil, true},
+		{"a pkt_mark match: TC", []string{"pkt_mark=5, actions=output:2", "actions=output:3"}, 1, udp, loader.XDPPass, nil, true},
+		{"set_field to pkt_mark: TC", []string{"actions=set_field:5->pkt_mark,output:2"}, 1, udp, loader.XDPPass, nil, true},
 		{"output and ct(table=N) in a flow: TC", []string{"ip, actions=ct(table=1),output:2", "table=1, actions=output:3"}, 1, udp, loader.XDPPass, nil, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -10,7 +10,7 @@ import (
 )
 
 // keyBytes is struct flow_key as bytes: fields are big-endian in the datapath.
-type keyBytes [176]byte
+type keyBytes [192]byte
 
 // maxGather is MAX_GATHER: the key words one subtable hashes.
 const maxGather = 8
@@ -92,6 +92,9 @@ var fieldSlots = map[ofctl.FieldID]keySlot{
 	ofctl.FieldIPv6Dst:   {int(unsafe.Offsetof(fk.Ipv6Dst)), 16},
 	ofctl.FieldIPv6Label: {int(unsafe.Offsetof(fk.Ipv6Label)), 4},
 	ofctl.FieldCtLabel:   {int(unsafe.Offsetof(fk.CtLabel)), 16},
+	ofctl.FieldArpSha:    {int(unsafe.Offsetof(fk.ArpSha)), 6},
+	ofctl.FieldArpTha:    {int(unsafe.Offsetof(fk.ArpTha)), 6},
+	ofctl.FieldPktMark:   {int(unsafe.Offsetof(fk.PktMark)), 4},
 }
 
 func init() {
@@ -133,6 +136,18 @@ func compileMatch(m *ofctl.Match) (key, mask keyBytes, err error) {
 			mask[off] |= byte(mk)
 			continue
 		}
+		if fm.Field == ofctl.FieldTunID {
+			// No tunnel ports: every packet's tun_id is 0, as on an OVS
+			// bridge without tunnels. tun_id=0 matches every packet and
+			// needs no key bytes; anything else could never match.
+			for i := range fm.Value {
+				if fm.Value[i]&fm.Mask[i] != 0 {
+					return key, mask, fmt.Errorf("tun_id=%s: ebpfovs has no tunnel ports, every packet's tun_id is 0: only tun_id=0 can match",
+						tunIDText(fm))
+				}
+			}
+			continue
+		}
 		slot, ok := fieldSlots[fm.Field]
 		if !ok {
 			return key, mask, errUnsupported(fm.Field.Info().Name)
@@ -146,6 +161,15 @@ func compileMatch(m *ofctl.Match) (key, mask keyBytes, err error) {
 		}
 	}
 	return key, mask, nil
+}
+
+// tunIDText prints a tun_id match as ovs-ofctl does.
+func tunIDText(fm ofctl.FieldMatch) string {
+	v, m := binary.BigEndian.Uint64(fm.Value), binary.BigEndian.Uint64(fm.Mask)
+	if m == ^uint64(0) {
+		return fmt.Sprintf("%#x", v)
+	}
+	return fmt.Sprintf("%#x/%#x", v, m)
 }
 
 // compileActions encodes an action list for the datapath.
@@ -163,6 +187,8 @@ func compileActions(acts []ofctl.Action) (bpf.DatapathActionList, error) {
 		var err error
 		switch a := a.(type) {
 		case ofctl.Drop, *ofctl.Drop:
+		case ofctl.SetTunnel, *ofctl.SetTunnel:
+			return out, fmt.Errorf("action %s: ebpfovs has no tunnel ports (every packet's tun_id is 0)", a.String(nil))
 		case ofctl.Note, *ofctl.Note:
 			// A note is for controllers; the datapath does nothing with it.
 		case ofctl.CTClear, *ofctl.CTClear:
@@ -197,6 +223,10 @@ func compileActions(acts []ofctl.Action) (bpf.DatapathActionList, error) {
 			}
 			err = add(bpf.DatapathAction{Type: uint8(bpf.DatapathActionTypeACT_MOVE), Aux: sf<<8 | uint16(a.Src.Ofs),
 				Arg: uint32(df)<<8 | uint32(a.Dst.Ofs) | uint32(a.Src.NBits)<<16})
+			if err == nil && df == pfPktMark {
+				// The move changed the key's mark; this copies it to the packet.
+				err = add(bpf.DatapathAction{Type: uint8(bpf.DatapathActionTypeACT_SET_MARK)})
+			}
 		case ofctl.GotoTable:
 			// goto_table ends the action list, where it is a resubmit.
 			err = add(bpf.DatapathAction{Type: uint8(bpf.DatapathActionTypeACT_RESUBMIT), Arg: uint32(a.Table)})
@@ -361,21 +391,34 @@ func compileRewrite(a ofctl.Action) (act bpf.DatapathAction, ok bool, err error)
 	return act, false, nil
 }
 
-// pipelineField is the datapath's number for a register or metadata
-// (ACT_LOAD/ACT_MOVE/ACT_OUTPUT_REG: 0..15 the registers, 16 metadata).
+// pipelineField is the datapath's number for a register, metadata or
+// pkt_mark (ACT_LOAD/ACT_MOVE/ACT_OUTPUT_REG: 0..15 the registers, 16
+// metadata; 19 pkt_mark, which ACT_LOAD does not write: ACT_SET_MARK does).
 func pipelineField(f ofctl.FieldID) (uint16, bool) {
 	switch {
 	case f >= ofctl.FieldReg0 && f <= ofctl.FieldReg15:
 		return uint16(f - ofctl.FieldReg0), true
 	case f == ofctl.FieldMetadata:
 		return 16, true
+	case f == ofctl.FieldPktMark:
+		return pfPktMark, true
 	}
 	return 0, false
 }
 
-// compileLoad encodes a load into a register or metadata: one action per
-// 32 bits of value (the action's argument is 32 bits wide).
+// compileLoad encodes a load into a register, metadata, pkt_mark or an
+// IPv6 address or label: one action per 32 bits of value (the action's
+// argument is 32 bits wide).
 func compileLoad(a ofctl.Load, add func(bpf.DatapathAction) error) (bool, error) {
+	switch a.Dst.Field {
+	case ofctl.FieldPktMark:
+		return true, add(bpf.DatapathAction{Type: uint8(bpf.DatapathActionTypeACT_SET_MARK), Aux: uint16(a.Dst.Ofs),
+			Flags: uint8(a.Dst.NBits), Arg: uint32(a.Value)})
+	case ofctl.FieldIPv6Src, ofctl.FieldIPv6Dst, ofctl.FieldIPv6Label:
+		return true, compileSetIPv6(a, add)
+	case ofctl.FieldTunID:
+		return true, fmt.Errorf("action %s: ebpfovs has no tunnel ports (every packet's tun_id is 0)", a.String(nil))
+	}
 	f, ok := pipelineField(a.Dst.Field)
 	if !ok {
 		return false, nil
@@ -392,16 +435,53 @@ func compileLoad(a ofctl.Load, add func(bpf.DatapathAction) error) (bool, error)
 	return true, nil
 }
 
-// ct(exec) fields of ACT_LOAD (bpf/common.h PF_CT_*).
+// compileSetIPv6 encodes a load into ipv6_src, ipv6_dst (bits 0..127,
+// bit 0 the last bit of the address) or ipv6_label as ACT_SET_IP6
+// actions, one per 32-bit word of the header it touches.
+func compileSetIPv6(a ofctl.Load, add func(bpf.DatapathAction) error) error {
+	var flags uint8
+	switch a.Dst.Field {
+	case ofctl.FieldIPv6Src:
+		flags = setSrc
+	case ofctl.FieldIPv6Dst:
+		flags = setDst
+	case ofctl.FieldIPv6Label:
+		flags = setLabel
+		if a.Dst.Ofs+a.Dst.NBits > 20 {
+			return fmt.Errorf("action %s: the flow label is 20 bits", a.String(nil))
+		}
+	}
+	ofs, end, v := a.Dst.Ofs, a.Dst.Ofs+a.Dst.NBits, a.Value
+	for ofs < end {
+		hi := min(end, (ofs/32+1)*32)
+		n := hi - ofs
+		word := 3 - ofs/32 // the header stores the address's high word first
+		if flags == setLabel {
+			word = 0
+		}
+		err := add(bpf.DatapathAction{Type: uint8(bpf.DatapathActionTypeACT_SET_IP6), Flags: flags,
+			Aux: uint16(word<<12 | n<<5 | ofs%32), Arg: uint32(v&(1<<n-1)) << (ofs % 32)})
+		if err != nil {
+			return err
+		}
+		v >>= n
+		ofs = hi
+	}
+	return nil
+}
+
+// ct(exec) and pkt_mark fields of ACT_LOAD/ACT_MOVE (bpf/common.h PF_*).
 const (
 	pfCtMark  = 17
 	pfCtLabel = 18
+	pfPktMark = 19
 )
 
 // Flags of the rewrite actions (bpf/common.h).
 const (
 	setSrc     = 0x01
 	setDst     = 0x02
+	setLabel   = 0x04
 	vlanSetVID = 1
 	vlanSetPCP = 2
 	vlanStrip  = 3

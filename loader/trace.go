@@ -1,7 +1,9 @@
 package loader
 
 import (
+	"encoding/binary"
 	"fmt"
+	"unsafe"
 
 	"github.com/cilium/ebpf"
 
@@ -10,7 +12,8 @@ import (
 )
 
 // skbContext is the head of struct __sk_buff that BPF_PROG_TEST_RUN lets a
-// caller set for a tc program: here only the receiving interface.
+// caller set for a tc program: here the receiving interface and the mark
+// (pkt_mark), which it also reports back as the program left it.
 type skbContext struct {
 	Len            uint32
 	PktType        uint32
@@ -32,6 +35,7 @@ type TraceResult struct {
 	Verdict uint32 // TC_ACT_* the program returned
 	Trace   bpf.DatapathTrace
 	Packet  []byte // the packet as the program left it
+	Mark    uint32 // skb->mark as the program left it (pkt_mark)
 }
 
 // TC verdicts.
@@ -49,29 +53,38 @@ const (
 // learning, counters and FLOOD's clones happen. With dryRun nothing
 // changes and nothing is sent: the trace only explains.
 func (b *Bridge) RunTrace(frame []byte, ifindex int, dryRun bool) (*TraceResult, error) {
+	return b.RunTraceMark(frame, ifindex, dryRun, 0)
+}
+
+// RunTraceMark is RunTrace for a packet that arrives with skb->mark set
+// to mark (what a pkt_mark match sees).
+func (b *Bridge) RunTraceMark(frame []byte, ifindex int, dryRun bool, mark uint32) (*TraceResult, error) {
 	prog, err := loadPinnedProgram(b.dir, pinProgTrace)
 	if err != nil {
 		return nil, err
 	}
 	defer prog.Close()
-	return runTrace(prog, b.maps.TraceBuf, frame, ifindex, dryRun)
+	return runTrace(prog, b.maps.TraceBuf, frame, ifindex, dryRun, mark)
 }
 
-func runTrace(prog *ebpf.Program, buf *ebpf.Map, frame []byte, ifindex int, dryRun bool) (*TraceResult, error) {
+func runTrace(prog *ebpf.Program, buf *ebpf.Map, frame []byte, ifindex int, dryRun bool, mark uint32) (*TraceResult, error) {
 	if len(frame) < 14 {
 		return nil, fmt.Errorf("trace: a frame needs at least 14 bytes (Ethernet header), got %d", len(frame))
 	}
 	out := make([]byte, len(frame)+256)
-	ctx := skbContext{IngressIfindex: uint32(ifindex), Ifindex: uint32(ifindex)}
+	ctx := skbContext{Mark: mark, IngressIfindex: uint32(ifindex), Ifindex: uint32(ifindex)}
 	if dryRun {
 		ctx.Cb[0] = 1
 	}
-	opts := &ebpf.RunOptions{Data: frame, DataOut: out, Context: ctx}
+	// The kernel copies back its whole struct __sk_buff (ENOSPC if it
+	// does not fit): room for it, and the mark read from its place.
+	ctxOut := make([]byte, 512)
+	opts := &ebpf.RunOptions{Data: frame, DataOut: out, Context: ctx, ContextOut: &ctxOut}
 	ret, err := prog.Run(opts)
 	if err != nil {
 		return nil, fmt.Errorf("trace: run datapath: %w", err)
 	}
-	res := &TraceResult{Verdict: ret}
+	res := &TraceResult{Verdict: ret, Mark: binary.NativeEndian.Uint32(ctxOut[unsafe.Offsetof(ctx.Mark):])}
 	if err := buf.Lookup(uint32(0), &res.Trace); err != nil {
 		return nil, fmt.Errorf("trace: read result: %w", err)
 	}
@@ -91,9 +104,13 @@ func (b *Bridge) Trace(desc *ofctl.Flow, dryRun bool) (*TraceResult, error) {
 	if inPort > MaxPort || b.maps.Ports.Lookup(inPort, &p) != nil || p.Ifindex == 0 {
 		return nil, fmt.Errorf("in_port=%d: no such port on bridge %s", inPort, b.opts.Bridge)
 	}
+	var mark uint32
+	if fm, ok := desc.Match.Get(ofctl.FieldPktMark); ok {
+		mark = binary.BigEndian.Uint32(fm.Value)
+	}
 	var res *TraceResult
 	err = inNetNS(b.opts.NetNS, func() (err error) {
-		res, err = b.RunTrace(frame, int(p.Ifindex), dryRun)
+		res, err = b.RunTraceMark(frame, int(p.Ifindex), dryRun, mark)
 		return err
 	})
 	return res, err

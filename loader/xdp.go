@@ -49,10 +49,11 @@ func xdpCapable(acts *bpf.DatapathActionList) bool {
 }
 
 // xdpFlag is the CFG_XDP_GEN bit of generation gen, set when XDP may
-// handle every flow in it.
+// handle every flow in it: its actions fit (xdpCapable), and it does not
+// match pkt_mark, which XDP has no skb to read.
 func xdpFlag(gen uint32, flows []compiled) uint32 {
 	for i := range flows {
-		if !xdpCapable(&flows[i].actions) {
+		if !xdpCapable(&flows[i].actions) || flows[i].mask.flowKey().PktMark != 0 {
 			return 0
 		}
 	}

@@ -228,6 +228,12 @@ var flowCases = []flowCase{
 	{"actions=load:0xffff->NXM_OF_IN_PORT[],set_field:3->in_port", "actions=load:0xffff->NXM_OF_IN_PORT[],load:0x3->NXM_OF_IN_PORT[]"},
 	{"actions=set_field:5->reg0,set_field:0x5/0xf0f->reg3", "actions=load:0x5->NXM_NX_REG0[],load:0x5->NXM_NX_REG3[0..3],load:0->NXM_NX_REG3[8..11]"},
 	{"actions=set_field:0x1->tun_id,set_field:0x5/0xff->metadata", "actions=load:0x1->NXM_NX_TUN_ID[],load:0x5->OXM_OF_METADATA[0..7]"},
+	// As ovs-ofctl 3.1 parse-flow prints them: loads of at most 64 bits, one per run of mask bits.
+	{"ipv6,actions=set_field:fe80::1->ipv6_src", "ipv6 actions=load:0x1->NXM_NX_IPV6_SRC[0..63],load:0xfe80000000000000->NXM_NX_IPV6_SRC[64..127]"},
+	{"ipv6,actions=set_field:fe80::1/ffff::->ipv6_src", "ipv6 actions=load:0xfe80->NXM_NX_IPV6_SRC[112..127]"},
+	{"ipv6,actions=set_field:::1/::ffff:0:0:1->ipv6_dst", "ipv6 actions=load:0x1->NXM_NX_IPV6_DST[0],load:0->NXM_NX_IPV6_DST[48..63]"},
+	{"ipv6,actions=set_field:0x12345->ipv6_label,set_field:0x5/0xff->ipv6_label", "ipv6 actions=load:0x12345->NXM_NX_IPV6_LABEL[],load:0x5->NXM_NX_IPV6_LABEL[0..7]"},
+	{"actions=set_field:5->pkt_mark,set_field:5/0xff->pkt_mark,move:NXM_NX_REG1[]->NXM_NX_PKT_MARK[]", "actions=load:0x5->NXM_NX_PKT_MARK[],load:0x5->NXM_NX_PKT_MARK[0..7],move:NXM_NX_REG1[]->NXM_NX_PKT_MARK[]"},
 	{"ip,actions=set_field:1.2.3.4->nw_src,set_field:5.6.7.8->ip_dst", "ip actions=mod_nw_src:1.2.3.4,mod_nw_dst:5.6.7.8"},
 	{"actions=set_field:aa:bb:cc:dd:ee:ff->eth_src,set_field:00:00:00:00:00:01->dl_dst", "actions=mod_dl_src:aa:bb:cc:dd:ee:ff,mod_dl_dst:00:00:00:00:00:01"},
 	{"tcp,actions=set_field:80->tcp_dst,set_field:81->tp_src", "tcp actions=mod_tp_dst:80,mod_tp_src:81"},

@@ -1,0 +1,129 @@
+package loader
+
+import (
+	"strings"
+	"testing"
+	"unsafe"
+
+	"github.com/ebpfovs/ebpfovs/bpf"
+	"github.com/ebpfovs/ebpfovs/loader/ofctl"
+)
+
+func compileFlow(t *testing.T, s string) (compiled, error) {
+	t.Helper()
+	f, err := ofctl.ParseFlow(s, nil)
+	if err != nil {
+		t.Fatalf("%q: %v", s, err)
+	}
+	return compile(f)
+}
+
+// TestCompileMatchSlots: the new match fields land in their bytes of
+// struct flow_key, value and mask.
+func TestCompileMatchSlots(t *testing.T) {
+	for _, c := range []struct {
+		flow      string
+		off       uintptr
+		key, mask []byte
+	}{
+		{"arp,arp_sha=02:00:00:00:0a:07,actions=drop", unsafe.Offsetof(fk.ArpSha),
+			[]byte{2, 0, 0, 0, 0x0a, 7}, []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}},
+		{"arp,arp_tha=02:00:00:00:0a:07/ff:ff:ff:00:00:00,actions=drop", unsafe.Offsetof(fk.ArpTha),
+			[]byte{2, 0, 0, 0, 0, 0}, []byte{0xff, 0xff, 0xff, 0, 0, 0}},
+		{"pkt_mark=0x12345678,actions=drop", unsafe.Offsetof(fk.PktMark),
+			[]byte{0x12, 0x34, 0x56, 0x78}, []byte{0xff, 0xff, 0xff, 0xff}},
+		{"pkt_mark=0x10/0xf0,actions=drop", unsafe.Offsetof(fk.PktMark),
+			[]byte{0, 0, 0, 0x10}, []byte{0, 0, 0, 0xf0}},
+	} {
+		cf, err := compileFlow(t, c.flow)
+		if err != nil {
+			t.Fatalf("%q: %v", c.flow, err)
+		}
+		n := uintptr(len(c.key))
+		if got := cf.key[c.off : c.off+n]; string(got) != string(c.key) {
+			t.Errorf("%q: key % x, want % x", c.flow, got, c.key)
+		}
+		if got := cf.mask[c.off : c.off+n]; string(got) != string(c.mask) {
+			t.Errorf("%q: mask % x, want % x", c.flow, got, c.mask)
+		}
+	}
+}
+
+// TestCompileTunID: without tunnel ports every packet's tun_id is 0, so
+// tun_id=0 matches everything (no key bytes) and anything else is refused.
+func TestCompileTunID(t *testing.T) {
+	for _, s := range []string{"tun_id=0,actions=drop", "tun_id=0/0xff,actions=drop", "tun_id=0x5/0,actions=drop"} {
+		cf, err := compileFlow(t, s)
+		if err != nil {
+			t.Fatalf("%q: %v", s, err)
+		}
+		if len(cf.mask.words()) != 0 {
+			t.Errorf("%q: mask covers words %v, want none", s, cf.mask.words())
+		}
+	}
+	for s, want := range map[string]string{
+		"tun_id=0x5,actions=drop":                          "tun_id=0x5: ebpfovs has no tunnel ports, every packet's tun_id is 0: only tun_id=0 can match",
+		"tun_id=0x5/0xff,actions=drop":                     "tun_id=0x5/0xff: ebpfovs has no tunnel ports",
+		"actions=set_field:0x1->tun_id":                    "action load:0x1->NXM_NX_TUN_ID[]: ebpfovs has no tunnel ports",
+		"actions=set_tunnel:0x1":                           "action set_tunnel:0x1: ebpfovs has no tunnel ports",
+		"actions=move:NXM_NX_TUN_ID[0..31]->NXM_NX_REG0[]": "not yet supported by the ebpfovs datapath",
+	} {
+		_, err := compileFlow(t, s)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: error %v, want %q", s, err, want)
+		}
+	}
+}
+
+func act(typ bpf.DatapathActionType, flags uint8, aux uint16, arg uint32) bpf.DatapathAction {
+	return bpf.DatapathAction{Type: uint8(typ), Flags: flags, Aux: aux, Arg: arg}
+}
+
+// ip6Aux is IP6_AUX of bpf/common.h.
+func ip6Aux(word, ofs, nbits uint16) uint16 { return word<<12 | nbits<<5 | ofs }
+
+// TestCompileSetActions: pkt_mark and IPv6 set_field/load/move encodings.
+func TestCompileSetActions(t *testing.T) {
+	const (
+		mark = bpf.DatapathActionTypeACT_SET_MARK
+		ip6  = bpf.DatapathActionTypeACT_SET_IP6
+		move = bpf.DatapathActionTypeACT_MOVE
+	)
+	for _, c := range []struct {
+		flow string
+		want []bpf.DatapathAction
+	}{
+		{"actions=set_field:0xab->pkt_mark", []bpf.DatapathAction{act(mark, 32, 0, 0xab)}},
+		{"actions=set_field:0x500/0xff00->pkt_mark", []bpf.DatapathAction{act(mark, 8, 8, 0x5)}},
+		{"actions=load:0x3->NXM_NX_PKT_MARK[8..9]", []bpf.DatapathAction{act(mark, 2, 8, 0x3)}},
+		// A move into pkt_mark changes the key, then copies it to skb->mark.
+		{"actions=move:NXM_NX_REG1[]->NXM_NX_PKT_MARK[]", []bpf.DatapathAction{act(move, 0, 1<<8, pfPktMark<<8|32<<16), act(mark, 0, 0, 0)}},
+		{"actions=move:NXM_NX_PKT_MARK[0..15]->NXM_NX_REG2[16..31]", []bpf.DatapathAction{act(move, 0, pfPktMark<<8, 2<<8|16|16<<16)}},
+		// The high word of the address comes first in the header (word 0).
+		{"ipv6,actions=set_field:2001:db8::1:2->ipv6_src", []bpf.DatapathAction{
+			act(ip6, setSrc, ip6Aux(3, 0, 32), 0x00010002), act(ip6, setSrc, ip6Aux(2, 0, 32), 0),
+			act(ip6, setSrc, ip6Aux(1, 0, 32), 0), act(ip6, setSrc, ip6Aux(0, 0, 32), 0x20010db8)}},
+		{"ipv6,actions=set_field:2001:db8:ffff::/ffff:ffff:ffff::->ipv6_dst", []bpf.DatapathAction{
+			act(ip6, setDst, ip6Aux(1, 16, 16), 0xffff0000), act(ip6, setDst, ip6Aux(0, 0, 32), 0x20010db8)}},
+		{"ipv6,actions=load:0xabcd->NXM_NX_IPV6_DST[4..19]", []bpf.DatapathAction{act(ip6, setDst, ip6Aux(3, 4, 16), 0xabcd0)}},
+		{"ipv6,actions=load:0x1ff->NXM_NX_IPV6_SRC[28..36]", []bpf.DatapathAction{
+			act(ip6, setSrc, ip6Aux(3, 28, 4), 0xf0000000), act(ip6, setSrc, ip6Aux(2, 0, 5), 0x1f)}},
+		{"ipv6,actions=set_field:0x12345->ipv6_label", []bpf.DatapathAction{act(ip6, setLabel, ip6Aux(0, 0, 20), 0x12345)}},
+		{"ipv6,actions=set_field:0x50/0xf0->ipv6_label", []bpf.DatapathAction{act(ip6, setLabel, ip6Aux(0, 4, 4), 0x50)}},
+	} {
+		cf, err := compileFlow(t, c.flow)
+		if err != nil {
+			t.Fatalf("%q: %v", c.flow, err)
+		}
+		got := cf.actions.A[:cf.actions.N]
+		if len(got) != len(c.want) {
+			t.Errorf("%q: %d actions %+v, want %+v", c.flow, len(got), got, c.want)
+			continue
+		}
+		for i := range got {
+			if got[i] != c.want[i] {
+				t.Errorf("%q: action %d = %+v, want %+v", c.flow, i, got[i], c.want[i])
+			}
+		}
+	}
+}
