@@ -659,6 +659,16 @@ func TestRewriteIPv6(t *testing.T) {
 			[]string{"table=0, ipv6, actions=set_field:2001:db8::3->ipv6_dst,resubmit(,1)",
 				"table=1, priority=5, ipv6, ipv6_dst=2001:db8::3, actions=p3", "table=1, priority=1, actions=p2"},
 			v6("tcp", nil), v6("tcp", dst("2001:db8::3")), []uint32{3}},
+		{"mod_tp_dst on IPv6 TCP (checksum)", []string{"tcp6, actions=mod_tp_dst:8080,p2"},
+			v6("tcp", nil), v6("tcp", func(p *testenv.PacketSpec) { p.DstPort = 8080 }), []uint32{2}},
+		{"mod_tp_src on IPv6 UDP after a hop-by-hop header", []string{"udp6, actions=mod_tp_src:7,p2"},
+			hopByHopUDP("2001:db8::1", "2001:db8::2"), hopByHopUDPFrom(7, "2001:db8::1", "2001:db8::2"), []uint32{2}},
+		{"mod_nw_tos on IPv6 keeps ECN", []string{"ipv6, actions=mod_nw_tos:0x28,p2"},
+			v6("udp", nil), v6("udp", func(p *testenv.PacketSpec) { p.TOS = 0x2b }), []uint32{2}},
+		{"dec_ttl on IPv6: the hop limit", []string{"ipv6, actions=dec_ttl,p2"},
+			v6("tcp", nil), v6("tcp", func(p *testenv.PacketSpec) { p.TTL = 63 }), []uint32{2}},
+		{"mod_nw_ttl on IPv6", []string{"ipv6, actions=mod_nw_ttl:9,p2"},
+			v6("icmp6", nil), v6("icmp6", func(p *testenv.PacketSpec) { p.TTL = 9 }), []uint32{2}},
 		{"a resubmit sees the rewritten label",
 			[]string{"table=0, ipv6, actions=set_field:0x5->ipv6_label,resubmit(,1)",
 				"table=1, priority=5, ipv6, ipv6_label=5, actions=p3", "table=1, priority=1, actions=p2"},
@@ -680,9 +690,12 @@ func TestRewriteIPv6(t *testing.T) {
 
 // hopByHopUDP is an Ethernet/IPv6 frame with a hop-by-hop options header
 // and then UDP (port 9 to 53, "hi"), its checksum computed here.
-func hopByHopUDP(src, dst string) []byte {
+func hopByHopUDP(src, dst string) []byte { return hopByHopUDPFrom(9, src, dst) }
+
+// hopByHopUDPFrom is hopByHopUDP from UDP port sport.
+func hopByHopUDPFrom(sport uint16, src, dst string) []byte {
 	s, dd := net.ParseIP(src).To16(), net.ParseIP(dst).To16()
-	udp := []byte{0, 9, 0, 53, 0, 10, 0, 0, 'h', 'i'}
+	udp := []byte{byte(sport >> 8), byte(sport), 0, 53, 0, 10, 0, 0, 'h', 'i'}
 	ip := []byte{0x60, 0, 0, 0, 0, byte(8 + len(udp)), 0 /* hop-by-hop */, 64}
 	ip = append(append(ip, s...), dd...)
 	ip = append(ip, 17 /* UDP */, 0, 1, 4, 0, 0, 0, 0) // PadN option

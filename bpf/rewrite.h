@@ -73,6 +73,23 @@ static __always_inline int l4_csum(__u8 proto, int l4, __u64 *flags)
 	return -1;
 }
 
+/*
+ * L4 offset of an IPv6 packet (at l3) whose L4 header parse found, after
+ * any extension headers: their length is the payload length less pi.l4_len
+ * (which parse counts from the L4 header on). Parse does not store the
+ * offset: one more live value there made the pipeline's stack frame a slot
+ * too big for Linux 6.1's 512-byte limit on the whole call chain.
+ */
+static __always_inline int ipv6_l4_offset(struct __sk_buff *skb, const struct pkt_ctx *c, int l3)
+{
+	__be16 plen;
+
+	if (!c->pi.is_ipv6 || !c->pi.l4_ok || (c->key.nw_frag & FRAG_LATER) ||
+	    bpf_skb_load_bytes(skb, l3 + 4, &plen, 2) || bpf_ntohs(plen) < c->pi.l4_len)
+		return -1;
+	return l3 + 40 + (bpf_ntohs(plen) - c->pi.l4_len);
+}
+
 static __always_inline void set_dl(struct __sk_buff *skb, struct pkt_ctx *c,
 				   const struct action *a)
 {
@@ -118,7 +135,13 @@ static __always_inline void set_tp(struct __sk_buff *skb, struct pkt_ctx *c,
 	__be16 old, new = bpf_htons(a->aux);
 	__u64 fl;
 
-	if (l3 < 0 || (l4 = l4_offset(skb, l3)) < 0)
+	if (l3 >= 0)
+		l4 = l4_offset(skb, l3);
+	else if ((l3 = l3_offset(skb, bpf_htons(ETH_P_IPV6))) >= 0)
+		l4 = ipv6_l4_offset(skb, c, l3);
+	else
+		return;
+	if (l4 < 0)
 		return;
 	cs = l4_csum(c->key.nw_proto, l4, &fl);
 	if (cs < 0)
@@ -149,25 +172,46 @@ static __always_inline void set_ip_byte(struct __sk_buff *skb, int l3, int at, _
 	bpf_skb_store_bytes(skb, word, &new, 2, 0);
 }
 
+/* mod_nw_tos, set_field to ip_dscp: the DSCP bits of the IPv4 TOS byte
+ * or of the IPv6 traffic class (bits 4-11 of the header, no checksum). */
 static __always_inline void set_tos(struct __sk_buff *skb, struct pkt_ctx *c, __u8 dscp)
 {
 	int l3 = ipv4_offset(skb);
+	__be16 w;
+	__u16 h;
 	__u8 tos;
 
-	if (l3 < 0 || bpf_skb_load_bytes(skb, l3 + 1, &tos, 1))
+	if (l3 >= 0) {
+		if (bpf_skb_load_bytes(skb, l3 + 1, &tos, 1))
+			return;
+		tos = (tos & 0x03) | (dscp & 0xfc);
+		set_ip_byte(skb, l3, 1, tos);
+		c->key.nw_tos = tos;
 		return;
-	tos = (tos & 0x03) | (dscp & 0xfc);
-	set_ip_byte(skb, l3, 1, tos);
+	}
+	l3 = l3_offset(skb, bpf_htons(ETH_P_IPV6));
+	if (l3 < 0 || bpf_skb_load_bytes(skb, l3, &w, 2))
+		return;
+	h = bpf_ntohs(w);
+	tos = ((h >> 4) & 0x03) | (dscp & 0xfc);
+	w = bpf_htons((h & 0xf00f) | ((__u16)tos << 4));
+	bpf_skb_store_bytes(skb, l3, &w, 2, 0);
 	c->key.nw_tos = tos;
 }
 
+/* mod_nw_ttl, dec_ttl: the IPv4 TTL (with the header checksum) or the
+ * IPv6 hop limit (at 7, no checksum). */
 static __always_inline void set_ttl(struct __sk_buff *skb, struct pkt_ctx *c,
 				    int dec, __u8 v)
 {
-	int l3 = ipv4_offset(skb);
+	int l3 = ipv4_offset(skb), v6 = 0;
 	__u8 ttl;
 
-	if (l3 < 0 || bpf_skb_load_bytes(skb, l3 + 8, &ttl, 1))
+	if (l3 < 0) {
+		l3 = l3_offset(skb, bpf_htons(ETH_P_IPV6));
+		v6 = 1;
+	}
+	if (l3 < 0 || bpf_skb_load_bytes(skb, l3 + (v6 ? 7 : 8), &ttl, 1))
 		return;
 	if (dec) {
 		if (ttl <= 1) {
@@ -176,7 +220,10 @@ static __always_inline void set_ttl(struct __sk_buff *skb, struct pkt_ctx *c,
 		}
 		v = ttl - 1;
 	}
-	set_ip_byte(skb, l3, 8, v);
+	if (v6)
+		bpf_skb_store_bytes(skb, l3 + 7, &v, 1, 0);
+	else
+		set_ip_byte(skb, l3, 8, v);
 	c->key.nw_ttl = v;
 }
 
@@ -235,21 +282,18 @@ static __always_inline void set_mark(struct __sk_buff *skb, struct pkt_ctx *c,
  * set_field to ipv6_src, ipv6_dst, ipv6_label: one 32-bit word of the
  * header per action (the loader splits wider loads). Addresses are in the
  * TCP/UDP/ICMPv6 pseudo-header, so their checksum follows; the label is
- * in none. The L4 header is where parse found it, after the extension
- * headers: their length is the payload length less pi.l4_len (which
- * parse counts from the L4 header on). Parse does not store the offset:
- * one more live value there made the pipeline's stack frame a slot too
- * big for Linux 6.1's 512-byte limit on the whole call chain.
+ * in none. The L4 header is found after the extension headers
+ * (ipv6_l4_offset).
  */
 static __always_inline void set_ip6(struct __sk_buff *skb, struct pkt_ctx *c,
 				    const struct action *a)
 {
 	int l3 = l3_offset(skb, bpf_htons(ETH_P_IPV6)), off, cs = -1;
-	__be16 plen;
 	__u32 word = IP6_AUX_WORD(a->aux), nbits = IP6_AUX_NBITS(a->aux);
 	__u32 m = (nbits >= 32 ? 0xffffffff : (1U << nbits) - 1) << IP6_AUX_OFS(a->aux);
 	__be32 old, new;
 	__u64 fl = 0;
+	int l4;
 
 	if (l3 < 0)
 		return;
@@ -262,11 +306,7 @@ static __always_inline void set_ip6(struct __sk_buff *skb, struct pkt_ctx *c,
 	if (bpf_skb_load_bytes(skb, off, &old, 4))
 		return;
 	new = bpf_htonl((bpf_ntohl(old) & ~m) | (a->arg & m));
-	if (!(a->flags & SET_LABEL) && c->pi.is_ipv6 && c->pi.l4_ok &&
-	    !(c->key.nw_frag & FRAG_LATER) && !bpf_skb_load_bytes(skb, l3 + 4, &plen, 2) &&
-	    bpf_ntohs(plen) >= c->pi.l4_len) {
-		int l4 = l3 + 40 + (bpf_ntohs(plen) - c->pi.l4_len);
-
+	if (!(a->flags & SET_LABEL) && (l4 = ipv6_l4_offset(skb, c, l3)) >= 0) {
 		switch (c->key.nw_proto) {
 		case IPPROTO_TCP:
 			cs = l4 + 16;
