@@ -255,16 +255,7 @@ func runLab(t *testing.T, mode string) {
 		!regexp.MustCompile(` datapath: packets:\d+ not_ours:\d+ table_miss:\d+`).MatchString(show) {
 		t.Errorf("show:\n%s", show)
 	}
-	// In XDP mode the lab's flows all fit XDP: it, not TC, carried the packets.
-	m := regexp.MustCompile(` xdp_packets:(\d+) xdp_to_tc:(\d+) xdp_aborted:(\d+)`).FindStringSubmatch(show)
-	switch {
-	case m == nil:
-		t.Errorf("show: no xdp counters:\n%s", show)
-	case mode == "xdp" && (m[1] == "0" || m[2] != "0" || m[3] != "0"):
-		t.Errorf("XDP mode: xdp_packets:%s xdp_to_tc:%s xdp_aborted:%s, want packets and no fallback", m[1], m[2], m[3])
-	case mode != "xdp" && m[1] != "0":
-		t.Errorf("%s mode: %s packets went through XDP", mode, m[1])
-	}
+	checkXDPCounters(t, show, mode == "xdp")
 	stats := c.must("ct-stats-show", "-m")
 	if !regexp.MustCompile(`^Connections Stats:\n    Total: \d+\n  TCP: \d+\n    Conn per TCP states:\n(\t  \[[A-Z_0-9]+\]=\d+\n)+Datapath conntrack counters:\n    invalid: \d+\n    commit refused: 0\n    refused at maxconns: 0\n    refused at zone limit: 0\n    refused, table full: 0\n    expired removed: \d+\n$`).MatchString(stats) {
 		t.Errorf("ct-stats-show -m:\n%q", stats)
@@ -280,6 +271,21 @@ func runLab(t *testing.T, mode string) {
 func TestLabTCX(t *testing.T) { runLab(t, "auto") }
 func TestLabTC(t *testing.T)  { runLab(t, "tc") }
 func TestLabXDP(t *testing.T) { runLab(t, "xdp") }
+
+// checkXDPCounters checks show's XDP counters: in XDP mode the lab's flows
+// all fit XDP, so it (not TC) carried every packet; otherwise XDP saw none.
+func checkXDPCounters(t *testing.T, show string, xdpMode bool) {
+	t.Helper()
+	m := regexp.MustCompile(` xdp_packets:(\d+) xdp_to_tc:(\d+) xdp_aborted:(\d+)`).FindStringSubmatch(show)
+	switch {
+	case m == nil:
+		t.Errorf("show: no xdp counters:\n%s", show)
+	case xdpMode && (m[1] == "0" || m[2] != "0" || m[3] != "0"):
+		t.Errorf("XDP mode: xdp_packets:%s xdp_to_tc:%s xdp_aborted:%s, want packets and no fallback", m[1], m[2], m[3])
+	case !xdpMode && m[1] != "0":
+		t.Errorf("TC mode: %s packets went through XDP", m[1])
+	}
+}
 
 // assertNoDatapath checks that nothing of ebpfovs is left on a port: no TCX
 // program and no cls_bpf filter.

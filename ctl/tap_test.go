@@ -122,14 +122,7 @@ func runTapLab(t *testing.T, attachMode string) {
 	}
 	t.Logf("%d malformed frames went through the datapath", n)
 
-	// XDP mode: XDP, not TC, carried every frame (the lab's flows all fit it).
-	m := regexp.MustCompile(` xdp_packets:(\d+) xdp_to_tc:(\d+) xdp_aborted:(\d+)`).FindStringSubmatch(c.must("show"))
-	if m == nil {
-		t.Fatal("show: no xdp counters")
-	}
-	if xdp := m[1] != "0" && m[2] == "0" && m[3] == "0"; xdp != (attachMode == "xdp") {
-		t.Errorf("%s mode: xdp_packets:%s xdp_to_tc:%s xdp_aborted:%s", attachMode, m[1], m[2], m[3])
-	}
+	checkXDPCounters(t, c.must("show"), attachMode == "xdp")
 }
 
 // TestTapVLAN: VLAN actions on real taps. A pushed tag is kept in the
