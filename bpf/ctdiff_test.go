@@ -129,7 +129,7 @@ func TestCTDiff(t *testing.T) {
 		})
 	}
 	for _, kd := range knownDifferences {
-		if completed[kd.seq] && !seen[fmt.Sprintf("%s/%d", kd.seq, kd.pkt)] {
+		if completed[kd.seq] && !kd.kernelDependent && !seen[fmt.Sprintf("%s/%d", kd.seq, kd.pkt)] {
 			t.Errorf("knownDifferences: %s packet %d no longer shows kernel %q / ebpfovs %q: update or remove the entry (%s)",
 				kd.seq, kd.pkt, kd.kernel, kd.ebpfovs, kd.reason)
 		}
@@ -145,14 +145,29 @@ type knownDifference struct {
 	kernel  string // the kernel's result
 	ebpfovs string // ebpfovs's result
 	reason  string
+	// kernelDependent: some kernels agree with ebpfovs here, others do not
+	// (a change in nf_conntrack that not every kernel has); the entry may
+	// go unseen.
+	kernelDependent bool
 }
 
 // knownDifferences is every difference the test tolerates, as the code is
-// now. An entry that stops matching fails the test: fix or remove it.
+// now. An entry that stops matching fails the test, unless it depends on
+// the kernel: fix or remove it.
 var knownDifferences = []knownDifference{
-	// None: ebpfovs agrees with the kernel on every packet of every
-	// sequence. (The last three, fixed: the challenge-ACK ack number kept
-	// by ignored reply ACKs in SYN_SENT, and the ICMP error's outer
+	{
+		seq: "rst-in-window-inexact", pkt: 7,
+		kernel:  "+trk+est+rpl / tcp 10.1.0.1:40005>10.2.0.1:5005 ESTABLISHED 300s",
+		ebpfovs: "+trk+est+rpl / tcp 10.1.0.1:40005>10.2.0.1:5005 ESTABLISHED 10s",
+		reason: "Newer nf_conntrack (seen in Debian's 6.12, not in Debian's 6.1 nor this host's 6.18) shortens the " +
+			"timeout to CLOSE's only for a RST that changes the state; for a challenge-ACK RST it keeps the " +
+			"state's timeout (here 300 s: the RST's sequence number left data unacknowledged). ebpfovs " +
+			"follows the kernels that shorten on every RST.",
+		kernelDependent: true,
+	},
+	// Otherwise none: ebpfovs agrees with the kernel on every packet of
+	// every sequence. (The last three, fixed: the challenge-ACK ack number
+	// kept by ignored reply ACKs in SYN_SENT, and the ICMP error's outer
 	// destination check.)
 }
 
