@@ -112,6 +112,9 @@ func setupOVS(ctx context.Context, env *Env, txOff bool) (*Path, error) {
 	p.DumpConntrack = func(ctx context.Context, zone int) (string, error) {
 		return RunEnvLong(ctx, ovsEnv, "ovs-appctl", "-t", ctl, "dpctl/dump-conntrack", fmt.Sprintf("zone=%d", zone))
 	}
+	p.FlushConntrack = func(ctx context.Context, zone int) (string, error) {
+		return RunEnvLong(ctx, ovsEnv, "ovs-appctl", "-t", ctl, "dpctl/flush-conntrack", fmt.Sprintf("zone=%d", zone))
+	}
 	if v, err := RunEnv(ctx, ovsEnv, "ovs-vswitchd", "--version"); err == nil {
 		p.Notes = append(p.Notes, strings.SplitN(v, "\n", 2)[0])
 	}

@@ -60,6 +60,8 @@ type Path struct {
 	Flows func(ctx context.Context, cmd string, args ...string) (string, error)
 	// DumpConntrack dumps the connections of zone (D, E, F).
 	DumpConntrack func(ctx context.Context, zone int) (string, error)
+	// FlushConntrack removes the connections of zone (D, E, F).
+	FlushConntrack func(ctx context.Context, zone int) (string, error)
 }
 
 // VMMAC is the MAC address of lab VM n (configureVM).
@@ -271,6 +273,9 @@ func setupEbpfovs(ctx context.Context, env *Env, bin string, xdp bool) (*Path, e
 	}
 	p.DumpConntrack = func(ctx context.Context, zone int) (string, error) {
 		return ovs(ctx, "dump-conntrack", fmt.Sprintf("zone=%d", zone))
+	}
+	p.FlushConntrack = func(ctx context.Context, zone int) (string, error) {
+		return ovs(ctx, "flush-conntrack", fmt.Sprintf("zone=%d", zone))
 	}
 	p.BPFProgPin = filepath.Join(bpffs, bridge, "prog_tc_ingress")
 	if xdp {
