@@ -67,7 +67,7 @@ type config struct {
 	paths       []string
 	profile     bool
 	profileTime time.Duration
-	microRuns   int // BPF_PROG_TEST_RUN runs per micro-benchmark; 0: none
+	microRuns   int   // BPF_PROG_TEST_RUN runs per micro-benchmark; 0: none
 	scaleFlows  int   // flows per add-flows in the scale rows; 0: no scale rows
 	scaleConns  []int // connection counts the conntrack dump is measured at
 	ovsTxOff    bool
