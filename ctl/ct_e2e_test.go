@@ -8,6 +8,7 @@ package ctl_test
 // dump-conntrack. Every test also shows what must be refused.
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -18,8 +19,11 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/google/gopacket/layers"
 
 	"github.com/ebpfovs/ebpfovs/testenv"
 )
@@ -220,6 +224,18 @@ func receive(c net.Conn, msg string, wait time.Duration) error {
 	return nil
 }
 
+// readError reads once from c within wait and returns the error the read
+// ends with: what the VM's socket learnt (ECONNREFUSED, EMSGSIZE, ...).
+func readError(c net.Conn, wait time.Duration) error {
+	c.SetReadDeadline(time.Now().Add(wait))
+	buf := make([]byte, 2048)
+	n, err := c.Read(buf)
+	if err == nil {
+		return fmt.Errorf("read %q, no error", buf[:n])
+	}
+	return err
+}
+
 // mustReceive is receive within passWait, failing the test.
 func mustReceive(t *testing.T, c net.Conn, msg string) {
 	t.Helper()
@@ -304,7 +320,8 @@ func TestCTE2EZones(t *testing.T) {
 		"table=1, priority=100, in_port=vnet2, tcp, ct_state=+trk+est, ct_zone=5, actions=vnet1",
 	)
 	vm1, vm2 := l.vm1, l.vm2
-	ln5, ln6 := vm2.ListenTCP(t, 5000), vm2.ListenTCP(t, 5001)
+	ln5 := vm2.ListenTCP(t, 5000)
+	vm2.ListenTCP(t, 5001)
 
 	c5 := mustDial(t, vm1, 42000, vm2, 5000)
 	s5 := acceptOne(t, ln5)
@@ -318,7 +335,6 @@ func TestCTE2EZones(t *testing.T) {
 	l.wantConntrack([]string{in5}, "zone=5") // the replies in zone 5 committed nothing
 	l.wantConntrack([]string{in5, in6})
 	l.wantConntrack(nil, "zone=0")
-	_ = ln6
 
 	// flush-conntrack zone=6 leaves zone 5 alone.
 	l.must("flush-conntrack", "zone=6")
@@ -415,4 +431,117 @@ func TestCTE2ELabel(t *testing.T) {
 		flushA:      "labels=0x40000000000000000000000000000000/0x40000000000000000000000000000000",
 		flushB:      "labels=0x1/0xc0000000000000000000000000000001",
 	})
+}
+
+// frameIs matches a captured frame equal to frame: the datapath forwards
+// these crafted frames unchanged.
+func frameIs(frame []byte) func(testenv.Captured) bool {
+	return func(c testenv.Captured) bool { return bytes.Equal(c.Data, frame) }
+}
+
+// mustArrive sends frame from `from`'s packet socket and waits for it on
+// `to`'s.
+func mustArrive(t *testing.T, what string, from, to *testenv.PacketSocket, frame []byte) {
+	t.Helper()
+	to.Drain()
+	if err := from.Send(frame); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := to.ReadMatching(passWait, false, frameIs(frame)); err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+}
+
+// mustNotArrive sends frame and checks that it does not reach `to`.
+func mustNotArrive(t *testing.T, what string, from, to *testenv.PacketSocket, frame []byte) {
+	t.Helper()
+	to.Drain()
+	if err := from.Send(frame); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := to.ReadMatching(dropWait, false, frameIs(frame)); err == nil {
+		t.Fatalf("%s: arrived; it should have been dropped", what)
+	} else if !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatal(err)
+	}
+}
+
+// icmpError is an ICMP error from `from` to `to` quoting inner (its IP
+// header and all that follows), as a router or the host would send it.
+// rest is the second word of the ICMP header (the next-hop MTU of a
+// frag-needed is its low half).
+func icmpError(from, to *testenv.VM, typ, code uint8, rest uint16, inner testenv.PacketSpec) []byte {
+	quote := testenv.Build(inner)[14:]
+	return testenv.Build(testenv.PacketSpec{SrcMAC: from.MAC, DstMAC: to.MAC, SrcIP: from.IP, DstIP: to.IP,
+		Proto: "icmp", ICMPType: typ, ICMPCode: code, ICMPSeq: rest, Payload: quote})
+}
+
+// TestCTE2ERelated: ICMP errors about a tracked connection are +rel and
+// carry its ct_mark, as system-traffic.at's "conntrack - ICMP related":
+// VM2's own port unreachable for a committed UDP flow reaches VM1 (whose
+// socket reports ECONNREFUSED), and so does a frag-needed about it (VM1's
+// socket reports EMSGSIZE, and its route to VM2 learns the MTU). Errors
+// about untracked flows are +inv and dropped, and no error makes an entry.
+func TestCTE2ERelated(t *testing.T) {
+	l := newCTLab(t,
+		"priority=10, arp, actions=NORMAL",
+		"priority=100, in_port=vnet1, udp, tp_dst=6000, actions=ct(commit,exec(set_field:1->ct_mark)),vnet2",
+		"priority=100, in_port=vnet1, udp, tp_dst=6002, actions=ct(commit,exec(set_field:1->ct_mark)),vnet2",
+		"priority=100, in_port=vnet1, udp, tp_dst=6001, actions=vnet2", // untracked
+		"priority=100, in_port=vnet2, icmp, ct_state=-trk, actions=ct(table=0)",
+		"priority=100, in_port=vnet2, icmp, ct_state=+trk+rel+rpl, ct_mark=1, actions=vnet1",
+		"priority=200, in_port=vnet2, icmp, ct_state=+trk+inv, actions=drop",
+	)
+	vm1, vm2 := l.vm1, l.vm2
+	if err := vm2.NS.SetSysctl("net/ipv4/icmp_ratelimit", "0"); err != nil {
+		t.Fatal(err)
+	}
+	invDrop := "priority=200,ct_state=+inv+trk,icmp,in_port=vnet2 actions=drop"
+
+	// Port unreachable about a committed flow: related, passes.
+	u := dialUDP(t, vm1, 44000, vm2, 6000)
+	send(t, u, "anyone?")
+	if err := readError(u, passWait); !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Fatalf("VM1's UDP to a closed port of VM2, committed: %v; want ECONNREFUSED (the port unreachable passed as +rel)", err)
+	}
+	udp6000 := ctEntry("udp", vm1, vm2, 44000, 6000, ",mark=1")
+	l.wantConntrack([]string{udp6000})
+
+	// Port unreachable about an untracked flow: +inv, dropped.
+	v := dialUDP(t, vm1, 44001, vm2, 6001)
+	send(t, v, "anyone?")
+	mustNotReceive(t, v, "the port unreachable about an untracked flow")
+	if n := l.flowPackets(invDrop); n != 1 {
+		t.Errorf("the +inv drop flow counted %d packets, want 1 (the unrelated port unreachable)", n)
+	}
+
+	// Frag-needed from a pretend router behind VM2 about a committed flow.
+	srv := udpPeer{vm2.ListenUDP(t, 6002)}
+	w := dialUDP(t, vm1, 44002, vm2, 6002)
+	send(t, w, "big")
+	if msg, _ := srv.recvFrom(t); msg != "big" {
+		t.Fatalf("VM2 read %q", msg)
+	}
+	p1, p2 := vm1.OpenPacketSocket(t), vm2.OpenPacketSocket(t)
+	quoted := testenv.PacketSpec{SrcMAC: vm1.MAC, DstMAC: vm2.MAC, SrcIP: vm1.IP, DstIP: vm2.IP, DF: true,
+		Proto: "udp", SrcPort: 44002, DstPort: 6002, Payload: []byte("big")}
+	fragNeeded := icmpError(vm2, vm1, layers.ICMPv4TypeDestinationUnreachable, layers.ICMPv4CodeFragmentationNeeded, 1200, quoted)
+	mustArrive(t, "frag-needed about a committed flow", p2, p1, fragNeeded)
+	if err := readError(w, passWait); !errors.Is(err, syscall.EMSGSIZE) {
+		t.Errorf("VM1's socket after the frag-needed: %v; want EMSGSIZE", err)
+	}
+	if out := vm1.NS.Run(t, "ip", "route", "get", vm2.IP.String()); !strings.Contains(out, "mtu 1200") {
+		t.Errorf("VM1's route to VM2 after the frag-needed:\n%s\nwant mtu 1200", out)
+	}
+
+	// Frag-needed about a flow never seen: +inv, dropped.
+	quoted.SrcPort = 44003
+	mustNotArrive(t, "frag-needed about no connection", p2, p1,
+		icmpError(vm2, vm1, layers.ICMPv4TypeDestinationUnreachable, layers.ICMPv4CodeFragmentationNeeded, 1200, quoted))
+	if n := l.flowPackets(invDrop); n != 2 {
+		t.Errorf("the +inv drop flow counted %d packets, want 2", n)
+	}
+
+	// The errors made no connection of their own.
+	l.wantConntrack([]string{udp6000, ctEntry("udp", vm1, vm2, 44002, 6002, ",mark=1")})
 }
