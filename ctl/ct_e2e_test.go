@@ -545,3 +545,89 @@ func TestCTE2ERelated(t *testing.T) {
 	// The errors made no connection of their own.
 	l.wantConntrack([]string{udp6000, ctEntry("udp", vm1, vm2, 44002, 6002, ",mark=1")})
 }
+
+// tcpOf returns the TCP layer of a captured frame, or nil.
+func tcpOf(c testenv.Captured) *layers.TCP {
+	if l := testenv.Decode(c.Data).Layer(layers.LayerTypeTCP); l != nil {
+		return l.(*layers.TCP)
+	}
+	return nil
+}
+
+// seqOf finds, among what p captures, the segment sport -> dport carrying
+// payload, sent by the VM (outgoing) or received, and returns its sequence
+// number.
+func seqOf(t *testing.T, p *testenv.PacketSocket, outgoing bool, sport, dport int, payload string) uint32 {
+	t.Helper()
+	c, err := p.ReadMatching(passWait, outgoing, func(c testenv.Captured) bool {
+		tcp := tcpOf(c)
+		return c.Outgoing == outgoing && tcp != nil && int(tcp.SrcPort) == sport && int(tcp.DstPort) == dport && string(tcp.Payload) == payload
+	})
+	if err != nil {
+		t.Fatalf("the segment %d -> %d with %q: %v", sport, dport, payload, err)
+	}
+	return tcpOf(c).Seq
+}
+
+// TestCTE2EInvalid: +inv packets are dropped by a ct_state=+trk+inv
+// flow while everything else tracked passes: a segment of an established
+// connection far beyond the receiver's window, and TCP packets that start
+// nothing (SYN-ACK, FIN, RST without a connection). ct-set-tcp-liberal on
+// lets the out-of-window segment through; removing the +inv flow lets the
+// SYN-ACK through; a bare ACK is picked up mid-stream (+new), as
+// nf_conntrack does with tcp_loose.
+func TestCTE2EInvalid(t *testing.T) {
+	l := newCTLab(t,
+		"priority=10, arp, actions=NORMAL",
+		"priority=100, ip, ct_state=-trk, actions=ct(table=0)",
+		"priority=200, tcp, ct_state=+trk+inv, actions=drop",
+		"priority=100, in_port=vnet1, tcp, ct_state=+trk+new, actions=ct(commit),vnet2",
+		"priority=50, ip, ct_state=+trk, actions=NORMAL",
+	)
+	vm1, vm2 := l.vm1, l.vm2
+	invDrop := "priority=200,ct_state=+inv+trk,tcp actions=drop"
+	p1, p2 := vm1.OpenPacketSocket(t), vm2.OpenPacketSocket(t)
+	ln := vm2.ListenTCP(t, 5000)
+	c := mustDial(t, vm1, 45000, vm2, 5000)
+	s := acceptOne(t, ln)
+	roundTrip(t, c, s, "ping")
+	next := seqOf(t, p1, true, 45000, 5000, "ping") + 4 // VM1's next sequence number
+	ack := seqOf(t, p1, false, 5000, 45000, "ping") + 4 // and what it acknowledges
+	l.wantConntrack([]string{ctEntry("tcp", vm1, vm2, 45000, 5000, tcpState("ESTABLISHED"))})
+	inv0 := l.ctInvalid()
+
+	seg := func(from, to *testenv.VM, sport, dport uint16, flags string, seq, ack uint32, data string) []byte {
+		return testenv.Build(testenv.PacketSpec{SrcMAC: from.MAC, DstMAC: to.MAC, SrcIP: from.IP, DstIP: to.IP, Proto: "tcp",
+			SrcPort: sport, DstPort: dport, TCPFlags: flags, Seq: seq, Ack: ack, Window: 1000, Payload: []byte(data)})
+	}
+	// 1 GB ahead: far past anything VM2 ever offered.
+	beyond := seg(vm1, vm2, 45000, 5000, "PA", next+1<<30, ack, "beyond the window")
+	mustNotArrive(t, "a segment 1 GB beyond the window", p1, p2, beyond)
+	if n := l.flowPackets(invDrop); n != 1 {
+		t.Fatalf("the +inv flow counted %d packets, want 1", n)
+	}
+	l.must("ct-set-tcp-liberal", "on")
+	mustArrive(t, "the out-of-window segment with ct-set-tcp-liberal on", p1, p2, beyond)
+	l.must("ct-set-tcp-liberal", "off")
+	roundTrip(t, c, s, "the connection is unharmed")
+	mustNotArrive(t, "the out-of-window segment with ct-set-tcp-liberal off again", p1, p2, beyond)
+
+	// TCP packets that start nothing: +inv.
+	for _, flags := range []string{"SA", "FA", "R"} {
+		mustNotArrive(t, flags+" without a connection", p2, p1, seg(vm2, vm1, 5000, 45999, flags, 1000, 2000, ""))
+	}
+	if n := l.flowPackets(invDrop); n != 5 {
+		t.Errorf("the +inv flow counted %d packets, want 5", n)
+	}
+	if n := l.ctInvalid() - inv0; n != 5 {
+		t.Errorf("ct-stats-show counted %d more invalid packets, want 5", n)
+	}
+	l.wantConntrack([]string{ctEntry("tcp", vm1, vm2, 45000, 5000, tcpState("ESTABLISHED"))})
+
+	// Without the +inv flow the same SYN-ACK passes: that flow dropped it.
+	l.must("del-flows", "--strict", "priority=200, tcp, ct_state=+trk+inv")
+	mustArrive(t, "SA without a connection, no +inv flow", p2, p1, seg(vm2, vm1, 5000, 45999, "SA", 1000, 2000, ""))
+	// A bare ACK is picked up mid-stream: +new, not +inv.
+	l.must("add-flow", "priority=200, tcp, ct_state=+trk+inv, actions=drop")
+	mustArrive(t, "a bare ACK without a connection (+new)", p2, p1, seg(vm2, vm1, 5000, 45998, "A", 1000, 2000, ""))
+}
