@@ -631,3 +631,49 @@ func TestCTE2EInvalid(t *testing.T) {
 	l.must("add-flow", "priority=200, tcp, ct_state=+trk+inv, actions=drop")
 	mustArrive(t, "a bare ACK without a connection (+new)", p2, p1, seg(vm2, vm1, 5000, 45998, "A", 1000, 2000, ""))
 }
+
+// TestCTE2EForce: ct(commit,force) re-creates a connection seen in the
+// other direction. VM1 opens a UDP flow; VM2's replies are +est+rpl and
+// pass only if, after a commit, they are +new. A plain ct(commit) leaves
+// them +est+rpl (dropped, and the connection stays VM1's); ct(commit,force)
+// deletes VM1's connection and commits a new one from VM2 (they pass), and
+// from then on VM2 is the originator: its packets are no longer +rpl.
+func TestCTE2EForce(t *testing.T) {
+	replyCommit := "table=1, priority=100, in_port=vnet2, udp, ct_state=+trk+rpl, actions=ct(%s,table=2)"
+	l := newCTLab(t,
+		"priority=10, arp, actions=NORMAL",
+		"priority=100, in_port=vnet1, udp, actions=ct(commit),vnet2",
+		"priority=100, in_port=vnet2, udp, ct_state=-trk, actions=ct(table=1)",
+		fmt.Sprintf(replyCommit, "commit"),
+		"table=2, priority=100, udp, ct_state=+trk+new, actions=vnet1",
+	)
+	vm1, vm2 := l.vm1, l.vm2
+	srv := udpPeer{vm2.ListenUDP(t, 6000)}
+	c := dialUDP(t, vm1, 46000, vm2, 6000)
+	exchange := func(msg string) {
+		t.Helper()
+		send(t, c, msg)
+		got, from := srv.recvFrom(t)
+		if got != msg {
+			t.Fatalf("VM2 read %q, want %q", got, msg)
+		}
+		srv.sendTo(t, msg, from)
+	}
+	fromVM1 := ctEntry("udp", vm1, vm2, 46000, 6000, "")
+	fromVM2 := ctEntry("udp", vm2, vm1, 6000, 46000, "")
+
+	exchange("commit")
+	mustNotReceive(t, c, "VM2's reply after ct(commit): still +est+rpl")
+	l.wantConntrack([]string{fromVM1})
+
+	l.must("mod-flows", "--strict", fmt.Sprintf(replyCommit, "commit,force"))
+	exchange("force")
+	mustReceive(t, c, "force")
+	l.wantConntrack([]string{fromVM2})
+
+	// VM1's next packet is the reply direction of VM2's connection; VM2's
+	// answer is then +est in the original direction: no flow takes it.
+	exchange("after")
+	mustNotReceive(t, c, "VM2's packet once VM2 is the originator")
+	l.wantConntrack([]string{fromVM2})
+}
