@@ -677,3 +677,80 @@ func TestCTE2EForce(t *testing.T) {
 	mustNotReceive(t, c, "VM2's packet once VM2 is the originator")
 	l.wantConntrack([]string{fromVM2})
 }
+
+// TestCTE2ETimeouts: ct-set-timeouts shortens a zone's UDP timeout to 1 s:
+// the connection leaves dump-conntrack about 1 s after its last packet,
+// and the reply traffic that needed it (+est) is dropped from then on.
+// Back to the defaults (30 s), the same pause changes nothing.
+func TestCTE2ETimeouts(t *testing.T) {
+	l := newCTLab(t,
+		"priority=10, arp, actions=NORMAL",
+		"priority=100, in_port=vnet1, udp, actions=ct(commit,zone=7),vnet2",
+		"priority=100, in_port=vnet2, udp, ct_state=-trk, actions=ct(zone=7,table=1)",
+		"table=1, priority=100, in_port=vnet2, udp, ct_state=+trk+est, actions=vnet1",
+	)
+	vm1, vm2 := l.vm1, l.vm2
+	srv := udpPeer{vm2.ListenUDP(t, 6000)}
+	c := dialUDP(t, vm1, 47000, vm2, 6000)
+	// exchange sends msg from VM1 and back, and returns VM1's address as
+	// VM2 saw it.
+	exchange := func(msg string) *net.UDPAddr {
+		t.Helper()
+		send(t, c, msg)
+		got, from := srv.recvFrom(t)
+		if got != msg {
+			t.Fatalf("VM2 read %q, want %q", got, msg)
+		}
+		srv.sendTo(t, msg, from)
+		mustReceive(t, c, msg)
+		return from
+	}
+	timeout := func() string {
+		t.Helper()
+		lines := l.conntrack("-s", "zone=7")
+		if len(lines) != 1 {
+			t.Fatalf("dump-conntrack -s zone=7: %q, want one connection", lines)
+		}
+		m := regexp.MustCompile(`,timeout=(\d+)`).FindStringSubmatch(lines[0])
+		if m == nil {
+			t.Fatalf("no timeout= in %s", lines[0])
+		}
+		return m[1]
+	}
+	entry := ctEntry("udp", vm1, vm2, 47000, 6000, ",zone=7")
+
+	l.must("ct-set-timeouts", "zone=7", "udp_first=1")
+	if out := l.must("ct-set-timeouts", "zone=7"); out != "zone=7 udp_first=1\n" {
+		t.Fatalf("ct-set-timeouts zone=7 printed %q", out)
+	}
+	vm1Addr := exchange("short")
+	last := time.Now()
+	l.wantConntrack([]string{entry})
+	if got := timeout(); got != "0" && got != "1" {
+		t.Fatalf("timeout=%s with udp_first=1", got)
+	}
+	for deadline := last.Add(passWait); len(l.conntrack("zone=7")) > 0; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the connection is still there %v after its last packet, with udp_first=1", passWait)
+		}
+	}
+	if gone := time.Since(last); gone < 800*time.Millisecond {
+		t.Fatalf("the connection went %v after its last packet; udp_first=1 should keep it about 1 s", gone)
+	}
+	srv.sendTo(t, "too late", vm1Addr)
+	mustNotReceive(t, c, "VM2's packet after the connection timed out")
+	l.wantConntrack(nil, "zone=7")
+
+	l.must("ct-set-timeouts", "zone=7", "udp_first=0")
+	if out := l.must("ct-set-timeouts", "zone=7"); out != "zone=7 (defaults)\n" {
+		t.Fatalf("ct-set-timeouts zone=7 printed %q after udp_first=0", out)
+	}
+	exchange("default")
+	if got := timeout(); got != "29" && got != "30" {
+		t.Fatalf("timeout=%s with the default udp_first", got)
+	}
+	time.Sleep(1200 * time.Millisecond)
+	srv.sendTo(t, "in time", vm1Addr)
+	mustReceive(t, c, "in time")
+	l.wantConntrack([]string{entry})
+}
