@@ -754,3 +754,45 @@ func TestCTE2ETimeouts(t *testing.T) {
 	mustReceive(t, c, "in time")
 	l.wantConntrack([]string{entry})
 }
+
+// TestCTE2EFlushTuple: flush-conntrack with an orig tuple removes that
+// connection only. Behind a strict firewall (VM2 may only answer, +est),
+// the flushed connection's server can no longer send; the other connection
+// is untouched. The reply tuple given as orig removes nothing. VM1's next
+// segment re-commits the connection (picked up mid-stream) and the server's
+// data, retransmitted, passes again.
+func TestCTE2EFlushTuple(t *testing.T) {
+	l := newCTLab(t,
+		"priority=10, arp, actions=NORMAL",
+		"priority=100, tcp, ct_state=-trk, actions=ct(table=0)",
+		"priority=100, in_port=vnet1, tcp, ct_state=+trk+new, actions=ct(commit),vnet2",
+		"priority=100, in_port=vnet1, tcp, ct_state=+trk+est, actions=vnet2",
+		"priority=100, in_port=vnet2, tcp, ct_state=+trk+est, actions=vnet1",
+	)
+	vm1, vm2 := l.vm1, l.vm2
+	ln := vm2.ListenTCP(t, 5000)
+	a := mustDial(t, vm1, 48001, vm2, 5000)
+	sa := acceptOne(t, ln)
+	b := mustDial(t, vm1, 48002, vm2, 5000)
+	sb := acceptOne(t, ln)
+	roundTrip(t, a, sa, "a")
+	roundTrip(t, b, sb, "b")
+	connA := ctEntry("tcp", vm1, vm2, 48001, 5000, tcpState("ESTABLISHED"))
+	connB := ctEntry("tcp", vm1, vm2, 48002, 5000, tcpState("ESTABLISHED"))
+	l.wantConntrack([]string{connA, connB})
+
+	l.must("flush-conntrack", "ct_nw_src=10.0.10.2,ct_nw_dst=10.0.10.1,ct_nw_proto=6,ct_tp_src=5000,ct_tp_dst=48001")
+	l.wantConntrack([]string{connA, connB})
+
+	l.must("flush-conntrack", "ct_nw_src=10.0.10.1,ct_nw_dst=10.0.10.2,ct_nw_proto=6,ct_tp_src=48001,ct_tp_dst=5000")
+	l.wantConntrack([]string{connB})
+	roundTrip(t, b, sb, "b is untouched")
+	send(t, sa, "late")
+	mustNotReceive(t, a, "the server's data once its connection was flushed")
+	l.wantConntrack([]string{connB})
+
+	send(t, a, "again")
+	mustReceive(t, sa, "again")
+	mustReceive(t, a, "late") // retransmitted by VM2's TCP
+	l.wantConntrack([]string{connA, connB})
+}
