@@ -1,0 +1,798 @@
+package ctl_test
+
+// End-to-end conntrack tests: real traffic between two VM namespaces
+// through the attached datapath, the way Open vSwitch's
+// tests/system-traffic.at checks its conntrack: flows in ovs-ofctl syntax,
+// sockets in the VMs (crafted frames where no socket can produce the
+// packet), and the verdicts read from whether traffic passes and from
+// dump-conntrack. Every test also shows what must be refused.
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/gopacket/layers"
+
+	"github.com/ebpfovs/ebpfovs/testenv"
+)
+
+// Bounds of the waits: traffic that must pass gets passWait, traffic that
+// must be dropped is watched for dropWait.
+const (
+	passWait = 3 * time.Second
+	dropWait = 700 * time.Millisecond
+)
+
+// ctLab is a two-VM veth lab with vnet1 and vnet2 attached to a bridge.
+type ctLab struct {
+	*cli
+	vm1, vm2 *testenv.VM
+}
+
+// newCTLab builds the lab and makes flows the bridge's whole table (no
+// NORMAL flow: what no flow matches is dropped).
+func newCTLab(t *testing.T, flows ...string) *ctLab {
+	t.Helper()
+	testenv.RequirePrivileged(t)
+	lab := testenv.NewLab(t, testenv.LabOptions{VMs: 2})
+	c := newCLI(t, lab.Host.Path)
+	c.must("attach", "vnet1", "vnet2")
+	t.Cleanup(func() { c.run("detach") })
+	l := &ctLab{cli: c, vm1: lab.VM(1), vm2: lab.VM(2)}
+	l.replaceFlows(flows...)
+	return l
+}
+
+// replaceFlows makes flows the bridge's table (replace-flows FILE).
+func (l *ctLab) replaceFlows(flows ...string) {
+	l.t.Helper()
+	file := filepath.Join(l.t.TempDir(), "flows")
+	if err := os.WriteFile(file, []byte(strings.Join(flows, "\n")+"\n"), 0o644); err != nil {
+		l.t.Fatal(err)
+	}
+	l.must("replace-flows", file)
+}
+
+// conntrack returns the lines of dump-conntrack ARGS, sorted.
+func (l *ctLab) conntrack(args ...string) []string {
+	l.t.Helper()
+	out := strings.TrimRight(l.must(append([]string{"dump-conntrack"}, args...)...), "\n")
+	if out == "" {
+		return nil
+	}
+	lines := strings.Split(out, "\n")
+	slices.Sort(lines)
+	return lines
+}
+
+// wantConntrack waits (bounded) until dump-conntrack ARGS prints exactly
+// want, in any order; the last packets of an exchange may still be in
+// flight when a socket call returns.
+func (l *ctLab) wantConntrack(want []string, args ...string) {
+	l.t.Helper()
+	want = slices.Sorted(slices.Values(want))
+	var got []string
+	for deadline := time.Now().Add(passWait); ; time.Sleep(20 * time.Millisecond) {
+		if got = l.conntrack(args...); slices.Equal(got, want) || time.Now().After(deadline) {
+			break
+		}
+	}
+	if !slices.Equal(got, want) {
+		l.t.Fatalf("dump-conntrack %s:\n%s\nwant:\n%s", strings.Join(args, " "), strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// flowPackets returns n_packets of the one flow whose dump-flows --names
+// line contains text, e.g. "priority=200,ct_state=+inv+trk".
+func (l *ctLab) flowPackets(text string) int {
+	l.t.Helper()
+	out := l.must("dump-flows", "--names")
+	var found []string
+	for _, line := range strings.Split(out, "\n") {
+		if strings.Contains(line, text) {
+			found = append(found, line)
+		}
+	}
+	if len(found) != 1 {
+		l.t.Fatalf("dump-flows: want one flow with %q, got:\n%s", text, out)
+	}
+	m := regexp.MustCompile(`n_packets=(\d+)`).FindStringSubmatch(found[0])
+	n, _ := strconv.Atoi(m[1])
+	return n
+}
+
+// ctInvalid returns the datapath's count of +inv packets (ct-stats-show).
+func (l *ctLab) ctInvalid() int {
+	l.t.Helper()
+	out := l.must("ct-stats-show")
+	m := regexp.MustCompile(`invalid: (\d+)`).FindStringSubmatch(out)
+	if m == nil {
+		l.t.Fatalf("ct-stats-show: no invalid counter:\n%s", out)
+	}
+	n, _ := strconv.Atoi(m[1])
+	return n
+}
+
+// ctEntry is a dump-conntrack line for a connection src:sport -> dst:dport;
+// extra is what follows reply=(...): zone, mark, labels, protoinfo.
+func ctEntry(proto string, src, dst *testenv.VM, sport, dport int, extra string) string {
+	return fmt.Sprintf("%s,orig=(src=%s,dst=%s,sport=%d,dport=%d),reply=(src=%s,dst=%s,sport=%d,dport=%d)%s",
+		proto, src.IP, dst.IP, sport, dport, dst.IP, src.IP, dport, sport, extra)
+}
+
+func tcpState(s string) string { return ",protoinfo=(state=" + s + ")" }
+
+// addr is "IP:port" of vm.
+func addr(vm *testenv.VM, port int) string {
+	return net.JoinHostPort(vm.IP.String(), strconv.Itoa(port))
+}
+
+// dialTCP connects from vm's local port lport to to:port within wait.
+func dialTCP(vm *testenv.VM, lport int, to *testenv.VM, port int, wait time.Duration) (net.Conn, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	return vm.DialTCPFrom(ctx, lport, addr(to, port))
+}
+
+// mustDial is dialTCP that must succeed; the connection is closed at cleanup.
+func mustDial(t *testing.T, vm *testenv.VM, lport int, to *testenv.VM, port int) net.Conn {
+	t.Helper()
+	c, err := dialTCP(vm, lport, to, port, passWait)
+	if err != nil {
+		t.Fatalf("connect %v:%d -> %v:%d: %v", vm, lport, to, port, err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// mustNotDial checks that a connection from vm:lport to to:port is not
+// established within dropWait.
+func mustNotDial(t *testing.T, vm *testenv.VM, lport int, to *testenv.VM, port int) {
+	t.Helper()
+	if c, err := dialTCP(vm, lport, to, port, dropWait); err == nil {
+		c.Close()
+		t.Fatalf("connect %v:%d -> %v:%d succeeded; the flows should refuse it", vm, lport, to, port)
+	}
+}
+
+// acceptOne accepts one connection on ln within passWait; it is closed at
+// cleanup.
+func acceptOne(t *testing.T, ln net.Listener) net.Conn {
+	t.Helper()
+	type res struct {
+		c   net.Conn
+		err error
+	}
+	ch := make(chan res, 1)
+	go func() {
+		c, err := ln.Accept()
+		ch <- res{c, err}
+	}()
+	select {
+	case r := <-ch:
+		if r.err != nil {
+			t.Fatalf("accept: %v", r.err)
+		}
+		t.Cleanup(func() { r.c.Close() })
+		return r.c
+	case <-time.After(passWait):
+		ln.Close() // ends the Accept
+		t.Fatalf("accept: no connection within %v", passWait)
+		return nil
+	}
+}
+
+// send writes msg to c, which must not fail.
+func send(t *testing.T, c net.Conn, msg string) {
+	t.Helper()
+	c.SetWriteDeadline(time.Now().Add(passWait))
+	if _, err := c.Write([]byte(msg)); err != nil {
+		t.Fatalf("write %q: %v", msg, err)
+	}
+}
+
+// receive reads exactly msg from c within wait, or returns why not.
+func receive(c net.Conn, msg string, wait time.Duration) error {
+	c.SetReadDeadline(time.Now().Add(wait))
+	buf := make([]byte, len(msg)+64)
+	got := 0
+	for got < len(msg) {
+		n, err := c.Read(buf[got:])
+		got += n
+		if err != nil {
+			return fmt.Errorf("read %q: got %q: %w", msg, buf[:got], err)
+		}
+		if _, ok := c.(*net.UDPConn); ok {
+			break // one datagram
+		}
+	}
+	if string(buf[:got]) != msg {
+		return fmt.Errorf("read %q: got %q", msg, buf[:got])
+	}
+	return nil
+}
+
+// readError reads once from c within wait and returns the error the read
+// ends with: what the VM's socket learnt (ECONNREFUSED, EMSGSIZE, ...).
+func readError(c net.Conn, wait time.Duration) error {
+	c.SetReadDeadline(time.Now().Add(wait))
+	buf := make([]byte, 2048)
+	n, err := c.Read(buf)
+	if err == nil {
+		return fmt.Errorf("read %q, no error", buf[:n])
+	}
+	return err
+}
+
+// mustReceive is receive within passWait, failing the test.
+func mustReceive(t *testing.T, c net.Conn, msg string) {
+	t.Helper()
+	if err := receive(c, msg, passWait); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// mustNotReceive checks that nothing arrives on c within dropWait.
+func mustNotReceive(t *testing.T, c net.Conn, what string) {
+	t.Helper()
+	c.SetReadDeadline(time.Now().Add(dropWait))
+	buf := make([]byte, 2048)
+	n, err := c.Read(buf)
+	if err == nil {
+		t.Fatalf("%s: received %q; it should have been dropped", what, buf[:n])
+	}
+	if !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("%s: %v; want nothing at all (a timeout)", what, err)
+	}
+}
+
+// roundTrip sends msg from a to b and back, which must both pass.
+func roundTrip(t *testing.T, a, b net.Conn, msg string) {
+	t.Helper()
+	send(t, a, msg)
+	mustReceive(t, b, msg)
+	send(t, b, msg)
+	mustReceive(t, a, msg)
+}
+
+// udpPeer is a UDP socket in vm bound to port, replying with WriteTo.
+type udpPeer struct {
+	c *net.UDPConn
+}
+
+// recvFrom reads one datagram within passWait and returns its payload and
+// sender.
+func (p udpPeer) recvFrom(t *testing.T) (string, *net.UDPAddr) {
+	t.Helper()
+	p.c.SetReadDeadline(time.Now().Add(passWait))
+	buf := make([]byte, 2048)
+	n, from, err := p.c.ReadFromUDP(buf)
+	if err != nil {
+		t.Fatalf("UDP server: %v", err)
+	}
+	return string(buf[:n]), from
+}
+
+func (p udpPeer) sendTo(t *testing.T, msg string, to *net.UDPAddr) {
+	t.Helper()
+	if _, err := p.c.WriteToUDP([]byte(msg), to); err != nil {
+		t.Fatalf("UDP server: write to %v: %v", to, err)
+	}
+}
+
+// dialUDP is a connected UDP socket from vm:lport to to:port, closed at
+// cleanup.
+func dialUDP(t *testing.T, vm *testenv.VM, lport int, to *testenv.VM, port int) *net.UDPConn {
+	t.Helper()
+	c, err := vm.DialUDPFrom(lport, addr(to, port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// TestCTE2EZones: connections committed in zones 5 and 6 are separate
+// tables. The replies are looked up in zone 5 only: a connection committed
+// in zone 5 works, one committed in zone 6 is refused (its replies are
+// +new in zone 5), dump-conntrack and flush-conntrack see each zone alone,
+// and an established connection stops passing when its replies are looked
+// up in another zone.
+func TestCTE2EZones(t *testing.T) {
+	replyLookup := "priority=100, in_port=vnet2, tcp, ct_state=-trk, actions=ct(zone=%d,table=1)"
+	l := newCTLab(t,
+		"priority=10, arp, actions=NORMAL",
+		"priority=100, in_port=vnet1, tcp, tp_dst=5000, actions=ct(commit,zone=5),vnet2",
+		"priority=100, in_port=vnet1, tcp, tp_dst=5001, actions=ct(commit,zone=6),vnet2",
+		fmt.Sprintf(replyLookup, 5),
+		"table=1, priority=100, in_port=vnet2, tcp, ct_state=+trk+est, ct_zone=5, actions=vnet1",
+	)
+	vm1, vm2 := l.vm1, l.vm2
+	ln5 := vm2.ListenTCP(t, 5000)
+	vm2.ListenTCP(t, 5001)
+
+	c5 := mustDial(t, vm1, 42000, vm2, 5000)
+	s5 := acceptOne(t, ln5)
+	roundTrip(t, c5, s5, "zone 5")
+	in5 := ctEntry("tcp", vm1, vm2, 42000, 5000, ",zone=5"+tcpState("ESTABLISHED"))
+	l.wantConntrack([]string{in5}, "zone=5")
+
+	mustNotDial(t, vm1, 42001, vm2, 5001)
+	in6 := ctEntry("tcp", vm1, vm2, 42001, 5001, ",zone=6"+tcpState("SYN_SENT"))
+	l.wantConntrack([]string{in6}, "zone=6")
+	l.wantConntrack([]string{in5}, "zone=5") // the replies in zone 5 committed nothing
+	l.wantConntrack([]string{in5, in6})
+	l.wantConntrack(nil, "zone=0")
+
+	// flush-conntrack zone=6 leaves zone 5 alone.
+	l.must("flush-conntrack", "zone=6")
+	l.wantConntrack([]string{in5})
+	roundTrip(t, c5, s5, "after flushing zone 6")
+
+	// The replies looked up in zone 6 find nothing: +new, dropped.
+	l.must("mod-flows", "--strict", fmt.Sprintf(replyLookup, 6))
+	send(t, s5, "zone 6 reply")
+	mustNotReceive(t, c5, "a zone 5 connection's reply looked up in zone 6")
+	l.wantConntrack([]string{in5})
+}
+
+// ctMetaCase is one of the ct_mark and ct_label tests: connections to
+// port 5000 are committed with setA, to 5001 with setB; the replies pass
+// only if they match the reply flow's match.
+type ctMetaCase struct {
+	setA, setB     string // ct(commit,exec(...)) contents, e.g. set_field:1->ct_mark
+	match          string // the reply flow's match on the connection's metadata
+	dumpA, dumpB   string // what dump-conntrack prints for each connection
+	changeA        string // set on A's connection by a later commit
+	dumpChanged    string
+	flushA, flushB string // flush-conntrack selector of only A, and only B
+}
+
+func runCTMeta(t *testing.T, c ctMetaCase) {
+	commitA := "priority=100, in_port=vnet1, tcp, tp_dst=5000, actions=ct(commit,exec(%s)),vnet2"
+	l := newCTLab(t,
+		"priority=10, arp, actions=NORMAL",
+		fmt.Sprintf(commitA, c.setA),
+		fmt.Sprintf("priority=100, in_port=vnet1, tcp, tp_dst=5001, actions=ct(commit,exec(%s)),vnet2", c.setB),
+		"priority=100, in_port=vnet2, tcp, ct_state=-trk, actions=ct(table=0)",
+		"priority=100, in_port=vnet2, tcp, ct_state=+trk+est, "+c.match+", actions=vnet1",
+	)
+	vm1, vm2 := l.vm1, l.vm2
+	lnA := vm2.ListenTCP(t, 5000)
+	vm2.ListenTCP(t, 5001)
+
+	ca := mustDial(t, vm1, 43000, vm2, 5000)
+	sa := acceptOne(t, lnA)
+	roundTrip(t, ca, sa, "matching metadata")
+	a := ctEntry("tcp", vm1, vm2, 43000, 5000, c.dumpA+tcpState("ESTABLISHED"))
+	l.wantConntrack([]string{a})
+
+	// B's SYN-ACK is tracked before its flow drops it: SYN_RECV, which
+	// dump-conntrack prints as OVS does, ESTABLISHED.
+	mustNotDial(t, vm1, 43001, vm2, 5001)
+	b := ctEntry("tcp", vm1, vm2, 43001, 5001, c.dumpB+tcpState("ESTABLISHED"))
+	l.wantConntrack([]string{a, b})
+
+	// A later commit changes the metadata of A's connection: its replies
+	// no longer match.
+	l.must("mod-flows", "--strict", fmt.Sprintf(commitA, c.changeA))
+	send(t, ca, "change")
+	mustReceive(t, sa, "change")
+	send(t, sa, "refused")
+	mustNotReceive(t, ca, "a reply after the connection's metadata changed")
+	changed := ctEntry("tcp", vm1, vm2, 43000, 5000, c.dumpChanged+tcpState("ESTABLISHED"))
+	l.wantConntrack([]string{changed, b})
+
+	// flush-conntrack by metadata: first a selector of B only, then of A.
+	l.must("flush-conntrack", c.flushB)
+	l.wantConntrack([]string{changed})
+	l.must("flush-conntrack", c.flushA)
+	l.wantConntrack(nil)
+}
+
+// TestCTE2EMark: ct(commit,exec(set_field:1->ct_mark)) marks a connection
+// and its replies match ct_mark=1, as system-traffic.at's "conntrack -
+// ct_mark"; a connection committed with another mark is refused, and
+// re-marking an established connection stops its replies.
+func TestCTE2EMark(t *testing.T) {
+	runCTMeta(t, ctMetaCase{
+		setA: "set_field:1->ct_mark", setB: "set_field:3->ct_mark",
+		match: "ct_mark=1",
+		dumpA: ",mark=1", dumpB: ",mark=3",
+		changeA: "set_field:2->ct_mark", dumpChanged: ",mark=2",
+		flushA: "mark=2", flushB: "mark=1/1",
+	})
+}
+
+// TestCTE2ELabel: the same with 128-bit ct_label, with bits in both
+// halves and a masked match on the top bit.
+func TestCTE2ELabel(t *testing.T) {
+	runCTMeta(t, ctMetaCase{
+		setA:    "set_field:0x80000000000000000000000000000001->ct_label",
+		setB:    "set_field:0x1->ct_label",
+		match:   "ct_label=0x80000000000000000000000000000000/0x80000000000000000000000000000000",
+		dumpA:   ",labels=0x80000000000000000000000000000001",
+		dumpB:   ",labels=0x1",
+		changeA: "set_field:0x40000000000000000000000000000001->ct_label",
+		// set_field without a mask replaces the whole label.
+		dumpChanged: ",labels=0x40000000000000000000000000000001",
+		flushA:      "labels=0x40000000000000000000000000000000/0x40000000000000000000000000000000",
+		flushB:      "labels=0x1/0xc0000000000000000000000000000001",
+	})
+}
+
+// frameIs matches a captured frame equal to frame: the datapath forwards
+// these crafted frames unchanged.
+func frameIs(frame []byte) func(testenv.Captured) bool {
+	return func(c testenv.Captured) bool { return bytes.Equal(c.Data, frame) }
+}
+
+// mustArrive sends frame from `from`'s packet socket and waits for it on
+// `to`'s.
+func mustArrive(t *testing.T, what string, from, to *testenv.PacketSocket, frame []byte) {
+	t.Helper()
+	to.Drain()
+	if err := from.Send(frame); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := to.ReadMatching(passWait, false, frameIs(frame)); err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+}
+
+// mustNotArrive sends frame and checks that it does not reach `to`.
+func mustNotArrive(t *testing.T, what string, from, to *testenv.PacketSocket, frame []byte) {
+	t.Helper()
+	to.Drain()
+	if err := from.Send(frame); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := to.ReadMatching(dropWait, false, frameIs(frame)); err == nil {
+		t.Fatalf("%s: arrived; it should have been dropped", what)
+	} else if !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatal(err)
+	}
+}
+
+// icmpError is an ICMP error from `from` to `to` quoting inner (its IP
+// header and all that follows), as a router or the host would send it.
+// rest is the second word of the ICMP header (the next-hop MTU of a
+// frag-needed is its low half).
+func icmpError(from, to *testenv.VM, typ, code uint8, rest uint16, inner testenv.PacketSpec) []byte {
+	quote := testenv.Build(inner)[14:]
+	return testenv.Build(testenv.PacketSpec{SrcMAC: from.MAC, DstMAC: to.MAC, SrcIP: from.IP, DstIP: to.IP,
+		Proto: "icmp", ICMPType: typ, ICMPCode: code, ICMPSeq: rest, Payload: quote})
+}
+
+// TestCTE2ERelated: ICMP errors about a tracked connection are +rel and
+// carry its ct_mark, as system-traffic.at's "conntrack - ICMP related":
+// VM2's own port unreachable for a committed UDP flow reaches VM1 (whose
+// socket reports ECONNREFUSED), and so does a frag-needed about it (VM1's
+// socket reports EMSGSIZE, and its route to VM2 learns the MTU). Errors
+// about untracked flows are +inv and dropped, and no error makes an entry.
+func TestCTE2ERelated(t *testing.T) {
+	l := newCTLab(t,
+		"priority=10, arp, actions=NORMAL",
+		"priority=100, in_port=vnet1, udp, tp_dst=6000, actions=ct(commit,exec(set_field:1->ct_mark)),vnet2",
+		"priority=100, in_port=vnet1, udp, tp_dst=6002, actions=ct(commit,exec(set_field:1->ct_mark)),vnet2",
+		"priority=100, in_port=vnet1, udp, tp_dst=6001, actions=vnet2", // untracked
+		"priority=100, in_port=vnet2, icmp, ct_state=-trk, actions=ct(table=0)",
+		"priority=100, in_port=vnet2, icmp, ct_state=+trk+rel+rpl, ct_mark=1, actions=vnet1",
+		"priority=200, in_port=vnet2, icmp, ct_state=+trk+inv, actions=drop",
+	)
+	vm1, vm2 := l.vm1, l.vm2
+	if err := vm2.NS.SetSysctl("net/ipv4/icmp_ratelimit", "0"); err != nil {
+		t.Fatal(err)
+	}
+	invDrop := "priority=200,ct_state=+inv+trk,icmp,in_port=vnet2 actions=drop"
+
+	// Port unreachable about a committed flow: related, passes.
+	u := dialUDP(t, vm1, 44000, vm2, 6000)
+	send(t, u, "anyone?")
+	if err := readError(u, passWait); !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Fatalf("VM1's UDP to a closed port of VM2, committed: %v; want ECONNREFUSED (the port unreachable passed as +rel)", err)
+	}
+	udp6000 := ctEntry("udp", vm1, vm2, 44000, 6000, ",mark=1")
+	l.wantConntrack([]string{udp6000})
+
+	// Port unreachable about an untracked flow: +inv, dropped.
+	v := dialUDP(t, vm1, 44001, vm2, 6001)
+	send(t, v, "anyone?")
+	mustNotReceive(t, v, "the port unreachable about an untracked flow")
+	if n := l.flowPackets(invDrop); n != 1 {
+		t.Errorf("the +inv drop flow counted %d packets, want 1 (the unrelated port unreachable)", n)
+	}
+
+	// Frag-needed from a pretend router behind VM2 about a committed flow.
+	srv := udpPeer{vm2.ListenUDP(t, 6002)}
+	w := dialUDP(t, vm1, 44002, vm2, 6002)
+	send(t, w, "big")
+	if msg, _ := srv.recvFrom(t); msg != "big" {
+		t.Fatalf("VM2 read %q", msg)
+	}
+	p1, p2 := vm1.OpenPacketSocket(t), vm2.OpenPacketSocket(t)
+	quoted := testenv.PacketSpec{SrcMAC: vm1.MAC, DstMAC: vm2.MAC, SrcIP: vm1.IP, DstIP: vm2.IP, DF: true,
+		Proto: "udp", SrcPort: 44002, DstPort: 6002, Payload: []byte("big")}
+	fragNeeded := icmpError(vm2, vm1, layers.ICMPv4TypeDestinationUnreachable, layers.ICMPv4CodeFragmentationNeeded, 1200, quoted)
+	mustArrive(t, "frag-needed about a committed flow", p2, p1, fragNeeded)
+	if err := readError(w, passWait); !errors.Is(err, syscall.EMSGSIZE) {
+		t.Errorf("VM1's socket after the frag-needed: %v; want EMSGSIZE", err)
+	}
+	if out := vm1.NS.Run(t, "ip", "route", "get", vm2.IP.String()); !strings.Contains(out, "mtu 1200") {
+		t.Errorf("VM1's route to VM2 after the frag-needed:\n%s\nwant mtu 1200", out)
+	}
+
+	// Frag-needed about a flow never seen: +inv, dropped.
+	quoted.SrcPort = 44003
+	mustNotArrive(t, "frag-needed about no connection", p2, p1,
+		icmpError(vm2, vm1, layers.ICMPv4TypeDestinationUnreachable, layers.ICMPv4CodeFragmentationNeeded, 1200, quoted))
+	if n := l.flowPackets(invDrop); n != 2 {
+		t.Errorf("the +inv drop flow counted %d packets, want 2", n)
+	}
+
+	// The errors made no connection of their own.
+	l.wantConntrack([]string{udp6000, ctEntry("udp", vm1, vm2, 44002, 6002, ",mark=1")})
+}
+
+// tcpOf returns the TCP layer of a captured frame, or nil.
+func tcpOf(c testenv.Captured) *layers.TCP {
+	if l := testenv.Decode(c.Data).Layer(layers.LayerTypeTCP); l != nil {
+		return l.(*layers.TCP)
+	}
+	return nil
+}
+
+// seqOf finds, among what p captures, the segment sport -> dport carrying
+// payload, sent by the VM (outgoing) or received, and returns its sequence
+// number.
+func seqOf(t *testing.T, p *testenv.PacketSocket, outgoing bool, sport, dport int, payload string) uint32 {
+	t.Helper()
+	c, err := p.ReadMatching(passWait, outgoing, func(c testenv.Captured) bool {
+		tcp := tcpOf(c)
+		return c.Outgoing == outgoing && tcp != nil && int(tcp.SrcPort) == sport && int(tcp.DstPort) == dport && string(tcp.Payload) == payload
+	})
+	if err != nil {
+		t.Fatalf("the segment %d -> %d with %q: %v", sport, dport, payload, err)
+	}
+	return tcpOf(c).Seq
+}
+
+// TestCTE2EInvalid: +inv packets are dropped by a ct_state=+trk+inv
+// flow while everything else tracked passes: a segment of an established
+// connection far beyond the receiver's window, and TCP packets that start
+// nothing (SYN-ACK, FIN, RST without a connection). ct-set-tcp-liberal on
+// lets the out-of-window segment through; removing the +inv flow lets the
+// SYN-ACK through; a bare ACK is picked up mid-stream (+new), as
+// nf_conntrack does with tcp_loose.
+func TestCTE2EInvalid(t *testing.T) {
+	l := newCTLab(t,
+		"priority=10, arp, actions=NORMAL",
+		"priority=100, ip, ct_state=-trk, actions=ct(table=0)",
+		"priority=200, tcp, ct_state=+trk+inv, actions=drop",
+		"priority=100, in_port=vnet1, tcp, ct_state=+trk+new, actions=ct(commit),vnet2",
+		"priority=50, ip, ct_state=+trk, actions=NORMAL",
+	)
+	vm1, vm2 := l.vm1, l.vm2
+	invDrop := "priority=200,ct_state=+inv+trk,tcp actions=drop"
+	p1, p2 := vm1.OpenPacketSocket(t), vm2.OpenPacketSocket(t)
+	ln := vm2.ListenTCP(t, 5000)
+	c := mustDial(t, vm1, 45000, vm2, 5000)
+	s := acceptOne(t, ln)
+	roundTrip(t, c, s, "ping")
+	next := seqOf(t, p1, true, 45000, 5000, "ping") + 4 // VM1's next sequence number
+	ack := seqOf(t, p1, false, 5000, 45000, "ping") + 4 // and what it acknowledges
+	l.wantConntrack([]string{ctEntry("tcp", vm1, vm2, 45000, 5000, tcpState("ESTABLISHED"))})
+	inv0 := l.ctInvalid()
+
+	seg := func(from, to *testenv.VM, sport, dport uint16, flags string, seq, ack uint32, data string) []byte {
+		return testenv.Build(testenv.PacketSpec{SrcMAC: from.MAC, DstMAC: to.MAC, SrcIP: from.IP, DstIP: to.IP, Proto: "tcp",
+			SrcPort: sport, DstPort: dport, TCPFlags: flags, Seq: seq, Ack: ack, Window: 1000, Payload: []byte(data)})
+	}
+	// 1 GB ahead: far past anything VM2 ever offered.
+	beyond := seg(vm1, vm2, 45000, 5000, "PA", next+1<<30, ack, "beyond the window")
+	mustNotArrive(t, "a segment 1 GB beyond the window", p1, p2, beyond)
+	if n := l.flowPackets(invDrop); n != 1 {
+		t.Fatalf("the +inv flow counted %d packets, want 1", n)
+	}
+	l.must("ct-set-tcp-liberal", "on")
+	mustArrive(t, "the out-of-window segment with ct-set-tcp-liberal on", p1, p2, beyond)
+	l.must("ct-set-tcp-liberal", "off")
+	roundTrip(t, c, s, "the connection is unharmed")
+	mustNotArrive(t, "the out-of-window segment with ct-set-tcp-liberal off again", p1, p2, beyond)
+
+	// TCP packets that start nothing: +inv.
+	for _, flags := range []string{"SA", "FA", "R"} {
+		mustNotArrive(t, flags+" without a connection", p2, p1, seg(vm2, vm1, 5000, 45999, flags, 1000, 2000, ""))
+	}
+	if n := l.flowPackets(invDrop); n != 5 {
+		t.Errorf("the +inv flow counted %d packets, want 5", n)
+	}
+	if n := l.ctInvalid() - inv0; n != 5 {
+		t.Errorf("ct-stats-show counted %d more invalid packets, want 5", n)
+	}
+	l.wantConntrack([]string{ctEntry("tcp", vm1, vm2, 45000, 5000, tcpState("ESTABLISHED"))})
+
+	// Without the +inv flow the same SYN-ACK passes: that flow dropped it.
+	l.must("del-flows", "--strict", "priority=200, tcp, ct_state=+trk+inv")
+	mustArrive(t, "SA without a connection, no +inv flow", p2, p1, seg(vm2, vm1, 5000, 45999, "SA", 1000, 2000, ""))
+	// A bare ACK is picked up mid-stream: +new, not +inv.
+	l.must("add-flow", "priority=200, tcp, ct_state=+trk+inv, actions=drop")
+	mustArrive(t, "a bare ACK without a connection (+new)", p2, p1, seg(vm2, vm1, 5000, 45998, "A", 1000, 2000, ""))
+}
+
+// TestCTE2EForce: ct(commit,force) re-creates a connection seen in the
+// other direction. VM1 opens a UDP flow; VM2's replies are +est+rpl and
+// pass only if, after a commit, they are +new. A plain ct(commit) leaves
+// them +est+rpl (dropped, and the connection stays VM1's); ct(commit,force)
+// deletes VM1's connection and commits a new one from VM2 (they pass), and
+// from then on VM2 is the originator: its packets are no longer +rpl.
+func TestCTE2EForce(t *testing.T) {
+	replyCommit := "table=1, priority=100, in_port=vnet2, udp, ct_state=+trk+rpl, actions=ct(%s,table=2)"
+	l := newCTLab(t,
+		"priority=10, arp, actions=NORMAL",
+		"priority=100, in_port=vnet1, udp, actions=ct(commit),vnet2",
+		"priority=100, in_port=vnet2, udp, ct_state=-trk, actions=ct(table=1)",
+		fmt.Sprintf(replyCommit, "commit"),
+		"table=2, priority=100, udp, ct_state=+trk+new, actions=vnet1",
+	)
+	vm1, vm2 := l.vm1, l.vm2
+	srv := udpPeer{vm2.ListenUDP(t, 6000)}
+	c := dialUDP(t, vm1, 46000, vm2, 6000)
+	exchange := func(msg string) {
+		t.Helper()
+		send(t, c, msg)
+		got, from := srv.recvFrom(t)
+		if got != msg {
+			t.Fatalf("VM2 read %q, want %q", got, msg)
+		}
+		srv.sendTo(t, msg, from)
+	}
+	fromVM1 := ctEntry("udp", vm1, vm2, 46000, 6000, "")
+	fromVM2 := ctEntry("udp", vm2, vm1, 6000, 46000, "")
+
+	exchange("commit")
+	mustNotReceive(t, c, "VM2's reply after ct(commit): still +est+rpl")
+	l.wantConntrack([]string{fromVM1})
+
+	l.must("mod-flows", "--strict", fmt.Sprintf(replyCommit, "commit,force"))
+	exchange("force")
+	mustReceive(t, c, "force")
+	l.wantConntrack([]string{fromVM2})
+
+	// VM1's next packet is the reply direction of VM2's connection; VM2's
+	// answer is then +est in the original direction: no flow takes it.
+	exchange("after")
+	mustNotReceive(t, c, "VM2's packet once VM2 is the originator")
+	l.wantConntrack([]string{fromVM2})
+}
+
+// TestCTE2ETimeouts: ct-set-timeouts shortens a zone's UDP timeout to 1 s:
+// the connection leaves dump-conntrack about 1 s after its last packet,
+// and the reply traffic that needed it (+est) is dropped from then on.
+// Back to the defaults (30 s), the same pause changes nothing.
+func TestCTE2ETimeouts(t *testing.T) {
+	l := newCTLab(t,
+		"priority=10, arp, actions=NORMAL",
+		"priority=100, in_port=vnet1, udp, actions=ct(commit,zone=7),vnet2",
+		"priority=100, in_port=vnet2, udp, ct_state=-trk, actions=ct(zone=7,table=1)",
+		"table=1, priority=100, in_port=vnet2, udp, ct_state=+trk+est, actions=vnet1",
+	)
+	vm1, vm2 := l.vm1, l.vm2
+	srv := udpPeer{vm2.ListenUDP(t, 6000)}
+	c := dialUDP(t, vm1, 47000, vm2, 6000)
+	// exchange sends msg from VM1 and back, and returns VM1's address as
+	// VM2 saw it.
+	exchange := func(msg string) *net.UDPAddr {
+		t.Helper()
+		send(t, c, msg)
+		got, from := srv.recvFrom(t)
+		if got != msg {
+			t.Fatalf("VM2 read %q, want %q", got, msg)
+		}
+		srv.sendTo(t, msg, from)
+		mustReceive(t, c, msg)
+		return from
+	}
+	timeout := func() string {
+		t.Helper()
+		lines := l.conntrack("-s", "zone=7")
+		if len(lines) != 1 {
+			t.Fatalf("dump-conntrack -s zone=7: %q, want one connection", lines)
+		}
+		m := regexp.MustCompile(`,timeout=(\d+)`).FindStringSubmatch(lines[0])
+		if m == nil {
+			t.Fatalf("no timeout= in %s", lines[0])
+		}
+		return m[1]
+	}
+	entry := ctEntry("udp", vm1, vm2, 47000, 6000, ",zone=7")
+
+	l.must("ct-set-timeouts", "zone=7", "udp_first=1")
+	if out := l.must("ct-set-timeouts", "zone=7"); out != "zone=7 udp_first=1\n" {
+		t.Fatalf("ct-set-timeouts zone=7 printed %q", out)
+	}
+	vm1Addr := exchange("short")
+	last := time.Now()
+	l.wantConntrack([]string{entry})
+	if got := timeout(); got != "0" && got != "1" {
+		t.Fatalf("timeout=%s with udp_first=1", got)
+	}
+	for deadline := last.Add(passWait); len(l.conntrack("zone=7")) > 0; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the connection is still there %v after its last packet, with udp_first=1", passWait)
+		}
+	}
+	if gone := time.Since(last); gone < 800*time.Millisecond {
+		t.Fatalf("the connection went %v after its last packet; udp_first=1 should keep it about 1 s", gone)
+	}
+	srv.sendTo(t, "too late", vm1Addr)
+	mustNotReceive(t, c, "VM2's packet after the connection timed out")
+	l.wantConntrack(nil, "zone=7")
+
+	l.must("ct-set-timeouts", "zone=7", "udp_first=0")
+	if out := l.must("ct-set-timeouts", "zone=7"); out != "zone=7 (defaults)\n" {
+		t.Fatalf("ct-set-timeouts zone=7 printed %q after udp_first=0", out)
+	}
+	exchange("default")
+	if got := timeout(); got != "29" && got != "30" {
+		t.Fatalf("timeout=%s with the default udp_first", got)
+	}
+	time.Sleep(1200 * time.Millisecond)
+	srv.sendTo(t, "in time", vm1Addr)
+	mustReceive(t, c, "in time")
+	l.wantConntrack([]string{entry})
+}
+
+// TestCTE2EFlushTuple: flush-conntrack with an orig tuple removes that
+// connection only. Behind a strict firewall (VM2 may only answer, +est),
+// the flushed connection's server can no longer send; the other connection
+// is untouched. The reply tuple given as orig removes nothing. VM1's next
+// segment re-commits the connection (picked up mid-stream) and the server's
+// data, retransmitted, passes again.
+func TestCTE2EFlushTuple(t *testing.T) {
+	l := newCTLab(t,
+		"priority=10, arp, actions=NORMAL",
+		"priority=100, tcp, ct_state=-trk, actions=ct(table=0)",
+		"priority=100, in_port=vnet1, tcp, ct_state=+trk+new, actions=ct(commit),vnet2",
+		"priority=100, in_port=vnet1, tcp, ct_state=+trk+est, actions=vnet2",
+		"priority=100, in_port=vnet2, tcp, ct_state=+trk+est, actions=vnet1",
+	)
+	vm1, vm2 := l.vm1, l.vm2
+	ln := vm2.ListenTCP(t, 5000)
+	a := mustDial(t, vm1, 48001, vm2, 5000)
+	sa := acceptOne(t, ln)
+	b := mustDial(t, vm1, 48002, vm2, 5000)
+	sb := acceptOne(t, ln)
+	roundTrip(t, a, sa, "a")
+	roundTrip(t, b, sb, "b")
+	connA := ctEntry("tcp", vm1, vm2, 48001, 5000, tcpState("ESTABLISHED"))
+	connB := ctEntry("tcp", vm1, vm2, 48002, 5000, tcpState("ESTABLISHED"))
+	l.wantConntrack([]string{connA, connB})
+
+	l.must("flush-conntrack", "ct_nw_src=10.0.10.2,ct_nw_dst=10.0.10.1,ct_nw_proto=6,ct_tp_src=5000,ct_tp_dst=48001")
+	l.wantConntrack([]string{connA, connB})
+
+	l.must("flush-conntrack", "ct_nw_src=10.0.10.1,ct_nw_dst=10.0.10.2,ct_nw_proto=6,ct_tp_src=48001,ct_tp_dst=5000")
+	l.wantConntrack([]string{connB})
+	roundTrip(t, b, sb, "b is untouched")
+	send(t, sa, "late")
+	mustNotReceive(t, a, "the server's data once its connection was flushed")
+	l.wantConntrack([]string{connB})
+
+	send(t, a, "again")
+	mustReceive(t, sa, "again")
+	mustReceive(t, a, "late") // retransmitted by VM2's TCP
+	l.wantConntrack([]string{connA, connB})
+}
