@@ -37,6 +37,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -106,6 +107,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.BoolVar(&c.profile, "profile", false, "after the rounds, record perf profiles of B, C, D and E (default: from -mode)")
 	fs.BoolVar(&c.ovsTxOff, "ovs-tx-off", false, "path D: turn the VMs' tx offload off instead of enabling OVS userspace TSO")
 	noScaleFlag := fs.Bool("no-scale", false, "skip the scale rows (flow installation and conntrack dump rates, E vs D)")
+	scaleConns := fs.String("scale-conns", "", "connection counts for the conntrack dump rows, comma-separated, at most 1000000 (default: from -mode: 100000; full: 100000,1000000)")
 	fs.IntVar(&c.microRuns, "micro-runs", -1, "runs per datapath micro-benchmark (go test -bench ./bpf); 0 skips them (default: from -mode)")
 	fs.StringVar(&c.replot, "replot", "", "measure nothing: redo the tables and the plot (in -out) from a results.json")
 	fs.Usage = func() {
@@ -132,6 +134,16 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	}
 	if !*noScaleFlag {
 		c.scaleFlows, c.scaleConns = preset.scaleFlows, preset.scaleConns
+		if *scaleConns != "" {
+			c.scaleConns = nil
+			for _, f := range strings.Split(*scaleConns, ",") {
+				n, err := strconv.Atoi(f)
+				if err != nil || n < 1 || n > 1_000_000 || (len(c.scaleConns) > 0 && n <= c.scaleConns[len(c.scaleConns)-1]) {
+					return c, fmt.Errorf("-scale-conns: %q: want increasing counts from 1 to 1000000", *scaleConns)
+				}
+				c.scaleConns = append(c.scaleConns, n)
+			}
+		}
 	}
 	if c.iperfTime == 0 {
 		c.iperfTime = preset.iperfTime
