@@ -176,3 +176,53 @@ func BenchmarkConntrack(b *testing.B) {
 	)
 	run("new-uncommitted", testenv.Build(tcp("S", 45000, 80)))
 }
+
+// BenchmarkConntrackTableSize: an established packet's cost as the
+// connection table fills up to a million entries (the others inserted in
+// batches by FillConntrack), and the table's kernel memory per entry.
+//
+//	go test -run '^$' -bench ConntrackTableSize -benchtime 100000x ./bpf
+func BenchmarkConntrackTableSize(b *testing.B) {
+	d := newDPWith(b, 4096, 1_100_000)
+	empty := func() time.Duration {
+		var dur time.Duration
+		err := d.ns.Do(func() (err error) {
+			dur, err = loader.RunEmpty(testenv.Build(tcp("A", 1, 2)), d.ifindex[1], 200000)
+			return err
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		return dur
+	}
+	d.setFlows(
+		"table=0, priority=10, tcp, ct_state=-trk, actions=ct(table=1)",
+		"table=1, priority=10, tcp, ct_state=+trk+new, actions=ct(commit),p2",
+		"table=1, priority=5, tcp, ct_state=+trk, actions=p2",
+	)
+	sess := newTCPSession()
+	for _, f := range []struct {
+		side  int
+		flags string
+	}{{client, "S"}, {server, "SA"}, {client, "A"}} {
+		in, frame := sess.seg(f.side, f.flags, false)
+		d.run(in, frame)
+	}
+	_, ack := sess.seg(client, "A", false)
+	filled := 0
+	for _, n := range []int{0, 100_000, 1_000_000} {
+		if err := d.b.FillConntrack(9, n-filled); err != nil {
+			b.Fatal(err)
+		}
+		filled = n
+		benchOne(b, d, fmt.Sprintf("established/entries=%d", n+1), ack, empty)
+	}
+	mem, size, err := d.b.ConntrackMemory()
+	if err != nil {
+		b.Skip(err)
+	}
+	b.Run("memory", func(b *testing.B) {
+		b.ReportMetric(float64(mem)/float64(size), "bytes/entry")
+		b.ReportMetric(float64(mem)/(1<<20), "MiB/table")
+	})
+}

@@ -38,6 +38,12 @@ func newDP(t testing.TB) *dp {
 
 func newDPSized(t testing.TB, maxFlows uint32) *dp {
 	t.Helper()
+	return newDPWith(t, maxFlows, 16384)
+}
+
+// newDPWith is newDP with room for maxFlows flows and maxConns connections.
+func newDPWith(t testing.TB, maxFlows, maxConns uint32) *dp {
+	t.Helper()
 	testenv.RequirePrivileged(t)
 	ns := testenv.NewNS(t, "dp")
 	h := ns.MustHandle(t)
@@ -61,7 +67,7 @@ func newDPSized(t testing.TB, maxFlows uint32) *dp {
 		}
 		specs = append(specs, loader.PortSpec{Name: name, OFPort: uint32(i)})
 	}
-	opts := loader.Options{BPFFS: testenv.TempBPFFS(t), Bridge: "dp", NetNS: ns.Path, MaxFlows: maxFlows, MaxConns: 16384}
+	opts := loader.Options{BPFFS: testenv.TempBPFFS(t), Bridge: "dp", NetNS: ns.Path, MaxFlows: maxFlows, MaxConns: maxConns}
 	ports, err := loader.Attach(opts, specs, loader.ModeAuto)
 	if err != nil {
 		t.Fatal(err)

@@ -92,6 +92,17 @@ func (b *Bridge) Conntrack(zone *uint16) ([]Conn, error) {
 // ConntrackProgress is Conntrack telling progress, if not nil, how many
 // entries it has read so far (a million take a few seconds).
 func (b *Bridge) ConntrackProgress(zone *uint16, progress func(read int)) ([]Conn, error) {
+	out, err := b.liveConns(zone, progress)
+	if err != nil {
+		return nil, err
+	}
+	sort.Slice(out, func(i, j int) bool { return connLess(&out[i], &out[j]) })
+	return out, nil
+}
+
+// liveConns is ConntrackProgress in the table's order (flush needs no sort:
+// a million entries take a second to sort).
+func (b *Bridge) liveConns(zone *uint16, progress func(read int)) ([]Conn, error) {
 	now := monotonicNow()
 	keys, entries, err := readAllProgress[bpf.DatapathCtKey, bpf.DatapathCtEntry](b.maps.Conntrack, progress)
 	if err != nil {
@@ -112,7 +123,6 @@ func (b *Bridge) ConntrackProgress(zone *uint16, progress func(read int)) ([]Con
 	if _, err := b.deleteConns(expired); err != nil {
 		return nil, fmt.Errorf("remove expired connections: %w", err)
 	}
-	sort.Slice(out, func(i, j int) bool { return connLess(&out[i], &out[j]) })
 	return out, nil
 }
 
@@ -322,7 +332,7 @@ func (b *Bridge) FlushConntrack(f CTFilter) (int, error) {
 // FlushConntrackProgress is FlushConntrack telling progress, if not nil,
 // how many entries it has read so far.
 func (b *Bridge) FlushConntrackProgress(f CTFilter, progress func(read int)) (int, error) {
-	conns, err := b.ConntrackProgress(f.Zone, progress)
+	conns, err := b.liveConns(f.Zone, progress)
 	if err != nil {
 		return 0, err
 	}

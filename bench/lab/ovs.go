@@ -112,6 +112,16 @@ func setupOVS(ctx context.Context, env *Env, txOff bool) (*Path, error) {
 	p.DumpConntrack = func(ctx context.Context, zone int) (string, error) {
 		return RunEnvLong(ctx, ovsEnv, "ovs-appctl", "-t", ctl, "dpctl/dump-conntrack", fmt.Sprintf("zone=%d", zone))
 	}
+	p.SetUDPTimeout = func(ctx context.Context, zone, secs int) error {
+		// A zone timeout policy (the userspace datapath applies them
+		// too), on the netdev Datapath record, created first.
+		if err := vsctl(ctx, "--", "--id=@d", "create", "Datapath", "datapath_version=0",
+			"--", "set", "Open_vSwitch", ".", "datapaths:netdev=@d"); err != nil {
+			return err
+		}
+		return vsctl(ctx, "add-zone-tp", "netdev", fmt.Sprintf("zone=%d", zone),
+			fmt.Sprintf("udp_first=%d", secs), fmt.Sprintf("udp_single=%d", secs), fmt.Sprintf("udp_multiple=%d", secs))
+	}
 	p.FlushConntrack = func(ctx context.Context, zone int) (string, error) {
 		return RunEnvLong(ctx, ovsEnv, "ovs-appctl", "-t", ctl, "dpctl/flush-conntrack", fmt.Sprintf("zone=%d", zone))
 	}

@@ -62,6 +62,10 @@ type Path struct {
 	DumpConntrack func(ctx context.Context, zone int) (string, error)
 	// FlushConntrack removes the connections of zone (D, E, F).
 	FlushConntrack func(ctx context.Context, zone int) (string, error)
+	// SetUDPTimeout sets zone's UDP timeouts (unreplied and replied) to
+	// secs (D, E, F): the scale rows keep a million connections alive for
+	// longer than the default 30 s.
+	SetUDPTimeout func(ctx context.Context, zone, secs int) error
 }
 
 // VMMAC is the MAC address of lab VM n (configureVM).
@@ -276,6 +280,11 @@ func setupEbpfovs(ctx context.Context, env *Env, bin string, xdp bool) (*Path, e
 	}
 	p.FlushConntrack = func(ctx context.Context, zone int) (string, error) {
 		return ovs(ctx, "flush-conntrack", fmt.Sprintf("zone=%d", zone))
+	}
+	p.SetUDPTimeout = func(ctx context.Context, zone, secs int) error {
+		_, err := ovs(ctx, "ct-set-timeouts", fmt.Sprintf("zone=%d", zone),
+			fmt.Sprintf("udp_first=%d", secs), fmt.Sprintf("udp_multiple=%d", secs))
+		return err
 	}
 	p.BPFProgPin = filepath.Join(bpffs, bridge, "prog_tc_ingress")
 	if xdp {

@@ -21,11 +21,15 @@ type microRow struct {
 	OverEmpty string
 }
 
-var microLine = regexp.MustCompile(`^Benchmark(\S+?)-\d+\s+\d+\s+.*?([\d.]+) ns-over-empty.*?([\d.]+) ns/pkt`)
+var (
+	microLine  = regexp.MustCompile(`^Benchmark(\S+?)-\d+\s+\d+\s+.*?([\d.]+) ns-over-empty.*?([\d.]+) ns/pkt`)
+	memoryLine = regexp.MustCompile(`^Benchmark(\S+?)-\d+\s+\d+\s+.*?([\d.]+) bytes/entry\s+([\d.]+) MiB/table`)
+)
 
 // microBenchmarks runs bpf/'s classifier and conntrack benchmarks (flows
 // 10 to 100k, masks 1 to 32, with and without the exact-match cache;
-// conntrack established and new) with n runs each, in the module at the
+// conntrack established and new, established as the table fills to a
+// million entries, and the table's memory per entry) with n runs each, in the module at the
 // current directory, within a time limit.
 func microBenchmarks(ctx context.Context, n int, stderr io.Writer) ([]microRow, error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
@@ -47,6 +51,8 @@ func parseMicro(s string) []microRow {
 	for sc.Scan() {
 		if m := microLine.FindStringSubmatch(sc.Text()); m != nil {
 			rows = append(rows, microRow{Name: m[1], OverEmpty: m[2], NsPkt: m[3]})
+		} else if m := memoryLine.FindStringSubmatch(sc.Text()); m != nil {
+			rows = append(rows, microRow{Name: m[1], NsPkt: "–", OverEmpty: fmt.Sprintf("(%s bytes/entry, %s MiB for the table)", m[2], m[3])})
 		}
 	}
 	return rows

@@ -70,6 +70,11 @@ func measureScale(ctx context.Context, env *lab.Env, self string, d, e *lab.Path
 	// Conntrack: commit VM1's UDP in a zone of its own, then fill.
 	flow := fmt.Sprintf("table=0, priority=70, udp, in_port=vnet1, actions=ct(commit,zone=%d),output:vnet2", scaleZone)
 	for _, p := range []*lab.Path{e, d} {
+		// UDP's 30 s would expire the first connections while the rest
+		// are sent and dumped.
+		if err := p.SetUDPTimeout(ctx, scaleZone, 3600); err != nil {
+			return rows, fmt.Errorf("path %s: %w", p.ID, err)
+		}
 		if _, err := p.Flows(ctx, "add-flow", flow); err != nil {
 			return rows, fmt.Errorf("path %s: %w", p.ID, err)
 		}
