@@ -23,7 +23,8 @@ type microRow struct {
 
 var (
 	microLine  = regexp.MustCompile(`^Benchmark(\S+?)-\d+\s+\d+\s+.*?([\d.]+) ns-over-empty.*?([\d.]+) ns/pkt`)
-	memoryLine = regexp.MustCompile(`^Benchmark(\S+?)-\d+\s+\d+\s+.*?([\d.]+) bytes/entry\s+([\d.]+) MiB/table`)
+	memoryLine = regexp.MustCompile(`^Benchmark(\S+?)-\d+\s+\d+\s+.*?([\d.]+) bytes/entry`)
+	tableLine  = regexp.MustCompile(`([\d.]+) MiB/table`)
 )
 
 // microBenchmarks runs bpf/'s classifier and conntrack benchmarks (flows
@@ -52,7 +53,11 @@ func parseMicro(s string) []microRow {
 		if m := microLine.FindStringSubmatch(sc.Text()); m != nil {
 			rows = append(rows, microRow{Name: m[1], OverEmpty: m[2], NsPkt: m[3]})
 		} else if m := memoryLine.FindStringSubmatch(sc.Text()); m != nil {
-			rows = append(rows, microRow{Name: m[1], NsPkt: "–", OverEmpty: fmt.Sprintf("(%s bytes/entry, %s MiB for the table)", m[2], m[3])})
+			mib := "?"
+			if t := tableLine.FindStringSubmatch(sc.Text()); t != nil {
+				mib = t[1]
+			}
+			rows = append(rows, microRow{Name: m[1], NsPkt: "–", OverEmpty: fmt.Sprintf("(%s bytes/entry, %s MiB for the table)", m[2], mib)})
 		}
 	}
 	return rows

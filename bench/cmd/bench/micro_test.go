@@ -10,7 +10,7 @@ func TestParseMicro(t *testing.T) {
 	out := `goos: linux
 BenchmarkClassifier/flows=10/masks=1/hit-first-2   	  100000	       210.9 ns/op	       188.0 ns-over-empty	        21.00 ns/empty	       209.0 ns/pkt	         9.952 x-empty
 BenchmarkConntrack/established-2                                   	  100000	       639.9 ns/op	       589.0 ns-over-empty	         7.000 ns/empty	       596.0 ns/pkt	        85.14 x-empty
-BenchmarkConntrackTableSize/memory-2         	1000000000	         0.0000001 ns/op	       312.5 bytes/entry	       327.8 MiB/table
+BenchmarkConntrackTableSize/memory-2         	1000000000	         0.0000001 ns/op	       327.8 MiB/table	       312.5 bytes/entry
 PASS
 `
 	rows := parseMicro(out)
