@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"net/netip"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -332,6 +333,21 @@ func (b *Bridge) FlushConntrack(f CTFilter) (int, error) {
 // FlushConntrackProgress is FlushConntrack telling progress, if not nil,
 // how many entries it has read so far.
 func (b *Bridge) FlushConntrackProgress(f CTFilter, progress func(read int)) (int, error) {
+	if f.zoneOnly() {
+		// Straight from the keys: no connection decoded, expired ones go too.
+		keys, _, err := readAllProgress[bpf.DatapathCtKey, bpf.DatapathCtEntry](b.maps.Conntrack, progress)
+		if err != nil {
+			return 0, fmt.Errorf("read conntrack: %w", err)
+		}
+		if f.Zone != nil {
+			keys = slices.DeleteFunc(keys, func(k bpf.DatapathCtKey) bool { return k.Zone != *f.Zone })
+		}
+		n, err := b.deleteConns(keys)
+		if err != nil {
+			return n, fmt.Errorf("flush conntrack: %w", err)
+		}
+		return n, nil
+	}
 	conns, err := b.liveConns(f.Zone, progress)
 	if err != nil {
 		return 0, err

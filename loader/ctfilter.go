@@ -209,6 +209,12 @@ func (t *CTTuple) matches(proto uint8, src, dst netip.Addr, sport, dport uint16,
 	return (t.SrcPort == 0 || t.SrcPort == sport) && (t.DstPort == 0 || t.DstPort == dport)
 }
 
+// zoneOnly reports whether f selects by zone (or nothing) alone, so a
+// flush needs no connection decoded.
+func (f *CTFilter) zoneOnly() bool {
+	return f.Proto == 0 && f.MarkMask == 0 && f.LabelsM == [16]byte{} && !f.hasOrig && !f.hasRepl
+}
+
 func (f *CTFilter) matches(c *Conn) bool {
 	if f.Zone != nil && c.Zone != *f.Zone {
 		return false
