@@ -212,7 +212,7 @@ func runLab(t *testing.T, mode string) {
 		t.Fatalf("dump-flows:\n%s\nwant %d flows", dump, len(wantFlows))
 	}
 	for i, l := range lines {
-		re := `^ cookie=0x0, duration=\d+\.\d{3}s, table=0, n_packets=(\d+), n_bytes=\d+, ` + regexp.QuoteMeta(wantFlows[i]) + `$`
+		re := `^ cookie=0x0, duration=\d+(?:\.\d{3})?s, table=0, n_packets=(\d+), n_bytes=\d+, ` + regexp.QuoteMeta(wantFlows[i]) + `$`
 		m := regexp.MustCompile(re).FindStringSubmatch(l)
 		if m == nil {
 			t.Errorf("dump-flows line %d:\n  %s\nwant it to match\n  %s", i, l, re)

@@ -37,7 +37,7 @@ var pipelineFlows = []string{
 // table and the rest of its line after the counters.
 type flowCounts map[string]uint64
 
-var dumpLine = regexp.MustCompile(`^ cookie=0x0, duration=\d+\.\d{3}s, (table=\d+), n_packets=(\d+), n_bytes=\d+, (.*)$`)
+var dumpLine = regexp.MustCompile(`^ cookie=0x0, duration=\d+(?:\.\d{3})?s, (table=\d+), n_packets=(\d+), n_bytes=\d+, (.*)$`)
 
 func (c *cli) flowCounts() flowCounts {
 	c.t.Helper()
