@@ -141,33 +141,8 @@ func BenchmarkAddFlows(b *testing.B) {
 //	go test -run '^$' -bench Conntrack ./bpf
 func BenchmarkConntrack(b *testing.B) {
 	d := newDPSized(b, 4096)
-	empty := func() time.Duration {
-		var dur time.Duration
-		err := d.ns.Do(func() (err error) {
-			dur, err = loader.RunEmpty(testenv.Build(tcp("A", 1, 2)), d.ifindex[1], 200000)
-			return err
-		})
-		if err != nil {
-			b.Fatal(err)
-		}
-		return dur
-	}
+	empty, ack := conntrackBenchSetup(b, d)
 	run := func(name string, frame []byte) { benchOne(b, d, name, frame, empty) }
-
-	d.setFlows(
-		"table=0, priority=10, tcp, ct_state=-trk, actions=ct(table=1)",
-		"table=1, priority=10, tcp, ct_state=+trk+new, actions=ct(commit),p2",
-		"table=1, priority=5, tcp, ct_state=+trk, actions=p2",
-	)
-	sess := newTCPSession()
-	for _, f := range []struct {
-		side  int
-		flags string
-	}{{client, "S"}, {server, "SA"}, {client, "A"}} {
-		in, frame := sess.seg(f.side, f.flags, false)
-		d.run(in, frame)
-	}
-	_, ack := sess.seg(client, "A", false)
 	run("established", ack)
 
 	d.setFlows(
@@ -177,14 +152,11 @@ func BenchmarkConntrack(b *testing.B) {
 	run("new-uncommitted", testenv.Build(tcp("S", 45000, 80)))
 }
 
-// BenchmarkConntrackTableSize: an established packet's cost as the
-// connection table fills up to a million entries (the others inserted in
-// batches by FillConntrack), and the table's kernel memory per entry.
-//
-//	go test -run '^$' -bench ConntrackTableSize -benchtime 100000x ./bpf
-func BenchmarkConntrackTableSize(b *testing.B) {
-	d := newDPWith(b, 4096, 1_100_000)
-	empty := func() time.Duration {
+// conntrackBenchSetup installs the conntrack benchmarks' flows, opens a
+// connection through them and returns the empty-program baseline and an
+// in-window ACK of that connection.
+func conntrackBenchSetup(b *testing.B, d *dp) (empty func() time.Duration, ack []byte) {
+	empty = func() time.Duration {
 		var dur time.Duration
 		err := d.ns.Do(func() (err error) {
 			dur, err = loader.RunEmpty(testenv.Build(tcp("A", 1, 2)), d.ifindex[1], 200000)
@@ -208,7 +180,18 @@ func BenchmarkConntrackTableSize(b *testing.B) {
 		in, frame := sess.seg(f.side, f.flags, false)
 		d.run(in, frame)
 	}
-	_, ack := sess.seg(client, "A", false)
+	_, ack = sess.seg(client, "A", false)
+	return empty, ack
+}
+
+// BenchmarkConntrackTableSize: an established packet's cost as the
+// connection table fills up to a million entries (the others inserted in
+// batches by FillConntrack), and the table's kernel memory per entry.
+//
+//	go test -run '^$' -bench ConntrackTableSize -benchtime 100000x ./bpf
+func BenchmarkConntrackTableSize(b *testing.B) {
+	d := newDPWith(b, 4096, 1_100_000)
+	empty, ack := conntrackBenchSetup(b, d)
 	filled := 0
 	for _, n := range []int{0, 100_000, 1_000_000} {
 		if err := d.b.FillConntrack(9, n-filled); err != nil {
