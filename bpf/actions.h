@@ -12,7 +12,7 @@
  * output carries the packet as it was at that point.
  *
  * The XDP program shares everything here but output (xdp.h): step() in
- * datapath.c hands each action to exec_meta when it does not touch the
+ * datapath.c hands each action to exec_ct or exec_meta when it does not touch the
  * packet, else to exec_action (TC) or exec_action_xdp.
  */
 #pragma once
@@ -52,6 +52,7 @@ static __always_inline struct port *out_port(struct out_state *o, __u32 port,
 	p = bpf_map_lookup_elem(&ports, &port);
 	if (!p || !p->ifindex) {
 		count(CNT_OUTPUT_NOPORT);
+		o->noport = 1;
 		return NULL;
 	}
 	if (o->nout < TRACE_MAX_OUT)
@@ -128,7 +129,7 @@ static __always_inline __u32 normal_dest(struct pkt_ctx *c)
 {
 	struct mac_key mk = {};
 	struct mac_entry *me;
-	__u64 now = bpf_ktime_get_ns();
+	__u64 now = dp_now();
 
 	mk.vlan = bpf_ntohs(c->key.vlan_tci) & 0x0fff;
 
@@ -265,23 +266,46 @@ static __always_inline __u32 output_reg_port(const struct pkt_ctx *c, const stru
 /* Whether c->act is for exec_meta: it changes the pipeline's state, not the packet. */
 static __always_inline int act_is_meta(__u8 type)
 {
-	return type == ACT_LOAD || type == ACT_MOVE || type == ACT_CT ||
-	       type == ACT_CT_CLEAR || type == ACT_EXIT;
+	return type == ACT_LOAD || type == ACT_MOVE || type == ACT_CT_CLEAR || type == ACT_EXIT;
+}
+
+/*
+ * Run c->act, a ct(): conntrack, then the ct_* fields a ct(table=N)
+ * recirculation matches. Returns N, or NO_TABLE. Actions after a
+ * ct(table=N) run on the packet as it was, as in OVS; the recirculated
+ * copy continues in table N with the ct_* fields set. Inlined into both
+ * programs' step loops: ct_execute -> tcp_packet is the deepest call chain,
+ * and on Linux 6.1 one more frame in it exceeds the 512-byte combined stack.
+ */
+static __always_inline __u32 exec_ct(struct pkt_ctx *c)
+{
+	const struct action *a = &c->act;
+	__u32 state, zone;
+
+	/* ct(zone=REG[a..b]): OVN keeps each port's zone in a register. */
+	zone = (a->flags & CT_ZONE_FIELD) ?
+	       (pf_read(c, a->aux >> 8) >> (a->aux & 63)) & 0xffff : a->aux;
+	state = ct_execute(&c->key, &c->pi, &c->ct, zone,
+			   (a->flags & ~CT_ZONE_FIELD) | (c->dryrun ? CT_DRYRUN : 0) |
+			   (c->liberal ? CT_LIBERAL : 0));
+	if (a->arg == NO_TABLE)
+		return NO_TABLE;
+	/* The recirculated packet sees the conntrack result. */
+	c->key.ct_state = bpf_htonl(state);
+	c->key.ct_zone = bpf_htons(zone);
+	c->key.ct_mark = bpf_htonl(c->ct.mark);
+	__builtin_memcpy(c->key.ct_label, c->ct.labels, 16);
+	return a->arg;
 }
 
 /*
  * Run c->act when it changes only the pipeline's state, not the packet:
- * load, move, ct, ct_clear, exit. Both programs (TC and XDP) call it
- * directly from their step loop, not through exec_action: on Linux 6.1 one
- * more frame on the way to tcp_packet() exceeds the 512-byte combined stack. Returns the table to recirculate to (ct(table=N)), or
- * NO_TABLE. Actions after a ct(table=N) run on the packet as it was, as in
- * OVS; the recirculated copy continues in table N with the ct_* fields set.
- * Global: the verifier checks it once.
+ * load, move, ct_clear, exit. Both programs (TC and XDP) call it from
+ * their step loop. Global: the verifier checks it once.
  */
 __noinline __u32 exec_meta(struct pkt_ctx *c)
 {
 	const struct action *a;
-	__u32 state, zone;
 
 	if (!c)
 		return NO_TABLE;
@@ -305,29 +329,13 @@ __noinline __u32 exec_meta(struct pkt_ctx *c)
 	case ACT_EXIT:
 		c->halt = 1;
 		break;
-	case ACT_CT:
-		/* ct(zone=REG[a..b]): OVN keeps each port's zone in a register. */
-		zone = (a->flags & CT_ZONE_FIELD) ?
-		       (pf_read(c, a->aux >> 8) >> (a->aux & 63)) & 0xffff : a->aux;
-		state = ct_execute(&c->key, &c->pi, &c->ct, zone,
-				   (a->flags & ~CT_ZONE_FIELD) | (c->dryrun ? CT_DRYRUN : 0) |
-				   (c->liberal ? CT_LIBERAL : 0));
-		if (a->arg != NO_TABLE) {
-			/* The recirculated packet sees the conntrack result. */
-			c->key.ct_state = bpf_htonl(state);
-			c->key.ct_zone = bpf_htons(zone);
-			c->key.ct_mark = bpf_htonl(c->ct.mark);
-			__builtin_memcpy(c->key.ct_label, c->ct.labels, 16);
-			return a->arg;
-		}
-		break;
 	}
 	return NO_TABLE;
 }
 
 /*
  * TC: run c->act, an output or a rewrite (resubmit is the pipeline's, in
- * datapath.c; the rest is exec_meta's). A rewrite first sends
+ * datapath.c; the rest is exec_ct's and exec_meta's). A rewrite first sends
  * the pending output, so each output carries the packet as it was then.
  * Global, so the verifier checks it once rather than at every step.
  */

@@ -45,12 +45,14 @@ static __always_inline int flow_expired(const struct flow_ref *ref, __u64 *now)
 	if (!ref->hard_deadline_ns && !ref->idle_timeout)
 		return 0;
 	if (!*now)
-		*now = bpf_ktime_get_ns();
+		*now = dp_now();
 	if (ref->hard_deadline_ns && *now >= ref->hard_deadline_ns)
 		return 1;
 	if (ref->idle_timeout) {
 		used = bpf_map_lookup_elem(&flow_used, &ref->flow_id);
-		if (used && *now - *used >= (__u64)ref->idle_timeout * 1000000000ULL)
+		/* Signed: the loader stamps flow_used with CLOCK_MONOTONIC,
+		 * which runs up to a tick ahead of our coarse clock. */
+		if (used && (__s64)(*now - *used) >= (__s64)ref->idle_timeout * 1000000000LL)
 			return 1;
 	}
 	return 0;

@@ -15,7 +15,7 @@
  * defaults the loader may change when it creates a bridge; the others are
  * bounds compiled into the programs. */
 #define MAX_PORTS      256  /* OpenFlow ports 1..255 (0 is never a port) */
-#define MAX_TABLES     256  /* OpenFlow tables 0..254, index 255 unused */
+#define MAX_TABLES     256  /* OpenFlow tables 0..254; 255 is EMC_TABLE */
 #define MAX_MASKS      4096 /* distinct (table, mask) subtables, all tables */
 #define MAX_SUBTABLES  32   /* distinct masks within one table */
 #define MAX_FLOWS      131072
@@ -135,7 +135,7 @@ struct subtable {
  * holds GENERATIONS copies: index gen * MAX_TABLES + table. */
 struct table {
 	__u32 nsubtables;
-	__u32 pad;
+	__u32 emc;       /* EMC_TABLE only: 1 when the EMC may be used (emc.h) */
 	struct subtable st[MAX_SUBTABLES];
 	/* The flow_cache key of this table: the key words any of its masks
 	 * covers, masked by the union of its masks -- fields no flow looks at
@@ -279,8 +279,39 @@ struct bridge_config {
  * out (docs/design.md, "XDP mode"); otherwise XDP passes every packet to TC. */
 #define CFG_XDP_GEN0    0x04
 #define CFG_XDP_GEN1    0x08
+#define CFG_CT_POLICIES 0x10 /* some zone has a timeout policy: look it up (else skip the lookup) */
 
-/* Exact-match flow cache: a packet's whole key -> the classifier's answer. */
+/*
+ * The exact-match cache (emc.h): the key words a packet's whole walk can
+ * depend on, for a generation, are the cache words of its tables entry
+ * EMC_TABLE (not an OpenFlow table: 255 is the "all tables" wildcard).
+ */
+#define EMC_TABLE   (MAX_TABLES - 1)
+#define EMC_ENTRIES 4096 /* per CPU, direct-mapped */
+#define EMC_OUTS    4    /* outputs an entry replays */
+#define EMC_FLOWS   4    /* flows an entry counts (lookups that matched) */
+
+struct emc_entry {
+	__u32 epoch;       /* bridge_config.epoch it belongs to */
+	__u32 ifindex;     /* the packet's ingress device */
+	__u64 w[MAX_GATHER]; /* EMC_TABLE's cache words of the packet's key, masked */
+	__u32 ct_label[4]; /* has_ct: the result's ct_label (big-endian bytes) */
+	__u32 ct_state;    /* has_ct: the result's ct_state and ct_mark */
+	__u32 ct_mark;
+	__u32 in_port;
+	__u16 zone;        /* has_ct: the ct()'s zone and flags */
+	__u8 ct_flags;
+	__u8 has_ct;       /* the walk ran one ct(): replay it, and use the entry
+	                    * only if it gives ct_state, ct_mark, ct_label again */
+	__u8 nout;
+	__u8 nflows;
+	__u8 nmiss;        /* table misses the walk counted */
+	__u8 pad;
+	__u32 out[EMC_OUTS];   /* OpenFlow ports, in output order */
+	__u32 flows[EMC_FLOWS];
+};
+
+/* Per-table flow cache: a table's key words -> the classifier's answer. */
 #define CACHE_MIN_SUBTABLES 3     /* below this a tuple search is as cheap as the cache */
 #define CACHE_ENTRIES       65536
 
@@ -366,7 +397,7 @@ struct ct_entry {
 	__u64 bytes[2];
 	__u32 mark;
 	__u32 id;
-	__u64 seq;          /* TCP: even when tcp/flags/expires_ns are stable, odd while a CPU writes them (conntrack.h, tcp_update) */
+	__u64 seq;          /* TCP: odd while a CPU owns the entry (tcp, flags, expires_ns, counters; conntrack.h, tcp_update) */
 	__u8 labels[16];    /* ct_label, big-endian */
 	struct ct_tcp tcp;  /* TCP only */
 	__u8 flags;         /* CT_E_* */
@@ -443,6 +474,7 @@ enum counter {
 	CNT_XDP_PACKETS,    /* packets the XDP program carried through the pipeline */
 	CNT_XDP_TO_TC,      /* passed to the TC program: the flow table needs an skb */
 	CNT_XDP_ABORTED,    /* XDP met an action it cannot do (a flow table change raced): dropped */
+	CNT_EMC_HITS,       /* packets the exact-match cache carried (emc.h) */
 	CNT_MAX,
 };
 

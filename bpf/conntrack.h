@@ -292,9 +292,15 @@ static __always_inline __u64 tcp_timeout_ns(const struct ct_tcp *t, int rst, int
 static __always_inline __u64 ct_timeout_ns(__u8 proto, const struct ct_tcp *t, int rst,
 					   __u8 flags, __u64 age_ns, __u16 zone)
 {
-	__u32 z = zone, v = 0;
-	struct ct_timeouts *tp = bpf_map_lookup_elem(&ct_timeout_policy, &z);
+	__u32 z = zone, v = 0, zero = 0;
+	struct bridge_config *cfg = bpf_map_lookup_elem(&config, &zero);
+	struct ct_timeouts *tp = NULL;
 	int stream;
+
+	/* A hash lookup costs more than the rest of an established packet's
+	 * tracking: skipped while no zone has a policy (the loader's flag). */
+	if (cfg && (cfg->flags & CFG_CT_POLICIES))
+		tp = bpf_map_lookup_elem(&ct_timeout_policy, &z);
 
 	switch (proto) {
 	case IPPROTO_TCP:
@@ -302,7 +308,8 @@ static __always_inline __u64 ct_timeout_ns(__u8 proto, const struct ct_tcp *t, i
 			return tcp_timeout_ns(t, rst, flags & CT_E_SEEN_REPLY, tp);
 		return SECS(TCP_TIMEOUT_RETRANS);
 	case IPPROTO_UDP:
-		stream = (flags & CT_E_SEEN_REPLY) && age_ns > SECS(UDP_STREAM_AFTER);
+		/* Signed: an entry the loader made has a start a tick ahead. */
+		stream = (flags & CT_E_SEEN_REPLY) && (__s64)age_ns > (__s64)SECS(UDP_STREAM_AFTER);
 		if (tp)
 			v = stream ? tp->udp_replied : tp->udp_unreplied;
 		return SECS(v ? v : (stream ? UDP_TIMEOUT_STREAM : UDP_TIMEOUT));
@@ -833,7 +840,7 @@ static __always_inline int ct_related(const struct flow_key *k,
 		return -1;
 	*sk = res->key;
 	e = bpf_map_lookup_elem(&conntrack, sk);
-	if (!e || e->expires_ns < bpf_ktime_get_ns())
+	if (!e || e->expires_ns < dp_now())
 		return -1;
 	/* The quoted packet went orig-wards: the error goes reply-wards. */
 	res->dir = (inner_is_a == !!(e->flags & CT_E_A_IS_ORIG)) ? CT_DIR_REPLY : CT_DIR_ORIG;
@@ -848,26 +855,26 @@ static __always_inline int ct_related(const struct flow_key *k,
  * Both directions of a connection may be on two CPUs at once. A TCP update
  * reads the tracking, runs the state machine on the copy, and writes the
  * result back; two CPUs doing that at once would lose one update (a window
- * edge, ASSURED). So the entry carries a sequence number, used as a
- * seqlock: a writer takes it from even to odd with a compare-and-swap,
- * writes, and makes it even again; a reader copies between two reads of an
- * even, unchanged value. A CPU whose compare-and-swap fails runs the state
- * machine again on the newer state. Every update is thus computed from the
- * state the last one left; none is lost. The reads are atomic adds of 0:
- * BPF atomics are full barriers on every architecture.
+ * edge, ASSURED). So the entry carries a sequence number, odd while a CPU
+ * owns the entry: an update takes it from even to odd with one
+ * compare-and-swap, reads, runs the state machine, writes the tracking,
+ * flags, expiry and the packet counters (plain adds: only the owner
+ * writes them), and makes it even again with an atomic add, which orders
+ * its writes before the release on every architecture. A CPU that finds
+ * the entry owned tries again, CT_TRIES times. Every update is thus
+ * computed from the state the last one left; none is lost. Two atomic
+ * operations per packet: an optimistic read (two reads of the sequence
+ * and a compare-and-swap) cost two more, and the counters two more again.
+ * A packet in softirq owns the entry for well under a microsecond.
  */
 #define CT_TRIES 32
 
-static __always_inline __u64 ct_seq(struct ct_entry *e)
-{
-	return __sync_fetch_and_add(&e->seq, 0);
-}
-
 /* An existing connection's TCP update, atomic as above. Returns TCPV_*;
- * writes the entry (tracking, flags, expiry) only for accept and ignore. */
+ * writes the entry (tracking, flags, expiry, counters) only for accept and
+ * ignore. */
 static __always_inline int tcp_update(struct ct_entry *e, struct ct_result *res,
 				      const struct pkt_info *pi, __u32 opts,
-				      __u32 zone, __u64 now)
+				      __u32 zone, __u64 now, int dry)
 {
 	__u64 seq;
 	__u32 i;
@@ -875,46 +882,49 @@ static __always_inline int tcp_update(struct ct_entry *e, struct ct_result *res,
 	int v;
 
 	for (i = 0; i < CT_TRIES; i++) {
-		seq = ct_seq(e);
+		seq = *(volatile __u64 *)&e->seq;
 		if (seq & 1)
-			continue; /* another CPU is writing it */
+			continue; /* another CPU owns it */
+		if (__sync_val_compare_and_swap(&e->seq, seq, seq + 1) != seq)
+			continue; /* another CPU took it first */
 		res->tcp = e->tcp;
 		ef = e->flags;
-		if (ct_seq(e) != seq)
-			continue; /* it changed while we copied */
 		old = res->tcp.state;
 		v = tcp_packet(res, pi, opts | TP_ENTRY |
 			       (res->dir == CT_DIR_REPLY ? TP_REPLY : 0) |
 			       ((ef & CT_E_SEEN_REPLY) ? TP_SEENREPLY : 0) |
 			       ((ef & CT_E_ASSURED) ? TP_ASSURED : 0));
-		if (v != TCPV_ACCEPT && v != TCPV_IGNORE)
-			return v; /* invalid, kill, reopen: the caller acts */
-		if (__sync_val_compare_and_swap(&e->seq, seq, seq + 1) != seq)
-			continue; /* another CPU updated it first: redo on its result */
-		if (v == TCPV_IGNORE)
-			res->new_state = res->tcp.state; /* tracked, state unchanged */
-		else if ((ef & CT_E_SEEN_REPLY) && res->new_state == sES &&
-			 (old == sSR || old == sES))
-			ef |= CT_E_ASSURED;
-		if (res->dir == CT_DIR_REPLY)
-			ef |= CT_E_SEEN_REPLY;
-		/* As the kernel: a packet the tracker ignores refreshes nothing;
-		 * the timeout sees the flags as they were before the packet. */
-		if (v == TCPV_ACCEPT)
-			e->expires_ns = now + ct_timeout_ns(IPPROTO_TCP, &res->tcp,
-							    pi->tcp_flags & TH_RST, e->flags,
-							    now - e->start_ns, zone);
-		e->tcp = res->tcp;
-		e->flags = ef;
-		__sync_fetch_and_add(&e->seq, 1);
-		return v;
+		if (v == TCPV_ACCEPT || v == TCPV_IGNORE) {
+			if (v == TCPV_IGNORE)
+				res->new_state = res->tcp.state; /* tracked, state unchanged */
+			else if ((ef & CT_E_SEEN_REPLY) && res->new_state == sES &&
+				 (old == sSR || old == sES))
+				ef |= CT_E_ASSURED;
+			if (res->dir == CT_DIR_REPLY)
+				ef |= CT_E_SEEN_REPLY;
+			/* As the kernel: a packet the tracker ignores refreshes
+			 * nothing; the timeout sees the flags as they were
+			 * before the packet. */
+			if (v == TCPV_ACCEPT)
+				e->expires_ns = now + ct_timeout_ns(IPPROTO_TCP, &res->tcp,
+								    pi->tcp_flags & TH_RST, e->flags,
+								    now - e->start_ns, zone);
+			e->tcp = res->tcp;
+			e->flags = ef;
+			if (!dry) { /* a dry run works on a copy, and counts nothing */
+				e->packets[res->dir & 1]++;
+				e->bytes[res->dir & 1] += pi->len;
+			}
+		}
+		__sync_fetch_and_add(&e->seq, 1); /* release */
+		return v; /* invalid, kill, reopen: the caller acts */
 	}
-	/* Lost CT_TRIES races in a row. In softirq a writer holds the entry
-	 * for a few stores, so this takes a preempted writer (possible in
-	 * BPF_PROG_TEST_RUN) or a pathological storm. Passing the packet
-	 * without recording it would desynchronize the tracking from what
-	 * the endpoints saw, so it is invalid: dropped by the usual flows,
-	 * and TCP sends it again. */
+	/* Lost CT_TRIES races in a row. In softirq an owner holds the entry
+	 * for a few hundred instructions, so this takes a preempted owner
+	 * (possible in BPF_PROG_TEST_RUN) or a pathological storm. Passing the
+	 * packet without recording it would desynchronize the tracking from
+	 * what the endpoints saw, so it is invalid: dropped by the usual
+	 * flows, and TCP sends it again. */
 	count(CNT_CT_RACE);
 	return TCPV_INVALID;
 }
@@ -928,7 +938,7 @@ __noinline int ct_execute(const struct flow_key *key, const struct pkt_info *pi,
 {
 	struct ct_entry *e = NULL;
 	struct ct_key k;    /* res->key on the stack: helpers up to 6.1 take keys from there */
-	__u64 now = bpf_ktime_get_ns();
+	__u64 now = dp_now();
 	int dry = flags & CT_DRYRUN;
 	int killed = 0;
 	__u8 proto;
@@ -995,7 +1005,7 @@ __noinline int ct_execute(const struct flow_key *key, const struct pkt_info *pi,
 		int v;
 
 		/* An existing connection is updated (and written) here. */
-		v = e ? tcp_update(e, res, pi, opts, zone, now) : tcp_packet(res, pi, opts);
+		v = e ? tcp_update(e, res, pi, opts, zone, now, dry) : tcp_packet(res, pi, opts);
 		if (v == TCPV_REOPEN && e) {
 			/* Kill the closed connection; the SYN starts a new one. */
 			if (!dry)
@@ -1060,7 +1070,7 @@ __noinline int ct_execute(const struct flow_key *key, const struct pkt_info *pi,
 	if (proto != IPPROTO_TCP)
 		e->expires_ns = now + ct_timeout_ns(proto, NULL, 0, e->flags,
 						    now - e->start_ns, zone);
-	if (!dry) /* a dry run counts nothing */
+	if (!dry && proto != IPPROTO_TCP) /* TCP counted in tcp_update; a dry run counts nothing */
 		ct_account(e, res->dir, pi->len);
 	return res->ct_state;
 

@@ -69,6 +69,14 @@ struct out_state {
 	__u32 port[TRACE_MAX_OUT];
 	__u32 dryrun;         /* record outputs, send nothing */
 	__u32 flood;          /* XDP: send to every port but in_port (devmap broadcast) */
+	__u32 noport;         /* an output named a port that does not exist */
+};
+
+/* The walk as the exact-match cache will store it (emc.h). */
+struct emc_rec {
+	__u32 ok;          /* still storable */
+	__u32 idx;         /* the packet's slot */
+	struct emc_entry e;
 };
 
 /* An action list being run: a pass's flow, or a resubmit's. */
@@ -96,4 +104,5 @@ struct pkt_ctx {
 	__u32 liberal;     /* CFG_TCP_LIBERAL */
 	struct action act; /* the action step() hands to the program's exec_* */
 	__u32 pad2;
+	struct emc_rec emc;
 };

@@ -4,7 +4,7 @@
 /*
  * The ebpfovs datapath: a packet's walk reads straight down this file.
  *
- *   parse (parse.h) -> classify (classifier.h) -> act (actions.h), where the
+ *   parse (parse.h) -> classify (emc.h, classifier.h) -> act (actions.h), where the
  *   ct() action runs conntrack (conntrack.h) and may send the packet back to
  *   classify in another table (recirculation: a new pass), and resubmit
  *   looks up another table and runs its actions before going on (a nested
@@ -13,6 +13,9 @@
  * The walk is a loop of steps: start a pass (a lookup), run one action,
  * enter a resubmit (a lookup), or leave a finished frame. Bounds: MAX_STEPS
  * steps, MAX_PASSES passes, MAX_DEPTH nested frames.
+ *
+ * A packet whose key the exact-match cache knows skips the walk: emc.h
+ * replays what the walk did for the last packet with that key.
  *
  * Three programs share the code: tc_ingress is attached to every port;
  * tc_trace is the same pipeline with tracing on, run only through
@@ -33,6 +36,7 @@
 #include "conntrack.h"
 #include "rewrite.h"
 #include "actions.h"
+#include "emc.h"
 #include "xdp.h"
 
 char __license[] SEC("license") = "Dual BSD/GPL";
@@ -76,6 +80,8 @@ static __always_inline void lookup_push(struct pkt_ctx *c, __u32 table,
 
 	found = classify(&c->key, table, c->gen, c->epoch, &ref);
 	trace_lookup(c, table, found, &ref);
+	if (c->emc.ok)
+		emc_note_lookup(c, found, &ref);
 	if (!found) {
 		/* A miss ends a pass (OpenFlow: drop); in a resubmit it is just no actions. */
 		if (c->depth == 0)
@@ -93,7 +99,7 @@ static __always_inline void lookup_push(struct pkt_ctx *c, __u32 table,
 		 * the 1 s smallest idle_timeout), so steady traffic reads the
 		 * cache line but rarely writes it. */
 		__u64 *used = bpf_map_lookup_elem(&flow_used, &ref.flow_id);
-		__u64 now = bpf_ktime_get_ns();
+		__u64 now = dp_now();
 
 		if (used && now - *used > 100000000ULL)
 			*used = now;
@@ -111,7 +117,7 @@ enum { STEP_NEXT = 0, STEP_DONE, STEP_ACT };
 
 /*
  * One step of the walk. Returns STEP_DONE when the packet is done, STEP_ACT
- * when the program must run c->act (exec_meta, or its own exec_action*), else
+ * when the program must run c->act (exec_ct, exec_meta, or its own exec_action*), else
  * STEP_NEXT. Global, and free of the program's context type, so TC and XDP
  * share it and the verifier checks it once.
  */
@@ -131,6 +137,7 @@ __noinline int step(struct pkt_ctx *c)
 			return STEP_DONE;
 		if (c->passes >= MAX_PASSES) {
 			count(CNT_PASS_LIMIT);
+			c->emc.ok = 0;
 			return STEP_DONE;
 		}
 		table = c->next_table;
@@ -159,6 +166,7 @@ __noinline int step(struct pkt_ctx *c)
 
 		if (c->depth >= MAX_DEPTH) {
 			count(CNT_DEPTH_LIMIT);
+			c->emc.ok = 0;
 			return STEP_NEXT;
 		}
 		table = a->arg == NO_TABLE ? f->table : a->arg;
@@ -184,6 +192,8 @@ static __always_inline void ctx_init(struct pkt_ctx *c, const struct bridge_conf
 	c->out.pending = 0;
 	c->out.nout = 0;
 	c->out.flood = 0;
+	c->out.noport = 0;
+	c->emc.ok = 0;
 	c->depth = 0;
 	c->passes = 0;
 	c->next_table = 0; /* the first pass, in table 0 */
@@ -211,28 +221,63 @@ static __always_inline struct port_counts *count_rx(struct pkt_ctx *c)
 	return ps;
 }
 
+/*
+ * TC: replay the walk the exact-match cache stored for the packet's key
+ * (emc.h). Returns the verdict, or -1 when the walk's ct() now gives
+ * another result: the packet then takes the full walk, which finds that
+ * result in c->ct and does not track the packet twice.
+ */
+static __always_inline int emc_replay(struct __sk_buff *skb, struct pkt_ctx *c,
+				      const struct emc_entry *e)
+{
+	struct port_counts *ps;
+	struct flow_counts *fs;
+	__u32 i, id;
+
+	if (e->has_ct) {
+		ct_execute(&c->key, &c->pi, &c->ct, e->zone,
+			   e->ct_flags | (c->liberal ? CT_LIBERAL : 0));
+		if (!emc_ct_same(c, e))
+			return -1;
+	}
+	for (i = 0; i < EMC_FLOWS && i < e->nflows; i++) {
+		id = e->flows[i];
+		fs = bpf_map_lookup_elem(&flow_stats, &id);
+		if (fs) {
+			fs->packets++;
+			fs->bytes += c->pi.len;
+		}
+	}
+	for (i = 0; i < MAX_PASSES && i < e->nmiss; i++)
+		count(CNT_MISS);
+	c->out.in_port = e->in_port;
+	ps = count_rx(c);
+	for (i = 0; i < EMC_OUTS && i < e->nout; i++)
+		output(skb, &c->out, e->out[i], 1); /* in_port too: the walk allowed it */
+	if (!c->out.nout && ps)
+		ps->rx_dropped++;
+	count(CNT_EMC_HITS);
+	return finish(skb, &c->out);
+}
+
 static __always_inline int pipeline(struct __sk_buff *skb, const int tracing)
 {
 	__u32 ifindex = skb->ifindex, zero = 0, i, *port, table;
 	struct bridge_config *cfg;
 	struct port_counts *ps;
 	struct trace *tr = NULL;
+	struct emc_entry *e;
 	struct pkt_ctx *c;
 	int verdict, r;
 
 	count(CNT_PACKETS);
-	port = bpf_map_lookup_elem(&port_by_ifindex, &ifindex);
-	if (!port) {
-		count(CNT_NOT_OURS);
-		return TC_ACT_OK;
-	}
 	c = bpf_map_lookup_elem(&scratch, &zero);
 	cfg = bpf_map_lookup_elem(&config, &zero);
 	if (!c || !cfg)
 		return TC_ACT_SHOT;
 
 	/* Only tc_trace, run by BPF_PROG_TEST_RUN, reads cb: the caller sets it. */
-	ctx_init(c, cfg, *port, tracing, tracing && (skb->cb[0] & 1));
+	ctx_init(c, cfg, 0, tracing, tracing && (skb->cb[0] & 1));
 	c->key.pkt_mark = bpf_htonl(skb->mark); /* pkt_mark: metadata, like in_port */
 	if (tracing) {
 		tr = bpf_map_lookup_elem(&trace_buf, &zero);
@@ -241,8 +286,26 @@ static __always_inline int pipeline(struct __sk_buff *skb, const int tracing)
 	}
 
 	/* Parse. */
-	if (parse(skb, &c->key, &c->pi))
+	if (parse(skb, &c->key, &c->pi)) {
 		count(CNT_TRUNCATED);
+	} else if (!tracing) {
+		/* The exact-match cache: a hit needs no port lookup either
+		 * (the entry is for this ifindex, and knows its port). */
+		emc_key(c, cfg, ifindex);
+		e = emc_find(c);
+		if (e) {
+			verdict = emc_replay(skb, c, e);
+			if (verdict >= 0)
+				return verdict;
+		}
+	}
+
+	port = bpf_map_lookup_elem(&port_by_ifindex, &ifindex);
+	if (!port) {
+		count(CNT_NOT_OURS);
+		return TC_ACT_OK;
+	}
+	c->out.in_port = *port;
 	ps = count_rx(c);
 
 	/* Classify and act. */
@@ -251,17 +314,29 @@ static __always_inline int pipeline(struct __sk_buff *skb, const int tracing)
 		if (r == STEP_DONE)
 			break;
 		if (r == STEP_ACT) {
-			table = act_is_meta(c->act.type) ? exec_meta(c) : exec_action(skb, c);
+			emc_note_action(c);
+			if (c->act.type == ACT_CT) {
+				table = exec_ct(c);
+				if (c->emc.ok)
+					emc_note_ct(c);
+			} else if (act_is_meta(c->act.type)) {
+				table = exec_meta(c);
+			} else {
+				table = exec_action(skb, c);
+			}
 			if (table != NO_TABLE)
 				c->next_table = table;
 		}
 	}
-	if (i == MAX_STEPS)
+	if (i == MAX_STEPS) {
 		count(CNT_STEP_LIMIT);
+		c->emc.ok = 0;
+	}
 
 	verdict = finish(skb, &c->out);
 	if (!c->out.nout && ps)
 		ps->rx_dropped++;
+	emc_store(c);
 	if (tracing && tr) {
 		tr->nout = c->out.nout;
 		for (i = 0; i < TRACE_MAX_OUT; i++)
@@ -320,7 +395,12 @@ int xdp_ingress(struct xdp_md *ctx)
 		if (r == STEP_DONE)
 			break;
 		if (r == STEP_ACT) {
-			table = act_is_meta(c->act.type) ? exec_meta(c) : exec_action_xdp(c);
+			if (c->act.type == ACT_CT)
+				table = exec_ct(c);
+			else if (act_is_meta(c->act.type))
+				table = exec_meta(c);
+			else
+				table = exec_action_xdp(c);
 			if (table != NO_TABLE)
 				c->next_table = table;
 		}

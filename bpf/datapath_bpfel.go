@@ -96,7 +96,8 @@ const (
 	DatapathCounterCNT_XDP_PACKETS   DatapathCounter = 14
 	DatapathCounterCNT_XDP_TO_TC     DatapathCounter = 15
 	DatapathCounterCNT_XDP_ABORTED   DatapathCounter = 16
-	DatapathCounterCNT_MAX           DatapathCounter = 17
+	DatapathCounterCNT_EMC_HITS      DatapathCounter = 17
+	DatapathCounterCNT_MAX           DatapathCounter = 18
 )
 
 type DatapathCtEntry struct {
@@ -166,6 +167,27 @@ type DatapathCtTimeouts struct {
 	Generic      uint32
 	TcpRetrans   uint32
 	TcpUnack     uint32
+}
+
+type DatapathEmcEntry struct {
+	_       structs.HostLayout
+	Epoch   uint32
+	Ifindex uint32
+	W       [8]uint64
+	CtLabel [4]uint32
+	CtState uint32
+	CtMark  uint32
+	InPort  uint32
+	Zone    uint16
+	CtFlags uint8
+	HasCt   uint8
+	Nout    uint8
+	Nflows  uint8
+	Nmiss   uint8
+	Pad     uint8
+	Out     [4]uint32
+	Flows   [4]uint32
+	_       [4]byte
 }
 
 type DatapathFlowCounts struct {
@@ -334,6 +356,7 @@ type DatapathPktCtx struct {
 		Port           [16]uint32
 		Dryrun         uint32
 		Flood          uint32
+		Noport         uint32
 	}
 	Frames [8]struct {
 		_      structs.HostLayout
@@ -353,7 +376,12 @@ type DatapathPktCtx struct {
 	Liberal   uint32
 	Act       DatapathAction
 	Pad2      uint32
-	_         [4]byte
+	Emc       struct {
+		_   structs.HostLayout
+		Ok  uint32
+		Idx uint32
+		E   DatapathEmcEntry
+	}
 }
 
 type DatapathPort struct {
@@ -386,7 +414,7 @@ type DatapathSubtable struct {
 type DatapathTable struct {
 	_           structs.HostLayout
 	Nsubtables  uint32
-	Pad         uint32
+	Emc         uint32
 	St          [32]DatapathSubtable
 	CacheNwords uint8
 	CacheWords  [8]uint8
@@ -443,6 +471,7 @@ const (
 	DatapathMapCtNew            = "ct_new"
 	DatapathMapCtTimeoutPolicy  = "ct_timeout_policy"
 	DatapathMapCtZoneLimit      = "ct_zone_limit"
+	DatapathMapEmc              = "emc"
 	DatapathMapFlowActions      = "flow_actions"
 	DatapathMapFlowCache        = "flow_cache"
 	DatapathMapFlowMeta         = "flow_meta"
@@ -526,6 +555,7 @@ type DatapathMapSpecs struct {
 	CtNew           *ebpf.MapSpec `ebpf:"ct_new"`
 	CtTimeoutPolicy *ebpf.MapSpec `ebpf:"ct_timeout_policy"`
 	CtZoneLimit     *ebpf.MapSpec `ebpf:"ct_zone_limit"`
+	Emc             *ebpf.MapSpec `ebpf:"emc"`
 	FlowActions     *ebpf.MapSpec `ebpf:"flow_actions"`
 	FlowCache       *ebpf.MapSpec `ebpf:"flow_cache"`
 	FlowMeta        *ebpf.MapSpec `ebpf:"flow_meta"`
@@ -581,6 +611,7 @@ type DatapathMaps struct {
 	CtNew           *ebpf.Map `ebpf:"ct_new"`
 	CtTimeoutPolicy *ebpf.Map `ebpf:"ct_timeout_policy"`
 	CtZoneLimit     *ebpf.Map `ebpf:"ct_zone_limit"`
+	Emc             *ebpf.Map `ebpf:"emc"`
 	FlowActions     *ebpf.Map `ebpf:"flow_actions"`
 	FlowCache       *ebpf.Map `ebpf:"flow_cache"`
 	FlowMeta        *ebpf.Map `ebpf:"flow_meta"`
@@ -608,6 +639,7 @@ func (m *DatapathMaps) Close() error {
 		m.CtNew,
 		m.CtTimeoutPolicy,
 		m.CtZoneLimit,
+		m.Emc,
 		m.FlowActions,
 		m.FlowCache,
 		m.FlowMeta,

@@ -28,6 +28,7 @@ type dp struct {
 	b       *loader.Bridge
 	pm      *loader.PortMap
 	ifindex map[uint32]int
+	opts    loader.Options
 }
 
 const nPorts = 3
@@ -77,7 +78,7 @@ func newDPWith(t testing.TB, maxFlows, maxConns uint32) *dp {
 			t.Errorf("detach: %v", err)
 		}
 	})
-	d := &dp{t: t, ns: ns, ifindex: map[uint32]int{}}
+	d := &dp{t: t, ns: ns, ifindex: map[uint32]int{}, opts: opts}
 	for _, p := range ports {
 		d.ifindex[p.OFPort] = p.Ifindex
 	}

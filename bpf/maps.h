@@ -189,6 +189,16 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } ct_zone_limit SEC(".maps");
 
+/* The exact-match cache (emc.h), one per CPU: a packet's key -> what its
+ * whole walk did. W: datapath. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, EMC_ENTRIES);
+	__type(key, __u32);
+	__type(value, struct emc_entry);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} emc SEC(".maps");
+
 /*
  * Per-packet working memory (struct pkt_ctx, actions.h), one per CPU. The
  * pipeline's state does not fit the 512-byte BPF stack next to its call
@@ -247,6 +257,19 @@ static __always_inline void count(__u32 c)
 
 	if (v)
 		*v += 1; /* per-CPU: no atomics needed */
+}
+
+/*
+ * The datapath's clock: CLOCK_MONOTONIC_COARSE, which lags CLOCK_MONOTONIC
+ * (the loader's) by at most a tick. Every time it keeps -- conntrack
+ * expiry and start, flow timeouts, MAC ages -- counts in seconds or tenths,
+ * and the precise clock costs about 30 ns a read under a hypervisor (here,
+ * as much as the rest of an established packet's tracking); the coarse one
+ * a few.
+ */
+static __always_inline __u64 dp_now(void)
+{
+	return bpf_ktime_get_coarse_ns();
 }
 
 /* This CPU's value of a counter. */

@@ -300,6 +300,12 @@ static __always_inline int parse_tcp(struct cursor *c, struct flow_key *k,
 	pi->tcp_wscale = 0xff;
 	pi->tcp_len = pi->l4_len > th->doff * 4 ? pi->l4_len - th->doff * 4 : 0;
 	pi->tcp_optlen = th->doff * 4 - 20; /* copied and walked by parse() */
+	/* Most segments of a Linux stream carry only NOP, NOP, timestamp:
+	 * nothing conntrack reads, so nothing to copy or walk (the kernel's
+	 * tcp_sack() has the same shortcut). */
+	if (th->doff == 8 && CURSOR_HAS(c, 24) &&
+	    *(__be32 *)(th + 1) == bpf_htonl(0x0101080a))
+		pi->tcp_optlen = 0;
 	/* OVS's tcp_flags field is the 12 low bits of bytes 12-13. */
 	k->tcp_flags = *(__be16 *)((__u8 *)th + 12) & bpf_htons(0x0fff);
 	pi->l4_ok = 1;

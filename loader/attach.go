@@ -432,6 +432,9 @@ func (b *Bridge) detachPort(ofport uint32) error {
 	return b.maps.Ports.Put(ofport, &bpf.DatapathPort{})
 }
 
+// updateMaxPort records the highest port number for flooding, and starts a
+// new flow-table epoch: walks the datapath cached (flow_cache, emc) may
+// name ports that changed.
 func (b *Bridge) updateMaxPort() error {
 	raw, err := b.rawPorts()
 	if err != nil {
@@ -442,6 +445,7 @@ func (b *Bridge) updateMaxPort() error {
 		return fmt.Errorf("read bridge config: %w", err)
 	}
 	cfg.MaxPort = 0
+	cfg.Epoch = (cfg.Epoch + 1) & 0x7fffffff
 	for n := range raw {
 		if n > cfg.MaxPort {
 			cfg.MaxPort = n

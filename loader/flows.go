@@ -397,6 +397,7 @@ func (b *Bridge) commit(old, want []record, dirty map[uint32]bool) error {
 const (
 	cfgNoCache    = 0x01
 	cfgTCPLiberal = 0x02
+	cfgCTPolicies = 0x10 // some zone has a timeout policy
 )
 
 func (b *Bridge) setConfigFlag(flag uint32, on bool) error {
@@ -566,6 +567,7 @@ func (b *Bridge) sync(recs []record, dirty, had map[uint32]bool) error {
 		}
 		tables[t] = tbl
 	}
+	tables[emcTable] = emcShape(unions)
 
 	// Fill the idle generation: every action slot of this generation (it
 	// may hold what a flow had two changes ago), the new flows' counters and

@@ -81,12 +81,17 @@ func (b *Bridge) SetCTTimeouts(zone uint16, set map[string]uint32) error {
 		if err := b.maps.CtTimeoutPolicy.Delete(key); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
 			return fmt.Errorf("reset zone %d timeouts: %w", zone, err)
 		}
+		var k uint32
+		if err := b.maps.CtTimeoutPolicy.NextKey(nil, &k); errors.Is(err, ebpf.ErrKeyNotExist) {
+			return b.setConfigFlag(cfgCTPolicies, false) // the last policy is gone
+		}
 		return nil
 	}
 	if err := b.maps.CtTimeoutPolicy.Put(key, &tp); err != nil {
 		return fmt.Errorf("write zone %d timeouts: %w", zone, err)
 	}
-	return nil
+	// After the write: the datapath looks policies up only under this flag.
+	return b.setConfigFlag(cfgCTPolicies, true)
 }
 
 // CTTimeouts returns zone's policy: the timeouts it sets, by name.

@@ -1,0 +1,179 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * The exact-match cache (EMC, as in OVS's userspace datapath): the whole
+ * walk of a packet -- every lookup, resubmit and recirculation -- replayed
+ * for the next packet with the same key, without a classifier lookup.
+ *
+ * Key: the ingress device, and the packet's key words that any flow of the
+ * generation looks at, masked by the union of all its masks (the loader
+ * writes that shape into tables[gen][EMC_TABLE]), plus pkt_mark. Fields no
+ * flow looks at (TCP flags, TTL, ...) stay out, so one entry serves a
+ * whole stream. The epoch ties an entry to one version of the flow table
+ * and ports; the loader bumps it on every change.
+ *
+ * Value: what the walk did that depends on nothing but that key -- the
+ * flows it matched (their counters go up), its table misses, its outputs --
+ * and at most one ct(), without commit, with the result it gave. A hit
+ * runs that ct() again (conntrack is per packet: TCP's window, counters,
+ * expiry) and uses the entry only if ct_state, ct_mark and ct_label come out
+ * as stored; otherwise the packet takes the full walk, which finds the
+ * conntrack result already there (ct_result.done), as for a second ct() in
+ * the same zone. Walks that did anything else -- NORMAL (the MAC table
+ * changes), a rewrite, a commit, ct_clear, a flow with a timeout, more than
+ * EMC_OUTS outputs or EMC_FLOWS matches, a limit -- are not stored.
+ *
+ * Why this is exact: the walk up to its ct() is a function of the key and
+ * the flow table, so a packet with the same key runs the same ct(), in the
+ * same zone; after it, a function of the key and the ct result, which the
+ * hit compares. One slot per hash (direct-mapped) in a per-CPU array: no
+ * kernel hash of a long key, no locking; a collision only costs a full walk.
+ */
+#pragma once
+
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include "common.h"
+#include "context.h"
+#include "maps.h"
+
+/*
+ * Gather the packet's EMC key into c->emc and find its slot. Call after
+ * parsing, before the walk changes the key. Leaves c->emc.ok 0 when the
+ * cache is off: by the bridge (CFG_NO_CACHE), for the generation (its
+ * shape needs more than MAX_GATHER words), or for this packet.
+ */
+static __always_inline void emc_key(struct pkt_ctx *c, const struct bridge_config *cfg,
+				    __u32 ifindex)
+{
+	__u32 idx = (c->gen & 1) * MAX_TABLES + EMC_TABLE, w;
+	const __u64 *kw = (const __u64 *)&c->key;
+	struct table *shape;
+	__u64 h;
+
+	c->emc.ok = 0;
+	if (cfg->flags & CFG_NO_CACHE)
+		return;
+	shape = bpf_map_lookup_elem(&tables, &idx);
+	if (!shape || !shape->emc)
+		return;
+	/* A multiply-xor hash of the words: a few ns, where the kernel's
+	 * jhash of a 72-byte map key costs about 30. */
+	h = ifindex * 0x9e3779b97f4a7c15ULL;
+	for (w = 0; w < MAX_GATHER; w++) {
+		__u32 k = shape->cache_words[w];
+		__u64 v = 0;
+
+		/* The bound on k is for the verifier (as in classify()). */
+		if (w < shape->cache_nwords && k < FLOW_KEY_WORDS)
+			v = kw[k] & shape->cache_mask[w];
+		c->emc.e.w[w] = v;
+		h = (h ^ v) * 0x9e3779b97f4a7c15ULL;
+	}
+	c->emc.idx = (h ^ (h >> 31)) & (EMC_ENTRIES - 1);
+	c->emc.e.epoch = cfg->epoch;
+	c->emc.e.ifindex = ifindex;
+	c->emc.e.nflows = 0;
+	c->emc.e.nmiss = 0;
+	c->emc.e.has_ct = 0;
+	c->emc.ok = 1;
+}
+
+/* The entry for c's key, or NULL. */
+static __always_inline struct emc_entry *emc_find(const struct pkt_ctx *c)
+{
+	__u32 idx = c->emc.idx, w;
+	struct emc_entry *e;
+
+	if (!c->emc.ok)
+		return NULL;
+	e = bpf_map_lookup_elem(&emc, &idx);
+	if (!e || e->epoch != c->emc.e.epoch || e->ifindex != c->emc.e.ifindex)
+		return NULL;
+	for (w = 0; w < MAX_GATHER; w++)
+		if (e->w[w] != c->emc.e.w[w])
+			return NULL;
+	return e;
+}
+
+/* A lookup of the walk: a match is counted on replay; a flow with a
+ * timeout must be checked on every packet, so its walk is not stored. */
+static __always_inline void emc_note_lookup(struct pkt_ctx *c, int found,
+					    const struct flow_ref *ref)
+{
+	__u8 n = c->emc.e.nflows;
+
+	if (!found) {
+		if (c->depth == 0)
+			c->emc.e.nmiss++;
+		return;
+	}
+	if (ref->idle_timeout || ref->hard_deadline_ns || n >= EMC_FLOWS) {
+		c->emc.ok = 0;
+		return;
+	}
+	c->emc.e.flows[n & (EMC_FLOWS - 1)] = ref->flow_id;
+	c->emc.e.nflows = n + 1;
+}
+
+/* An action of the walk, before it runs: whether a replay can do the same. */
+static __always_inline void emc_note_action(struct pkt_ctx *c)
+{
+	const struct action *a = &c->act;
+
+	switch (a->type) {
+	case ACT_OUTPUT:
+	case ACT_OUTPUT_REG:
+	case ACT_FLOOD:
+	case ACT_EXIT:
+		return;
+	case ACT_LOAD: /* registers and metadata only: not the connection's */
+		if ((a->aux >> 8) < PF_CT_MARK)
+			return;
+		break;
+	case ACT_MOVE:
+		if (((a->arg >> 8) & 0xff) < PF_CT_MARK)
+			return;
+		break;
+	case ACT_CT:
+		if (!c->emc.e.has_ct && !(a->flags & CT_COMMIT))
+			return; /* emc_note_ct records it once it has run */
+		break;
+	}
+	c->emc.ok = 0;
+}
+
+/* The walk's ct(), after it ran. */
+static __always_inline void emc_note_ct(struct pkt_ctx *c)
+{
+	c->emc.e.has_ct = 1;
+	c->emc.e.zone = c->ct.zone;
+	c->emc.e.ct_flags = c->act.flags & CT_FORCE;
+	c->emc.e.ct_state = c->ct.ct_state;
+	c->emc.e.ct_mark = c->ct.mark;
+	__builtin_memcpy(c->emc.e.ct_label, c->ct.labels, 16);
+}
+
+/* Whether the ct() a hit replayed gave what the entry was stored with. */
+static __always_inline int emc_ct_same(const struct pkt_ctx *c, const struct emc_entry *e)
+{
+	const __u32 *l = (const __u32 *)c->ct.labels;
+
+	return c->ct.ct_state == e->ct_state && c->ct.mark == e->ct_mark &&
+	       l[0] == e->ct_label[0] && l[1] == e->ct_label[1] &&
+	       l[2] == e->ct_label[2] && l[3] == e->ct_label[3];
+}
+
+/* The walk is over: store it, if it can be replayed. */
+static __always_inline void emc_store(struct pkt_ctx *c)
+{
+	__u32 idx = c->emc.idx, i;
+
+	if (!c->emc.ok || c->halt || c->out.noport || c->out.nout > EMC_OUTS)
+		return;
+	c->emc.e.in_port = c->out.in_port;
+	c->emc.e.nout = c->out.nout;
+	for (i = 0; i < EMC_OUTS; i++)
+		c->emc.e.out[i] = c->out.port[i];
+	/* The value from scratch, a map: see step() on helpers' arguments. */
+	bpf_map_update_elem(&emc, &idx, &c->emc.e, BPF_ANY);
+}

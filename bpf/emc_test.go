@@ -1,0 +1,192 @@
+package bpf_test
+
+import (
+	"testing"
+
+	"github.com/ebpfovs/ebpfovs/loader"
+	"github.com/ebpfovs/ebpfovs/testenv"
+	"golang.org/x/sys/unix"
+)
+
+// The exact-match cache (emc.h) lives in tc_ingress only (tc_trace never
+// uses it), so these tests run the attached program and read what it did
+// from the counters: the emc_hits counter, the ports' tx counters (a test
+// run does not carry out redirects), the flows' and connections' counters.
+
+const (
+	tcActShot     = 2
+	tcActRedirect = 7
+)
+
+// ingress runs frame once through tc_ingress, as arriving on port in, on
+// CPU 0: the cache is per CPU, and the scheduler may move a thread.
+func (d *dp) ingress(in uint32, frame []byte) uint32 {
+	d.t.Helper()
+	var verdict uint32
+	err := d.ns.Do(func() (err error) {
+		var old, cpu0 unix.CPUSet
+		if err := unix.SchedGetaffinity(0, &old); err != nil {
+			return err
+		}
+		cpu0.Set(0)
+		if err := unix.SchedSetaffinity(0, &cpu0); err != nil {
+			return err
+		}
+		defer unix.SchedSetaffinity(0, &old)
+		_, verdict, err = d.b.RunIngress(frame, d.ifindex[in], 1)
+		return err
+	})
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	return verdict
+}
+
+// flowPackets is n_packets by flow, in dump-flows order.
+func (d *dp) flowPackets() []uint64 {
+	d.t.Helper()
+	fs, err := d.b.Flows()
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	var out []uint64
+	for _, f := range fs {
+		out = append(out, f.Packets)
+	}
+	return out
+}
+
+// step sends frame in on port in and checks what happened: the port it
+// went out of (the highest of several; 0: dropped) and whether the cache
+// carried it.
+func (d *dp) step(what string, in uint32, frame []byte, wantOut uint32, wantHit bool) {
+	d.t.Helper()
+	hits, tx := d.counter("emc_hits"), d.txCounts()
+	verdict := d.ingress(in, frame)
+	gotHit := d.counter("emc_hits") > hits
+	after := d.txCounts()
+	var out uint32
+	for p, n := range after {
+		if n > tx[p] && p > out {
+			out = p // the highest, when there are several
+		}
+	}
+	if wantOut == 0 && verdict != tcActShot || wantOut != 0 && verdict != tcActRedirect {
+		d.t.Errorf("%s: verdict %d", what, verdict)
+	}
+	if out != wantOut || gotHit != wantHit {
+		d.t.Errorf("%s: out port %d, cache hit %v; want %d, %v", what, out, gotHit, wantOut, wantHit)
+	}
+}
+
+// TestEMC: a repeated key replays its walk, counters and all; a flow-table
+// change, a field a flow looks at, or a walk that cannot be replayed all
+// take the full walk.
+func TestEMC(t *testing.T) {
+	d := newDP(t)
+	udp := func(dport uint16, ttl uint8) []byte {
+		return testenv.Build(testenv.PacketSpec{SrcMAC: mac1, DstMAC: mac2, SrcIP: ip1, DstIP: ip2, Proto: "udp", SrcPort: 7, DstPort: dport, TTL: ttl})
+	}
+	d.setFlows(
+		"table=0, priority=10, udp, tp_dst=9, actions=load:1->NXM_NX_REG0[],resubmit(,1)",
+		"table=0, priority=5, actions=p2",
+		"table=1, priority=10, reg0=1, actions=p3",
+	)
+	d.step("first packet", 1, udp(9, 0), 3, false)
+	d.step("same key", 1, udp(9, 0), 3, true)
+	d.step("another TTL, which no flow looks at", 1, udp(9, 9), 3, true)
+	d.step("another port, which a flow looks at", 1, udp(10, 0), 2, false)
+	if got := d.flowPackets(); len(got) != 3 || got[0] != 3 || got[1] != 1 || got[2] != 3 {
+		t.Errorf("n_packets %v, want [3 1 3]: a hit counts every flow of its walk", got)
+	}
+
+	// A change of flows: the stored walk is stale.
+	d.setFlows("priority=10, udp, tp_dst=9, actions=p2", "priority=20, udp, nw_ttl=9, tp_dst=9, actions=p3")
+	d.step("after a change", 1, udp(9, 0), 2, false)
+	d.step("after a change, again", 1, udp(9, 0), 2, true)
+	d.step("TTL matters now", 1, udp(9, 9), 3, false)
+	d.step("a miss is replayed too", 1, udp(11, 0), 0, false)
+	d.step("a miss, again", 1, udp(11, 0), 0, true)
+
+	// Walks a replay cannot repeat are never stored.
+	for _, flow := range []string{
+		"priority=10, udp, actions=NORMAL",
+		"priority=10, udp, actions=mod_nw_tos:4,p2",
+		"priority=10, udp, actions=ct(commit),p2",
+		"priority=10, hard_timeout=60, udp, actions=p2",
+		"priority=10, udp, actions=p2,p3,in_port,p2,p3", // five outputs
+	} {
+		d.setFlows(flow)
+		for i := 0; i < 2; i++ {
+			hits := d.counter("emc_hits")
+			d.ingress(1, udp(9, 0))
+			if d.counter("emc_hits") != hits {
+				t.Errorf("%q: packet %d replayed", flow, i)
+			}
+		}
+	}
+	d.setFlows("priority=10, udp, actions=p2,p3")
+	d.step("two outputs", 1, udp(9, 0), 3, false)
+	tx := d.txCounts()
+	d.step("two outputs, replayed", 1, udp(9, 0), 3, true)
+	if got := d.txCounts(); got[2] != tx[2]+1 {
+		t.Errorf("the replay's first output (a clone) was not sent: p2 tx %d -> %d", tx[2], got[2])
+	}
+}
+
+// TestEMCConntrack: a stored walk with a ct() replays it on every packet
+// and is used only when conntrack says the same again; otherwise the packet
+// takes the full walk, which must not track it a second time.
+func TestEMCConntrack(t *testing.T) {
+	d := newDP(t)
+	d.setFlows(
+		"table=0, priority=10, udp, ct_state=-trk, actions=ct(table=1)",
+		"table=1, priority=10, udp, ct_state=+trk+new, in_port=p1, actions=ct(commit, exec(set_field:1->ct_mark)),p2",
+		"table=1, priority=10, udp, ct_state=+trk+est-rpl, ct_mark=1, actions=p2",
+		"table=1, priority=10, udp, ct_state=+trk+est-rpl, ct_mark=2, actions=p3",
+		"table=1, priority=10, udp, ct_state=+trk+est+rpl, actions=p1",
+		"table=1, priority=20, udp, ct_state=+trk+est+rpl, nw_ttl=7, actions=ct(commit, exec(set_field:2->ct_mark)),p1",
+	)
+	fwd := testenv.Build(testenv.PacketSpec{SrcMAC: mac1, DstMAC: mac2, SrcIP: ip1, DstIP: ip2, Proto: "udp", SrcPort: 5000, DstPort: 53})
+	rev := func(ttl uint8) []byte {
+		return testenv.Build(testenv.PacketSpec{SrcMAC: mac2, DstMAC: mac1, SrcIP: ip2, DstIP: ip1, Proto: "udp", SrcPort: 53, DstPort: 5000, TTL: ttl})
+	}
+	d.step("new (commit: not stored)", 1, fwd, 2, false)
+	d.step("reply", 2, rev(0), 1, false)
+	d.step("reply again", 2, rev(0), 1, true)
+	d.step("established", 1, fwd, 2, false)
+	d.step("established again", 1, fwd, 2, true)
+	d.step("the reply that sets ct_mark=2", 2, rev(7), 1, false)
+	// The stored walk saw ct_mark=1: the replayed ct() now gives 2, so the
+	// full walk decides, with the result the replay already got.
+	d.step("established, mark changed", 1, fwd, 3, false)
+	d.step("established, mark changed, again", 1, fwd, 3, true)
+
+	conns := d.conns()
+	if len(conns) != 1 {
+		t.Fatalf("connections: %v", format(conns))
+	}
+	// Orig: new, 2 established, 2 after the mark; reply: 3. Each counted once.
+	if c := conns[0]; c.Packets != [2]uint64{5, 3} || c.Mark != 2 {
+		t.Errorf("connection packets %v mark %d, want [5 3] and 2: %v", c.Packets, c.Mark, format(conns))
+	}
+}
+
+// TestEMCPorts: a port's change starts a new epoch, so no stored walk
+// names a port by its old number.
+func TestEMCPorts(t *testing.T) {
+	d := newDP(t)
+	d.setFlows("priority=10, udp, actions=p2")
+	frame := testenv.Build(testenv.PacketSpec{SrcMAC: mac1, DstMAC: mac2, SrcIP: ip1, DstIP: ip2, Proto: "udp", SrcPort: 7, DstPort: 9})
+	d.step("first", 1, frame, 2, false)
+	d.step("again", 1, frame, 2, true)
+	d.b.Close() // an open handle holds the bridge's lock
+	if _, err := loader.Detach(d.opts, []string{"p3"}); err != nil {
+		t.Fatal(err)
+	}
+	var err error
+	if d.b, err = loader.Open(d.opts); err != nil {
+		t.Fatal(err)
+	}
+	d.step("after a detach", 1, frame, 2, false)
+}
