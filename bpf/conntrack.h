@@ -199,9 +199,6 @@ static __always_inline int ct_build_key(const struct flow_key *k,
 					struct ct_key *ck, __u8 *pkt_is_a)
 {
 	int v6 = pi->is_ipv6, cmp;
-	__be32 src4[4] = { k->nw_src }, dst4[4] = { k->nw_dst };
-	const __be32 *src = v6 ? k->ipv6_src : src4;
-	const __be32 *dst = v6 ? k->ipv6_dst : dst4;
 	__be16 sp = 0, dp = 0;
 
 	if ((!pi->is_ipv4 && !v6) || (k->nw_frag & FRAG_ANY))
@@ -228,19 +225,23 @@ static __always_inline int ct_build_key(const struct flow_key *k,
 	ck->zone = zone;
 	ck->proto = k->nw_proto;
 	ck->family = v6 ? 6 : 4;
-	cmp = addr_cmp(src, dst);
+	if (v6)
+		cmp = addr_cmp(k->ipv6_src, k->ipv6_dst);
+	else /* IPv4 apart: no 16-byte copies of one word on the way */
+		cmp = k->nw_src == k->nw_dst ? 0 :
+		      bpf_ntohl(k->nw_src) < bpf_ntohl(k->nw_dst) ? -1 : 1;
 	*pkt_is_a = cmp < 0 || (cmp == 0 && bpf_ntohs(sp) <= bpf_ntohs(dp));
-	if (*pkt_is_a) {
-		__builtin_memcpy(ck->addr_a, src, 16);
-		__builtin_memcpy(ck->addr_b, dst, 16);
-		ck->port_a = sp;
-		ck->port_b = dp;
+	if (v6) {
+		__builtin_memcpy(ck->addr_a, *pkt_is_a ? k->ipv6_src : k->ipv6_dst, 16);
+		__builtin_memcpy(ck->addr_b, *pkt_is_a ? k->ipv6_dst : k->ipv6_src, 16);
 	} else {
-		__builtin_memcpy(ck->addr_a, dst, 16);
-		__builtin_memcpy(ck->addr_b, src, 16);
-		ck->port_a = dp;
-		ck->port_b = sp;
+		__builtin_memset(ck->addr_a, 0, 16);
+		__builtin_memset(ck->addr_b, 0, 16);
+		ck->addr_a[0] = *pkt_is_a ? k->nw_src : k->nw_dst;
+		ck->addr_b[0] = *pkt_is_a ? k->nw_dst : k->nw_src;
 	}
+	ck->port_a = *pkt_is_a ? sp : dp;
+	ck->port_b = *pkt_is_a ? dp : sp;
 	return 0;
 }
 

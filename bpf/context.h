@@ -9,7 +9,9 @@
 #include <linux/types.h>
 #include "common.h"
 
-/* What parsing learnt beyond the flow key; consumed by conntrack. */
+/* What parsing learnt beyond the flow key; consumed by conntrack. Fields
+ * before `written` start at zero for every packet (ctx_init); the rest are
+ * written by the parser before anything reads them. */
 struct pkt_info {
 	__u32 len;        /* skb->len, for byte counters */
 	__u8 is_ipv4;     /* a complete IPv4 header was parsed */
@@ -22,20 +24,22 @@ struct pkt_info {
 	__u8 icmp_error;  /* an ICMP/ICMPv6 error quoting a packet: inner_* below */
 	__u8 inner_proto;
 	__u8 pad;
+	__u8 tcp_sackok;  /* SACK-permitted option present */
 	__be16 inner_sport; /* ICMP: the quoted query's id */
 	__be16 inner_dport;
-	__be32 inner_src[4]; /* the quoted packet's addresses (IPv4 in [0]) */
-	__be32 inner_dst[4];
-	/* TCP, for window tracking (host order) */
 	__u32 l4_len;      /* L4 header + payload, from the IP header's lengths */
+	__u32 tcp_optlen;  /* bytes of TCP options copied to tcp_opts (<= 40) */
+	__u8 written[0];
+	__be32 inner_src[4]; /* icmp_error: the quoted packet's addresses (IPv4 in [0]) */
+	__be32 inner_dst[4];
+	/* TCP, for window tracking (host order): l4_ok and nw_proto TCP */
 	__u32 tcp_seq;
 	__u32 tcp_ack;
 	__u32 tcp_sack;    /* highest SACK right edge, or tcp_ack */
 	__u32 tcp_len;     /* payload bytes */
 	__u16 tcp_win;
 	__u8 tcp_wscale;   /* window scale option, 0xff when absent */
-	__u8 tcp_sackok;   /* SACK-permitted option present */
-	__u32 tcp_optlen;  /* bytes of TCP options copied to tcp_opts (<= 40) */
+	__u8 pad2;
 	__u8 tcp_opts[64]; /* 64 so that every index masked with 63 is in bounds */
 };
 
@@ -76,6 +80,8 @@ struct out_state {
 struct emc_rec {
 	__u32 ok;          /* still storable */
 	__u32 idx;         /* the packet's slot */
+	__u32 nwords;      /* e.w[0..nwords) are the key; the rest are not looked at */
+	__u32 pad;
 	struct emc_entry e;
 };
 

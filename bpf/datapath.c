@@ -183,28 +183,43 @@ __noinline int step(struct pkt_ctx *c)
 static __always_inline void ctx_init(struct pkt_ctx *c, const struct bridge_config *cfg,
 				     __u32 in_port, int tracing, int dryrun)
 {
-	__builtin_memset(&c->key, 0, sizeof(c->key));
-	/* The option bytes are copied before they are read: not zeroed. */
-	__builtin_memset(&c->pi, 0, __builtin_offsetof(struct pkt_info, tcp_opts));
+	/* The fields a packet brings; the pipeline's own (metadata,
+	 * registers, ct_label) wait for ctx_walk(): a cache hit never reads them. */
+	__builtin_memset(&c->key, 0, __builtin_offsetof(struct flow_key, metadata));
+	__builtin_memset(&c->key.ipv6_src, 0, __builtin_offsetof(struct flow_key, ct_label) -
+					      __builtin_offsetof(struct flow_key, ipv6_src));
+	__builtin_memset(&c->key.arp_sha, 0, sizeof(c->key) -
+					     __builtin_offsetof(struct flow_key, arp_sha));
+	__builtin_memset(&c->pi, 0, __builtin_offsetof(struct pkt_info, written));
 	c->ct.done = 0;
 	c->ct.ct_state = 0; /* scratch is per CPU: nothing may leak from the last packet */
 	c->out.in_port = in_port;
 	c->out.pending = 0;
 	c->out.nout = 0;
-	c->out.flood = 0;
 	c->out.noport = 0;
 	c->emc.ok = 0;
-	c->depth = 0;
-	c->passes = 0;
-	c->next_table = 0; /* the first pass, in table 0 */
 	c->gen = cfg->gen;
-	c->epoch = (cfg->epoch & 0x7fffffff) |
-		   ((cfg->flags & CFG_NO_CACHE) ? 0x80000000 : 0);
 	c->tracing = tracing;
-	c->halt = 0;
 	c->liberal = cfg->flags & CFG_TCP_LIBERAL;
 	c->dryrun = dryrun;
 	c->out.dryrun = dryrun;
+}
+
+/* The rest of the context a walk needs (a cache hit needs none of it):
+ * the pipeline's state, and its key fields, which start at zero. Not
+ * c->ct: a cache hit that falls back to the walk leaves its result there. */
+static __always_inline void ctx_walk(struct pkt_ctx *c, const struct bridge_config *cfg)
+{
+	c->out.flood = 0;
+	c->depth = 0;
+	c->passes = 0;
+	c->next_table = 0; /* the first pass, in table 0 */
+	c->epoch = (cfg->epoch & 0x7fffffff) |
+		   ((cfg->flags & CFG_NO_CACHE) ? 0x80000000 : 0);
+	c->halt = 0;
+	c->key.metadata = 0;
+	__builtin_memset(c->key.regs, 0, sizeof(c->key.regs));
+	__builtin_memset(c->key.ct_label, 0, sizeof(c->key.ct_label));
 }
 
 /* Count the packet on its in_port; returns the counters (NULL in a dry run). */
@@ -307,6 +322,7 @@ static __always_inline int pipeline(struct __sk_buff *skb, const int tracing)
 	}
 	c->out.in_port = *port;
 	ps = count_rx(c);
+	ctx_walk(c, cfg);
 
 	/* Classify and act. */
 	for (i = 0; i < MAX_STEPS; i++) {
@@ -379,6 +395,7 @@ int xdp_ingress(struct xdp_md *ctx)
 	if (!port || !cfg || !c)
 		return XDP_PASS;
 	ctx_init(c, cfg, *port, 0, 0);
+	ctx_walk(c, cfg);
 	if (!(cfg->flags & (c->gen ? CFG_XDP_GEN1 : CFG_XDP_GEN0))) {
 		count(CNT_XDP_TO_TC);
 		return XDP_PASS;

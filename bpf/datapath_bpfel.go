@@ -291,20 +291,21 @@ type DatapathPktCtx struct {
 		IcmpError  uint8
 		InnerProto uint8
 		Pad        uint8
-		_          [1]byte
+		TcpSackok  uint8
 		InnerSport uint16
 		InnerDport uint16
+		L4Len      uint32
+		TcpOptlen  uint32
+		Written    [0]uint8
 		InnerSrc   [4]uint32
 		InnerDst   [4]uint32
-		L4Len      uint32
 		TcpSeq     uint32
 		TcpAck     uint32
 		TcpSack    uint32
 		TcpLen     uint32
 		TcpWin     uint16
 		TcpWscale  uint8
-		TcpSackok  uint8
-		TcpOptlen  uint32
+		Pad2       uint8
 		TcpOpts    [64]uint8
 	}
 	Ct struct {
@@ -377,10 +378,12 @@ type DatapathPktCtx struct {
 	Act       DatapathAction
 	Pad2      uint32
 	Emc       struct {
-		_   structs.HostLayout
-		Ok  uint32
-		Idx uint32
-		E   DatapathEmcEntry
+		_      structs.HostLayout
+		Ok     uint32
+		Idx    uint32
+		Nwords uint32
+		Pad    uint32
+		E      DatapathEmcEntry
 	}
 }
 

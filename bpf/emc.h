@@ -59,15 +59,15 @@ static __always_inline void emc_key(struct pkt_ctx *c, const struct bridge_confi
 	/* A multiply-xor hash of the words: a few ns, where the kernel's
 	 * jhash of a 72-byte map key costs about 30. */
 	h = ifindex * 0x9e3779b97f4a7c15ULL;
+	c->emc.nwords = shape->cache_nwords;
 	for (w = 0; w < MAX_GATHER; w++) {
 		__u32 k = shape->cache_words[w];
-		__u64 v = 0;
 
+		if (w >= c->emc.nwords)
+			break; /* the rest are unused: neither hashed nor compared */
 		/* The bound on k is for the verifier (as in classify()). */
-		if (w < shape->cache_nwords && k < FLOW_KEY_WORDS)
-			v = kw[k] & shape->cache_mask[w];
-		c->emc.e.w[w] = v;
-		h = (h ^ v) * 0x9e3779b97f4a7c15ULL;
+		c->emc.e.w[w] = k < FLOW_KEY_WORDS ? kw[k] & shape->cache_mask[w] : 0;
+		h = (h ^ c->emc.e.w[w]) * 0x9e3779b97f4a7c15ULL;
 	}
 	c->emc.idx = (h ^ (h >> 31)) & (EMC_ENTRIES - 1);
 	c->emc.e.epoch = cfg->epoch;
@@ -89,7 +89,8 @@ static __always_inline struct emc_entry *emc_find(const struct pkt_ctx *c)
 	e = bpf_map_lookup_elem(&emc, &idx);
 	if (!e || e->epoch != c->emc.e.epoch || e->ifindex != c->emc.e.ifindex)
 		return NULL;
-	for (w = 0; w < MAX_GATHER; w++)
+	/* Same epoch, same shape: the first nwords words are the key. */
+	for (w = 0; w < MAX_GATHER && w < c->emc.nwords; w++)
 		if (e->w[w] != c->emc.e.w[w])
 			return NULL;
 	return e;
