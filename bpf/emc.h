@@ -19,7 +19,7 @@
  * as stored; otherwise the packet takes the full walk, which finds the
  * conntrack result already there (ct_result.done), as for a second ct() in
  * the same zone. Walks that did anything else -- NORMAL (the MAC table
- * changes), a rewrite, a commit, ct_clear, a flow with a timeout, more than
+ * changes), a rewrite, a commit, ct_clear, exit, a flow with a timeout, more than
  * EMC_OUTS outputs or EMC_FLOWS matches, a limit -- are not stored.
  *
  * Why this is exact: the walk up to its ct() is a function of the key and
@@ -125,7 +125,6 @@ static __always_inline void emc_note_action(struct pkt_ctx *c)
 	case ACT_OUTPUT:
 	case ACT_OUTPUT_REG:
 	case ACT_FLOOD:
-	case ACT_EXIT:
 		return;
 	case ACT_LOAD: /* registers and metadata only: not the connection's */
 		if ((a->aux >> 8) < PF_CT_MARK)
@@ -169,7 +168,7 @@ static __always_inline void emc_store(struct pkt_ctx *c)
 {
 	__u32 idx = c->emc.idx, i;
 
-	if (!c->emc.ok || c->halt || c->out.noport || c->out.nout > EMC_OUTS)
+	if (!c->emc.ok || c->out.noport || c->out.nout > EMC_OUTS)
 		return;
 	c->emc.e.in_port = c->out.in_port;
 	c->emc.e.nout = c->out.nout;

@@ -63,7 +63,6 @@ struct arp_eth_ipv4 {
 static __always_inline int parse_eth(struct cursor *c, struct flow_key *k)
 {
 	struct ethhdr *eth = c->pos;
-
 	const __u32 *from = c->pos;
 	__u32 *to = (__u32 *)k->dl_dst;
 

@@ -45,15 +45,24 @@ func emcShape(unions map[uint32]*keyBytes) bpf.DatapathTable {
 		u[i] = 0xff
 	}
 	var tbl bpf.DatapathTable
+	if setCacheShape(&tbl, &u) {
+		tbl.Emc = 1
+	}
+	return tbl
+}
+
+// setCacheShape makes a table's cache key the key words u covers, masked
+// by u, and reports whether they fit in MAX_GATHER words (if not, the
+// table's cache_nwords stays 0).
+func setCacheShape(tbl *bpf.DatapathTable, u *keyBytes) bool {
 	ws := u.words()
 	if len(ws) > maxGather {
-		return tbl
+		return false
 	}
-	tbl.Emc = 1
 	tbl.CacheNwords = uint8(len(ws))
 	for i, w := range ws {
 		tbl.CacheWords[i] = w
 		tbl.CacheMask[i] = binary.NativeEndian.Uint64(u[int(w)*8:])
 	}
-	return tbl
+	return true
 }

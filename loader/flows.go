@@ -1,7 +1,6 @@
 package loader
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"sort"
@@ -558,13 +557,7 @@ func (b *Bridge) sync(recs []record, dirty, had map[uint32]bool) error {
 		copy(tbl.St[:], list)
 		// The flow cache keys on the words any flow of the table looks at,
 		// masked by their union; a table needing more words skips the cache.
-		if ws := unions[t].words(); len(ws) <= maxGather {
-			tbl.CacheNwords = uint8(len(ws))
-			for i, w := range ws {
-				tbl.CacheWords[i] = w
-				tbl.CacheMask[i] = binary.NativeEndian.Uint64(unions[t][int(w)*8:])
-			}
-		}
+		setCacheShape(&tbl, unions[t])
 		tables[t] = tbl
 	}
 	tables[emcTable] = emcShape(unions)
