@@ -495,21 +495,21 @@ static __always_inline int tcp_in_window(struct ct_tcp *t, int reply, __u32 inde
 }
 
 /*
- * nf_conntrack_tcp_packet() of Linux 6.1, on res->tcp (a copy of the
- * connection's tracking, or a fresh one for a new connection: tcp_new()).
- * Returns TCPV_*; res->new_state is the state after the packet. Global: it
- * is large, and a reopened connection runs it twice.
+ * nf_conntrack_tcp_packet() of Linux 6.1, on t: an owned connection's
+ * tracking, written in place as the kernel writes it under the
+ * connection's lock (so what tcp_in_window() records before it finds a
+ * segment invalid stays, as there), or, for a new connection, a fresh one
+ * (tcp_new()). Returns TCPV_*; t->state is the state after the packet.
+ * Global: it is large, and a reopened connection runs it twice.
  */
-__noinline int tcp_packet(struct ct_result *res, const struct pkt_info *pi, __u32 opts)
+__noinline int tcp_packet(struct ct_tcp *t, const struct pkt_info *pi, __u32 opts)
 {
-	struct ct_tcp *t;
 	__u32 index, seq, end;
 	int reply = !!(opts & TP_REPLY), v;
 	__u8 old, new;
 
-	if (!res || !pi)
+	if (!t || !pi)
 		return TCPV_INVALID;
-	t = &res->tcp;
 	if (!tcp_flags_valid(pi->tcp_flags))
 		return TCPV_INVALID;
 	index = tcp_index(pi->tcp_flags);
@@ -642,7 +642,6 @@ in_window:
 	t->state = new;
 	if (old != new && new == sFW)
 		t->side[reply & 1].flags |= CT_TCP_F_CLOSE_INIT;
-	res->new_state = new;
 	/* A connection whose only answer is a RST is gone at once. */
 	if ((opts & TP_ENTRY) && !(opts & TP_SEENREPLY) && (pi->tcp_flags & TH_RST))
 		return TCPV_KILL;
@@ -854,12 +853,12 @@ static __always_inline int ct_related(const struct flow_key *k,
 
 /*
  * Both directions of a connection may be on two CPUs at once. A TCP update
- * reads the tracking, runs the state machine on the copy, and writes the
- * result back; two CPUs doing that at once would lose one update (a window
- * edge, ASSURED). So the entry carries a sequence number, odd while a CPU
- * owns the entry: an update takes it from even to odd with one
- * compare-and-swap, reads, runs the state machine, writes the tracking,
- * flags, expiry and the packet counters (plain adds: only the owner
+ * reads the tracking, runs the state machine and writes the tracking; two
+ * CPUs doing that at once would lose one update (a window edge, ASSURED).
+ * So the entry carries a sequence number, odd while a CPU owns the entry
+ * (the kernel takes the connection's spinlock): an update takes it from
+ * even to odd with one compare-and-swap, runs the state machine on the
+ * tracking in place, writes flags, expiry and the packet counters (plain adds: only the owner
  * writes them), and makes it even again with an atomic add, which orders
  * its writes before the release on every architecture. A CPU that finds
  * the entry owned tries again, CT_TRIES times. Every update is thus
@@ -870,9 +869,10 @@ static __always_inline int ct_related(const struct flow_key *k,
  */
 #define CT_TRIES 32
 
-/* An existing connection's TCP update, atomic as above. Returns TCPV_*;
- * writes the entry (tracking, flags, expiry, counters) only for accept and
- * ignore. */
+/* An existing connection's TCP update, atomic as above. Returns TCPV_*.
+ * The state machine works on the entry's tracking in place, as the
+ * kernel's does; flags, expiry and counters are written only for accept
+ * and ignore. */
 static __always_inline int tcp_update(struct ct_entry *e, struct ct_result *res,
 				      const struct pkt_info *pi, __u32 opts,
 				      __u32 zone, __u64 now, int dry)
@@ -888,18 +888,16 @@ static __always_inline int tcp_update(struct ct_entry *e, struct ct_result *res,
 			continue; /* another CPU owns it */
 		if (__sync_val_compare_and_swap(&e->seq, seq, seq + 1) != seq)
 			continue; /* another CPU took it first */
-		res->tcp = e->tcp;
 		ef = e->flags;
-		old = res->tcp.state;
-		v = tcp_packet(res, pi, opts | TP_ENTRY |
+		old = e->tcp.state;
+		v = tcp_packet(&e->tcp, pi, opts | TP_ENTRY |
 			       (res->dir == CT_DIR_REPLY ? TP_REPLY : 0) |
 			       ((ef & CT_E_SEEN_REPLY) ? TP_SEENREPLY : 0) |
 			       ((ef & CT_E_ASSURED) ? TP_ASSURED : 0));
+		res->new_state = e->tcp.state;
 		if (v == TCPV_ACCEPT || v == TCPV_IGNORE) {
-			if (v == TCPV_IGNORE)
-				res->new_state = res->tcp.state; /* tracked, state unchanged */
-			else if ((ef & CT_E_SEEN_REPLY) && res->new_state == sES &&
-				 (old == sSR || old == sES))
+			if (v == TCPV_ACCEPT && (ef & CT_E_SEEN_REPLY) && res->new_state == sES &&
+			    (old == sSR || old == sES))
 				ef |= CT_E_ASSURED;
 			if (res->dir == CT_DIR_REPLY)
 				ef |= CT_E_SEEN_REPLY;
@@ -907,10 +905,9 @@ static __always_inline int tcp_update(struct ct_entry *e, struct ct_result *res,
 			 * nothing; the timeout sees the flags as they were
 			 * before the packet. */
 			if (v == TCPV_ACCEPT)
-				e->expires_ns = now + ct_timeout_ns(IPPROTO_TCP, &res->tcp,
+				e->expires_ns = now + ct_timeout_ns(IPPROTO_TCP, &e->tcp,
 								    pi->tcp_flags & TH_RST, e->flags,
 								    now - e->start_ns, zone);
-			e->tcp = res->tcp;
 			e->flags = ef;
 			if (!dry) { /* a dry run works on a copy, and counts nothing */
 				e->packets[res->dir & 1]++;
@@ -1006,19 +1003,19 @@ __noinline int ct_execute(const struct flow_key *key, const struct pkt_info *pi,
 		int v;
 
 		/* An existing connection is updated (and written) here. */
-		v = e ? tcp_update(e, res, pi, opts, zone, now, dry) : tcp_packet(res, pi, opts);
+		v = e ? tcp_update(e, res, pi, opts, zone, now, dry) : tcp_packet(&res->tcp, pi, opts);
 		if (v == TCPV_REOPEN && e) {
 			/* Kill the closed connection; the SYN starts a new one. */
 			if (!dry)
 				ct_delete(&k);
 			e = NULL;
 			res->dir = CT_DIR_ORIG;
-			v = tcp_packet(res, pi, opts);
+			v = tcp_packet(&res->tcp, pi, opts);
 		}
 		if (v == TCPV_INVALID || v == TCPV_REOPEN)
 			goto invalid;
-		if (v == TCPV_IGNORE && !e)
-			res->new_state = res->tcp.state; /* tracked, state unchanged */
+		if (!e)
+			res->new_state = res->tcp.state;
 		if (v == TCPV_KILL && e && !dry) {
 			ct_delete(&k);
 			killed = 1;
