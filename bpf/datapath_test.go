@@ -48,6 +48,12 @@ func newDPWith(t testing.TB, maxFlows, maxConns uint32) *dp {
 	testenv.RequirePrivileged(t)
 	ns := testenv.NewNS(t, "dp")
 	h := ns.MustHandle(t)
+	// No IPv6 on the ports: a link-local address would send router
+	// solicitations and MLD reports into the datapath, counted by whatever
+	// flow matches them (a test counting packets would flake).
+	if err := ns.DisableIPv6(); err != nil {
+		t.Fatal(err)
+	}
 	var specs []loader.PortSpec
 	for i := 1; i <= nPorts; i++ {
 		name := fmt.Sprintf("p%d", i)
