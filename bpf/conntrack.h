@@ -699,6 +699,14 @@ static long ct_sweep_one(void *map, struct ct_key *k, struct ct_entry *e,
 	return 0; /* go on */
 }
 
+/* Remove every connection expired at now (counted in CNT_CT_EXPIRED). */
+static __always_inline void ct_sweep_all(__u64 now)
+{
+	struct ct_sweep s = { .now = now };
+
+	bpf_for_each_map_elem(&conntrack, ct_sweep_one, &s, 0);
+}
+
 /*
  * No room for a new connection: remove the expired ones, if no sweep ran
  * in the last CT_SWEEP_INTERVAL_NS. A sweep visits every entry (the table
@@ -707,7 +715,6 @@ static long ct_sweep_one(void *map, struct ct_key *k, struct ct_entry *e,
  */
 static __always_inline int ct_sweep(__u64 now)
 {
-	struct ct_sweep s = { .now = now };
 	struct ct_limits *l;
 	__u32 zero = 0;
 	__u64 before;
@@ -717,7 +724,7 @@ static __always_inline int ct_sweep(__u64 now)
 		return 0;
 	l->last_sweep_ns = now; /* a race lets two CPUs sweep: harmless */
 	before = counter_value(CNT_CT_EXPIRED);
-	bpf_for_each_map_elem(&conntrack, ct_sweep_one, &s, 0);
+	ct_sweep_all(now);
 	return counter_value(CNT_CT_EXPIRED) != before;
 }
 

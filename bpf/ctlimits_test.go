@@ -1,6 +1,8 @@
 package bpf_test
 
 import (
+	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -208,16 +210,49 @@ func TestCTCountExpiry(t *testing.T) {
 	if got := len(d.conns()); got != 3 {
 		t.Errorf("%d connections in the table, want 3", got)
 	}
-	// The loader: a dump removes what expired since.
+	// The loader: a dump removes what expired since, by the datapath's
+	// ct_gc.
 	time.Sleep(1100 * time.Millisecond)
 	if got := len(d.conns()); got != 2 {
 		t.Errorf("after zone 9's expired: %d connections, want 2", got)
+	}
+	if got := d.counter("ct_expired_removed"); got != 3 {
+		t.Errorf("ct_expired_removed = %d after the dump, want 3 (ct_gc counts what it removes)", got)
 	}
 	if got := d.zoneCount(9).Count; got != 0 {
 		t.Errorf("zone 9 counts %d after its connections expired", got)
 	}
 	if got := d.nconns(); got != 2 {
 		t.Errorf("%d connections counted, want 2", got)
+	}
+}
+
+// TestCTGCFallback: a bridge pinned before ct_gc existed still has its
+// expired connections removed by a dump (by key, from userspace).
+func TestCTGCFallback(t *testing.T) {
+	d := newDP(t)
+	d.setFlows(ctLimitFlows...)
+	set, err := loader.ParseTimeouts([]string{"udp_first=1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.b.SetCTTimeouts(9, set); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(d.opts.BPFFS, d.opts.Bridge, "prog_ct_gc")); err != nil {
+		t.Fatal(err)
+	}
+	d.run(1, udpFrame(1, 9))
+	d.run(1, udpFrame(1, 53))
+	time.Sleep(1100 * time.Millisecond)
+	if got := len(d.conns()); got != 1 {
+		t.Errorf("%d connections after one expired, want 1", got)
+	}
+	if got := d.nconns(); got != 1 {
+		t.Errorf("%d connections counted, want 1", got)
+	}
+	if got := d.counter("ct_expired_removed"); got != 0 {
+		t.Errorf("ct_expired_removed = %d: the datapath removed it, not the loader", got)
 	}
 }
 

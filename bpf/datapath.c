@@ -376,6 +376,24 @@ int tc_trace(struct __sk_buff *skb)
 }
 
 /*
+ * ct_gc removes the expired connections, in the kernel: the loader runs
+ * it through BPF_PROG_TEST_RUN before it reads the table (dump-conntrack,
+ * ct-stats-show). Checking expiry in userspace and deleting by key would
+ * let a connection committed anew under the same key in between (the
+ * read of a big table takes a while) be deleted instead; here the check
+ * and the delete are as close as the datapath's own. Returns how many it
+ * removed.
+ */
+SEC("tc")
+int ct_gc(struct __sk_buff *skb)
+{
+	__u64 before = counter_value(CNT_CT_EXPIRED);
+
+	ct_sweep_all(dp_now());
+	return counter_value(CNT_CT_EXPIRED) - before;
+}
+
+/*
  * XDP mode (xdp.h): the same walk, run before an skb exists, for flow tables
  * whose actions XDP can carry out; otherwise the packet goes on to
  * tc_ingress, untouched and uncounted here.

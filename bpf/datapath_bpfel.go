@@ -490,6 +490,7 @@ const (
 	DatapathMapTables           = "tables"
 	DatapathMapTraceBuf         = "trace_buf"
 	DatapathMapTxPorts          = "tx_ports"
+	DatapathProgCtGc            = "ct_gc"
 	DatapathProgTcIngress       = "tc_ingress"
 	DatapathProgTcTrace         = "tc_trace"
 	DatapathProgXdpIngress      = "xdp_ingress"
@@ -541,6 +542,7 @@ type DatapathSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type DatapathProgramSpecs struct {
+	CtGc       *ebpf.ProgramSpec `ebpf:"ct_gc"`
 	TcIngress  *ebpf.ProgramSpec `ebpf:"tc_ingress"`
 	TcTrace    *ebpf.ProgramSpec `ebpf:"tc_trace"`
 	XdpIngress *ebpf.ProgramSpec `ebpf:"xdp_ingress"`
@@ -675,6 +677,7 @@ type DatapathVariables struct {
 //
 // It can be passed to LoadDatapathObjects or ebpf.CollectionSpec.LoadAndAssign.
 type DatapathPrograms struct {
+	CtGc       *ebpf.Program `ebpf:"ct_gc"`
 	TcIngress  *ebpf.Program `ebpf:"tc_ingress"`
 	TcTrace    *ebpf.Program `ebpf:"tc_trace"`
 	XdpIngress *ebpf.Program `ebpf:"xdp_ingress"`
@@ -682,6 +685,7 @@ type DatapathPrograms struct {
 
 func (p *DatapathPrograms) Close() error {
 	return _DatapathClose(
+		p.CtGc,
 		p.TcIngress,
 		p.TcTrace,
 		p.XdpIngress,

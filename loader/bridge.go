@@ -25,6 +25,7 @@ const (
 	pinProgIngress = "prog_tc_ingress"
 	pinProgTrace   = "prog_tc_trace"
 	pinProgXDP     = "prog_xdp_ingress"
+	pinProgCTGC    = "prog_ct_gc"
 )
 
 // Options say which bridge a call works on.
@@ -193,6 +194,9 @@ func (b *Bridge) create() error {
 		return fmt.Errorf("pin program: %w", err)
 	}
 	if err := objs.XdpIngress.Pin(filepath.Join(b.dir, pinProgXDP)); err != nil {
+		return fmt.Errorf("pin program: %w", err)
+	}
+	if err := objs.CtGc.Pin(filepath.Join(b.dir, pinProgCTGC)); err != nil {
 		return fmt.Errorf("pin program: %w", err)
 	}
 	return b.installDefaultFlow()

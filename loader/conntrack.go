@@ -2,13 +2,16 @@ package loader
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"net/netip"
+	"os"
 	"slices"
 	"sort"
 	"strings"
 	"time"
 
+	"github.com/cilium/ebpf"
 	"github.com/ebpfovs/ebpfovs/bpf"
 )
 
@@ -104,6 +107,10 @@ func (b *Bridge) ConntrackProgress(zone *uint16, progress func(read int)) ([]Con
 // liveConns is ConntrackProgress in the table's order (flush needs no sort:
 // a million entries take a second to sort).
 func (b *Bridge) liveConns(zone *uint16, progress func(read int)) ([]Conn, error) {
+	gc, err := b.collectExpired()
+	if err != nil {
+		return nil, err
+	}
 	now := monotonicNow()
 	keys, entries, err := readAllProgress[bpf.DatapathCtKey, bpf.DatapathCtEntry](b.maps.Conntrack, progress)
 	if err != nil {
@@ -113,6 +120,8 @@ func (b *Bridge) liveConns(zone *uint16, progress func(read int)) ([]Conn, error
 	var expired []bpf.DatapathCtKey
 	for i := range keys {
 		if entries[i].ExpiresNs <= now {
+			// Expired since the collection: not shown, and left to the
+			// next one (or the datapath).
 			expired = append(expired, keys[i])
 			continue
 		}
@@ -121,10 +130,35 @@ func (b *Bridge) liveConns(zone *uint16, progress func(read int)) ([]Conn, error
 		}
 		out = append(out, connFromEntry(&keys[i], &entries[i], now))
 	}
-	if _, err := b.deleteConns(expired); err != nil {
-		return nil, fmt.Errorf("remove expired connections: %w", err)
+	if !gc {
+		// A bridge pinned before ct_gc existed: delete by key, which
+		// may take a connection committed anew since the read (see
+		// ct_gc in datapath.c). Re-attaching the bridge ends this.
+		if _, err := b.deleteConns(expired); err != nil {
+			return nil, fmt.Errorf("remove expired connections: %w", err)
+		}
 	}
 	return out, nil
+}
+
+// collectExpired runs the datapath's ct_gc, which removes the expired
+// connections in the kernel. It reports false, and no error, for a bridge
+// pinned before ct_gc existed.
+func (b *Bridge) collectExpired() (bool, error) {
+	prog, err := loadPinnedProgram(b.dir, pinProgCTGC)
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	defer prog.Close()
+	// TC's BPF_PROG_TEST_RUN wants a frame, which ct_gc does not read.
+	frame := make([]byte, 14)
+	if _, err := prog.Run(&ebpf.RunOptions{Data: frame}); err != nil {
+		return false, fmt.Errorf("remove expired connections: run ct_gc: %w", err)
+	}
+	return true, nil
 }
 
 func connLess(a, b *Conn) bool {
