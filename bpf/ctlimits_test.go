@@ -166,10 +166,9 @@ func TestCTZoneLimits(t *testing.T) {
 	}
 }
 
-// TestCTCountExpiry: expired connections leave the counts, whoever
-// removes them: a dump (the loader), the packet that finds its own
-// connection expired, or the datapath's sweep when a commit finds no room.
-func TestCTCountExpiry(t *testing.T) {
+// newShortUDPZoneDP is a datapath with ctLimitFlows, where zone 9's
+// UDP connections time out after a second.
+func newShortUDPZoneDP(t *testing.T) *dp {
 	d := newDP(t)
 	d.setFlows(ctLimitFlows...)
 	set, err := loader.ParseTimeouts([]string{"udp_first=1"})
@@ -179,6 +178,14 @@ func TestCTCountExpiry(t *testing.T) {
 	if err := d.b.SetCTTimeouts(9, set); err != nil {
 		t.Fatal(err)
 	}
+	return d
+}
+
+// TestCTCountExpiry: expired connections leave the counts, whoever
+// removes them: a dump (the loader), the packet that finds its own
+// connection expired, or the datapath's sweep when a commit finds no room.
+func TestCTCountExpiry(t *testing.T) {
+	d := newShortUDPZoneDP(t)
 	if err := d.b.SetMaxConns(3); err != nil {
 		t.Fatal(err)
 	}
@@ -230,15 +237,7 @@ func TestCTCountExpiry(t *testing.T) {
 // TestCTGCFallback: a bridge pinned before ct_gc existed still has its
 // expired connections removed by a dump (by key, from userspace).
 func TestCTGCFallback(t *testing.T) {
-	d := newDP(t)
-	d.setFlows(ctLimitFlows...)
-	set, err := loader.ParseTimeouts([]string{"udp_first=1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := d.b.SetCTTimeouts(9, set); err != nil {
-		t.Fatal(err)
-	}
+	d := newShortUDPZoneDP(t)
 	if err := os.Remove(filepath.Join(d.opts.BPFFS, d.opts.Bridge, "prog_ct_gc")); err != nil {
 		t.Fatal(err)
 	}
