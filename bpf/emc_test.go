@@ -99,6 +99,9 @@ func TestEMC(t *testing.T) {
 	if got := d.flowPackets(); len(got) != 3 || got[0] != 3 || got[1] != 1 || got[2] != 3 {
 		t.Errorf("n_packets %v, want [3 1 3]: a hit counts every flow of its walk", got)
 	}
+	if got := d.counter("packets"); got != 4 {
+		t.Errorf("packets = %d, want 4: hits count too", got)
+	}
 
 	// A change of flows: the stored walk is stale.
 	d.setFlows("priority=10, udp, tp_dst=9, actions=p2", "priority=20, udp, nw_ttl=9, tp_dst=9, actions=p3")
