@@ -865,10 +865,11 @@ static __always_inline int ct_related(const struct flow_key *k,
  * So the entry carries a sequence number, odd while a CPU owns the entry
  * (the kernel takes the connection's spinlock): an update takes it from
  * even to odd with one compare-and-swap, runs the state machine on the
- * tracking in place, writes flags, expiry and the packet counters (plain adds: only the owner
- * writes them), and makes it even again with an atomic add, which orders
- * its writes before the release on every architecture. A CPU that finds
- * the entry owned tries again, CT_TRIES times. Every update is thus
+ * tracking in place, writes flags, expiry and the packet counters (plain
+ * adds: only the owner writes them), and makes it even again with an
+ * atomic add, which orders its writes before the release on every
+ * architecture. A CPU that finds the entry owned tries again, CT_TRIES
+ * times. Every update is thus
  * computed from the state the last one left; none is lost. Two atomic
  * operations per packet: an optimistic read (two reads of the sequence
  * and a compare-and-swap) cost two more, and the counters two more again.
@@ -901,9 +902,8 @@ static __always_inline int tcp_update(struct ct_entry *e, struct ct_result *res,
 			       (res->dir == CT_DIR_REPLY ? TP_REPLY : 0) |
 			       ((ef & CT_E_SEEN_REPLY) ? TP_SEENREPLY : 0) |
 			       ((ef & CT_E_ASSURED) ? TP_ASSURED : 0));
-		res->new_state = e->tcp.state;
 		if (v == TCPV_ACCEPT || v == TCPV_IGNORE) {
-			if (v == TCPV_ACCEPT && (ef & CT_E_SEEN_REPLY) && res->new_state == sES &&
+			if (v == TCPV_ACCEPT && (ef & CT_E_SEEN_REPLY) && e->tcp.state == sES &&
 			    (old == sSR || old == sES))
 				ef |= CT_E_ASSURED;
 			if (res->dir == CT_DIR_REPLY)
@@ -1021,8 +1021,6 @@ __noinline int ct_execute(const struct flow_key *key, const struct pkt_info *pi,
 		}
 		if (v == TCPV_INVALID || v == TCPV_REOPEN)
 			goto invalid;
-		if (!e)
-			res->new_state = res->tcp.state;
 		if (v == TCPV_KILL && e && !dry) {
 			ct_delete(&k);
 			killed = 1;

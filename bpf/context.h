@@ -51,9 +51,8 @@ struct ct_result {
 	__u8 done;       /* conntrack ran for this packet in `zone` */
 	__u8 dir;        /* CT_DIR_* */
 	__u8 has_entry;  /* the connection is committed */
-	__u8 new_state;  /* TCP: state after this packet */
 	__u8 pkt_is_a;   /* the packet's source is key.addr_a/port_a */
-	__u8 pad;
+	__u8 pad[2];
 	__u16 zone;
 	__u32 ct_state;
 	__u32 mark;

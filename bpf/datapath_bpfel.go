@@ -313,9 +313,8 @@ type DatapathPktCtx struct {
 		Done     uint8
 		Dir      uint8
 		HasEntry uint8
-		NewState uint8
 		PktIsA   uint8
-		Pad      uint8
+		Pad      [2]uint8
 		Zone     uint16
 		CtState  uint32
 		Mark     uint32
