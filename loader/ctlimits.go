@@ -136,8 +136,14 @@ func (b *Bridge) initCTLimits() error {
 
 // sweep removes the expired connections, as a dump does; the commands
 // that report or change limits call it, so no expired connection counts.
+// The datapath's ct_gc does it without reading the table here; a bridge
+// pinned before ct_gc existed is read through, as a dump.
 func (b *Bridge) sweep() error {
-	_, err := b.Conntrack(nil)
+	gc, err := b.collectExpired()
+	if err != nil || gc {
+		return err
+	}
+	_, err = b.liveConns(nil, nil)
 	return err
 }
 
