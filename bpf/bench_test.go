@@ -173,7 +173,7 @@ func BenchmarkConntrack(b *testing.B) {
 
 // conntrackBenchSetup installs the conntrack benchmarks' flows, opens a
 // connection through them and returns an in-window ACK of that connection.
-func conntrackBenchSetup(b *testing.B, d *dp) (ack []byte) {
+func conntrackBenchSetup(b testing.TB, d *dp) (ack []byte) {
 	d.setFlows(
 		"table=0, priority=10, tcp, ct_state=-trk, actions=ct(table=1)",
 		"table=1, priority=10, tcp, ct_state=+trk+new, actions=ct(commit),p2",

@@ -987,8 +987,10 @@ __noinline int ct_execute(const struct flow_key *key, const struct pkt_info *pi,
 		e = NULL;
 	}
 	if (e && dry) {
-		/* Work on a copy: the result is the same, the table untouched. */
+		/* Work on a copy: the result is the same, the table untouched.
+		 * Taken while another CPU owns the entry, the copy is not owned. */
 		res->entry = *e;
+		res->entry.seq &= ~1ULL;
 		e = &res->entry;
 	}
 	if (e)

@@ -2,13 +2,16 @@ package bpf_test
 
 import (
 	"fmt"
+	"path/filepath"
 	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
 
+	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
 
+	"github.com/ebpfovs/ebpfovs/bpf"
 	"github.com/ebpfovs/ebpfovs/loader"
 	"github.com/ebpfovs/ebpfovs/testenv"
 )
@@ -137,4 +140,51 @@ func segAck(frame []byte) uint32 {
 
 func (d *dp) counterLine() string {
 	return fmt.Sprintf("ct_invalid %d, ct_race %d", d.counter("ct_invalid"), d.counter("ct_race"))
+}
+
+// TestConntrackDryRunOwned: a dry run (ebpfovs trace) works on a copy of
+// the connection; a copy taken while another CPU owns the entry (its seq
+// odd) must not look owned, or the trace would spin on it and report
+// +inv and a race. An update of the entry itself does wait for the owner.
+func TestConntrackDryRunOwned(t *testing.T) {
+	d := newDP(t)
+	ack := conntrackBenchSetup(t, d)
+	ct, err := ebpf.LoadPinnedMap(filepath.Join(d.opts.BPFFS, d.opts.Bridge, "conntrack"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ct.Close()
+	setSeq := func(odd bool) {
+		var k bpf.DatapathCtKey
+		var e bpf.DatapathCtEntry
+		it := ct.Iterate()
+		if !it.Next(&k, &e) {
+			t.Fatalf("no connection: %v", it.Err())
+		}
+		e.Seq = e.Seq&^1 | map[bool]uint64{true: 1}[odd]
+		if err := ct.Put(&k, &e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	setSeq(true) // as if another CPU were updating it
+	var res *loader.TraceResult
+	if err := d.ns.Do(func() (err error) {
+		res, err = d.b.RunTrace(ack, d.ifindex[1], true)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if st := res.Trace.CtState; st != csTrk|csEst {
+		t.Errorf("dry run of an ACK on an owned entry: ct_state %#x, want +trk+est", st)
+	}
+	if n := d.counter("ct_race"); n != 0 {
+		t.Errorf("dry run: ct_race = %d, want 0", n)
+	}
+	if st := d.run(1, ack).Trace.CtState; st != csTrk|csInv || d.counter("ct_race") != 1 {
+		t.Errorf("an update of an entry owned throughout: ct_state %#x, ct_race %d; want +trk+inv, 1", st, d.counter("ct_race"))
+	}
+	setSeq(false)
+	if st := d.run(1, ack).Trace.CtState; st != csTrk|csEst {
+		t.Errorf("after the owner released it: ct_state %#x, want +trk+est", st)
+	}
 }
