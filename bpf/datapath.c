@@ -222,6 +222,43 @@ static __always_inline void ctx_walk(struct pkt_ctx *c, const struct bridge_conf
 	__builtin_memset(c->key.ct_label, 0, sizeof(c->key.ct_label));
 }
 
+/*
+ * The walk: classify and act, step by step, until the packet is done.
+ * TC passes its skb; XDP passes NULL (always inlined, so each program
+ * keeps only its own branch). What the walk does is recorded for the
+ * exact-match cache as it goes (XDP never stores it: emc_key() was not
+ * called there, so c->emc.ok stays 0).
+ */
+static __always_inline void walk(struct pkt_ctx *c, struct __sk_buff *skb)
+{
+	__u32 i, table;
+	int r;
+
+	for (i = 0; i < MAX_STEPS; i++) {
+		r = step(c);
+		if (r == STEP_DONE)
+			break;
+		if (r != STEP_ACT)
+			continue;
+		emc_note_action(c);
+		if (c->act.type == ACT_CT) {
+			table = exec_ct(c);
+			if (c->emc.ok)
+				emc_note_ct(c);
+		} else if (act_is_meta(c->act.type)) {
+			table = exec_meta(c);
+		} else {
+			table = skb ? exec_action(skb, c) : exec_action_xdp(c);
+		}
+		if (table != NO_TABLE)
+			c->next_table = table;
+	}
+	if (i == MAX_STEPS) {
+		count(CNT_STEP_LIMIT);
+		c->emc.ok = 0;
+	}
+}
+
 /* Count the packet on its in_port; returns the counters (NULL in a dry run). */
 static __always_inline struct port_counts *count_rx(struct pkt_ctx *c)
 {
@@ -277,13 +314,13 @@ static __always_inline int emc_replay(struct __sk_buff *skb, struct pkt_ctx *c,
 
 static __always_inline int pipeline(struct __sk_buff *skb, const int tracing)
 {
-	__u32 ifindex = skb->ifindex, zero = 0, i, *port, table;
+	__u32 ifindex = skb->ifindex, zero = 0, i, *port;
 	struct bridge_config *cfg;
 	struct port_counts *ps;
 	struct trace *tr = NULL;
 	struct emc_entry *e;
 	struct pkt_ctx *c;
-	int verdict, r;
+	int verdict;
 
 	count(CNT_PACKETS);
 	c = bpf_map_lookup_elem(&scratch, &zero);
@@ -325,29 +362,7 @@ static __always_inline int pipeline(struct __sk_buff *skb, const int tracing)
 	ctx_walk(c, cfg);
 
 	/* Classify and act. */
-	for (i = 0; i < MAX_STEPS; i++) {
-		r = step(c);
-		if (r == STEP_DONE)
-			break;
-		if (r == STEP_ACT) {
-			emc_note_action(c);
-			if (c->act.type == ACT_CT) {
-				table = exec_ct(c);
-				if (c->emc.ok)
-					emc_note_ct(c);
-			} else if (act_is_meta(c->act.type)) {
-				table = exec_meta(c);
-			} else {
-				table = exec_action(skb, c);
-			}
-			if (table != NO_TABLE)
-				c->next_table = table;
-		}
-	}
-	if (i == MAX_STEPS) {
-		count(CNT_STEP_LIMIT);
-		c->emc.ok = 0;
-	}
+	walk(c, skb);
 
 	verdict = finish(skb, &c->out);
 	if (!c->out.nout && ps)
@@ -401,11 +416,10 @@ int ct_gc(struct __sk_buff *skb)
 SEC("xdp")
 int xdp_ingress(struct xdp_md *ctx)
 {
-	__u32 ifindex = ctx->ingress_ifindex, zero = 0, i, *port, table;
+	__u32 ifindex = ctx->ingress_ifindex, zero = 0, *port;
 	struct bridge_config *cfg;
 	struct port_counts *ps;
 	struct pkt_ctx *c;
-	int r;
 
 	port = bpf_map_lookup_elem(&port_by_ifindex, &ifindex);
 	cfg = bpf_map_lookup_elem(&config, &zero);
@@ -424,24 +438,7 @@ int xdp_ingress(struct xdp_md *ctx)
 	if (parse_xdp(ctx, &c->key, &c->pi))
 		count(CNT_TRUNCATED);
 	ps = count_rx(c);
-
-	for (i = 0; i < MAX_STEPS; i++) {
-		r = step(c);
-		if (r == STEP_DONE)
-			break;
-		if (r == STEP_ACT) {
-			if (c->act.type == ACT_CT)
-				table = exec_ct(c);
-			else if (act_is_meta(c->act.type))
-				table = exec_meta(c);
-			else
-				table = exec_action_xdp(c);
-			if (table != NO_TABLE)
-				c->next_table = table;
-		}
-	}
-	if (i == MAX_STEPS)
-		count(CNT_STEP_LIMIT);
+	walk(c, NULL);
 	if (!c->out.nout && ps)
 		ps->rx_dropped++;
 	return finish_xdp(&c->out, c->pi.len);
