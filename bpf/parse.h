@@ -464,6 +464,30 @@ static __always_inline int parse_headers(struct cursor *c, void *start, __u32 le
 		asm volatile("" : "+r"(n));                              \
 	} while (0)
 
+/* The helper that copies packet bytes: bpf_skb_load_bytes (TC) or
+ * bpf_xdp_load_bytes (XDP), called on the program's context. */
+typedef long (*load_bytes_fn)(const void *ctx, __u32 off, void *to, __u32 len);
+
+/* Copy the TCP options parse_headers() found at optoff into pi and walk
+ * them; none after a parse error or a failed copy. Always inlined: load
+ * is a helper, which a BPF call names by number, never through a pointer. */
+static __always_inline void tcp_options_load(const void *ctx, load_bytes_fn load,
+					     struct pkt_info *pi, int err, __u32 optoff)
+{
+	__u64 n;
+
+	TCP_OPTS_LEN(pi, err, n);
+	if (n >= 4) {
+		asm volatile("" : "+r"(n));
+		if (n > 40 || load(ctx, optoff, pi->tcp_opts, n))
+			pi->tcp_optlen = 0;
+		else
+			tcp_options(pi);
+	} else {
+		pi->tcp_optlen = 0;
+	}
+}
+
 /* TC: parse the skb into k (which must be zeroed) and pi. */
 static __always_inline int parse(struct __sk_buff *skb, struct flow_key *k,
 				 struct pkt_info *pi)
@@ -471,7 +495,6 @@ static __always_inline int parse(struct __sk_buff *skb, struct flow_key *k,
 	__u32 pull, optoff = 0;
 	struct cursor c;
 	void *start;
-	__u64 n;
 	int err;
 
 	/* Headers may sit in paged data (GSO, veth); make the first bytes
@@ -488,16 +511,7 @@ static __always_inline int parse(struct __sk_buff *skb, struct flow_key *k,
 
 	err = parse_headers(&c, start, skb->len,
 			    skb->vlan_present ? skb->vlan_tci : 0, k, pi, &optoff);
-	TCP_OPTS_LEN(pi, err, n);
-	if (n >= 4) {
-		asm volatile("" : "+r"(n));
-		if (n > 40 || bpf_skb_load_bytes(skb, optoff, pi->tcp_opts, n))
-			pi->tcp_optlen = 0;
-		else
-			tcp_options(pi);
-	} else {
-		pi->tcp_optlen = 0;
-	}
+	tcp_options_load(skb, bpf_skb_load_bytes, pi, err, optoff);
 	return err;
 }
 
@@ -509,19 +523,9 @@ static __always_inline int parse_xdp(struct xdp_md *ctx, struct flow_key *k,
 	void *start = (void *)(long)ctx->data;
 	struct cursor c = { .pos = start, .end = (void *)(long)ctx->data_end };
 	__u32 optoff = 0;
-	__u64 n;
 	int err;
 
 	err = parse_headers(&c, start, (__u32)(c.end - start), 0, k, pi, &optoff);
-	TCP_OPTS_LEN(pi, err, n);
-	if (n >= 4) {
-		asm volatile("" : "+r"(n));
-		if (n > 40 || bpf_xdp_load_bytes(ctx, optoff, pi->tcp_opts, n))
-			pi->tcp_optlen = 0;
-		else
-			tcp_options(pi);
-	} else {
-		pi->tcp_optlen = 0;
-	}
+	tcp_options_load(ctx, (load_bytes_fn)bpf_xdp_load_bytes, pi, err, optoff);
 	return err;
 }
