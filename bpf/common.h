@@ -475,6 +475,7 @@ enum counter {
 	CNT_XDP_TO_TC,      /* passed to the TC program: the flow table needs an skb */
 	CNT_XDP_ABORTED,    /* XDP met an action it cannot do (a flow table change raced): dropped */
 	CNT_EMC_HITS,       /* packets the exact-match cache carried (emc.h) */
+	CNT_CT_FLUSHED,     /* connections flush-conntrack removed in the kernel (ct_flush) */
 	CNT_MAX,
 };
 

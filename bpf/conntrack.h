@@ -699,6 +699,22 @@ static long ct_sweep_one(void *map, struct ct_key *k, struct ct_entry *e,
 	return 0; /* go on */
 }
 
+/* flush-conntrack's choice, for ct_flush_one. */
+struct ct_flush_arg {
+	__u32 one_zone; /* else every zone */
+	__u32 zone;
+};
+
+/* bpf_for_each_map_elem callback: remove key if the flush selects it
+ * (counted in a map, as ct_sweep_one explains). */
+static long ct_flush_one(void *map, struct ct_key *k, struct ct_entry *e,
+			 struct ct_flush_arg *a)
+{
+	if ((!a->one_zone || k->zone == a->zone) && ct_delete(k) == 0)
+		count(CNT_CT_FLUSHED);
+	return 0; /* go on */
+}
+
 /* Remove every connection expired at now (counted in CNT_CT_EXPIRED). */
 static __always_inline void ct_sweep_all(__u64 now)
 {

@@ -256,6 +256,55 @@ func TestCTGCFallback(t *testing.T) {
 	}
 }
 
+// TestCTFlushZone: flush-conntrack zone=N and flush-conntrack remove in
+// the kernel (ct_flush) what they select, keep the counts right, and say
+// how many went; a bridge pinned before ct_flush existed gets the same
+// from userspace.
+func TestCTFlushZone(t *testing.T) {
+	for _, inKernel := range []bool{true, false} {
+		t.Run(map[bool]string{true: "ct_flush", false: "old-bridge"}[inKernel], func(t *testing.T) {
+			d := newDP(t)
+			d.setFlows(ctLimitFlows...)
+			if !inKernel {
+				if err := os.Remove(filepath.Join(d.opts.BPFFS, d.opts.Bridge, "prog_ct_flush")); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for i := uint16(1); i <= 3; i++ {
+				d.run(1, udpFrame(i, 7))
+				d.run(1, udpFrame(i, 8))
+			}
+			d.run(1, udpFrame(1, 53)) // zone 0
+			zone := uint16(7)
+			if n, err := d.b.FlushConntrack(loader.CTFilter{Zone: &zone}); err != nil || n != 3 {
+				t.Fatalf("flush zone 7: %d, %v; want 3 removed", n, err)
+			}
+			if got := d.zoneCount(7).Count; got != 0 {
+				t.Errorf("zone 7 counts %d after its flush", got)
+			}
+			if got := d.zoneCount(8).Count; got != 3 {
+				t.Errorf("zone 8 counts %d after zone 7's flush, want 3", got)
+			}
+			if got := len(d.conns()); got != 4 {
+				t.Errorf("%d connections after zone 7's flush, want 4", got)
+			}
+			if n, err := d.b.FlushConntrack(loader.CTFilter{}); err != nil || n != 4 {
+				t.Fatalf("flush all: %d, %v; want 4 removed", n, err)
+			}
+			if got := d.nconns(); got != 0 {
+				t.Errorf("%d connections counted after flushing all", got)
+			}
+			if got := len(d.conns()); got != 0 {
+				t.Errorf("%d connections left after flushing all", got)
+			}
+			want := map[bool]uint64{true: 7, false: 0}[inKernel]
+			if got := d.counter("ct_flushed"); got != want {
+				t.Errorf("ct_flushed = %d, want %d", got, want)
+			}
+		})
+	}
+}
+
 // TestCTCountConcurrent: commits racing on every CPU never take the count
 // past maxconns, and the count stays the table's.
 func TestCTCountConcurrent(t *testing.T) {

@@ -409,6 +409,22 @@ int ct_gc(struct __sk_buff *skb)
 }
 
 /*
+ * ct_flush removes every connection, or those of one zone (cb[0] bit 0
+ * set, the zone in cb[1]), in the kernel: `flush-conntrack [zone=N]`
+ * runs it through BPF_PROG_TEST_RUN rather than reading a million
+ * entries out to delete them by key. Returns how many it removed.
+ */
+SEC("tc")
+int ct_flush(struct __sk_buff *skb)
+{
+	struct ct_flush_arg a = { .one_zone = skb->cb[0] & 1, .zone = skb->cb[1] };
+	__u64 before = counter_value(CNT_CT_FLUSHED);
+
+	bpf_for_each_map_elem(&conntrack, ct_flush_one, &a, 0);
+	return counter_value(CNT_CT_FLUSHED) - before;
+}
+
+/*
  * XDP mode (xdp.h): the same walk, run before an skb exists, for flow tables
  * whose actions XDP can carry out; otherwise the packet goes on to
  * tc_ingress, untouched and uncounted here.

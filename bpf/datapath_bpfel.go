@@ -97,7 +97,8 @@ const (
 	DatapathCounterCNT_XDP_TO_TC     DatapathCounter = 15
 	DatapathCounterCNT_XDP_ABORTED   DatapathCounter = 16
 	DatapathCounterCNT_EMC_HITS      DatapathCounter = 17
-	DatapathCounterCNT_MAX           DatapathCounter = 18
+	DatapathCounterCNT_CT_FLUSHED    DatapathCounter = 18
+	DatapathCounterCNT_MAX           DatapathCounter = 19
 )
 
 type DatapathCtEntry struct {
@@ -489,6 +490,7 @@ const (
 	DatapathMapTables           = "tables"
 	DatapathMapTraceBuf         = "trace_buf"
 	DatapathMapTxPorts          = "tx_ports"
+	DatapathProgCtFlush         = "ct_flush"
 	DatapathProgCtGc            = "ct_gc"
 	DatapathProgTcIngress       = "tc_ingress"
 	DatapathProgTcTrace         = "tc_trace"
@@ -541,6 +543,7 @@ type DatapathSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type DatapathProgramSpecs struct {
+	CtFlush    *ebpf.ProgramSpec `ebpf:"ct_flush"`
 	CtGc       *ebpf.ProgramSpec `ebpf:"ct_gc"`
 	TcIngress  *ebpf.ProgramSpec `ebpf:"tc_ingress"`
 	TcTrace    *ebpf.ProgramSpec `ebpf:"tc_trace"`
@@ -676,6 +679,7 @@ type DatapathVariables struct {
 //
 // It can be passed to LoadDatapathObjects or ebpf.CollectionSpec.LoadAndAssign.
 type DatapathPrograms struct {
+	CtFlush    *ebpf.Program `ebpf:"ct_flush"`
 	CtGc       *ebpf.Program `ebpf:"ct_gc"`
 	TcIngress  *ebpf.Program `ebpf:"tc_ingress"`
 	TcTrace    *ebpf.Program `ebpf:"tc_trace"`
@@ -684,6 +688,7 @@ type DatapathPrograms struct {
 
 func (p *DatapathPrograms) Close() error {
 	return _DatapathClose(
+		p.CtFlush,
 		p.CtGc,
 		p.TcIngress,
 		p.TcTrace,

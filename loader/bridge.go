@@ -26,6 +26,7 @@ const (
 	pinProgTrace   = "prog_tc_trace"
 	pinProgXDP     = "prog_xdp_ingress"
 	pinProgCTGC    = "prog_ct_gc"
+	pinProgCTFlush = "prog_ct_flush"
 )
 
 // Options say which bridge a call works on.
@@ -197,6 +198,9 @@ func (b *Bridge) create() error {
 		return fmt.Errorf("pin program: %w", err)
 	}
 	if err := objs.CtGc.Pin(filepath.Join(b.dir, pinProgCTGC)); err != nil {
+		return fmt.Errorf("pin program: %w", err)
+	}
+	if err := objs.CtFlush.Pin(filepath.Join(b.dir, pinProgCTFlush)); err != nil {
 		return fmt.Errorf("pin program: %w", err)
 	}
 	return b.installDefaultFlow()

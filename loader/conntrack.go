@@ -141,24 +141,54 @@ func (b *Bridge) liveConns(zone *uint16, progress func(read int)) ([]Conn, error
 	return out, nil
 }
 
+// flushInKernel runs the datapath's ct_flush, which removes every
+// connection, or zone's, in the kernel. ok is false, with no error, for a
+// bridge pinned before ct_flush existed.
+func (b *Bridge) flushInKernel(zone *uint16) (n int, ok bool, err error) {
+	var ctx skbContext
+	if zone != nil {
+		ctx.Cb[0], ctx.Cb[1] = 1, uint32(*zone)
+	}
+	ret, ok, err := b.runPinned(pinProgCTFlush, &ctx)
+	if err != nil {
+		return 0, ok, fmt.Errorf("flush conntrack: %w", err)
+	}
+	return int(ret), ok, nil
+}
+
+// runPinned runs one of the bridge's pinned helper programs (ct_gc,
+// ct_flush) once through BPF_PROG_TEST_RUN and returns what it returned.
+// ok is false, with no error, when the bridge was pinned before the
+// program existed.
+func (b *Bridge) runPinned(name string, ctx *skbContext) (ret uint32, ok bool, err error) {
+	prog, err := loadPinnedProgram(b.dir, name)
+	if errors.Is(err, os.ErrNotExist) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, err
+	}
+	defer prog.Close()
+	// TC's BPF_PROG_TEST_RUN wants a frame, which these do not read.
+	opts := &ebpf.RunOptions{Data: make([]byte, 14)}
+	if ctx != nil {
+		opts.Context = *ctx
+	}
+	if ret, err = prog.Run(opts); err != nil {
+		return 0, true, fmt.Errorf("run %s: %w", name, err)
+	}
+	return ret, true, nil
+}
+
 // collectExpired runs the datapath's ct_gc, which removes the expired
 // connections in the kernel. It reports false, and no error, for a bridge
 // pinned before ct_gc existed.
 func (b *Bridge) collectExpired() (bool, error) {
-	prog, err := loadPinnedProgram(b.dir, pinProgCTGC)
-	if errors.Is(err, os.ErrNotExist) {
-		return false, nil
-	}
+	_, ok, err := b.runPinned(pinProgCTGC, nil)
 	if err != nil {
-		return false, err
+		return ok, fmt.Errorf("remove expired connections: %w", err)
 	}
-	defer prog.Close()
-	// TC's BPF_PROG_TEST_RUN wants a frame, which ct_gc does not read.
-	frame := make([]byte, 14)
-	if _, err := prog.Run(&ebpf.RunOptions{Data: frame}); err != nil {
-		return false, fmt.Errorf("remove expired connections: run ct_gc: %w", err)
-	}
-	return true, nil
+	return ok, nil
 }
 
 func connLess(a, b *Conn) bool {
@@ -368,6 +398,10 @@ func (b *Bridge) FlushConntrack(f CTFilter) (int, error) {
 // how many entries it has read so far.
 func (b *Bridge) FlushConntrackProgress(f CTFilter, progress func(read int)) (int, error) {
 	if f.zoneOnly() {
+		// In the kernel, where the bridge has ct_flush.
+		if n, ok, err := b.flushInKernel(f.Zone); ok || err != nil {
+			return n, err
+		}
 		// Straight from the keys: no connection decoded, expired ones go too.
 		keys, _, err := readAllProgress[bpf.DatapathCtKey, bpf.DatapathCtEntry](b.maps.Conntrack, progress)
 		if err != nil {

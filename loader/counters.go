@@ -11,7 +11,7 @@ var counterNames = []string{
 	"packets", "not_ours", "table_miss", "pass_limit", "truncated",
 	"ct_invalid", "ct_table_full", "output_no_port", "depth_limit", "step_limit",
 	"ct_maxconns_refused", "ct_zone_limit_refused", "ct_expired_removed", "ct_race",
-	"xdp_packets", "xdp_to_tc", "xdp_aborted", "emc_hits",
+	"xdp_packets", "xdp_to_tc", "xdp_aborted", "emc_hits", "ct_flushed",
 }
 
 // Counter is one datapath counter, summed over CPUs.
