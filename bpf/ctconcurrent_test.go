@@ -142,6 +142,28 @@ func (d *dp) counterLine() string {
 	return fmt.Sprintf("ct_invalid %d, ct_race %d", d.counter("ct_invalid"), d.counter("ct_race"))
 }
 
+// editConn changes the table's only connection, straight in the pinned
+// map, and returns its key.
+func (d *dp) editConn(edit func(*bpf.DatapathCtEntry)) bpf.DatapathCtKey {
+	d.t.Helper()
+	ct, err := ebpf.LoadPinnedMap(filepath.Join(d.opts.BPFFS, d.opts.Bridge, "conntrack"), nil)
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	defer ct.Close()
+	var k bpf.DatapathCtKey
+	var e bpf.DatapathCtEntry
+	it := ct.Iterate()
+	if !it.Next(&k, &e) {
+		d.t.Fatalf("no connection: %v", it.Err())
+	}
+	edit(&e)
+	if err := ct.Put(&k, &e); err != nil {
+		d.t.Fatal(err)
+	}
+	return k
+}
+
 // TestConntrackDryRunOwned: a dry run (ebpfovs trace) works on a copy of
 // the connection; a copy taken while another CPU owns the entry (its seq
 // odd) must not look owned, or the trace would spin on it and report
@@ -149,22 +171,8 @@ func (d *dp) counterLine() string {
 func TestConntrackDryRunOwned(t *testing.T) {
 	d := newDP(t)
 	ack := conntrackBenchSetup(t, d)
-	ct, err := ebpf.LoadPinnedMap(filepath.Join(d.opts.BPFFS, d.opts.Bridge, "conntrack"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ct.Close()
 	setSeq := func(odd bool) {
-		var k bpf.DatapathCtKey
-		var e bpf.DatapathCtEntry
-		it := ct.Iterate()
-		if !it.Next(&k, &e) {
-			t.Fatalf("no connection: %v", it.Err())
-		}
-		e.Seq = e.Seq&^1 | map[bool]uint64{true: 1}[odd]
-		if err := ct.Put(&k, &e); err != nil {
-			t.Fatal(err)
-		}
+		d.editConn(func(e *bpf.DatapathCtEntry) { e.Seq = e.Seq&^1 | map[bool]uint64{true: 1}[odd] })
 	}
 	setSeq(true) // as if another CPU were updating it
 	var res *loader.TraceResult
@@ -186,5 +194,35 @@ func TestConntrackDryRunOwned(t *testing.T) {
 	setSeq(false)
 	if st := d.run(1, ack).Trace.CtState; st != csTrk|csEst {
 		t.Errorf("after the owner released it: ct_state %#x, want +trk+est", st)
+	}
+}
+
+// TestCTDumpLeavesNothingExpired: a connection a dump leaves out as
+// expired is gone from the table, so no packet finds it afterwards: ct_gc
+// judges expiry by the time the loader judges the dump by, not by the
+// datapath's coarse clock, which lags it by up to a tick.
+func TestCTDumpLeavesNothingExpired(t *testing.T) {
+	d := newDP(t)
+	d.setFlows(ctLimitFlows...)
+	d.run(1, udpFrame(1, 53))
+	var now unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &now); err != nil {
+		t.Fatal(err)
+	}
+	k := d.editConn(func(e *bpf.DatapathCtEntry) { e.ExpiresNs = uint64(now.Nano()) })
+	if got := len(d.conns()); got != 0 {
+		t.Fatalf("%d connections dumped after the only one expired", got)
+	}
+	ct, err := ebpf.LoadPinnedMap(filepath.Join(d.opts.BPFFS, d.opts.Bridge, "conntrack"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ct.Close()
+	var e bpf.DatapathCtEntry
+	if err := ct.Lookup(&k, &e); err == nil {
+		t.Errorf("the dump left the expired connection out, but it is still in the table (expires %d)", e.ExpiresNs)
+	}
+	if got := d.nconns(); got != 0 {
+		t.Errorf("%d connections counted", got)
 	}
 }

@@ -391,20 +391,23 @@ int tc_trace(struct __sk_buff *skb)
 }
 
 /*
- * ct_gc removes the expired connections, in the kernel: the loader runs
- * it through BPF_PROG_TEST_RUN before it reads the table (dump-conntrack,
- * ct-stats-show). Checking expiry in userspace and deleting by key would
- * let a connection committed anew under the same key in between (the
- * read of a big table takes a while) be deleted instead; here the check
- * and the delete are as close as the datapath's own. Returns how many it
- * removed.
+ * ct_gc removes the connections expired at the time in cb[0] (low word)
+ * and cb[1] (high), in the kernel: the loader runs it through
+ * BPF_PROG_TEST_RUN before it reads the table (dump-conntrack,
+ * ct-stats-show), with the CLOCK_MONOTONIC time it then judges what it
+ * reads by, so nothing it leaves out of a dump is still in the table.
+ * (The datapath's coarse clock may lag that by a tick.) Checking expiry
+ * in userspace and deleting by key would let a connection committed anew
+ * under the same key in between (the read of a big table takes a while)
+ * be deleted instead; here the check and the delete are as close as the
+ * datapath's own. Returns how many it removed.
  */
 SEC("tc")
 int ct_gc(struct __sk_buff *skb)
 {
 	__u64 before = counter_value(CNT_CT_EXPIRED);
 
-	ct_sweep_all(dp_now());
+	ct_sweep_all(((__u64)skb->cb[1] << 32) | skb->cb[0]);
 	return counter_value(CNT_CT_EXPIRED) - before;
 }
 

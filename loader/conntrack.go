@@ -107,11 +107,11 @@ func (b *Bridge) ConntrackProgress(zone *uint16, progress func(read int)) ([]Con
 // liveConns is ConntrackProgress in the table's order (flush needs no sort:
 // a million entries take a second to sort).
 func (b *Bridge) liveConns(zone *uint16, progress func(read int)) ([]Conn, error) {
-	gc, err := b.collectExpired()
+	now := monotonicNow()
+	gc, err := b.collectExpired(now)
 	if err != nil {
 		return nil, err
 	}
-	now := monotonicNow()
 	keys, entries, err := readAllProgress[bpf.DatapathCtKey, bpf.DatapathCtEntry](b.maps.Conntrack, progress)
 	if err != nil {
 		return nil, fmt.Errorf("read conntrack: %w", err)
@@ -120,8 +120,7 @@ func (b *Bridge) liveConns(zone *uint16, progress func(read int)) ([]Conn, error
 	var expired []bpf.DatapathCtKey
 	for i := range keys {
 		if entries[i].ExpiresNs <= now {
-			// Expired since the collection: not shown, and left to the
-			// next one (or the datapath).
+			// Only where there is no ct_gc: it removed these.
 			expired = append(expired, keys[i])
 			continue
 		}
@@ -180,11 +179,15 @@ func (b *Bridge) runPinned(name string, ctx *skbContext) (ret uint32, ok bool, e
 	return ret, true, nil
 }
 
-// collectExpired runs the datapath's ct_gc, which removes the expired
-// connections in the kernel. It reports false, and no error, for a bridge
-// pinned before ct_gc existed.
-func (b *Bridge) collectExpired() (bool, error) {
-	_, ok, err := b.runPinned(pinProgCTGC, nil)
+// collectExpired runs the datapath's ct_gc, which removes the connections
+// expired at now (CLOCK_MONOTONIC: those with expires_ns <= now) in the
+// kernel. It reports false, and no error, for a bridge pinned before
+// ct_gc existed.
+func (b *Bridge) collectExpired(now uint64) (bool, error) {
+	var ctx skbContext
+	// ct_gc removes what expired before the time it is given.
+	ctx.Cb[0], ctx.Cb[1] = uint32(now+1), uint32((now+1)>>32)
+	_, ok, err := b.runPinned(pinProgCTGC, &ctx)
 	if err != nil {
 		return ok, fmt.Errorf("remove expired connections: %w", err)
 	}

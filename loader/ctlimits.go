@@ -139,7 +139,7 @@ func (b *Bridge) initCTLimits() error {
 // The datapath's ct_gc does it without reading the table here; a bridge
 // pinned before ct_gc existed is read through, as a dump.
 func (b *Bridge) sweep() error {
-	gc, err := b.collectExpired()
+	gc, err := b.collectExpired(monotonicNow())
 	if err != nil || gc {
 		return err
 	}
