@@ -148,7 +148,7 @@ func (b *Bridge) flushInKernel(zone *uint16) (n int, ok bool, err error) {
 	if zone != nil {
 		ctx.Cb[0], ctx.Cb[1] = 1, uint32(*zone)
 	}
-	ret, ok, err := b.runPinned(pinProgCTFlush, &ctx)
+	ret, ok, err := b.runPinned(pinProgCTFlush, ctx)
 	if err != nil {
 		return 0, ok, fmt.Errorf("flush conntrack: %w", err)
 	}
@@ -159,7 +159,7 @@ func (b *Bridge) flushInKernel(zone *uint16) (n int, ok bool, err error) {
 // ct_flush) once through BPF_PROG_TEST_RUN and returns what it returned.
 // ok is false, with no error, when the bridge was pinned before the
 // program existed.
-func (b *Bridge) runPinned(name string, ctx *skbContext) (ret uint32, ok bool, err error) {
+func (b *Bridge) runPinned(name string, ctx skbContext) (ret uint32, ok bool, err error) {
 	prog, err := loadPinnedProgram(b.dir, name)
 	if errors.Is(err, os.ErrNotExist) {
 		return 0, false, nil
@@ -168,12 +168,9 @@ func (b *Bridge) runPinned(name string, ctx *skbContext) (ret uint32, ok bool, e
 		return 0, false, err
 	}
 	defer prog.Close()
-	// TC's BPF_PROG_TEST_RUN wants a frame, which these do not read.
-	opts := &ebpf.RunOptions{Data: make([]byte, 14)}
-	if ctx != nil {
-		opts.Context = *ctx
-	}
-	if ret, err = prog.Run(opts); err != nil {
+	// TC's BPF_PROG_TEST_RUN wants a frame, which these do not read;
+	// their arguments are in cb.
+	if ret, err = prog.Run(&ebpf.RunOptions{Data: make([]byte, 14), Context: ctx}); err != nil {
 		return 0, true, fmt.Errorf("run %s: %w", name, err)
 	}
 	return ret, true, nil
@@ -187,7 +184,7 @@ func (b *Bridge) collectExpired(now uint64) (bool, error) {
 	var ctx skbContext
 	// ct_gc removes what expired before the time it is given.
 	ctx.Cb[0], ctx.Cb[1] = uint32(now+1), uint32((now+1)>>32)
-	_, ok, err := b.runPinned(pinProgCTGC, &ctx)
+	_, ok, err := b.runPinned(pinProgCTGC, ctx)
 	if err != nil {
 		return ok, fmt.Errorf("remove expired connections: %w", err)
 	}
