@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cilium/ebpf"
+
 	"github.com/ebpfovs/ebpfovs/loader"
 	"github.com/ebpfovs/ebpfovs/testenv"
 )
@@ -352,5 +354,44 @@ func TestCTCountConcurrent(t *testing.T) {
 	}
 	if got := d.nconns(); got != 0 {
 		t.Errorf("after a flush: %d connections counted", got)
+	}
+}
+
+// TestCountersOlderBridge: a bridge pinned by an older ebpfovs, whose
+// counters map has fewer counters than this one knows, still shows the
+// counters it has.
+func TestCountersOlderBridge(t *testing.T) {
+	d := newDP(t)
+	d.run(1, udpFrame(1, 53))
+	if err := d.b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(d.opts.BPFFS, d.opts.Bridge, "counters")
+	old, err := ebpf.LoadPinnedMap(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := old.MaxEntries() - 1 // one counter fewer than this ebpfovs knows
+	smaller, err := ebpf.NewMap(&ebpf.MapSpec{Type: ebpf.PerCPUArray, KeySize: 4, ValueSize: 8, MaxEntries: n})
+	old.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer smaller.Close()
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	if err := smaller.Pin(path); err != nil {
+		t.Fatal(err)
+	}
+	if d.b, err = loader.Open(d.opts); err != nil {
+		t.Fatal(err)
+	}
+	cs, err := d.b.Counters()
+	if err != nil {
+		t.Fatalf("counters of an older bridge: %v", err)
+	}
+	if len(cs) != int(n) || cs[0].Name != "packets" {
+		t.Errorf("%d counters, the first %q; want %d, packets first", len(cs), cs[0].Name, n)
 	}
 }

@@ -23,7 +23,9 @@ type Counter struct {
 // Counters reads the datapath's counters (enum counter), in order.
 func (b *Bridge) Counters() ([]Counter, error) {
 	var out []Counter
-	for i := uint32(0); i < uint32(bpf.DatapathCounterCNT_MAX); i++ {
+	// A bridge pinned by an older ebpfovs has fewer counters: those it has.
+	n := min(uint32(bpf.DatapathCounterCNT_MAX), b.maps.Counters.MaxEntries())
+	for i := uint32(0); i < n; i++ {
 		var per []uint64
 		if err := b.maps.Counters.Lookup(i, &per); err != nil {
 			return nil, fmt.Errorf("read counter %d: %w", i, err)
