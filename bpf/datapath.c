@@ -22,6 +22,9 @@
  * BPF_PROG_TEST_RUN by `ebpfovs trace` and the tests; with cb[0] bit 0 set
  * it is a dry run that changes no state (conntrack, MAC table, counters)
  * and sends nothing. xdp_ingress runs the same walk in XDP mode (xdp.h).
+ * Two more programs, never attached, do the connection table's
+ * housekeeping in the kernel when the loader runs them: ct_gc and
+ * ct_flush.
  */
 #include <linux/bpf.h>
 #include <linux/pkt_cls.h>
