@@ -120,8 +120,9 @@ func (b *Bridge) liveConns(zone *uint16, progress func(read int)) ([]Conn, error
 	var expired []bpf.DatapathCtKey
 	for i := range keys {
 		if entries[i].ExpiresNs <= now {
-			// Only where there is no ct_gc: it removed these.
-			expired = append(expired, keys[i])
+			if !gc { // else ct_gc removed it
+				expired = append(expired, keys[i])
+			}
 			continue
 		}
 		if zone != nil && keys[i].Zone != *zone {
