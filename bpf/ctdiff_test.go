@@ -607,6 +607,24 @@ func ctDiffSequences() []ctSequence {
 		c.s("SA", 0)
 		c.c("A", 0)
 	})
+	// tcp_in_window records what a direction's first SYN says (window,
+	// scaling, SACK) before it checks the segment's ACK; a segment found
+	// invalid keeps that record (nf_conntrack works on the connection in
+	// place, under its lock). Here the server's first SYN-ACK, invalid,
+	// offers window scaling and its retransmission does not: scaling stays
+	// on, so 200000 bytes ahead fits the client's scaled window.
+	tcpSeq("invalid-synack-kept", "the server's first SYN-ACK acknowledges unsent data (invalid) and offers window scaling; its retransmission offers none", 22, func(c *tcpConv) {
+		c.cSYN, c.sSYN = ctSYNOptions(7), ctSYNOptions(7)
+		c.cwin, c.swin = 64240, 65160
+		c.c("S", 0)
+		c.at(false, "SA", c.snxt, c.cnxt+500_000, 0, "acknowledges 500000 bytes the client never sent")
+		c.sSYN = ctSYNOptions(-1)
+		c.s("SA", 0)
+		c.cwin, c.swin = 2000, 2000 // 256000 if scaled
+		c.c("A", 0)
+		c.at(false, "PA", c.snxt+200_000, c.cnxt, 100, "after a hole of 200000 bytes")
+		c.s("PA", 100)
+	})
 
 	seqs = append(seqs, ctSequence{name: "udp", about: "UDP: the client twice, the server replies, the client again",
 		pkts: []ctPkt{ctUDP(true, 33333, 53, 30), ctUDP(true, 33333, 53, 30), ctUDP(false, 53, 33333, 60), ctUDP(true, 33333, 53, 30)}})
