@@ -191,6 +191,30 @@ static __always_inline int addr_cmp(const __be32 *a, const __be32 *b)
 }
 
 /*
+ * The key's last two 32-bit words -- the ports, then zone, proto and
+ * family -- stored whole. The key is read back at once in 32-bit words
+ * (copied to the stack for the lookup, hashed by the kernel), and a load
+ * that spans two smaller stores still in the store buffer cannot take its
+ * value from them: it waits until they reach the cache. Written field by
+ * field, that store-forwarding stall cost ~9 ns a packet (perf, on the
+ * copy in ct_execute). memcpy: alias-safe, and one 32-bit store.
+ */
+static __always_inline void ct_key_tail(struct ct_key *ck, __be16 port_a, __be16 port_b,
+					__u16 zone, __u8 proto, __u8 family)
+{
+	struct {
+		__be16 port_a, port_b;
+		__u16 zone;
+		__u8 proto, family;
+	} t = { port_a, port_b, zone, proto, family };
+	__u32 w[2];
+
+	__builtin_memcpy(w, &t, sizeof(w)); /* in registers: t never reaches memory */
+	__builtin_memcpy(&ck->port_a, &w[0], 4);
+	__builtin_memcpy(&ck->zone, &w[1], 4);
+}
+
+/*
  * Fill the connection key. Returns -1 when the packet cannot be tracked
  * (truncated L4 header, fragment, ICMP that is not a query or reply).
  */
@@ -222,9 +246,6 @@ static __always_inline int ct_build_key(const struct flow_key *k,
 		break;
 	}
 
-	ck->zone = zone;
-	ck->proto = k->nw_proto;
-	ck->family = v6 ? 6 : 4;
 	if (v6)
 		cmp = addr_cmp(k->ipv6_src, k->ipv6_dst);
 	else /* IPv4 apart: no 16-byte copies of one word on the way */
@@ -240,8 +261,7 @@ static __always_inline int ct_build_key(const struct flow_key *k,
 		ck->addr_a[0] = *pkt_is_a ? k->nw_src : k->nw_dst;
 		ck->addr_b[0] = *pkt_is_a ? k->nw_dst : k->nw_src;
 	}
-	ck->port_a = *pkt_is_a ? sp : dp;
-	ck->port_b = *pkt_is_a ? dp : sp;
+	ct_key_tail(ck, *pkt_is_a ? sp : dp, *pkt_is_a ? dp : sp, zone, k->nw_proto, v6 ? 6 : 4);
 	return 0;
 }
 
@@ -841,22 +861,17 @@ static __always_inline int ct_related(const struct flow_key *k,
 
 	if (!pi->icmp_error)
 		return -1;
-	res->key.zone = zone;
-	res->key.proto = pi->inner_proto;
-	res->key.family = v6 ? 6 : 4;
 	cmp = addr_cmp(pi->inner_src, pi->inner_dst);
 	inner_is_a = cmp < 0 || (cmp == 0 && bpf_ntohs(pi->inner_sport) <= bpf_ntohs(pi->inner_dport));
 	if (inner_is_a) {
 		__builtin_memcpy(res->key.addr_a, pi->inner_src, 16);
 		__builtin_memcpy(res->key.addr_b, pi->inner_dst, 16);
-		res->key.port_a = pi->inner_sport;
-		res->key.port_b = pi->inner_dport;
 	} else {
 		__builtin_memcpy(res->key.addr_a, pi->inner_dst, 16);
 		__builtin_memcpy(res->key.addr_b, pi->inner_src, 16);
-		res->key.port_a = pi->inner_dport;
-		res->key.port_b = pi->inner_sport;
 	}
+	ct_key_tail(&res->key, inner_is_a ? pi->inner_sport : pi->inner_dport,
+		    inner_is_a ? pi->inner_dport : pi->inner_sport, zone, pi->inner_proto, v6 ? 6 : 4);
 	/* The error must go to where the quoted packet came from (the
 	 * kernel's "outer daddr != inner" check). */
 	if (v6 ? __builtin_memcmp(k->ipv6_dst, pi->inner_src, 16) : k->nw_dst != pi->inner_src[0])
@@ -882,16 +897,38 @@ static __always_inline int ct_related(const struct flow_key *k,
  * (the kernel takes the connection's spinlock): an update takes it from
  * even to odd with one compare-and-swap, runs the state machine on the
  * tracking in place, writes flags, expiry and the packet counters (plain
- * adds: only the owner writes them), and makes it even again with an
- * atomic add, which orders its writes before the release on every
- * architecture. A CPU that finds the entry owned tries again, CT_TRIES
- * times. Every update is thus
- * computed from the state the last one left; none is lost. Two atomic
- * operations per packet: an optimistic read (two reads of the sequence
- * and a compare-and-swap) cost two more, and the counters two more again.
- * A packet in softirq owns the entry for well under a microsecond.
+ * adds: only the owner writes them), and makes it even again (the
+ * release, ct_release() below). A CPU that finds the entry owned tries
+ * again, CT_TRIES times. Every update is thus computed from the state the
+ * last one left; none is lost. One or two atomic operations per packet: an
+ * optimistic read (two reads of the sequence and a compare-and-swap) cost
+ * two more, and the counters two more again. A packet in softirq owns the
+ * entry for well under a microsecond.
  */
 #define CT_TRIES 32
+
+/*
+ * Set by the loader on amd64 (loader/bridge.go); read-only data, so the
+ * verifier drops the branch not taken. x86 keeps stores in program order
+ * (TSO), so there a plain store of the next even sequence releases the
+ * entry, as the kernel's spin_unlock does on x86. Elsewhere the release is
+ * an atomic add, which orders the owner's writes before it on every
+ * architecture (BPF has no store-release before Linux 6.16). A locked
+ * instruction also waits for the store buffer to drain: perf put the two
+ * atomics of an update at ~9 ns of an established packet's ~100.
+ */
+volatile const __u32 ct_release_plain = 0;
+
+static __always_inline void ct_release(struct ct_entry *e, __u64 owned_seq)
+{
+	if (ct_release_plain) {
+		/* The compiler must not move the owner's writes past it. */
+		asm volatile("" ::: "memory");
+		*(volatile __u64 *)&e->seq = owned_seq + 1;
+	} else {
+		__sync_fetch_and_add(&e->seq, 1);
+	}
+}
 
 /* An existing connection's TCP update, atomic as above. Returns TCPV_*.
  * The state machine works on the entry's tracking in place, as the
@@ -937,7 +974,7 @@ static __always_inline int tcp_update(struct ct_entry *e, struct ct_result *res,
 				e->bytes[res->dir & 1] += pi->len;
 			}
 		}
-		__sync_fetch_and_add(&e->seq, 1); /* release */
+		ct_release(e, seq + 1);
 		return v; /* invalid, kill, reopen: the caller acts */
 	}
 	/* Lost CT_TRIES races in a row. In softirq an owner holds the entry

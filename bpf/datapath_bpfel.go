@@ -495,6 +495,7 @@ const (
 	DatapathProgTcIngress       = "tc_ingress"
 	DatapathProgTcTrace         = "tc_trace"
 	DatapathProgXdpIngress      = "xdp_ingress"
+	DatapathVarCtReleasePlain   = "ct_release_plain"
 	DatapathVarUnusedActionType = "unused_action_type"
 	DatapathVarUnusedAttachMode = "unused_attach_mode"
 	DatapathVarUnusedCounter    = "unused_counter"
@@ -584,6 +585,7 @@ type DatapathMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type DatapathVariableSpecs struct {
+	CtReleasePlain   *ebpf.VariableSpec `ebpf:"ct_release_plain"`
 	UnusedActionType *ebpf.VariableSpec `ebpf:"unused_action_type"`
 	UnusedAttachMode *ebpf.VariableSpec `ebpf:"unused_attach_mode"`
 	UnusedCounter    *ebpf.VariableSpec `ebpf:"unused_counter"`
@@ -669,6 +671,7 @@ func (m *DatapathMaps) Close() error {
 //
 // It can be passed to LoadDatapathObjects or ebpf.CollectionSpec.LoadAndAssign.
 type DatapathVariables struct {
+	CtReleasePlain   *ebpf.Variable `ebpf:"ct_release_plain"`
 	UnusedActionType *ebpf.Variable `ebpf:"unused_action_type"`
 	UnusedAttachMode *ebpf.Variable `ebpf:"unused_attach_mode"`
 	UnusedCounter    *ebpf.Variable `ebpf:"unused_counter"`

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"runtime"
 
 	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
@@ -171,6 +172,13 @@ func (b *Bridge) create() error {
 	}
 	if n := b.opts.MaxConns; n != 0 {
 		spec.Maps["conntrack"].MaxEntries = n
+	}
+	if runtime.GOARCH == "amd64" {
+		// x86 keeps stores in order: a connection's owner releases it
+		// with a plain store (bpf/conntrack.h, ct_release).
+		if err := spec.Variables["ct_release_plain"].Set(uint32(1)); err != nil {
+			return fmt.Errorf("load datapath: ct_release_plain: %w", err)
+		}
 	}
 	var objs bpf.DatapathObjects
 	err = spec.LoadAndAssign(&objs, &ebpf.CollectionOptions{
