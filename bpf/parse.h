@@ -60,21 +60,70 @@ struct arp_eth_ipv4 {
 
 #define CURSOR_HAS(c, n) ((c)->pos + (n) <= (c)->end)
 
+/*
+ * Whole key words. Right after parsing, the flow cache and the subtables
+ * load the key 8 bytes at a time (emc_key, classify), and a load that spans
+ * several smaller stores still in the store buffer cannot take its value
+ * from them: it waits until they reach the cache (a store-forwarding stall;
+ * perf found a cache hit's first key-word load its hottest instruction).
+ * So the words an IPv4 or IPv6 TCP/UDP/ICMP packet fills are each written
+ * by one 8-byte store: Ethernet addresses, source-address tail with type
+ * and tag, IPv4 addresses, the L3/L4 word (nw_proto .. tp_dst) and
+ * tcp_flags' word. A byte or two read back from such a store is
+ * forwarded. memcpy: one store (the key is 8-aligned) that TBAA cannot
+ * reorder against the fields' own accesses.
+ */
+_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "key words are composed little-endian");
+
+static __always_inline void key_word(void *word, __u64 v)
+{
+	__builtin_memcpy(__builtin_assume_aligned(word, 8), &v, 8);
+}
+
+/* 8 packet bytes in one load, whatever their alignment: the verifier
+ * allows unaligned packet loads where the CPU does them. */
+static __always_inline __u64 pkt_u64(const void *p)
+{
+	return *(const __u64 *)__builtin_assume_aligned(p, 8);
+}
+
+/* dl_src[2..5], dl_type and vlan_tci: key word 2. */
+static __always_inline void key_set_eth_tail(struct flow_key *k, __u32 src_tail,
+					     __be16 type, __be16 tci)
+{
+	key_word(&k->dl_src[2], src_tail | (__u64)type << 32 | (__u64)tci << 48);
+}
+
+/* nw_proto, nw_tos, nw_ttl, nw_frag, and no ports yet: key word 4. */
+static __always_inline void key_set_l3(struct flow_key *k, __u8 proto, __u8 tos,
+				       __u8 ttl, __u8 frag)
+{
+	key_word(&k->nw_proto, proto | (__u32)tos << 8 | (__u32)ttl << 16 | (__u32)frag << 24);
+}
+
+/* tp_src and tp_dst, as the packet has them (source first, network
+ * order), into key word 4 after key_set_l3. */
+static __always_inline void key_set_ports(struct flow_key *k, __u32 ports)
+{
+	__u32 l3;
+
+	__builtin_memcpy(&l3, __builtin_assume_aligned(&k->nw_proto, 8), 4);
+	key_word(&k->nw_proto, l3 | (__u64)ports << 32);
+}
+
 static __always_inline int parse_eth(struct cursor *c, struct flow_key *k)
 {
 	struct ethhdr *eth = c->pos;
 	const __u32 *from = c->pos;
-	__u32 *to = (__u32 *)k->dl_dst;
 
 	if (!CURSOR_HAS(c, sizeof(*eth)))
 		return -1;
-	/* Destination and source are adjacent in both: three 4-byte copies,
-	 * where memcpy from a byte-aligned header makes twelve 1-byte ones.
-	 * (The verifier allows unaligned packet loads where the CPU does.) */
-	to[0] = from[0];
-	to[1] = from[1];
-	to[2] = from[2];
-	k->dl_type = eth->h_proto;
+	/* Destination and source are adjacent in both: an 8-byte copy and a
+	 * 4-byte one, where memcpy from a byte-aligned header makes twelve
+	 * 1-byte ones. (The verifier allows unaligned packet loads where the
+	 * CPU does.) */
+	key_word(k->dl_dst, pkt_u64(from));
+	key_set_eth_tail(k, from[2], eth->h_proto, 0);
 	c->pos += sizeof(*eth);
 	return 0;
 }
@@ -83,13 +132,14 @@ static __always_inline int parse_eth(struct cursor *c, struct flow_key *k)
 static __always_inline int parse_vlan(struct cursor *c, struct flow_key *k)
 {
 	struct vlan_hdr *vh = c->pos;
+	__u32 src_tail;
 
 	if (k->dl_type != bpf_htons(ETH_P_8021Q))
 		return 0;
 	if (!CURSOR_HAS(c, sizeof(*vh)))
 		return -1;
-	k->vlan_tci = vh->tci | bpf_htons(VLAN_CFI);
-	k->dl_type = vh->proto;
+	__builtin_memcpy(&src_tail, __builtin_assume_aligned(&k->dl_src[2], 8), 4);
+	key_set_eth_tail(k, src_tail, vh->proto, vh->tci | bpf_htons(VLAN_CFI));
 	c->pos += sizeof(*vh);
 	return 0;
 }
@@ -117,6 +167,7 @@ static __always_inline int parse_ipv4(struct cursor *c, struct flow_key *k,
 				      struct pkt_info *pi, __u32 avail)
 {
 	struct iphdr *ip = c->pos;
+	__u8 frag = 0;
 	__u32 hlen;
 
 	if (!CURSOR_HAS(c, sizeof(*ip)))
@@ -127,16 +178,13 @@ static __always_inline int parse_ipv4(struct cursor *c, struct flow_key *k,
 	/* As OVS's ipv4_sanity_check: total length within header..packet. */
 	if (bpf_ntohs(ip->tot_len) < hlen || bpf_ntohs(ip->tot_len) > avail)
 		return -1;
-	k->nw_src = ip->saddr;
-	k->nw_dst = ip->daddr;
-	k->nw_proto = ip->protocol;
-	k->nw_tos = ip->tos;
-	k->nw_ttl = ip->ttl;
+	key_word(&k->nw_src, pkt_u64(&ip->saddr)); /* and daddr, adjacent in both */
 	if (ip->frag_off & bpf_htons(0x3fff)) {          /* MF or offset */
-		k->nw_frag = FRAG_ANY;
+		frag = FRAG_ANY;
 		if (ip->frag_off & bpf_htons(0x1fff))    /* offset != 0 */
-			k->nw_frag |= FRAG_LATER;
+			frag |= FRAG_LATER;
 	}
+	key_set_l3(k, ip->protocol, ip->tos, ip->ttl, frag);
 	/* Options are skipped; bound hlen so the verifier knows the cursor stays sane. */
 	if (hlen > 60 || !CURSOR_HAS(c, hlen))
 		return -1;
@@ -162,8 +210,8 @@ static __always_inline int parse_ipv6(struct cursor *c, struct flow_key *k,
 				      struct pkt_info *pi, __u32 avail)
 {
 	struct ipv6hdr *ip6 = c->pos;
+	__u8 next, frag = 0;
 	void *payload;
-	__u8 next;
 	int i;
 
 	if (!CURSOR_HAS(c, sizeof(*ip6)))
@@ -174,10 +222,8 @@ static __always_inline int parse_ipv6(struct cursor *c, struct flow_key *k,
 		return -1;
 	__builtin_memcpy(k->ipv6_src, &ip6->saddr, 16);
 	__builtin_memcpy(k->ipv6_dst, &ip6->daddr, 16);
-	k->nw_tos = (ip6->priority << 4) | (ip6->flow_lbl[0] >> 4);
 	k->ipv6_label = bpf_htonl(((__u32)(ip6->flow_lbl[0] & 0x0f) << 16) |
 				  ((__u32)ip6->flow_lbl[1] << 8) | ip6->flow_lbl[2]);
-	k->nw_ttl = ip6->hop_limit;
 	next = ip6->nexthdr;
 	pi->l4_len = bpf_ntohs(ip6->payload_len);
 	c->pos += sizeof(*ip6);
@@ -207,9 +253,9 @@ static __always_inline int parse_ipv6(struct cursor *c, struct flow_key *k,
 
 			if (!CURSOR_HAS(c, sizeof(*fh)))
 				return -1;
-			k->nw_frag = FRAG_ANY;
+			frag = FRAG_ANY;
 			if (fh->frag_off & bpf_htons(0xfff8))
-				k->nw_frag |= FRAG_LATER;
+				frag |= FRAG_LATER;
 			next = fh->nexthdr;
 			c->pos += sizeof(*fh);
 			continue;
@@ -219,7 +265,7 @@ static __always_inline int parse_ipv6(struct cursor *c, struct flow_key *k,
 	}
 	if (i == MAX_EXT_HDRS)
 		return -1;
-	k->nw_proto = next;
+	key_set_l3(k, next, (ip6->priority << 4) | (ip6->flow_lbl[0] >> 4), ip6->hop_limit, frag);
 	pi->l4_len -= (__u32)(c->pos - payload);
 	pi->is_ipv6 = 1;
 	return 0;
@@ -296,8 +342,7 @@ static __always_inline int parse_tcp(struct cursor *c, struct flow_key *k,
 	if (!CURSOR_HAS(c, sizeof(*th)) || th->doff < 5 ||
 	    !CURSOR_HAS(c, th->doff * 4))
 		return -1;
-	k->tp_src = th->source;
-	k->tp_dst = th->dest;
+	key_set_ports(k, *(const __u32 *)th);
 	flags = (__u8 *)th + 13;
 	pi->tcp_flags = *flags;
 	pi->tcp_seq = bpf_ntohl(th->seq);
@@ -312,8 +357,9 @@ static __always_inline int parse_tcp(struct cursor *c, struct flow_key *k,
 	if (th->doff == 8 && CURSOR_HAS(c, 24) &&
 	    *(__be32 *)(th + 1) == bpf_htonl(0x0101080a))
 		pi->tcp_optlen = 0;
-	/* OVS's tcp_flags field is the 12 low bits of bytes 12-13. */
-	k->tcp_flags = *(__be16 *)((__u8 *)th + 12) & bpf_htons(0x0fff);
+	/* OVS's tcp_flags field is the 12 low bits of bytes 12-13; its word
+	 * (ct_zone, tcp_flags, ct_mark) is otherwise zero until conntrack. */
+	key_word(&k->ct_zone, (__u64)(*(__be16 *)((__u8 *)th + 12) & bpf_htons(0x0fff)) << 16);
 	pi->l4_ok = 1;
 	return 0;
 }
@@ -325,8 +371,7 @@ static __always_inline int parse_udp(struct cursor *c, struct flow_key *k,
 
 	if (!CURSOR_HAS(c, sizeof(*uh)))
 		return -1;
-	k->tp_src = uh->source;
-	k->tp_dst = uh->dest;
+	key_set_ports(k, *(const __u32 *)uh);
 	pi->l4_ok = 1;
 	return 0;
 }
@@ -385,8 +430,7 @@ static __always_inline int parse_icmp(struct cursor *c, struct flow_key *k,
 	if (!CURSOR_HAS(c, sizeof(*ih)))
 		return -1;
 	/* OVS stores icmp_type and icmp_code in tp_src and tp_dst. */
-	k->tp_src = bpf_htons(ih->type);
-	k->tp_dst = bpf_htons(ih->code);
+	key_set_ports(k, bpf_htons(ih->type) | (__u32)bpf_htons(ih->code) << 16);
 	pi->icmp_type = ih->type;
 	pi->icmp_code = ih->code;
 	pi->icmp_id = ih->id;
@@ -413,10 +457,14 @@ static __always_inline int parse_headers(struct cursor *c, void *start, __u32 le
 	pi->len = len;
 	if (parse_eth(c, k))
 		return -1;
-	if (vlan_tci)
-		k->vlan_tci = bpf_htons(vlan_tci | VLAN_CFI);
-	else if (parse_vlan(c, k))
+	if (vlan_tci) {
+		__u32 src_tail;
+
+		__builtin_memcpy(&src_tail, __builtin_assume_aligned(&k->dl_src[2], 8), 4);
+		key_set_eth_tail(k, src_tail, k->dl_type, bpf_htons(vlan_tci | VLAN_CFI));
+	} else if (parse_vlan(c, k)) {
 		return -1;
+	}
 
 	if (k->dl_type == bpf_htons(ETH_P_ARP))
 		return parse_arp(c, k);
