@@ -160,6 +160,40 @@ func ipv6HopByHopUDP(dport uint16) []byte {
 	return append(b, 0, 9, byte(dport>>8), byte(dport), 0, 8, 0, 0)
 }
 
+// ipv4FragUDP is an IPv4 packet from 10.0.10.1 to 10.0.10.2 with the
+// given fragment flags and offset (8-byte units) whose payload starts with
+// a UDP header to dport (a later fragment's data only looks like one).
+func ipv4FragUDP(mf bool, off, dport uint16) []byte {
+	fo := off
+	if mf {
+		fo |= 0x2000
+	}
+	b := []byte{0x45, 0, 0, 36, 0x12, 0x34, byte(fo >> 8), byte(fo), 64, 17, 0, 0, 10, 0, 10, 1, 10, 0, 10, 2}
+	var sum uint32
+	for i := 0; i < 20; i += 2 {
+		sum += uint32(b[i])<<8 | uint32(b[i+1])
+	}
+	for sum > 0xffff {
+		sum = sum&0xffff + sum>>16
+	}
+	b[10], b[11] = byte(^sum>>8), byte(^sum)
+	return append(b, 0, 9, byte(dport>>8), byte(dport), 0, 16, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8)
+}
+
+// ipv6FragUDP is an IPv6 packet with a fragment header (offset in 8-byte
+// units, M flag) before a UDP header to dport.
+func ipv6FragUDP(m bool, off, dport uint16) []byte {
+	fo := off << 3
+	if m {
+		fo |= 1
+	}
+	b := []byte{0x60, 0, 0, 0, 0, 24, 44 /* fragment */, 64}
+	b = append(b, net.ParseIP("2001:db8::1")...)
+	b = append(b, net.ParseIP("2001:db8::2")...)
+	b = append(b, 17 /* UDP */, 0, byte(fo>>8), byte(fo), 0, 0, 0x56, 0x78)
+	return append(b, 0, 9, byte(dport>>8), byte(dport), 0, 16, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8)
+}
+
 // arpFrame is an Ethernet/IPv4 ARP frame from dlSrc whose body carries
 // the given addresses (sha may differ from dlSrc; a nil tha is zero).
 func arpFrame(dlSrc net.HardwareAddr, op uint16, sha net.HardwareAddr, spa net.IP, tha net.HardwareAddr, tpa net.IP) testenv.PacketSpec {
@@ -425,6 +459,31 @@ func TestPipeline(t *testing.T) {
 			flows: []string{"priority=10, udp6, tp_dst=53, actions=p3", "priority=5, ipv6, actions=p2"},
 			in:    1, pkt: testenv.PacketSpec{Proto: "eth", SrcMAC: mac1, DstMAC: mac2, EtherType: 0x86dd, Payload: ipv6HopByHopUDP(53)},
 			passes: []pass{{0, 10}}, verdict: loader.TCActRedirect, out: []uint32{3}},
+		// ip_frag and what a fragment's key holds, as OVS's miniflow_extract.
+		{name: "IPv4: not a fragment is ip_frag=no",
+			flows: []string{"priority=30, ip, ip_frag=yes, actions=p3", "priority=20, udp, ip_frag=no, tp_dst=53, actions=p2"},
+			in:    1, pkt: testenv.PacketSpec{Proto: "eth", SrcMAC: mac1, DstMAC: mac2, EtherType: 0x0800, Payload: ipv4FragUDP(false, 0, 53)},
+			passes: []pass{{0, 20}}, verdict: loader.TCActRedirect, out: []uint32{2}},
+		{name: "IPv4: a first fragment has its ports",
+			flows: []string{"priority=30, udp, ip_frag=first, tp_dst=53, actions=p3", "priority=20, ip, actions=p2"},
+			in:    1, pkt: testenv.PacketSpec{Proto: "eth", SrcMAC: mac1, DstMAC: mac2, EtherType: 0x0800, Payload: ipv4FragUDP(true, 0, 53)},
+			passes: []pass{{0, 30}}, verdict: loader.TCActRedirect, out: []uint32{3}},
+		{name: "IPv4: a later fragment keeps nw_proto, has no ports",
+			flows: []string{"priority=40, udp, tp_dst=53, actions=p1", "priority=30, udp, ip_frag=later, tp_dst=0, actions=p3", "priority=20, ip, actions=p2"},
+			in:    2, pkt: testenv.PacketSpec{Proto: "eth", SrcMAC: mac1, DstMAC: mac2, EtherType: 0x0800, Payload: ipv4FragUDP(false, 185, 53)},
+			passes: []pass{{0, 30}}, verdict: loader.TCActRedirect, out: []uint32{3}},
+		{name: "IPv6: a first fragment walks on to UDP",
+			flows: []string{"priority=30, udp6, ip_frag=first, tp_dst=53, actions=p3", "priority=20, ipv6, actions=p2"},
+			in:    1, pkt: testenv.PacketSpec{Proto: "eth", SrcMAC: mac1, DstMAC: mac2, EtherType: 0x86dd, Payload: ipv6FragUDP(true, 0, 53)},
+			passes: []pass{{0, 30}}, verdict: loader.TCActRedirect, out: []uint32{3}},
+		{name: "IPv6: a later fragment's nw_proto is 44",
+			flows: []string{"priority=40, udp6, actions=p1", "priority=30, ipv6, nw_proto=44, ip_frag=later, actions=p3", "priority=20, ipv6, actions=p2"},
+			in:    2, pkt: testenv.PacketSpec{Proto: "eth", SrcMAC: mac1, DstMAC: mac2, EtherType: 0x86dd, Payload: ipv6FragUDP(false, 185, 53)},
+			passes: []pass{{0, 30}}, verdict: loader.TCActRedirect, out: []uint32{3}},
+		{name: "IPv6: an atomic fragment is no fragment",
+			flows: []string{"priority=30, ipv6, ip_frag=yes, actions=p3", "priority=20, udp6, ip_frag=no, tp_dst=53, actions=p2"},
+			in:    1, pkt: testenv.PacketSpec{Proto: "eth", SrcMAC: mac1, DstMAC: mac2, EtherType: 0x86dd, Payload: ipv6FragUDP(false, 0, 53)},
+			passes: []pass{{0, 20}}, verdict: loader.TCActRedirect, out: []uint32{2}},
 		{name: "a bad TCP data offset is +inv",
 			flows: []string{"ip, ct_state=-trk, actions=ct(table=1)", "table=1, ct_state=+inv+trk, actions=p3", "table=1, priority=1, actions=p2"},
 			in:    1, pkt: testenv.PacketSpec{SrcMAC: mac1, DstMAC: mac2, SrcIP: ip1, DstIP: ip2, Proto: "ip", IPProto: 6, Payload: make([]byte, 10)},

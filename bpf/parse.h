@@ -253,12 +253,19 @@ static __always_inline int parse_ipv6(struct cursor *c, struct flow_key *k,
 
 			if (!CURSOR_HAS(c, sizeof(*fh)))
 				return -1;
-			frag = FRAG_ANY;
-			if (fh->frag_off & bpf_htons(0xfff8))
-				frag |= FRAG_LATER;
 			next = fh->nexthdr;
 			c->pos += sizeof(*fh);
-			continue;
+			/* As OVS's miniflow_extract: an atomic fragment (no
+			 * offset, no M) is not a fragment; a later one ends
+			 * the walk with nw_proto 44, the fragment header's. */
+			if (!fh->frag_off)
+				continue;
+			frag = FRAG_ANY;
+			if (!(fh->frag_off & bpf_htons(0xfff8)))
+				continue;
+			frag |= FRAG_LATER;
+			next = IPPROTO_FRAGMENT;
+			break;
 		}
 		}
 		break;
