@@ -42,7 +42,7 @@ demo: deps build ## run the Open vSwitch conntrack lab in network namespaces
 	@scripts/demo.sh ./ebpfovs
 
 # Benchmarks (docs/performance.md); BENCH_FLAGS adds flags, e.g. -paths A,E.
-.PHONY: bench bench-full bench-ab
+.PHONY: bench bench-full bench-ab bench-profile
 bench: build ## quick benchmarks (a few minutes): ebpfovs vs veth, Linux bridge, nftables, OVS; report in bench/out/
 	$(GO) run ./bench/cmd/bench -mode quick -ebpfovs ./ebpfovs -out bench/out $(BENCH_FLAGS)
 
@@ -52,6 +52,10 @@ bench-full: build ## longer benchmarks (~20 min: 9 rounds, 8 s iperf3 runs); rep
 # REV: the revision to compare with (default HEAD); BENCH: a -bench regex.
 bench-ab: deps ## datapath micro-benchmarks of REV and the working tree, alternated (bench/ab.sh)
 	bench/ab.sh $(if $(REV),$(REV),HEAD) $(if $(BENCH),'$(BENCH)')
+
+# BENCH: a -bench regex (default: an established TCP packet).
+bench-profile: deps ## where a datapath micro-benchmark's ns go, per JIT instruction (bench/jitprof.sh; perf)
+	bench/jitprof.sh $(if $(BENCH),'$(BENCH)')
 
 vet: ## go vet
 	$(GO) vet ./...
