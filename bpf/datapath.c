@@ -333,7 +333,8 @@ static __always_inline int pipeline(struct __sk_buff *skb, const int tracing)
 
 	/* Only tc_trace, run by BPF_PROG_TEST_RUN, reads cb: the caller sets it. */
 	ctx_init(c, cfg, 0, tracing, tracing && (skb->cb[0] & 1));
-	c->key.pkt_mark = bpf_htonl(skb->mark); /* pkt_mark: metadata, like in_port */
+	/* pkt_mark: metadata, like in_port; its whole word (parse.h). */
+	key_set_label_mark(&c->key, 0, bpf_htonl(skb->mark));
 	if (tracing) {
 		tr = bpf_map_lookup_elem(&trace_buf, &zero);
 		if (tr)

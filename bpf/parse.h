@@ -68,10 +68,10 @@ struct arp_eth_ipv4 {
  * perf found a cache hit's first key-word load its hottest instruction).
  * So the words an IPv4 or IPv6 TCP/UDP/ICMP packet fills are each written
  * by one 8-byte store: Ethernet addresses, source-address tail with type
- * and tag, IPv4 addresses, the L3/L4 word (nw_proto .. tp_dst) and
- * tcp_flags' word. A byte or two read back from such a store is
- * forwarded. memcpy: one store (the key is 8-aligned) that TBAA cannot
- * reorder against the fields' own accesses.
+ * and tag, IPv4 addresses, the L3/L4 word (nw_proto .. tp_dst), tcp_flags'
+ * word, and ipv6_label with pkt_mark (which pipeline() sets). A byte or
+ * two read back from such a store is forwarded. memcpy: one store (the key
+ * is 8-aligned) that TBAA cannot reorder against the fields' own accesses.
  */
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "key words are composed little-endian");
 
@@ -109,6 +109,12 @@ static __always_inline void key_set_ports(struct flow_key *k, __u32 ports)
 
 	__builtin_memcpy(&l3, __builtin_assume_aligned(&k->nw_proto, 8), 4);
 	key_word(&k->nw_proto, l3 | (__u64)ports << 32);
+}
+
+/* ipv6_label and pkt_mark: a word every flow-cache key reads (pkt_mark). */
+static __always_inline void key_set_label_mark(struct flow_key *k, __be32 label, __be32 mark)
+{
+	key_word(&k->ipv6_label, label | (__u64)mark << 32);
 }
 
 static __always_inline int parse_eth(struct cursor *c, struct flow_key *k)
@@ -222,8 +228,9 @@ static __always_inline int parse_ipv6(struct cursor *c, struct flow_key *k,
 		return -1;
 	__builtin_memcpy(k->ipv6_src, &ip6->saddr, 16);
 	__builtin_memcpy(k->ipv6_dst, &ip6->daddr, 16);
-	k->ipv6_label = bpf_htonl(((__u32)(ip6->flow_lbl[0] & 0x0f) << 16) |
-				  ((__u32)ip6->flow_lbl[1] << 8) | ip6->flow_lbl[2]);
+	key_set_label_mark(k, bpf_htonl(((__u32)(ip6->flow_lbl[0] & 0x0f) << 16) |
+					((__u32)ip6->flow_lbl[1] << 8) | ip6->flow_lbl[2]),
+			   k->pkt_mark);
 	next = ip6->nexthdr;
 	pi->l4_len = bpf_ntohs(ip6->payload_len);
 	c->pos += sizeof(*ip6);
