@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/cilium/ebpf"
@@ -36,16 +35,8 @@ type InstalledFlow struct {
 // priority and match (OpenFlow's overlap rule for an identical match). The
 // match is normalized by the parser, so its fields' bytes identify it.
 func identity(f *ofctl.Flow) string {
-	var b strings.Builder
-	b.WriteByte(f.Table)
-	b.WriteByte(byte(f.Priority >> 8))
-	b.WriteByte(byte(f.Priority))
-	for _, fm := range f.Match.Fields() {
-		b.WriteByte(byte(fm.Field))
-		b.Write(fm.Value)
-		b.Write(fm.Mask)
-	}
-	return b.String()
+	var buf [64]byte
+	return string(f.Match.AppendKey(append(buf[:0], f.Table, byte(f.Priority>>8), byte(f.Priority))))
 }
 
 type record struct {
@@ -207,7 +198,8 @@ func (b *Bridge) AddFlows(flows []*ofctl.Flow) error {
 			return flowError(n, len(flows), err)
 		}
 		seq++
-		if i, ok := byIdentity[identity(f)]; ok {
+		id := identity(f)
+		if i, ok := byIdentity[id]; ok {
 			recs[i] = record{id: recs[i].id, rec: rec, flow: f, comp: &c}
 			dirty[recs[i].id] = true
 			continue
@@ -219,7 +211,7 @@ func (b *Bridge) AddFlows(flows []*ofctl.Flow) error {
 			return fmt.Errorf("flow table full: at most %d flows", b.maxFlows())
 		}
 		used[nextID] = true
-		byIdentity[identity(f)] = len(recs)
+		byIdentity[id] = len(recs)
 		recs = append(recs, record{id: nextID, rec: rec, flow: f, comp: &c})
 		dirty[nextID] = true
 	}

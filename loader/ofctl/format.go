@@ -154,6 +154,12 @@ func formatDuration(d time.Duration) string {
 }
 
 // formatMatch emulates OVS's match_format() for the supported fields.
+// The protocol shorthands dump-flows prints for dl_type plus nw_proto.
+var (
+	ipv4Shorthands = map[uint8]string{ipProtoICMP: "icmp", ipProtoTCP: "tcp", ipProtoUDP: "udp", ipProtoSCTP: "sctp"}
+	ipv6Shorthands = map[uint8]string{ipProtoICMPv6: "icmp6", ipProtoTCP: "tcp6", ipProtoUDP: "udp6", ipProtoSCTP: "sctp6"}
+)
+
 func formatMatch(m *Match, ports PortMap, priority int) string {
 	var parts []string
 	add := func(format string, args ...interface{}) {
@@ -209,11 +215,9 @@ func formatMatch(m *Match, ports PortMap, priority int) string {
 		skipType = true
 		switch dlType {
 		case ethTypeIP, ethTypeIPv6:
-			names := map[uint8]string{ipProtoICMP: "icmp", ipProtoTCP: "tcp", ipProtoUDP: "udp", ipProtoSCTP: "sctp"}
-			base := "ip"
+			names, base := ipv4Shorthands, "ip"
 			if dlType == ethTypeIPv6 {
-				names = map[uint8]string{ipProtoICMPv6: "icmp6", ipProtoTCP: "tcp6", ipProtoUDP: "udp6", ipProtoSCTP: "sctp6"}
-				base = "ipv6"
+				names, base = ipv6Shorthands, "ipv6"
 			}
 			if n, ok := names[proto]; hasProto && ok {
 				add("%s", n)
@@ -234,7 +238,9 @@ func formatMatch(m *Match, ports PortMap, priority int) string {
 		}
 	}
 	for i := 0; i < 16; i++ {
-		uint32Masked(fmt.Sprintf("reg%d", i), FieldReg0+FieldID(i))
+		if m.f[FieldReg0+FieldID(i)] != nil {
+			uint32Masked(fmt.Sprintf("reg%d", i), FieldReg0+FieldID(i))
+		}
 	}
 	if v, mk, ok := get(FieldTunID); ok {
 		if mk == ^uint64(0) {

@@ -70,15 +70,47 @@ func (m *Match) Get(f FieldID) (FieldMatch, bool) {
 	return FieldMatch{}, false
 }
 
-// Fields returns all field matches in FieldID order.
+// Fields returns all field matches in FieldID order: copies, in one
+// allocation for the slice and one for all values and masks (add-flows
+// formats every flow it installs).
 func (m *Match) Fields() []FieldMatch {
-	var out []FieldMatch
-	for i := range m.f {
-		if fm, ok := m.Get(FieldID(i)); ok {
-			out = append(out, fm)
+	n, size := 0, 0
+	for _, e := range m.f {
+		if e != nil {
+			n++
+			size += len(e.Value) + len(e.Mask)
 		}
 	}
+	if n == 0 {
+		return nil
+	}
+	out := make([]FieldMatch, 0, n)
+	buf := make([]byte, 0, size)
+	for i, e := range m.f {
+		if e == nil {
+			continue
+		}
+		v := len(buf)
+		buf = append(buf, e.Value...)
+		k := len(buf)
+		buf = append(buf, e.Mask...)
+		out = append(out, FieldMatch{Field: FieldID(i), Value: buf[v:k:k], Mask: buf[k:len(buf):len(buf)]})
+	}
 	return out
+}
+
+// AppendKey appends bytes that identify the match (each matched field's
+// id, value and mask): equal matches give equal keys, the parser having
+// normalized values and masks. It copies nothing else.
+func (m *Match) AppendKey(b []byte) []byte {
+	for i, e := range m.f {
+		if e != nil {
+			b = append(b, byte(i))
+			b = append(b, e.Value...)
+			b = append(b, e.Mask...)
+		}
+	}
+	return b
 }
 
 // Len returns the number of matched fields.
