@@ -2,8 +2,9 @@
 // the instruction: it samples every CPU with perf (cpu-clock: this VM has
 // no hardware counters), keeps the samples that fall in the program's
 // JIT-compiled functions, and prints each function's share, the kernel
-// functions the samples also hit (map helpers such as htab_map_hash), and
-// the hottest instructions with the x86 code around them (objdump).
+// functions the samples also hit (map helpers such as htab_map_hash), the
+// hottest source lines (BTF line info), and the hottest instructions with
+// the x86 code around them (objdump).
 //
 // A sample lands on the instruction after the one that held the CPU
 // (skid): a hot "mov" right after a "lock cmpxchg" is the atomic's cost, a
@@ -56,10 +57,18 @@ func main() {
 	}
 }
 
-// jited is a program's JIT image, split into its functions.
+// jited is a program's JIT image, split into its functions, and where
+// its source lines start in it.
 type jited struct {
 	id    ebpf.ProgramID
 	funcs []jitFunc
+	lines []srcLine // by address
+}
+
+// srcLine is where the code of one source line (BTF line info) starts.
+type srcLine struct {
+	addr uint64
+	text string // "file.h:123 the line"
 }
 
 type jitFunc struct {
@@ -101,7 +110,7 @@ func run(w io.Writer, name string, seconds, top int, after time.Duration) error 
 	if err != nil {
 		return fmt.Errorf("perf script: %w", err)
 	}
-	p := aggregate(bytes.NewReader(out), prog.funcs)
+	p := aggregate(bytes.NewReader(out), prog.funcs, prog.lines)
 	if p.inProg == 0 {
 		return fmt.Errorf("no samples in %s (id %d): is something running it?", name, prog.id)
 	}
@@ -170,6 +179,15 @@ func findProgram(name string, after time.Duration) (*jited, error) {
 		}
 	}
 	prog := &jited{id: bestID}
+	if addrs, ok := info.JitedLineInfos(); ok {
+		if lis, err := info.LineInfos(); err == nil && len(lis) == len(addrs) {
+			for i, li := range lis {
+				prog.lines = append(prog.lines, srcLine{addr: addrs[i],
+					text: fmt.Sprintf("%s:%d %s", filepath.Base(li.Line.FileName()), li.Line.LineNumber(), strings.TrimSpace(li.Line.Line()))})
+			}
+			sort.SliceStable(prog.lines, func(i, j int) bool { return prog.lines[i].addr < prog.lines[j].addr })
+		}
+	}
 	off := 0
 	for i, n := range lens {
 		if off+int(n) > len(code) {
@@ -191,6 +209,7 @@ type profile struct {
 	inProg int            // samples in the program's functions
 	bySym  map[string]int // samples per symbol, the program's functions by their names
 	byInsn map[insn]int   // samples per offset in the program's functions
+	byLine map[string]int // samples per source line (where BTF line info maps them)
 }
 
 type insn struct {
@@ -199,8 +218,8 @@ type insn struct {
 }
 
 // aggregate reads `perf script -F ip,sym` lines ("ffffffffc0012345 sym").
-func aggregate(r io.Reader, funcs []jitFunc) *profile {
-	p := &profile{bySym: map[string]int{}, byInsn: map[insn]int{}}
+func aggregate(r io.Reader, funcs []jitFunc, lines []srcLine) *profile {
+	p := &profile{bySym: map[string]int{}, byInsn: map[insn]int{}, byLine: map[string]int{}}
 	sc := bufio.NewScanner(r)
 	for sc.Scan() {
 		f := strings.Fields(sc.Text())
@@ -223,11 +242,25 @@ func aggregate(r io.Reader, funcs []jitFunc) *profile {
 			p.inProg++
 			p.bySym[funcs[i].name+" (program)"]++
 			p.byInsn[insn{i, ip - funcs[i].addr}]++
+			if l := lineOf(lines, ip, funcs[i].addr); l != "" {
+				p.byLine[l]++
+			}
 			continue
 		}
 		p.bySym[sym]++
 	}
 	return p
+}
+
+// lineOf returns the source line whose code holds ip: the last line that
+// starts at or before ip, if it starts within ip's function (at or after
+// fnAddr).
+func lineOf(lines []srcLine, ip, fnAddr uint64) string {
+	i := sort.Search(len(lines), func(i int) bool { return lines[i].addr > ip }) - 1
+	if i < 0 || lines[i].addr < fnAddr {
+		return ""
+	}
+	return lines[i].text
 }
 
 // funcOf returns the index of the function whose code holds ip, or -1.
@@ -256,6 +289,24 @@ func report(w io.Writer, p *profile, funcs []jitFunc, top int, dir string) error
 			break
 		}
 		fmt.Fprintf(w, "  %6.2f%%  %s\n", 100*float64(s.v)/float64(p.total), s.k)
+	}
+	if len(p.byLine) > 0 {
+		var ls []kv
+		for k, v := range p.byLine {
+			ls = append(ls, kv{k, v})
+		}
+		sort.Slice(ls, func(i, j int) bool { return ls[i].v > ls[j].v })
+		fmt.Fprintf(w, "\nhottest source lines (share of the program's samples; inlined code counts where it was written):\n")
+		for i, l := range ls {
+			if i == 2*top {
+				break
+			}
+			text := l.k
+			if len(text) > 110 {
+				text = text[:110] + "..."
+			}
+			fmt.Fprintf(w, "  %5.2f%%  %s\n", 100*float64(l.v)/float64(p.inProg), text)
+		}
 	}
 	var hot []insn
 	for k := range p.byInsn {

@@ -20,7 +20,12 @@ func TestAggregate(t *testing.T) {
 		"not a sample line",
 		"",
 	}, "\n")
-	p := aggregate(strings.NewReader(in), funcs)
+	lines := []srcLine{
+		{addr: 0xffffffffc0001000, text: "datapath.c:10 count(CNT_PACKETS);"},
+		{addr: 0xffffffffc0001010, text: "emc.h:20 h = ..."},
+		{addr: 0xffffffffc0001f00, text: "emc.h:30 the end of tc_ingress"},
+	}
+	p := aggregate(strings.NewReader(in), funcs, lines)
 	if p.total != 5 || p.inProg != 3 {
 		t.Fatalf("total %d inProg %d, want 5 and 3", p.total, p.inProg)
 	}
@@ -29,6 +34,9 @@ func TestAggregate(t *testing.T) {
 	}
 	if got := p.byInsn[insn{1, 0x7f}]; got != 1 {
 		t.Errorf("ct_execute+0x7f: %d samples, want 1", got)
+	}
+	if p.byLine["emc.h:20 h = ..."] != 2 || len(p.byLine) != 1 {
+		t.Errorf("byLine %v: ct_execute's sample has no line of its own (the last one starts in tc_ingress)", p.byLine)
 	}
 	if p.bySym["htab_map_hash"] != 1 || p.bySym["bpf_prog_xyz_other"] != 1 || p.bySym["tc_ingress (program)"] != 2 {
 		t.Errorf("bySym %v", p.bySym)
