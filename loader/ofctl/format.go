@@ -153,13 +153,13 @@ func formatDuration(d time.Duration) string {
 	return s + "s"
 }
 
-// formatMatch emulates OVS's match_format() for the supported fields.
 // The protocol shorthands dump-flows prints for dl_type plus nw_proto.
 var (
 	ipv4Shorthands = map[uint8]string{ipProtoICMP: "icmp", ipProtoTCP: "tcp", ipProtoUDP: "udp", ipProtoSCTP: "sctp"}
 	ipv6Shorthands = map[uint8]string{ipProtoICMPv6: "icmp6", ipProtoTCP: "tcp6", ipProtoUDP: "udp6", ipProtoSCTP: "sctp6"}
 )
 
+// formatMatch emulates OVS's match_format() for the supported fields.
 func formatMatch(m *Match, ports PortMap, priority int) string {
 	var parts []string
 	add := func(format string, args ...interface{}) {
