@@ -94,6 +94,15 @@ static __always_inline void key_set_eth_tail(struct flow_key *k, __u32 src_tail,
 	key_word(&k->dl_src[2], src_tail | (__u64)type << 32 | (__u64)tci << 48);
 }
 
+/* A VLAN tag and the type behind it into key word 2, after parse_eth. */
+static __always_inline void key_set_tag(struct flow_key *k, __be16 type, __be16 tci)
+{
+	__u32 src_tail;
+
+	__builtin_memcpy(&src_tail, __builtin_assume_aligned(&k->dl_src[2], 8), 4);
+	key_set_eth_tail(k, src_tail, type, tci);
+}
+
 /* nw_proto, nw_tos, nw_ttl, nw_frag, and no ports yet: key word 4. */
 static __always_inline void key_set_l3(struct flow_key *k, __u8 proto, __u8 tos,
 				       __u8 ttl, __u8 frag)
@@ -138,14 +147,12 @@ static __always_inline int parse_eth(struct cursor *c, struct flow_key *k)
 static __always_inline int parse_vlan(struct cursor *c, struct flow_key *k)
 {
 	struct vlan_hdr *vh = c->pos;
-	__u32 src_tail;
 
 	if (k->dl_type != bpf_htons(ETH_P_8021Q))
 		return 0;
 	if (!CURSOR_HAS(c, sizeof(*vh)))
 		return -1;
-	__builtin_memcpy(&src_tail, __builtin_assume_aligned(&k->dl_src[2], 8), 4);
-	key_set_eth_tail(k, src_tail, vh->proto, vh->tci | bpf_htons(VLAN_CFI));
+	key_set_tag(k, vh->proto, vh->tci | bpf_htons(VLAN_CFI));
 	c->pos += sizeof(*vh);
 	return 0;
 }
@@ -471,14 +478,10 @@ static __always_inline int parse_headers(struct cursor *c, void *start, __u32 le
 	pi->len = len;
 	if (parse_eth(c, k))
 		return -1;
-	if (vlan_tci) {
-		__u32 src_tail;
-
-		__builtin_memcpy(&src_tail, __builtin_assume_aligned(&k->dl_src[2], 8), 4);
-		key_set_eth_tail(k, src_tail, k->dl_type, bpf_htons(vlan_tci | VLAN_CFI));
-	} else if (parse_vlan(c, k)) {
+	if (vlan_tci)
+		key_set_tag(k, k->dl_type, bpf_htons(vlan_tci | VLAN_CFI));
+	else if (parse_vlan(c, k))
 		return -1;
-	}
 
 	if (k->dl_type == bpf_htons(ETH_P_ARP))
 		return parse_arp(c, k);
