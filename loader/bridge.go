@@ -176,7 +176,7 @@ func (b *Bridge) create() error {
 	if runtime.GOARCH == "amd64" {
 		// x86 keeps stores in order: a connection's owner releases it
 		// with a plain store (bpf/conntrack.h, ct_release).
-		if err := spec.Variables["ct_release_plain"].Set(uint32(1)); err != nil {
+		if err := spec.Variables[bpf.DatapathVarCtReleasePlain].Set(uint32(1)); err != nil {
 			return fmt.Errorf("load datapath: ct_release_plain: %w", err)
 		}
 	}
