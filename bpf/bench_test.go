@@ -153,7 +153,7 @@ func BenchmarkAddFlows(b *testing.B) {
 //	go test -run '^$' -bench Conntrack ./bpf
 func BenchmarkConntrack(b *testing.B) {
 	d := newDPSized(b, 4096)
-	ack := conntrackBenchSetup(b, d)
+	ack := conntrackBenchSetup(b, d, newTCPSession())
 	run := func(name string, frame []byte) { benchOne(b, d, name, frame, tcActRedirect) }
 	run("established", ack)
 	if err := d.b.SetFlowCache(false); err != nil {
@@ -163,6 +163,9 @@ func BenchmarkConntrack(b *testing.B) {
 	if err := d.b.SetFlowCache(true); err != nil {
 		b.Fatal(err)
 	}
+	s6 := newTCPSession()
+	s6.ip = [2]net.IP{net.ParseIP("2001:db8::1"), net.ParseIP("2001:db8::2")}
+	run("established-ipv6", conntrackBenchSetup(b, d, s6))
 
 	d.setFlows(
 		"table=0, priority=10, tcp, ct_state=-trk, actions=ct(table=1)",
@@ -171,15 +174,19 @@ func BenchmarkConntrack(b *testing.B) {
 	run("new-uncommitted", testenv.Build(tcp("S", 45000, 80)))
 }
 
-// conntrackBenchSetup installs the conntrack benchmarks' flows, opens a
-// connection through them and returns an in-window ACK of that connection.
-func conntrackBenchSetup(b testing.TB, d *dp) (ack []byte) {
+// conntrackBenchSetup installs the conntrack benchmarks' flows (for
+// sess's address family), opens sess's connection through them and
+// returns an in-window ACK of it.
+func conntrackBenchSetup(b testing.TB, d *dp, sess *tcpSession) (ack []byte) {
+	proto := "tcp"
+	if sess.ip[client].To4() == nil {
+		proto = "tcp6"
+	}
 	d.setFlows(
-		"table=0, priority=10, tcp, ct_state=-trk, actions=ct(table=1)",
-		"table=1, priority=10, tcp, ct_state=+trk+new, actions=ct(commit),p2",
-		"table=1, priority=5, tcp, ct_state=+trk, actions=p2",
+		"table=0, priority=10, "+proto+", ct_state=-trk, actions=ct(table=1)",
+		"table=1, priority=10, "+proto+", ct_state=+trk+new, actions=ct(commit),p2",
+		"table=1, priority=5, "+proto+", ct_state=+trk, actions=p2",
 	)
-	sess := newTCPSession()
 	for _, f := range []struct {
 		side  int
 		flags string
@@ -198,7 +205,7 @@ func conntrackBenchSetup(b testing.TB, d *dp) (ack []byte) {
 //	go test -run '^$' -bench ConntrackTableSize -benchtime 100000x ./bpf
 func BenchmarkConntrackTableSize(b *testing.B) {
 	d := newDPWith(b, 4096, 1_100_000)
-	ack := conntrackBenchSetup(b, d)
+	ack := conntrackBenchSetup(b, d, newTCPSession())
 	filled := 0
 	for _, n := range []int{0, 100_000, 1_000_000} {
 		if err := d.b.FillConntrack(9, n-filled); err != nil {

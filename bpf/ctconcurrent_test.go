@@ -170,7 +170,7 @@ func (d *dp) editConn(edit func(*bpf.DatapathCtEntry)) bpf.DatapathCtKey {
 // +inv and a race. An update of the entry itself does wait for the owner.
 func TestConntrackDryRunOwned(t *testing.T) {
 	d := newDP(t)
-	ack := conntrackBenchSetup(t, d)
+	ack := conntrackBenchSetup(t, d, newTCPSession())
 	setSeq := func(odd bool) {
 		d.editConn(func(e *bpf.DatapathCtEntry) { e.Seq = e.Seq&^1 | map[bool]uint64{true: 1}[odd] })
 	}

@@ -1066,6 +1066,7 @@ func format(c []loader.Conn) []string {
 // and acknowledgement numbers, as conntrack's window tracking expects.
 type tcpSession struct {
 	next, last [2]uint32 // per side: next sequence number, last one sent
+	ip         [2]net.IP // per side: its address (ip1, ip2 unless set)
 }
 
 const (
@@ -1074,7 +1075,7 @@ const (
 )
 
 func newTCPSession() *tcpSession {
-	return &tcpSession{next: [2]uint32{1000, 5000}, last: [2]uint32{1000, 5000}}
+	return &tcpSession{next: [2]uint32{1000, 5000}, last: [2]uint32{1000, 5000}, ip: [2]net.IP{ip1, ip2}}
 }
 
 // seg makes a segment from side with flags ("S", "SA", "A", "PA" carries 10
@@ -1084,10 +1085,10 @@ func (s *tcpSession) seg(side int, flags string, retrans bool) (uint32, []byte) 
 	if retrans {
 		seq = s.last[side]
 	}
-	spec := testenv.PacketSpec{SrcMAC: mac1, DstMAC: mac2, SrcIP: ip1, DstIP: ip2, Proto: "tcp",
+	spec := testenv.PacketSpec{SrcMAC: mac1, DstMAC: mac2, SrcIP: s.ip[client], DstIP: s.ip[server], Proto: "tcp",
 		SrcPort: 42000, DstPort: 5000, TCPFlags: flags, Seq: seq}
 	if side == server {
-		spec = testenv.PacketSpec{SrcMAC: mac2, DstMAC: mac1, SrcIP: ip2, DstIP: ip1, Proto: "tcp",
+		spec = testenv.PacketSpec{SrcMAC: mac2, DstMAC: mac1, SrcIP: s.ip[server], DstIP: s.ip[client], Proto: "tcp",
 			SrcPort: 5000, DstPort: 42000, TCPFlags: flags, Seq: seq}
 	}
 	if strings.Contains(flags, "A") {
