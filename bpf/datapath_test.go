@@ -194,6 +194,21 @@ func ipv6FragUDP(m bool, off, dport uint16) []byte {
 	return append(b, 0, 9, byte(dport>>8), byte(dport), 0, 16, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8)
 }
 
+// ipv6LabelUDP is an IPv6 packet with flow label 0x12345 and a hop-by-hop
+// header before a UDP header to port 53; with badExt, the hop-by-hop
+// header claims 2048 bytes, more than the packet has.
+func ipv6LabelUDP(badExt bool) []byte {
+	hl := byte(0)
+	if badExt {
+		hl = 255
+	}
+	b := []byte{0x60, 0x01, 0x23, 0x45, 0, 24, 0 /* hop-by-hop */, 64}
+	b = append(b, net.ParseIP("2001:db8::1")...)
+	b = append(b, net.ParseIP("2001:db8::2")...)
+	b = append(b, 17 /* UDP */, hl, 1, 4, 0, 0, 0, 0)
+	return append(b, 0, 9, 0, 53, 0, 16, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8)
+}
+
 // arpFrame is an Ethernet/IPv4 ARP frame from dlSrc whose body carries
 // the given addresses (sha may differ from dlSrc; a nil tha is zero).
 func arpFrame(dlSrc net.HardwareAddr, op uint16, sha net.HardwareAddr, spa net.IP, tha net.HardwareAddr, tpa net.IP) testenv.PacketSpec {
@@ -484,6 +499,14 @@ func TestPipeline(t *testing.T) {
 			flows: []string{"priority=30, ipv6, ip_frag=yes, actions=p3", "priority=20, udp6, ip_frag=no, tp_dst=53, actions=p2"},
 			in:    1, pkt: testenv.PacketSpec{Proto: "eth", SrcMAC: mac1, DstMAC: mac2, EtherType: 0x86dd, Payload: ipv6FragUDP(false, 0, 53)},
 			passes: []pass{{0, 20}}, verdict: loader.TCActRedirect, out: []uint32{2}},
+		{name: "IPv6: ipv6_label is the header's flow label",
+			flows: []string{"priority=30, ipv6, ipv6_label=0x12345, actions=p3", "priority=20, ipv6, actions=p2"},
+			in:    1, pkt: testenv.PacketSpec{Proto: "eth", SrcMAC: mac1, DstMAC: mac2, EtherType: 0x86dd, Payload: ipv6LabelUDP(false)},
+			passes: []pass{{0, 30}}, verdict: loader.TCActRedirect, out: []uint32{3}},
+		{name: "IPv6: failed extension headers leave ipv6_label 0, the addresses set",
+			flows: []string{"priority=30, ipv6, ipv6_label=0x12345, actions=p3", "priority=20, ipv6, ipv6_src=2001:db8::1, ipv6_dst=2001:db8::2, ipv6_label=0, actions=p1", "priority=10, ipv6, actions=p2"},
+			in:    2, pkt: testenv.PacketSpec{Proto: "eth", SrcMAC: mac1, DstMAC: mac2, EtherType: 0x86dd, Payload: ipv6LabelUDP(true)},
+			passes: []pass{{0, 20}}, verdict: loader.TCActRedirect, out: []uint32{1}},
 		{name: "a bad TCP data offset is +inv",
 			flows: []string{"ip, ct_state=-trk, actions=ct(table=1)", "table=1, ct_state=+inv+trk, actions=p3", "table=1, priority=1, actions=p2"},
 			in:    1, pkt: testenv.PacketSpec{SrcMAC: mac1, DstMAC: mac2, SrcIP: ip1, DstIP: ip2, Proto: "ip", IPProto: 6, Payload: make([]byte, 10)},

@@ -233,11 +233,11 @@ static __always_inline int parse_ipv6(struct cursor *c, struct flow_key *k,
 		return -1;
 	if (bpf_ntohs(ip6->payload_len) + sizeof(*ip6) > avail)
 		return -1;
-	__builtin_memcpy(k->ipv6_src, &ip6->saddr, 16);
-	__builtin_memcpy(k->ipv6_dst, &ip6->daddr, 16);
-	key_set_label_mark(k, bpf_htonl(((__u32)(ip6->flow_lbl[0] & 0x0f) << 16) |
-					((__u32)ip6->flow_lbl[1] << 8) | ip6->flow_lbl[2]),
-			   k->pkt_mark);
+	/* The addresses in whole words, as the IPv4 ones (see key_word). */
+	key_word(&k->ipv6_src[0], pkt_u64(&ip6->saddr.s6_addr32[0]));
+	key_word(&k->ipv6_src[2], pkt_u64(&ip6->saddr.s6_addr32[2]));
+	key_word(&k->ipv6_dst[0], pkt_u64(&ip6->daddr.s6_addr32[0]));
+	key_word(&k->ipv6_dst[2], pkt_u64(&ip6->daddr.s6_addr32[2]));
 	next = ip6->nexthdr;
 	pi->l4_len = bpf_ntohs(ip6->payload_len);
 	c->pos += sizeof(*ip6);
@@ -286,6 +286,11 @@ static __always_inline int parse_ipv6(struct cursor *c, struct flow_key *k,
 	}
 	if (i == MAX_EXT_HDRS)
 		return -1;
+	/* As OVS's miniflow_extract: the label, TOS and TTL only once the
+	 * extension headers parsed (a failed walk above leaves them 0). */
+	key_set_label_mark(k, bpf_htonl(((__u32)(ip6->flow_lbl[0] & 0x0f) << 16) |
+					((__u32)ip6->flow_lbl[1] << 8) | ip6->flow_lbl[2]),
+			   k->pkt_mark);
 	key_set_l3(k, next, (ip6->priority << 4) | (ip6->flow_lbl[0] >> 4), ip6->hop_limit, frag);
 	pi->l4_len -= (__u32)(c->pos - payload);
 	pi->is_ipv6 = 1;
