@@ -59,15 +59,19 @@ func ownerRecord() (string, error) {
 	return fmt.Sprintf("%d %s %s", os.Getpid(), start, pidns), nil
 }
 
-// claimOwner creates OwnerDir/name exclusively, recording this process.
-// It reports false if the name is already claimed.
-func claimOwner(name string) (bool, error) {
+// claimOwner creates OwnerDir/name exclusively, recording this process
+// (and, for a bpffs record, the mount point: extra). It reports false if
+// the name is already claimed.
+func claimOwner(name string, extra ...string) (bool, error) {
 	if err := os.MkdirAll(OwnerDir, 0o755); err != nil {
 		return false, err
 	}
 	rec, err := ownerRecord()
 	if err != nil {
 		return false, err
+	}
+	for _, x := range extra {
+		rec += " " + x
 	}
 	f, err := os.OpenFile(filepath.Join(OwnerDir, name), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if errors.Is(err, os.ErrExist) {
@@ -87,10 +91,29 @@ func releaseOwner(name string) {
 	os.Remove(filepath.Join(OwnerDir, name))
 }
 
+// bpffsRecord prefixes the owner records of TempBPFFS mounts:
+// OwnerDir/bpffs-RANDOM holds "PID STARTTIME PIDNS MOUNTPOINT" (the mount
+// point last: a test's temporary directory may contain spaces).
+const bpffsRecord = "bpffs-"
+
 // sweepStale deletes namespaces recorded in OwnerDir whose creating process
 // is gone, and returns their names. Errors are ignored: sweeping is best
-// effort and must not fail the test that happens to trigger it.
+// effort and must not fail the test that happens to trigger it. The
+// caller holds NetnsRunDir's lock (a name freed here may be claimed anew).
 func sweepStale() []string {
+	return sweep(false)
+}
+
+// sweepStaleBPFFS unmounts the TempBPFFS mounts of processes that are gone
+// (their pins, programs and links go with them), and returns the mount
+// points. Best effort, as sweepStale. Record names are random, so no lock
+// is needed: a record this removes is never claimed again.
+func sweepStaleBPFFS() []string {
+	return sweep(true)
+}
+
+// sweep removes what dead processes left: namespaces, or bpffs mounts.
+func sweep(bpffs bool) []string {
 	entries, err := os.ReadDir(OwnerDir)
 	if err != nil {
 		return nil
@@ -101,12 +124,19 @@ func sweepStale() []string {
 	}
 	var swept []string
 	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), bpffsRecord) != bpffs {
+			continue
+		}
 		b, err := os.ReadFile(filepath.Join(OwnerDir, e.Name()))
 		if err != nil {
 			continue
 		}
-		f := strings.Fields(string(b))
-		if len(f) != 3 || f[2] != myPidns {
+		f := strings.SplitN(strings.TrimSuffix(string(b), "\n"), " ", 4)
+		want := 3
+		if bpffs {
+			want = 4
+		}
+		if len(f) != want || f[2] != myPidns {
 			continue // being written right now, or from another PID namespace
 		}
 		pid, err := strconv.Atoi(f[0])
@@ -116,11 +146,18 @@ func sweepStale() []string {
 		if start, err := procStartTime(pid); err == nil && start == f[1] {
 			continue // the creator is alive
 		}
-		path := filepath.Join(NetnsRunDir, e.Name())
-		unix.Unmount(path, unix.MNT_DETACH)
-		os.Remove(path)
+		if bpffs {
+			unix.Unmount(f[3], unix.MNT_DETACH)
+			os.Remove(f[3])
+			os.Remove(filepath.Dir(f[3])) // the test's temporary directory, if empty
+			swept = append(swept, f[3])
+		} else {
+			path := filepath.Join(NetnsRunDir, e.Name())
+			unix.Unmount(path, unix.MNT_DETACH)
+			os.Remove(path)
+			swept = append(swept, e.Name())
+		}
 		releaseOwner(e.Name())
-		swept = append(swept, e.Name())
 	}
 	return swept
 }
