@@ -23,11 +23,20 @@ import (
 // be +est. An update lost to a race (a CPU writing back tracking it copied
 // before the other CPU's update) moves a window edge back and turns a
 // later valid segment +inv; conntrack.h's tcp_update prevents that.
+// Both ways an owner can release the entry run: the plain store amd64
+// uses, and the atomic add of other architectures.
 func TestConntrackConcurrentDirections(t *testing.T) {
 	if runtime.NumCPU() < 2 {
 		t.Skip("needs 2 CPUs")
 	}
-	d := newDP(t)
+	for _, atomicRelease := range []bool{false, true} {
+		t.Run(map[bool]string{false: "release=" + runtime.GOARCH, true: "release=atomic"}[atomicRelease], func(t *testing.T) {
+			testConcurrentDirections(t, newDPWith(t, 4096, 16384, func(o *loader.Options) { o.AtomicRelease = atomicRelease }))
+		})
+	}
+}
+
+func testConcurrentDirections(t *testing.T, d *dp) {
 	d.setFlows(
 		"table=0, priority=10, tcp, ct_state=-trk, actions=ct(table=1)",
 		"table=1, priority=10, tcp, ct_state=+trk+new, in_port=1, actions=ct(commit),output:2",

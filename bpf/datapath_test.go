@@ -42,8 +42,9 @@ func newDPSized(t testing.TB, maxFlows uint32) *dp {
 	return newDPWith(t, maxFlows, 16384)
 }
 
-// newDPWith is newDP with room for maxFlows flows and maxConns connections.
-func newDPWith(t testing.TB, maxFlows, maxConns uint32) *dp {
+// newDPWith is newDP with room for maxFlows flows and maxConns
+// connections, and the Attach options as edit leaves them.
+func newDPWith(t testing.TB, maxFlows, maxConns uint32, edit ...func(*loader.Options)) *dp {
 	t.Helper()
 	testenv.RequirePrivileged(t)
 	ns := testenv.NewNS(t, "dp")
@@ -75,6 +76,9 @@ func newDPWith(t testing.TB, maxFlows, maxConns uint32) *dp {
 		specs = append(specs, loader.PortSpec{Name: name, OFPort: uint32(i)})
 	}
 	opts := loader.Options{BPFFS: testenv.TempBPFFS(t), Bridge: "dp", NetNS: ns.Path, MaxFlows: maxFlows, MaxConns: maxConns}
+	for _, e := range edit {
+		e(&opts)
+	}
 	ports, err := loader.Attach(opts, specs, loader.ModeAuto)
 	if err != nil {
 		t.Fatal(err)

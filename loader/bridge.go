@@ -40,6 +40,12 @@ type Options struct {
 	// datapath's defaults, 131072 flows and 262144 connections).
 	MaxFlows uint32
 	MaxConns uint32
+
+	// AtomicRelease: Attach loads the datapath so that a connection's
+	// owner always releases it with an atomic add, as on architectures
+	// other than amd64, where a plain store does (bpf/conntrack.h,
+	// ct_release). For tests of that path.
+	AtomicRelease bool
 }
 
 func (o Options) withDefaults() Options {
@@ -173,7 +179,7 @@ func (b *Bridge) create() error {
 	if n := b.opts.MaxConns; n != 0 {
 		spec.Maps["conntrack"].MaxEntries = n
 	}
-	if runtime.GOARCH == "amd64" {
+	if runtime.GOARCH == "amd64" && !b.opts.AtomicRelease {
 		// x86 keeps stores in order: a connection's owner releases it
 		// with a plain store (bpf/conntrack.h, ct_release).
 		if err := spec.Variables[bpf.DatapathVarCtReleasePlain].Set(uint32(1)); err != nil {
