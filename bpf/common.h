@@ -287,7 +287,8 @@ struct bridge_config {
  * EMC_TABLE (not an OpenFlow table: 255 is the "all tables" wildcard).
  */
 #define EMC_TABLE   (MAX_TABLES - 1)
-#define EMC_ENTRIES 4096 /* per CPU, direct-mapped */
+#define EMC_BITS 12
+#define EMC_ENTRIES (1 << EMC_BITS) /* per CPU, direct-mapped */
 #define EMC_OUTS    4    /* outputs an entry replays */
 #define EMC_FLOWS   4    /* flows an entry counts (lookups that matched) */
 

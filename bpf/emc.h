@@ -57,7 +57,12 @@ static __always_inline void emc_key(struct pkt_ctx *c, const struct bridge_confi
 	if (!shape || !shape->emc)
 		return;
 	/* A multiply-xor hash of the words: a few ns, where the kernel's
-	 * jhash of a 72-byte map key costs about 30. */
+	 * jhash of a 72-byte map key costs about 30. The slot is the
+	 * product's top bits (Fibonacci hashing): a multiplication carries a
+	 * bit only upwards, so only the top bits depend on every bit of
+	 * every word. Low bits missed a word's top byte -- a port's low
+	 * byte, an IPv4 destination's last octet -- and keys differing
+	 * there all shared one slot (TestEMCSpread). */
 	h = ifindex * 0x9e3779b97f4a7c15ULL;
 	c->emc.nwords = shape->cache_nwords;
 	for (w = 0; w < MAX_GATHER; w++) {
@@ -69,7 +74,7 @@ static __always_inline void emc_key(struct pkt_ctx *c, const struct bridge_confi
 		c->emc.e.w[w] = k < FLOW_KEY_WORDS ? kw[k] & shape->cache_mask[w] : 0;
 		h = (h ^ c->emc.e.w[w]) * 0x9e3779b97f4a7c15ULL;
 	}
-	c->emc.idx = (h ^ (h >> 31)) & (EMC_ENTRIES - 1);
+	c->emc.idx = h >> (64 - EMC_BITS);
 	c->emc.e.epoch = cfg->epoch;
 	c->emc.e.ifindex = ifindex;
 	c->emc.e.nflows = 0;

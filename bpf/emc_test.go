@@ -193,3 +193,48 @@ func TestEMCPorts(t *testing.T) {
 	}
 	d.step("after a detach", 1, frame, 2, false)
 }
+
+// TestEMCSpread: keys that differ only in a word's top bytes -- a port's
+// low byte, the last octet of an IPv4 destination, both stored in the
+// high byte of their key word -- must land in different slots of the
+// direct-mapped cache. (Its hash once took the index from the product's
+// low bits, which those bytes never reach: 8 such keys shared one slot and
+// evicted each other, and no packet of a round-robin hit.) Each key is sent
+// twice, round-robin; the second round must hit, but for the odd pair of
+// keys that share a slot by chance (about 1 in 600 runs).
+func TestEMCSpread(t *testing.T) {
+	d := newDP(t)
+	d.setFlows(
+		"table=0, priority=10, udp, nw_dst=10.0.10.2, tp_dst=53, actions=p3",
+		"table=0, priority=5, actions=p2",
+	)
+	for _, c := range []struct {
+		name string
+		pkt  func(i int) testenv.PacketSpec
+	}{
+		{"tp_dst", func(i int) testenv.PacketSpec {
+			return testenv.PacketSpec{SrcMAC: mac1, DstMAC: mac2, SrcIP: ip1, DstIP: ip2, Proto: "udp", SrcPort: 7, DstPort: uint16(1000 + i)}
+		}},
+		{"nw_dst", func(i int) testenv.PacketSpec {
+			return testenv.PacketSpec{SrcMAC: mac1, DstMAC: mac2, SrcIP: ip1, DstIP: testenv.VMIP(100 + i), Proto: "udp", SrcPort: 7, DstPort: 53}
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			d.t = t
+			const n = 8
+			hits := 0
+			for round := 0; round < 2; round++ {
+				before := d.counter("emc_hits")
+				for i := 0; i < n; i++ {
+					if v := d.ingress(1, testenv.Build(c.pkt(i))); v != tcActRedirect {
+						t.Fatalf("key %d: verdict %d", i, v)
+					}
+				}
+				hits = int(d.counter("emc_hits") - before)
+			}
+			if hits < n-2 {
+				t.Errorf("second round: %d of %d keys hit the cache, want at least %d", hits, n, n-2)
+			}
+		})
+	}
+}
