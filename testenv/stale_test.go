@@ -25,20 +25,7 @@ func TestSweepStale(t *testing.T) {
 	}
 	t.Cleanup(func() { dead.Delete() }) // in case the sweep fails
 
-	// A pid that certainly belongs to no process any more: a reaped child.
-	cmd := exec.Command("true")
-	if err := cmd.Run(); err != nil {
-		t.Fatal(err)
-	}
-	rec, err := ownerRecord()
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := strings.Fields(rec)
-	f[0] = strconv.Itoa(cmd.Process.Pid)
-	if err := os.WriteFile(filepath.Join(OwnerDir, dead.Name), []byte(strings.Join(f, " ")+"\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	writeDeadRecord(t, dead.Name)
 
 	swept := sweepStale()
 	if !slices.Contains(swept, dead.Name) {
@@ -70,20 +57,8 @@ func TestSweepStaleBPFFS(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { unix.Unmount(dead, unix.MNT_DETACH) }) // in case the sweep fails
-	cmd := exec.Command("true")
-	if err := cmd.Run(); err != nil {
-		t.Fatal(err)
-	}
-	rec, err := ownerRecord()
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := strings.Fields(rec)
-	f[0] = strconv.Itoa(cmd.Process.Pid)
 	name := bpffsRecord + "test-" + strconv.Itoa(os.Getpid())
-	if err := os.WriteFile(filepath.Join(OwnerDir, name), []byte(strings.Join(append(f, dead), " ")+"\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	writeDeadRecord(t, name, dead)
 
 	swept := sweepStaleBPFFS()
 	if !slices.Contains(swept, dead) {
@@ -100,5 +75,25 @@ func TestSweepStaleBPFFS(t *testing.T) {
 	var st unix.Statfs_t
 	if err := unix.Statfs(live, &st); err != nil || st.Type != unix.BPF_FS_MAGIC {
 		t.Errorf("live bpffs %s: statfs type %#x, %v", live, st.Type, err)
+	}
+}
+
+// writeDeadRecord writes OwnerDir/name as claimOwner would have, with the
+// extra fields, for a process that is gone: a reaped child, whose pid
+// certainly belongs to no process any more.
+func writeDeadRecord(t *testing.T, name string, extra ...string) {
+	t.Helper()
+	cmd := exec.Command("true")
+	if err := cmd.Run(); err != nil {
+		t.Fatal(err)
+	}
+	rec, err := ownerRecord()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := strings.Fields(rec)
+	f[0] = strconv.Itoa(cmd.Process.Pid)
+	if err := os.WriteFile(filepath.Join(OwnerDir, name), []byte(strings.Join(append(f, extra...), " ")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
 	}
 }
