@@ -198,19 +198,15 @@ func ipv6FragUDP(m bool, off, dport uint16) []byte {
 	return append(b, 0, 9, byte(dport>>8), byte(dport), 0, 16, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8)
 }
 
-// ipv6LabelUDP is an IPv6 packet with flow label 0x12345 and a hop-by-hop
-// header before a UDP header to port 53; with badExt, the hop-by-hop
-// header claims 2048 bytes, more than the packet has.
+// ipv6LabelUDP is ipv6HopByHopUDP(53) with flow label 0x12345; with
+// badExt, its hop-by-hop header claims 2048 bytes, more than the packet has.
 func ipv6LabelUDP(badExt bool) []byte {
-	hl := byte(0)
+	b := ipv6HopByHopUDP(53)
+	b[1], b[2], b[3] = 0x01, 0x23, 0x45
 	if badExt {
-		hl = 255
+		b[40+1] = 255 // after the IPv6 header: next header, length in 8-byte units less 1
 	}
-	b := []byte{0x60, 0x01, 0x23, 0x45, 0, 24, 0 /* hop-by-hop */, 64}
-	b = append(b, net.ParseIP("2001:db8::1")...)
-	b = append(b, net.ParseIP("2001:db8::2")...)
-	b = append(b, 17 /* UDP */, hl, 1, 4, 0, 0, 0, 0)
-	return append(b, 0, 9, 0, 53, 0, 16, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8)
+	return b
 }
 
 // arpFrame is an Ethernet/IPv4 ARP frame from dlSrc whose body carries
