@@ -205,24 +205,35 @@ static __always_inline void ct_exec_load(struct pkt_ctx *c, const struct action 
 	__u32 field = a->aux >> 8, ofs = a->aux & 127, i, v = a->arg;
 	__u32 m = a->flags >= 32 ? 0xffffffff : (1U << a->flags) - 1;
 	struct ct_entry *e = NULL;
+	struct ct_ref ref;
+	__u64 seq = 0;
 
 	struct ct_key k = c->ct.key; /* a stack key (see step()) */
 
-	if (c->ct.has_entry && !c->dryrun)
-		e = bpf_map_lookup_elem(&conntrack, &k);
+	if (c->ct.has_entry && !c->dryrun) {
+		e = ct_find(&k, &ref);
+		seq = e ? ct_owned(e, ref.gen) : 0;
+		if (!seq)
+			e = NULL;
+	}
 	if (field == PF_CT_MARK) {
 		ofs &= 31;
 		c->ct.mark = (c->ct.mark & ~(m << ofs)) | ((v & m) << ofs);
 		c->key.ct_mark = bpf_htonl(c->ct.mark);
-		if (e)
+		if (e) {
 			e->mark = c->ct.mark;
+			ct_release(e, seq);
+		}
 		return;
 	}
 	/* ct_label: the loader splits loads at 32-bit boundaries; this one
 	 * lies in the big-endian word holding bit ofs. */
 	i = 12 - (ofs / 32) * 4;
-	if (i > 12)
+	if (i > 12) {
+		if (e)
+			ct_release(e, seq);
 		return;
+	}
 	m <<= ofs & 31;
 	v = (v << (ofs & 31)) & m;
 	for (int b = 0; b < 4; b++) {
@@ -233,8 +244,10 @@ static __always_inline void ct_exec_load(struct pkt_ctx *c, const struct action 
 	}
 	/* Whole, after the loop: clang would hoist per-byte stores through a
 	 * possibly-NULL e above its check, which the verifier refuses. */
-	if (e)
+	if (e) {
 		__builtin_memcpy(e->labels, c->ct.labels, 16);
+		ct_release(e, seq);
+	}
 }
 
 /* load:VALUE->FIELD[ofs..ofs+nbits-1] */

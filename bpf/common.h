@@ -26,6 +26,8 @@
 #define GENERATIONS    2    /* flow-table generations: the loader fills one while the other runs */
 #define CT_MAX_ENTRIES 262144
 #define CT_ZONES       65536 /* conntrack zones 0..65535 */
+#define CT_DELETE_MAX  64    /* keys per run of ct_delete_keys (datapath.c) */
+#define CT_SLOT_SLACK  1024  /* ct_slots beyond CT_MAX_ENTRIES: taken, not yet keyed (maps.h) */
 #define MAC_MAX_ENTRIES 8192
 
 /* OpenFlow reserved ports (ofp_port_t values), as actions use them. */
@@ -404,7 +406,20 @@ struct ct_entry {
 	__u8 flags;         /* CT_E_* */
 	__u8 icmp_type;     /* ICMP: the originator's type */
 	__u8 icmp_code;
-	__u8 pad[5];
+	__u8 pad;
+	__u32 gen;          /* the slot's occupant: a ct_ref with another gen is stale */
+};
+
+/*
+ * The conntrack hash's value: where the connection lives in ct_slots. The
+ * entries sit in an array so that a cache entry can keep a connection's
+ * slot and skip the hash (docs/ct-slots.md). gen tells a reference to the
+ * slot's current occupant from a stale one: it changes, under the entry's
+ * ownership (seq), when a connection is removed and when one moves in.
+ */
+struct ct_ref {
+	__u32 slot;
+	__u32 gen;
 };
 
 /*
@@ -421,6 +436,7 @@ struct ct_limits {
 
 /* ct_count indexes: [zone] live connections in zone, [CT_COUNT_TOTAL] in all. */
 #define CT_COUNT_TOTAL CT_ZONES
+#define CT_COUNT_SLOTS (CT_ZONES + 1) /* ct_slots never used yet start here */
 
 /* The datapath sweeps the table for expired entries when a commit finds no
  * room, at most this often: a sweep visits every entry. */

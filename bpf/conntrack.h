@@ -362,6 +362,7 @@ enum {
 	TCPV_INVALID,  /* -NF_ACCEPT: +inv, nothing changes */
 	TCPV_REOPEN,   /* a SYN reopens a closed connection: kill it, track anew */
 	TCPV_KILL,     /* accepted, then the connection goes (a RST is its only reply) */
+	TCPV_GONE,     /* tcp_update: the connection went before the update could own it */
 };
 
 /* tcp_packet() opts */
@@ -668,10 +669,68 @@ in_window:
 	return TCPV_ACCEPT;
 }
 
-static __always_inline void ct_account(struct ct_entry *e, __u8 dir, __u32 len)
+/*
+ * Both directions of a connection may be on two CPUs at once. A TCP update
+ * reads the tracking, runs the state machine and writes the tracking; two
+ * CPUs doing that at once would lose one update (a window edge, ASSURED).
+ * So the entry carries a sequence number, odd while a CPU owns the entry
+ * (the kernel takes the connection's spinlock): an update takes it from
+ * even to odd with one compare-and-swap, runs the state machine on the
+ * tracking in place, writes flags, expiry and the packet counters (plain
+ * adds: only the owner writes them), and makes it even again (the
+ * release, ct_release() below). A CPU that finds the entry owned tries
+ * again, CT_TRIES times. Every update is thus computed from the state the
+ * last one left; none is lost. One or two atomic operations per packet: an
+ * optimistic read (two reads of the sequence and a compare-and-swap) cost
+ * two more, and the counters two more again. A packet in softirq owns the
+ * entry for well under a microsecond.
+ */
+#define CT_TRIES 32
+
+/*
+ * Set by the loader on amd64 (loader/bridge.go); read-only data, so the
+ * verifier drops the branch not taken. x86 keeps stores in program order
+ * (TSO), so there a plain store of the next even sequence releases the
+ * entry, as the kernel's spin_unlock does on x86. Elsewhere the release is
+ * an atomic add, which orders the owner's writes before it on every
+ * architecture (BPF has no store-release before Linux 6.16). A locked
+ * instruction also waits for the store buffer to drain: perf put the two
+ * atomics of an update at ~9 ns of an established packet's ~100.
+ */
+volatile const __u32 ct_release_plain = 0;
+
+static __always_inline void ct_release(struct ct_entry *e, __u64 owned)
 {
-	__sync_fetch_and_add(&e->packets[dir & 1], 1); /* the mask is for the verifier */
-	__sync_fetch_and_add(&e->bytes[dir & 1], len);
+	if (ct_release_plain) {
+		/* The compiler must not move the owner's writes past it. */
+		asm volatile("" ::: "memory");
+		*(volatile __u64 *)&e->seq = owned + 1;
+	} else {
+		__sync_fetch_and_add(&e->seq, 1);
+	}
+}
+
+/*
+ * Own e: take its seq from even to odd. Returns the odd seq (pass it to
+ * ct_release), or 0 when CT_TRIES attempts found it owned (counted).
+ */
+static __always_inline __u64 ct_own(struct ct_entry *e)
+{
+	__u64 seq;
+	__u32 i;
+
+	for (i = 0; i < CT_TRIES; i++) {
+		seq = *(volatile __u64 *)&e->seq;
+		if (seq & 1)
+			continue; /* another CPU owns it */
+		if (__sync_val_compare_and_swap(&e->seq, seq, seq + 1) == seq)
+			return seq + 1;
+	}
+	/* Lost CT_TRIES races in a row. In softirq an owner holds the entry
+	 * for a few hundred instructions, so this takes a preempted owner
+	 * (possible in BPF_PROG_TEST_RUN) or a pathological storm. */
+	count(CNT_CT_RACE);
+	return 0;
 }
 
 static __always_inline __u64 *ct_counter(__u32 i)
@@ -690,16 +749,97 @@ static __always_inline void ct_count_add(__u16 zone, __s64 d)
 		__sync_fetch_and_add(tc, d);
 }
 
-/* Remove a connection. Only the caller whose delete succeeds decrements
- * the counts: two CPUs, or the datapath and the loader, may race for it. */
+/*
+ * The connection k names, and its reference, or NULL. Read without
+ * owning it: what it says may be stale by the time it is used, so a
+ * writer owns the entry and checks the reference's gen (ct_owned).
+ */
+static __always_inline struct ct_entry *ct_find(const struct ct_key *k, struct ct_ref *ref)
+{
+	struct ct_ref *r = bpf_map_lookup_elem(&conntrack, k);
+	struct ct_entry *e;
+
+	if (!r)
+		return NULL;
+	*ref = *r;
+	e = bpf_map_lookup_elem(&ct_slots, &ref->slot);
+	if (!e || e->gen != ref->gen)
+		return NULL; /* being removed (or already replaced) */
+	return e;
+}
+
+/* Own e if it still holds ref's connection: returns the owned seq, or 0
+ * (the connection went meanwhile, or the entry stayed owned). */
+static __always_inline __u64 ct_owned(struct ct_entry *e, __u32 gen)
+{
+	__u64 seq = ct_own(e);
+
+	if (seq && e->gen != gen) {
+		ct_release(e, seq);
+		return 0;
+	}
+	return seq;
+}
+
+/* A slot for a new connection: a freed one, else one never used. */
+static __always_inline struct ct_entry *ct_slot_take(__u32 *slot)
+{
+	__u64 *next;
+
+	if (bpf_map_pop_elem(&ct_free, slot) != 0) {
+		next = ct_counter(CT_COUNT_SLOTS);
+		if (!next)
+			return NULL;
+		/* Past the end it only grows: the lookup fails, nothing else. */
+		*slot = __sync_fetch_and_add(next, 1);
+	}
+	return bpf_map_lookup_elem(&ct_slots, slot);
+}
+
+/* Give a slot back. Each slot is pushed once per take, and the stack is
+ * as large as the array, so the push cannot fail for want of room. */
+static __always_inline void ct_slot_give(__u32 slot)
+{
+	bpf_map_push_elem(&ct_free, &slot, 0);
+}
+
+/*
+ * Remove the connection ref names under k. Only one caller can: the one
+ * that, owning the entry, finds ref's gen there and moves it on (from
+ * then on every reference to the slot is stale). That caller deletes the
+ * key -- no one else can, and no one can add k again while it is there
+ * -- takes the connection off the counts and frees the slot. Returns 0 if
+ * this call removed it.
+ */
+static __always_inline int ct_delete_ref(struct ct_key *k, const struct ct_ref *ref)
+{
+	__u32 slot = ref->slot;
+	struct ct_entry *e = bpf_map_lookup_elem(&ct_slots, &slot);
+	__u16 zone = k->zone;
+	__u64 seq;
+
+	if (!e)
+		return -1;
+	seq = ct_owned(e, ref->gen);
+	if (!seq)
+		return -1;
+	e->gen++;
+	ct_release(e, seq);
+	bpf_map_delete_elem(&conntrack, k);
+	ct_count_add(zone, -1);
+	ct_slot_give(slot);
+	return 0;
+}
+
 static __always_inline int ct_delete(struct ct_key *k)
 {
-	__u16 zone = k->zone;
+	struct ct_ref *r = bpf_map_lookup_elem(&conntrack, k);
+	struct ct_ref ref;
 
-	if (bpf_map_delete_elem(&conntrack, k))
+	if (!r)
 		return -1;
-	ct_count_add(zone, -1);
-	return 0;
+	ref = *r;
+	return ct_delete_ref(k, &ref);
 }
 
 struct ct_sweep {
@@ -711,10 +851,13 @@ struct ct_sweep {
  * counted in a map, not in *s: the verifier of newer kernels walks a
  * callback until its state stops changing, and a count on the stack
  * never would. */
-static long ct_sweep_one(void *map, struct ct_key *k, struct ct_entry *e,
+static long ct_sweep_one(void *map, struct ct_key *k, struct ct_ref *r,
 			 struct ct_sweep *s)
 {
-	if (e->expires_ns < s->now && ct_delete(k) == 0)
+	struct ct_ref ref = *r;
+	struct ct_entry *e = bpf_map_lookup_elem(&ct_slots, &ref.slot);
+
+	if (e && e->gen == ref.gen && e->expires_ns < s->now && ct_delete_ref(k, &ref) == 0)
 		count(CNT_CT_EXPIRED);
 	return 0; /* go on */
 }
@@ -727,10 +870,12 @@ struct ct_flush_arg {
 
 /* bpf_for_each_map_elem callback: remove key if the flush selects it
  * (counted in a map, as ct_sweep_one explains). */
-static long ct_flush_one(void *map, struct ct_key *k, struct ct_entry *e,
+static long ct_flush_one(void *map, struct ct_key *k, struct ct_ref *r,
 			 struct ct_flush_arg *a)
 {
-	if ((!a->one_zone || k->zone == a->zone) && ct_delete(k) == 0)
+	struct ct_ref ref = *r;
+
+	if ((!a->one_zone || k->zone == a->zone) && ct_delete_ref(k, &ref) == 0)
 		count(CNT_CT_FLUSHED);
 	return 0; /* go on */
 }
@@ -795,6 +940,46 @@ static __always_inline __u32 ct_reserve(__u16 zone)
 }
 
 /*
+ * Put the new connection ne in a slot and its key in the table. The slot
+ * is filled while owned (a reader holding a stale reference may be
+ * trying to own it), with a gen no reference has, before the key points
+ * at it. Returns 0, -EEXIST (another CPU committed k first) or another
+ * error (no room).
+ */
+static __always_inline long ct_insert(const struct ct_key *k, struct ct_entry *ne)
+{
+	struct ct_entry *e;
+	struct ct_ref ref;
+	__u64 seq;
+	long err;
+
+	e = ct_slot_take(&ref.slot);
+	if (!e)
+		return -ENOSPC;
+	seq = ct_own(e);
+	if (!seq) {
+		ct_slot_give(ref.slot);
+		return -EBUSY;
+	}
+	ref.gen = e->gen + 1;
+	ne->seq = seq;
+	ne->gen = ref.gen;
+	*e = *ne;
+	ct_release(e, seq);
+	err = bpf_map_update_elem(&conntrack, k, &ref, BPF_NOEXIST);
+	if (err) {
+		/* Not keyed: no one can have a reference; retire the gen anyway. */
+		seq = ct_own(e);
+		if (seq) {
+			e->gen++;
+			ct_release(e, seq);
+		}
+		ct_slot_give(ref.slot);
+	}
+	return err;
+}
+
+/*
  * Create the entry for a new, valid connection (ct(commit)). Refused
  * (the packet stays +new, uncommitted, as in OVS's userspace conntrack)
  * when its zone's limit or maxconns is reached, or the table is full.
@@ -833,13 +1018,14 @@ static __always_inline void ct_commit(struct ct_result *res, const struct ct_key
 		count(why);
 		return;
 	}
-	err = bpf_map_update_elem(&conntrack, k, ne, BPF_NOEXIST);
+	err = ct_insert(k, ne);
 	if (err == 0) {
 		res->has_entry = 1;
 		return;
 	}
 	ct_count_add(zone, -1);
-	if (err != -EEXIST) /* EEXIST: another CPU committed it first */
+	/* EEXIST: another CPU committed it first; EBUSY: counted as a race */
+	if (err != -EEXIST && err != -EBUSY)
 		count(CNT_CT_FULL);
 }
 
@@ -857,6 +1043,7 @@ static __always_inline int ct_related(const struct flow_key *k,
 {
 	int v6 = pi->is_ipv6, cmp;
 	struct ct_entry *e;
+	struct ct_ref ref;
 	__u8 inner_is_a;
 
 	if (!pi->icmp_error)
@@ -877,7 +1064,7 @@ static __always_inline int ct_related(const struct flow_key *k,
 	if (v6 ? __builtin_memcmp(k->ipv6_dst, pi->inner_src, 16) : k->nw_dst != pi->inner_src[0])
 		return -1;
 	*sk = res->key;
-	e = bpf_map_lookup_elem(&conntrack, sk);
+	e = ct_find(sk, &ref);
 	if (!e || e->expires_ns < dp_now())
 		return -1;
 	/* The quoted packet went orig-wards: the error goes reply-wards. */
@@ -889,102 +1076,78 @@ static __always_inline int ct_related(const struct flow_key *k,
 	return 0;
 }
 
-/*
- * Both directions of a connection may be on two CPUs at once. A TCP update
- * reads the tracking, runs the state machine and writes the tracking; two
- * CPUs doing that at once would lose one update (a window edge, ASSURED).
- * So the entry carries a sequence number, odd while a CPU owns the entry
- * (the kernel takes the connection's spinlock): an update takes it from
- * even to odd with one compare-and-swap, runs the state machine on the
- * tracking in place, writes flags, expiry and the packet counters (plain
- * adds: only the owner writes them), and makes it even again (the
- * release, ct_release() below). A CPU that finds the entry owned tries
- * again, CT_TRIES times. Every update is thus computed from the state the
- * last one left; none is lost. One or two atomic operations per packet: an
- * optimistic read (two reads of the sequence and a compare-and-swap) cost
- * two more, and the counters two more again. A packet in softirq owns the
- * entry for well under a microsecond.
- */
-#define CT_TRIES 32
-
-/*
- * Set by the loader on amd64 (loader/bridge.go); read-only data, so the
- * verifier drops the branch not taken. x86 keeps stores in program order
- * (TSO), so there a plain store of the next even sequence releases the
- * entry, as the kernel's spin_unlock does on x86. Elsewhere the release is
- * an atomic add, which orders the owner's writes before it on every
- * architecture (BPF has no store-release before Linux 6.16). A locked
- * instruction also waits for the store buffer to drain: perf put the two
- * atomics of an update at ~9 ns of an established packet's ~100.
- */
-volatile const __u32 ct_release_plain = 0;
-
-static __always_inline void ct_release(struct ct_entry *e, __u64 owned_seq)
-{
-	if (ct_release_plain) {
-		/* The compiler must not move the owner's writes past it. */
-		asm volatile("" ::: "memory");
-		*(volatile __u64 *)&e->seq = owned_seq + 1;
-	} else {
-		__sync_fetch_and_add(&e->seq, 1);
-	}
-}
-
-/* An existing connection's TCP update, atomic as above. Returns TCPV_*.
- * The state machine works on the entry's tracking in place, as the
- * kernel's does; flags, expiry and counters are written only for accept
- * and ignore. */
-static __always_inline int tcp_update(struct ct_entry *e, struct ct_result *res,
+/* An existing connection's TCP update, atomic as above. Returns TCPV_*,
+ * or TCPV_GONE when the connection went before it could be owned. The
+ * state machine works on the entry's tracking in place, as the kernel's
+ * does; flags, expiry and counters are written only for accept and
+ * ignore. */
+static __always_inline int tcp_update(struct ct_entry *e, __u32 gen, struct ct_result *res,
 				      const struct pkt_info *pi, __u32 opts,
 				      __u32 zone, __u64 now, int dry)
 {
 	__u64 seq;
-	__u32 i;
 	__u8 ef, old;
 	int v;
 
-	for (i = 0; i < CT_TRIES; i++) {
-		seq = *(volatile __u64 *)&e->seq;
-		if (seq & 1)
-			continue; /* another CPU owns it */
-		if (__sync_val_compare_and_swap(&e->seq, seq, seq + 1) != seq)
-			continue; /* another CPU took it first */
-		ef = e->flags;
-		old = e->tcp.state;
-		v = tcp_packet(&e->tcp, pi, opts | TP_ENTRY |
-			       (res->dir == CT_DIR_REPLY ? TP_REPLY : 0) |
-			       ((ef & CT_E_SEEN_REPLY) ? TP_SEENREPLY : 0) |
-			       ((ef & CT_E_ASSURED) ? TP_ASSURED : 0));
-		if (v == TCPV_ACCEPT || v == TCPV_IGNORE) {
-			if (v == TCPV_ACCEPT && (ef & CT_E_SEEN_REPLY) && e->tcp.state == sES &&
-			    (old == sSR || old == sES))
-				ef |= CT_E_ASSURED;
-			if (res->dir == CT_DIR_REPLY)
-				ef |= CT_E_SEEN_REPLY;
-			/* As the kernel: a packet the tracker ignores refreshes
-			 * nothing; the timeout sees the flags as they were
-			 * before the packet. */
-			if (v == TCPV_ACCEPT)
-				e->expires_ns = now + ct_timeout_ns(IPPROTO_TCP, &e->tcp,
-								    pi->tcp_flags & TH_RST, e->flags,
-								    now - e->start_ns, zone);
-			e->flags = ef;
-			if (!dry) { /* a dry run works on a copy, and counts nothing */
-				e->packets[res->dir & 1]++;
-				e->bytes[res->dir & 1] += pi->len;
-			}
-		}
-		ct_release(e, seq + 1);
-		return v; /* invalid, kill, reopen: the caller acts */
+	/* Not owned after CT_TRIES tries: passing the packet without
+	 * recording it would desynchronize the tracking from what the
+	 * endpoints saw, so it is invalid: dropped by the usual flows, and
+	 * TCP sends it again. */
+	seq = ct_own(e);
+	if (!seq)
+		return TCPV_INVALID;
+	if (e->gen != gen) {
+		ct_release(e, seq);
+		return TCPV_GONE;
 	}
-	/* Lost CT_TRIES races in a row. In softirq an owner holds the entry
-	 * for a few hundred instructions, so this takes a preempted owner
-	 * (possible in BPF_PROG_TEST_RUN) or a pathological storm. Passing the
-	 * packet without recording it would desynchronize the tracking from
-	 * what the endpoints saw, so it is invalid: dropped by the usual
-	 * flows, and TCP sends it again. */
-	count(CNT_CT_RACE);
-	return TCPV_INVALID;
+	ef = e->flags;
+	old = e->tcp.state;
+	v = tcp_packet(&e->tcp, pi, opts | TP_ENTRY |
+		       (res->dir == CT_DIR_REPLY ? TP_REPLY : 0) |
+		       ((ef & CT_E_SEEN_REPLY) ? TP_SEENREPLY : 0) |
+		       ((ef & CT_E_ASSURED) ? TP_ASSURED : 0));
+	if (v == TCPV_ACCEPT || v == TCPV_IGNORE) {
+		if (v == TCPV_ACCEPT && (ef & CT_E_SEEN_REPLY) && e->tcp.state == sES &&
+		    (old == sSR || old == sES))
+			ef |= CT_E_ASSURED;
+		if (res->dir == CT_DIR_REPLY)
+			ef |= CT_E_SEEN_REPLY;
+		/* As the kernel: a packet the tracker ignores refreshes
+		 * nothing; the timeout sees the flags as they were
+		 * before the packet. */
+		if (v == TCPV_ACCEPT)
+			e->expires_ns = now + ct_timeout_ns(IPPROTO_TCP, &e->tcp,
+							    pi->tcp_flags & TH_RST, e->flags,
+							    now - e->start_ns, zone);
+		e->flags = ef;
+		if (!dry) { /* a dry run works on a copy, and counts nothing */
+			e->packets[res->dir & 1]++;
+			e->bytes[res->dir & 1] += pi->len;
+		}
+	}
+	ct_release(e, seq);
+	return v; /* invalid, kill, reopen: the caller acts */
+}
+
+/* Another protocol's update of an existing connection: SEEN_REPLY (the
+ * only flag these set), expiry and counters, owned as TCP's. Returns 0,
+ * or -1 when the connection went before it could be owned. */
+static __always_inline int ct_touch(struct ct_entry *e, __u32 gen, __u8 proto, __u8 dir,
+				    __u32 len, __u32 zone, __u64 now, int dry)
+{
+	__u64 seq = ct_owned(e, gen);
+
+	if (!seq)
+		return -1;
+	if (dir == CT_DIR_REPLY)
+		e->flags |= CT_E_SEEN_REPLY;
+	e->expires_ns = now + ct_timeout_ns(proto, NULL, 0, e->flags, now - e->start_ns, zone);
+	if (!dry) {
+		e->packets[dir & 1]++;
+		e->bytes[dir & 1] += len;
+	}
+	ct_release(e, seq);
+	return 0;
 }
 
 /*
@@ -995,6 +1158,7 @@ __noinline int ct_execute(const struct flow_key *key, const struct pkt_info *pi,
 			  struct ct_result *res, __u32 zone, __u32 flags)
 {
 	struct ct_entry *e = NULL;
+	struct ct_ref ref = {};
 	struct ct_key k;    /* res->key on the stack: helpers up to 6.1 take keys from there */
 	__u64 now = dp_now();
 	int dry = flags & CT_DRYRUN;
@@ -1033,9 +1197,9 @@ __noinline int ct_execute(const struct flow_key *key, const struct pkt_info *pi,
 	proto = key->nw_proto;
 	k = res->key;
 
-	e = bpf_map_lookup_elem(&conntrack, &k);
+	e = ct_find(&k, &ref);
 	if (e && e->expires_ns < now) {
-		if (!dry && ct_delete(&k) == 0)
+		if (!dry && ct_delete_ref(&k, &ref) == 0)
 			count(CNT_CT_EXPIRED);
 		e = NULL;
 	}
@@ -1054,7 +1218,7 @@ __noinline int ct_execute(const struct flow_key *key, const struct pkt_info *pi,
 	if (e && res->dir == CT_DIR_REPLY && (flags & CT_FORCE) && (flags & CT_COMMIT)) {
 		/* ct(force): committed the other way round; start it afresh this way. */
 		if (!dry)
-			ct_delete(&k);
+			ct_delete_ref(&k, &ref);
 		e = NULL;
 		res->dir = CT_DIR_ORIG;
 	}
@@ -1065,11 +1229,13 @@ __noinline int ct_execute(const struct flow_key *key, const struct pkt_info *pi,
 		int v;
 
 		/* An existing connection is updated (and written) here. */
-		v = e ? tcp_update(e, res, pi, opts, zone, now, dry) : tcp_packet(&res->tcp, pi, opts);
-		if (v == TCPV_REOPEN && e) {
-			/* Kill the closed connection; the SYN starts a new one. */
-			if (!dry)
-				ct_delete(&k);
+		v = e ? tcp_update(e, ref.gen, res, pi, opts, zone, now, dry) :
+			tcp_packet(&res->tcp, pi, opts);
+		if (v == TCPV_REOPEN || v == TCPV_GONE) {
+			/* Kill the closed connection; the SYN starts a new one.
+			 * Or it went meanwhile: the packet is a new one's. */
+			if (v == TCPV_REOPEN && !dry)
+				ct_delete_ref(&k, &ref);
 			e = NULL;
 			res->dir = CT_DIR_ORIG;
 			v = tcp_packet(&res->tcp, pi, opts);
@@ -1077,7 +1243,7 @@ __noinline int ct_execute(const struct flow_key *key, const struct pkt_info *pi,
 		if (v == TCPV_INVALID || v == TCPV_REOPEN)
 			goto invalid;
 		if (v == TCPV_KILL && e && !dry) {
-			ct_delete(&k);
+			ct_delete_ref(&k, &ref);
 			killed = 1;
 		}
 		break;
@@ -1098,6 +1264,17 @@ __noinline int ct_execute(const struct flow_key *key, const struct pkt_info *pi,
 	}
 	}
 
+	/* TCP updated the connection in tcp_update; the others do here. */
+	if (e && proto != IPPROTO_TCP &&
+	    ct_touch(e, ref.gen, proto, res->dir, pi->len, zone, now, dry)) {
+		/* It went meanwhile: the packet is a new connection's. */
+		if ((proto == IPPROTO_ICMP || proto == IPPROTO_ICMPV6) &&
+		    icmp_reply_type(pi->icmp_type, proto == IPPROTO_ICMPV6) < 0)
+			goto invalid;
+		e = NULL;
+		res->dir = CT_DIR_ORIG;
+	}
+
 	if (!e) {
 		res->ct_state = CS_TRK | CS_NEW;
 		if (flags & CT_COMMIT)
@@ -1115,21 +1292,10 @@ __noinline int ct_execute(const struct flow_key *key, const struct pkt_info *pi,
 			((e->flags & CT_E_SEEN_REPLY) ? CS_EST : CS_NEW));
 		return res->ct_state;
 	}
-	/* TCP wrote flags and expiry in tcp_update. Elsewhere SEEN_REPLY is
-	 * the only flag ever set, so racing CPUs cannot lose one. */
-	if (res->dir == CT_DIR_REPLY) {
-		if (proto != IPPROTO_TCP)
-			e->flags |= CT_E_SEEN_REPLY;
+	if (res->dir == CT_DIR_REPLY)
 		res->ct_state = CS_TRK | CS_EST | CS_RPL;
-	} else {
-		res->ct_state = CS_TRK |
-			((e->flags & CT_E_SEEN_REPLY) ? CS_EST : CS_NEW);
-	}
-	if (proto != IPPROTO_TCP)
-		e->expires_ns = now + ct_timeout_ns(proto, NULL, 0, e->flags,
-						    now - e->start_ns, zone);
-	if (!dry && proto != IPPROTO_TCP) /* TCP counted in tcp_update; a dry run counts nothing */
-		ct_account(e, res->dir, pi->len);
+	else
+		res->ct_state = CS_TRK | ((e->flags & CT_E_SEEN_REPLY) ? CS_EST : CS_NEW);
 	return res->ct_state;
 
 invalid:

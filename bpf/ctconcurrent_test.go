@@ -151,26 +151,37 @@ func (d *dp) counterLine() string {
 	return fmt.Sprintf("ct_invalid %d, ct_race %d", d.counter("ct_invalid"), d.counter("ct_race"))
 }
 
-// editConn changes the table's only connection, straight in the pinned
-// map, and returns its key.
+// editConn changes the table's only connection, straight in its pinned
+// slot, and returns its key.
 func (d *dp) editConn(edit func(*bpf.DatapathCtEntry)) bpf.DatapathCtKey {
 	d.t.Helper()
-	ct, err := ebpf.LoadPinnedMap(filepath.Join(d.opts.BPFFS, d.opts.Bridge, "conntrack"), nil)
-	if err != nil {
-		d.t.Fatal(err)
-	}
+	ct, slots := d.pinnedMap("conntrack"), d.pinnedMap("ct_slots")
 	defer ct.Close()
+	defer slots.Close()
 	var k bpf.DatapathCtKey
+	var r bpf.DatapathCtRef
 	var e bpf.DatapathCtEntry
 	it := ct.Iterate()
-	if !it.Next(&k, &e) {
+	if !it.Next(&k, &r) {
 		d.t.Fatalf("no connection: %v", it.Err())
 	}
+	if err := slots.Lookup(r.Slot, &e); err != nil {
+		d.t.Fatal(err)
+	}
 	edit(&e)
-	if err := ct.Put(&k, &e); err != nil {
+	if err := slots.Put(r.Slot, &e); err != nil {
 		d.t.Fatal(err)
 	}
 	return k
+}
+
+func (d *dp) pinnedMap(name string) *ebpf.Map {
+	d.t.Helper()
+	m, err := ebpf.LoadPinnedMap(filepath.Join(d.opts.BPFFS, d.opts.Bridge, name), nil)
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	return m
 }
 
 // TestConntrackDryRunOwned: a dry run (ebpfovs trace) works on a copy of
@@ -222,14 +233,11 @@ func TestCTDumpLeavesNothingExpired(t *testing.T) {
 	if got := len(d.conns()); got != 0 {
 		t.Fatalf("%d connections dumped after the only one expired", got)
 	}
-	ct, err := ebpf.LoadPinnedMap(filepath.Join(d.opts.BPFFS, d.opts.Bridge, "conntrack"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ct := d.pinnedMap("conntrack")
 	defer ct.Close()
-	var e bpf.DatapathCtEntry
-	if err := ct.Lookup(&k, &e); err == nil {
-		t.Errorf("the dump left the expired connection out, but it is still in the table (expires %d)", e.ExpiresNs)
+	var r bpf.DatapathCtRef
+	if err := ct.Lookup(&k, &r); err == nil {
+		t.Errorf("the dump left the expired connection out, but it is still in the table (slot %d)", r.Slot)
 	}
 	if got := d.nconns(); got != 0 {
 		t.Errorf("%d connections counted", got)

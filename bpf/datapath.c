@@ -432,6 +432,28 @@ int ct_flush(struct __sk_buff *skb)
 }
 
 /*
+ * ct_delete removes the connections whose keys (struct ct_key, back to
+ * back) make up the frame it is run on, CT_DELETE_MAX at most: the
+ * flushes that choose in userspace (by tuple, mark or label) and the
+ * limits' and old bridges' expiry. Only the datapath may remove a
+ * connection (ct_delete_ref). Returns how many it removed.
+ */
+SEC("tc")
+int ct_delete_keys(struct __sk_buff *skb)
+{
+	struct ct_key k;
+	__u32 i, n = 0;
+
+	for (i = 0; i < CT_DELETE_MAX; i++) {
+		if (bpf_skb_load_bytes(skb, i * sizeof(k), &k, sizeof(k)))
+			break;
+		if (ct_delete(&k) == 0)
+			n++;
+	}
+	return n;
+}
+
+/*
  * XDP mode (xdp.h): the same walk, run before an skb exists, for flow tables
  * whose actions XDP can carry out; otherwise the packet goes on to
  * tc_ingress, untouched and uncounted here.

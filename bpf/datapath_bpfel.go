@@ -138,7 +138,8 @@ type DatapathCtEntry struct {
 	Flags    uint8
 	IcmpType uint8
 	IcmpCode uint8
-	Pad      [5]uint8
+	Pad      uint8
+	Gen      uint32
 }
 
 type DatapathCtKey struct {
@@ -157,6 +158,12 @@ type DatapathCtLimits struct {
 	Maxconns     uint32
 	DefaultLimit uint32
 	LastSweepNs  uint64
+}
+
+type DatapathCtRef struct {
+	_    structs.HostLayout
+	Slot uint32
+	Gen  uint32
 }
 
 type DatapathCtTimeouts struct {
@@ -470,8 +477,10 @@ const (
 	DatapathMapConntrack        = "conntrack"
 	DatapathMapCounters         = "counters"
 	DatapathMapCtCount          = "ct_count"
+	DatapathMapCtFree           = "ct_free"
 	DatapathMapCtLimit          = "ct_limit"
 	DatapathMapCtNew            = "ct_new"
+	DatapathMapCtSlots          = "ct_slots"
 	DatapathMapCtTimeoutPolicy  = "ct_timeout_policy"
 	DatapathMapCtZoneLimit      = "ct_zone_limit"
 	DatapathMapEmc              = "emc"
@@ -490,6 +499,7 @@ const (
 	DatapathMapTables           = "tables"
 	DatapathMapTraceBuf         = "trace_buf"
 	DatapathMapTxPorts          = "tx_ports"
+	DatapathProgCtDeleteKeys    = "ct_delete_keys"
 	DatapathProgCtFlush         = "ct_flush"
 	DatapathProgCtGc            = "ct_gc"
 	DatapathProgTcIngress       = "tc_ingress"
@@ -544,11 +554,12 @@ type DatapathSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type DatapathProgramSpecs struct {
-	CtFlush    *ebpf.ProgramSpec `ebpf:"ct_flush"`
-	CtGc       *ebpf.ProgramSpec `ebpf:"ct_gc"`
-	TcIngress  *ebpf.ProgramSpec `ebpf:"tc_ingress"`
-	TcTrace    *ebpf.ProgramSpec `ebpf:"tc_trace"`
-	XdpIngress *ebpf.ProgramSpec `ebpf:"xdp_ingress"`
+	CtDeleteKeys *ebpf.ProgramSpec `ebpf:"ct_delete_keys"`
+	CtFlush      *ebpf.ProgramSpec `ebpf:"ct_flush"`
+	CtGc         *ebpf.ProgramSpec `ebpf:"ct_gc"`
+	TcIngress    *ebpf.ProgramSpec `ebpf:"tc_ingress"`
+	TcTrace      *ebpf.ProgramSpec `ebpf:"tc_trace"`
+	XdpIngress   *ebpf.ProgramSpec `ebpf:"xdp_ingress"`
 }
 
 // DatapathMapSpecs contains maps before they are loaded into the kernel.
@@ -559,8 +570,10 @@ type DatapathMapSpecs struct {
 	Conntrack       *ebpf.MapSpec `ebpf:"conntrack"`
 	Counters        *ebpf.MapSpec `ebpf:"counters"`
 	CtCount         *ebpf.MapSpec `ebpf:"ct_count"`
+	CtFree          *ebpf.MapSpec `ebpf:"ct_free"`
 	CtLimit         *ebpf.MapSpec `ebpf:"ct_limit"`
 	CtNew           *ebpf.MapSpec `ebpf:"ct_new"`
+	CtSlots         *ebpf.MapSpec `ebpf:"ct_slots"`
 	CtTimeoutPolicy *ebpf.MapSpec `ebpf:"ct_timeout_policy"`
 	CtZoneLimit     *ebpf.MapSpec `ebpf:"ct_zone_limit"`
 	Emc             *ebpf.MapSpec `ebpf:"emc"`
@@ -616,8 +629,10 @@ type DatapathMaps struct {
 	Conntrack       *ebpf.Map `ebpf:"conntrack"`
 	Counters        *ebpf.Map `ebpf:"counters"`
 	CtCount         *ebpf.Map `ebpf:"ct_count"`
+	CtFree          *ebpf.Map `ebpf:"ct_free"`
 	CtLimit         *ebpf.Map `ebpf:"ct_limit"`
 	CtNew           *ebpf.Map `ebpf:"ct_new"`
+	CtSlots         *ebpf.Map `ebpf:"ct_slots"`
 	CtTimeoutPolicy *ebpf.Map `ebpf:"ct_timeout_policy"`
 	CtZoneLimit     *ebpf.Map `ebpf:"ct_zone_limit"`
 	Emc             *ebpf.Map `ebpf:"emc"`
@@ -644,8 +659,10 @@ func (m *DatapathMaps) Close() error {
 		m.Conntrack,
 		m.Counters,
 		m.CtCount,
+		m.CtFree,
 		m.CtLimit,
 		m.CtNew,
+		m.CtSlots,
 		m.CtTimeoutPolicy,
 		m.CtZoneLimit,
 		m.Emc,
@@ -682,15 +699,17 @@ type DatapathVariables struct {
 //
 // It can be passed to LoadDatapathObjects or ebpf.CollectionSpec.LoadAndAssign.
 type DatapathPrograms struct {
-	CtFlush    *ebpf.Program `ebpf:"ct_flush"`
-	CtGc       *ebpf.Program `ebpf:"ct_gc"`
-	TcIngress  *ebpf.Program `ebpf:"tc_ingress"`
-	TcTrace    *ebpf.Program `ebpf:"tc_trace"`
-	XdpIngress *ebpf.Program `ebpf:"xdp_ingress"`
+	CtDeleteKeys *ebpf.Program `ebpf:"ct_delete_keys"`
+	CtFlush      *ebpf.Program `ebpf:"ct_flush"`
+	CtGc         *ebpf.Program `ebpf:"ct_gc"`
+	TcIngress    *ebpf.Program `ebpf:"tc_ingress"`
+	TcTrace      *ebpf.Program `ebpf:"tc_trace"`
+	XdpIngress   *ebpf.Program `ebpf:"xdp_ingress"`
 }
 
 func (p *DatapathPrograms) Close() error {
 	return _DatapathClose(
+		p.CtDeleteKeys,
 		p.CtFlush,
 		p.CtGc,
 		p.TcIngress,

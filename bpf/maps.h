@@ -154,16 +154,36 @@ struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, CT_MAX_ENTRIES);
 	__type(key, struct ct_key);
-	__type(value, struct ct_entry);
+	__type(value, struct ct_ref);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } conntrack SEC(".maps");
+
+/* The connections themselves, by slot (conntrack.h: ct_find, ct_commit,
+ * ct_delete). The loader sizes it CT_SLOT_SLACK above conntrack: a slot
+ * is taken before its key goes in, and freed after the key is out. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, CT_MAX_ENTRIES + CT_SLOT_SLACK);
+	__type(key, __u32);
+	__type(value, struct ct_entry);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} ct_slots SEC(".maps");
+
+/* Slots freed by ct_delete, for ct_commit to take again (the never-used
+ * ones are counted out from ct_count[CT_COUNT_SLOTS]). */
+struct {
+	__uint(type, BPF_MAP_TYPE_STACK);
+	__uint(max_entries, CT_MAX_ENTRIES + CT_SLOT_SLACK);
+	__type(value, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} ct_free SEC(".maps");
 
 /* Live connections per zone, and in all zones at [CT_COUNT_TOTAL]. W:
  * datapath (atomic adds: commit, delete), loader (atomic adds through
  * mmap, hence BPF_F_MMAPABLE, after it deletes entries). */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, CT_ZONES + 1);
+	__uint(max_entries, CT_ZONES + 2);
 	__uint(map_flags, BPF_F_MMAPABLE);
 	__type(key, __u32);
 	__type(value, __u64);

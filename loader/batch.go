@@ -108,3 +108,34 @@ func readAllProgress[K comparable, V any](m *ebpf.Map, progress func(read int)) 
 	}
 	return keys, vals, it.Err()
 }
+
+// readArray reads entries [0, n) of an array map with batch lookups,
+// falling back to one lookup per entry on kernels without the batch API.
+func readArray[V any](m *ebpf.Map, n uint32) ([]V, error) {
+	vals := make([]V, n)
+	keys := make([]uint32, min(n, batchChunk))
+	var cursor ebpf.MapBatchCursor
+	for got := uint32(0); got < n; {
+		want := min(n-got, uint32(len(keys)))
+		c, err := m.BatchLookup(&cursor, keys[:want], vals[got:got+want], nil)
+		got += uint32(c)
+		if errors.Is(err, ebpf.ErrNotSupported) {
+			for i := got; i < n; i++ {
+				if err := m.Lookup(i, &vals[i]); err != nil {
+					return nil, err
+				}
+			}
+			break
+		}
+		if errors.Is(err, ebpf.ErrKeyNotExist) {
+			break // the end of the array
+		}
+		if err != nil {
+			return nil, err
+		}
+		if c == 0 {
+			break
+		}
+	}
+	return vals, nil
+}

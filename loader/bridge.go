@@ -28,6 +28,7 @@ const (
 	pinProgXDP     = "prog_xdp_ingress"
 	pinProgCTGC    = "prog_ct_gc"
 	pinProgCTFlush = "prog_ct_flush"
+	pinProgCTDel   = "prog_ct_delete"
 )
 
 // Options say which bridge a call works on.
@@ -177,7 +178,12 @@ func (b *Bridge) create() error {
 		}
 	}
 	if n := b.opts.MaxConns; n != 0 {
+		// The connections live in ct_slots, a little larger than the
+		// table of keys (bpf/maps.h).
+		slack := spec.Maps["ct_slots"].MaxEntries - spec.Maps["conntrack"].MaxEntries
 		spec.Maps["conntrack"].MaxEntries = n
+		spec.Maps["ct_slots"].MaxEntries = n + slack
+		spec.Maps["ct_free"].MaxEntries = n + slack
 	}
 	if runtime.GOARCH == "amd64" && !b.opts.AtomicRelease {
 		// x86 keeps stores in order: a connection's owner releases it
@@ -215,6 +221,9 @@ func (b *Bridge) create() error {
 		return fmt.Errorf("pin program: %w", err)
 	}
 	if err := objs.CtFlush.Pin(filepath.Join(b.dir, pinProgCTFlush)); err != nil {
+		return fmt.Errorf("pin program: %w", err)
+	}
+	if err := objs.CtDeleteKeys.Pin(filepath.Join(b.dir, pinProgCTDel)); err != nil {
 		return fmt.Errorf("pin program: %w", err)
 	}
 	return b.installDefaultFlow()

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/cilium/ebpf"
@@ -112,9 +113,9 @@ func (b *Bridge) liveConns(zone *uint16, progress func(read int)) ([]Conn, error
 	if err != nil {
 		return nil, err
 	}
-	keys, entries, err := readAllProgress[bpf.DatapathCtKey, bpf.DatapathCtEntry](b.maps.Conntrack, progress)
+	keys, entries, err := b.readConns(progress)
 	if err != nil {
-		return nil, fmt.Errorf("read conntrack: %w", err)
+		return nil, err
 	}
 	out := make([]Conn, 0, len(keys))
 	var expired []bpf.DatapathCtKey
@@ -139,6 +140,41 @@ func (b *Bridge) liveConns(zone *uint16, progress func(read int)) ([]Conn, error
 		}
 	}
 	return out, nil
+}
+
+// readConns reads the connection table: every key, and the entry its
+// reference names. The keys come first, then the slots, as far as any was
+// ever used; a connection whose slot changed hands in between (its gen
+// moved on) went meanwhile and is left out.
+func (b *Bridge) readConns(progress func(read int)) ([]bpf.DatapathCtKey, []bpf.DatapathCtEntry, error) {
+	keys, refs, err := readAllProgress[bpf.DatapathCtKey, bpf.DatapathCtRef](b.maps.Conntrack, progress)
+	if err != nil {
+		return nil, nil, fmt.Errorf("read conntrack: %w", err)
+	}
+	if len(keys) == 0 {
+		return nil, nil, nil
+	}
+	mem, err := b.counts()
+	if err != nil {
+		return nil, nil, err
+	}
+	used := min(uint64(atomic.LoadInt64(countAt(mem, ctCountSlots))), uint64(b.maps.CtSlots.MaxEntries()))
+	slots, err := readArray[bpf.DatapathCtEntry](b.maps.CtSlots, uint32(used))
+	if err != nil {
+		return nil, nil, fmt.Errorf("read conntrack slots: %w", err)
+	}
+	entries := make([]bpf.DatapathCtEntry, 0, len(keys))
+	n := 0
+	for i := range keys {
+		r := refs[i]
+		if uint64(r.Slot) >= uint64(len(slots)) || slots[r.Slot].Gen != r.Gen {
+			continue
+		}
+		keys[n] = keys[i]
+		entries = append(entries, slots[r.Slot])
+		n++
+	}
+	return keys[:n], entries, nil
 }
 
 // flushInKernel runs the datapath's ct_flush, which removes every
@@ -404,7 +440,7 @@ func (b *Bridge) FlushConntrackProgress(f CTFilter, progress func(read int)) (in
 			return n, err
 		}
 		// Straight from the keys: no connection decoded, expired ones go too.
-		keys, _, err := readAllProgress[bpf.DatapathCtKey, bpf.DatapathCtEntry](b.maps.Conntrack, progress)
+		keys, _, err := readAllProgress[bpf.DatapathCtKey, bpf.DatapathCtRef](b.maps.Conntrack, progress)
 		if err != nil {
 			return 0, fmt.Errorf("read conntrack: %w", err)
 		}

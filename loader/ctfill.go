@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"sync/atomic"
 
+	"github.com/cilium/ebpf"
+
 	"github.com/ebpfovs/ebpfovs/bpf"
 )
 
@@ -37,7 +39,24 @@ func (b *Bridge) FillConntrack(zone uint16, n int) error {
 		v.Packets[0], v.Packets[1] = 1, 1
 		v.Id = uint32(i)
 	}
-	if err := putAll(b.maps.Conntrack, keys, vals); err != nil {
+	// Slots never used, taken as the datapath takes them (ct_slot_take),
+	// each with a gen no reference had.
+	first := atomic.AddInt64(countAt(mem, ctCountSlots), int64(n)) - int64(n)
+	if first+int64(n) > int64(b.maps.CtSlots.MaxEntries()) {
+		atomic.AddInt64(countAt(mem, ctCountSlots), -int64(n))
+		return fmt.Errorf("fill conntrack: no room for %d connections", n)
+	}
+	slots := make([]uint32, n)
+	refs := make([]bpf.DatapathCtRef, n)
+	for i := range slots {
+		slots[i] = uint32(first) + uint32(i)
+		vals[i].Gen = 1
+		refs[i] = bpf.DatapathCtRef{Slot: slots[i], Gen: 1}
+	}
+	if err := putAll(b.maps.CtSlots, slots, vals); err != nil {
+		return fmt.Errorf("fill conntrack: %w", err)
+	}
+	if err := putAll(b.maps.Conntrack, keys, refs); err != nil {
 		return fmt.Errorf("fill conntrack: %w", err)
 	}
 	atomic.AddInt64(countAt(mem, int(zone)), int64(n))
@@ -46,17 +65,21 @@ func (b *Bridge) FillConntrack(zone uint16, n int) error {
 }
 
 // ConntrackMemory is the kernel memory charged to the connection table
-// (its memlock, preallocated for every entry) and its size in entries.
+// (the memlock of its keys, slots and free list, preallocated for every
+// entry) and its size in entries.
 func (b *Bridge) ConntrackMemory() (bytes uint64, entries uint32, err error) {
-	info, err := b.maps.Conntrack.Info()
-	if err != nil {
-		return 0, 0, fmt.Errorf("conntrack map info: %w", err)
+	for _, m := range []*ebpf.Map{b.maps.Conntrack, b.maps.CtSlots, b.maps.CtFree} {
+		info, err := m.Info()
+		if err != nil {
+			return 0, 0, fmt.Errorf("conntrack map info: %w", err)
+		}
+		n, ok := info.Memlock()
+		if !ok {
+			return 0, 0, fmt.Errorf("conntrack map info: this kernel reports no memlock")
+		}
+		bytes += n
 	}
-	m, ok := info.Memlock()
-	if !ok {
-		return 0, 0, fmt.Errorf("conntrack map info: this kernel reports no memlock")
-	}
-	return m, b.maps.Conntrack.MaxEntries(), nil
+	return bytes, b.maps.Conntrack.MaxEntries(), nil
 }
 
 func htons(v uint16) uint16 {

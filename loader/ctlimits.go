@@ -16,6 +16,10 @@ import (
 // ctZones is the number of conntrack zones; ct_count[ctZones] counts all.
 const ctZones = 65536
 
+// ctCountSlots is CT_COUNT_SLOTS: ct_count's index of the first ct_slots
+// entry never used (bpf/conntrack.h, ct_slot_take).
+const ctCountSlots = ctZones + 1
+
 // ZoneLimit is one zone's connection limit and its live connections, as
 // `ovs-appctl dpctl/ct-get-limits` prints them.
 type ZoneLimit struct {
@@ -61,60 +65,35 @@ func liveCount(mem []byte, i int) uint32 {
 	return uint32(v)
 }
 
-// deleteConns removes keys from the connection table and takes the ones
-// it removed off the counts. A key already gone (the datapath removed it,
-// or another delete did) is not counted: whoever removes an entry counts
-// it, once. It returns how many it removed.
+// ctDeleteMax is CT_DELETE_MAX: the keys one run of ct_delete_keys takes.
+const ctDeleteMax = 64
+
+// deleteConns removes keys from the connection table through the
+// datapath's ct_delete_keys, which alone may remove a connection (it frees
+// the connection's slot and takes it off the counts, bpf/conntrack.h). A
+// key already gone (the datapath removed it, or another delete did) is not
+// counted. It returns how many it removed.
 func (b *Bridge) deleteConns(keys []bpf.DatapathCtKey) (int, error) {
 	if len(keys) == 0 {
 		return 0, nil
 	}
-	mem, err := b.counts()
+	prog, err := loadPinnedProgram(b.dir, pinProgCTDel)
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("delete connections: %w", err)
 	}
-	perZone := map[uint16]int64{}
+	defer prog.Close()
+	size := int(unsafe.Sizeof(keys[0]))
 	removed := 0
-	gone := func(ks []bpf.DatapathCtKey) {
-		for i := range ks {
-			perZone[ks[i].Zone]++
+	for lo := 0; lo < len(keys); lo += ctDeleteMax {
+		chunk := keys[lo:min(lo+ctDeleteMax, len(keys))]
+		data := unsafe.Slice((*byte)(unsafe.Pointer(&chunk[0])), len(chunk)*size)
+		ret, err := prog.Run(&ebpf.RunOptions{Data: data})
+		if err != nil {
+			return removed, fmt.Errorf("delete connections: run ct_delete_keys: %w", err)
 		}
-		removed += len(ks)
+		removed += int(ret)
 	}
-	var errs error
-	for rest := keys; len(rest) > 0; {
-		chunk := rest[:min(len(rest), batchChunk)]
-		n, err := b.maps.Conntrack.BatchDelete(chunk, nil)
-		switch {
-		case err == nil:
-			gone(chunk)
-			rest = rest[len(chunk):]
-		case errors.Is(err, ebpf.ErrKeyNotExist) && n < len(chunk):
-			// The batch stops at a missing key: chunk[:n] went, chunk[n] was gone.
-			gone(chunk[:n])
-			rest = rest[n+1:]
-		case errors.Is(err, ebpf.ErrNotSupported):
-			for i := range rest {
-				err := b.maps.Conntrack.Delete(&rest[i])
-				if err == nil {
-					gone(rest[i : i+1])
-				} else if !errors.Is(err, ebpf.ErrKeyNotExist) {
-					errs = fmt.Errorf("delete connection: %w", err)
-					break
-				}
-			}
-			rest = nil
-		default:
-			gone(chunk[:min(n, len(chunk))])
-			errs = fmt.Errorf("delete connections: %w", err)
-			rest = nil
-		}
-	}
-	for z, n := range perZone {
-		atomic.AddInt64(countAt(mem, int(z)), -n)
-	}
-	atomic.AddInt64(countAt(mem, ctZones), -int64(removed))
-	return removed, errs
+	return removed, nil
 }
 
 func (b *Bridge) ctLimitConfig() (bpf.DatapathCtLimits, error) {
