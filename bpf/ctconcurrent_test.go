@@ -155,6 +155,20 @@ func (d *dp) counterLine() string {
 // slot, and returns its key.
 func (d *dp) editConn(edit func(*bpf.DatapathCtEntry)) bpf.DatapathCtKey {
 	d.t.Helper()
+	k, r, e := d.onlyConn("edit")
+	edit(&e)
+	slots := d.pinnedMap("ct_slots")
+	defer slots.Close()
+	if err := slots.Put(r.Slot, &e); err != nil {
+		d.t.Fatal(err)
+	}
+	return k
+}
+
+// onlyConn reads the table's only connection: its key, the reference the
+// key holds and the slot's entry, which must be the one referred to.
+func (d *dp) onlyConn(what string) (bpf.DatapathCtKey, bpf.DatapathCtRef, bpf.DatapathCtEntry) {
+	d.t.Helper()
 	ct, slots := d.pinnedMap("conntrack"), d.pinnedMap("ct_slots")
 	defer ct.Close()
 	defer slots.Close()
@@ -163,16 +177,18 @@ func (d *dp) editConn(edit func(*bpf.DatapathCtEntry)) bpf.DatapathCtKey {
 	var e bpf.DatapathCtEntry
 	it := ct.Iterate()
 	if !it.Next(&k, &r) {
-		d.t.Fatalf("no connection: %v", it.Err())
+		d.t.Fatalf("%s: no connection: %v", what, it.Err())
+	}
+	if it.Next(new(bpf.DatapathCtKey), new(bpf.DatapathCtRef)) {
+		d.t.Fatalf("%s: more than one connection", what)
 	}
 	if err := slots.Lookup(r.Slot, &e); err != nil {
 		d.t.Fatal(err)
 	}
-	edit(&e)
-	if err := slots.Put(r.Slot, &e); err != nil {
-		d.t.Fatal(err)
+	if e.Gen != r.Gen {
+		d.t.Fatalf("%s: slot %d holds gen %d, the key's reference says %d", what, r.Slot, e.Gen, r.Gen)
 	}
-	return k
+	return k, r, e
 }
 
 func (d *dp) pinnedMap(name string) *ebpf.Map {

@@ -22,26 +22,6 @@ func TestConntrackSlots(t *testing.T) {
 	ct, slots := d.pinnedMap("conntrack"), d.pinnedMap("ct_slots")
 	defer ct.Close()
 	defer slots.Close()
-	only := func(what string) (bpf.DatapathCtKey, bpf.DatapathCtRef, bpf.DatapathCtEntry) {
-		t.Helper()
-		var k bpf.DatapathCtKey
-		var r bpf.DatapathCtRef
-		var e bpf.DatapathCtEntry
-		it := ct.Iterate()
-		if !it.Next(&k, &r) {
-			t.Fatalf("%s: no connection: %v", what, it.Err())
-		}
-		if it.Next(new(bpf.DatapathCtKey), new(bpf.DatapathCtRef)) {
-			t.Fatalf("%s: more than one connection", what)
-		}
-		if err := slots.Lookup(r.Slot, &e); err != nil {
-			t.Fatal(err)
-		}
-		if e.Gen != r.Gen {
-			t.Fatalf("%s: slot %d holds gen %d, the key's reference says %d", what, r.Slot, e.Gen, r.Gen)
-		}
-		return k, r, e
-	}
 	flushes := []struct {
 		name string
 		args func(sport uint16) []string
@@ -54,7 +34,7 @@ func TestConntrackSlots(t *testing.T) {
 	for i, fl := range flushes {
 		a, b := uint16(1000+i), uint16(2000+i)
 		d.run(1, udpFrame(a, 53))
-		kA, rA, _ := only("A committed")
+		kA, rA, _ := d.onlyConn("A committed")
 		f, err := loader.ParseCTFilter(fl.args(a))
 		if err != nil {
 			t.Fatal(err)
@@ -66,7 +46,7 @@ func TestConntrackSlots(t *testing.T) {
 			t.Fatalf("flush %s: %d connections counted after", fl.name, n)
 		}
 		d.run(1, udpFrame(b, 53))
-		_, rB, eB := only("B committed")
+		_, rB, eB := d.onlyConn("B committed")
 		if rB.Slot != rA.Slot || rB.Gen == rA.Gen {
 			t.Errorf("flush %s: B got slot %d gen %d; want A's slot %d again, with a gen other than %d",
 				fl.name, rB.Slot, rB.Gen, rA.Slot, rA.Gen)
