@@ -146,10 +146,12 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } macs SEC(".maps");
 
-/* Connections (conntrack.h). W: datapath (commit, state, expiry), loader
- * (flush, expiry). A plain hash, not an LRU: a full table refuses a commit
- * instead of silently evicting a live connection. Whoever deletes an entry
- * (and sees the delete succeed) decrements ct_count. */
+/* Connections (conntrack.h): key -> the slot of ct_slots holding it. W:
+ * datapath only (commit; removal, also for the loader's flushes through
+ * ct_delete_keys); the loader's FillConntrack for benchmarks. A plain
+ * hash, not an LRU: a full table refuses a commit instead of silently
+ * evicting a live connection. Whoever removes a connection (ct_delete_ref)
+ * decrements ct_count. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, CT_MAX_ENTRIES);
@@ -178,9 +180,10 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } ct_free SEC(".maps");
 
-/* Live connections per zone, and in all zones at [CT_COUNT_TOTAL]. W:
- * datapath (atomic adds: commit, delete), loader (atomic adds through
- * mmap, hence BPF_F_MMAPABLE, after it deletes entries). */
+/* Live connections per zone, and in all zones at [CT_COUNT_TOTAL]; at
+ * [CT_COUNT_SLOTS] the first ct_slots entry never used. W: datapath
+ * (atomic adds: commit, delete, ct_slot_take), loader (atomic adds
+ * through mmap, hence BPF_F_MMAPABLE: FillConntrack). */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, CT_ZONES + 2);
