@@ -205,14 +205,13 @@ static __always_inline void ct_exec_load(struct pkt_ctx *c, const struct action 
 	__u32 field = a->aux >> 8, ofs = a->aux & 127, i, v = a->arg;
 	__u32 m = a->flags >= 32 ? 0xffffffff : (1U << a->flags) - 1;
 	struct ct_entry *e = NULL;
-	struct ct_ref ref;
+	__u32 slot = c->ct.ref.slot;
 	__u64 seq = 0;
 
-	struct ct_key k = c->ct.key; /* a stack key (see step()) */
-
+	/* The connection conntrack found or committed, if it is still there. */
 	if (c->ct.has_entry && !c->dryrun) {
-		e = ct_find(&k, &ref);
-		seq = e ? ct_owned(e, ref.gen) : 0;
+		e = bpf_map_lookup_elem(&ct_slots, &slot);
+		seq = e ? ct_owned(e, c->ct.ref.gen) : 0;
 		if (!seq)
 			e = NULL;
 	}

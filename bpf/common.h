@@ -294,6 +294,33 @@ struct bridge_config {
 #define EMC_OUTS    4    /* outputs an entry replays */
 #define EMC_FLOWS   4    /* flows an entry counts (lookups that matched) */
 
+/*
+ * The conntrack hash's value: where the connection lives in ct_slots. The
+ * entries sit in an array so that a cache entry can keep a connection's
+ * slot and skip the hash (docs/ct-slots.md). gen tells a reference to the
+ * slot's current occupant from a stale one: it changes, under the entry's
+ * ownership (seq), when a connection is removed and when one moves in.
+ */
+struct ct_ref {
+	__u32 slot;
+	__u32 gen;
+};
+
+/*
+ * A cache entry's last connection (TCP over IPv4, docs/ct-slots.md): a
+ * hit whose packet has these addresses and ports, in this zone, is that
+ * connection's packet, in direction dir, as long as its slot still holds
+ * it (ref.gen), and goes to the slot without the conntrack hash.
+ */
+struct emc_ct_hint {
+	__u64 addrs;       /* the key's nw_src and nw_dst, as one word */
+	__u32 ports;       /* the key's tp_src and tp_dst */
+	__u8 valid;
+	__u8 dir;          /* CT_DIR_* */
+	__u16 pad;
+	struct ct_ref ref;
+};
+
 struct emc_entry {
 	__u32 epoch;       /* bridge_config.epoch it belongs to */
 	__u32 ifindex;     /* the packet's ingress device */
@@ -312,6 +339,7 @@ struct emc_entry {
 	__u8 pad;
 	__u32 out[EMC_OUTS];   /* OpenFlow ports, in output order */
 	__u32 flows[EMC_FLOWS];
+	struct emc_ct_hint hint; /* has_ct: the last connection it tracked */
 };
 
 /* Per-table flow cache: a table's key words -> the classifier's answer. */
@@ -408,18 +436,6 @@ struct ct_entry {
 	__u8 icmp_code;
 	__u8 pad;
 	__u32 gen;          /* the slot's occupant: a ct_ref with another gen is stale */
-};
-
-/*
- * The conntrack hash's value: where the connection lives in ct_slots. The
- * entries sit in an array so that a cache entry can keep a connection's
- * slot and skip the hash (docs/ct-slots.md). gen tells a reference to the
- * slot's current occupant from a stale one: it changes, under the entry's
- * ownership (seq), when a connection is removed and when one moves in.
- */
-struct ct_ref {
-	__u32 slot;
-	__u32 gen;
 };
 
 /*

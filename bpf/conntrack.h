@@ -943,10 +943,11 @@ static __always_inline __u32 ct_reserve(__u16 zone)
  * Put the new connection ne in a slot and its key in the table. The slot
  * is filled while owned (a reader holding a stale reference may be
  * trying to own it), with a gen no reference has, before the key points
- * at it. Returns 0, -EEXIST (another CPU committed k first) or another
- * error (no room).
+ * at it. Returns 0 with the connection's reference in *ref, -EEXIST
+ * (another CPU committed k first) or another error (no room).
  */
-static __always_inline long ct_insert(const struct ct_key *k, struct ct_entry *ne)
+static __always_inline long ct_insert(const struct ct_key *k, struct ct_entry *ne,
+				      struct ct_ref *out)
 {
 	struct ct_entry *e;
 	struct ct_ref ref;
@@ -975,8 +976,10 @@ static __always_inline long ct_insert(const struct ct_key *k, struct ct_entry *n
 			ct_release(e, seq);
 		}
 		ct_slot_give(ref.slot);
+		return err;
 	}
-	return err;
+	*out = ref;
+	return 0;
 }
 
 /*
@@ -1018,7 +1021,7 @@ static __always_inline void ct_commit(struct ct_result *res, const struct ct_key
 		count(why);
 		return;
 	}
-	err = ct_insert(k, ne);
+	err = ct_insert(k, ne, &res->ref);
 	if (err == 0) {
 		res->has_entry = 1;
 		return;
@@ -1070,6 +1073,7 @@ static __always_inline int ct_related(const struct flow_key *k,
 	/* The quoted packet went orig-wards: the error goes reply-wards. */
 	res->dir = (inner_is_a == !!(e->flags & CT_E_A_IS_ORIG)) ? CT_DIR_REPLY : CT_DIR_ORIG;
 	res->has_entry = 1;
+	res->ref = ref;
 	res->mark = e->mark;
 	__builtin_memcpy(res->labels, e->labels, 16);
 	res->ct_state = CS_TRK | CS_REL | (res->dir == CT_DIR_REPLY ? CS_RPL : 0);
@@ -1282,8 +1286,9 @@ __noinline int ct_execute(const struct flow_key *key, const struct pkt_info *pi,
 		return res->ct_state;
 	}
 
-	/* An existing connection: update it. */
+	/* An existing connection: updated above. */
 	res->has_entry = !killed;
+	res->ref = ref;
 	res->mark = e->mark;
 	__builtin_memcpy(res->labels, e->labels, 16);
 	if (killed) {
@@ -1302,4 +1307,85 @@ invalid:
 	count(CNT_CT_INVALID);
 	res->ct_state = CS_TRK | CS_INV;
 	return res->ct_state;
+}
+
+/*
+ * The rare ends of ct_execute_ref(): the TCP update found the packet
+ * invalid or killing the connection (TCPV_*), and wrote the tracking, as
+ * for ct_execute's invalid and killed packets; res->ref and res->dir are
+ * set. These results need the key, built here. Global, to keep its stack
+ * key out of the packet program's frame (the verifier's 512 bytes).
+ */
+__noinline int ct_execute_ref_end(const struct flow_key *key, const struct pkt_info *pi,
+				  struct ct_result *res, __u32 zone, int v)
+{
+	struct ct_entry *e;
+	struct ct_ref ref;
+	struct ct_key k;
+
+	if (!key || !pi || !res)
+		return 0;
+	ref = res->ref;
+	res->has_entry = 0;
+	res->mark = 0;
+	__builtin_memset(res->labels, 0, 16);
+	ct_build_key(key, pi, zone, &res->key, &res->pkt_is_a);
+	e = bpf_map_lookup_elem(&ct_slots, &ref.slot);
+	if (v != TCPV_KILL || !e) {
+		count(CNT_CT_INVALID);
+		res->ct_state = CS_TRK | CS_INV;
+		return 0;
+	}
+	k = res->key; /* a stack key for the helpers */
+	ct_delete_ref(&k, &ref);
+	/* Gone from the table; the packet still counts as this connection's. */
+	res->mark = e->mark;
+	__builtin_memcpy(res->labels, e->labels, 16);
+	res->ct_state = CS_TRK | (res->dir == CT_DIR_REPLY ? CS_EST | CS_RPL :
+		((e->flags & CT_E_SEEN_REPLY) ? CS_EST : CS_NEW));
+	return 0;
+}
+
+/*
+ * A cache hit's ct() for the connection its entry saw last (emc.h): the
+ * packet has that connection's addresses and ports and goes to its slot
+ * with ref, without building a key or looking one up. Returns 1 with res
+ * as ct_execute() leaves it -- except res->key, which only an
+ * uncommitted, killed or invalid result needs, and which those get --
+ * or 0 when ct_execute() must run, before anything was changed: the slot
+ * holds another connection, the connection expired (ct_execute removes
+ * it), or a SYN reopens it (tcp_packet returns REOPEN before it writes).
+ * TCP over IPv4 only, never a commit, a dry run or a reply-direction
+ * ct(force) (the cache stores no such walk).
+ */
+static __always_inline int ct_execute_ref(const struct flow_key *key, const struct pkt_info *pi,
+					  struct ct_result *res, __u32 zone, __u32 flags,
+					  struct ct_ref ref, __u8 dir)
+{
+	struct ct_entry *e = bpf_map_lookup_elem(&ct_slots, &ref.slot);
+	__u64 now;
+	int v;
+
+	if (!e || e->gen != ref.gen)
+		return 0;
+	now = dp_now();
+	if (e->expires_ns < now)
+		return 0;
+	res->dir = dir;
+	v = tcp_update(e, ref.gen, res, pi, (flags & CT_LIBERAL) ? TP_LIBERAL : 0, zone, now, 0);
+	if (v == TCPV_GONE || v == TCPV_REOPEN)
+		return 0;
+	res->done = 1;
+	res->zone = zone;
+	res->ref = ref;
+	if (v == TCPV_ACCEPT || v == TCPV_IGNORE) {
+		res->has_entry = 1;
+		res->mark = e->mark;
+		__builtin_memcpy(res->labels, e->labels, 16);
+		res->ct_state = dir == CT_DIR_REPLY ? CS_TRK | CS_EST | CS_RPL :
+			CS_TRK | ((e->flags & CT_E_SEEN_REPLY) ? CS_EST : CS_NEW);
+		return 1;
+	}
+	ct_execute_ref_end(key, pi, res, zone, v);
+	return 1;
 }

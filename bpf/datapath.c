@@ -283,15 +283,23 @@ static __always_inline struct port_counts *count_rx(struct pkt_ctx *c)
  * result in c->ct and does not track the packet twice.
  */
 static __always_inline int emc_replay(struct __sk_buff *skb, struct pkt_ctx *c,
-				      const struct emc_entry *e)
+				      struct emc_entry *e)
 {
 	struct port_counts *ps;
 	struct flow_counts *fs;
-	__u32 i, id;
+	__u32 i, id, flags;
 
 	if (e->has_ct) {
-		ct_execute(&c->key, &c->pi, &c->ct, e->zone,
-			   e->ct_flags | (c->liberal ? CT_LIBERAL : 0));
+		/* The entry's last connection, straight to its slot; else
+		 * conntrack proper, and the entry remembers what it found (the
+		 * cache is per CPU: plain writes). */
+		flags = e->ct_flags | (c->liberal ? CT_LIBERAL : 0);
+		if (!emc_hint_match(&e->hint, c) ||
+		    !ct_execute_ref(&c->key, &c->pi, &c->ct, e->zone, flags,
+				    e->hint.ref, e->hint.dir)) {
+			ct_execute(&c->key, &c->pi, &c->ct, e->zone, flags);
+			emc_hint_note(&e->hint, c);
+		}
 		if (!emc_ct_same(c, e))
 			return -1;
 	}

@@ -196,6 +196,15 @@ type DatapathEmcEntry struct {
 	Out     [4]uint32
 	Flows   [4]uint32
 	_       [4]byte
+	Hint    struct {
+		_     structs.HostLayout
+		Addrs uint64
+		Ports uint32
+		Valid uint8
+		Dir   uint8
+		Pad   uint16
+		Ref   DatapathCtRef
+	}
 }
 
 type DatapathFlowCounts struct {
@@ -327,6 +336,7 @@ type DatapathPktCtx struct {
 		CtState  uint32
 		Mark     uint32
 		Labels   [16]uint8
+		Ref      DatapathCtRef
 		Key      DatapathCtKey
 		Tcp      struct {
 			_    structs.HostLayout

@@ -80,6 +80,7 @@ static __always_inline void emc_key(struct pkt_ctx *c, const struct bridge_confi
 	c->emc.e.nflows = 0;
 	c->emc.e.nmiss = 0;
 	c->emc.e.has_ct = 0;
+	c->emc.e.hint.valid = 0;
 	c->emc.ok = 1;
 }
 
@@ -147,9 +148,39 @@ static __always_inline void emc_note_action(struct pkt_ctx *c)
 	c->emc.ok = 0;
 }
 
+/*
+ * The connection a ct() found, as h remembers it for the next hit: a
+ * committed TCP connection over IPv4 (the result of a tracked key: not a
+ * fragment, a whole TCP header). Anything else leaves h empty.
+ */
+static __always_inline void emc_hint_note(struct emc_ct_hint *h, const struct pkt_ctx *c)
+{
+	h->valid = c->ct.has_entry && c->pi.is_ipv4 && c->key.nw_proto == IPPROTO_TCP;
+	__builtin_memcpy(&h->addrs, &c->key.nw_src, 8);
+	__builtin_memcpy(&h->ports, &c->key.tp_src, 4);
+	h->dir = c->ct.dir;
+	h->ref = c->ct.ref;
+}
+
+/* Whether c's packet is the connection h remembers (emc_hint_note): the
+ * same addresses and ports, and (as the entry's key may not say) a whole
+ * TCP header over IPv4, not a fragment. */
+static __always_inline int emc_hint_match(const struct emc_ct_hint *h, const struct pkt_ctx *c)
+{
+	__u64 addrs;
+	__u32 ports;
+
+	__builtin_memcpy(&addrs, &c->key.nw_src, 8);
+	__builtin_memcpy(&ports, &c->key.tp_src, 4);
+	return h->valid && addrs == h->addrs && ports == h->ports &&
+	       c->pi.is_ipv4 && c->pi.l4_ok && c->key.nw_proto == IPPROTO_TCP &&
+	       !(c->key.nw_frag & FRAG_ANY);
+}
+
 /* The walk's ct(), after it ran. */
 static __always_inline void emc_note_ct(struct pkt_ctx *c)
 {
+	emc_hint_note(&c->emc.e.hint, c);
 	c->emc.e.has_ct = 1;
 	c->emc.e.zone = c->ct.zone;
 	c->emc.e.ct_flags = c->act.flags & CT_FORCE;

@@ -1,0 +1,264 @@
+package bpf_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ebpfovs/ebpfovs/bpf"
+	"github.com/ebpfovs/ebpfovs/loader"
+	"golang.org/x/sys/unix"
+)
+
+// A cache hit whose ct() is for the TCP connection its entry saw last goes
+// straight to that connection's slot (emc.h's hint, conntrack.h's
+// ct_execute_ref); anything it cannot finish there must take conntrack
+// proper before changing anything. These tests check that the cache changes
+// nothing a packet sees or the table records.
+
+// emcCTFlows commit only what comes in on p3, so that p1's packets of a
+// committed connection are walks the cache stores (it stores no commit):
+// +new ones (no reply seen yet) to p3, established ones to p2.
+var emcCTFlows = []string{
+	"table=0, priority=10, tcp, ct_state=-trk, actions=ct(table=1)",
+	"table=1, priority=20, tcp, in_port=p3, ct_state=+trk+new, actions=ct(commit),p2",
+	"table=1, priority=10, tcp, ct_state=+trk+new, actions=p3",
+	"table=1, priority=10, tcp, ct_state=+trk+est-rpl, actions=p2",
+	"table=1, priority=10, tcp, ct_state=+trk+est+rpl, actions=p1",
+}
+
+// send runs frame in on port in: the port it went out of (the highest of
+// several; 0: none) and whether the cache carried it.
+func (d *dp) send(in uint32, frame []byte) (out uint32, hit bool) {
+	d.t.Helper()
+	hits, tx := d.counter("emc_hits"), d.txCounts()
+	d.ingress(in, frame)
+	for p, n := range d.txCounts() {
+		if n > tx[p] && p > out {
+			out = p
+		}
+	}
+	return out, d.counter("emc_hits") > hits
+}
+
+// ctTable is the connection table in full, one line per connection: key,
+// TCP tracking, flags, counters, mark, labels and the timeout left (in
+// seconds), but not what differs between two runs (start, id, slot, gen).
+func (d *dp) ctTable() string {
+	d.t.Helper()
+	ct, slots := d.pinnedMap("conntrack"), d.pinnedMap("ct_slots")
+	defer ct.Close()
+	defer slots.Close()
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
+		d.t.Fatal(err)
+	}
+	now := uint64(ts.Nano())
+	var lines []string
+	var k bpf.DatapathCtKey
+	var r bpf.DatapathCtRef
+	it := ct.Iterate()
+	for it.Next(&k, &r) {
+		var e bpf.DatapathCtEntry
+		if err := slots.Lookup(r.Slot, &e); err != nil {
+			d.t.Fatal(err)
+		}
+		left := int64(e.ExpiresNs-now) / int64(time.Second)
+		lines = append(lines, fmt.Sprintf("%+v tcp %+v flags %#x packets %v bytes %v mark %d labels %x timeout %ds",
+			k, e.Tcp, e.Flags, e.Packets, e.Bytes, e.Mark, e.Labels, (left+1)/5*5))
+	}
+	if err := it.Err(); err != nil {
+		d.t.Fatal(err)
+	}
+	return strings.Join(lines, "\n")
+}
+
+// TestEMCConntrackTCP sends the same TCP exchanges with the cache on and
+// off and compares, after every packet, where it went and the whole
+// connection table: the cache's way to a connection (hits for the open,
+// data, retransmissions, an out-of-window segment, a killing RST, a SYN
+// reopening a closed connection, a connection gone from its slot, an
+// expired one) must agree with conntrack's own.
+func TestEMCConntrackTCP(t *testing.T) {
+	d := newDP(t)
+	d.setFlows(emcCTFlows...)
+
+	type step struct {
+		name string
+		do   func(s, s3 *tcpSession) (in uint32, frame []byte)
+	}
+	seg := func(side int, flags string) func(s, _ *tcpSession) (uint32, []byte) {
+		return func(s, _ *tcpSession) (uint32, []byte) { return s.seg(side, flags, false) }
+	}
+	via := func(in uint32, f func(s, s3 *tcpSession) (uint32, []byte)) func(s, s3 *tcpSession) (uint32, []byte) {
+		return func(s, s3 *tcpSession) (uint32, []byte) { _, b := f(s, s3); return in, b }
+	}
+	// act: not a packet, something done to the table.
+	act := func(f func()) func(s, _ *tcpSession) (uint32, []byte) {
+		return func(*tcpSession, *tcpSession) (uint32, []byte) { f(); return 0, nil }
+	}
+	steps := []step{
+		{"client SYN, committed (p3)", via(3, seg(client, "S"))},
+		{"client SYN retransmitted (p1: stored)", func(s, _ *tcpSession) (uint32, []byte) { return s.seg(client, "S", true) }},
+		{"client SYN retransmitted again (p1: hit)", func(s, _ *tcpSession) (uint32, []byte) { return s.seg(client, "S", true) }},
+		{"server SYN/ACK", seg(server, "SA")},
+		{"client ACK (was +new: full walk)", seg(client, "A")},
+		{"client data", seg(client, "PA")},
+		{"server ACK", seg(server, "A")},
+		{"client data again", seg(client, "PA")},
+		{"server data", seg(server, "PA")},
+		{"client data out of the window", func(s, _ *tcpSession) (uint32, []byte) {
+			s.next[client] += 1 << 30
+			in, b := s.seg(client, "PA", false)
+			s.next[client] -= 1<<30 + 10
+			return in, b
+		}},
+		{"client data after it", seg(client, "PA")},
+		{"client FIN", seg(client, "FA")},
+		{"server ACK of the FIN", seg(server, "A")},
+		{"server FIN", seg(server, "FA")},
+		{"client last ACK", seg(client, "A")},
+		{"client SYN reopening TIME_WAIT (p1: not committed)", func(s, _ *tcpSession) (uint32, []byte) {
+			s.next[client] += 100000
+			return s.seg(client, "S", false)
+		}},
+		// A connection with no reply: its own RST kills it.
+		{"client SYN of a new connection, committed", func(s, _ *tcpSession) (uint32, []byte) {
+			s.next[client] += 100000
+			_, b := s.seg(client, "S", false)
+			return 3, b
+		}},
+		{"client SYN retransmitted (p1)", func(s, _ *tcpSession) (uint32, []byte) { return s.seg(client, "S", true) }},
+		{"client RST, killing it", func(s, _ *tcpSession) (uint32, []byte) {
+			s.next[client]-- // the RST at the SYN's sequence number
+			return s.seg(client, "R", false)
+		}},
+		{"client SYN retransmitted after the kill", func(s, _ *tcpSession) (uint32, []byte) { return s.seg(client, "S", true) }},
+		// The slot changes hands: the cache's reference is stale.
+		{"client SYN again, committed", func(s, _ *tcpSession) (uint32, []byte) {
+			_, b := s.seg(client, "S", true)
+			return 3, b
+		}},
+		{"client SYN retransmitted (p1: stored)", func(s, _ *tcpSession) (uint32, []byte) { return s.seg(client, "S", true) }},
+		{"flush", act(func() {
+			if _, err := d.b.FlushConntrack(loader.CTFilter{}); err != nil {
+				t.Fatal(err)
+			}
+		})},
+		{"another client's SYN, committed (the freed slot)", func(_, s3 *tcpSession) (uint32, []byte) {
+			_, b := s3.seg(client, "S", false)
+			return 3, b
+		}},
+		{"the first client's SYN (stale reference)", func(s, _ *tcpSession) (uint32, []byte) { return s.seg(client, "S", true) }},
+		{"the first client's SYN again", func(s, _ *tcpSession) (uint32, []byte) { return s.seg(client, "S", true) }},
+		// An expired connection is gone, cached or not.
+		{"flush", act(func() {
+			if _, err := d.b.FlushConntrack(loader.CTFilter{}); err != nil {
+				t.Fatal(err)
+			}
+		})},
+		{"client SYN, committed once more", func(s, _ *tcpSession) (uint32, []byte) {
+			_, b := s.seg(client, "S", true)
+			return 3, b
+		}},
+		{"client SYN retransmitted (p1)", func(s, _ *tcpSession) (uint32, []byte) { return s.seg(client, "S", true) }},
+		{"it expires", act(func() { d.editConn(func(e *bpf.DatapathCtEntry) { e.ExpiresNs = 1 }) })},
+		{"client SYN after the expiry", func(s, _ *tcpSession) (uint32, []byte) { return s.seg(client, "S", true) }},
+	}
+
+	run := func(cache bool) (log []string, hits []bool) {
+		if err := d.b.SetFlowCache(cache); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := d.b.FlushConntrack(loader.CTFilter{}); err != nil {
+			t.Fatal(err)
+		}
+		s, s3 := newTCPSession(), newTCPSession()
+		s3.ip[client] = ip3
+		inv0, exp0 := d.counter("ct_invalid"), d.counter("ct_expired_removed")
+		for _, st := range steps {
+			in, frame := st.do(s, s3)
+			line := st.name
+			hit := false
+			if frame != nil {
+				var out uint32
+				out, hit = d.send(in, frame)
+				line += fmt.Sprintf(": out p%d", out)
+			}
+			line += fmt.Sprintf("; ct_invalid +%d, ct_expired_removed +%d",
+				d.counter("ct_invalid")-inv0, d.counter("ct_expired_removed")-exp0)
+			log = append(log, line+"\n"+d.ctTable())
+			hits = append(hits, hit)
+		}
+		return log, hits
+	}
+	with, hits := run(true)
+	without, _ := run(false)
+	nhits := 0
+	for i := range steps {
+		if hits[i] {
+			nhits++
+		}
+		if with[i] != without[i] {
+			t.Errorf("step %d, with the cache:\n%s\nwithout:\n%s", i, with[i], without[i])
+		}
+	}
+	// The cache must have carried the exchange: every step the cache can
+	// take (a repeated walk whose ct() result did not change) was a hit.
+	for i, want := range map[int]bool{
+		2: true, 6: true, 7: true, 8: true, // established and retransmitted SYNs
+		10: false, // after the invalid segment, whose walk the cache now holds
+		18: true,  // the RST killing its connection
+		24: true,  // the stale reference: +new, as stored
+	} {
+		if hits[i] != want {
+			t.Errorf("step %d (%s): cache hit %v, want %v", i, steps[i].name, hits[i], want)
+		}
+	}
+	t.Logf("%d of %d steps were cache hits", nhits, len(steps))
+	if testing.Verbose() {
+		t.Log(strings.Join(with, "\n"))
+	}
+}
+
+// TestEMCConntrackHint: a hit for the connection its cache entry saw last
+// goes to the connection's slot, not through the conntrack hash. With the
+// key taken out of the hash behind the datapath's back, conntrack proper
+// would find no connection (+new, to p3); the hit still finds it, through
+// the slot, and counts the packet there.
+func TestEMCConntrackHint(t *testing.T) {
+	d := newDP(t)
+	d.setFlows(emcCTFlows...)
+	s := newTCPSession()
+	for i, st := range []struct {
+		side  int
+		flags string
+		in    uint32
+	}{{client, "S", 3}, {server, "SA", 2}, {client, "A", 1}, {client, "PA", 1}} {
+		_, frame := s.seg(st.side, st.flags, false)
+		if out, _ := d.send(st.in, frame); out == 0 {
+			t.Fatalf("packet %d dropped", i)
+		}
+	}
+	k, r, before := d.onlyConn("established")
+	ct := d.pinnedMap("conntrack")
+	defer ct.Close()
+	if err := ct.Delete(&k); err != nil {
+		t.Fatal(err)
+	}
+	_, frame := s.seg(client, "PA", false)
+	if out, hit := d.send(1, frame); out != 2 || !hit {
+		t.Fatalf("data with the key gone from the hash: out p%d, cache hit %v; want p2 through the slot", out, hit)
+	}
+	slots := d.pinnedMap("ct_slots")
+	defer slots.Close()
+	var after bpf.DatapathCtEntry
+	if err := slots.Lookup(r.Slot, &after); err != nil {
+		t.Fatal(err)
+	}
+	if after.Gen != r.Gen || after.Packets[0] != before.Packets[0]+1 {
+		t.Errorf("slot %d: gen %d -> %d, orig packets %d -> %d; want the same gen, one packet more",
+			r.Slot, r.Gen, after.Gen, before.Packets[0], after.Packets[0])
+	}
+}
