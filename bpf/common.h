@@ -308,7 +308,7 @@ struct ct_ref {
 
 /*
  * A cache entry's last connection (TCP over IPv4, docs/ct-slots.md): a
- * hit whose packet has these addresses and ports, in this zone, is that
+ * hit whose packet has these addresses and ports, in zone, is that
  * connection's packet, in direction dir, as long as its slot still holds
  * it (ref.gen), and goes to the slot without the conntrack hash.
  */
@@ -317,7 +317,7 @@ struct emc_ct_hint {
 	__u32 ports;       /* the key's tp_src and tp_dst */
 	__u8 valid;
 	__u8 dir;          /* CT_DIR_* */
-	__u16 pad;
+	__u16 zone;        /* the ct()'s */
 	struct ct_ref ref;
 };
 

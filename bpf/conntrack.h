@@ -1358,14 +1358,22 @@ __noinline int ct_execute_ref_end(const struct flow_key *key, const struct pkt_i
  * TCP over IPv4 only, never a commit, a dry run or a reply-direction
  * ct(force) (the cache stores no such walk).
  */
-static __always_inline int ct_execute_ref(const struct flow_key *key, const struct pkt_info *pi,
-					  struct ct_result *res, __u32 zone, __u32 flags,
-					  struct ct_ref ref, __u8 dir)
+__noinline int ct_execute_ref(const struct flow_key *key, const struct pkt_info *pi,
+			      struct ct_result *res, const struct emc_ct_hint *h, __u32 flags)
 {
-	struct ct_entry *e = bpf_map_lookup_elem(&ct_slots, &ref.slot);
+	struct ct_entry *e;
+	struct ct_ref ref;
+	__u32 zone;
+	__u8 dir;
 	__u64 now;
 	int v;
 
+	if (!key || !pi || !res || !h)
+		return 0;
+	ref = h->ref;
+	zone = h->zone;
+	dir = h->dir;
+	e = bpf_map_lookup_elem(&ct_slots, &ref.slot);
 	if (!e || e->gen != ref.gen)
 		return 0;
 	now = dp_now();

@@ -295,8 +295,7 @@ static __always_inline int emc_replay(struct __sk_buff *skb, struct pkt_ctx *c,
 		 * cache is per CPU: plain writes). */
 		flags = e->ct_flags | (c->liberal ? CT_LIBERAL : 0);
 		if (!emc_hint_match(&e->hint, c) ||
-		    !ct_execute_ref(&c->key, &c->pi, &c->ct, e->zone, flags,
-				    e->hint.ref, e->hint.dir)) {
+		    !ct_execute_ref(&c->key, &c->pi, &c->ct, &e->hint, flags)) {
 			ct_execute(&c->key, &c->pi, &c->ct, e->zone, flags);
 			emc_hint_note(&e->hint, c);
 		}

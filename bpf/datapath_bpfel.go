@@ -202,7 +202,7 @@ type DatapathEmcEntry struct {
 		Ports uint32
 		Valid uint8
 		Dir   uint8
-		Pad   uint16
+		Zone  uint16
 		Ref   DatapathCtRef
 	}
 }

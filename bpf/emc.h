@@ -159,6 +159,7 @@ static __always_inline void emc_hint_note(struct emc_ct_hint *h, const struct pk
 	__builtin_memcpy(&h->addrs, &c->key.nw_src, 8);
 	__builtin_memcpy(&h->ports, &c->key.tp_src, 4);
 	h->dir = c->ct.dir;
+	h->zone = c->ct.zone;
 	h->ref = c->ct.ref;
 }
 
