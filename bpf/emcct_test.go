@@ -98,10 +98,16 @@ func TestEMCConntrackTCP(t *testing.T) {
 	act := func(f func()) func(s, _ *tcpSession) (uint32, []byte) {
 		return func(*tcpSession, *tcpSession) (uint32, []byte) { f(); return 0, nil }
 	}
+	resyn := func(s, _ *tcpSession) (uint32, []byte) { return s.seg(client, "S", true) }
+	flush := act(func() {
+		if _, err := d.b.FlushConntrack(loader.CTFilter{}); err != nil {
+			t.Fatal(err)
+		}
+	})
 	steps := []step{
 		{"client SYN, committed (p3)", via(3, seg(client, "S"))},
-		{"client SYN retransmitted (p1: stored)", func(s, _ *tcpSession) (uint32, []byte) { return s.seg(client, "S", true) }},
-		{"client SYN retransmitted again (p1: hit)", func(s, _ *tcpSession) (uint32, []byte) { return s.seg(client, "S", true) }},
+		{"client SYN retransmitted (p1: stored)", resyn},
+		{"client SYN retransmitted again (p1: hit)", resyn},
 		{"server SYN/ACK", seg(server, "SA")},
 		{"client ACK (was +new: full walk)", seg(client, "A")},
 		{"client data", seg(client, "PA")},
@@ -129,42 +135,28 @@ func TestEMCConntrackTCP(t *testing.T) {
 			_, b := s.seg(client, "S", false)
 			return 3, b
 		}},
-		{"client SYN retransmitted (p1)", func(s, _ *tcpSession) (uint32, []byte) { return s.seg(client, "S", true) }},
+		{"client SYN retransmitted (p1)", resyn},
 		{"client RST, killing it", func(s, _ *tcpSession) (uint32, []byte) {
 			s.next[client]-- // the RST at the SYN's sequence number
 			return s.seg(client, "R", false)
 		}},
-		{"client SYN retransmitted after the kill", func(s, _ *tcpSession) (uint32, []byte) { return s.seg(client, "S", true) }},
+		{"client SYN retransmitted after the kill", resyn},
 		// The slot changes hands: the cache's reference is stale.
-		{"client SYN again, committed", func(s, _ *tcpSession) (uint32, []byte) {
-			_, b := s.seg(client, "S", true)
-			return 3, b
-		}},
-		{"client SYN retransmitted (p1: stored)", func(s, _ *tcpSession) (uint32, []byte) { return s.seg(client, "S", true) }},
-		{"flush", act(func() {
-			if _, err := d.b.FlushConntrack(loader.CTFilter{}); err != nil {
-				t.Fatal(err)
-			}
-		})},
+		{"client SYN again, committed", via(3, resyn)},
+		{"client SYN retransmitted (p1: stored)", resyn},
+		{"flush", flush},
 		{"another client's SYN, committed (the freed slot)", func(_, s3 *tcpSession) (uint32, []byte) {
 			_, b := s3.seg(client, "S", false)
 			return 3, b
 		}},
-		{"the first client's SYN (stale reference)", func(s, _ *tcpSession) (uint32, []byte) { return s.seg(client, "S", true) }},
-		{"the first client's SYN again", func(s, _ *tcpSession) (uint32, []byte) { return s.seg(client, "S", true) }},
+		{"the first client's SYN (stale reference)", resyn},
+		{"the first client's SYN again", resyn},
 		// An expired connection is gone, cached or not.
-		{"flush", act(func() {
-			if _, err := d.b.FlushConntrack(loader.CTFilter{}); err != nil {
-				t.Fatal(err)
-			}
-		})},
-		{"client SYN, committed once more", func(s, _ *tcpSession) (uint32, []byte) {
-			_, b := s.seg(client, "S", true)
-			return 3, b
-		}},
-		{"client SYN retransmitted (p1)", func(s, _ *tcpSession) (uint32, []byte) { return s.seg(client, "S", true) }},
+		{"flush", flush},
+		{"client SYN, committed once more", via(3, resyn)},
+		{"client SYN retransmitted (p1)", resyn},
 		{"it expires", act(func() { d.editConn(func(e *bpf.DatapathCtEntry) { e.ExpiresNs = 1 }) })},
-		{"client SYN after the expiry", func(s, _ *tcpSession) (uint32, []byte) { return s.seg(client, "S", true) }},
+		{"client SYN after the expiry", resyn},
 	}
 
 	run := func(cache bool) (log []string, hits []bool) {
