@@ -59,7 +59,7 @@ struct ct_result {
 	__u8 labels[16];
 	struct ct_ref ref;   /* has_entry: the connection's slot */
 	struct ct_key key;   /* the connection's key; not filled by a cache hit's
-			      * fast path (emc_ct_fast), which leaves has_entry set */
+			      * slot path (ct_execute_ref), which leaves has_entry set */
 	struct ct_tcp tcp;   /* TCP: the connection's tracking, worked on here */
 	struct ct_entry entry; /* a new entry being built, or a dry run's copy (not stack: too big) */
 };
