@@ -1155,6 +1155,22 @@ static __always_inline int ct_touch(struct ct_entry *e, __u32 gen, __u8 proto, _
 }
 
 /*
+ * The result of a packet of existing connection e (res->dir set), also
+ * when the packet killed it: e's mark and labels, and +trk+est+rpl in the
+ * reply direction; in the original, +trk+est once a reply was seen, else
+ * +trk+new.
+ */
+static __always_inline void ct_result_of(struct ct_result *res, const struct ct_entry *e)
+{
+	res->mark = e->mark;
+	__builtin_memcpy(res->labels, e->labels, 16);
+	if (res->dir == CT_DIR_REPLY)
+		res->ct_state = CS_TRK | CS_EST | CS_RPL;
+	else
+		res->ct_state = CS_TRK | ((e->flags & CT_E_SEEN_REPLY) ? CS_EST : CS_NEW);
+}
+
+/*
  * ct_execute runs conntrack for one ct() action and returns the ct_state
  * the packet gets. Global (verified once) for the same reason as classify.
  */
@@ -1287,20 +1303,10 @@ __noinline int ct_execute(const struct flow_key *key, const struct pkt_info *pi,
 	}
 
 	/* An existing connection: updated above. */
+	/* Killed: gone from the table; the packet still counts as this connection's. */
 	res->has_entry = !killed;
 	res->ref = ref;
-	res->mark = e->mark;
-	__builtin_memcpy(res->labels, e->labels, 16);
-	if (killed) {
-		/* Gone from the table; the packet still counts as this connection's. */
-		res->ct_state = CS_TRK | (res->dir == CT_DIR_REPLY ? CS_EST | CS_RPL :
-			((e->flags & CT_E_SEEN_REPLY) ? CS_EST : CS_NEW));
-		return res->ct_state;
-	}
-	if (res->dir == CT_DIR_REPLY)
-		res->ct_state = CS_TRK | CS_EST | CS_RPL;
-	else
-		res->ct_state = CS_TRK | ((e->flags & CT_E_SEEN_REPLY) ? CS_EST : CS_NEW);
+	ct_result_of(res, e);
 	return res->ct_state;
 
 invalid:
@@ -1339,10 +1345,7 @@ __noinline int ct_execute_ref_end(const struct flow_key *key, const struct pkt_i
 	k = res->key; /* a stack key for the helpers */
 	ct_delete_ref(&k, &ref);
 	/* Gone from the table; the packet still counts as this connection's. */
-	res->mark = e->mark;
-	__builtin_memcpy(res->labels, e->labels, 16);
-	res->ct_state = CS_TRK | (res->dir == CT_DIR_REPLY ? CS_EST | CS_RPL :
-		((e->flags & CT_E_SEEN_REPLY) ? CS_EST : CS_NEW));
+	ct_result_of(res, e);
 	return 0;
 }
 
@@ -1388,10 +1391,7 @@ __noinline int ct_execute_ref(const struct flow_key *key, const struct pkt_info 
 	res->ref = ref;
 	if (v == TCPV_ACCEPT || v == TCPV_IGNORE) {
 		res->has_entry = 1;
-		res->mark = e->mark;
-		__builtin_memcpy(res->labels, e->labels, 16);
-		res->ct_state = dir == CT_DIR_REPLY ? CS_TRK | CS_EST | CS_RPL :
-			CS_TRK | ((e->flags & CT_E_SEEN_REPLY) ? CS_EST : CS_NEW);
+		ct_result_of(res, e);
 		return 1;
 	}
 	ct_execute_ref_end(key, pi, res, zone, v);
