@@ -42,19 +42,38 @@ func (d *dp) send(in uint32, frame []byte) (out uint32, hit bool) {
 	return out, d.counter("emc_hits") > hits
 }
 
+// monoNow is CLOCK_MONOTONIC, the datapath's clock, in nanoseconds.
+func monoNow(t *testing.T) uint64 {
+	t.Helper()
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
+		t.Fatal(err)
+	}
+	return uint64(ts.Nano())
+}
+
+// ctTimeouts remembers, per connection, the expiry ctTable last saw and the
+// timeout it printed for it.
+type ctTimeouts map[bpf.DatapathCtKey]struct {
+	expires uint64
+	shown   string
+}
+
 // ctTable is the connection table in full, one line per connection: key,
-// TCP tracking, flags, counters, mark, labels and the timeout left (in
-// seconds), but not what differs between two runs (start, id, slot, gen).
-func (d *dp) ctTable() string {
+// TCP tracking, flags, counters, mark, labels and the timeout, but not what
+// differs between two runs (start, id, slot, gen). The timeout is what the
+// connection's last update set: an expiry that changed since the previous
+// table is counted from sent (CLOCK_MONOTONIC just before this step's
+// packet) in whole 5 s (the kernel's timeouts are multiples of 5 s): it may
+// be up to 1 s less (the datapath's clock is coarse) or 4 s more (a slow VM
+// between sent and the update) and still show the same; an unchanged one
+// keeps what it showed. Reading the clock now instead made the table depend
+// on how long the run took (a failure in the Linux 6.1 VM under load).
+func (d *dp) ctTable(sent uint64, seen ctTimeouts) string {
 	d.t.Helper()
 	ct, slots := d.pinnedMap("conntrack"), d.pinnedMap("ct_slots")
 	defer ct.Close()
 	defer slots.Close()
-	var ts unix.Timespec
-	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
-		d.t.Fatal(err)
-	}
-	now := uint64(ts.Nano())
 	var lines []string
 	var k bpf.DatapathCtKey
 	var r bpf.DatapathCtRef
@@ -64,9 +83,18 @@ func (d *dp) ctTable() string {
 		if err := slots.Lookup(r.Slot, &e); err != nil {
 			d.t.Fatal(err)
 		}
-		left := int64(e.ExpiresNs-now) / int64(time.Second)
-		lines = append(lines, fmt.Sprintf("%+v tcp %+v flags %#x packets %v bytes %v mark %d labels %x timeout %ds",
-			k, e.Tcp, e.Flags, e.Packets, e.Bytes, e.Mark, e.Labels, (left+1)/5*5))
+		last, ok := seen[k]
+		if !ok || last.expires != e.ExpiresNs {
+			last.expires = e.ExpiresNs
+			if e.ExpiresNs < sent {
+				last.shown = "expired"
+			} else {
+				last.shown = fmt.Sprintf("%ds", (e.ExpiresNs-sent+uint64(time.Second))/uint64(5*time.Second)*5)
+			}
+			seen[k] = last
+		}
+		lines = append(lines, fmt.Sprintf("%+v tcp %+v flags %#x packets %v bytes %v mark %d labels %x timeout %s",
+			k, e.Tcp, e.Flags, e.Packets, e.Bytes, e.Mark, e.Labels, last.shown))
 	}
 	if err := it.Err(); err != nil {
 		d.t.Fatal(err)
@@ -169,7 +197,9 @@ func TestEMCConntrackTCP(t *testing.T) {
 		s, s3 := newTCPSession(), newTCPSession()
 		s3.ip[client] = ip3
 		inv0, exp0 := d.counter("ct_invalid"), d.counter("ct_expired_removed")
+		seen := ctTimeouts{}
 		for _, st := range steps {
+			sent := monoNow(t)
 			in, frame := st.do(s, s3)
 			line := st.name
 			hit := false
@@ -180,7 +210,7 @@ func TestEMCConntrackTCP(t *testing.T) {
 			}
 			line += fmt.Sprintf("; ct_invalid +%d, ct_expired_removed +%d",
 				d.counter("ct_invalid")-inv0, d.counter("ct_expired_removed")-exp0)
-			log = append(log, line+"\n"+d.ctTable())
+			log = append(log, line+"\n"+d.ctTable(sent, seen))
 			hits = append(hits, hit)
 		}
 		return log, hits
