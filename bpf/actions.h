@@ -66,7 +66,8 @@ static __always_inline void flush_pending(struct __sk_buff *skb, struct out_stat
 {
 	if (o->pending && !o->dryrun) {
 		bpf_clone_redirect(skb, o->pending_ifindex, 0);
-		port_tx(o->pending, skb->len);
+		if (!o->notx)
+			port_tx(o->pending, skb->len);
 	}
 	o->pending = 0;
 }
@@ -431,7 +432,7 @@ static __always_inline int finish(struct __sk_buff *skb, struct out_state *o)
 {
 	if (!o->pending)
 		return TC_ACT_SHOT;
-	if (!o->dryrun)
+	if (!o->dryrun && !o->notx)
 		port_tx(o->pending, skb->len);
 	if (o->pending_flags & PORT_F_PEER)
 		return bpf_redirect_peer(o->pending_ifindex, 0);

@@ -235,6 +235,8 @@ struct flow_record {
 struct flow_counts {
 	__u64 packets;
 	__u64 bytes;
+	__u32 birth;   /* bridge_config.epoch when the flow was installed (emc_fold) */
+	__u32 pad;
 };
 
 /* port.flags */
@@ -266,6 +268,8 @@ struct port_counts {
 	__u64 tx_packets;
 	__u64 tx_bytes;
 	__u64 rx_dropped;
+	__u32 birth;   /* bridge_config.epoch when the port was attached (emc_fold) */
+	__u32 pad;
 };
 
 struct bridge_config {
@@ -340,6 +344,10 @@ struct emc_entry {
 	__u32 out[EMC_OUTS];   /* OpenFlow ports, in output order */
 	__u32 flows[EMC_FLOWS];
 	struct emc_ct_hint hint; /* has_ct: the last connection it tracked */
+	/* Hits since the entry was stored, not yet in the counters they stand
+	 * for (emc_fold; readers add them: docs/design.md). */
+	__u64 hit_packets;
+	__u64 hit_bytes;
 };
 
 /* Per-table flow cache: a table's key words -> the classifier's answer. */
@@ -509,6 +517,7 @@ enum counter {
 	CNT_XDP_ABORTED,    /* XDP met an action it cannot do (a flow table change raced): dropped */
 	CNT_EMC_HITS,       /* packets the exact-match cache carried (emc.h) */
 	CNT_CT_FLUSHED,     /* connections flush-conntrack removed in the kernel (ct_flush) */
+	CNT_EMC_FOLD_SEQ,   /* odd while emc_fold() runs on this CPU: readers retry (not shown) */
 	CNT_MAX,
 };
 

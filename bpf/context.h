@@ -75,6 +75,7 @@ struct out_state {
 	__u32 dryrun;         /* record outputs, send nothing */
 	__u32 flood;          /* XDP: send to every port but in_port (devmap broadcast) */
 	__u32 noport;         /* an output named a port that does not exist */
+	__u32 notx;           /* an EMC hit: send, but the entry counts tx (emc_fold) */
 };
 
 /* The walk as the exact-match cache will store it (emc.h). */

@@ -200,6 +200,7 @@ static __always_inline void ctx_init(struct pkt_ctx *c, const struct bridge_conf
 	c->out.pending = 0;
 	c->out.nout = 0;
 	c->out.noport = 0;
+	c->out.notx = 0;
 	c->emc.ok = 0;
 	c->gen = cfg->gen;
 	c->tracing = tracing;
@@ -285,9 +286,7 @@ static __always_inline struct port_counts *count_rx(struct pkt_ctx *c)
 static __always_inline int emc_replay(struct __sk_buff *skb, struct pkt_ctx *c,
 				      struct emc_entry *e)
 {
-	struct port_counts *ps;
-	struct flow_counts *fs;
-	__u32 i, id, flags;
+	__u32 i, flags;
 
 	if (e->has_ct) {
 		/* The entry's last connection, straight to its slot; else
@@ -302,23 +301,17 @@ static __always_inline int emc_replay(struct __sk_buff *skb, struct pkt_ctx *c,
 		if (!emc_ct_same(c, e))
 			return -1;
 	}
-	for (i = 0; i < EMC_FLOWS && i < e->nflows; i++) {
-		id = e->flows[i];
-		fs = bpf_map_lookup_elem(&flow_stats, &id);
-		if (fs) {
-			fs->packets++;
-			fs->bytes += c->pi.len;
-		}
-	}
-	for (i = 0; i < MAX_PASSES && i < e->nmiss; i++)
-		count(CNT_MISS);
+	/* What the walk counted -- its flows, table misses, rx (or
+	 * rx_dropped), tx, emc_hits -- the entry counts, and emc_fold() adds
+	 * later: one add instead of a lookup each (the cache is per CPU:
+	 * plain adds). */
+	e->hit_packets++;
+	e->hit_bytes += c->pi.len;
 	c->out.in_port = e->in_port;
-	ps = count_rx(c);
+	c->key.in_port = bpf_htonl(e->in_port);
+	c->out.notx = 1;
 	for (i = 0; i < EMC_OUTS && i < e->nout; i++)
 		output(skb, &c->out, e->out[i], 1); /* in_port too: the walk allowed it */
-	if (!c->out.nout && ps)
-		ps->rx_dropped++;
-	count(CNT_EMC_HITS);
 	return finish(skb, &c->out);
 }
 

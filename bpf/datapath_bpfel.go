@@ -98,7 +98,8 @@ const (
 	DatapathCounterCNT_XDP_ABORTED   DatapathCounter = 16
 	DatapathCounterCNT_EMC_HITS      DatapathCounter = 17
 	DatapathCounterCNT_CT_FLUSHED    DatapathCounter = 18
-	DatapathCounterCNT_MAX           DatapathCounter = 19
+	DatapathCounterCNT_EMC_FOLD_SEQ  DatapathCounter = 19
+	DatapathCounterCNT_MAX           DatapathCounter = 20
 )
 
 type DatapathCtEntry struct {
@@ -205,12 +206,16 @@ type DatapathEmcEntry struct {
 		Zone  uint16
 		Ref   DatapathCtRef
 	}
+	HitPackets uint64
+	HitBytes   uint64
 }
 
 type DatapathFlowCounts struct {
 	_       structs.HostLayout
 	Packets uint64
 	Bytes   uint64
+	Birth   uint32
+	Pad     uint32
 }
 
 type DatapathFlowKey struct {
@@ -375,6 +380,7 @@ type DatapathPktCtx struct {
 		Dryrun         uint32
 		Flood          uint32
 		Noport         uint32
+		Notx           uint32
 	}
 	Frames [8]struct {
 		_      structs.HostLayout
@@ -394,6 +400,7 @@ type DatapathPktCtx struct {
 	Liberal   uint32
 	Act       DatapathAction
 	Pad2      uint32
+	_         [4]byte
 	Emc       struct {
 		_      structs.HostLayout
 		Ok     uint32
@@ -423,6 +430,8 @@ type DatapathPortCounts struct {
 	TxPackets uint64
 	TxBytes   uint64
 	RxDropped uint64
+	Birth     uint32
+	Pad       uint32
 }
 
 type DatapathSubtable struct {

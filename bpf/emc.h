@@ -200,13 +200,85 @@ static __always_inline int emc_ct_same(const struct pkt_ctx *c, const struct emc
 	       l[2] == e->ct_label[2] && l[3] == e->ct_label[3];
 }
 
-/* The walk is over: store it, if it can be replayed. */
+/*
+ * Whether a flow or port born (installed, attached) at epoch birth was
+ * there for an entry of epoch epoch: a flow id or port number reused
+ * since must not receive the entry's counts. Epochs are 31-bit and wrap:
+ * serial arithmetic, as seq_before().
+ */
+static __always_inline int emc_born(__u32 epoch, __u32 birth)
+{
+	return ((epoch - birth) & 0x7fffffff) < 0x40000000;
+}
+
+/*
+ * Fold e's hits into the counters its walk counts: each flow's, table
+ * misses, the in_port's rx (or rx_dropped, if the walk sent nothing), each
+ * output's tx, emc_hits. Runs in the datapath on e's CPU (before the slot
+ * is overwritten), so nothing writes e meanwhile; CNT_EMC_FOLD_SEQ is odd
+ * while it runs, for readers, which add the hits of the entries still in
+ * the cache themselves (loader/emc.go).
+ */
+static __always_inline void emc_fold(struct emc_entry *e)
+{
+	__u64 n = e->hit_packets, bytes = e->hit_bytes;
+	struct port_counts *ps;
+	struct flow_counts *fs;
+	__u32 i, id, seq = CNT_EMC_FOLD_SEQ;
+	__u64 *folding;
+
+	if (!n)
+		return;
+	folding = bpf_map_lookup_elem(&counters, &seq);
+	if (folding)
+		*folding += 1;
+	for (i = 0; i < EMC_FLOWS && i < e->nflows; i++) {
+		id = e->flows[i];
+		fs = bpf_map_lookup_elem(&flow_stats, &id);
+		if (fs && emc_born(e->epoch, fs->birth)) {
+			fs->packets += n;
+			fs->bytes += bytes;
+		}
+	}
+	if (e->nmiss)
+		count_n(CNT_MISS, n * e->nmiss);
+	id = e->in_port;
+	ps = bpf_map_lookup_elem(&port_stats, &id);
+	if (ps && emc_born(e->epoch, ps->birth)) {
+		ps->rx_packets += n;
+		ps->rx_bytes += bytes;
+		if (!e->nout)
+			ps->rx_dropped += n;
+	}
+	for (i = 0; i < EMC_OUTS && i < e->nout; i++) {
+		id = e->out[i];
+		ps = bpf_map_lookup_elem(&port_stats, &id);
+		if (ps && emc_born(e->epoch, ps->birth)) {
+			ps->tx_packets += n;
+			ps->tx_bytes += bytes;
+		}
+	}
+	count_n(CNT_EMC_HITS, n);
+	e->hit_packets = 0;
+	e->hit_bytes = 0;
+	if (folding)
+		*folding += 1;
+}
+
+/* The walk is over: store it, if it can be replayed, folding the hits of
+ * the entry it replaces. */
 static __always_inline void emc_store(struct pkt_ctx *c)
 {
 	__u32 idx = c->emc.idx, i;
+	struct emc_entry *old;
 
 	if (!c->emc.ok || c->out.noport || c->out.nout > EMC_OUTS)
 		return;
+	old = bpf_map_lookup_elem(&emc, &idx);
+	if (old)
+		emc_fold(old);
+	c->emc.e.hit_packets = 0;
+	c->emc.e.hit_bytes = 0;
 	c->emc.e.in_port = c->out.in_port;
 	c->emc.e.nout = c->out.nout;
 	for (i = 0; i < EMC_OUTS; i++)

@@ -282,6 +282,15 @@ static __always_inline void count(__u32 c)
 		*v += 1; /* per-CPU: no atomics needed */
 }
 
+/* Add n to this CPU's value of a counter. */
+static __always_inline void count_n(__u32 c, __u64 n)
+{
+	__u64 *v = bpf_map_lookup_elem(&counters, &c);
+
+	if (v)
+		*v += n;
+}
+
 /*
  * The datapath's clock: CLOCK_MONOTONIC_COARSE, which lags CLOCK_MONOTONIC
  * (the loader's) by at most a tick. Every time it keeps -- conntrack

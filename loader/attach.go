@@ -252,6 +252,14 @@ func (b *Bridge) attachOne(prog, xdp *ebpf.Program, raw map[uint32]bpf.DatapathP
 		return AttachResult{}, fmt.Errorf("%s: write port table: %w", s.Name, err)
 	}
 	if zero, err := zeroPerCPU[bpf.DatapathPortCounts](); err == nil {
+		// Born in the current epoch: cache entries of an older one
+		// counted the number's previous port (emc_fold, emcHits).
+		var cfg bpf.DatapathBridgeConfig
+		if b.maps.Config.Lookup(uint32(0), &cfg) == nil {
+			for i := range zero {
+				zero[i].Birth = cfg.Epoch
+			}
+		}
 		b.maps.PortStats.Put(ofport, zero)
 	}
 	return AttachResult{Port: Port{OFPort: ofport, Name: s.Name, Ifindex: int(ifindex), Mode: portMode(&port), Peer: port.Flags&flagPeer != 0, MAC: attrs.HardwareAddr}}, nil

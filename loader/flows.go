@@ -133,6 +133,26 @@ func (b *Bridge) Flows() ([]InstalledFlow, error) {
 	if err != nil {
 		return nil, err
 	}
+	var out []InstalledFlow
+	err = b.withEMCHits(func(h *emcHits) error {
+		out = b.flowsWithStats(recs, h)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		if out[i].Table != out[j].Table {
+			return out[i].Table < out[j].Table
+		}
+		return out[i].Priority > out[j].Priority
+	})
+	return out, nil
+}
+
+// flowsWithStats is recs with their counters and the hits the flow
+// cache's entries hold for them (emchits.go), in recs' order.
+func (b *Bridge) flowsWithStats(recs []record, h *emcHits) []InstalledFlow {
 	now := monotonicNow()
 	out := make([]InstalledFlow, 0, len(recs))
 	for _, r := range recs {
@@ -146,15 +166,11 @@ func (b *Bridge) Flows() ([]InstalledFlow, error) {
 				f.Bytes += c.Bytes
 			}
 		}
+		f.Packets += h.flows[r.id].packets
+		f.Bytes += h.flows[r.id].bytes
 		out = append(out, f)
 	}
-	sort.SliceStable(out, func(i, j int) bool {
-		if out[i].Table != out[j].Table {
-			return out[i].Table < out[j].Table
-		}
-		return out[i].Priority > out[j].Priority
-	})
-	return out, nil
+	return out
 }
 
 func (b *Bridge) installDefaultFlow() error {
@@ -584,7 +600,13 @@ func (b *Bridge) sync(recs []record, dirty, had map[uint32]bool) error {
 	if err := putAll(b.maps.FlowUsed, usedIDs, usedAt); err != nil {
 		return fmt.Errorf("write flow use times: %w", err)
 	}
-	if err := putAll(b.maps.FlowStats, newIDs, make([]bpf.DatapathFlowCounts, len(newIDs)*ncpu)); err != nil {
+	// Born in the current epoch: cache entries of an older one counted
+	// the id's previous flow (emc_fold, emcHits).
+	born := make([]bpf.DatapathFlowCounts, len(newIDs)*ncpu)
+	for i := range born {
+		born[i].Birth = cfg.Epoch
+	}
+	if err := putAll(b.maps.FlowStats, newIDs, born); err != nil {
 		return fmt.Errorf("reset counters: %w", err)
 	}
 	for id, m := range newMasks {

@@ -80,12 +80,22 @@ func (b *Bridge) rawPorts() (map[uint32]bpf.DatapathPort, error) {
 	return out, nil
 }
 
-// Ports lists the attached ports in OpenFlow number order, with counters.
+// Ports lists the attached ports in OpenFlow number order, with counters
+// (and the hits the flow cache's entries hold: emchits.go).
 func (b *Bridge) Ports() ([]Port, error) {
 	raw, err := b.rawPorts()
 	if err != nil {
 		return nil, err
 	}
+	var out []Port
+	err = b.withEMCHits(func(h *emcHits) error {
+		out = b.portsWithStats(raw, h)
+		return nil
+	})
+	return out, err
+}
+
+func (b *Bridge) portsWithStats(raw map[uint32]bpf.DatapathPort, h *emcHits) []Port {
 	now := monotonicNow()
 	var out []Port
 	for n := uint32(1); n <= MaxPort; n++ {
@@ -111,9 +121,14 @@ func (b *Bridge) Ports() ([]Port, error) {
 				port.Stats.RxDropped += c.RxDropped
 			}
 		}
+		port.Stats.RxPackets += h.rx[n].packets
+		port.Stats.RxBytes += h.rx[n].bytes
+		port.Stats.TxPackets += h.tx[n].packets
+		port.Stats.TxBytes += h.tx[n].bytes
+		port.Stats.RxDropped += h.rxDropped[n]
 		out = append(out, port)
 	}
-	return out, nil
+	return out
 }
 
 // PortMap resolves port names for the flow parser and printer.
