@@ -400,6 +400,79 @@ static __always_inline void tcp_init_sender(struct ct_tcp_side *sender, struct c
 	}
 }
 
+/* tcp_in_window()'s four tests of a segment against the tracking, in the
+ * order it makes them; the fast path (tcp_fast_ack) needs all four. */
+static __always_inline int tcp_seq_ok(const struct ct_tcp_side *sender, __u32 seq)
+{
+	return seq_before(seq, sender->td_maxend + 1); /* not over the upper bound */
+}
+
+static __always_inline int tcp_ack_ok(const struct ct_tcp_side *receiver, __u32 sack)
+{
+	return seq_before(sack, receiver->td_end + 1); /* acks only data seen */
+}
+
+static __always_inline int tcp_in_recv_win(const struct ct_tcp_side *sender,
+					   const struct ct_tcp_side *receiver, __u32 end)
+{
+	return !receiver->td_maxwin || seq_after(end, sender->td_end - receiver->td_maxwin - 1);
+}
+
+static __always_inline int tcp_ack_recent(const struct ct_tcp_side *sender,
+					  const struct ct_tcp_side *receiver, __u32 sack)
+{
+	return seq_after(sack, receiver->td_end - MAXACKWINDOW(sender) - 1);
+}
+
+/* What tcp_in_window() records of a segment in the window. */
+static __always_inline void tcp_window_update(struct ct_tcp *t, struct ct_tcp_side *sender,
+					      struct ct_tcp_side *receiver, int reply,
+					      __u32 index, const struct pkt_info *pi, __u32 seq,
+					      __u32 end, __u32 ack, __u32 sack)
+{
+	__u32 win = pi->tcp_win, swin;
+
+	if (!(pi->tcp_flags & TH_SYN))
+		win <<= sender->td_scale;
+	swin = win + (sack - ack);
+	if (sender->td_maxwin < swin)
+		sender->td_maxwin = swin;
+	if (seq_after(end, sender->td_end)) {
+		sender->td_end = end;
+		sender->flags |= CT_TCP_F_DATA_UNACK;
+	}
+	if (pi->tcp_flags & TH_ACK) {
+		if (!(sender->flags & CT_TCP_F_MAXACK_SET)) {
+			sender->td_maxack = ack;
+			sender->flags |= CT_TCP_F_MAXACK_SET;
+		} else if (seq_after(ack, sender->td_maxack)) {
+			sender->td_maxack = ack;
+		}
+	}
+	if (receiver->td_maxwin != 0 && seq_after(end, sender->td_maxend))
+		receiver->td_maxwin += end - sender->td_maxend;
+	if (seq_after(sack + win, receiver->td_maxend - 1)) {
+		receiver->td_maxend = sack + win;
+		if (win == 0)
+			receiver->td_maxend++;
+	}
+	if (ack == receiver->td_end)
+		receiver->flags &= ~CT_TCP_F_DATA_UNACK;
+	if (index == TCP_ACK_SET) {
+		if (t->last_dir == reply && t->last_seq == seq && t->last_ack == ack &&
+		    t->last_end == end && t->last_win == pi->tcp_win) {
+			t->retrans++;
+		} else {
+			t->last_dir = reply;
+			t->last_seq = seq;
+			t->last_ack = ack;
+			t->last_end = end;
+			t->last_win = pi->tcp_win;
+			t->retrans = 0;
+		}
+	}
+}
+
 /*
  * tcp_in_window() of Linux 6.1: is the segment within what the receiver
  * allows? ACCEPT updates the tracking; IGNORE (old or overshooting data)
@@ -450,13 +523,13 @@ static __always_inline int tcp_in_window(struct ct_tcp *t, int reply, __u32 inde
 	if ((fl & TH_RST) && seq == 0 && t->state == sSS)
 		seq = end = sender->td_end; /* RST answering a SYN */
 
-	if (!seq_before(seq, sender->td_maxend + 1)) {
+	if (!tcp_seq_ok(sender, seq)) {
 		__u32 overshot = end - sender->td_maxend + 1;
 
 		in_recv_win = receiver->td_maxwin &&
 			      seq_after(end, sender->td_end - receiver->td_maxwin - 1);
-		if (in_recv_win && seq_after(sack, receiver->td_end - MAXACKWINDOW(sender) - 1) &&
-		    overshot <= receiver->td_maxwin && seq_before(sack, receiver->td_end + 1)) {
+		if (in_recv_win && tcp_ack_recent(sender, receiver, sack) &&
+		    overshot <= receiver->td_maxwin && tcp_ack_ok(receiver, sack)) {
 			/* More than the window allows: tolerated, remembered. */
 			sender->td_end = end;
 			sender->flags |= CT_TCP_F_DATA_UNACK;
@@ -464,54 +537,14 @@ static __always_inline int tcp_in_window(struct ct_tcp *t, int reply, __u32 inde
 		}
 		return liberal ? TCPV_ACCEPT : TCPV_INVALID; /* SEQ over the upper bound */
 	}
-	if (!seq_before(sack, receiver->td_end + 1))
+	if (!tcp_ack_ok(receiver, sack))
 		return liberal ? TCPV_ACCEPT : TCPV_INVALID; /* ACK for data not seen */
-	in_recv_win = !receiver->td_maxwin ||
-		      seq_after(end, sender->td_end - receiver->td_maxwin - 1);
-	if (!in_recv_win)
+	if (!tcp_in_recv_win(sender, receiver, end))
 		return liberal ? TCPV_ACCEPT : TCPV_IGNORE; /* old data retransmitted */
-	if (!seq_after(sack, receiver->td_end - MAXACKWINDOW(sender) - 1))
+	if (!tcp_ack_recent(sender, receiver, sack))
 		return liberal ? TCPV_ACCEPT : TCPV_IGNORE; /* overly delayed ACK */
 
-	if (!syn)
-		win <<= sender->td_scale;
-	swin = win + (sack - ack);
-	if (sender->td_maxwin < swin)
-		sender->td_maxwin = swin;
-	if (seq_after(end, sender->td_end)) {
-		sender->td_end = end;
-		sender->flags |= CT_TCP_F_DATA_UNACK;
-	}
-	if (fl & TH_ACK) {
-		if (!(sender->flags & CT_TCP_F_MAXACK_SET)) {
-			sender->td_maxack = ack;
-			sender->flags |= CT_TCP_F_MAXACK_SET;
-		} else if (seq_after(ack, sender->td_maxack)) {
-			sender->td_maxack = ack;
-		}
-	}
-	if (receiver->td_maxwin != 0 && seq_after(end, sender->td_maxend))
-		receiver->td_maxwin += end - sender->td_maxend;
-	if (seq_after(sack + win, receiver->td_maxend - 1)) {
-		receiver->td_maxend = sack + win;
-		if (win == 0)
-			receiver->td_maxend++;
-	}
-	if (ack == receiver->td_end)
-		receiver->flags &= ~CT_TCP_F_DATA_UNACK;
-	if (index == TCP_ACK_SET) {
-		if (t->last_dir == reply && t->last_seq == seq && t->last_ack == ack &&
-		    t->last_end == end && t->last_win == pi->tcp_win) {
-			t->retrans++;
-		} else {
-			t->last_dir = reply;
-			t->last_seq = seq;
-			t->last_ack = ack;
-			t->last_end = end;
-			t->last_win = pi->tcp_win;
-			t->retrans = 0;
-		}
-	}
+	tcp_window_update(t, sender, receiver, reply, index, pi, seq, end, ack, sack);
 	return TCPV_ACCEPT;
 }
 
@@ -667,6 +700,35 @@ in_window:
 	if ((opts & TP_ENTRY) && !(opts & TP_SEENREPLY) && (pi->tcp_flags & TH_RST))
 		return TCPV_KILL;
 	return TCPV_ACCEPT;
+}
+
+/*
+ * The common segment of an established connection, an ACK without SYN,
+ * FIN or RST (PSH, URG, ECE, CWR as they come: tcp_flags_valid() accepts
+ * them all) in the window, as tcp_packet() would take it: ESTABLISHED stays
+ * (both directions), no option, window-scale or state change, and
+ * tcp_in_window()'s tests pass (all four), so only its update runs.
+ * Returns 1 when it took the segment (TCPV_ACCEPT), or 0, having written
+ * nothing, when tcp_packet() must: another state or flag, a side not set
+ * up yet, a test failing (what fails is for tcp_packet to classify).
+ */
+static __always_inline int tcp_fast_ack(struct ct_tcp *t, const struct pkt_info *pi, int reply)
+{
+	struct ct_tcp_side *sender = &t->side[reply & 1], *receiver = &t->side[(!reply) & 1];
+	__u32 seq = pi->tcp_seq, end = seq + pi->tcp_len, ack = pi->tcp_ack, sack = ack;
+
+	if (t->state != sES || (pi->tcp_flags & (TH_SYN | TH_FIN | TH_RST | TH_ACK)) != TH_ACK ||
+	    !sender->td_maxwin)
+		return 0;
+	if ((receiver->flags & CT_TCP_F_SACK_PERM) && seq_after(pi->tcp_sack, sack))
+		sack = pi->tcp_sack;
+	if (!tcp_seq_ok(sender, seq) || !tcp_ack_ok(receiver, sack) ||
+	    !tcp_in_recv_win(sender, receiver, end) || !tcp_ack_recent(sender, receiver, sack))
+		return 0;
+	tcp_window_update(t, sender, receiver, reply, TCP_ACK_SET, pi, seq, end, ack, sack);
+	t->last_index = TCP_ACK_SET;
+	t->last_dir = reply;
+	return 1;
 }
 
 /*
@@ -1087,7 +1149,7 @@ static __always_inline int ct_related(const struct flow_key *k,
  * ignore. */
 static __always_inline int tcp_update(struct ct_entry *e, __u32 gen, struct ct_result *res,
 				      const struct pkt_info *pi, __u32 opts,
-				      __u32 zone, __u64 now, int dry)
+				      __u32 zone, __u64 now, int dry, const int fast)
 {
 	__u64 seq;
 	__u8 ef, old;
@@ -1106,10 +1168,13 @@ static __always_inline int tcp_update(struct ct_entry *e, __u32 gen, struct ct_r
 	}
 	ef = e->flags;
 	old = e->tcp.state;
-	v = tcp_packet(&e->tcp, pi, opts | TP_ENTRY |
-		       (res->dir == CT_DIR_REPLY ? TP_REPLY : 0) |
-		       ((ef & CT_E_SEEN_REPLY) ? TP_SEENREPLY : 0) |
-		       ((ef & CT_E_ASSURED) ? TP_ASSURED : 0));
+	if (fast && tcp_fast_ack(&e->tcp, pi, res->dir == CT_DIR_REPLY))
+		v = TCPV_ACCEPT;
+	else
+		v = tcp_packet(&e->tcp, pi, opts | TP_ENTRY |
+			       (res->dir == CT_DIR_REPLY ? TP_REPLY : 0) |
+			       ((ef & CT_E_SEEN_REPLY) ? TP_SEENREPLY : 0) |
+			       ((ef & CT_E_ASSURED) ? TP_ASSURED : 0));
 	if (v == TCPV_ACCEPT || v == TCPV_IGNORE) {
 		if (v == TCPV_ACCEPT && (ef & CT_E_SEEN_REPLY) && e->tcp.state == sES &&
 		    (old == sSR || old == sES))
@@ -1249,7 +1314,7 @@ __noinline int ct_execute(const struct flow_key *key, const struct pkt_info *pi,
 		int v;
 
 		/* An existing connection is updated (and written) here. */
-		v = e ? tcp_update(e, ref.gen, res, pi, opts, zone, now, dry) :
+		v = e ? tcp_update(e, ref.gen, res, pi, opts, zone, now, dry, 0) :
 			tcp_packet(&res->tcp, pi, opts);
 		if (v == TCPV_REOPEN || v == TCPV_GONE) {
 			/* Kill the closed connection; the SYN starts a new one.
@@ -1383,7 +1448,7 @@ __noinline int ct_execute_ref(const struct flow_key *key, const struct pkt_info 
 	if (e->expires_ns < now)
 		return 0;
 	res->dir = dir;
-	v = tcp_update(e, ref.gen, res, pi, (flags & CT_LIBERAL) ? TP_LIBERAL : 0, zone, now, 0);
+	v = tcp_update(e, ref.gen, res, pi, (flags & CT_LIBERAL) ? TP_LIBERAL : 0, zone, now, 0, 1);
 	if (v == TCPV_GONE || v == TCPV_REOPEN)
 		return 0;
 	res->done = 1;

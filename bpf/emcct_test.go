@@ -142,6 +142,32 @@ func TestEMCConntrackTCP(t *testing.T) {
 		{"server ACK", seg(server, "A")},
 		{"client data again", seg(client, "PA")},
 		{"server data", seg(server, "PA")},
+		// The fast path's edges (conntrack.h: tcp_fast_ack): a
+		// retransmission (counted), ECE, CWR and URG (taken), a SYN
+		// (not: ignored, it changes last_index), an ACK from long ago
+		// and old data (not: ignored), an ACK of data not sent (not:
+		// invalid).
+		{"server data retransmitted", func(s, _ *tcpSession) (uint32, []byte) { return s.seg(server, "PA", true) }},
+		{"server data retransmitted again", func(s, _ *tcpSession) (uint32, []byte) { return s.seg(server, "PA", true) }},
+		{"client ACK with ECE and CWR", seg(client, "AEC")},
+		{"client data with URG", seg(client, "PAU")},
+		{"client SYN in ESTABLISHED (ignored)", func(s, _ *tcpSession) (uint32, []byte) { return s.seg(client, "S", true) }},
+		{"client ACK after it", seg(client, "A")},
+		{"client ACK of long ago (ignored)", func(s, _ *tcpSession) (uint32, []byte) {
+			s.next[server] -= 100000
+			defer func() { s.next[server] += 100000 }()
+			return s.seg(client, "A", false)
+		}},
+		{"client old data (ignored)", func(s, _ *tcpSession) (uint32, []byte) {
+			s.next[client] -= 200000
+			defer func() { s.next[client] += 200000 }()
+			return s.seg(client, "A", false)
+		}},
+		{"client ACK of data not sent (invalid)", func(s, _ *tcpSession) (uint32, []byte) {
+			s.next[server] += 100000
+			defer func() { s.next[server] -= 100000 }()
+			return s.seg(client, "A", false)
+		}},
 		{"client data out of the window", func(s, _ *tcpSession) (uint32, []byte) {
 			s.next[client] += 1 << 30
 			in, b := s.seg(client, "PA", false)
@@ -230,9 +256,10 @@ func TestEMCConntrackTCP(t *testing.T) {
 	// take (a repeated walk whose ct() result did not change) was a hit.
 	for i, want := range map[int]bool{
 		2: true, 6: true, 7: true, 8: true, // established and retransmitted SYNs
-		10: false, // after the invalid segment, whose walk the cache now holds
-		18: true,  // the RST killing its connection
-		24: true,  // the stale reference: +new, as stored
+		9: true, 10: true, 11: true, 12: true, 13: true, 14: true, 15: true, 16: true, // the fast path's edges
+		19: false, // after the invalid segments, whose walk the cache now holds
+		27: true,  // the RST killing its connection
+		33: true,  // the stale reference: +new, as stored
 	} {
 		if hits[i] != want {
 			t.Errorf("step %d (%s): cache hit %v, want %v", i, steps[i].name, hits[i], want)
