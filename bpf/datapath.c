@@ -302,7 +302,7 @@ static __always_inline int emc_replay(struct __sk_buff *skb, struct pkt_ctx *c,
 			return -1;
 	}
 	/* What the walk counted -- its flows, table misses, rx (or
-	 * rx_dropped), tx, emc_hits -- the entry counts, and emc_fold() adds
+	 * rx_dropped), tx, emc_hits, packets -- the entry counts, and emc_fold() adds
 	 * later: one add instead of a lookup each (the cache is per CPU:
 	 * plain adds). */
 	e->hit_packets++;
@@ -325,11 +325,12 @@ static __always_inline int pipeline(struct __sk_buff *skb, const int tracing)
 	struct pkt_ctx *c;
 	int verdict;
 
-	count(CNT_PACKETS);
 	c = bpf_map_lookup_elem(&scratch, &zero);
 	cfg = bpf_map_lookup_elem(&config, &zero);
-	if (!c || !cfg)
+	if (!c || !cfg) {
+		count(CNT_PACKETS);
 		return TC_ACT_SHOT;
+	}
 
 	/* Only tc_trace, run by BPF_PROG_TEST_RUN, reads cb: the caller sets it. */
 	ctx_init(c, cfg, 0, tracing, tracing && (skb->cb[0] & 1));
@@ -352,9 +353,10 @@ static __always_inline int pipeline(struct __sk_buff *skb, const int tracing)
 		if (e) {
 			verdict = emc_replay(skb, c, e);
 			if (verdict >= 0)
-				return verdict;
+				return verdict; /* counted in packets by the entry */
 		}
 	}
+	count(CNT_PACKETS);
 
 	port = bpf_map_lookup_elem(&port_by_ifindex, &ifindex);
 	if (!port) {

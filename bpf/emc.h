@@ -214,7 +214,7 @@ static __always_inline int emc_born(__u32 epoch, __u32 birth)
 /*
  * Fold e's hits into the counters its walk counts: each flow's, table
  * misses, the in_port's rx (or rx_dropped, if the walk sent nothing), each
- * output's tx, emc_hits. Runs in the datapath on e's CPU (before the slot
+ * output's tx, emc_hits and packets. Runs in the datapath on e's CPU (before the slot
  * is overwritten), so nothing writes e meanwhile; CNT_EMC_FOLD_SEQ is odd
  * while it runs, for readers, which add the hits of the entries still in
  * the cache themselves (loader/emc.go).
@@ -259,6 +259,7 @@ static __always_inline void emc_fold(struct emc_entry *e)
 		}
 	}
 	count_n(CNT_EMC_HITS, n);
+	count_n(CNT_PACKETS, n);
 	e->hit_packets = 0;
 	e->hit_bytes = 0;
 	if (folding)

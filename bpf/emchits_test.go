@@ -23,7 +23,8 @@ import (
 type countSnap struct {
 	flows map[uint32][2]uint64 // by flow id: packets, bytes
 	ports map[uint32]bpf.DatapathPortCounts
-	miss  uint64
+	miss  uint64 // table_miss
+	pkts  uint64 // packets
 }
 
 func (d *dp) counts() countSnap {
@@ -36,7 +37,7 @@ func (d *dp) counts() countSnap {
 	if err != nil {
 		d.t.Fatal(err)
 	}
-	s := countSnap{flows: map[uint32][2]uint64{}, ports: map[uint32]bpf.DatapathPortCounts{}, miss: d.counter("table_miss")}
+	s := countSnap{flows: map[uint32][2]uint64{}, ports: map[uint32]bpf.DatapathPortCounts{}, miss: d.counter("table_miss"), pkts: d.counter("packets")}
 	for _, f := range fs {
 		s.flows[f.ID] = [2]uint64{f.Packets, f.Bytes}
 	}
@@ -49,7 +50,7 @@ func (d *dp) counts() countSnap {
 
 // minus is what s counted since before, as text.
 func (s countSnap) minus(before countSnap) string {
-	out := fmt.Sprintf("table_miss +%d", s.miss-before.miss)
+	out := fmt.Sprintf("packets +%d, table_miss +%d", s.pkts-before.pkts, s.miss-before.miss)
 	for id := uint32(0); id < 8; id++ {
 		if f, ok := s.flows[id]; ok {
 			out += fmt.Sprintf("; flow %d +%d packets +%d bytes", id, f[0]-before.flows[id][0], f[1]-before.flows[id][1])
@@ -73,8 +74,8 @@ func TestEMCHitCounts(t *testing.T) {
 }
 
 // emcHitCountsOnOff sends the same packets with the cache on and off and
-// compares every counter after each: flows (through a resubmit), table
-// misses, rx, tx (one output and two), rx_dropped. Flow-table changes in
+// compares every counter after each: packets, flows (through a resubmit),
+// table misses, rx, tx (one output and two), rx_dropped. Flow-table changes in
 // the middle leave stale entries with hits that the next packet's store
 // folds.
 func emcHitCountsOnOff(t *testing.T, d *dp) {

@@ -31,7 +31,7 @@ func (b *Bridge) Counters() ([]Counter, error) {
 		}
 		for i := range out {
 			switch out[i].Name {
-			case "emc_hits":
+			case "emc_hits", "packets":
 				out[i].Value += h.hits
 			case "table_miss":
 				out[i].Value += h.misses

@@ -10,7 +10,7 @@ import (
 )
 
 // A cache hit does not touch the counters its walk counts (flows, table
-// misses, ports, emc_hits): its entry in the exact-match cache counts it
+// misses, ports, emc_hits, packets): its entry in the exact-match cache counts it
 // (hit_packets, hit_bytes), and the datapath folds that into the counters
 // when the entry is replaced (bpf/emc.h: emc_fold). Until then, readers
 // add the entries' hits themselves; this file does that, as the fold
@@ -27,7 +27,7 @@ type emcHits struct {
 	flows     map[uint32]packetsBytes
 	rx, tx    map[uint32]packetsBytes
 	rxDropped map[uint32]uint64
-	hits      uint64 // emc_hits
+	hits      uint64 // emc_hits, and packets
 	misses    uint64 // table_miss
 }
 
