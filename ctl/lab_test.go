@@ -71,7 +71,10 @@ func (c *cli) must(args ...string) string {
 func (c *cli) waitConntrack(want string) {
 	c.t.Helper()
 	var out string
-	for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+	// 10 s: in the kernel matrix's TCG VMs, with ./bpf's tests loading
+	// datapaths beside these, a close took over 3 s to show (Linux 6.12,
+	// session 9); each dump-conntrack here is a process start.
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 		out = c.must("dump-conntrack")
 		for _, l := range strings.Split(out, "\n") {
 			if l == want {
