@@ -112,16 +112,36 @@ func readAllProgress[K comparable, V any](m *ebpf.Map, progress func(read int)) 
 // readArray reads entries [0, n) of an array map with batch lookups,
 // falling back to one lookup per entry on kernels without the batch API.
 func readArray[V any](m *ebpf.Map, n uint32) ([]V, error) {
-	vals := make([]V, n)
+	return readArrayPer[V](m, n, 1)
+}
+
+// readPerCPUArray reads every CPU's value of every entry of a per-CPU
+// array: entry i's are [i*ncpu, (i+1)*ncpu).
+func readPerCPUArray[V any](m *ebpf.Map) ([]V, error) {
+	ncpu, err := ebpf.PossibleCPU()
+	if err != nil {
+		return nil, err
+	}
+	return readArrayPer[V](m, m.MaxEntries(), ncpu)
+}
+
+// readArrayPer is readArray for per values an entry (1, or a per-CPU
+// map's number of CPUs).
+func readArrayPer[V any](m *ebpf.Map, n uint32, per int) ([]V, error) {
+	vals := make([]V, int(n)*per)
 	keys := make([]uint32, min(n, batchChunk))
 	var cursor ebpf.MapBatchCursor
 	for got := uint32(0); got < n; {
 		want := min(n-got, uint32(len(keys)))
-		c, err := m.BatchLookup(&cursor, keys[:want], vals[got:got+want], nil)
+		c, err := m.BatchLookup(&cursor, keys[:want], vals[int(got)*per:int(got+want)*per], nil)
 		got += uint32(c)
 		if errors.Is(err, ebpf.ErrNotSupported) {
 			for i := got; i < n; i++ {
-				if err := m.Lookup(i, &vals[i]); err != nil {
+				var v any = &vals[i]
+				if per > 1 {
+					v = vals[int(i)*per : int(i+1)*per]
+				}
+				if err := m.Lookup(i, v); err != nil {
 					return nil, err
 				}
 			}

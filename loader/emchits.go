@@ -1,7 +1,6 @@
 package loader
 
 import (
-	"errors"
 	"fmt"
 	"slices"
 
@@ -147,40 +146,4 @@ func birthOf[V any](m *ebpf.Map, birth func(*V) uint32) func(uint32) *uint32 {
 		seen[k] = b
 		return b
 	}
-}
-
-// readPerCPUArray reads every CPU's value of every entry of a per-CPU
-// array, batched where the kernel can (one lookup per entry otherwise).
-func readPerCPUArray[V any](m *ebpf.Map) ([]V, error) {
-	ncpu, err := ebpf.PossibleCPU()
-	if err != nil {
-		return nil, err
-	}
-	n := m.MaxEntries()
-	vals := make([]V, int(n)*ncpu)
-	keys := make([]uint32, min(n, batchChunk))
-	var cursor ebpf.MapBatchCursor
-	for got := uint32(0); got < n; {
-		want := min(n-got, uint32(len(keys)))
-		c, err := m.BatchLookup(&cursor, keys[:want], vals[int(got)*ncpu:int(got+want)*ncpu], nil)
-		got += uint32(c)
-		if errors.Is(err, ebpf.ErrKeyNotExist) {
-			break // the end of the array
-		}
-		if errors.Is(err, ebpf.ErrNotSupported) {
-			for i := uint32(0); i < n; i++ {
-				if err := m.Lookup(i, vals[int(i)*ncpu:int(i+1)*ncpu]); err != nil {
-					return nil, err
-				}
-			}
-			break
-		}
-		if err != nil {
-			return nil, err
-		}
-		if c == 0 {
-			break
-		}
-	}
-	return vals, nil
 }
