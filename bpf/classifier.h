@@ -27,12 +27,6 @@
 #include "maps.h"
 
 /*
- * A global (non-static) function is verified once, on its own, instead of
- * at every call site: the pipeline calls classify from a loop, and inlining
- * it there would multiply the verifier's work by MAX_PASSES.
- * Returns 1 and fills *best when a flow matched, 0 otherwise.
- */
-/*
  * A flow past its hard_timeout, or idle longer than its idle_timeout, never
  * matches: no daemon is needed to expire it (the loader deletes it when it
  * next sees it). Until then a lower-priority flow with the identical match,
@@ -65,6 +59,55 @@ static __always_inline int flow_expired(const struct flow_ref *ref, __u64 *now)
  * (a miss too): the answer depends on nothing else. The epoch in the key ties an entry to one version of the
  * flow table. A cached flow with a timeout is checked again on every hit.
  */
+/*
+ * One subtable: mask the key with mask_id's mask and look the result up.
+ * Returns 1 and fills *ref when a flow has exactly that masked key.
+ * Global, like classify: the verifier checks the gather of the key's words
+ * once, and classify's loop over MAX_SUBTABLES subtables costs it a call
+ * per subtable (inlined, the loop took ~100k processed instructions).
+ */
+__noinline int probe(const struct flow_key *key, __u32 table_id, __u32 gen,
+		     __u32 mask_id, struct flow_ref *ref)
+{
+	struct flow_lookup lk = {}; /* on the stack: helpers up to 6.1 take keys from there */
+	const __u64 *kw, *mw;
+	struct flow_mask *mask;
+	struct flow_ref *hit;
+	__u32 w;
+
+	if (!key || !ref)
+		return 0;
+	mask = bpf_map_lookup_elem(&masks, &mask_id);
+	if (!mask)
+		return 0;
+	kw = (const __u64 *)key;
+	mw = (const __u64 *)&mask->bits;
+	for (w = 0; w < MAX_GATHER; w++) {
+		__u32 k = mask->words[w];
+
+		/* Unused words are zero, in the loader's keys too. The bound on
+		 * k is for the verifier: the loader never writes a word past
+		 * the key. */
+		if (w >= mask->nwords || k >= FLOW_KEY_WORDS)
+			lk.w[w] = 0;
+		else
+			lk.w[w] = kw[k] & mw[k];
+	}
+	lk.table = table_id;
+	lk.gen = gen & 1;
+	lk.mask_id = mask_id;
+	hit = bpf_map_lookup_elem(&flows, &lk);
+	if (!hit)
+		return 0;
+	*ref = *hit;
+	return 1;
+}
+
+/*
+ * The highest-priority flow of table_id that matches key. Global (verified
+ * once, on its own): the walk calls it at every lookup. Returns 1 and
+ * fills *best when a flow matched, 0 otherwise.
+ */
 __noinline int classify(const struct flow_key *key, __u32 table_id, __u32 gen,
 			__u32 epoch, struct flow_ref *best)
 {
@@ -72,8 +115,7 @@ __noinline int classify(const struct flow_key *key, __u32 table_id, __u32 gen,
 	struct flow_ref *hit;
 	int cached = 0;
 	__u64 now = 0;
-	struct flow_lookup lk = {};
-	const __u64 *kw, *mw;
+	const __u64 *kw;
 	struct table *t;
 	int found = 0;
 	__u32 i, w;
@@ -109,39 +151,18 @@ __noinline int classify(const struct flow_key *key, __u32 table_id, __u32 gen,
 		}
 	}
 
-	lk.table = table_id;
-	lk.gen = gen & 1;
 	for (i = 0; i < MAX_SUBTABLES; i++) {
-		struct flow_ref *ref;
-		struct flow_mask *mask;
-		__u32 mask_id;
+		struct flow_ref ref;
 
 		if (i >= t->nsubtables)
 			break;
 		/* Sorted by max priority: nothing further can beat what we have. */
 		if (found && best->priority >= t->st[i].max_priority)
 			break;
-		mask_id = t->st[i].mask_id;
-		mask = bpf_map_lookup_elem(&masks, &mask_id);
-		if (!mask)
-			continue;
-		mw = (const __u64 *)&mask->bits;
-		for (w = 0; w < MAX_GATHER; w++) {
-			__u32 k = mask->words[w];
-
-			/* Unused words are zero, in the loader's keys too. The
-			 * bound on k is for the verifier: the loader never writes
-			 * a word past the key. */
-			if (w >= mask->nwords || k >= FLOW_KEY_WORDS)
-				lk.w[w] = 0;
-			else
-				lk.w[w] = kw[k] & mw[k];
-		}
-		lk.mask_id = mask_id;
-		ref = bpf_map_lookup_elem(&flows, &lk);
-		if (ref && (!found || ref->priority > best->priority) &&
-		    !flow_expired(ref, &now)) {
-			*best = *ref;
+		if (probe(key, table_id, gen, t->st[i].mask_id, &ref) &&
+		    (!found || ref.priority > best->priority) &&
+		    !flow_expired(&ref, &now)) {
+			*best = ref;
 			found = 1;
 		}
 	}

@@ -22,7 +22,9 @@
 #define MAX_ACTIONS    16   /* actions in one flow's list */
 #define MAX_PASSES     8    /* classifier passes a packet may take (1 + recirculations) */
 #define MAX_DEPTH      8    /* nested resubmits (a power of two: indexes are masked) */
-#define MAX_STEPS      128  /* lookups + actions + returns per packet: the verifier's loop bound */
+#define MAX_STEPS      128  /* lookups + actions + returns per packet */
+#define WALK_STEPS     32   /* steps in one run of the walk stage: the verifier's loop bound
+			     * (a longer walk goes on in a new run: stages.h) */
 #define GENERATIONS    2    /* flow-table generations: the loader fills one while the other runs */
 #define CT_MAX_ENTRIES 262144
 #define CT_ZONES       65536 /* conntrack zones 0..65535 */
@@ -496,6 +498,16 @@ enum tcp_ct_state {
 	TCP_CT_IGNORE,
 };
 
+/*
+ * The datapath's stages (stages.h): programs chained by tail calls, each
+ * verified on its own. The index of a stage in tc_stages and xdp_stages
+ * (maps.h), which the loader fills.
+ */
+enum stage {
+	STAGE_WALK = 0, /* classify and act, one pass; a recirculation calls it again */
+	STAGE_MAX,
+};
+
 /* Datapath counters (per-CPU array, index = enum counter). */
 enum counter {
 	CNT_PACKETS = 0,
@@ -517,6 +529,7 @@ enum counter {
 	CNT_XDP_ABORTED,    /* XDP met an action it cannot do (a flow table change raced): dropped */
 	CNT_EMC_HITS,       /* packets the exact-match cache carried (emc.h) */
 	CNT_CT_FLUSHED,     /* connections flush-conntrack removed in the kernel (ct_flush) */
+	CNT_STAGE_FAIL,     /* a tail call to the next stage failed (stages.h): dropped */
 	CNT_EMC_FOLD_SEQ,   /* odd while emc_fold() runs on this CPU: readers retry (not shown) */
 	CNT_MAX,
 };

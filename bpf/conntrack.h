@@ -775,12 +775,19 @@ static __always_inline void ct_release(struct ct_entry *e, __u64 owned)
 /*
  * Own e: take its seq from even to odd. Returns the odd seq (pass it to
  * ct_release), or 0 when CT_TRIES attempts found it owned (counted).
+ *
+ * Global, verified once: inlined, each of its eight call sites in
+ * ct_execute multiplied the verifier's work by its CT_TRIES iterations,
+ * and some kernels' verifiers gave up at 1,000,000 instructions. A call
+ * costs the owner ~1 ns (docs/performance.md).
  */
-static __always_inline __u64 ct_own(struct ct_entry *e)
+__noinline __u64 ct_own(struct ct_entry *e)
 {
 	__u64 seq;
 	__u32 i;
 
+	if (!e)
+		return 0;
 	for (i = 0; i < CT_TRIES; i++) {
 		seq = *(volatile __u64 *)&e->seq;
 		if (seq & 1)

@@ -30,6 +30,8 @@ struct pkt_info {
 	__u32 l4_len;      /* L4 header + payload, from the IP header's lengths */
 	__u32 tcp_optlen;  /* bytes of TCP options copied to tcp_opts (<= 40) */
 	__u8 written[0];
+	__u32 ext_len;     /* IPv6: bytes of extension headers (parse_ipv6) */
+	__u32 pad3;
 	__be32 inner_src[4]; /* icmp_error: the quoted packet's addresses (IPv4 in [0]) */
 	__be32 inner_dst[4];
 	/* TCP, for window tracking (host order): l4_ok and nw_proto TCP */
@@ -110,6 +112,8 @@ struct pkt_ctx {
 	__u32 dryrun;      /* tc_trace asked not to change any state (ebpfovs trace) */
 	__u32 halt;        /* dec_ttl expired the packet: no further actions */
 	__u32 liberal;     /* CFG_TCP_LIBERAL */
+	__u32 steps;       /* steps taken, in all passes (MAX_STEPS) */
+	__u32 fresh;       /* this run of the walk stage has not started a pass yet */
 	struct action act; /* the action step() hands to the program's exec_* */
 	__u32 pad2;
 	struct emc_rec emc;

@@ -17,14 +17,17 @@
  * A packet whose key the exact-match cache knows skips the walk: emc.h
  * replays what the walk did for the last packet with that key.
  *
- * Three programs share the code: tc_ingress is attached to every port;
- * tc_trace is the same pipeline with tracing on, run only through
- * BPF_PROG_TEST_RUN by `ebpfovs trace` and the tests; with cb[0] bit 0 set
- * it is a dry run that changes no state (conntrack, MAC table, counters)
- * and sends nothing. xdp_ingress runs the same walk in XDP mode (xdp.h).
- * Two more programs, never attached, do the connection table's
- * housekeeping in the kernel when the loader runs them: ct_gc and
- * ct_flush.
+ * The pipeline is two stages (stages.h), each its own program, so that
+ * the verifier checks each on its own: the entry (parse, the cache, the
+ * port) and the walk (one pass; a recirculation is a tail call to the walk
+ * again). tc_ingress is attached to every port; tc_trace is the same
+ * entry with tracing on, run only through BPF_PROG_TEST_RUN by `ebpfovs
+ * trace` and the tests (with cb[0] bit 0 set it is a dry run that changes
+ * no state -- conntrack, MAC table, counters -- and sends nothing); both
+ * go on in tc_walk. xdp_ingress and xdp_walk are the same in XDP mode
+ * (xdp.h). Three more programs, never attached, do the connection table's
+ * housekeeping in the kernel when the loader runs them: ct_gc, ct_flush
+ * and ct_delete_keys.
  */
 #include <linux/bpf.h>
 #include <linux/pkt_cls.h>
@@ -41,6 +44,7 @@
 #include "actions.h"
 #include "emc.h"
 #include "xdp.h"
+#include "stages.h"
 
 char __license[] SEC("license") = "Dual BSD/GPL";
 
@@ -50,6 +54,7 @@ const enum action_type *unused_action_type __attribute__((unused));
 const enum attach_mode *unused_attach_mode __attribute__((unused));
 const enum counter *unused_counter __attribute__((unused));
 const enum tcp_ct_state *unused_tcp_ct_state __attribute__((unused));
+const enum stage *unused_stage __attribute__((unused));
 
 static __always_inline void trace_lookup(struct pkt_ctx *c, __u32 table,
 					 int found, const struct flow_ref *ref)
@@ -116,11 +121,13 @@ static __always_inline void lookup_push(struct pkt_ctx *c, __u32 table,
 }
 
 /* What step() asks of the program running it. */
-enum { STEP_NEXT = 0, STEP_DONE, STEP_ACT };
+enum { STEP_NEXT = 0, STEP_DONE, STEP_ACT, STEP_RECIRC };
 
 /*
  * One step of the walk. Returns STEP_DONE when the packet is done, STEP_ACT
- * when the program must run c->act (exec_ct, exec_meta, or its own exec_action*), else
+ * when the program must run c->act (exec_ct, exec_meta, or its own
+ * exec_action*), STEP_RECIRC when a pass is due and this run of the walk
+ * stage has had its own (the next runs in a new one: stages.h), else
  * STEP_NEXT. Global, and free of the program's context type, so TC and XDP
  * share it and the verifier checks it once.
  */
@@ -143,6 +150,9 @@ __noinline int step(struct pkt_ctx *c)
 			c->emc.ok = 0;
 			return STEP_DONE;
 		}
+		if (!c->fresh)
+			return STEP_RECIRC;
+		c->fresh = 0;
 		table = c->next_table;
 		c->next_table = NO_TABLE;
 		c->passes++;
@@ -217,6 +227,7 @@ static __always_inline void ctx_walk(struct pkt_ctx *c, const struct bridge_conf
 	c->out.flood = 0;
 	c->depth = 0;
 	c->passes = 0;
+	c->steps = 0;
 	c->next_table = 0; /* the first pass, in table 0 */
 	c->epoch = (cfg->epoch & 0x7fffffff) |
 		   ((cfg->flags & CFG_NO_CACHE) ? 0x80000000 : 0);
@@ -226,22 +237,38 @@ static __always_inline void ctx_walk(struct pkt_ctx *c, const struct bridge_conf
 	__builtin_memset(c->key.ct_label, 0, sizeof(c->key.ct_label));
 }
 
+/* What a run of the walk stage ends with. */
+enum { WALK_DONE = 0, WALK_AGAIN };
+
 /*
- * The walk: classify and act, step by step, until the packet is done.
- * TC passes its skb; XDP passes NULL (always inlined, so each program
- * keeps only its own branch). What the walk does is recorded for the
- * exact-match cache as it goes (XDP never stores it: emc_key() was not
- * called there, so c->emc.ok stays 0).
+ * The walk stage's loop: classify and act, step by step, until the packet
+ * is done (WALK_DONE) or the walk must go on in a new run of the stage
+ * (WALK_AGAIN: the caller tail-calls it): a recirculation is due, or this
+ * run took WALK_STEPS steps. The verifier walks the loop's every
+ * iteration, so its bound is the stage's cost: WALK_STEPS, not the
+ * packet's MAX_STEPS. TC passes its skb; XDP passes NULL and xdp set
+ * (always inlined, so each program keeps only its own branch). What the
+ * walk does is recorded for the exact-match cache as it goes (XDP never
+ * stores it: emc_key() was not called there, so c->emc.ok stays 0).
  */
-static __always_inline void walk(struct pkt_ctx *c, struct __sk_buff *skb)
+static __always_inline int walk(struct pkt_ctx *c, struct __sk_buff *skb, const int xdp)
 {
 	__u32 i, table;
 	int r;
 
-	for (i = 0; i < MAX_STEPS; i++) {
+	c->fresh = 1;
+	for (i = 0; i < WALK_STEPS; i++) {
+		if (c->steps >= MAX_STEPS) {
+			count(CNT_STEP_LIMIT);
+			c->emc.ok = 0;
+			return WALK_DONE;
+		}
+		c->steps++;
 		r = step(c);
 		if (r == STEP_DONE)
-			break;
+			return WALK_DONE;
+		if (r == STEP_RECIRC)
+			return WALK_AGAIN;
 		if (r != STEP_ACT)
 			continue;
 		emc_note_action(c);
@@ -252,29 +279,43 @@ static __always_inline void walk(struct pkt_ctx *c, struct __sk_buff *skb)
 		} else if (act_is_meta(c->act.type)) {
 			table = exec_meta(c);
 		} else {
-			table = skb ? exec_action(skb, c) : exec_action_xdp(c);
+			table = xdp ? exec_action_xdp(c) : exec_action(skb, c);
 		}
 		if (table != NO_TABLE)
 			c->next_table = table;
 	}
-	if (i == MAX_STEPS) {
-		count(CNT_STEP_LIMIT);
-		c->emc.ok = 0;
-	}
+	return WALK_AGAIN;
 }
 
-/* Count the packet on its in_port; returns the counters (NULL in a dry run). */
-static __always_inline struct port_counts *count_rx(struct pkt_ctx *c)
+/* The in_port's counters (NULL in a dry run). */
+static __always_inline struct port_counts *rx_counts(struct pkt_ctx *c)
+{
+	return c->dryrun ? NULL : bpf_map_lookup_elem(&port_stats, &c->out.in_port);
+}
+
+/* Count the packet on its in_port. */
+static __always_inline void count_rx(struct pkt_ctx *c)
 {
 	struct port_counts *ps;
 
 	c->key.in_port = bpf_htonl(c->out.in_port);
-	ps = c->dryrun ? NULL : bpf_map_lookup_elem(&port_stats, &c->out.in_port);
+	ps = rx_counts(c);
 	if (ps) {
 		ps->rx_packets++;
 		ps->rx_bytes += c->pi.len;
 	}
-	return ps;
+}
+
+/* The walk sent the packet nowhere: count it dropped on its in_port. */
+static __always_inline void count_rx_dropped(struct pkt_ctx *c)
+{
+	struct port_counts *ps;
+
+	if (c->out.nout)
+		return;
+	ps = rx_counts(c);
+	if (ps)
+		ps->rx_dropped++;
 }
 
 /*
@@ -315,12 +356,15 @@ static __always_inline int emc_replay(struct __sk_buff *skb, struct pkt_ctx *c,
 	return finish(skb, &c->out);
 }
 
+/*
+ * The TC entry stage: parse, replay a cached walk, or count the packet on
+ * its port and go on to the walk stage.
+ */
 static __always_inline int pipeline(struct __sk_buff *skb, const int tracing)
 {
-	__u32 ifindex = skb->ifindex, zero = 0, i, *port;
+	__u32 ifindex = skb->ifindex, zero = 0, *port;
 	struct bridge_config *cfg;
-	struct port_counts *ps;
-	struct trace *tr = NULL;
+	struct trace *tr;
 	struct emc_entry *e;
 	struct pkt_ctx *c;
 	int verdict;
@@ -364,22 +408,33 @@ static __always_inline int pipeline(struct __sk_buff *skb, const int tracing)
 		return TC_ACT_OK;
 	}
 	c->out.in_port = *port;
-	ps = count_rx(c);
+	count_rx(c);
 	ctx_walk(c, cfg);
 
 	/* Classify and act. */
-	walk(c, skb);
+	stage_tc(skb, STAGE_WALK);
+	return TC_ACT_SHOT;
+}
+
+/* The TC walk stage's end: the packet goes where the walk sent it. */
+static __always_inline int walk_end(struct __sk_buff *skb, struct pkt_ctx *c)
+{
+	__u32 zero = 0, i;
+	struct trace *tr;
+	int verdict;
 
 	verdict = finish(skb, &c->out);
-	if (!c->out.nout && ps)
-		ps->rx_dropped++;
+	count_rx_dropped(c);
 	emc_store(c);
-	if (tracing && tr) {
-		tr->nout = c->out.nout;
-		for (i = 0; i < TRACE_MAX_OUT; i++)
-			tr->out_port[i] = c->out.port[i];
-		tr->verdict = verdict;
-		tr->ct_state = c->ct.ct_state;
+	if (c->tracing) {
+		tr = bpf_map_lookup_elem(&trace_buf, &zero);
+		if (tr) {
+			tr->nout = c->out.nout;
+			for (i = 0; i < TRACE_MAX_OUT; i++)
+				tr->out_port[i] = c->out.port[i];
+			tr->verdict = verdict;
+			tr->ct_state = c->ct.ct_state;
+		}
 	}
 	return verdict;
 }
@@ -394,6 +449,27 @@ SEC("tc")
 int tc_trace(struct __sk_buff *skb)
 {
 	return pipeline(skb, 1);
+}
+
+/*
+ * The TC walk stage (STAGE_WALK): a pass of the walk (or WALK_STEPS steps
+ * of it), then the rest by a tail call to itself, or the packet's end.
+ * Entered only from the TC entry stage and from itself, with the packet
+ * context in scratch.
+ */
+SEC("tc")
+int tc_walk(struct __sk_buff *skb)
+{
+	__u32 zero = 0;
+	struct pkt_ctx *c = bpf_map_lookup_elem(&scratch, &zero);
+
+	if (!c)
+		return TC_ACT_SHOT;
+	if (walk(c, skb, 0) == WALK_AGAIN) {
+		stage_tc(skb, STAGE_WALK);
+		c->emc.ok = 0; /* failed: the packet ends here, counted */
+	}
+	return walk_end(skb, c);
 }
 
 /*
@@ -458,14 +534,13 @@ int ct_delete_keys(struct __sk_buff *skb)
 /*
  * XDP mode (xdp.h): the same walk, run before an skb exists, for flow tables
  * whose actions XDP can carry out; otherwise the packet goes on to
- * tc_ingress, untouched and uncounted here.
+ * tc_ingress, untouched and uncounted here. The entry stage.
  */
 SEC("xdp")
 int xdp_ingress(struct xdp_md *ctx)
 {
 	__u32 ifindex = ctx->ingress_ifindex, zero = 0, *port;
 	struct bridge_config *cfg;
-	struct port_counts *ps;
 	struct pkt_ctx *c;
 
 	port = bpf_map_lookup_elem(&port_by_ifindex, &ifindex);
@@ -484,9 +559,22 @@ int xdp_ingress(struct xdp_md *ctx)
 
 	if (parse_xdp(ctx, &c->key, &c->pi))
 		count(CNT_TRUNCATED);
-	ps = count_rx(c);
-	walk(c, NULL);
-	if (!c->out.nout && ps)
-		ps->rx_dropped++;
+	count_rx(c);
+	stage_xdp(ctx, STAGE_WALK);
+	return XDP_DROP;
+}
+
+/* The XDP walk stage (STAGE_WALK), as tc_walk. */
+SEC("xdp")
+int xdp_walk(struct xdp_md *ctx)
+{
+	__u32 zero = 0;
+	struct pkt_ctx *c = bpf_map_lookup_elem(&scratch, &zero);
+
+	if (!c)
+		return XDP_DROP;
+	if (walk(c, NULL, 1) == WALK_AGAIN)
+		stage_xdp(ctx, STAGE_WALK); /* returns only if it failed: the packet ends here */
+	count_rx_dropped(c);
 	return finish_xdp(&c->out, c->pi.len);
 }

@@ -98,8 +98,9 @@ const (
 	DatapathCounterCNT_XDP_ABORTED   DatapathCounter = 16
 	DatapathCounterCNT_EMC_HITS      DatapathCounter = 17
 	DatapathCounterCNT_CT_FLUSHED    DatapathCounter = 18
-	DatapathCounterCNT_EMC_FOLD_SEQ  DatapathCounter = 19
-	DatapathCounterCNT_MAX           DatapathCounter = 20
+	DatapathCounterCNT_STAGE_FAIL    DatapathCounter = 19
+	DatapathCounterCNT_EMC_FOLD_SEQ  DatapathCounter = 20
+	DatapathCounterCNT_MAX           DatapathCounter = 21
 )
 
 type DatapathCtEntry struct {
@@ -319,6 +320,8 @@ type DatapathPktCtx struct {
 		L4Len      uint32
 		TcpOptlen  uint32
 		Written    [0]uint8
+		ExtLen     uint32
+		Pad3       uint32
 		InnerSrc   [4]uint32
 		InnerDst   [4]uint32
 		TcpSeq     uint32
@@ -398,6 +401,8 @@ type DatapathPktCtx struct {
 	Dryrun    uint32
 	Halt      uint32
 	Liberal   uint32
+	Steps     uint32
+	Fresh     uint32
 	Act       DatapathAction
 	Pad2      uint32
 	_         [4]byte
@@ -433,6 +438,13 @@ type DatapathPortCounts struct {
 	Birth     uint32
 	Pad       uint32
 }
+
+type DatapathStage uint32
+
+const (
+	DatapathStageSTAGE_WALK DatapathStage = 0
+	DatapathStageSTAGE_MAX  DatapathStage = 1
+)
 
 type DatapathSubtable struct {
 	_           structs.HostLayout
@@ -516,18 +528,23 @@ const (
 	DatapathMapPorts            = "ports"
 	DatapathMapScratch          = "scratch"
 	DatapathMapTables           = "tables"
+	DatapathMapTcStages         = "tc_stages"
 	DatapathMapTraceBuf         = "trace_buf"
 	DatapathMapTxPorts          = "tx_ports"
+	DatapathMapXdpStages        = "xdp_stages"
 	DatapathProgCtDeleteKeys    = "ct_delete_keys"
 	DatapathProgCtFlush         = "ct_flush"
 	DatapathProgCtGc            = "ct_gc"
 	DatapathProgTcIngress       = "tc_ingress"
 	DatapathProgTcTrace         = "tc_trace"
+	DatapathProgTcWalk          = "tc_walk"
 	DatapathProgXdpIngress      = "xdp_ingress"
+	DatapathProgXdpWalk         = "xdp_walk"
 	DatapathVarCtReleasePlain   = "ct_release_plain"
 	DatapathVarUnusedActionType = "unused_action_type"
 	DatapathVarUnusedAttachMode = "unused_attach_mode"
 	DatapathVarUnusedCounter    = "unused_counter"
+	DatapathVarUnusedStage      = "unused_stage"
 	DatapathVarUnusedTcpCtState = "unused_tcp_ct_state"
 )
 
@@ -578,7 +595,9 @@ type DatapathProgramSpecs struct {
 	CtGc         *ebpf.ProgramSpec `ebpf:"ct_gc"`
 	TcIngress    *ebpf.ProgramSpec `ebpf:"tc_ingress"`
 	TcTrace      *ebpf.ProgramSpec `ebpf:"tc_trace"`
+	TcWalk       *ebpf.ProgramSpec `ebpf:"tc_walk"`
 	XdpIngress   *ebpf.ProgramSpec `ebpf:"xdp_ingress"`
+	XdpWalk      *ebpf.ProgramSpec `ebpf:"xdp_walk"`
 }
 
 // DatapathMapSpecs contains maps before they are loaded into the kernel.
@@ -609,8 +628,10 @@ type DatapathMapSpecs struct {
 	Ports           *ebpf.MapSpec `ebpf:"ports"`
 	Scratch         *ebpf.MapSpec `ebpf:"scratch"`
 	Tables          *ebpf.MapSpec `ebpf:"tables"`
+	TcStages        *ebpf.MapSpec `ebpf:"tc_stages"`
 	TraceBuf        *ebpf.MapSpec `ebpf:"trace_buf"`
 	TxPorts         *ebpf.MapSpec `ebpf:"tx_ports"`
+	XdpStages       *ebpf.MapSpec `ebpf:"xdp_stages"`
 }
 
 // DatapathVariableSpecs contains global variables before they are loaded into the kernel.
@@ -621,6 +642,7 @@ type DatapathVariableSpecs struct {
 	UnusedActionType *ebpf.VariableSpec `ebpf:"unused_action_type"`
 	UnusedAttachMode *ebpf.VariableSpec `ebpf:"unused_attach_mode"`
 	UnusedCounter    *ebpf.VariableSpec `ebpf:"unused_counter"`
+	UnusedStage      *ebpf.VariableSpec `ebpf:"unused_stage"`
 	UnusedTcpCtState *ebpf.VariableSpec `ebpf:"unused_tcp_ct_state"`
 }
 
@@ -668,8 +690,10 @@ type DatapathMaps struct {
 	Ports           *ebpf.Map `ebpf:"ports"`
 	Scratch         *ebpf.Map `ebpf:"scratch"`
 	Tables          *ebpf.Map `ebpf:"tables"`
+	TcStages        *ebpf.Map `ebpf:"tc_stages"`
 	TraceBuf        *ebpf.Map `ebpf:"trace_buf"`
 	TxPorts         *ebpf.Map `ebpf:"tx_ports"`
+	XdpStages       *ebpf.Map `ebpf:"xdp_stages"`
 }
 
 func (m *DatapathMaps) Close() error {
@@ -698,8 +722,10 @@ func (m *DatapathMaps) Close() error {
 		m.Ports,
 		m.Scratch,
 		m.Tables,
+		m.TcStages,
 		m.TraceBuf,
 		m.TxPorts,
+		m.XdpStages,
 	)
 }
 
@@ -711,6 +737,7 @@ type DatapathVariables struct {
 	UnusedActionType *ebpf.Variable `ebpf:"unused_action_type"`
 	UnusedAttachMode *ebpf.Variable `ebpf:"unused_attach_mode"`
 	UnusedCounter    *ebpf.Variable `ebpf:"unused_counter"`
+	UnusedStage      *ebpf.Variable `ebpf:"unused_stage"`
 	UnusedTcpCtState *ebpf.Variable `ebpf:"unused_tcp_ct_state"`
 }
 
@@ -723,7 +750,9 @@ type DatapathPrograms struct {
 	CtGc         *ebpf.Program `ebpf:"ct_gc"`
 	TcIngress    *ebpf.Program `ebpf:"tc_ingress"`
 	TcTrace      *ebpf.Program `ebpf:"tc_trace"`
+	TcWalk       *ebpf.Program `ebpf:"tc_walk"`
 	XdpIngress   *ebpf.Program `ebpf:"xdp_ingress"`
+	XdpWalk      *ebpf.Program `ebpf:"xdp_walk"`
 }
 
 func (p *DatapathPrograms) Close() error {
@@ -733,7 +762,9 @@ func (p *DatapathPrograms) Close() error {
 		p.CtGc,
 		p.TcIngress,
 		p.TcTrace,
+		p.TcWalk,
 		p.XdpIngress,
+		p.XdpWalk,
 	)
 }
 

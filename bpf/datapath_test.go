@@ -1022,7 +1022,28 @@ func TestMalformedFrames(t *testing.T) {
 				t.Fatalf("verdict %d", res.Verdict)
 			}
 			t.Logf("passes %v out %v ct_state %#x", passes(&res.Trace), outPorts(&res.Trace), res.Trace.CtState)
+			// The attached programs' stages too: the TC entry with the
+			// cache (twice: a miss, then what it stored) and XDP's.
+			for i := 0; i < 2; i++ {
+				switch v := d.ingress(1, frame); v {
+				case loader.TCActOK, loader.TCActShot, loader.TCActRedirect:
+				default:
+					t.Fatalf("tc_ingress: verdict %d", v)
+				}
+			}
+			switch v := d.runXDP(1, frame); v {
+			case loader.XDPPass, loader.XDPDrop, loader.XDPRedirect:
+			default:
+				t.Fatalf("xdp_ingress: verdict %d", v)
+			}
 		})
+	}
+	d.t = t
+	if n := d.counter("stage_fail"); n != 0 {
+		t.Errorf("stage_fail = %d: a stage's tail call failed", n)
+	}
+	if n := d.counter("truncated"); n == 0 {
+		t.Errorf("truncated = 0 after every malformed frame")
 	}
 }
 

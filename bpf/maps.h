@@ -48,6 +48,24 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } tx_ports SEC(".maps");
 
+/* The stages of the TC and XDP programs (enum stage, stages.h): a stage
+ * tail-calls the next. W: loader, when it creates the bridge. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
+	__uint(max_entries, STAGE_MAX);
+	__type(key, __u32);
+	__type(value, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} tc_stages SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
+	__uint(max_entries, STAGE_MAX);
+	__type(key, __u32);
+	__type(value, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} xdp_stages SEC(".maps");
+
 /* Bridge-wide settings, one entry. W: loader. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

@@ -286,6 +286,15 @@ static __always_inline int parse_ipv6(struct cursor *c, struct flow_key *k,
 	}
 	if (i == MAX_EXT_HDRS)
 		return -1;
+	/*
+	 * Verifier-driven: each number of extension headers leaves the cursor
+	 * at an offset of its own, and the verifier checked everything after
+	 * (the L4 headers) once per offset: ~80k processed instructions. Read
+	 * back from memory, the offset is one unknown value, bounded here,
+	 * and the rest is checked once.
+	 */
+	*(volatile __u32 *)&pi->ext_len = (__u32)(c->pos - payload);
+	c->pos = payload + ((*(volatile __u32 *)&pi->ext_len) & 0x3fff);
 	/* As OVS's miniflow_extract: the label, TOS and TTL only once the
 	 * extension headers parsed (a failed walk above leaves them 0). */
 	key_set_label_mark(k, bpf_htonl(((__u32)(ip6->flow_lbl[0] & 0x0f) << 16) |
@@ -301,9 +310,8 @@ static __always_inline int parse_ipv6(struct cursor *c, struct flow_key *k,
  * TCP options conntrack uses: window scale and SACK-permitted (nf_conntrack
  * tcp_options(), on SYNs) and the SACK blocks' highest right edge
  * (tcp_sack()). parse() copies the option bytes into pi->tcp_opts; this
- * global function walks them, so the verifier checks the walk once rather
- * than inside every inlined copy of parse(). At most 12 options (SYNs carry
- * about five, SACKed ACKs about eight) keep the verifier's work small.
+ * walks them. At most 12 options (SYNs carry about five, SACKed ACKs
+ * about eight).
  */
 /* An option byte; the mask survives clang (see reg_index in actions.h). */
 static __always_inline __u32 opt_at(const struct pkt_info *pi, __u32 i)
@@ -312,17 +320,50 @@ static __always_inline __u32 opt_at(const struct pkt_info *pi, __u32 i)
 	return pi->tcp_opts[i & 63];
 }
 
+/*
+ * One option that conntrack reads, of kind 3, 4 or 5 and length len (2..40)
+ * at off. Global, and called only for those kinds: the walk's loop is
+ * then a few instructions per option for the verifier (with this inlined,
+ * the walk took ~47k processed instructions), and the NOPs and
+ * timestamps of an established connection's segments cost no call.
+ */
+__noinline int tcp_option(struct pkt_info *pi, __u32 off, __u32 kind, __u32 len)
+{
+	__u32 b;
+
+	if (!pi || off > 38 || len > 40)
+		return 0;
+	if (kind == 3 && len == 3) {
+		__u8 ws = opt_at(pi, off + 2);
+
+		pi->tcp_wscale = ws > TCP_MAX_WSCALE ? TCP_MAX_WSCALE : ws;
+	} else if (kind == 4 && len == 2) {
+		pi->tcp_sackok = 1;
+	} else if (kind == 5) {
+		for (b = 0; b < 4; b++) {
+			__u32 e = off + 2 + b * 8 + 4, right;
+
+			if (2 + b * 8 + 8 > len || e + 4 > 40)
+				break;
+			right = opt_at(pi, e) << 24 | opt_at(pi, e + 1) << 16 |
+				opt_at(pi, e + 2) << 8 | opt_at(pi, e + 3);
+			if ((__s32)(right - pi->tcp_sack) > 0)
+				pi->tcp_sack = right;
+		}
+	}
+	return 0;
+}
+
+/* The options' walk. Global: checked once, whatever state parse() is in. */
 __noinline int tcp_options(struct pkt_info *pi)
 {
-	__u32 off = 0, optlen;
-	int i, b;
+	__u32 off = 0, optlen, kind, len;
+	int i;
 
 	if (!pi)
 		return 0;
 	optlen = pi->tcp_optlen;
 	for (i = 0; i < 12; i++) {
-		__u8 kind, len;
-
 		if (off >= optlen || off >= 39)
 			break;
 		kind = opt_at(pi, off);
@@ -335,24 +376,8 @@ __noinline int tcp_options(struct pkt_info *pi)
 		len = opt_at(pi, off + 1);
 		if (len < 2 || off + len > optlen || len > 40)
 			break;
-		if (kind == 3 && len == 3) {
-			__u8 ws = opt_at(pi, off + 2);
-
-			pi->tcp_wscale = ws > TCP_MAX_WSCALE ? TCP_MAX_WSCALE : ws;
-		} else if (kind == 4 && len == 2) {
-			pi->tcp_sackok = 1;
-		} else if (kind == 5) {
-			for (b = 0; b < 4; b++) {
-				__u32 e = off + 2 + b * 8 + 4, right;
-
-				if (2 + b * 8 + 8 > len || e + 4 > 40)
-					break;
-				right = opt_at(pi, e) << 24 | opt_at(pi, e + 1) << 16 |
-					opt_at(pi, e + 2) << 8 | opt_at(pi, e + 3);
-				if ((__s32)(right - pi->tcp_sack) > 0)
-					pi->tcp_sack = right;
-			}
-		}
+		if (kind >= 3 && kind <= 5)
+			tcp_option(pi, off, kind, len);
 		off += len;
 	}
 	return 0;
@@ -558,9 +583,9 @@ static __always_inline void tcp_options_load(const void *ctx, load_bytes_fn load
 	}
 }
 
-/* TC: parse the skb into k (which must be zeroed) and pi. */
-static __always_inline int parse(struct __sk_buff *skb, struct flow_key *k,
-				 struct pkt_info *pi)
+/* TC: parse the skb into k (which must be zeroed) and pi. Returns 0, or -1
+ * when a header was truncated or malformed. */
+static __always_inline int parse(struct __sk_buff *skb, struct flow_key *k, struct pkt_info *pi)
 {
 	__u32 pull, optoff = 0;
 	struct cursor c;
@@ -590,11 +615,14 @@ static __always_inline int parse(struct __sk_buff *skb, struct flow_key *k,
 static __always_inline int parse_xdp(struct xdp_md *ctx, struct flow_key *k,
 				     struct pkt_info *pi)
 {
-	void *start = (void *)(long)ctx->data;
-	struct cursor c = { .pos = start, .end = (void *)(long)ctx->data_end };
+	struct cursor c;
 	__u32 optoff = 0;
+	void *start;
 	int err;
 
+	start = (void *)(long)ctx->data;
+	c.pos = start;
+	c.end = (void *)(long)ctx->data_end;
 	err = parse_headers(&c, start, (__u32)(c.end - start), 0, k, pi, &optoff);
 	tcp_options_load(ctx, (load_bytes_fn)bpf_xdp_load_bytes, pi, err, optoff);
 	return err;

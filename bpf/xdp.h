@@ -40,11 +40,29 @@ static __always_inline void xdp_output(struct out_state *o, __u32 port, int allo
 	o->pending = port;
 }
 
+/* One port of an XDP flood: counted and recorded, if it exists (the
+ * broadcast sends). Global, as flood_one(). */
+__noinline int xdp_flood_one(struct out_state *o, __u32 port, __u32 len)
+{
+	struct port *p;
+
+	if (!o)
+		return 0;
+	p = bpf_map_lookup_elem(&ports, &port);
+	if (p && p->ifindex) {
+		if (o->nout < TRACE_MAX_OUT)
+			o->port[o->nout] = port;
+		o->nout++;
+		port_tx(port, len);
+	}
+	return 0;
+}
+
 /* XDP: FLOOD/ALL. The broadcast sends; this counts and records each port. */
 __noinline int xdp_flood(struct out_state *o, __u32 len)
 {
 	struct bridge_config *cfg;
-	__u32 zero = 0, port, max, key;
+	__u32 zero = 0, port, max;
 
 	if (!o)
 		return 0;
@@ -58,20 +76,10 @@ __noinline int xdp_flood(struct out_state *o, __u32 len)
 	o->flood = 1;
 	max = cfg->max_port;
 	for (port = 1; port < MAX_PORTS; port++) {
-		struct port *p;
-
 		if (port > max)
 			break;
-		if (port == o->in_port)
-			continue;
-		key = port; /* a copy: see flood() */
-		p = bpf_map_lookup_elem(&ports, &key);
-		if (p && p->ifindex) {
-			if (o->nout < TRACE_MAX_OUT)
-				o->port[o->nout] = port;
-			o->nout++;
-			port_tx(port, len);
-		}
+		if (port != o->in_port)
+			xdp_flood_one(o, port, len);
 	}
 	return 0;
 }

@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"regexp"
 	"runtime"
+	"strings"
 
 	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
@@ -165,12 +166,15 @@ func openOrCreate(opts Options) (b *Bridge, created bool, err error) {
 }
 
 func (b *Bridge) create() error {
+	if err := checkKernel(datapathNeeds); err != nil {
+		return err
+	}
 	if err := os.MkdirAll(b.dir, 0o700); err != nil {
 		return fmt.Errorf("create bridge %s: %w", b.opts.Bridge, err)
 	}
-	spec, err := bpf.LoadDatapath()
+	spec, err := datapathSpec(b.opts.AtomicRelease)
 	if err != nil {
-		return fmt.Errorf("load datapath: %w", err)
+		return err
 	}
 	if n := b.opts.MaxFlows; n != 0 {
 		for name, size := range map[string]uint32{"flows": 2 * n, "flow_actions": 2 * n, "flow_meta": n, "flow_stats": n, "flow_used": n} {
@@ -185,26 +189,18 @@ func (b *Bridge) create() error {
 		spec.Maps["ct_slots"].MaxEntries = n + slack
 		spec.Maps["ct_free"].MaxEntries = n + slack
 	}
-	if runtime.GOARCH == "amd64" && !b.opts.AtomicRelease {
-		// x86 keeps stores in order: a connection's owner releases it
-		// with a plain store (bpf/conntrack.h, ct_release).
-		if err := spec.Variables[bpf.DatapathVarCtReleasePlain].Set(uint32(1)); err != nil {
-			return fmt.Errorf("load datapath: ct_release_plain: %w", err)
-		}
-	}
 	var objs bpf.DatapathObjects
 	err = spec.LoadAndAssign(&objs, &ebpf.CollectionOptions{
 		Maps: ebpf.MapOptions{PinPath: b.dir},
 	})
 	if err != nil {
-		var ve *ebpf.VerifierError
-		if errors.As(err, &ve) {
-			return fmt.Errorf("load datapath: the kernel's verifier rejected it: %v%s", ve, saveVerifierLog(ve))
-		}
-		return fmt.Errorf("load datapath: %w", err)
+		return loadError(err)
 	}
 	defer objs.DatapathPrograms.Close()
 	b.maps = objs.DatapathMaps
+	if err := fillStages(&objs); err != nil {
+		return err
+	}
 	if err := b.initCTLimits(); err != nil {
 		return err
 	}
@@ -227,6 +223,25 @@ func (b *Bridge) create() error {
 		return fmt.Errorf("pin program: %w", err)
 	}
 	return b.installDefaultFlow()
+}
+
+// fillStages puts each stage program in the prog array its entry programs
+// tail-call through (bpf/stages.h). The arrays are pinned with the bridge:
+// a prog array loses its programs when nothing in userspace holds it.
+func fillStages(objs *bpf.DatapathObjects) error {
+	for _, s := range []struct {
+		m    *ebpf.Map
+		idx  bpf.DatapathStage
+		prog *ebpf.Program
+	}{
+		{objs.TcStages, bpf.DatapathStageSTAGE_WALK, objs.TcWalk},
+		{objs.XdpStages, bpf.DatapathStageSTAGE_WALK, objs.XdpWalk},
+	} {
+		if err := s.m.Put(uint32(s.idx), s.prog); err != nil {
+			return fmt.Errorf("fill stage %d: %w", s.idx, err)
+		}
+	}
+	return nil
 }
 
 // destroyPins removes everything pinned for the bridge, and its directory.
@@ -277,6 +292,55 @@ func loadPinnedProgram(dir, name string) (*ebpf.Program, error) {
 		return nil, fmt.Errorf("open pinned program %s: %w", name, err)
 	}
 	return p, nil
+}
+
+// releasePlain says whether connections are released with a plain store:
+// on amd64 (x86 keeps stores in order: bpf/conntrack.h, ct_release),
+// unless the caller asked for the atomic add.
+func releasePlain(atomicRelease bool) bool {
+	return runtime.GOARCH == "amd64" && !atomicRelease
+}
+
+var progNameRE = regexp.MustCompile(`program (\w+):`)
+
+// loadError is the one line a failed load of the datapath gives: for a
+// verifier rejection, the program, the instructions the verifier
+// processed, the kernel release and the full log's path.
+func loadError(err error) error {
+	var ve *ebpf.VerifierError
+	if !errors.As(err, &ve) {
+		return fmt.Errorf("load datapath: %w", err)
+	}
+	prog := "a program"
+	if m := progNameRE.FindStringSubmatch(err.Error()); m != nil {
+		prog = "program " + m[1]
+	}
+	var c ProgramCost
+	parseVerifierStats(strings.Join(ve.Log, "\n"), &c)
+	insns := ""
+	if c.Insns > 0 {
+		insns = fmt.Sprintf(" after %d processed instructions", c.Insns)
+	}
+	last := ""
+	if n := len(ve.Log); n > 0 {
+		last = ": " + sanitizeLine(ve.Log[n-1])
+	}
+	return fmt.Errorf("load datapath: the verifier of Linux %s rejected %s%s%s%s",
+		KernelRelease(), prog, insns, last, saveVerifierLog(ve))
+}
+
+// sanitizeLine keeps a kernel log line printable and short.
+func sanitizeLine(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, s)
+	if len(s) > 200 {
+		s = s[:200] + "..."
+	}
+	return strings.TrimSpace(s)
 }
 
 // saveVerifierLog writes the verifier's whole log to a temporary file, as

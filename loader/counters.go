@@ -12,6 +12,7 @@ var counterNames = []string{
 	"ct_invalid", "ct_table_full", "output_no_port", "depth_limit", "step_limit",
 	"ct_maxconns_refused", "ct_zone_limit_refused", "ct_expired_removed", "ct_race",
 	"xdp_packets", "xdp_to_tc", "xdp_aborted", "emc_hits", "ct_flushed",
+	"stage_fail",
 	"emc_fold_seq", // not shown: the readers' own (emchits.go)
 }
 
