@@ -36,6 +36,17 @@ func TestVerifierBudget(t *testing.T) {
 		case c.Insns == 0:
 			t.Errorf("%s: no processed-instruction count in the verifier's log", c.Program)
 		}
+		if c.Insns > loader.VerifierBudget/2 {
+			// Where the work went, for whoever must bring it down.
+			fs, err := loader.MeasureFunctions(c.Program)
+			if err != nil {
+				t.Errorf("%s: %v", c.Program, err)
+				continue
+			}
+			for _, f := range fs {
+				fmt.Printf("EBPFOVS-VERIFIER-FUNC prog=%s func=%s insns=%d kernel=%s\n", c.Program, f.Function, f.Insns, release)
+			}
+		}
 	}
 	for p, seen := range want {
 		if !seen {

@@ -129,6 +129,73 @@ func MeasureVerifier() ([]ProgramCost, error) {
 	return out, nil
 }
 
+// FunctionCost is the share of one function in a program's verification.
+type FunctionCost struct {
+	Function string // "main" for the program's own code
+	Insns    int    // instructions the verifier's log shows it processing
+}
+
+var (
+	validatingRE = regexp.MustCompile(`^Validating (\w+)\(\) func#\d+\.\.\.`)
+	insnLineRE   = regexp.MustCompile(`^\d+: \(`)
+)
+
+// functionCosts splits a level-2 verifier log by the function being
+// verified. The kernel logs each processed instruction once, and a
+// "Validating F() func#N..." line before each global function it checks
+// on its own; the rest (the program itself, and the static functions it
+// calls) counts as "main". The sum is close to, not exactly, the
+// processed-instruction count (the log prints some instructions in other
+// forms).
+func functionCosts(log string) []FunctionCost {
+	out := []FunctionCost{{Function: "main"}}
+	for _, l := range strings.Split(log, "\n") {
+		if m := validatingRE.FindStringSubmatch(l); m != nil {
+			out = append(out, FunctionCost{Function: m[1]})
+			continue
+		}
+		if insnLineRE.MatchString(l) {
+			out[len(out)-1].Insns++
+		}
+	}
+	slices.SortStableFunc(out, func(a, b FunctionCost) int { return b.Insns - a.Insns })
+	return out
+}
+
+// MeasureFunctions loads one program of the datapath with the verifier's
+// instruction log on and returns where its work went, by function, most
+// first: what to look at when a program's figure grows. The log runs to
+// hundreds of megabytes for a program near the budget.
+func MeasureFunctions(program string) ([]FunctionCost, error) {
+	spec, err := datapathSpec(false)
+	if err != nil {
+		return nil, err
+	}
+	if _, ok := spec.Programs[program]; !ok {
+		return nil, fmt.Errorf("no program %s in the datapath", program)
+	}
+	for n := range spec.Programs {
+		if n != program {
+			delete(spec.Programs, n)
+		}
+	}
+	for _, m := range spec.Maps {
+		m.Pinning = ebpf.PinNone
+	}
+	coll, err := ebpf.NewCollectionWithOptions(spec, ebpf.CollectionOptions{
+		Programs: ebpf.ProgramOptions{LogLevel: ebpf.LogLevelInstruction | ebpf.LogLevelStats, LogSizeStart: 64 << 20},
+	})
+	if err != nil {
+		var ve *ebpf.VerifierError
+		if errors.As(err, &ve) {
+			return functionCosts(strings.Join(ve.Log, "\n")), nil
+		}
+		return nil, fmt.Errorf("load program %s: %w", program, err)
+	}
+	defer coll.Close()
+	return functionCosts(coll.Programs[program].VerifierLog), nil
+}
+
 // KernelRelease is the running kernel's release (uname -r).
 func KernelRelease() string {
 	var u unix.Utsname

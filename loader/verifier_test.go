@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -72,5 +73,26 @@ func TestCheckKernel(t *testing.T) {
 	}
 	if err := checkKernel(needs[:2]); err != nil {
 		t.Errorf("got %v for a kernel with everything", err)
+	}
+}
+
+func TestFunctionCosts(t *testing.T) {
+	log := strings.Join([]string{
+		"func#0 @0",
+		"0: (b7) r0 = 0",
+		"1: (95) exit",
+		"Validating probe() func#2...",
+		"2: (b7) r0 = 1",
+		"2: R1=ctx() R10=fp0",
+		"3: (95) exit",
+		"4: (95) exit",
+		"Validating ct_own() func#3...",
+		"5: (95) exit",
+		"processed 7 insns (limit 1000000)",
+	}, "\n")
+	got := functionCosts(log)
+	want := []FunctionCost{{"probe", 3}, {"main", 2}, {"ct_own", 1}}
+	if !slices.Equal(got, want) {
+		t.Errorf("got %v, want %v", got, want)
 	}
 }

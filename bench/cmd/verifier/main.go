@@ -24,8 +24,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs := pflag.NewFlagSet("verifier", pflag.ContinueOnError)
 	fs.SetOutput(stderr)
 	md := fs.Bool("markdown", false, "print a Markdown table (for docs/verifier.md)")
+	funcs := fs.String("functions", "", "print where the verifier's work on this `PROGRAM` goes, by function, and exit")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: verifier [--markdown]\n\n"+
+		fmt.Fprintf(stderr, "usage: verifier [--markdown] [--functions PROGRAM]\n\n"+
 			"Loads every datapath program on its own (nothing pinned or attached) and\n"+
 			"prints the verifier's figures for each. Exit 1 when a program is over\n"+
 			"the budget of %d processed instructions or rejected. Needs root.\n\n", loader.VerifierBudget)
@@ -40,6 +41,18 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "verifier: unexpected argument %q\n", fs.Arg(0))
 		return 2
+	}
+	if *funcs != "" {
+		fc, err := loader.MeasureFunctions(*funcs)
+		if err != nil {
+			fmt.Fprintf(stderr, "verifier: %v\n", err)
+			return 1
+		}
+		fmt.Fprintf(stdout, "Linux %s: %s, instructions the verifier processed per function\n", loader.KernelRelease(), *funcs)
+		for _, f := range fc {
+			fmt.Fprintf(stdout, "%10d  %s\n", f.Insns, f.Function)
+		}
+		return 0
 	}
 	costs, err := loader.MeasureVerifier()
 	if err != nil {
