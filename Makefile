@@ -8,7 +8,7 @@ TEST_FLAGS ?= -count=1 -timeout 20m
 .PHONY: help deps generate build test test-host test-unit demo vet fmt-check clean
 
 help: ## list the targets
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 14
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 18
 
 deps: ## install missing Debian packages (clang-19, libbpf-dev, iproute2, ...)
 	@scripts/install-deps.sh
@@ -19,7 +19,7 @@ generate: deps ## regenerate the bpf2go output from bpf/*.c, bpf/*.h
 build: deps ## build ./ebpfovs
 	$(GO) build -o ebpfovs ./ctl/ebpfovs
 
-test: test-host vmtest ## run every test: on this kernel, then in VMs on 6.1 and 6.12 (as root the privileged ones are required, not skipped)
+test: test-host vmtest ## run every test: on this kernel, then in VMs on 6.1, 6.12 and the newest Debian kernel (as root the privileged ones are required, not skipped)
 
 test-host: deps build ## run every test on this machine's kernel only
 	@if [ "$$(id -u)" = 0 ]; then export EBPFOVS_REQUIRE_PRIVILEGED=1; fi; \
@@ -27,13 +27,14 @@ test-host: deps build ## run every test on this machine's kernel only
 	test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { echo "gofmt needed on:"; gofmt -l .; exit 1; }; \
 	$(GO) test $(TEST_FLAGS) ./...
 
-# The VM kernel matrix (docs/vmtest.md): `make vmtest KERNELS=6.1` runs one.
-KERNELS ?= 6.1 6.12
+# The VM kernel matrix (docs/vmtest.md): `make vmtest KERNELS=6.1` runs one;
+# newest is the newest kernel Debian serves, resolved at run time.
+KERNELS ?= 6.1 6.12 newest
 .PHONY: vmtest
 # -parallel 2: the guest runs two test binaries at once on its 2 CPUs (bpf
 # and ctl, which spend their time in the verifier): 8 min a kernel, not 14.
 VMTEST_FLAGS ?= -quiet -parallel 2
-vmtest: deps build ## run the privileged tests in VMs on Debian's 6.1 and 6.12 kernels (KERNELS=...); one summary line per kernel
+vmtest: deps build ## run the privileged tests in VMs on Debian's 6.1, 6.12 and newest kernels (KERNELS=...); one summary line per kernel
 	@scripts/install-vm-deps.sh
 	$(GO) run ./testenv/vm/cmd/vmtest $(foreach k,$(KERNELS),-kernel $(k)) $(VMTEST_FLAGS)
 
@@ -58,6 +59,12 @@ bench-ab: deps ## datapath micro-benchmarks of REV and the working tree, alterna
 # BENCH: a -bench regex (default: an established TCP packet).
 bench-profile: deps ## where a datapath micro-benchmark's ns go, per JIT instruction (bench/jitprof.sh; perf)
 	bench/jitprof.sh $(if $(BENCH),'$(BENCH)')
+
+# Every datapath program's processed instructions, peak states, verification
+# time and JITed size on this kernel, against the budget (docs/verifier.md).
+.PHONY: verifier-report
+verifier-report: deps ## the verifier's work per datapath program on this kernel (budget: 250,000 processed insns)
+	$(GO) run ./bench/cmd/verifier $(VERIFIER_FLAGS)
 
 vet: ## go vet
 	$(GO) vet ./...

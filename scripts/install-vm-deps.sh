@@ -2,7 +2,8 @@
 # Installs the Debian packages the VM kernel-matrix runner (make vmtest,
 # testenv/vm) needs on the host, if they are missing. Idempotent; quiet when
 # everything is there. The kernels themselves are not installed: vmtest
-# downloads them with `apt-get download` into its cache (docs/vmtest.md).
+# downloads them into its cache with an apt configuration of its own
+# (its own sources list and lists; docs/vmtest.md).
 set -euo pipefail
 
 pkgs=(

@@ -27,14 +27,17 @@ const Marker = "EBPFOVS-VMTEST"
 // the NETLINK_XFRM and NETLINK_NETFILTER families, for which
 // netlink.NewHandleAt opens a socket next to NETLINK_ROUTE (a host's
 // modprobe loads them when the socket is opened; without them every
-// testenv.NS.Handle fails with "protocol not supported"). nf_tables,
+// testenv.NS.Handle fails with "protocol not supported"). NETLINK_NETFILTER
+// is named by its alias net-pf-16-proto-12: the nfnetlink module up to
+// Debian's 6.x kernels, built into the "netfilter" object from 7.x on (no
+// module of that name is left). nf_tables,
 // nft_ct, nft_objref (named counters; part of nf_tables since 6.2, hence
 // optional), nf_conntrack and nf_conntrack_netlink serve testenv.KernelCT,
 // the kernel's own conntrack as an oracle for the datapath's; their
 // libcrc32c needs a crc32c implementation (the alias crypto-crc32c) at load
 // time. See Kernel.ResolveModules for aliases and the "?" of optional ones.
 var DefaultModules = []string{
-	"veth", "sch_ingress", "cls_bpf", "tun", "bridge", "xfrm_user", "nfnetlink",
+	"veth", "sch_ingress", "cls_bpf", "tun", "bridge", "xfrm_user", "net-pf-16-proto-12",
 	"crypto-crc32c", "nf_tables", "nft_ct", "nft_objref?", "nf_conntrack", "nf_conntrack_netlink",
 }
 

@@ -18,10 +18,14 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Kernel is a Debian kernel package unpacked in the cache.
+// Kernel is a Debian kernel unpacked in the cache: one package
+// (linux-image-RELEASE up to Debian's 6.x kernels) or several (from 7.x on
+// linux-image-RELEASE only depends on linux-binary-RELEASE, the kernel,
+// linux-modules-RELEASE and linux-base-RELEASE, its config and built-in
+// module lists).
 type Kernel struct {
-	// Spec is what the user asked for: a series ("6.1", "6.12") or a
-	// package name.
+	// Spec is what the user asked for: a series ("6.1", "6.12"), "newest"
+	// or a package name.
 	Spec string
 	// Package is the Debian package, e.g. "linux-image-6.1.0-56-amd64".
 	Package string
@@ -30,28 +34,66 @@ type Kernel struct {
 	// Release is the kernel release (`uname -r` in the guest), the name of
 	// its directory under /lib/modules, e.g. "6.1.0-56-amd64".
 	Release string
-	// Root is the directory the package was unpacked into.
+	// Root is the directory the packages were unpacked into.
 	Root string
+	// Packages are all the packages unpacked into Root.
+	Packages []string
+	// Newest: fetched as NewestSpec (pruned when a newer one comes).
+	Newest bool
 }
 
 // String names the kernel in logs and summaries.
 func (k *Kernel) String() string { return k.Release }
 
-// Vmlinuz is the path of the kernel image.
-func (k *Kernel) Vmlinuz() string { return filepath.Join(k.Root, "boot", "vmlinuz-"+k.Release) }
+// firstExisting returns the first of paths that exists, else the first.
+func firstExisting(paths ...string) string {
+	for _, p := range paths {
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	return paths[0]
+}
 
-// ModulesDir is the kernel's /lib/modules/RELEASE directory in the cache.
-func (k *Kernel) ModulesDir() string { return filepath.Join(k.Root, "lib", "modules", k.Release) }
+// Vmlinuz is the path of the kernel image: boot/vmlinuz-RELEASE (Debian's
+// 6.x packages) or usr/lib/modules/RELEASE/vmlinuz (7.x's linux-binary).
+func (k *Kernel) Vmlinuz() string {
+	return firstExisting(
+		filepath.Join(k.Root, "boot", "vmlinuz-"+k.Release),
+		filepath.Join(k.Root, "usr", "lib", "modules", k.Release, "vmlinuz"),
+		filepath.Join(k.Root, "lib", "modules", k.Release, "vmlinuz"),
+	)
+}
 
-// Config returns the value of CONFIG_NAME in the kernel's boot/config
+// ModulesDir is the kernel's /lib/modules/RELEASE directory in the cache:
+// lib/modules/RELEASE or usr/lib/modules/RELEASE.
+func (k *Kernel) ModulesDir() string {
+	return firstExisting(
+		filepath.Join(k.Root, "lib", "modules", k.Release),
+		filepath.Join(k.Root, "usr", "lib", "modules", k.Release),
+	)
+}
+
+// ConfigFile is the kernel's configuration: boot/config-RELEASE, or
+// config in the modules directory (7.x's linux-base).
+func (k *Kernel) ConfigFile() string {
+	return firstExisting(
+		filepath.Join(k.Root, "boot", "config-"+k.Release),
+		filepath.Join(k.Root, "usr", "lib", "modules", k.Release, "config"),
+		filepath.Join(k.Root, "lib", "modules", k.Release, "config"),
+	)
+}
+
+// Config returns the value of CONFIG_NAME in the kernel's configuration
 // ("y", "m", a string, or "" when unset).
 func (k *Kernel) Config(name string) (string, error) {
-	f, err := os.Open(filepath.Join(k.Root, "boot", "config-"+k.Release))
+	f, err := os.Open(k.ConfigFile())
 	if err != nil {
 		return "", err
 	}
 	defer f.Close()
 	s := bufio.NewScanner(f)
+	s.Buffer(make([]byte, 64<<10), 1<<20)
 	prefix := "CONFIG_" + name + "="
 	for s.Scan() {
 		if v, ok := strings.CutPrefix(s.Text(), prefix); ok {
@@ -63,7 +105,8 @@ func (k *Kernel) Config(name string) (string, error) {
 
 // DefaultCacheDir is where kernels are cached: /var/cache/ebpfovs-vm for
 // root, else $XDG_CACHE_HOME/ebpfovs-vm (~/.cache/ebpfovs-vm). The
-// environment variable EBPFOVS_VM_CACHE overrides both.
+// environment variable EBPFOVS_VM_CACHE overrides both. The runner's apt
+// (lists of Debian's suites) is in its apt/ directory.
 func DefaultCacheDir() string {
 	if d := os.Getenv("EBPFOVS_VM_CACHE"); d != "" {
 		return d
@@ -84,73 +127,48 @@ var seriesRE = regexp.MustCompile(`^[0-9]+\.[0-9]+$`)
 // has every driver as a module (the cloud flavour lacks some).
 const imageFlavor = "amd64"
 
-// ResolvePackage finds the Debian package and version for spec with
-// apt-cache (no network: it reads apt's lists). A series "X.Y" is resolved
-// through a meta package: linux-image-X.Y-amd64 (e.g. 6.12 in
-// bookworm-security or bookworm-backports) or linux-image-amd64 when it
-// depends on an X.Y kernel (6.1 on bookworm). Anything else must be the
-// name of a linux-image package.
-func ResolvePackage(ctx context.Context, spec string) (pkg, version string, err error) {
-	pkg = spec
-	if seriesRE.MatchString(spec) {
-		pkg = ""
-		prefix := "linux-image-" + spec + "."
-		for _, meta := range []string{"linux-image-" + spec + "-" + imageFlavor, "linux-image-" + imageFlavor} {
-			deps, err := aptDepends(ctx, meta)
-			if err != nil {
-				continue // no such meta package
-			}
-			for _, d := range deps {
-				if strings.HasPrefix(d, prefix) && strings.HasSuffix(d, "-"+imageFlavor) {
-					pkg = d
-					break
-				}
-			}
-			if pkg != "" {
-				break
-			}
-		}
-		if pkg == "" {
-			return "", "", fmt.Errorf("kernel %s: no Debian package found (apt-cache knows neither linux-image-%s-%s nor a linux-image-%s kernel behind linux-image-%s); check `apt-cache search linux-image-%s`, `apt-get update`, or enable the suite that has it (e.g. bookworm-backports)",
-				spec, spec, imageFlavor, spec, imageFlavor, spec)
-		}
-	} else if !strings.HasPrefix(spec, "linux-image-") {
-		return "", "", fmt.Errorf("kernel %q: want a series such as 6.1 or 6.12, or a linux-image-* package name", spec)
+// ValidSpec reports whether spec is a kernel spec: a series "X.Y",
+// NewestSpec, or a linux-image-* package name.
+func ValidSpec(spec string) error {
+	if seriesRE.MatchString(spec) || spec == NewestSpec || strings.HasPrefix(spec, "linux-image-") {
+		return nil
 	}
-	version, err = aptCandidate(ctx, pkg)
-	if err != nil {
-		return "", "", fmt.Errorf("kernel %s: %w", spec, err)
-	}
-	return pkg, version, nil
+	return fmt.Errorf("kernel %q: want a series such as 6.1 or 6.12, %q, or a linux-image-* package name", spec, NewestSpec)
 }
 
-// aptDepends returns the Depends of pkg's candidate version.
-func aptDepends(ctx context.Context, pkg string) ([]string, error) {
-	out, err := runOutput(ctx, "", "apt-cache", "depends", "--no-recommends", "--no-suggests", "--no-enhances", pkg)
+// Resolution is what a kernel spec stands for in Debian's lists today.
+type Resolution struct {
+	Spec, Package, Version string
+	// Suite is the Debian suite the package is taken from.
+	Suite string
+	// Release is the kernel release the package installs.
+	Release string
+	// Suites are the suites whose lists were consulted.
+	Suites []string
+}
+
+// ResolveKernel finds the Debian package and version for spec with the
+// runner's own apt in cacheDir (see apt.go), updating the lists of the
+// suites it needs when they are missing or older than a day:
+//
+//   - a series "X.Y" through a meta package: linux-image-X.Y-amd64 (6.12
+//     in bookworm-security) or linux-image-amd64 when it depends on an
+//     X.Y kernel (6.1 on bookworm), in bookworm's suites, else trixie's,
+//     else unstable; without a meta package, the highest linux-image-X.Y.*
+//     kernel there;
+//   - NewestSpec: the highest version of a linux-image-RELEASE-amd64 (signed
+//     or not; no -rt, -cloud or -dbg) in trixie-backports and unstable;
+//   - a linux-image-* package name: its highest version, looked up like a
+//     series.
+func ResolveKernel(ctx context.Context, cacheDir, spec string, log io.Writer) (*Resolution, error) {
+	if err := ValidSpec(spec); err != nil {
+		return nil, err
+	}
+	c, looked, err := aptFor(cacheDir, log).resolveKernel(ctx, spec)
 	if err != nil {
 		return nil, err
 	}
-	var deps []string
-	for _, l := range strings.Split(out, "\n") {
-		if d, ok := strings.CutPrefix(strings.TrimSpace(l), "Depends: "); ok {
-			deps = append(deps, strings.Trim(d, "<>"))
-		}
-	}
-	return deps, nil
-}
-
-// aptCandidate returns the version apt would install of pkg.
-func aptCandidate(ctx context.Context, pkg string) (string, error) {
-	out, err := runOutput(ctx, "", "apt-cache", "policy", pkg)
-	if err != nil {
-		return "", err
-	}
-	for _, l := range strings.Split(out, "\n") {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(l), "Candidate: "); ok && v != "(none)" {
-			return v, nil
-		}
-	}
-	return "", fmt.Errorf("apt-cache policy %s: no candidate version (is the package in apt's lists? try apt-get update)", pkg)
+	return &Resolution{Spec: spec, Package: c.Package, Version: c.Version, Suite: c.Suite, Release: kernelRelease(c.Package), Suites: looked}, nil
 }
 
 // completeMarker is written last into a cache entry; entries without it
@@ -159,24 +177,45 @@ const completeMarker = ".ebpfovs-vm-complete"
 
 // FetchKernel returns the kernel for spec from the cache in cacheDir,
 // downloading and unpacking it first if needed. A cache entry is
-// cacheDir/PACKAGE_VERSION: the unpacked package plus a modules.dep made by
-// `depmod -b`. Fetching a newer kernel for a series removes the older
-// entries of that series. Concurrent runs serialize on a lock in cacheDir.
-// Progress goes to log.
+// cacheDir/PACKAGE_VERSION: the unpacked package(s) plus a modules.dep
+// made by `depmod -b`. Fetching a newer kernel for a series (or for
+// NewestSpec) removes the older entries of that series (or the older
+// newest). Concurrent runs serialize on a lock in cacheDir. Progress goes
+// to log.
 //
-// When apt-cache cannot resolve spec (e.g. apt's lists are missing), the
-// newest complete cache entry of the same series is used, so cached kernels
-// keep working offline.
+// When the lists cannot resolve spec (offline, no lists), the newest
+// complete cache entry of the same series (or the newest fetched as
+// NewestSpec) is used, so cached kernels keep working offline.
 func FetchKernel(ctx context.Context, cacheDir, spec string, log io.Writer) (*Kernel, error) {
-	pkg, version, err := ResolvePackage(ctx, spec)
+	res, err := ResolveKernel(ctx, cacheDir, spec, log)
 	if err != nil {
-		if k := newestCached(cacheDir, spec); k != nil {
-			fmt.Fprintf(log, "vmtest: %v; using the cached %s %s\n", err, k.Package, k.Version)
-			return k, nil
+		if ctx.Err() == nil {
+			if k := newestCached(cacheDir, spec); k != nil {
+				fmt.Fprintf(log, "vmtest: %v; using the cached %s %s\n", err, k.Package, k.Version)
+				return k, nil
+			}
 		}
 		return nil, err
 	}
-	entry := filepath.Join(cacheDir, pkg+"_"+strings.ReplaceAll(version, ":", "%3a"))
+	k, err := fetchResolved(ctx, cacheDir, spec, res, log)
+	a := aptFor(cacheDir, log)
+	if err != nil && ctx.Err() == nil && !a.wasRefreshed(res.Suite) {
+		// The lists may be up to a day old: the mirror may have dropped
+		// that version since. Refresh them and try again.
+		fmt.Fprintf(log, "vmtest: %v; refreshing %s's lists and retrying\n", err, res.Suite)
+		if rerr := a.ensure(ctx, res.Suite, true); rerr != nil {
+			return nil, err
+		}
+		if res, rerr := ResolveKernel(ctx, cacheDir, spec, log); rerr == nil {
+			k, err = fetchResolved(ctx, cacheDir, spec, res, log)
+		}
+	}
+	return k, err
+}
+
+// fetchResolved returns the cache entry of res, downloading it if needed.
+func fetchResolved(ctx context.Context, cacheDir, spec string, res *Resolution, log io.Writer) (*Kernel, error) {
+	entry := filepath.Join(cacheDir, res.Package+"_"+strings.ReplaceAll(res.Version, ":", "%3a"))
 	if k, err := loadCached(entry, spec); err == nil {
 		return k, nil
 	}
@@ -192,15 +231,18 @@ func FetchKernel(ctx context.Context, cacheDir, spec string, log io.Writer) (*Ke
 	if k, err := loadCached(entry, spec); err == nil {
 		return k, nil
 	}
-	if err := download(ctx, cacheDir, entry, pkg, version, log); err != nil {
+	if err := download(ctx, aptFor(cacheDir, log), entry, res, spec == NewestSpec, log); err != nil {
 		return nil, err
 	}
 	k, err := loadCached(entry, spec)
 	if err != nil {
 		return nil, err
 	}
-	if seriesRE.MatchString(spec) {
+	switch {
+	case seriesRE.MatchString(spec):
 		pruneSeries(cacheDir, k, log)
+	case spec == NewestSpec:
+		pruneNewest(cacheDir, k, log)
 	}
 	return k, nil
 }
@@ -209,47 +251,93 @@ func FetchKernel(ctx context.Context, cacheDir, spec string, log io.Writer) (*Ke
 // (about 30 s on a CI host).
 const fetchTimeout = 10 * time.Minute
 
-// download fetches pkg=version with apt-get into a temporary directory of
-// the cache, unpacks it, runs depmod and renames the result to entry.
-func download(ctx context.Context, cacheDir, entry, pkg, version string, log io.Writer) error {
+// download fetches res's package with the runner's apt into a temporary
+// directory of the cache and unpacks it. If it holds no kernel (Debian's
+// 7.x linux-image-RELEASE is only dependencies), the packages it depends
+// on at its very version (linux-binary-*, linux-modules-*, linux-base-*),
+// and theirs, are fetched and unpacked too. Then depmod runs and the
+// result is renamed to entry.
+func download(ctx context.Context, a *aptRepo, entry string, res *Resolution, newest bool, log io.Writer) error {
 	ctx, cancel := context.WithTimeout(ctx, fetchTimeout)
 	defer cancel()
 	start := time.Now()
-	fmt.Fprintf(log, "vmtest: downloading %s %s into %s\n", pkg, version, cacheDir)
+	cacheDir := filepath.Dir(entry)
+	fmt.Fprintf(log, "vmtest: downloading %s %s from Debian's %s into %s\n", res.Package, res.Version, res.Suite, cacheDir)
 	tmp, err := os.MkdirTemp(cacheDir, ".fetch-")
 	if err != nil {
 		return fmt.Errorf("kernel cache: %w", err)
 	}
 	defer os.RemoveAll(tmp)
-	args := []string{"download", "-q"}
-	if os.Geteuid() == 0 {
-		// apt drops to the _apt user, which cannot write into root's
-		// cache; stay root for this download instead of warning.
-		args = append(args, "-o", "APT::Sandbox::User=root")
-	}
-	if _, err := runOutput(ctx, tmp, "apt-get", append(args, pkg+"="+version)...); err != nil {
-		return fmt.Errorf("download %s: %w", pkg, err)
-	}
-	debs, _ := filepath.Glob(filepath.Join(tmp, "*.deb"))
-	if len(debs) != 1 {
-		return fmt.Errorf("download %s: apt-get download left %d .deb files", pkg, len(debs))
-	}
 	root := filepath.Join(tmp, "root")
-	if _, err := runOutput(ctx, "", "dpkg-deb", "-x", debs[0], root); err != nil {
-		return fmt.Errorf("unpack %s: %w", debs[0], err)
+	debs := filepath.Join(tmp, "debs")
+	if err := os.MkdirAll(debs, 0o755); err != nil {
+		return err
 	}
-	if err := os.Remove(debs[0]); err != nil {
+	fetched := map[string]bool{}
+	var order []string
+	// fetch downloads and unpacks names, and returns the exact-version
+	// dependencies of theirs not fetched yet.
+	fetch := func(names []string) ([]string, error) {
+		if err := a.download(ctx, res.Suite, debs, res.Version, names...); err != nil {
+			return nil, err
+		}
+		var next []string
+		for _, n := range names {
+			fetched[n] = true
+			order = append(order, n)
+		}
+		files, _ := filepath.Glob(filepath.Join(debs, "*.deb"))
+		if len(files) != len(names) {
+			return nil, fmt.Errorf("download %s: apt-get download left %d .deb files, want %d", strings.Join(names, " "), len(files), len(names))
+		}
+		for _, f := range files {
+			deps, err := runOutput(ctx, "", "dpkg-deb", "-f", f, "Depends")
+			if err != nil {
+				return nil, err
+			}
+			for _, d := range exactDeps(strings.TrimSpace(deps), res.Version) {
+				if !fetched[d] && !contains(next, d) {
+					next = append(next, d)
+				}
+			}
+			if _, err := runOutput(ctx, "", "dpkg-deb", "-x", f, root); err != nil {
+				return nil, fmt.Errorf("unpack %s: %w", filepath.Base(f), err)
+			}
+			if err := os.Remove(f); err != nil {
+				return nil, err
+			}
+		}
+		return next, nil
+	}
+	next, err := fetch([]string{res.Package})
+	if err != nil {
 		return err
 	}
 	release, err := releaseOf(root)
+	if errors.Is(err, errNoKernel) && len(next) > 0 {
+		// A dependency package: the kernel is in the packages it pins.
+		fmt.Fprintf(log, "vmtest: %s holds no kernel; fetching %s\n", res.Package, strings.Join(next, " "))
+		for len(next) > 0 {
+			if next, err = fetch(next); err != nil {
+				return err
+			}
+		}
+		release, err = releaseOf(root)
+	}
 	if err != nil {
-		return fmt.Errorf("%s: %w", pkg, err)
+		return fmt.Errorf("%s: %w", res.Package, err)
+	}
+	if err := linkModules(root, release); err != nil {
+		return fmt.Errorf("%s: %w", res.Package, err)
 	}
 	// Debian's packages ship no modules.dep: the postinst runs depmod.
 	if _, err := runOutput(ctx, "", "depmod", "-b", root, release); err != nil {
-		return fmt.Errorf("%s: %w", pkg, err)
+		return fmt.Errorf("%s: %w", res.Package, err)
 	}
-	meta := fmt.Sprintf("package=%s\nversion=%s\nrelease=%s\n", pkg, version, release)
+	meta := fmt.Sprintf("package=%s\nversion=%s\nrelease=%s\nsuite=%s\npackages=%s\n", res.Package, res.Version, release, res.Suite, strings.Join(order, " "))
+	if newest {
+		meta += "newest=1\n"
+	}
 	if err := os.WriteFile(filepath.Join(root, completeMarker), []byte(meta), 0o644); err != nil {
 		return err
 	}
@@ -261,6 +349,35 @@ func download(ctx context.Context, cacheDir, entry, pkg, version string, log io.
 	}
 	fmt.Fprintf(log, "vmtest: %s ready in %s (%s)\n", release, time.Since(start).Round(time.Second), entry)
 	return nil
+}
+
+func contains(l []string, s string) bool {
+	for _, x := range l {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// linkModules makes root/lib/modules/RELEASE exist when the modules are in
+// root/usr/lib/modules/RELEASE (Debian's 7.x packages), so that `depmod
+// -b root` (which only looks in lib/modules) finds them: a symlink lib ->
+// usr/lib, or lib/modules -> ../usr/lib/modules.
+func linkModules(root, release string) error {
+	if _, err := os.Stat(filepath.Join(root, "lib", "modules", release)); err == nil {
+		return nil
+	}
+	if _, err := os.Stat(filepath.Join(root, "usr", "lib", "modules", release)); err != nil {
+		return fmt.Errorf("no lib/modules/%s nor usr/lib/modules/%s in the package(s)", release, release)
+	}
+	if _, err := os.Lstat(filepath.Join(root, "lib")); errors.Is(err, os.ErrNotExist) {
+		return os.Symlink("usr/lib", filepath.Join(root, "lib"))
+	}
+	if _, err := os.Lstat(filepath.Join(root, "lib", "modules")); errors.Is(err, os.ErrNotExist) {
+		return os.Symlink("../usr/lib/modules", filepath.Join(root, "lib", "modules"))
+	}
+	return fmt.Errorf("modules in usr/lib/modules/%s, and a lib/modules without them", release)
 }
 
 // lockWait bounds how long FetchKernel waits for another run's download.
@@ -300,10 +417,20 @@ func lockCache(ctx context.Context, cacheDir string, log io.Writer) (unlock func
 // series follows Debian's newest kernel, so older ones are dead weight
 // (400 MB each). Called with the cache lock held.
 func pruneSeries(cacheDir string, k *Kernel, log io.Writer) {
+	prune(cacheDir, k, log, func(old *Kernel) bool { return sameSeries(old.Release, k.Spec) })
+}
+
+// pruneNewest removes the entries fetched as NewestSpec other than k, of a
+// lower release: newest moved on.
+func pruneNewest(cacheDir string, k *Kernel, log io.Writer) {
+	prune(cacheDir, k, log, func(old *Kernel) bool { return old.Newest && releaseLess(old.Release, k.Release) })
+}
+
+func prune(cacheDir string, k *Kernel, log io.Writer, older func(*Kernel) bool) {
 	entries, _ := filepath.Glob(filepath.Join(cacheDir, "linux-image-*"))
 	for _, e := range entries {
 		old, err := loadCached(e, k.Spec)
-		if err != nil || e == k.Root || !sameSeries(old.Release, k.Spec) {
+		if err != nil || e == k.Root || !older(old) {
 			continue
 		}
 		if err := os.RemoveAll(e); err != nil {
@@ -342,10 +469,17 @@ func loadCached(entry, spec string) (*Kernel, error) {
 			k.Version = val
 		case "release":
 			k.Release = val
+		case "packages":
+			k.Packages = strings.Fields(val)
+		case "newest":
+			k.Newest = val == "1"
 		}
 	}
 	if k.Package == "" || k.Release == "" {
 		return nil, fmt.Errorf("%s: bad cache marker", entry)
+	}
+	if len(k.Packages) == 0 {
+		k.Packages = []string{k.Package}
 	}
 	if _, err := os.Stat(k.Vmlinuz()); err != nil {
 		return nil, err
@@ -354,7 +488,8 @@ func loadCached(entry, spec string) (*Kernel, error) {
 }
 
 // newestCached returns the complete cache entry of spec's series (or
-// package) with the highest kernel release, or nil.
+// package, or fetched as NewestSpec) with the highest kernel release, or
+// nil.
 func newestCached(cacheDir, spec string) *Kernel {
 	entries, _ := filepath.Glob(filepath.Join(cacheDir, "linux-image-*"))
 	var best *Kernel
@@ -363,11 +498,16 @@ func newestCached(cacheDir, spec string) *Kernel {
 		if err != nil {
 			continue
 		}
-		if seriesRE.MatchString(spec) {
+		switch {
+		case seriesRE.MatchString(spec):
 			if !sameSeries(k.Release, spec) {
 				continue
 			}
-		} else if k.Package != spec {
+		case spec == NewestSpec:
+			if !k.Newest {
+				continue
+			}
+		case k.Package != spec:
 			continue
 		}
 		if best == nil || releaseLess(best.Release, k.Release) {
@@ -399,24 +539,39 @@ func releaseNumbers(r string) []int {
 	return n
 }
 
-// releaseOf finds the single kernel release under root/lib/modules.
+// errNoKernel: the unpacked packages hold no kernel image.
+var errNoKernel = errors.New("no kernel image (boot/vmlinuz-RELEASE or usr/lib/modules/RELEASE/vmlinuz)")
+
+// releaseOf finds the single kernel release unpacked under root: one with
+// an image at boot/vmlinuz-RELEASE (Debian's 6.x packages) or
+// [usr/]lib/modules/RELEASE/vmlinuz (7.x's linux-binary-RELEASE), judged by
+// the files, not the version.
 func releaseOf(root string) (string, error) {
-	ents, err := os.ReadDir(filepath.Join(root, "lib", "modules"))
-	if err != nil {
-		return "", fmt.Errorf("no lib/modules in the package: %w", err)
-	}
-	var rels []string
-	for _, e := range ents {
-		if e.IsDir() {
-			if _, err := os.Stat(filepath.Join(root, "boot", "vmlinuz-"+e.Name())); err == nil {
-				rels = append(rels, e.Name())
+	found := map[string]bool{}
+	for _, dir := range []string{filepath.Join(root, "usr", "lib", "modules"), filepath.Join(root, "lib", "modules")} {
+		ents, _ := os.ReadDir(dir)
+		for _, e := range ents {
+			if _, err := os.Stat(filepath.Join(dir, e.Name(), "vmlinuz")); err == nil {
+				found[e.Name()] = true
 			}
 		}
 	}
-	if len(rels) != 1 {
-		return "", fmt.Errorf("want one kernel with a boot/vmlinuz-RELEASE and lib/modules/RELEASE, found %v", rels)
+	boot, _ := filepath.Glob(filepath.Join(root, "boot", "vmlinuz-*"))
+	for _, b := range boot {
+		found[strings.TrimPrefix(filepath.Base(b), "vmlinuz-")] = true
 	}
-	return rels[0], nil
+	var rels []string
+	for r := range found {
+		rels = append(rels, r)
+	}
+	sort.Strings(rels)
+	switch len(rels) {
+	case 0:
+		return "", errNoKernel
+	case 1:
+		return rels[0], nil
+	}
+	return "", fmt.Errorf("want one kernel image, found %v", rels)
 }
 
 // Module is a kernel module file.
@@ -440,8 +595,10 @@ func moduleName(p string) string {
 // ResolveModules returns the modules to load for names, dependencies
 // first, each once, following modules.dep. A name may also be an alias
 // from modules.alias ("crypto-crc32c"): it stands for the module providing
-// it, a "generic" one if several do (it works on any CPU). Modules built
-// into the kernel (modules.builtin) need no file and are left out; an
+// it, a "generic" one if several do (it works on any CPU), or a built-in
+// module that has it. Modules built into the kernel (modules.builtin,
+// modules.builtin.modinfo: see builtinModules) need no file and are left
+// out; an
 // unknown name is an error, unless it ends in "?" (optional: a module some
 // kernels have and others merged into another one).
 func (k *Kernel) ResolveModules(names []string) ([]Module, error) {
@@ -450,15 +607,13 @@ func (k *Kernel) ResolveModules(names []string) ([]Module, error) {
 	if err != nil {
 		return nil, err
 	}
-	builtin := map[string]bool{}
-	if b, err := os.ReadFile(filepath.Join(k.ModulesDir(), "modules.builtin")); err == nil {
-		for _, l := range strings.Fields(string(b)) {
-			builtin[moduleName(l)] = true
-		}
-	}
+	builtin, builtinAliases := k.builtinModules()
 	aliases := map[string][]string{}
 	if b, err := os.ReadFile(filepath.Join(k.ModulesDir(), "modules.alias")); err == nil {
 		aliases = parseAliases(string(b))
+	}
+	for a, mods := range builtinAliases {
+		aliases[a] = append(aliases[a], mods...)
 	}
 	var resolved []string
 	for _, n := range names {
@@ -470,6 +625,60 @@ func (k *Kernel) ResolveModules(names []string) ([]Module, error) {
 		resolved = append(resolved, r)
 	}
 	return resolveModules(resolved, deps, builtin, k.Release)
+}
+
+// builtinModules returns the modules built into the kernel and the plain
+// aliases they provide. Two files say so, in the modules directory:
+// modules.builtin, a module path a line, and modules.builtin.modinfo, the
+// built-in modules' "NAME.KEY=VALUE" strings, NUL-terminated. Both are
+// read: from Debian's 7.x packages on they are in linux-base-RELEASE, and
+// a built-in object may appear in the modinfo alone or under another name
+// than the module it replaced (7.x builds nfnetlink into the "netfilter"
+// object, which carries its alias net-pf-16-proto-12).
+func (k *Kernel) builtinModules() (map[string]bool, map[string][]string) {
+	builtin := map[string]bool{}
+	if b, err := os.ReadFile(filepath.Join(k.ModulesDir(), "modules.builtin")); err == nil {
+		for _, l := range strings.Fields(string(b)) {
+			builtin[moduleName(l)] = true
+		}
+	}
+	aliases := map[string][]string{}
+	if b, err := os.ReadFile(filepath.Join(k.ModulesDir(), "modules.builtin.modinfo")); err == nil {
+		names, al := parseBuiltinModinfo(b)
+		for _, n := range names {
+			builtin[n] = true
+		}
+		aliases = al
+	}
+	return builtin, aliases
+}
+
+// parseBuiltinModinfo reads modules.builtin.modinfo: NUL-terminated
+// "module.key=value" strings. It returns the module names and their plain
+// (wildcard-free) aliases, alias -> modules.
+func parseBuiltinModinfo(b []byte) ([]string, map[string][]string) {
+	var names []string
+	seen := map[string]bool{}
+	aliases := map[string][]string{}
+	for _, rec := range strings.Split(string(b), "\x00") {
+		kv, val, ok := strings.Cut(rec, "=")
+		if !ok {
+			continue
+		}
+		mod, key, ok := strings.Cut(kv, ".")
+		if !ok || mod == "" {
+			continue
+		}
+		mod = moduleName(mod)
+		if !seen[mod] {
+			seen[mod] = true
+			names = append(names, mod)
+		}
+		if key == "alias" && val != "" && !strings.ContainsAny(val, "*?[") {
+			aliases[val] = append(aliases[val], mod)
+		}
+	}
+	return names, aliases
 }
 
 // parseAliases reads the plain (wildcard-free) aliases of modules.alias:

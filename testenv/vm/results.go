@@ -24,6 +24,9 @@ type KernelResult struct {
 	Fatal string
 	// Notes are the guest's remarks (a module that did not load, ...).
 	Notes []string
+	// Verifier holds the verifier statistics the tests reported
+	// (VerifierMarker lines), one row per program.
+	Verifier []VerifierRow
 	// Kernel holds remarkable kernel console lines (oops, panic, BUG,
 	// WARNING and what follows), at most maxKernelLines.
 	Kernel []string
@@ -288,6 +291,12 @@ func (p *Parser) Line(line string) {
 	if rest, ok := strings.CutPrefix(line, Marker+" "); ok {
 		p.marker(rest)
 		return
+	}
+	if strings.Contains(line, VerifierMarker+" ") {
+		if row, ok := parseVerifierLine(line); ok {
+			p.res.addVerifierRow(row)
+			return
+		}
 	}
 	// "[PKG] text"; kernel lines look alike ("[    5.123456] veth: ...")
 	// but name no running package.

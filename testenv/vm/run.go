@@ -15,14 +15,15 @@ type Config struct {
 	// ModuleRoot is the Go module whose tests run (the repository root).
 	ModuleRoot string
 	// Kernels are the kernel specs, run one after the other: "6.1",
-	// "6.12", or linux-image-* package names.
+	// "6.12", "newest" (NewestSpec), or linux-image-* package names.
 	Kernels []string
 	// Packages are `go list` patterns relative to ModuleRoot; nil means
 	// "./..." minus ExcludedPackages.
 	Packages []string
 	// Run is passed to the test binaries as -test.run when not empty.
 	Run string
-	// CacheDir holds the downloaded kernels; "" means DefaultCacheDir().
+	// CacheDir holds the downloaded kernels and the runner's apt lists;
+	// "" means DefaultCacheDir().
 	CacheDir string
 	// Timeout bounds each kernel's VM (boot, tests, power-off).
 	Timeout time.Duration
@@ -87,6 +88,7 @@ func Run(ctx context.Context, cfg Config) ([]*KernelResult, error) {
 		r.Expected = names
 		results = append(results, r)
 		fmt.Fprintln(cfg.Out, r.Summary())
+		r.WriteVerifierTable(cfg.Out)
 	}
 	return results, nil
 }
@@ -181,8 +183,9 @@ func runKernel(ctx context.Context, cfg Config, spec string, pkgs []TestPackage,
 	return r
 }
 
-// Report writes every kernel's summary line, then each kernel's skipped
-// tests, failures and notes.
+// Report writes every kernel's summary line, then for each kernel its
+// verifier table (if the tests reported one), skipped tests, failures and
+// notes.
 func Report(w io.Writer, results []*KernelResult) {
 	fmt.Fprintln(w, "== vmtest summary ==")
 	for _, r := range results {
@@ -190,6 +193,7 @@ func Report(w io.Writer, results []*KernelResult) {
 	}
 	for _, r := range results {
 		fmt.Fprintf(w, "-- kernel %s --\n", r.name())
+		r.WriteVerifierTable(w)
 		r.WriteDetails(w)
 	}
 }
