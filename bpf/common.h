@@ -103,11 +103,19 @@ struct flow_key {
  */
 #define MAX_GATHER 8
 
+/*
+ * A subtable's mask. Verifier-driven layout: the lookup gathers key word
+ * words[w] & 31 for every w without a branch (classifier.h, probe), so
+ * the value is 32 words long, and the loader points the unused
+ * words[nwords..] at word MASK_WORD_ZERO, which lies in the padding and
+ * is zero: those gather 0, as the loader's keys have them.
+ */
+#define MASK_WORD_ZERO 31
 struct flow_mask {
 	struct flow_key bits;    /* the bits the subtable matches */
 	__u8 nwords;             /* words[0..nwords) are the key words covered */
-	__u8 words[MAX_GATHER];
-	__u8 pad[7];
+	__u8 words[MAX_GATHER];  /* the rest: MASK_WORD_ZERO */
+	__u8 pad[55];            /* up to 32 words; zero */
 };
 
 /* Key of the flows hash: generation, one subtable (table, mask), and the

@@ -230,7 +230,7 @@ static __always_inline int ct_build_key(const struct flow_key *k,
 	switch (k->nw_proto) {
 	case IPPROTO_TCP:
 	case IPPROTO_UDP:
-		if (!pi->l4_ok)
+		if (!pi->l4_ok || pi->udp_bad_len)
 			return -1;
 		sp = k->tp_src;
 		dp = k->tp_dst;

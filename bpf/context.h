@@ -23,7 +23,7 @@ struct pkt_info {
 	__be16 icmp_id;   /* echo identifier */
 	__u8 icmp_error;  /* an ICMP/ICMPv6 error quoting a packet: inner_* below */
 	__u8 inner_proto;
-	__u8 pad;
+	__u8 udp_bad_len; /* a UDP length field conntrack refuses (parse_udp) */
 	__u8 tcp_sackok;  /* SACK-permitted option present */
 	__be16 inner_sport; /* ICMP: the quoted query's id */
 	__be16 inner_dport;
@@ -113,7 +113,6 @@ struct pkt_ctx {
 	__u32 halt;        /* dec_ttl expired the packet: no further actions */
 	__u32 liberal;     /* CFG_TCP_LIBERAL */
 	__u32 steps;       /* steps taken, in all passes (MAX_STEPS) */
-	__u32 fresh;       /* this run of the walk stage has not started a pass yet */
 	struct action act; /* the action step() hands to the program's exec_* */
 	__u32 pad2;
 	struct emc_rec emc;

@@ -19,8 +19,8 @@
  *
  * The pipeline is two stages (stages.h), each its own program, so that
  * the verifier checks each on its own: the entry (parse, the cache, the
- * port) and the walk (one pass; a recirculation is a tail call to the walk
- * again). tc_ingress is attached to every port; tc_trace is the same
+ * port) and the walk (at most WALK_STEPS steps a run; a longer walk goes
+ * on in a new run, a tail call to the walk again). tc_ingress is attached to every port; tc_trace is the same
  * entry with tracing on, run only through BPF_PROG_TEST_RUN by `ebpfovs
  * trace` and the tests (with cb[0] bit 0 set it is a dry run that changes
  * no state -- conntrack, MAC table, counters -- and sends nothing); both
@@ -86,7 +86,7 @@ static __always_inline void lookup_push(struct pkt_ctx *c, __u32 table,
 	struct frame *f;
 	int found;
 
-	found = classify(&c->key, table, c->gen, c->epoch, &ref);
+	found = classify(c, table, c->gen, c->epoch, &ref);
 	trace_lookup(c, table, found, &ref);
 	if (c->emc.ok)
 		emc_note_lookup(c, found, &ref);
@@ -121,15 +121,13 @@ static __always_inline void lookup_push(struct pkt_ctx *c, __u32 table,
 }
 
 /* What step() asks of the program running it. */
-enum { STEP_NEXT = 0, STEP_DONE, STEP_ACT, STEP_RECIRC };
+enum { STEP_NEXT = 0, STEP_DONE, STEP_ACT };
 
 /*
  * One step of the walk. Returns STEP_DONE when the packet is done, STEP_ACT
  * when the program must run c->act (exec_ct, exec_meta, or its own
- * exec_action*), STEP_RECIRC when a pass is due and this run of the walk
- * stage has had its own (the next runs in a new one: stages.h), else
- * STEP_NEXT. Global, and free of the program's context type, so TC and XDP
- * share it and the verifier checks it once.
+ * exec_action*), else STEP_NEXT. Global, and free of the program's context
+ * type, so TC and XDP share it and the verifier checks it once.
  */
 __noinline int step(struct pkt_ctx *c)
 {
@@ -150,9 +148,6 @@ __noinline int step(struct pkt_ctx *c)
 			c->emc.ok = 0;
 			return STEP_DONE;
 		}
-		if (!c->fresh)
-			return STEP_RECIRC;
-		c->fresh = 0;
 		table = c->next_table;
 		c->next_table = NO_TABLE;
 		c->passes++;
@@ -242,21 +237,23 @@ enum { WALK_DONE = 0, WALK_AGAIN };
 
 /*
  * The walk stage's loop: classify and act, step by step, until the packet
- * is done (WALK_DONE) or the walk must go on in a new run of the stage
- * (WALK_AGAIN: the caller tail-calls it): a recirculation is due, or this
- * run took WALK_STEPS steps. The verifier walks the loop's every
- * iteration, so its bound is the stage's cost: WALK_STEPS, not the
- * packet's MAX_STEPS. TC passes its skb; XDP passes NULL and xdp set
- * (always inlined, so each program keeps only its own branch). What the
- * walk does is recorded for the exact-match cache as it goes (XDP never
- * stores it: emc_key() was not called there, so c->emc.ok stays 0).
+ * is done (WALK_DONE) or this run took WALK_STEPS steps (WALK_AGAIN: the
+ * caller tail-calls the walk stage, which goes on where this run left).
+ * The verifier walks the loop's every iteration, so its bound is the
+ * stage's cost: WALK_STEPS, not the packet's MAX_STEPS. A recirculation
+ * (a pass that ct(table=N) asked for) is a step like the others: it takes
+ * no tail call of its own while the run has steps left (a tail call costs
+ * ~11 ns here: docs/performance.md). TC passes its skb; XDP passes NULL
+ * and xdp set (always inlined, so each program keeps only its own
+ * branch). What the walk does is recorded for the exact-match cache as it
+ * goes (XDP never stores it: emc_key() was not called there, so c->emc.ok
+ * stays 0).
  */
 static __always_inline int walk(struct pkt_ctx *c, struct __sk_buff *skb, const int xdp)
 {
 	__u32 i, table;
 	int r;
 
-	c->fresh = 1;
 	for (i = 0; i < WALK_STEPS; i++) {
 		if (c->steps >= MAX_STEPS) {
 			count(CNT_STEP_LIMIT);
@@ -267,8 +264,6 @@ static __always_inline int walk(struct pkt_ctx *c, struct __sk_buff *skb, const 
 		r = step(c);
 		if (r == STEP_DONE)
 			return WALK_DONE;
-		if (r == STEP_RECIRC)
-			return WALK_AGAIN;
 		if (r != STEP_ACT)
 			continue;
 		emc_note_action(c);
@@ -452,8 +447,8 @@ int tc_trace(struct __sk_buff *skb)
 }
 
 /*
- * The TC walk stage (STAGE_WALK): a pass of the walk (or WALK_STEPS steps
- * of it), then the rest by a tail call to itself, or the packet's end.
+ * The TC walk stage (STAGE_WALK): WALK_STEPS steps of the walk, then the
+ * rest by a tail call to itself, or the packet's end.
  * Entered only from the TC entry stage and from itself, with the packet
  * context in scratch.
  */

@@ -263,7 +263,7 @@ type DatapathFlowMask struct {
 	Bits   DatapathFlowKey
 	Nwords uint8
 	Words  [8]uint8
-	Pad    [7]uint8
+	Pad    [55]uint8
 }
 
 type DatapathFlowRecord struct {
@@ -313,7 +313,7 @@ type DatapathPktCtx struct {
 		IcmpId     uint16
 		IcmpError  uint8
 		InnerProto uint8
-		Pad        uint8
+		UdpBadLen  uint8
 		TcpSackok  uint8
 		InnerSport uint16
 		InnerDport uint16
@@ -402,10 +402,8 @@ type DatapathPktCtx struct {
 	Halt      uint32
 	Liberal   uint32
 	Steps     uint32
-	Fresh     uint32
 	Act       DatapathAction
 	Pad2      uint32
-	_         [4]byte
 	Emc       struct {
 		_      structs.HostLayout
 		Ok     uint32

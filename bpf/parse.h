@@ -427,11 +427,18 @@ static __always_inline int parse_udp(struct cursor *c, struct flow_key *k,
 				     struct pkt_info *pi)
 {
 	struct udphdr *uh = c->pos;
+	__u32 len;
 
 	if (!CURSOR_HAS(c, sizeof(*uh)))
 		return -1;
 	key_set_ports(k, *(const __u32 *)uh);
 	pi->l4_ok = 1;
+	/* Conntrack's check (nf_conntrack udp_error, OVS's check_l4_udp): a
+	 * length field shorter than the header or longer than the IP payload
+	 * makes the datagram invalid to conntrack; the flow key and rewrites
+	 * take it as it is. */
+	len = bpf_ntohs(uh->len);
+	pi->udp_bad_len = len < sizeof(*uh) || len > pi->l4_len;
 	return 0;
 }
 

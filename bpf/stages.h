@@ -11,11 +11,11 @@
  *   tc_ingress, tc_trace, xdp_ingress   entry: parse, the exact-match cache
  *        |                              (TC), the port; then
  *        v  STAGE_WALK
- *   tc_walk, xdp_walk                   one pass of classify and act (conntrack
- *        |                              is a call in it); a ct(table=N)
- *        +--> STAGE_WALK                recirculation is a tail call to the
- *                                       same stage, the next pass; so is a
- *                                       pass longer than WALK_STEPS steps
+ *   tc_walk, xdp_walk                   WALK_STEPS (32) steps of classify and
+ *        |                              act (conntrack is a call in it; a
+ *        +--> STAGE_WALK                ct(table=N) recirculation is a step);
+ *                                       a longer walk goes on in a new run of
+ *                                       the same stage
  *
  * Everything a stage hands to the next is in the per-CPU packet context
  * (`scratch`, context.h): a tail call keeps the CPU, and TC and XDP run
@@ -25,8 +25,10 @@
  * function it calls: the kernel then limits each frame of a call chain
  * with a tail call in it to 256 bytes of stack.
  *
- * A packet may take 33 tail calls: MAX_PASSES (8) recirculations and
- * MAX_STEPS / WALK_STEPS (4) runs for long passes stay well below. A tail call that fails (the loader did not fill the
+ * A packet may take 33 tail calls; MAX_STEPS / WALK_STEPS (4) runs of
+ * the walk stay well below. A tail call costs ~11 ns (the next program
+ * starts afresh: docs/performance.md), so a walk of the usual few steps
+ * takes one, the entry's. A tail call that fails (the loader did not fill the
  * stage, or the limit) is counted (CNT_STAGE_FAIL) and the packet ends
  * where it is, as at the pass limit.
  */
