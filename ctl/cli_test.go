@@ -58,10 +58,22 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"--nosuchflag", "show"}, "unknown flag: --nosuchflag"},
 		{[]string{"dump-flows", "--bogus"}, "dump-flows: unknown flag: --bogus"},
 		{[]string{"attach", "--mode"}, "flag needs an argument"},
+		// Bridge names are directories under --bpffs: never outside it.
+		{[]string{"-b", "..", "attach", "lo"}, `invalid bridge name ".."`},
+		{[]string{"-b", ".", "detach"}, `invalid bridge name "."`},
+		{[]string{"-b", "a/b", "show"}, `invalid bridge name "a/b"`},
+		{[]string{"-b", "sixteen-bytes-xx", "show"}, `invalid bridge name "sixteen-bytes-xx"`},
+		{[]string{"--bpffs", "/nonexistent/ebpfovs", "attach", "--max-conns", "4294967295", "lo"}, "--max-conns 4294967295: at most 16777216 connections"},
+		// Control and escape bytes from the input are shown escaped.
+		{[]string{"-b", "x\x1b[2Jy", "show"}, `invalid bridge name "x\x1b[2Jy"`},
+		{[]string{"frob\x1b]0;t\x07"}, `frob\x1b]0;t\x07: unknown command`},
 	} {
 		_, e, code := main(c.args...)
 		if code != 2 || !strings.Contains(e, c.want) || !strings.HasSuffix(e, "\n") || strings.Count(e, "ebpfovs: ") != 1 {
-			t.Errorf("%v: exit %d, stderr %q; want 2 and %q", c.args, code, e, c.want)
+			t.Errorf("%q: exit %d, stderr %q; want 2 and %q", c.args, code, e, c.want)
+		}
+		if strings.ContainsFunc(e, func(r rune) bool { return r < 0x20 && r != '\n' }) {
+			t.Errorf("%q: control bytes in stderr %q", c.args, e)
 		}
 	}
 }

@@ -363,9 +363,11 @@ func TestAttachErrors(t *testing.T) {
 	}
 	assertNoDatapath(t, lab.Host, "vnet2")
 
-	// Attaching again is idempotent.
+	// Attaching again is idempotent, and says what show says.
 	if out := c.must("attach", "vnet1"); !strings.Contains(out, "already attached") {
 		t.Errorf("re-attach printed %q", out)
+	} else if want := "output: " + strings.TrimPrefix(strings.Fields(out)[2], "output:") + "\n"; !strings.Contains(c.must("show"), want) {
+		t.Errorf("re-attach printed %q, show does not say %q:\n%s", out, want, c.must("show"))
 	}
 
 	for _, bad := range [][]string{
@@ -385,6 +387,9 @@ func TestAttachErrors(t *testing.T) {
 			t.Errorf("ebpfovs %s: exit %d, stderr %q; want exit 2 and one line", strings.Join(bad, " "), code, e)
 		}
 	}
+	if _, e, code := c.run("add-flow", "actions="+strings.TrimSuffix(strings.Repeat("load:1->NXM_NX_REG0[],", 17), ",")); code != 2 || !strings.Contains(e, "too many actions") {
+		t.Errorf("add-flow of 17 actions: exit %d, stderr %q; want exit 2, too many actions", code, e)
+	}
 	before := c.must("dump-flows", "--no-stats")
 	dir := t.TempDir()
 	file := filepath.Join(dir, "flows")
@@ -396,4 +401,54 @@ func TestAttachErrors(t *testing.T) {
 	if after := c.must("dump-flows", "--no-stats"); after != before {
 		t.Errorf("a failed add-flows changed the table:\n%s\nwas:\n%s", after, before)
 	}
+}
+
+// TestDetachDecoys: a detach removes what ebpfovs pinned and nothing else:
+// not a pin beside the bridge's directory, nor one of another tool's
+// inside it (the directory is then left, and the command says so).
+func TestDetachDecoys(t *testing.T) {
+	testenv.RequirePrivileged(t)
+	lab := testenv.NewLab(t, testenv.LabOptions{VMs: 1})
+	c := newCLI(t, lab.Host.Path)
+	bpffs := c.global[1]
+	decoy := func(path string) {
+		t.Helper()
+		m, err := ebpf.NewMap(&ebpf.MapSpec{Type: ebpf.Array, KeySize: 4, ValueSize: 4, MaxEntries: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer m.Close()
+		if err := m.Pin(path); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { os.Remove(path) })
+	}
+	beside := filepath.Join(bpffs, "decoy")
+	decoy(beside)
+	c.must("attach", "vnet1")
+	c.must("detach")
+	if _, err := os.Stat(beside); err != nil {
+		t.Errorf("the pin beside the bridge: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(bpffs, "br0")); !os.IsNotExist(err) {
+		t.Errorf("the bridge's directory after detach: %v", err)
+	}
+
+	c.must("attach", "vnet1")
+	inside := filepath.Join(bpffs, "br0", "other_tool_map")
+	decoy(inside)
+	_, e, code := c.run("detach")
+	if code != 1 || !strings.Contains(e, "left in place, with what ebpfovs did not make there: other_tool_map") {
+		t.Errorf("detach with another tool's pin inside: exit %d, stderr %q", code, e)
+	}
+	if _, err := os.Stat(inside); err != nil {
+		t.Errorf("the other tool's pin: %v", err)
+	}
+	entries, _ := os.ReadDir(filepath.Join(bpffs, "br0"))
+	if len(entries) != 1 {
+		t.Errorf("the bridge's directory holds %d entries, want only the other tool's", len(entries))
+	}
+	assertNoDatapath(t, lab.Host, lab.VMs[0].Port)
+	os.Remove(inside)
+	os.Remove(filepath.Join(bpffs, "br0"))
 }

@@ -172,7 +172,8 @@ func (b *Bridge) attachOne(prog, xdp *ebpf.Program, raw map[uint32]bpf.DatapathP
 			return AttachResult{}, fmt.Errorf("%s: already attached as port %d", s.Name, existing)
 		}
 		p := raw[existing]
-		return AttachResult{Already: true, Port: Port{OFPort: existing, Name: portName(&p), Ifindex: int(ifindex), Mode: portMode(&p), MAC: attrs.HardwareAddr}}, nil
+		return AttachResult{Already: true, Port: Port{OFPort: existing, Name: portName(&p), Ifindex: int(ifindex),
+			Mode: portMode(&p), Peer: p.Flags&flagPeer != 0, MAC: attrs.HardwareAddr}}, nil
 	}
 
 	ofport := s.OFPort

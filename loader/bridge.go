@@ -63,7 +63,14 @@ func (o Options) withDefaults() Options {
 // ErrNoBridge means the bridge has no pinned state: nothing is attached.
 var ErrNoBridge = errors.New("no such bridge")
 
-var bridgeNameRE = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
+// bridgeNameRE: a bridge's name is a directory under the bpffs root and,
+// in Open vSwitch, a network device's: at most IFNAMSIZ-1 (15) bytes of
+// letters, digits, '_', '.' and '-' (and never "." or "..": checkOptions).
+var bridgeNameRE = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,15}$`)
+
+// MaxConnsLimit is the most connections a bridge can be created for: its
+// tables then take some 4 GiB of kernel memory.
+const MaxConnsLimit = 1 << 24
 
 // Bridge is an open handle on one bridge's pinned maps. Mutating calls hold
 // an exclusive lock on the bpffs directory, so concurrent `ebpfovs`
@@ -99,8 +106,11 @@ func (b *Bridge) Close() error {
 }
 
 func checkOptions(o Options) error {
-	if !bridgeNameRE.MatchString(o.Bridge) {
-		return fmt.Errorf("invalid bridge name %q: use letters, digits, '_', '.', '-'", o.Bridge)
+	if !bridgeNameRE.MatchString(o.Bridge) || o.Bridge == "." || o.Bridge == ".." {
+		return inputErrorf("invalid bridge name %q: up to 15 letters, digits, '_', '.', '-', and not . or ..", o.Bridge)
+	}
+	if o.MaxConns > MaxConnsLimit {
+		return inputErrorf("--max-conns %d: at most %d connections", o.MaxConns, MaxConnsLimit)
 	}
 	return nil
 }
@@ -244,7 +254,31 @@ func fillStages(objs *bpf.DatapathObjects) error {
 	return nil
 }
 
-// destroyPins removes everything pinned for the bridge, and its directory.
+// linkPinRE matches the pins of the links attach makes (linkPin, xdpLinkPin).
+var linkPinRE = regexp.MustCompile(`^(xdp_)?link_port[0-9]+$`)
+
+// ownPin reports whether name is a pin ebpfovs makes in a bridge's
+// directory: a map of the datapath, a program, a link.
+func ownPin(name string) bool {
+	switch name {
+	case pinProgIngress, pinProgTrace, pinProgXDP, pinProgCTGC, pinProgCTFlush, pinProgCTDel:
+		return true
+	}
+	if linkPinRE.MatchString(name) {
+		return true
+	}
+	t := reflect.TypeOf(bpf.DatapathMaps{})
+	for i := 0; i < t.NumField(); i++ {
+		if t.Field(i).Tag.Get("ebpf") == name {
+			return true
+		}
+	}
+	return false
+}
+
+// destroyPins removes what ebpfovs pinned for the bridge, and its
+// directory if nothing else is left in it: never anything it did not
+// make, whatever the directory holds (a pin of another tool, a directory).
 func (b *Bridge) destroyPins() error {
 	if b.ctCountMem != nil {
 		unix.Munmap(b.ctCountMem)
@@ -259,16 +293,26 @@ func (b *Bridge) destroyPins() error {
 	if err != nil {
 		return err
 	}
-	var errs []error
+	var errs, foreign []string
 	for _, e := range entries {
+		if e.IsDir() || !ownPin(e.Name()) {
+			foreign = append(foreign, e.Name())
+			continue
+		}
 		if err := os.Remove(filepath.Join(b.dir, e.Name())); err != nil {
-			errs = append(errs, err)
+			errs = append(errs, err.Error())
 		}
 	}
-	if err := os.Remove(b.dir); err != nil {
-		errs = append(errs, err)
+	if len(foreign) > 0 {
+		errs = append(errs, fmt.Sprintf("%s: left in place, with what ebpfovs did not make there: %s",
+			b.dir, strings.Join(foreign, ", ")))
+	} else if err := os.Remove(b.dir); err != nil {
+		errs = append(errs, err.Error())
 	}
-	return errors.Join(errs...)
+	if len(errs) > 0 {
+		return errors.New(strings.Join(errs, "; "))
+	}
+	return nil
 }
 
 // loadPinnedMaps opens every map of the datapath from its pin in dir.

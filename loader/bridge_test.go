@@ -28,3 +28,17 @@ func TestSaveVerifierLog(t *testing.T) {
 		}
 	}
 }
+
+// TestOwnPin: detach removes only the names ebpfovs pins.
+func TestOwnPin(t *testing.T) {
+	for _, n := range []string{"prog_tc_ingress", "prog_ct_delete", "link_port1", "xdp_link_port255", "conntrack", "tc_stages", "config"} {
+		if !ownPin(n) {
+			t.Errorf("%s is ebpfovs's", n)
+		}
+	}
+	for _, n := range []string{"", "maps.debug", "progs.debug", "link_port", "link_portx", "mymap", "prog_other", "conntrack2", "..", "br0"} {
+		if ownPin(n) {
+			t.Errorf("%s is not ebpfovs's", n)
+		}
+	}
+}

@@ -15,6 +15,10 @@ type keyBytes [192]byte
 // maxGather is MAX_GATHER: the key words one subtable hashes.
 const maxGather = 8
 
+// maskWordZero is MASK_WORD_ZERO (bpf/common.h): a word of struct
+// flow_mask past the key, always zero, that unused gather slots name.
+const maskWordZero = 31
+
 // words lists the 8-byte words of the key a mask covers.
 func (k *keyBytes) words() []uint8 {
 	var ws []uint8
@@ -177,7 +181,7 @@ func compileActions(acts []ofctl.Action) (bpf.DatapathActionList, error) {
 	var out bpf.DatapathActionList
 	add := func(a bpf.DatapathAction) error {
 		if int(out.N) >= len(out.A) {
-			return fmt.Errorf("too many actions: the datapath runs at most %d per flow", len(out.A))
+			return inputErrorf("too many actions: the datapath runs at most %d per flow", len(out.A))
 		}
 		out.A[out.N] = a
 		out.N++

@@ -1,5 +1,21 @@
 package loader
 
-import "golang.org/x/sys/unix"
+import (
+	"fmt"
+
+	"golang.org/x/sys/unix"
+)
 
 var errNoSpace = unix.E2BIG
+
+// InputError is an error in what the caller asked for (a name, a
+// number, a flow's actions), not in the system: the command line exits 2
+// for it, as for any usage error.
+type InputError struct{ Msg string }
+
+func (e *InputError) Error() string { return e.Msg }
+
+// inputErrorf formats an InputError.
+func inputErrorf(format string, args ...any) error {
+	return &InputError{Msg: fmt.Sprintf(format, args...)}
+}

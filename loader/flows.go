@@ -613,6 +613,11 @@ func (b *Bridge) sync(recs []record, dirty, had map[uint32]bool) error {
 		fm := bpf.DatapathFlowMask{Bits: m.flowKey()}
 		ws := m.words()
 		fm.Nwords = uint8(len(ws))
+		// The datapath gathers every word without a branch: unused ones
+		// name a word of the mask that is always zero (bpf/common.h).
+		for i := range fm.Words {
+			fm.Words[i] = maskWordZero
+		}
 		copy(fm.Words[:], ws)
 		if err := b.maps.Masks.Put(id, &fm); err != nil {
 			return fmt.Errorf("write mask: %w", err)
