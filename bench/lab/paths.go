@@ -58,6 +58,9 @@ type Path struct {
 	// <bridge> ARGS` (D) or `ebpfovs CMD ARGS` (E, F), for the scale
 	// measurements.
 	Flows func(ctx context.Context, cmd string, args ...string) (string, error)
+	// Ebpfovs runs `ebpfovs -b BRIDGE ARGS` in the path's bpffs and
+	// hypervisor namespace, for a bridge of its own (E, F).
+	Ebpfovs func(ctx context.Context, bridge string, args ...string) (string, error)
 	// DumpConntrack dumps the connections of zone (D, E, F).
 	DumpConntrack func(ctx context.Context, zone int) (string, error)
 	// FlushConntrack removes the connections of zone (D, E, F).
@@ -274,6 +277,9 @@ func setupEbpfovs(ctx context.Context, env *Env, bin string, xdp bool) (*Path, e
 	}
 	p.Flows = func(ctx context.Context, cmd string, args ...string) (string, error) {
 		return ovs(ctx, append([]string{cmd}, args...)...)
+	}
+	p.Ebpfovs = func(ctx context.Context, br string, args ...string) (string, error) {
+		return RunLong(ctx, append([]string{bin, "--netns", p.Host, "-b", br, "--bpffs", bpffs}, args...)...)
 	}
 	p.DumpConntrack = func(ctx context.Context, zone int) (string, error) {
 		return ovs(ctx, "dump-conntrack", fmt.Sprintf("zone=%d", zone))

@@ -358,6 +358,17 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) (err error) 
 			warnings = append(warnings, "scale: "+err.Error())
 		}
 	}
+	if e := pathByID(paths, "E"); e != nil {
+		row, err := measureAttach(ctx, e, 5, stderr)
+		if err != nil {
+			warnings = append(warnings, "attach: "+err.Error())
+		} else {
+			scale = append(scale, row)
+			if row.Note != "" {
+				warnings = append(warnings, "attach: "+row.Note)
+			}
+		}
+	}
 	var micro []microRow
 	if cfg.microRuns > 0 {
 		if micro, err = microBenchmarks(ctx, cfg.microRuns, stderr); err != nil {

@@ -157,6 +157,46 @@ func fillUDP(ctx context.Context, self string, p *lab.Path, from, n int) error {
 	return nil
 }
 
+// attachGoal is the most `ebpfovs attach` of two ports on a new bridge
+// may take (issue: fast attach; docs/verifier.md: the verifier's time is
+// most of it).
+const attachGoal = time.Second
+
+// measureAttach times `ebpfovs attach` of two new veth ports on a new
+// bridge of path e (the datapath's programs loaded and verified, pinned,
+// attached), reps times, each followed by a detach of the bridge.
+func measureAttach(ctx context.Context, e *lab.Path, reps int, stderr io.Writer) (scaleRow, error) {
+	row := scaleRow{What: "attach: a new bridge and 2 ports (`ebpfovs attach`)", Unit: "s", EN: reps,
+		Goal: fmt.Sprintf("< %.0f s", attachGoal.Seconds())}
+	ifs := []string{"atb1", "atb2"}
+	for _, n := range ifs {
+		if _, err := lab.Run(ctx, "ip", "-n", e.Host, "link", "add", n, "type", "veth", "peer", "name", n+"x"); err != nil {
+			return row, err
+		}
+		defer lab.Run(context.Background(), "ip", "-n", e.Host, "link", "del", n)
+		if _, err := lab.Run(ctx, "ip", "-n", e.Host, "link", "set", n, "up"); err != nil {
+			return row, err
+		}
+	}
+	logf(stderr, "scale: attach of 2 ports on a new bridge, %d times", reps)
+	var secs []float64
+	for r := 0; r < reps; r++ {
+		start := time.Now()
+		if _, err := e.Ebpfovs(ctx, "atb", append([]string{"attach"}, ifs...)...); err != nil {
+			return row, fmt.Errorf("attach: %w", err)
+		}
+		secs = append(secs, time.Since(start).Seconds())
+		if _, err := e.Ebpfovs(ctx, "atb", "detach"); err != nil {
+			return row, fmt.Errorf("detach: %w", err)
+		}
+	}
+	row.E = report.Summarize(secs)
+	if row.E.Median >= attachGoal.Seconds() {
+		row.Note = fmt.Sprintf("median %.2f s: the goal of %s is missed", row.E.Median, row.Goal)
+	}
+	return row, nil
+}
+
 func writeScale(w io.Writer, rows []scaleRow) {
 	fmt.Fprintln(w, "### Scale (after the rounds; median of alternating runs, min–max)")
 	fmt.Fprintln(w)
@@ -167,7 +207,18 @@ func writeScale(w io.Writer, rows []scaleRow) {
 		if r.D.Median > 0 {
 			ratio = fmt.Sprintf("%.2fx", r.E.Median/r.D.Median)
 		}
-		fmt.Fprintf(w, "| %s | %s %s | %s %s | %s |\n", r.What, rate(r.E), r.Unit, rate(r.D), r.Unit, ratio)
+		d := rate(r.D) + " " + r.Unit
+		if r.D.Median == 0 {
+			d = "–"
+		}
+		e := rate(r.E) + " " + r.Unit
+		if r.Unit == "s" {
+			e = fmt.Sprintf("**%.2f** (%.2f–%.2f) s", r.E.Median, r.E.Min, r.E.Max)
+		}
+		if r.Goal != "" {
+			e += ", goal " + r.Goal
+		}
+		fmt.Fprintf(w, "| %s | %s | %s | %s |\n", r.What, e, d, ratio)
 	}
 	for _, r := range rows {
 		if r.Note != "" {
@@ -178,6 +229,15 @@ func writeScale(w io.Writer, rows []scaleRow) {
 
 func rate(s report.Stat) string {
 	return fmt.Sprintf("**%.0f** (%.0f–%.0f)", s.Median, s.Min, s.Max)
+}
+
+// pathByID returns the path id if it is measured, else nil.
+func pathByID(paths []*lab.Path, id string) *lab.Path {
+	i := slices.IndexFunc(paths, func(p *lab.Path) bool { return p.ID == id && p.Unavailable == "" })
+	if i < 0 {
+		return nil
+	}
+	return paths[i]
 }
 
 // scalePaths returns paths D and E when both are measured.
