@@ -271,9 +271,10 @@ func runLab(t *testing.T, mode string) {
 	}
 }
 
-func TestLabTCX(t *testing.T) { runLab(t, "auto") }
-func TestLabTC(t *testing.T)  { runLab(t, "tc") }
-func TestLabXDP(t *testing.T) { runLab(t, "xdp") }
+func TestLabAuto(t *testing.T) { runLab(t, "auto") }
+func TestLabTCX(t *testing.T)  { runLab(t, "tcx") } // skips before Linux 6.6
+func TestLabTC(t *testing.T)   { runLab(t, "tc") }
+func TestLabXDP(t *testing.T)  { runLab(t, "xdp") }
 
 // checkXDPCounters checks show's XDP counters: in XDP mode the lab's flows
 // all fit XDP, so it (not TC) carried every packet; otherwise XDP saw none.
