@@ -446,7 +446,7 @@ struct ct_entry {
 	__u64 bytes[2];
 	__u32 mark;
 	__u32 id;
-	__u64 seq;          /* odd while a CPU owns the entry (tcp, flags, expires_ns, counters, mark, labels, gen; conntrack.h: ct_own) */
+	__u64 seq;          /* odd while a CPU owns the entry (tcp, flags, expires_ns, counters, mark, labels, gen; ct_table.h: ct_own) */
 	__u8 labels[16];    /* ct_label, big-endian */
 	struct ct_tcp tcp;  /* TCP only */
 	__u8 flags;         /* CT_E_* */

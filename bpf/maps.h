@@ -164,7 +164,7 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } macs SEC(".maps");
 
-/* Connections (conntrack.h): key -> the slot of ct_slots holding it. W:
+/* Connections (ct_table.h): key -> the slot of ct_slots holding it. W:
  * datapath only (commit; removal, also for the loader's flushes through
  * ct_delete_keys); the loader's FillConntrack for benchmarks. A plain
  * hash, not an LRU: a full table refuses a commit instead of silently
@@ -178,7 +178,7 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } conntrack SEC(".maps");
 
-/* The connections themselves, by slot (conntrack.h: ct_find, ct_commit,
+/* The connections themselves, by slot (ct_table.h: ct_find, ct_commit,
  * ct_delete). The loader sizes it CT_SLOT_SLACK above conntrack: a slot
  * is taken before its key goes in, and freed after the key is out. */
 struct {

@@ -45,7 +45,7 @@ type Options struct {
 
 	// AtomicRelease: Attach loads the datapath so that a connection's
 	// owner always releases it with an atomic add, as on architectures
-	// other than amd64, where a plain store does (bpf/conntrack.h,
+	// other than amd64, where a plain store does (bpf/ct_table.h,
 	// ct_release). For tests of that path.
 	AtomicRelease bool
 }
@@ -339,7 +339,7 @@ func loadPinnedProgram(dir, name string) (*ebpf.Program, error) {
 }
 
 // releasePlain says whether connections are released with a plain store:
-// on amd64 (x86 keeps stores in order: bpf/conntrack.h, ct_release),
+// on amd64 (x86 keeps stores in order: bpf/ct_table.h, ct_release),
 // unless the caller asked for the atomic add.
 func releasePlain(atomicRelease bool) bool {
 	return runtime.GOARCH == "amd64" && !atomicRelease

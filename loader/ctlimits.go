@@ -17,7 +17,7 @@ import (
 const ctZones = 65536
 
 // ctCountSlots is CT_COUNT_SLOTS: ct_count's index of the first ct_slots
-// entry never used (bpf/conntrack.h, ct_slot_take).
+// entry never used (bpf/ct_table.h, ct_slot_take).
 const ctCountSlots = ctZones + 1
 
 // ZoneLimit is one zone's connection limit and its live connections, as
@@ -70,7 +70,7 @@ const ctDeleteMax = 64
 
 // deleteConns removes keys from the connection table through the
 // datapath's ct_delete_keys, which alone may remove a connection (it frees
-// the connection's slot and takes it off the counts, bpf/conntrack.h). A
+// the connection's slot and takes it off the counts, bpf/ct_table.h). A
 // key already gone (the datapath removed it, or another delete did) is not
 // counted. It returns how many it removed.
 func (b *Bridge) deleteConns(keys []bpf.DatapathCtKey) (int, error) {

@@ -65,7 +65,7 @@ func datapathSpec(atomicRelease bool) (*ebpf.CollectionSpec, error) {
 	}
 	if releasePlain(atomicRelease) {
 		// x86 keeps stores in order: a connection's owner releases it
-		// with a plain store (bpf/conntrack.h, ct_release).
+		// with a plain store (bpf/ct_table.h, ct_release).
 		if err := spec.Variables[bpf.DatapathVarCtReleasePlain].Set(uint32(1)); err != nil {
 			return nil, fmt.Errorf("load datapath: ct_release_plain: %w", err)
 		}
