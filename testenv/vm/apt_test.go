@@ -153,8 +153,15 @@ func TestAptConfig(t *testing.T) {
 // fakeAPT installs apt-get and apt-cache stand-ins first in PATH: they
 // serve root/SUITE/Packages (a suite without one fails to update) and the
 // .deb files in root/SUITE/debs, and log every call to root/calls.
+// The stand-ins are shell scripts using awk, sed and sort: without them
+// the test skips.
 func fakeAPT(t *testing.T, root string) {
 	t.Helper()
+	for _, c := range []string{"awk", "sed", "sort"} {
+		if _, err := exec.LookPath(c); err != nil {
+			t.Skip(err)
+		}
+	}
 	bin := filepath.Join(root, "bin")
 	if err := os.MkdirAll(bin, 0o755); err != nil {
 		t.Fatal(err)
@@ -240,11 +247,6 @@ func calls(t *testing.T, root string) string {
 // updated, once; fresh lists are not updated again; a suite that cannot
 // be updated is skipped.
 func TestResolveKernelFakeAPT(t *testing.T) {
-	for _, c := range []string{"awk", "sed", "sort"} {
-		if _, err := exec.LookPath(c); err != nil {
-			t.Skip(err)
-		}
-	}
 	root := t.TempDir()
 	fakeAPT(t, root)
 	for _, s := range []string{"bookworm", "bookworm-security", "bookworm-backports"} {
@@ -343,7 +345,7 @@ func buildDeb(t *testing.T, out, name, version, depends string, files map[string
 // linux-image dependency package whose kernel, modules and config come in
 // the packages it pins (linux-binary, linux-modules, linux-base).
 func TestFetchKernelLayouts(t *testing.T) {
-	for _, c := range []string{"dpkg-deb", "depmod", "awk", "sed", "sort"} {
+	for _, c := range []string{"dpkg-deb", "depmod"} {
 		if _, err := exec.LookPath(c); err != nil {
 			t.Skip(err)
 		}
