@@ -502,6 +502,7 @@ type DatapathTraceLookup struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
+	DatapathMapBridgeComplete   = "bridge_complete"
 	DatapathMapConfig           = "config"
 	DatapathMapConntrack        = "conntrack"
 	DatapathMapCounters         = "counters"
@@ -602,6 +603,7 @@ type DatapathProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type DatapathMapSpecs struct {
+	BridgeComplete  *ebpf.MapSpec `ebpf:"bridge_complete"`
 	Config          *ebpf.MapSpec `ebpf:"config"`
 	Conntrack       *ebpf.MapSpec `ebpf:"conntrack"`
 	Counters        *ebpf.MapSpec `ebpf:"counters"`
@@ -664,6 +666,7 @@ func (o *DatapathObjects) Close() error {
 //
 // It can be passed to LoadDatapathObjects or ebpf.CollectionSpec.LoadAndAssign.
 type DatapathMaps struct {
+	BridgeComplete  *ebpf.Map `ebpf:"bridge_complete"`
 	Config          *ebpf.Map `ebpf:"config"`
 	Conntrack       *ebpf.Map `ebpf:"conntrack"`
 	Counters        *ebpf.Map `ebpf:"counters"`
@@ -696,6 +699,7 @@ type DatapathMaps struct {
 
 func (m *DatapathMaps) Close() error {
 	return _DatapathClose(
+		m.BridgeComplete,
 		m.Config,
 		m.Conntrack,
 		m.Counters,

@@ -66,6 +66,18 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } xdp_stages SEC(".maps");
 
+/* Pinned last, when the loader has created everything else of the
+ * bridge (loader/bridge.go): a bridge directory without it was left
+ * half-built by a command that did not finish. Not pinned by name (the
+ * loader pins it itself), not used by the programs; holds the layout
+ * version of the bridge's pins. W: loader, once. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} bridge_complete SEC(".maps");
+
 /* Bridge-wide settings, one entry. W: loader. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

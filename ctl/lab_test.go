@@ -453,3 +453,44 @@ func TestDetachDecoys(t *testing.T) {
 	os.Remove(inside)
 	os.Remove(filepath.Join(bpffs, "br0"))
 }
+
+// TestHalfBuiltBridge: a bridge whose creation was cut short (the last
+// pin, bridge_complete, missing: here removed, with a program, as a kill
+// before them leaves it) is never used as it is: commands say so, attach
+// builds it anew (with its NORMAL flow and trace program), and detach
+// removes it.
+func TestHalfBuiltBridge(t *testing.T) {
+	testenv.RequirePrivileged(t)
+	lab := testenv.NewLab(t, testenv.LabOptions{VMs: 1})
+	c := newCLI(t, lab.Host.Path)
+	dir := filepath.Join(c.global[1], "br0")
+	halfBuild := func() {
+		t.Helper()
+		c.must("attach", "vnet1")
+		c.must("detach", "vnet1") // the bridge stays, without ports
+		for _, pin := range []string{"bridge_complete", "prog_tc_trace"} {
+			if err := os.Remove(filepath.Join(dir, pin)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	halfBuild()
+	if _, e, code := c.run("show"); code != 1 || !strings.Contains(e, "half-built") {
+		t.Errorf("show of a half-built bridge: exit %d, stderr %q", code, e)
+	}
+	c.must("attach", "vnet1")
+	if flows := c.must("dump-flows", "--no-stats"); !strings.Contains(flows, "priority=0 actions=NORMAL") {
+		t.Errorf("the bridge built anew lacks its NORMAL flow:\n%s", flows)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "prog_tc_trace")); err != nil {
+		t.Errorf("the bridge built anew: %v", err)
+	}
+	c.must("detach")
+
+	halfBuild()
+	c.must("detach")
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("detach of a half-built bridge left %s: %v", dir, err)
+	}
+	assertNoDatapath(t, lab.Host, lab.VMs[0].Port)
+}

@@ -466,10 +466,30 @@ func (b *Bridge) updateMaxPort() error {
 	return nil
 }
 
+// removeHalfBuilt removes what a killed command left of a bridge it was
+// creating (it has no ports: they come after the bridge is complete).
+func removeHalfBuilt(opts Options) error {
+	opts = opts.withDefaults()
+	lock, err := lockDir(opts.BPFFS)
+	if err != nil {
+		return err
+	}
+	defer lock.Close()
+	b := &Bridge{opts: opts, dir: filepath.Join(opts.BPFFS, opts.Bridge)}
+	if err := b.destroyPins(); err != nil {
+		return fmt.Errorf("bridge %s: remove the half-built bridge: %w", opts.Bridge, err)
+	}
+	return nil
+}
+
 // Detach takes the named ports off the bridge. With no names it detaches
-// every port and removes the bridge's pins altogether.
+// every port and removes the bridge's pins altogether (also what a killed
+// command left of a bridge it was creating).
 func Detach(opts Options, names []string) ([]Port, error) {
 	b, err := Open(opts)
+	if errors.Is(err, errHalfBuilt) && len(names) == 0 {
+		return nil, removeHalfBuilt(opts)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -30,6 +30,11 @@ const (
 	pinProgCTGC    = "prog_ct_gc"
 	pinProgCTFlush = "prog_ct_flush"
 	pinProgCTDel   = "prog_ct_delete"
+	// pinComplete (the bridge_complete map) is pinned when everything
+	// else is: a directory without it is a half-built bridge.
+	pinComplete = "bridge_complete"
+	// pinLayout is the version of the pins' layout, in bridge_complete.
+	pinLayout = 10
 )
 
 // Options say which bridge a call works on.
@@ -143,8 +148,11 @@ func Open(opts Options) (*Bridge, error) {
 		return nil, err
 	}
 	b := &Bridge{opts: opts, dir: filepath.Join(opts.BPFFS, opts.Bridge), lock: lock}
-	if _, err := os.Stat(filepath.Join(b.dir, pinProgIngress)); err != nil {
+	if _, err := os.Stat(filepath.Join(b.dir, pinComplete)); err != nil {
 		lock.Close()
+		if hasOwnPins(b.dir) {
+			return nil, fmt.Errorf("bridge %s: %w", opts.Bridge, errHalfBuilt)
+		}
 		return nil, fmt.Errorf("bridge %s: %w (nothing pinned under %s; attach a port first)", opts.Bridge, ErrNoBridge, b.dir)
 	}
 	if err := loadPinnedMaps(b.dir, &b.maps); err != nil {
@@ -154,11 +162,30 @@ func Open(opts Options) (*Bridge, error) {
 	return b, nil
 }
 
+// errHalfBuilt: the bridge's directory holds some of its pins but not
+// the last one create() makes.
+var errHalfBuilt = errors.New("left half-built by a command that did not finish; the next attach builds it anew")
+
+// hasOwnPins reports whether dir holds anything ebpfovs pins.
+func hasOwnPins(dir string) bool {
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if ownPin(e.Name()) {
+			return true
+		}
+	}
+	return false
+}
+
 // openOrCreate opens the bridge, creating it (loading and pinning the
-// datapath, installing OVS's default flow) when it does not exist yet.
+// datapath, installing OVS's default flow) when it does not exist yet, or
+// anew when a killed command left it half-built: its pins are removed
+// first (it has no ports: the first port is attached only after the
+// bridge is complete).
 func openOrCreate(opts Options) (b *Bridge, created bool, err error) {
 	b, err = Open(opts)
-	if err == nil || !errors.Is(err, ErrNoBridge) {
+	halfBuilt := errors.Is(err, errHalfBuilt)
+	if err == nil || (!errors.Is(err, ErrNoBridge) && !halfBuilt) {
 		return b, false, err
 	}
 	opts = opts.withDefaults()
@@ -167,6 +194,17 @@ func openOrCreate(opts Options) (b *Bridge, created bool, err error) {
 		return nil, false, err
 	}
 	b = &Bridge{opts: opts, dir: filepath.Join(opts.BPFFS, opts.Bridge), lock: lock}
+	if halfBuilt {
+		if links, _ := filepath.Glob(filepath.Join(b.dir, "*link_port*")); len(links) > 0 {
+			lock.Close()
+			return nil, false, fmt.Errorf("bridge %s: incomplete, with ports' links pinned (%s): pinned by an older ebpfovs? remove %s and its ports' programs by hand",
+				opts.Bridge, filepath.Base(links[0]), b.dir)
+		}
+		if err := b.destroyPins(); err != nil {
+			lock.Close()
+			return nil, false, fmt.Errorf("bridge %s: remove the half-built bridge: %w", opts.Bridge, err)
+		}
+	}
 	if err := b.create(); err != nil {
 		b.destroyPins()
 		lock.Close()
@@ -232,7 +270,17 @@ func (b *Bridge) create() error {
 	if err := objs.CtDeleteKeys.Pin(filepath.Join(b.dir, pinProgCTDel)); err != nil {
 		return fmt.Errorf("pin program: %w", err)
 	}
-	return b.installDefaultFlow()
+	if err := b.installDefaultFlow(); err != nil {
+		return err
+	}
+	// Last: the bridge is complete (Open refuses one without this).
+	if err := b.maps.BridgeComplete.Put(uint32(0), uint32(pinLayout)); err != nil {
+		return fmt.Errorf("mark the bridge complete: %w", err)
+	}
+	if err := b.maps.BridgeComplete.Pin(filepath.Join(b.dir, pinComplete)); err != nil {
+		return fmt.Errorf("mark the bridge complete: %w", err)
+	}
+	return nil
 }
 
 // fillStages puts each stage program in the prog array its entry programs
