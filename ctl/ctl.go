@@ -82,7 +82,9 @@ DESCRIPTION
 GLOBAL OPTIONS
     -b, --bridge NAME   the switch instance to work on (default br0). Each
                         bridge has its own ports, flows and connections,
-                        pinned under DIR/NAME/.
+                        pinned under DIR/NAME/. NAME is up to 15 letters,
+                        digits, '_', '.', '-' (a network device's name, as
+                        in Open vSwitch), never . or ..
         --bpffs DIR     where state is pinned (default /sys/fs/bpf/ebpfovs,
                         or $EBPFOVS_BPFFS). A BPF filesystem is mounted
                         there if none is.
