@@ -82,7 +82,13 @@ func (c *cli) waitConntrack(want string) {
 			}
 		}
 	}
-	c.t.Fatalf("dump-conntrack never showed\n  %s\nlast output:\n%s", want, out)
+	// What the datapath counted (ct_invalid, ct_race ...) says why.
+	show, _, _ := c.run("show")
+	if i := strings.Index(show, " datapath:"); i >= 0 {
+		show = show[i:]
+	}
+	more, _, _ := c.run("dump-conntrack", "-m")
+	c.t.Fatalf("dump-conntrack never showed\n  %s\nlast output:\n%s\n-m:\n%s\ncounters:%s", want, out, more, show)
 }
 
 func ctLine(sport int, state string) string {
@@ -493,4 +499,124 @@ func TestHalfBuiltBridge(t *testing.T) {
 		t.Errorf("detach of a half-built bridge left %s: %v", dir, err)
 	}
 	assertNoDatapath(t, lab.Host, lab.VMs[0].Port)
+}
+
+// TestLeftoverTCFilter: an attach in tc mode killed after it added its
+// cls_bpf filter and before it wrote the port table left a filter that
+// the bridge does not know (made here by removing the port from the
+// tables). Attaching again takes it over; detaching the device by name
+// removes it; either way nothing is left on the device.
+func TestLeftoverTCFilter(t *testing.T) {
+	testenv.RequirePrivileged(t)
+	lab := testenv.NewLab(t, testenv.LabOptions{VMs: 2})
+	c := newCLI(t, lab.Host.Path)
+	dir := filepath.Join(c.global[1], "br0")
+	forget := func(port uint32) {
+		t.Helper()
+		var ifindex int
+		lab.Host.Do(func() error {
+			l, err := netlink.LinkByName(lab.VMs[port-1].Port)
+			if err == nil {
+				ifindex = l.Attrs().Index
+			}
+			return err
+		})
+		forgetPort(t, dir, ifindex, port)
+	}
+	c.must("attach", "--mode", "tc", "vnet1=1", "vnet2=2")
+	forget(2)
+	if show := c.must("show"); strings.Contains(show, "vnet2") {
+		t.Fatalf("vnet2 still a port:\n%s", show)
+	}
+	if out := c.must("attach", "--mode", "tc", "vnet2=2"); !strings.Contains(out, " 2(vnet2): mode:tc") {
+		t.Errorf("attach over the leftover filter printed %q", out)
+	}
+	c.must("detach", "vnet2")
+	assertNoDatapath(t, lab.Host, "vnet2")
+
+	c.must("attach", "--mode", "tc", "vnet2=2")
+	forget(2)
+	c.must("detach", "vnet2")
+	assertNoDatapath(t, lab.Host, "vnet2")
+
+	// Left again, and the whole bridge detached: the filter goes too.
+	c.must("attach", "--mode", "tc", "vnet2=2")
+	forget(2)
+	c.must("detach")
+	assertNoDatapath(t, lab.Host, "vnet1")
+	assertNoDatapath(t, lab.Host, "vnet2")
+}
+
+// TestLeftoverTCXLink: an attach in TCX mode killed after it pinned the
+// link and before it wrote the port table left the device attached but
+// unknown to the bridge (made here by removing the port from the
+// tables). Attaching it again under the same number takes the link
+// over, with one program on the device, not two.
+func TestLeftoverTCXLink(t *testing.T) {
+	testenv.RequirePrivileged(t)
+	testenv.RequireKernel(t, "TCX", testenv.TCXMajor, testenv.TCXMinor)
+	lab := testenv.NewLab(t, testenv.LabOptions{VMs: 2})
+	c := newCLI(t, lab.Host.Path)
+	dir := filepath.Join(c.global[1], "br0")
+	c.must("attach", "--mode", "tcx", "vnet1=1", "vnet2=2")
+	var ifindex int
+	lab.Host.Do(func() error {
+		l, err := netlink.LinkByName("vnet2")
+		if err == nil {
+			ifindex = l.Attrs().Index
+		}
+		return err
+	})
+	forgetPort(t, dir, ifindex, 2)
+
+	if out := c.must("attach", "--mode", "tcx", "vnet2=2"); !strings.Contains(out, " 2(vnet2): mode:tcx") {
+		t.Errorf("attach over the leftover link printed %q", out)
+	}
+	lab.Host.Do(func() error {
+		res, err := link.QueryPrograms(link.QueryOptions{Target: ifindex, Attach: ebpf.AttachTCXIngress})
+		if err != nil {
+			t.Error(err)
+		} else if len(res.Programs) != 1 {
+			t.Errorf("%d TCX programs on vnet2, want 1", len(res.Programs))
+		}
+		return nil
+	})
+	c.must("detach", "vnet2")
+	assertNoDatapath(t, lab.Host, "vnet2")
+
+	// Left again, and detached by name: the link goes.
+	c.must("attach", "--mode", "tcx", "vnet2=2")
+	forgetPort(t, dir, ifindex, 2)
+	c.must("detach", "vnet2")
+	assertNoDatapath(t, lab.Host, "vnet2")
+	c.must("detach")
+	assertNoDatapath(t, lab.Host, "vnet1")
+}
+
+// forgetPort takes port (on device ifindex) out of the bridge's port
+// tables and leaves its programs attached: what an attach killed between
+// attaching and writing the tables leaves.
+func forgetPort(t *testing.T, dir string, ifindex int, port uint32) {
+	t.Helper()
+	for _, del := range []struct {
+		m   string
+		key uint32
+	}{{"port_by_ifindex", uint32(ifindex)}, {"tx_ports", port}} {
+		m, err := ebpf.LoadPinnedMap(filepath.Join(dir, del.m), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := m.Delete(del.key); err != nil {
+			t.Fatalf("%s: %v", del.m, err)
+		}
+		m.Close()
+	}
+	ports, err := ebpf.LoadPinnedMap(filepath.Join(dir, "ports"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ports.Close()
+	if err := ports.Put(port, make([]byte, ports.ValueSize())); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -292,6 +292,22 @@ func (b *Bridge) attachXDP(prog *ebpf.Program, ofport uint32, ifindex int) error
 }
 
 func (b *Bridge) attachTCX(prog *ebpf.Program, ofport uint32, ifindex int) error {
+	if old, err := link.LoadPinnedLink(b.linkPin(ofport), nil); err == nil {
+		// Left by an attach killed before it wrote the port table (the
+		// port number is free there, or we would not be here): taken
+		// over if it is this device's, else removed.
+		defer old.Close()
+		if info, err := old.Info(); err == nil && info.Type == link.TCXType &&
+			info.TCX() != nil && int(info.TCX().Ifindex) == ifindex {
+			if err := old.Update(prog); err != nil {
+				return fmt.Errorf("take over the tcx link left by an interrupted attach: %w", err)
+			}
+			return nil
+		}
+		if err := old.Unpin(); err != nil {
+			return fmt.Errorf("remove the tcx link left by an interrupted attach: %w", err)
+		}
+	}
 	l, err := link.AttachTCX(link.TCXOptions{
 		Interface: ifindex,
 		Program:   prog,
@@ -336,13 +352,56 @@ func attachTC(prog *ebpf.Program, lnk netlink.Link) (ownQdisc bool, err error) {
 		Name:         tcFilterName,
 		DirectAction: true,
 	}
-	if err := netlink.FilterAdd(filter); err != nil {
+	err = netlink.FilterAdd(filter)
+	if errors.Is(err, unix.EEXIST) && ourTCFilter(lnk, progID(prog)) != nil {
+		// Ours, left by an attach killed before it wrote the port table
+		// (the port is not in it, or attachOne would not be here): take
+		// it over. The qdisc is taken as ours too if nothing else uses it.
+		err = netlink.FilterReplace(filter)
+		ownQdisc = onlyOurTCFilter(lnk, progID(prog))
+	}
+	if err != nil {
 		if ownQdisc {
 			netlink.QdiscDel(qdisc)
 		}
 		return false, fmt.Errorf("add cls_bpf filter: %w", err)
 	}
 	return ownQdisc, nil
+}
+
+// ourTCFilter returns the cls_bpf filter this bridge puts on lnk's
+// ingress hook (our priority, handle and name, and the bridge's program,
+// id: another bridge's filter on the device is not ours), or nil.
+func ourTCFilter(lnk netlink.Link, id int) *netlink.BpfFilter {
+	fs, err := netlink.FilterList(lnk, netlink.HANDLE_MIN_INGRESS)
+	if err != nil || id == 0 {
+		return nil
+	}
+	for _, f := range fs {
+		bf, ok := f.(*netlink.BpfFilter)
+		if ok && bf.Priority == tcFilterPrio && bf.Handle == 1 && strings.HasPrefix(bf.Name, tcFilterName) && bf.Id == id {
+			return bf
+		}
+	}
+	return nil
+}
+
+// progID is prog's kernel id, or 0.
+func progID(prog *ebpf.Program) int {
+	if info, err := prog.Info(); err == nil {
+		if id, ok := info.ID(); ok {
+			return int(id)
+		}
+	}
+	return 0
+}
+
+// onlyOurTCFilter reports whether lnk's clsact hooks hold our filter and
+// nothing else.
+func onlyOurTCFilter(lnk netlink.Link, id int) bool {
+	in, err1 := netlink.FilterList(lnk, netlink.HANDLE_MIN_INGRESS)
+	eg, err2 := netlink.FilterList(lnk, netlink.HANDLE_MIN_EGRESS)
+	return err1 == nil && err2 == nil && len(in) == 1 && len(eg) == 0 && ourTCFilter(lnk, id) != nil
 }
 
 // detachTC removes our filter, and the clsact qdisc if we created it and
@@ -482,6 +541,70 @@ func removeHalfBuilt(opts Options) error {
 	return nil
 }
 
+// removeLeftoverTC removes the cls_bpf filter of ours that an attach
+// killed before it wrote the port table left on the device name (and the
+// clsact qdisc, if nothing else uses it). It reports whether there was one.
+func (b *Bridge) removeLeftoverTC(name string) bool {
+	found := false
+	prog, err := loadPinnedProgram(b.dir, pinProgIngress)
+	if err != nil {
+		return false
+	}
+	defer prog.Close()
+	id := progID(prog)
+	inNetNS(b.opts.NetNS, func() error {
+		lnk, err := netlink.LinkByName(name)
+		if err != nil {
+			return nil
+		}
+		var ifindex uint32
+		if b.maps.PortByIfindex.Lookup(uint32(lnk.Attrs().Index), &ifindex) == nil || ourTCFilter(lnk, id) == nil {
+			return nil // a port after all, or nothing of ours
+		}
+		found = true
+		p := bpf.DatapathPort{Ifindex: uint32(lnk.Attrs().Index), TcPrio: tcFilterPrio, TcHandle: 1}
+		if onlyOurTCFilter(lnk, id) {
+			p.Flags |= flagOwnQdisc
+		}
+		return detachTC(&p)
+	})
+	return found
+}
+
+// removeLeftoverLinks unpins (and so detaches) the TCX and XDP links of
+// ours on the device name that no port of the table owns: what an attach
+// killed before it wrote the port table left. It reports whether there
+// were any.
+func (b *Bridge) removeLeftoverLinks(name string) bool {
+	ifindex := 0
+	inNetNS(b.opts.NetNS, func() error {
+		if lnk, err := netlink.LinkByName(name); err == nil {
+			ifindex = lnk.Attrs().Index
+		}
+		return nil
+	})
+	var known uint32
+	if ifindex == 0 || b.maps.PortByIfindex.Lookup(uint32(ifindex), &known) == nil {
+		return false
+	}
+	pins, _ := filepath.Glob(filepath.Join(b.dir, "*link_port*"))
+	found := false
+	for _, pin := range pins {
+		l, err := link.LoadPinnedLink(pin, nil)
+		if err != nil {
+			continue
+		}
+		info, err := l.Info()
+		on := err == nil && ((info.TCX() != nil && int(info.TCX().Ifindex) == ifindex) ||
+			(info.XDP() != nil && int(info.XDP().Ifindex) == ifindex))
+		if on && l.Unpin() == nil {
+			found = true
+		}
+		l.Close()
+	}
+	return found
+}
+
 // Detach takes the named ports off the bridge. With no names it detaches
 // every port and removes the bridge's pins altogether (also what a killed
 // command left of a bridge it was creating).
@@ -509,6 +632,9 @@ func Detach(opts Options, names []string) ([]Port, error) {
 		for _, n := range names {
 			p, ok := byName[n]
 			if !ok {
+				if leftTC, leftLinks := b.removeLeftoverTC(n), b.removeLeftoverLinks(n); leftTC || leftLinks {
+					continue // not a port, but ours was on it: gone now
+				}
 				return nil, fmt.Errorf("%s: not a port of bridge %s", n, b.opts.Bridge)
 			}
 			todo = append(todo, p)
@@ -530,6 +656,15 @@ func Detach(opts Options, names []string) ([]Port, error) {
 		return nil, err
 	}
 	if len(names) == 0 {
+		// Filters an interrupted attach left on devices the port table
+		// does not know (the links go with the pins below).
+		inNetNS(b.opts.NetNS, func() error {
+			links, _ := netlink.LinkList()
+			for _, l := range links {
+				b.removeLeftoverTC(l.Attrs().Name)
+			}
+			return nil
+		})
 		if err := b.destroyPins(); err != nil {
 			return todo, fmt.Errorf("remove pins of bridge %s: %w", b.opts.Bridge, err)
 		}
