@@ -233,7 +233,7 @@ static __always_inline __u64 ct_timeout_ns(__u8 proto, const struct ct_tcp *t, i
  * two more, and the counters two more again. A packet in softirq owns the
  * entry for well under a microsecond.
  */
-#define CT_TRIES 32
+#define CT_TRIES (1 << 16) /* ~1 ms of tries: bpf_loop, so the verifier checks one */
 
 /*
  * Set by the loader on amd64 (loader/bridge.go); read-only data, so the
@@ -258,34 +258,58 @@ static __always_inline void ct_release(struct ct_entry *e, __u64 owned)
 	}
 }
 
+/* One try at owning o->e (ct_own). */
+struct ct_own_try {
+	struct ct_entry *e;
+	__u64 owned; /* the odd seq, once owned */
+};
+
+/* bpf_loop callback: 1 (stop) once o->e is owned, else 0 (go on). */
+static long ct_own_once(__u32 i, struct ct_own_try *o)
+{
+	__u64 seq = *(volatile __u64 *)&o->e->seq;
+
+	if (seq & 1)
+		return 0; /* another CPU owns it */
+	if (__sync_val_compare_and_swap(&o->e->seq, seq, seq + 1) != seq)
+		return 0;
+	o->owned = seq + 1;
+	return 1;
+}
+
 /*
  * Own e: take its seq from even to odd. Returns the odd seq (pass it to
  * ct_release), or 0 when CT_TRIES attempts found it owned (counted).
  *
+ * The first try is inline: an entry is almost never owned. Then up to
+ * CT_TRIES (65,536, about a millisecond) through bpf_loop, whose callback
+ * the verifier checks once however many turns it takes. An owner holds
+ * the entry for a few hundred instructions, but a VM's CPU can be
+ * preempted by its host while it does: with 32 tries, as before, a
+ * packet of the other direction then came out +inv, and a FIN found
+ * +inv leaves the connection ESTABLISHED for good (the likely cause of a
+ * close that the CI's TCG VMs once showed stuck in ESTABLISHED). The
+ * kernel's conntrack spins on the connection's lock without a bound.
+ *
  * Global, verified once: inlined, each of its eight call sites in
- * ct_execute multiplied the verifier's work by its CT_TRIES iterations,
- * and some kernels' verifiers gave up at 1,000,000 instructions. A call
- * costs the owner ~1 ns (docs/performance.md).
+ * ct_execute multiplied the verifier's work by its tries, and some
+ * kernels' verifiers gave up at 1,000,000 instructions. A call costs the
+ * owner ~1 ns (docs/performance.md).
  */
 __noinline __u64 ct_own(struct ct_entry *e)
 {
+	struct ct_own_try o = { .e = e };
 	__u64 seq;
-	__u32 i;
 
 	if (!e)
 		return 0;
-	for (i = 0; i < CT_TRIES; i++) {
-		seq = *(volatile __u64 *)&e->seq;
-		if (seq & 1)
-			continue; /* another CPU owns it */
-		if (__sync_val_compare_and_swap(&e->seq, seq, seq + 1) == seq)
-			return seq + 1;
-	}
-	/* Lost CT_TRIES races in a row. In softirq an owner holds the entry
-	 * for a few hundred instructions, so this takes a preempted owner
-	 * (possible in BPF_PROG_TEST_RUN) or a pathological storm. */
-	count(CNT_CT_RACE);
-	return 0;
+	seq = *(volatile __u64 *)&e->seq;
+	if (!(seq & 1) && __sync_val_compare_and_swap(&e->seq, seq, seq + 1) == seq)
+		return seq + 1;
+	bpf_loop(CT_TRIES, ct_own_once, &o, 0);
+	if (!o.owned)
+		count(CNT_CT_RACE); /* a preempted owner, or a pathological storm */
+	return o.owned;
 }
 
 static __always_inline __u64 *ct_counter(__u32 i)

@@ -30,6 +30,7 @@ var datapathNeeds = []kernelNeed{
 	{"tail calls from tc programs", func() error { return features.HaveProgramHelper(ebpf.SchedCLS, asm.FnTailCall) }},
 	{"tail calls from XDP programs", func() error { return features.HaveProgramHelper(ebpf.XDP, asm.FnTailCall) }},
 	{"bpf_for_each_map_elem (Linux 5.13)", func() error { return features.HaveProgramHelper(ebpf.SchedCLS, asm.FnForEachMapElem) }},
+	{"bpf_loop (Linux 5.17)", func() error { return features.HaveProgramHelper(ebpf.SchedCLS, asm.FnLoop) }},
 }
 
 // haveBTF loads a one-type BTF blob into the kernel.
