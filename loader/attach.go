@@ -541,34 +541,31 @@ func removeHalfBuilt(opts Options) error {
 	return nil
 }
 
-// removeLeftoverTC removes the cls_bpf filter of ours that an attach
-// killed before it wrote the port table left on the device name (and the
-// clsact qdisc, if nothing else uses it). It reports whether there was one.
-func (b *Bridge) removeLeftoverTC(name string) bool {
-	found := false
+// ingressProgID is the kernel id of the bridge's attached program, or 0.
+func (b *Bridge) ingressProgID() int {
 	prog, err := loadPinnedProgram(b.dir, pinProgIngress)
 	if err != nil {
-		return false
+		return 0
 	}
 	defer prog.Close()
-	id := progID(prog)
-	inNetNS(b.opts.NetNS, func() error {
-		lnk, err := netlink.LinkByName(name)
-		if err != nil {
-			return nil
-		}
-		var ifindex uint32
-		if b.maps.PortByIfindex.Lookup(uint32(lnk.Attrs().Index), &ifindex) == nil || ourTCFilter(lnk, id) == nil {
-			return nil // a port after all, or nothing of ours
-		}
-		found = true
-		p := bpf.DatapathPort{Ifindex: uint32(lnk.Attrs().Index), TcPrio: tcFilterPrio, TcHandle: 1}
-		if onlyOurTCFilter(lnk, id) {
-			p.Flags |= flagOwnQdisc
-		}
-		return detachTC(&p)
-	})
-	return found
+	return progID(prog)
+}
+
+// removeLeftoverTC removes the cls_bpf filter of ours (program id) that an
+// attach killed before it wrote the port table left on lnk (and the
+// clsact qdisc, if nothing else uses it). It reports whether there was
+// one. Runs in the bridge's network namespace.
+func (b *Bridge) removeLeftoverTC(lnk netlink.Link, id int) bool {
+	var ofport uint32
+	if b.maps.PortByIfindex.Lookup(uint32(lnk.Attrs().Index), &ofport) == nil || ourTCFilter(lnk, id) == nil {
+		return false // a port after all, or nothing of ours
+	}
+	p := bpf.DatapathPort{Ifindex: uint32(lnk.Attrs().Index), TcPrio: tcFilterPrio, TcHandle: 1}
+	if onlyOurTCFilter(lnk, id) {
+		p.Flags |= flagOwnQdisc
+	}
+	detachTC(&p)
+	return true
 }
 
 // removeLeftoverLinks unpins (and so detaches) the TCX and XDP links of
@@ -632,7 +629,14 @@ func Detach(opts Options, names []string) ([]Port, error) {
 		for _, n := range names {
 			p, ok := byName[n]
 			if !ok {
-				if leftTC, leftLinks := b.removeLeftoverTC(n), b.removeLeftoverLinks(n); leftTC || leftLinks {
+				leftTC := false
+				inNetNS(b.opts.NetNS, func() error {
+					if lnk, err := netlink.LinkByName(n); err == nil {
+						leftTC = b.removeLeftoverTC(lnk, b.ingressProgID())
+					}
+					return nil
+				})
+				if leftLinks := b.removeLeftoverLinks(n); leftTC || leftLinks {
 					continue // not a port, but ours was on it: gone now
 				}
 				return nil, fmt.Errorf("%s: not a port of bridge %s", n, b.opts.Bridge)
@@ -658,10 +662,11 @@ func Detach(opts Options, names []string) ([]Port, error) {
 	if len(names) == 0 {
 		// Filters an interrupted attach left on devices the port table
 		// does not know (the links go with the pins below).
+		id := b.ingressProgID()
 		inNetNS(b.opts.NetNS, func() error {
 			links, _ := netlink.LinkList()
 			for _, l := range links {
-				b.removeLeftoverTC(l.Attrs().Name)
+				b.removeLeftoverTC(l, id)
 			}
 			return nil
 		})
