@@ -272,6 +272,19 @@ struct port {
 	char name[16];
 };
 
+/* A port change in progress (maps.h, port_changes; loader only). */
+enum port_op {
+	PORT_OP_NONE = 0,
+	PORT_OP_ATTACH = 1, /* undone by the next command */
+	PORT_OP_DETACH = 2, /* finished by the next command */
+};
+
+struct port_change {
+	enum port_op op;
+	__u32 pad;
+	struct port port; /* as the attach plans it, or as it was before the detach */
+};
+
 struct port_counts {
 	__u64 rx_packets;
 	__u64 rx_bytes;

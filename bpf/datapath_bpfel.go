@@ -426,6 +426,13 @@ type DatapathPort struct {
 	Name       [16]int8
 }
 
+type DatapathPortChange struct {
+	_    structs.HostLayout
+	Op   DatapathPortOp
+	Pad  uint32
+	Port DatapathPort
+}
+
 type DatapathPortCounts struct {
 	_         structs.HostLayout
 	RxPackets uint64
@@ -436,6 +443,14 @@ type DatapathPortCounts struct {
 	Birth     uint32
 	Pad       uint32
 }
+
+type DatapathPortOp uint32
+
+const (
+	DatapathPortOpPORT_OP_NONE   DatapathPortOp = 0
+	DatapathPortOpPORT_OP_ATTACH DatapathPortOp = 1
+	DatapathPortOpPORT_OP_DETACH DatapathPortOp = 2
+)
 
 type DatapathStage uint32
 
@@ -523,6 +538,7 @@ const (
 	DatapathMapMacs             = "macs"
 	DatapathMapMasks            = "masks"
 	DatapathMapPortByIfindex    = "port_by_ifindex"
+	DatapathMapPortChanges      = "port_changes"
 	DatapathMapPortStats        = "port_stats"
 	DatapathMapPorts            = "ports"
 	DatapathMapScratch          = "scratch"
@@ -624,6 +640,7 @@ type DatapathMapSpecs struct {
 	Macs            *ebpf.MapSpec `ebpf:"macs"`
 	Masks           *ebpf.MapSpec `ebpf:"masks"`
 	PortByIfindex   *ebpf.MapSpec `ebpf:"port_by_ifindex"`
+	PortChanges     *ebpf.MapSpec `ebpf:"port_changes"`
 	PortStats       *ebpf.MapSpec `ebpf:"port_stats"`
 	Ports           *ebpf.MapSpec `ebpf:"ports"`
 	Scratch         *ebpf.MapSpec `ebpf:"scratch"`
@@ -687,6 +704,7 @@ type DatapathMaps struct {
 	Macs            *ebpf.Map `ebpf:"macs"`
 	Masks           *ebpf.Map `ebpf:"masks"`
 	PortByIfindex   *ebpf.Map `ebpf:"port_by_ifindex"`
+	PortChanges     *ebpf.Map `ebpf:"port_changes"`
 	PortStats       *ebpf.Map `ebpf:"port_stats"`
 	Ports           *ebpf.Map `ebpf:"ports"`
 	Scratch         *ebpf.Map `ebpf:"scratch"`
@@ -720,6 +738,7 @@ func (m *DatapathMaps) Close() error {
 		m.Macs,
 		m.Masks,
 		m.PortByIfindex,
+		m.PortChanges,
 		m.PortStats,
 		m.Ports,
 		m.Scratch,

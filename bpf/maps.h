@@ -1,8 +1,12 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
- * Every map of the datapath. All are pinned by name under
- * <bpffs>/<bridge>/ so that each `ebpfovs` invocation finds the bridge's
- * state without a daemon. "W:" says who writes the map.
+ * Every map of the datapath. The loader pins each one under
+ * <bpffs>/<bridge>/, by its name, so that each `ebpfovs` invocation finds
+ * the bridge's state without a daemon. It pins them itself, one step at a
+ * time and bridge_complete last (loader/bridge.go, create), not through
+ * libbpf's pinning attribute: a command killed between two pins leaves a
+ * bridge the next one recognizes as half-built. "W:" says who writes the
+ * map.
  */
 #pragma once
 
@@ -17,7 +21,6 @@ struct {
 	__uint(max_entries, MAX_PORTS);
 	__type(key, __u32);
 	__type(value, __u32);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } port_by_ifindex SEC(".maps");
 
 /* OpenFlow port number -> port. W: loader. */
@@ -26,7 +29,6 @@ struct {
 	__uint(max_entries, MAX_PORTS);
 	__type(key, __u32);
 	__type(value, struct port);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } ports SEC(".maps");
 
 /* Per-port, per-CPU packet counters. W: datapath. */
@@ -35,7 +37,6 @@ struct {
 	__uint(max_entries, MAX_PORTS);
 	__type(key, __u32);
 	__type(value, struct port_counts);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } port_stats SEC(".maps");
 
 /* OpenFlow port number -> its device, for XDP_REDIRECT (xdp.h): every
@@ -45,7 +46,6 @@ struct {
 	__uint(max_entries, MAX_PORTS);
 	__type(key, __u32);
 	__type(value, __u32);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } tx_ports SEC(".maps");
 
 /* The stages of the TC and XDP programs (enum stage, stages.h): a stage
@@ -55,7 +55,6 @@ struct {
 	__uint(max_entries, STAGE_MAX);
 	__type(key, __u32);
 	__type(value, __u32);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } tc_stages SEC(".maps");
 
 struct {
@@ -63,14 +62,13 @@ struct {
 	__uint(max_entries, STAGE_MAX);
 	__type(key, __u32);
 	__type(value, __u32);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } xdp_stages SEC(".maps");
 
 /* Pinned last, when the loader has created everything else of the
- * bridge (loader/bridge.go): a bridge directory without it was left
- * half-built by a command that did not finish. Not pinned by name (the
- * loader pins it itself), not used by the programs; holds the layout
- * version of the bridge's pins. W: loader, once. */
+ * bridge (loader/bridge.go), and removed first when it removes the
+ * bridge: a bridge directory without it was left half-built by a command
+ * that did not finish. Not used by the programs; holds the layout version
+ * of the bridge's pins. W: loader, once. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);
@@ -78,13 +76,24 @@ struct {
 	__type(value, __u32);
 } bridge_complete SEC(".maps");
 
+/* OpenFlow port number -> the port change a command has begun there
+ * (loader/intent.go): written before the loader touches the kernel for
+ * the port, cleared when the command is done. The next attach or detach
+ * undoes an attach, or finishes a detach, that a killed command left.
+ * Not used by the programs. W: loader. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, MAX_PORTS);
+	__type(key, __u32);
+	__type(value, struct port_change);
+} port_changes SEC(".maps");
+
 /* Bridge-wide settings, one entry. W: loader. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
 	__type(value, struct bridge_config);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } config SEC(".maps");
 
 /* Classifier (classifier.h). W: loader, in the order actions, masks, flows, tables. */
@@ -95,7 +104,6 @@ struct {
 	__uint(max_entries, GENERATIONS * MAX_TABLES);
 	__type(key, __u32);
 	__type(value, struct table);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } tables SEC(".maps");
 
 /* mask id -> mask: the bits a subtable matches and the key words they cover. */
@@ -104,7 +112,6 @@ struct {
 	__uint(max_entries, MAX_MASKS);
 	__type(key, __u32);
 	__type(value, struct flow_mask);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } masks SEC(".maps");
 
 /* (table, gen, mask id, masked key) -> highest-priority flow with that match. */
@@ -113,7 +120,6 @@ struct {
 	__uint(max_entries, GENERATIONS * MAX_FLOWS);
 	__type(key, struct flow_lookup);
 	__type(value, struct flow_ref);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } flows SEC(".maps");
 
 /* Exact-match cache in front of the tuple search: (epoch, table, whole key)
@@ -125,7 +131,6 @@ struct {
 	__uint(max_entries, CACHE_ENTRIES);
 	__type(key, struct cache_key);
 	__type(value, struct flow_ref);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } flow_cache SEC(".maps");
 
 /* flow id + gen * MAX_FLOWS -> its action list in that generation. */
@@ -134,7 +139,6 @@ struct {
 	__uint(max_entries, GENERATIONS * MAX_FLOWS);
 	__type(key, __u32);
 	__type(value, struct action_list);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } flow_actions SEC(".maps");
 
 /* flow id -> the flow's normalized text. W: loader. Allocated on use. */
@@ -144,7 +148,6 @@ struct {
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, __u32);
 	__type(value, struct flow_record);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } flow_meta SEC(".maps");
 
 /* flow id -> when a packet last used it (CLOCK_MONOTONIC ns), for
@@ -155,7 +158,6 @@ struct {
 	__uint(max_entries, MAX_FLOWS);
 	__type(key, __u32);
 	__type(value, __u64);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } flow_used SEC(".maps");
 
 /* flow id -> per-CPU packet and byte counts. W: datapath; loader zeroes on install. */
@@ -164,7 +166,6 @@ struct {
 	__uint(max_entries, MAX_FLOWS);
 	__type(key, __u32);
 	__type(value, struct flow_counts);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } flow_stats SEC(".maps");
 
 /* NORMAL's MAC learning table. W: datapath. */
@@ -173,7 +174,6 @@ struct {
 	__uint(max_entries, MAC_MAX_ENTRIES);
 	__type(key, struct mac_key);
 	__type(value, struct mac_entry);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } macs SEC(".maps");
 
 /* Connections (ct_table.h): key -> the slot of ct_slots holding it. W:
@@ -187,7 +187,6 @@ struct {
 	__uint(max_entries, CT_MAX_ENTRIES);
 	__type(key, struct ct_key);
 	__type(value, struct ct_ref);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } conntrack SEC(".maps");
 
 /* The connections themselves, by slot (ct_table.h: ct_find, ct_commit,
@@ -198,7 +197,6 @@ struct {
 	__uint(max_entries, CT_MAX_ENTRIES + CT_SLOT_SLACK);
 	__type(key, __u32);
 	__type(value, struct ct_entry);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } ct_slots SEC(".maps");
 
 /* Slots freed by ct_delete, for ct_commit to take again (the never-used
@@ -207,7 +205,6 @@ struct {
 	__uint(type, BPF_MAP_TYPE_STACK);
 	__uint(max_entries, CT_MAX_ENTRIES + CT_SLOT_SLACK);
 	__type(value, __u32);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } ct_free SEC(".maps");
 
 /* Live connections per zone, and in all zones at [CT_COUNT_TOTAL]; at
@@ -220,7 +217,6 @@ struct {
 	__uint(map_flags, BPF_F_MMAPABLE);
 	__type(key, __u32);
 	__type(value, __u64);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } ct_count SEC(".maps");
 
 /* maxconns and the default zone limit. W: loader; datapath (last_sweep_ns). */
@@ -229,7 +225,6 @@ struct {
 	__uint(max_entries, 1);
 	__type(key, __u32);
 	__type(value, struct ct_limits);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } ct_limit SEC(".maps");
 
 /* zone -> its connection limit (ct-set-limits zone=Z,limit=L). W: loader. */
@@ -239,7 +234,6 @@ struct {
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, __u32);
 	__type(value, __u32);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } ct_zone_limit SEC(".maps");
 
 /* The exact-match cache (emc.h), one per CPU: a packet's key -> what its
@@ -249,7 +243,6 @@ struct {
 	__uint(max_entries, EMC_ENTRIES);
 	__type(key, __u32);
 	__type(value, struct emc_entry);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } emc SEC(".maps");
 
 /*
@@ -263,7 +256,6 @@ struct {
 	__uint(max_entries, 1);
 	__type(key, __u32);
 	__type(value, struct pkt_ctx);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } scratch SEC(".maps");
 
 /* A new connection's entry being built, per CPU: the update helper needs its
@@ -274,7 +266,6 @@ struct {
 	__uint(max_entries, 1);
 	__type(key, __u32);
 	__type(value, struct ct_entry);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } ct_new SEC(".maps");
 
 /* zone -> its timeout policy (ct-set-timeouts). W: loader. */
@@ -283,7 +274,6 @@ struct {
 	__uint(max_entries, 4096);
 	__type(key, __u32);
 	__type(value, struct ct_timeouts);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } ct_timeout_policy SEC(".maps");
 
 /* Datapath counters, enum counter. W: datapath. */
@@ -292,7 +282,6 @@ struct {
 	__uint(max_entries, CNT_MAX);
 	__type(key, __u32);
 	__type(value, __u64);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } counters SEC(".maps");
 
 /* Last packet's trace, written only by tc_trace. W: datapath; R: loader trace. */
@@ -301,7 +290,6 @@ struct {
 	__uint(max_entries, 1);
 	__type(key, __u32);
 	__type(value, struct trace);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } trace_buf SEC(".maps");
 
 static __always_inline void count(__u32 c)

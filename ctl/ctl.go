@@ -190,6 +190,10 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if err := gfs.Parse(args); err != nil {
 		return usagef("%v (see 'ebpfovs --help')", err)
 	}
+	e.opts.LockWait = func(holder string) {
+		fmt.Fprintf(stderr, "ebpfovs: waiting for %s, which holds the lock on %s\n", oneLine(holder), oneLine(e.opts.BPFFS))
+	}
+	e.opts.Steps = testSteps
 	rest := gfs.Args()
 	if *help || (len(rest) > 0 && rest[0] == "help" && len(rest) == 1) {
 		fmt.Fprintf(stdout, globalHelp, commandList())
@@ -226,6 +230,11 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	}
 	return cmd.run(e, fs, fs.Args())
 }
+
+// testSteps is set by the fault-injection tests only (export_test.go):
+// they kill or pause the command at a step of a change to the kernel's
+// state (loader.Options.Steps).
+var testSteps func(step string)
 
 func envOr(name, def string) string {
 	if v := os.Getenv(name); v != "" {

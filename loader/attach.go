@@ -114,8 +114,11 @@ func noSuchInterface(name, ns string) error {
 
 func (b *Bridge) attachAll(specs []PortSpec, mode string) ([]AttachResult, error) {
 	var results []AttachResult
-	var done []uint32
+	var begun []uint32
 	err := inNetNS(b.opts.NetNS, func() error {
+		if _, err := b.recoverChanges(); err != nil {
+			return err
+		}
 		prog, err := loadPinnedProgram(b.dir, pinProgIngress)
 		if err != nil {
 			return err
@@ -133,12 +136,11 @@ func (b *Bridge) attachAll(specs []PortSpec, mode string) ([]AttachResult, error
 			return err
 		}
 		for _, s := range specs {
-			r, err := b.attachOne(prog, xdp, raw, s, mode)
+			r, err := b.attachOne(prog, xdp, raw, s, mode, &begun)
 			if err != nil {
 				return err
 			}
 			if !r.Already {
-				done = append(done, r.OFPort)
 				raw[r.OFPort] = bpf.DatapathPort{Ifindex: uint32(r.Ifindex)}
 			}
 			results = append(results, r)
@@ -146,19 +148,21 @@ func (b *Bridge) attachAll(specs []PortSpec, mode string) ([]AttachResult, error
 		return b.updateMaxPort()
 	})
 	if err != nil {
-		// Roll back what this call attached, newest first.
-		for i := len(done) - 1; i >= 0; i-- {
-			inNetNS(b.opts.NetNS, func() error { return b.detachPort(done[i]) })
-		}
-		inNetNS(b.opts.NetNS, b.updateMaxPort)
+		// Undo what this call attached: its change records say what.
+		inNetNS(b.opts.NetNS, func() error { _, err := b.recoverChanges(); return err })
+		return nil, err
+	}
+	// Until here a killed call is undone by the next command, all of it.
+	if err := b.endChanges(begun); err != nil {
 		return nil, err
 	}
 	return results, nil
 }
 
 // attachOne attaches one interface: the TC program (TCX, or tc), and in
-// XDP mode the XDP program in front of it.
-func (b *Bridge) attachOne(prog, xdp *ebpf.Program, raw map[uint32]bpf.DatapathPort, s PortSpec, mode string) (AttachResult, error) {
+// XDP mode the XDP program in front of it. The change is recorded before
+// the kernel is touched (begun gets the port number); the caller ends it.
+func (b *Bridge) attachOne(prog, xdp *ebpf.Program, raw map[uint32]bpf.DatapathPort, s PortSpec, mode string, begun *[]uint32) (AttachResult, error) {
 	lnk, err := netlink.LinkByName(s.Name)
 	if err != nil {
 		return AttachResult{}, noSuchInterface(s.Name, b.opts.NetNS)
@@ -197,61 +201,65 @@ func (b *Bridge) attachOne(prog, xdp *ebpf.Program, raw map[uint32]bpf.DatapathP
 	if lnk.Type() == "veth" && attrs.NetNsID >= 0 {
 		port.Flags |= flagPeer
 	}
-
+	if xdp != nil {
+		port.Flags |= flagXDP
+	}
 	// TCX unless tc is asked for; auto (and xdp, for what XDP passes on)
 	// falls back to tc where the kernel has no TCX (before 6.6).
 	useTC := mode == ModeTC
+	if useTC {
+		planTC(&port, lnk)
+	} else {
+		port.Mode = uint32(bpf.DatapathAttachModeATTACH_TCX)
+	}
+	if err := b.beginChange(ofport, bpf.DatapathPortOpPORT_OP_ATTACH, &port); err != nil {
+		return AttachResult{}, err
+	}
+	*begun = append(*begun, ofport)
+
 	if !useTC {
-		err := b.attachTCX(prog, ofport, int(ifindex))
+		err := b.attachTCX(prog, ofport, s.Name, int(ifindex))
 		switch {
 		case err == nil:
-			port.Mode = uint32(bpf.DatapathAttachModeATTACH_TCX)
 		case mode != ModeTCX && errors.Is(err, ebpf.ErrNotSupported):
 			useTC = true
+			planTC(&port, lnk)
+			if err := b.beginChange(ofport, bpf.DatapathPortOpPORT_OP_ATTACH, &port); err != nil {
+				return AttachResult{}, err
+			}
 		default:
 			return AttachResult{}, fmt.Errorf("%s: %w", s.Name, err)
 		}
 	}
 	if useTC {
-		own, err := attachTC(prog, lnk)
+		own, err := b.attachTC(prog, lnk, port.Flags&flagOwnQdisc != 0)
 		if err != nil {
 			return AttachResult{}, fmt.Errorf("%s: %w", s.Name, err)
 		}
-		port.Mode = uint32(bpf.DatapathAttachModeATTACH_TC)
-		port.TcPrio, port.TcHandle = tcFilterPrio, 1
-		if own {
-			port.Flags |= flagOwnQdisc
+		if !own && port.Flags&flagOwnQdisc != 0 {
+			// Another clsact appeared since planTC looked: not ours.
+			port.Flags &^= flagOwnQdisc
+			if err := b.beginChange(ofport, bpf.DatapathPortOpPORT_OP_ATTACH, &port); err != nil {
+				return AttachResult{}, err
+			}
 		}
 	}
-
 	if xdp != nil {
-		if err := b.attachXDP(xdp, ofport, int(ifindex)); err != nil {
-			b.detachProgram(ofport, &port)
+		if err := b.attachXDP(xdp, ofport, s.Name, int(ifindex)); err != nil {
 			return AttachResult{}, fmt.Errorf("%s: %w", s.Name, err)
 		}
-		port.Flags |= flagXDP
 	}
 
 	// The programs pass packets of unknown ifindexes up the stack, so
 	// writing the port table after attaching never drops traffic.
-	undo := func() {
-		b.maps.PortByIfindex.Delete(ifindex)
-		b.maps.TxPorts.Delete(ofport)
-		b.detachProgram(ofport, &port)
-		b.maps.Ports.Put(ofport, &bpf.DatapathPort{})
-	}
 	if err := b.maps.Ports.Put(ofport, &port); err != nil {
-		undo()
 		return AttachResult{}, fmt.Errorf("%s: write port table: %w", s.Name, err)
 	}
+	b.step(fmt.Sprintf("ports %d", ofport))
 	if err := b.maps.TxPorts.Put(ofport, ifindex); err != nil {
-		undo()
 		return AttachResult{}, fmt.Errorf("%s: write XDP port map: %w", s.Name, err)
 	}
-	if err := b.maps.PortByIfindex.Put(ifindex, ofport); err != nil {
-		undo()
-		return AttachResult{}, fmt.Errorf("%s: write port table: %w", s.Name, err)
-	}
+	b.step(fmt.Sprintf("tx_ports %d", ofport))
 	if zero, err := zeroPerCPU[bpf.DatapathPortCounts](); err == nil {
 		// Born in the current epoch: cache entries of an older one
 		// counted the number's previous port (emc_fold, emcHits).
@@ -262,8 +270,38 @@ func (b *Bridge) attachOne(prog, xdp *ebpf.Program, raw map[uint32]bpf.DatapathP
 			}
 		}
 		b.maps.PortStats.Put(ofport, zero)
+		b.step(fmt.Sprintf("port_stats %d", ofport))
 	}
+	if err := b.maps.PortByIfindex.Put(ifindex, ofport); err != nil {
+		return AttachResult{}, fmt.Errorf("%s: write port table: %w", s.Name, err)
+	}
+	b.step("port_by_ifindex " + s.Name)
 	return AttachResult{Port: Port{OFPort: ofport, Name: s.Name, Ifindex: int(ifindex), Mode: portMode(&port), Peer: port.Flags&flagPeer != 0, MAC: attrs.HardwareAddr}}, nil
+}
+
+// planTC makes port a tc-mode port; the clsact qdisc will be ours (to
+// remove on detach) if the device has none yet.
+func planTC(port *bpf.DatapathPort, lnk netlink.Link) {
+	port.Mode = uint32(bpf.DatapathAttachModeATTACH_TC)
+	port.TcPrio, port.TcHandle = tcFilterPrio, 1
+	port.Flags &^= flagOwnQdisc
+	if !hasClsact(lnk) {
+		port.Flags |= flagOwnQdisc
+	}
+}
+
+// hasClsact reports whether lnk has a clsact qdisc.
+func hasClsact(lnk netlink.Link) bool {
+	qs, err := netlink.QdiscList(lnk)
+	if err != nil {
+		return true // cannot tell: never take it for ours
+	}
+	for _, q := range qs {
+		if q.Attrs().Parent == netlink.HANDLE_CLSACT {
+			return true
+		}
+	}
+	return false
 }
 
 func (b *Bridge) linkPin(ofport uint32) string {
@@ -276,7 +314,7 @@ func (b *Bridge) xdpLinkPin(ofport uint32) string {
 
 // attachXDP attaches the XDP program in the driver's native mode, or the
 // kernel's generic XDP where the driver has none, through a pinned link.
-func (b *Bridge) attachXDP(prog *ebpf.Program, ofport uint32, ifindex int) error {
+func (b *Bridge) attachXDP(prog *ebpf.Program, ofport uint32, name string, ifindex int) error {
 	l, err := link.AttachXDP(link.XDPOptions{Program: prog, Interface: ifindex, Flags: link.XDPDriverMode})
 	if err != nil {
 		l, err = link.AttachXDP(link.XDPOptions{Program: prog, Interface: ifindex, Flags: link.XDPGenericMode})
@@ -285,29 +323,15 @@ func (b *Bridge) attachXDP(prog *ebpf.Program, ofport uint32, ifindex int) error
 		return fmt.Errorf("attach xdp: %w", err)
 	}
 	defer l.Close()
+	b.step("xdp link " + name)
 	if err := l.Pin(b.xdpLinkPin(ofport)); err != nil {
 		return fmt.Errorf("pin xdp link: %w", err)
 	}
+	b.step("pin " + filepath.Base(b.xdpLinkPin(ofport)))
 	return nil
 }
 
-func (b *Bridge) attachTCX(prog *ebpf.Program, ofport uint32, ifindex int) error {
-	if old, err := link.LoadPinnedLink(b.linkPin(ofport), nil); err == nil {
-		// Left by an attach killed before it wrote the port table (the
-		// port number is free there, or we would not be here): taken
-		// over if it is this device's, else removed.
-		defer old.Close()
-		if info, err := old.Info(); err == nil && info.Type == link.TCXType &&
-			info.TCX() != nil && int(info.TCX().Ifindex) == ifindex {
-			if err := old.Update(prog); err != nil {
-				return fmt.Errorf("take over the tcx link left by an interrupted attach: %w", err)
-			}
-			return nil
-		}
-		if err := old.Unpin(); err != nil {
-			return fmt.Errorf("remove the tcx link left by an interrupted attach: %w", err)
-		}
-	}
+func (b *Bridge) attachTCX(prog *ebpf.Program, ofport uint32, name string, ifindex int) error {
 	l, err := link.AttachTCX(link.TCXOptions{
 		Interface: ifindex,
 		Program:   prog,
@@ -317,16 +341,20 @@ func (b *Bridge) attachTCX(prog *ebpf.Program, ofport uint32, ifindex int) error
 		return fmt.Errorf("attach tcx ingress: %w", err)
 	}
 	defer l.Close()
+	// Until it is pinned, the link lives as long as this process.
+	b.step("tcx link " + name)
 	// The pin keeps the link (and so the attachment) alive after we exit.
 	if err := l.Pin(b.linkPin(ofport)); err != nil {
 		return fmt.Errorf("pin tcx link: %w", err)
 	}
+	b.step("pin " + filepath.Base(b.linkPin(ofport)))
 	return nil
 }
 
 // attachTC adds our cls_bpf filter on the clsact ingress hook, creating the
-// qdisc if the device has none. It reports whether it created the qdisc.
-func attachTC(prog *ebpf.Program, lnk netlink.Link) (ownQdisc bool, err error) {
+// qdisc first if planned (the device had none). It reports whether it
+// created the qdisc.
+func (b *Bridge) attachTC(prog *ebpf.Program, lnk netlink.Link, planOwn bool) (ownQdisc bool, err error) {
 	qdisc := &netlink.GenericQdisc{
 		QdiscAttrs: netlink.QdiscAttrs{
 			LinkIndex: lnk.Attrs().Index,
@@ -335,10 +363,13 @@ func attachTC(prog *ebpf.Program, lnk netlink.Link) (ownQdisc bool, err error) {
 		},
 		QdiscType: "clsact",
 	}
-	if err := netlink.QdiscAdd(qdisc); err == nil {
-		ownQdisc = true
-	} else if !errors.Is(err, unix.EEXIST) {
-		return false, fmt.Errorf("add clsact qdisc: %w", err)
+	if planOwn {
+		if err := netlink.QdiscAdd(qdisc); err == nil {
+			ownQdisc = true
+			b.step("clsact qdisc " + lnk.Attrs().Name)
+		} else if !errors.Is(err, unix.EEXIST) {
+			return false, fmt.Errorf("add clsact qdisc: %w", err)
+		}
 	}
 	filter := &netlink.BpfFilter{
 		FilterAttrs: netlink.FilterAttrs{
@@ -352,20 +383,16 @@ func attachTC(prog *ebpf.Program, lnk netlink.Link) (ownQdisc bool, err error) {
 		Name:         tcFilterName,
 		DirectAction: true,
 	}
-	err = netlink.FilterAdd(filter)
-	if errors.Is(err, unix.EEXIST) && ourTCFilter(lnk, progID(prog)) != nil {
-		// Ours, left by an attach killed before it wrote the port table
-		// (the port is not in it, or attachOne would not be here): take
-		// it over. The qdisc is taken as ours too if nothing else uses it.
-		err = netlink.FilterReplace(filter)
-		ownQdisc = onlyOurTCFilter(lnk, progID(prog))
-	}
-	if err != nil {
+	if err := netlink.FilterAdd(filter); err != nil {
 		if ownQdisc {
 			netlink.QdiscDel(qdisc)
 		}
+		if errors.Is(err, unix.EEXIST) {
+			return false, fmt.Errorf("add cls_bpf filter: a filter with ebpfovs's priority %#x is already on the device (another bridge's?)", tcFilterPrio)
+		}
 		return false, fmt.Errorf("add cls_bpf filter: %w", err)
 	}
+	b.step("cls_bpf filter " + lnk.Attrs().Name)
 	return ownQdisc, nil
 }
 
@@ -396,17 +423,10 @@ func progID(prog *ebpf.Program) int {
 	return 0
 }
 
-// onlyOurTCFilter reports whether lnk's clsact hooks hold our filter and
-// nothing else.
-func onlyOurTCFilter(lnk netlink.Link, id int) bool {
-	in, err1 := netlink.FilterList(lnk, netlink.HANDLE_MIN_INGRESS)
-	eg, err2 := netlink.FilterList(lnk, netlink.HANDLE_MIN_EGRESS)
-	return err1 == nil && err2 == nil && len(in) == 1 && len(eg) == 0 && ourTCFilter(lnk, id) != nil
-}
-
 // detachTC removes our filter, and the clsact qdisc if we created it and
-// nothing else uses it. A device that is already gone is not an error.
-func detachTC(p *bpf.DatapathPort) error {
+// nothing else uses it. A device that is already gone is not an error,
+// nor is a filter or qdisc that is (a detach finishing a killed one's).
+func (b *Bridge) detachTC(p *bpf.DatapathPort) error {
 	lnk, err := netlink.LinkByIndex(int(p.Ifindex))
 	if err != nil {
 		return nil
@@ -418,10 +438,18 @@ func detachTC(p *bpf.DatapathPort) error {
 		Protocol:  unix.ETH_P_ALL,
 		Priority:  uint16(p.TcPrio),
 	}}
-	if err := netlink.FilterDel(filter); err != nil && !errors.Is(err, unix.ENOENT) {
+	if err := netlink.FilterDel(filter); err == nil {
+		b.step("delete cls_bpf filter " + lnk.Attrs().Name)
+	} else if !errors.Is(err, unix.ENOENT) && !errors.Is(err, unix.EINVAL) {
 		return fmt.Errorf("delete cls_bpf filter: %w", err)
 	}
-	if p.Flags&flagOwnQdisc == 0 {
+	return b.removeOwnQdisc(p, lnk)
+}
+
+// removeOwnQdisc removes the clsact qdisc of a port that created it, if
+// no filter is left on it.
+func (b *Bridge) removeOwnQdisc(p *bpf.DatapathPort, lnk netlink.Link) error {
+	if p.Flags&flagOwnQdisc == 0 || !hasClsact(lnk) {
 		return nil
 	}
 	for _, parent := range []uint32{netlink.HANDLE_MIN_INGRESS, netlink.HANDLE_MIN_EGRESS} {
@@ -434,7 +462,9 @@ func detachTC(p *bpf.DatapathPort) error {
 		Handle:    netlink.MakeHandle(0xffff, 0),
 		Parent:    netlink.HANDLE_CLSACT,
 	}, QdiscType: "clsact"}
-	if err := netlink.QdiscDel(qdisc); err != nil && !errors.Is(err, unix.ENOENT) && !errors.Is(err, unix.EINVAL) {
+	if err := netlink.QdiscDel(qdisc); err == nil {
+		b.step("delete clsact qdisc " + lnk.Attrs().Name)
+	} else if !errors.Is(err, unix.ENOENT) && !errors.Is(err, unix.EINVAL) {
 		return fmt.Errorf("delete clsact qdisc: %w", err)
 	}
 	return nil
@@ -444,21 +474,21 @@ func detachTC(p *bpf.DatapathPort) error {
 // packet is left passing from XDP to a TC program that is gone.
 func (b *Bridge) detachProgram(ofport uint32, p *bpf.DatapathPort) error {
 	if p.Flags&flagXDP != 0 {
-		if err := unpinDetach(b.xdpLinkPin(ofport)); err != nil {
+		if err := b.unpinDetach(b.xdpLinkPin(ofport)); err != nil {
 			return fmt.Errorf("xdp: %w", err)
 		}
 	}
 	switch bpf.DatapathAttachMode(p.Mode) {
 	case bpf.DatapathAttachModeATTACH_TCX:
-		return unpinDetach(b.linkPin(ofport))
+		return b.unpinDetach(b.linkPin(ofport))
 	case bpf.DatapathAttachModeATTACH_TC:
-		return detachTC(p)
+		return b.detachTC(p)
 	}
 	return nil
 }
 
 // unpinDetach detaches a pinned link and removes its pin; no pin is no error.
-func unpinDetach(pin string) error {
+func (b *Bridge) unpinDetach(pin string) error {
 	l, err := link.LoadPinnedLink(pin, nil)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
@@ -467,19 +497,21 @@ func unpinDetach(pin string) error {
 		return fmt.Errorf("open pinned link: %w", err)
 	}
 	defer l.Close()
-	if err := l.Unpin(); err != nil {
-		return fmt.Errorf("unpin link: %w", err)
-	}
-	// Closing the last reference detaches; Detach makes it immediate
-	// even if another process still holds the link open.
+	// Detach first: a link that is unpinned but still attached would
+	// outlive a kill only as long as this process does, but an attached
+	// link nobody can find is what a detach must never leave.
 	if err := l.Detach(); err != nil && !errors.Is(err, ebpf.ErrNotSupported) && !errors.Is(err, unix.ENOLINK) {
 		return fmt.Errorf("detach link: %w", err)
 	}
+	b.step("detach " + filepath.Base(pin))
+	if err := l.Unpin(); err != nil {
+		return fmt.Errorf("unpin link: %w", err)
+	}
+	b.step("unpin " + filepath.Base(pin))
 	return nil
 }
 
-// detachPort takes a port off the bridge: stop steering its packets into
-// the pipeline first, then detach the program, then free the number.
+// detachPort takes a port off the bridge (detachAs).
 func (b *Bridge) detachPort(ofport uint32) error {
 	var p bpf.DatapathPort
 	if err := b.maps.Ports.Lookup(ofport, &p); err != nil {
@@ -488,16 +520,34 @@ func (b *Bridge) detachPort(ofport uint32) error {
 	if p.Ifindex == 0 {
 		return nil
 	}
-	if err := b.maps.PortByIfindex.Delete(p.Ifindex); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+	return b.detachAs(ofport, &p)
+}
+
+// detachAs takes port ofport, attached as p, off the bridge: stop steering
+// its packets into the pipeline first, then detach the program, then free
+// the number. Each step may have been done already (by a killed detach
+// this one finishes).
+func (b *Bridge) detachAs(ofport uint32, p *bpf.DatapathPort) error {
+	var cur uint32
+	if b.maps.PortByIfindex.Lookup(p.Ifindex, &cur) == nil && cur == ofport {
+		if err := b.maps.PortByIfindex.Delete(p.Ifindex); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			return fmt.Errorf("port %d: %w", ofport, err)
+		}
+		b.step("delete port_by_ifindex " + portName(p))
+	}
+	if err := b.maps.TxPorts.Delete(ofport); err == nil {
+		b.step(fmt.Sprintf("delete tx_ports %d", ofport))
+	} else if !errors.Is(err, ebpf.ErrKeyNotExist) {
 		return fmt.Errorf("port %d: %w", ofport, err)
 	}
-	if err := b.maps.TxPorts.Delete(ofport); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+	if err := b.detachProgram(ofport, p); err != nil {
+		return fmt.Errorf("port %d (%s): %w", ofport, portName(p), err)
+	}
+	if err := b.maps.Ports.Put(ofport, &bpf.DatapathPort{}); err != nil {
 		return fmt.Errorf("port %d: %w", ofport, err)
 	}
-	if err := b.detachProgram(ofport, &p); err != nil {
-		return fmt.Errorf("port %d (%s): %w", ofport, portName(&p), err)
-	}
-	return b.maps.Ports.Put(ofport, &bpf.DatapathPort{})
+	b.step(fmt.Sprintf("clear ports %d", ofport))
+	return nil
 }
 
 // updateMaxPort records the highest port number for flooding, and starts a
@@ -522,6 +572,7 @@ func (b *Bridge) updateMaxPort() error {
 	if err := b.maps.Config.Put(uint32(0), &cfg); err != nil {
 		return fmt.Errorf("write bridge config: %w", err)
 	}
+	b.step("config max_port")
 	return nil
 }
 
@@ -529,7 +580,7 @@ func (b *Bridge) updateMaxPort() error {
 // creating (it has no ports: they come after the bridge is complete).
 func removeHalfBuilt(opts Options) error {
 	opts = opts.withDefaults()
-	lock, err := lockDir(opts.BPFFS)
+	lock, err := lockDir(opts.BPFFS, opts.LockWait)
 	if err != nil {
 		return err
 	}
@@ -551,69 +602,36 @@ func (b *Bridge) ingressProgID() int {
 	return progID(prog)
 }
 
-// removeLeftoverTC removes the cls_bpf filter of ours (program id) that an
-// attach killed before it wrote the port table left on lnk (and the
-// clsact qdisc, if nothing else uses it). It reports whether there was
-// one. Runs in the bridge's network namespace.
-func (b *Bridge) removeLeftoverTC(lnk netlink.Link, id int) bool {
-	var ofport uint32
-	if b.maps.PortByIfindex.Lookup(uint32(lnk.Attrs().Index), &ofport) == nil || ourTCFilter(lnk, id) == nil {
-		return false // a port after all, or nothing of ours
-	}
-	p := bpf.DatapathPort{Ifindex: uint32(lnk.Attrs().Index), TcPrio: tcFilterPrio, TcHandle: 1}
-	if onlyOurTCFilter(lnk, id) {
-		p.Flags |= flagOwnQdisc
-	}
-	detachTC(&p)
-	return true
-}
-
-// removeLeftoverLinks unpins (and so detaches) the TCX and XDP links of
-// ours on the device name that no port of the table owns: what an attach
-// killed before it wrote the port table left. It reports whether there
-// were any.
-func (b *Bridge) removeLeftoverLinks(name string) bool {
-	ifindex := 0
-	inNetNS(b.opts.NetNS, func() error {
-		if lnk, err := netlink.LinkByName(name); err == nil {
-			ifindex = lnk.Attrs().Index
-		}
-		return nil
-	})
-	var known uint32
-	if ifindex == 0 || b.maps.PortByIfindex.Lookup(uint32(ifindex), &known) == nil {
-		return false
-	}
-	pins, _ := filepath.Glob(filepath.Join(b.dir, "*link_port*"))
-	found := false
-	for _, pin := range pins {
-		l, err := link.LoadPinnedLink(pin, nil)
-		if err != nil {
-			continue
-		}
-		info, err := l.Info()
-		on := err == nil && ((info.TCX() != nil && int(info.TCX().Ifindex) == ifindex) ||
-			(info.XDP() != nil && int(info.XDP().Ifindex) == ifindex))
-		if on && l.Unpin() == nil {
-			found = true
-		}
-		l.Close()
-	}
-	return found
-}
-
 // Detach takes the named ports off the bridge. With no names it detaches
 // every port and removes the bridge's pins altogether (also what a killed
-// command left of a bridge it was creating).
+// command left of a bridge it was creating). It first finishes or undoes
+// what a killed attach or detach left (recoverChanges): a name that
+// recovery took off the bridge that way counts as detached.
 func Detach(opts Options, names []string) ([]Port, error) {
 	b, err := Open(opts)
 	if errors.Is(err, errHalfBuilt) && len(names) == 0 {
 		return nil, removeHalfBuilt(opts)
 	}
+	if errors.Is(err, ErrNoBridge) && len(names) == 0 {
+		// The empty directory a command killed right after making it, or
+		// right before removing it, left: nothing else is there.
+		o := opts.withDefaults()
+		if os.Remove(filepath.Join(o.BPFFS, o.Bridge)) == nil {
+			return nil, nil
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
 	defer b.Close()
+	var finished []Port
+	if err := inNetNS(b.opts.NetNS, func() error {
+		var err error
+		finished, err = b.recoverChanges()
+		return err
+	}); err != nil {
+		return nil, err
+	}
 	ports, err := b.Ports()
 	if err != nil {
 		return nil, err
@@ -622,57 +640,64 @@ func Detach(opts Options, names []string) ([]Port, error) {
 	for _, p := range ports {
 		byName[p.Name] = p
 	}
-	var todo []Port
+	var todo, done []Port
 	if len(names) == 0 {
 		todo = ports
+		done = finished
 	} else {
+	names:
 		for _, n := range names {
-			p, ok := byName[n]
-			if !ok {
-				leftTC := false
-				inNetNS(b.opts.NetNS, func() error {
-					if lnk, err := netlink.LinkByName(n); err == nil {
-						leftTC = b.removeLeftoverTC(lnk, b.ingressProgID())
-					}
-					return nil
-				})
-				if leftLinks := b.removeLeftoverLinks(n); leftTC || leftLinks {
-					continue // not a port, but ours was on it: gone now
-				}
-				return nil, fmt.Errorf("%s: not a port of bridge %s", n, b.opts.Bridge)
+			if p, ok := byName[n]; ok {
+				todo = append(todo, p)
+				continue
 			}
-			todo = append(todo, p)
+			for _, p := range finished {
+				if p.Name == n {
+					done = append(done, p)
+					continue names
+				}
+			}
+			return nil, fmt.Errorf("%s: not a port of bridge %s", n, b.opts.Bridge)
 		}
 	}
 	err = inNetNS(b.opts.NetNS, func() error {
+		raw, err := b.rawPorts()
+		if err != nil {
+			return err
+		}
+		// Every port's detach is recorded before any is begun: a killed
+		// call is finished by the next command, all of it.
+		var begun []uint32
+		for _, p := range todo {
+			rp := raw[p.OFPort]
+			if err := b.beginChange(p.OFPort, bpf.DatapathPortOpPORT_OP_DETACH, &rp); err != nil {
+				return err
+			}
+			begun = append(begun, p.OFPort)
+		}
 		var errs []error
 		for _, p := range todo {
-			if err := b.detachPort(p.OFPort); err != nil {
+			rp := raw[p.OFPort]
+			if err := b.detachAs(p.OFPort, &rp); err != nil {
 				errs = append(errs, err)
 			}
 		}
 		if err := b.updateMaxPort(); err != nil {
 			errs = append(errs, err)
 		}
-		return errors.Join(errs...)
+		if len(errs) > 0 {
+			return errors.Join(errs...)
+		}
+		return b.endChanges(begun)
 	})
 	if err != nil {
 		return nil, err
 	}
+	done = append(done, todo...)
 	if len(names) == 0 {
-		// Filters an interrupted attach left on devices the port table
-		// does not know (the links go with the pins below).
-		id := b.ingressProgID()
-		inNetNS(b.opts.NetNS, func() error {
-			links, _ := netlink.LinkList()
-			for _, l := range links {
-				b.removeLeftoverTC(l, id)
-			}
-			return nil
-		})
 		if err := b.destroyPins(); err != nil {
-			return todo, fmt.Errorf("remove pins of bridge %s: %w", b.opts.Bridge, err)
+			return done, fmt.Errorf("remove pins of bridge %s: %w", b.opts.Bridge, err)
 		}
 	}
-	return todo, nil
+	return done, nil
 }

@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"regexp"
 	"runtime"
+	"sort"
 	"strings"
 
 	"github.com/cilium/ebpf"
@@ -34,7 +35,7 @@ const (
 	// else is: a directory without it is a half-built bridge.
 	pinComplete = "bridge_complete"
 	// pinLayout is the version of the pins' layout, in bridge_complete.
-	pinLayout = 10
+	pinLayout = 11
 )
 
 // Options say which bridge a call works on.
@@ -53,6 +54,17 @@ type Options struct {
 	// other than amd64, where a plain store does (bpf/ct_table.h,
 	// ct_release). For tests of that path.
 	AtomicRelease bool
+
+	// Steps, when set, is called at each step boundary of a change to the
+	// kernel's state: after each pin, link, filter, qdisc and table write
+	// of creating or removing a bridge, attaching or detaching a port,
+	// changing flows. The fault-injection tests kill the command or pause
+	// it there (ctl/crash_test.go); ebpfovs itself never sets it.
+	Steps func(step string)
+
+	// LockWait, when set, is called once when the command has to wait for
+	// another one that holds the bridges' lock; holder describes it.
+	LockWait func(holder string)
 }
 
 func (o Options) withDefaults() Options {
@@ -120,17 +132,50 @@ func checkOptions(o Options) error {
 	return nil
 }
 
-// lockDir takes an exclusive flock on the bpffs root, serializing ebpfovs calls.
-func lockDir(dir string) (*os.File, error) {
+// lockDir takes an exclusive flock on the bpffs root, serializing ebpfovs
+// calls. When another call holds it, wait (if set) is told who, once,
+// before this one waits its turn.
+func lockDir(dir string, wait func(holder string)) (*os.File, error) {
 	f, err := os.Open(dir)
 	if err != nil {
 		return nil, fmt.Errorf("lock %s: %w", dir, err)
 	}
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
+	err = unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+	if errors.Is(err, unix.EWOULDBLOCK) {
+		if wait != nil {
+			wait(lockHolder(f))
+		}
+		err = unix.Flock(int(f.Fd()), unix.LOCK_EX)
+	}
+	if err != nil {
 		f.Close()
 		return nil, fmt.Errorf("lock %s: %w", dir, err)
 	}
 	return f, nil
+}
+
+// lockHolder names the process holding a flock on f, from /proc/locks
+// ("1: FLOCK ADVISORY WRITE PID MAJ:MIN:INODE 0 EOF"), or "another
+// ebpfovs command" when it cannot tell.
+func lockHolder(f *os.File) string {
+	var st unix.Stat_t
+	locks, err := os.ReadFile("/proc/locks")
+	if err != nil || unix.Fstat(int(f.Fd()), &st) != nil {
+		return "another ebpfovs command"
+	}
+	want := fmt.Sprintf("%02x:%02x:%d", unix.Major(st.Dev), unix.Minor(st.Dev), st.Ino)
+	for _, line := range strings.Split(string(locks), "\n") {
+		fields := strings.Fields(line)
+		if len(fields) < 6 || fields[1] != "FLOCK" || fields[5] != want || fields[4] == "0" {
+			continue
+		}
+		comm, _ := os.ReadFile("/proc/" + fields[4] + "/comm")
+		if c := strings.TrimSpace(string(comm)); c != "" {
+			return fmt.Sprintf("process %s (%s)", fields[4], c)
+		}
+		return "process " + fields[4]
+	}
+	return "another ebpfovs command"
 }
 
 // Open opens an existing bridge. It returns an error wrapping ErrNoBridge
@@ -143,7 +188,7 @@ func Open(opts Options) (*Bridge, error) {
 	if err := EnsureBPFFS(opts.BPFFS); err != nil {
 		return nil, err
 	}
-	lock, err := lockDir(opts.BPFFS)
+	lock, err := lockDir(opts.BPFFS, opts.LockWait)
 	if err != nil {
 		return nil, err
 	}
@@ -155,11 +200,30 @@ func Open(opts Options) (*Bridge, error) {
 		}
 		return nil, fmt.Errorf("bridge %s: %w (nothing pinned under %s; attach a port first)", opts.Bridge, ErrNoBridge, b.dir)
 	}
+	if layout := pinnedLayout(b.dir); layout != pinLayout {
+		lock.Close()
+		return nil, fmt.Errorf("bridge %s: pinned by another version of ebpfovs (layout %d; this one reads %d): detach it with that version, or remove %s and its ports' programs by hand",
+			opts.Bridge, layout, pinLayout, b.dir)
+	}
 	if err := loadPinnedMaps(b.dir, &b.maps); err != nil {
 		lock.Close()
 		return nil, fmt.Errorf("bridge %s: %w", opts.Bridge, err)
 	}
 	return b, nil
+}
+
+// pinnedLayout reads the layout version in a bridge's bridge_complete, or 0.
+func pinnedLayout(dir string) uint32 {
+	m, err := ebpf.LoadPinnedMap(filepath.Join(dir, pinComplete), nil)
+	if err != nil {
+		return 0
+	}
+	defer m.Close()
+	var v uint32
+	if m.Lookup(uint32(0), &v) != nil {
+		return 0
+	}
+	return v
 }
 
 // errHalfBuilt: the bridge's directory holds some of its pins but not
@@ -189,7 +253,7 @@ func openOrCreate(opts Options) (b *Bridge, created bool, err error) {
 		return b, false, err
 	}
 	opts = opts.withDefaults()
-	lock, err := lockDir(opts.BPFFS)
+	lock, err := lockDir(opts.BPFFS, opts.LockWait)
 	if err != nil {
 		return nil, false, err
 	}
@@ -217,9 +281,6 @@ func (b *Bridge) create() error {
 	if err := checkKernel(datapathNeeds); err != nil {
 		return err
 	}
-	if err := os.MkdirAll(b.dir, 0o700); err != nil {
-		return fmt.Errorf("create bridge %s: %w", b.opts.Bridge, err)
-	}
 	spec, err := datapathSpec(b.opts.AtomicRelease)
 	if err != nil {
 		return err
@@ -237,11 +298,11 @@ func (b *Bridge) create() error {
 		spec.Maps["ct_slots"].MaxEntries = n + slack
 		spec.Maps["ct_free"].MaxEntries = n + slack
 	}
+	// Nothing is pinned while the datapath is loaded and filled: a
+	// command killed meanwhile leaves nothing (the kernel frees what only
+	// its file descriptors held).
 	var objs bpf.DatapathObjects
-	err = spec.LoadAndAssign(&objs, &ebpf.CollectionOptions{
-		Maps: ebpf.MapOptions{PinPath: b.dir},
-	})
-	if err != nil {
+	if err := spec.LoadAndAssign(&objs, nil); err != nil {
 		return loadError(err)
 	}
 	defer objs.DatapathPrograms.Close()
@@ -252,33 +313,65 @@ func (b *Bridge) create() error {
 	if err := b.initCTLimits(); err != nil {
 		return err
 	}
-	if err := objs.TcIngress.Pin(filepath.Join(b.dir, pinProgIngress)); err != nil {
-		return fmt.Errorf("pin program: %w", err)
-	}
-	if err := objs.TcTrace.Pin(filepath.Join(b.dir, pinProgTrace)); err != nil {
-		return fmt.Errorf("pin program: %w", err)
-	}
-	if err := objs.XdpIngress.Pin(filepath.Join(b.dir, pinProgXDP)); err != nil {
-		return fmt.Errorf("pin program: %w", err)
-	}
-	if err := objs.CtGc.Pin(filepath.Join(b.dir, pinProgCTGC)); err != nil {
-		return fmt.Errorf("pin program: %w", err)
-	}
-	if err := objs.CtFlush.Pin(filepath.Join(b.dir, pinProgCTFlush)); err != nil {
-		return fmt.Errorf("pin program: %w", err)
-	}
-	if err := objs.CtDeleteKeys.Pin(filepath.Join(b.dir, pinProgCTDel)); err != nil {
-		return fmt.Errorf("pin program: %w", err)
-	}
 	if err := b.installDefaultFlow(); err != nil {
 		return err
 	}
-	// Last: the bridge is complete (Open refuses one without this).
+	// Then each map and program is pinned, in a fixed order, and
+	// bridge_complete last: Open refuses a directory without it.
+	if err := os.MkdirAll(b.dir, 0o700); err != nil {
+		return fmt.Errorf("create bridge %s: %w", b.opts.Bridge, err)
+	}
+	b.step("mkdir " + b.opts.Bridge)
+	if err := forEachMap(&b.maps, func(name string, m *ebpf.Map) error {
+		if name == pinComplete {
+			return nil
+		}
+		if err := m.Pin(filepath.Join(b.dir, name)); err != nil {
+			return fmt.Errorf("pin map %s: %w", name, err)
+		}
+		b.step("pin " + name)
+		return nil
+	}); err != nil {
+		return err
+	}
+	for _, p := range []struct {
+		name string
+		prog *ebpf.Program
+	}{
+		{pinProgIngress, objs.TcIngress}, {pinProgTrace, objs.TcTrace}, {pinProgXDP, objs.XdpIngress},
+		{pinProgCTGC, objs.CtGc}, {pinProgCTFlush, objs.CtFlush}, {pinProgCTDel, objs.CtDeleteKeys},
+	} {
+		if err := p.prog.Pin(filepath.Join(b.dir, p.name)); err != nil {
+			return fmt.Errorf("pin program %s: %w", p.name, err)
+		}
+		b.step("pin " + p.name)
+	}
 	if err := b.maps.BridgeComplete.Put(uint32(0), uint32(pinLayout)); err != nil {
 		return fmt.Errorf("mark the bridge complete: %w", err)
 	}
 	if err := b.maps.BridgeComplete.Pin(filepath.Join(b.dir, pinComplete)); err != nil {
 		return fmt.Errorf("mark the bridge complete: %w", err)
+	}
+	b.step("pin " + pinComplete)
+	return nil
+}
+
+// step reports a step boundary to Options.Steps.
+func (b *Bridge) step(name string) {
+	if b.opts.Steps != nil {
+		b.opts.Steps(name)
+	}
+}
+
+// forEachMap calls fn for each map of the datapath, by pin name, in the
+// order of bpf.DatapathMaps' fields.
+func forEachMap(m *bpf.DatapathMaps, fn func(name string, m *ebpf.Map) error) error {
+	v := reflect.ValueOf(m).Elem()
+	for i := 0; i < v.NumField(); i++ {
+		mp, _ := v.Field(i).Interface().(*ebpf.Map)
+		if err := fn(v.Type().Field(i).Tag.Get("ebpf"), mp); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -327,6 +420,8 @@ func ownPin(name string) bool {
 // destroyPins removes what ebpfovs pinned for the bridge, and its
 // directory if nothing else is left in it: never anything it did not
 // make, whatever the directory holds (a pin of another tool, a directory).
+// bridge_complete goes first, so that a command killed meanwhile leaves a
+// bridge the next one takes for half-built; then links, programs, maps.
 func (b *Bridge) destroyPins() error {
 	if b.ctCountMem != nil {
 		unix.Munmap(b.ctCountMem)
@@ -341,26 +436,49 @@ func (b *Bridge) destroyPins() error {
 	if err != nil {
 		return err
 	}
-	var errs, foreign []string
+	var own, foreign []string
 	for _, e := range entries {
 		if e.IsDir() || !ownPin(e.Name()) {
 			foreign = append(foreign, e.Name())
+		} else {
+			own = append(own, e.Name())
+		}
+	}
+	sort.SliceStable(own, func(i, j int) bool { return removalRank(own[i]) < removalRank(own[j]) })
+	var errs []string
+	for _, name := range own {
+		if err := os.Remove(filepath.Join(b.dir, name)); err != nil {
+			errs = append(errs, err.Error())
 			continue
 		}
-		if err := os.Remove(filepath.Join(b.dir, e.Name())); err != nil {
-			errs = append(errs, err.Error())
-		}
+		b.step("unpin " + name)
 	}
 	if len(foreign) > 0 {
 		errs = append(errs, fmt.Sprintf("%s: left in place, with what ebpfovs did not make there: %s",
 			b.dir, strings.Join(foreign, ", ")))
 	} else if err := os.Remove(b.dir); err != nil {
 		errs = append(errs, err.Error())
+	} else {
+		b.step("rmdir " + b.opts.Bridge)
 	}
 	if len(errs) > 0 {
 		return errors.New(strings.Join(errs, "; "))
 	}
 	return nil
+}
+
+// removalRank orders a bridge's pins for removal: the completion marker,
+// links, programs, maps.
+func removalRank(name string) int {
+	switch {
+	case name == pinComplete:
+		return 0
+	case linkPinRE.MatchString(name):
+		return 1
+	case strings.HasPrefix(name, "prog_"):
+		return 2
+	}
+	return 3
 }
 
 // loadPinnedMaps opens every map of the datapath from its pin in dir.

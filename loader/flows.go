@@ -388,6 +388,7 @@ func (b *Bridge) commit(old, want []record, dirty map[uint32]bool) error {
 	if err := putAll(b.maps.FlowMeta, ids, recs); err != nil {
 		return fmt.Errorf("store flows: %w", err)
 	}
+	b.step("flows: records stored")
 	var gone []uint32
 	for _, r := range old {
 		if !keep[r.id] {
@@ -678,11 +679,13 @@ func (b *Bridge) sync(recs []record, dirty, had map[uint32]bool) error {
 		}
 	}
 
+	b.step("flows: new generation written")
 	// Flip, and start a new epoch: flow_cache entries of the old one are stale.
 	cfg.Gen = gen
 	cfg.Epoch = (cfg.Epoch + 1) & 0x7fffffff
 	if err := b.maps.Config.Put(uint32(0), &cfg); err != nil {
 		return fmt.Errorf("switch flow table generation: %w", err)
 	}
+	b.step("flows: generation switched")
 	return nil
 }
