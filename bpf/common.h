@@ -13,24 +13,28 @@
 
 /* Sizes. Map sizes (MAX_FLOWS, CT_MAX_ENTRIES, MAC_MAX_ENTRIES) are
  * defaults the loader may change when it creates a bridge; the others are
- * bounds compiled into the programs. */
-#define MAX_PORTS      256  /* OpenFlow ports 1..255 (0 is never a port) */
-#define MAX_TABLES     256  /* OpenFlow tables 0..254; 255 is EMC_TABLE */
-#define MAX_MASKS      4096 /* distinct (table, mask) subtables, all tables */
-#define MAX_SUBTABLES  32   /* distinct masks within one table */
-#define MAX_FLOWS      131072
-#define MAX_ACTIONS    16   /* actions in one flow's list */
-#define MAX_PASSES     8    /* classifier passes a packet may take (1 + recirculations) */
-#define MAX_DEPTH      8    /* nested resubmits (a power of two: indexes are masked) */
-#define MAX_STEPS      128  /* lookups + actions + returns per packet */
-#define WALK_STEPS     32   /* steps in one run of the walk stage: the verifier's loop bound
-			     * (a longer walk goes on in a new run: stages.h) */
-#define GENERATIONS    2    /* flow-table generations: the loader fills one while the other runs */
-#define CT_MAX_ENTRIES 262144
-#define CT_ZONES       65536 /* conntrack zones 0..65535 */
-#define CT_DELETE_MAX  64    /* keys per run of ct_delete_keys (datapath.c) */
-#define CT_SLOT_SLACK  1024  /* ct_slots beyond CT_MAX_ENTRIES: taken, not yet keyed (maps.h) */
-#define MAC_MAX_ENTRIES 8192
+ * bounds compiled into the programs. The constants shared with Go are
+ * enums, which bpf2go exports (gen.go's -type list): the loader reads them
+ * from bpf/datapath_bpfel.go, never from a copy. */
+enum limit {
+	MAX_PORTS       = 256,    /* OpenFlow ports 1..255 (0 is never a port) */
+	MAX_TABLES      = 256,    /* OpenFlow tables 0..254; 255 is EMC_TABLE */
+	MAX_MASKS       = 4096,   /* distinct (table, mask) subtables, all tables */
+	MAX_SUBTABLES   = 32,     /* distinct masks within one table */
+	MAX_FLOWS       = 131072,
+	MAX_ACTIONS     = 16,     /* actions in one flow's list */
+	MAX_PASSES      = 8,      /* classifier passes a packet may take (1 + recirculations) */
+	MAX_DEPTH       = 8,      /* nested resubmits (a power of two: indexes are masked) */
+	MAX_STEPS       = 128,    /* lookups + actions + returns per packet */
+	WALK_STEPS      = 32,     /* steps in one run of the walk stage: the verifier's loop bound
+				   * (a longer walk goes on in a new run: stages.h) */
+	GENERATIONS     = 2,      /* flow-table generations: the loader fills one while the other runs */
+	CT_MAX_ENTRIES  = 262144,
+	CT_ZONES        = 65536,  /* conntrack zones 0..65535 */
+	CT_DELETE_MAX   = 64,     /* keys per run of ct_delete_keys (datapath.c) */
+	CT_SLOT_SLACK   = 1024,   /* ct_slots beyond CT_MAX_ENTRIES: taken, not yet keyed (maps.h) */
+	MAC_MAX_ENTRIES = 8192,
+};
 
 /* OpenFlow reserved ports (ofp_port_t values), as actions use them. */
 #define OFPP_IN_PORT 0xfff8
@@ -101,7 +105,7 @@ struct flow_key {
  * miniflow idea, in fixed size): at most MAX_GATHER of them, so the cost of
  * a probe does not grow with the size of the flow key.
  */
-#define MAX_GATHER 8
+enum gather { MAX_GATHER = 8 };
 
 /*
  * A subtable's mask. Verifier-driven layout: the lookup gathers key word
@@ -110,7 +114,7 @@ struct flow_key {
  * words[nwords..] at word MASK_WORD_ZERO, which lies in the padding and
  * is zero: those gather 0, as the loader's keys have them.
  */
-#define MASK_WORD_ZERO 31
+enum mask_word { MASK_WORD_ZERO = 31 };
 struct flow_mask {
 	struct flow_key bits;    /* the bits the subtable matches */
 	__u8 nwords;             /* words[0..nwords) are the key words covered */
@@ -188,32 +192,44 @@ enum action_type {
 };
 
 /* Fields of ACT_LOAD/ACT_MOVE/ACT_OUTPUT_REG: 0..15 the registers, then: */
-#define PF_METADATA 16
-#define PF_CT_MARK  17 /* only in ct(commit, exec(...)): the connection's mark */
-#define PF_CT_LABEL 18 /* likewise, 32 bits at a time (ofs 0..127) */
+enum packet_field {
+	PF_METADATA = 16,
+	PF_CT_MARK  = 17, /* only in ct(commit, exec(...)): the connection's mark */
+	PF_CT_LABEL = 18, /* likewise, 32 bits at a time (ofs 0..127) */
+	PF_PKT_MARK = 19, /* load/move/output:reg read it; ACT_SET_MARK writes the packet's */
+};
 
-#define PF_PKT_MARK 19 /* load/move/output:reg read it; ACT_SET_MARK writes the packet's */
-
-#define SET_SRC 0x01
-#define SET_DST 0x02
-#define SET_LABEL 0x04 /* ACT_SET_IP6: the IPv6 flow label */
+/* action.flags of ACT_SET_DL/NW/TP/IP6 */
+enum set_flag {
+	SET_SRC   = 0x01,
+	SET_DST   = 0x02,
+	SET_LABEL = 0x04, /* ACT_SET_IP6: the IPv6 flow label */
+};
 
 #define IP6_AUX(word, ofs, nbits) ((word) << 12 | (nbits) << 5 | (ofs))
 #define IP6_AUX_WORD(aux)  (((aux) >> 12) & 3)
 #define IP6_AUX_NBITS(aux) (((aux) >> 5) & 63)
 #define IP6_AUX_OFS(aux)   ((aux) & 31)
 
-#define VLAN_SET_VID 1 /* tag untagged packets (PCP 0), else change the VID */
-#define VLAN_SET_PCP 2
-#define VLAN_STRIP   3
-#define VLAN_PUSH    4 /* a new outer tag, VID and PCP copied from the old one */
+/* action.flags of ACT_VLAN */
+enum vlan_op {
+	VLAN_SET_VID = 1, /* tag untagged packets (PCP 0), else change the VID */
+	VLAN_SET_PCP = 2,
+	VLAN_STRIP   = 3,
+	VLAN_PUSH    = 4, /* a new outer tag, VID and PCP copied from the old one */
+};
 
-#define CT_COMMIT 0x01
-#define CT_FORCE  0x02 /* a connection seen in the other direction is replaced */
-#define CT_ZONE_FIELD 0x04 /* the zone is FIELD[ofs..ofs+15], aux = field << 8 | ofs */
-#define CT_LIBERAL 0x40 /* the bridge's CFG_TCP_LIBERAL */
-#define CT_DRYRUN 0x80 /* compute the result, change nothing (ebpfovs trace) */
-#define NO_TABLE  0xffffffff
+/* action.flags of ACT_CT */
+enum ct_flag {
+	CT_COMMIT     = 0x01,
+	CT_FORCE      = 0x02, /* a connection seen in the other direction is replaced */
+	CT_ZONE_FIELD = 0x04, /* the zone is FIELD[ofs..ofs+15], aux = field << 8 | ofs */
+	CT_LIBERAL    = 0x40, /* the bridge's CFG_TCP_LIBERAL */
+	CT_DRYRUN     = 0x80, /* compute the result, change nothing (ebpfovs trace) */
+};
+
+/* action.arg of ACT_RESUBMIT and ACT_CT: no table (stay in this one) */
+enum no_table { NO_TABLE = 0xffffffffu };
 
 struct action {
 	__u8 type;   /* enum action_type */
@@ -250,9 +266,11 @@ struct flow_counts {
 };
 
 /* port.flags */
-#define PORT_F_PEER     0x01 /* veth whose peer lives in another netns: bpf_redirect_peer */
-#define PORT_F_OWN_QDISC 0x02 /* ATTACH_TC: we created the clsact qdisc (loader only) */
-#define PORT_F_XDP       0x04 /* an XDP program runs first on this port's ingress (loader only) */
+enum port_flag {
+	PORT_F_PEER      = 0x01, /* veth whose peer lives in another netns: bpf_redirect_peer */
+	PORT_F_OWN_QDISC = 0x02, /* ATTACH_TC: we created the clsact qdisc (loader only) */
+	PORT_F_XDP       = 0x04, /* an XDP program runs first on this port's ingress (loader only) */
+};
 
 enum attach_mode {
 	ATTACH_NONE = 0,
@@ -302,13 +320,15 @@ struct bridge_config {
 	__u32 flags;     /* CFG_* */
 };
 
-#define CFG_NO_CACHE    0x01 /* bypass flow_cache (benchmarks of the classifier itself) */
-#define CFG_TCP_LIBERAL 0x02 /* nf_conntrack_tcp_be_liberal: no out-of-window verdicts */
-/* Flow-table generation 0 (1) uses only actions the XDP program can carry
- * out (docs/design.md, "XDP mode"); otherwise XDP passes every packet to TC. */
-#define CFG_XDP_GEN0    0x04
-#define CFG_XDP_GEN1    0x08
-#define CFG_CT_POLICIES 0x10 /* some zone has a timeout policy: look it up (else skip the lookup) */
+enum cfg_flag {
+	CFG_NO_CACHE    = 0x01, /* bypass flow_cache (benchmarks of the classifier itself) */
+	CFG_TCP_LIBERAL = 0x02, /* nf_conntrack_tcp_be_liberal: no out-of-window verdicts */
+	/* Flow-table generation 0 (1) uses only actions the XDP program can carry
+	 * out (docs/design.md, "XDP mode"); otherwise XDP passes every packet to TC. */
+	CFG_XDP_GEN0    = 0x04,
+	CFG_XDP_GEN1    = 0x08,
+	CFG_CT_POLICIES = 0x10, /* some zone has a timeout policy: look it up (else skip the lookup) */
+};
 
 /*
  * The exact-match cache (emc.h): the key words a packet's whole walk can
@@ -411,9 +431,11 @@ struct ct_key {
 };
 
 /* ct_entry.flags */
-#define CT_E_A_IS_ORIG  0x01 /* endpoint a sent the first packet */
-#define CT_E_SEEN_REPLY 0x02
-#define CT_E_ASSURED    0x04
+enum ct_entry_flag {
+	CT_E_A_IS_ORIG  = 0x01, /* endpoint a sent the first packet */
+	CT_E_SEEN_REPLY = 0x02,
+	CT_E_ASSURED    = 0x04,
+};
 
 /* nf_conntrack's per-direction TCP tracking (struct ip_ct_tcp_state). */
 struct ct_tcp_side {
@@ -482,8 +504,10 @@ struct ct_limits {
 };
 
 /* ct_count indexes: [zone] live connections in zone, [CT_COUNT_TOTAL] in all. */
-#define CT_COUNT_TOTAL CT_ZONES
-#define CT_COUNT_SLOTS (CT_ZONES + 1) /* ct_slots never used yet start here */
+enum ct_count_index {
+	CT_COUNT_TOTAL = CT_ZONES,
+	CT_COUNT_SLOTS = CT_ZONES + 1, /* ct_slots never used yet start here */
+};
 
 /* The datapath sweeps the table for expired entries when a commit finds no
  * room, at most this often: a sweep visits every entry. */

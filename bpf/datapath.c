@@ -55,6 +55,18 @@ const enum attach_mode *unused_attach_mode __attribute__((unused));
 const enum counter *unused_counter __attribute__((unused));
 const enum tcp_ct_state *unused_tcp_ct_state __attribute__((unused));
 const enum stage *unused_stage __attribute__((unused));
+const enum limit *unused_limit __attribute__((unused));
+const enum gather *unused_gather __attribute__((unused));
+const enum mask_word *unused_mask_word __attribute__((unused));
+const enum packet_field *unused_packet_field __attribute__((unused));
+const enum set_flag *unused_set_flag __attribute__((unused));
+const enum vlan_op *unused_vlan_op __attribute__((unused));
+const enum ct_flag *unused_ct_flag __attribute__((unused));
+const enum no_table *unused_no_table __attribute__((unused));
+const enum cfg_flag *unused_cfg_flag __attribute__((unused));
+const enum ct_entry_flag *unused_ct_entry_flag __attribute__((unused));
+const enum port_flag *unused_port_flag __attribute__((unused));
+const enum ct_count_index *unused_ct_count_index __attribute__((unused));
 
 static __always_inline void trace_lookup(struct pkt_ctx *c, __u32 table,
 					 int found, const struct flow_ref *ref)

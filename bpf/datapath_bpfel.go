@@ -76,6 +76,16 @@ type DatapathCacheKey struct {
 	W     [8]uint64
 }
 
+type DatapathCfgFlag uint32
+
+const (
+	DatapathCfgFlagCFG_NO_CACHE    DatapathCfgFlag = 1
+	DatapathCfgFlagCFG_TCP_LIBERAL DatapathCfgFlag = 2
+	DatapathCfgFlagCFG_XDP_GEN0    DatapathCfgFlag = 4
+	DatapathCfgFlagCFG_XDP_GEN1    DatapathCfgFlag = 8
+	DatapathCfgFlagCFG_CT_POLICIES DatapathCfgFlag = 16
+)
+
 type DatapathCounter uint32
 
 const (
@@ -101,6 +111,13 @@ const (
 	DatapathCounterCNT_STAGE_FAIL    DatapathCounter = 19
 	DatapathCounterCNT_EMC_FOLD_SEQ  DatapathCounter = 20
 	DatapathCounterCNT_MAX           DatapathCounter = 21
+)
+
+type DatapathCtCountIndex uint32
+
+const (
+	DatapathCtCountIndexCT_COUNT_TOTAL DatapathCtCountIndex = 65536
+	DatapathCtCountIndexCT_COUNT_SLOTS DatapathCtCountIndex = 65537
 )
 
 type DatapathCtEntry struct {
@@ -143,6 +160,24 @@ type DatapathCtEntry struct {
 	Pad      uint8
 	Gen      uint32
 }
+
+type DatapathCtEntryFlag uint32
+
+const (
+	DatapathCtEntryFlagCT_E_A_IS_ORIG  DatapathCtEntryFlag = 1
+	DatapathCtEntryFlagCT_E_SEEN_REPLY DatapathCtEntryFlag = 2
+	DatapathCtEntryFlagCT_E_ASSURED    DatapathCtEntryFlag = 4
+)
+
+type DatapathCtFlag uint32
+
+const (
+	DatapathCtFlagCT_COMMIT     DatapathCtFlag = 1
+	DatapathCtFlagCT_FORCE      DatapathCtFlag = 2
+	DatapathCtFlagCT_ZONE_FIELD DatapathCtFlag = 4
+	DatapathCtFlagCT_LIBERAL    DatapathCtFlag = 64
+	DatapathCtFlagCT_DRYRUN     DatapathCtFlag = 128
+)
 
 type DatapathCtKey struct {
 	_      structs.HostLayout
@@ -285,6 +320,33 @@ type DatapathFlowRef struct {
 	HardDeadlineNs uint64
 }
 
+type DatapathGather uint32
+
+const (
+	DatapathGatherMAX_GATHER DatapathGather = 8
+)
+
+type DatapathLimit uint32
+
+const (
+	DatapathLimitMAX_PORTS       DatapathLimit = 256
+	DatapathLimitMAX_TABLES      DatapathLimit = 256
+	DatapathLimitMAX_MASKS       DatapathLimit = 4096
+	DatapathLimitMAX_SUBTABLES   DatapathLimit = 32
+	DatapathLimitMAX_FLOWS       DatapathLimit = 131072
+	DatapathLimitMAX_ACTIONS     DatapathLimit = 16
+	DatapathLimitMAX_PASSES      DatapathLimit = 8
+	DatapathLimitMAX_DEPTH       DatapathLimit = 8
+	DatapathLimitMAX_STEPS       DatapathLimit = 128
+	DatapathLimitWALK_STEPS      DatapathLimit = 32
+	DatapathLimitGENERATIONS     DatapathLimit = 2
+	DatapathLimitCT_MAX_ENTRIES  DatapathLimit = 262144
+	DatapathLimitCT_ZONES        DatapathLimit = 65536
+	DatapathLimitCT_DELETE_MAX   DatapathLimit = 64
+	DatapathLimitCT_SLOT_SLACK   DatapathLimit = 1024
+	DatapathLimitMAC_MAX_ENTRIES DatapathLimit = 8192
+)
+
 type DatapathMacEntry struct {
 	_      structs.HostLayout
 	Port   uint32
@@ -297,6 +359,27 @@ type DatapathMacKey struct {
 	Mac  [6]uint8
 	Vlan uint16
 }
+
+type DatapathMaskWord uint32
+
+const (
+	DatapathMaskWordMASK_WORD_ZERO DatapathMaskWord = 31
+)
+
+type DatapathNoTable uint32
+
+const (
+	DatapathNoTableNO_TABLE DatapathNoTable = 4294967295
+)
+
+type DatapathPacketField uint32
+
+const (
+	DatapathPacketFieldPF_METADATA DatapathPacketField = 16
+	DatapathPacketFieldPF_CT_MARK  DatapathPacketField = 17
+	DatapathPacketFieldPF_CT_LABEL DatapathPacketField = 18
+	DatapathPacketFieldPF_PKT_MARK DatapathPacketField = 19
+)
 
 type DatapathPktCtx struct {
 	_   structs.HostLayout
@@ -444,12 +527,28 @@ type DatapathPortCounts struct {
 	Pad       uint32
 }
 
+type DatapathPortFlag uint32
+
+const (
+	DatapathPortFlagPORT_F_PEER      DatapathPortFlag = 1
+	DatapathPortFlagPORT_F_OWN_QDISC DatapathPortFlag = 2
+	DatapathPortFlagPORT_F_XDP       DatapathPortFlag = 4
+)
+
 type DatapathPortOp uint32
 
 const (
 	DatapathPortOpPORT_OP_NONE   DatapathPortOp = 0
 	DatapathPortOpPORT_OP_ATTACH DatapathPortOp = 1
 	DatapathPortOpPORT_OP_DETACH DatapathPortOp = 2
+)
+
+type DatapathSetFlag uint32
+
+const (
+	DatapathSetFlagSET_SRC   DatapathSetFlag = 1
+	DatapathSetFlagSET_DST   DatapathSetFlag = 2
+	DatapathSetFlagSET_LABEL DatapathSetFlag = 4
 )
 
 type DatapathStage uint32
@@ -513,54 +612,75 @@ type DatapathTraceLookup struct {
 	Pass     uint32
 }
 
+type DatapathVlanOp uint32
+
+const (
+	DatapathVlanOpVLAN_SET_VID DatapathVlanOp = 1
+	DatapathVlanOpVLAN_SET_PCP DatapathVlanOp = 2
+	DatapathVlanOpVLAN_STRIP   DatapathVlanOp = 3
+	DatapathVlanOpVLAN_PUSH    DatapathVlanOp = 4
+)
+
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	DatapathMapBridgeComplete   = "bridge_complete"
-	DatapathMapConfig           = "config"
-	DatapathMapConntrack        = "conntrack"
-	DatapathMapCounters         = "counters"
-	DatapathMapCtCount          = "ct_count"
-	DatapathMapCtFree           = "ct_free"
-	DatapathMapCtLimit          = "ct_limit"
-	DatapathMapCtNew            = "ct_new"
-	DatapathMapCtSlots          = "ct_slots"
-	DatapathMapCtTimeoutPolicy  = "ct_timeout_policy"
-	DatapathMapCtZoneLimit      = "ct_zone_limit"
-	DatapathMapEmc              = "emc"
-	DatapathMapFlowActions      = "flow_actions"
-	DatapathMapFlowCache        = "flow_cache"
-	DatapathMapFlowMeta         = "flow_meta"
-	DatapathMapFlowStats        = "flow_stats"
-	DatapathMapFlowUsed         = "flow_used"
-	DatapathMapFlows            = "flows"
-	DatapathMapMacs             = "macs"
-	DatapathMapMasks            = "masks"
-	DatapathMapPortByIfindex    = "port_by_ifindex"
-	DatapathMapPortChanges      = "port_changes"
-	DatapathMapPortStats        = "port_stats"
-	DatapathMapPorts            = "ports"
-	DatapathMapScratch          = "scratch"
-	DatapathMapTables           = "tables"
-	DatapathMapTcStages         = "tc_stages"
-	DatapathMapTraceBuf         = "trace_buf"
-	DatapathMapTxPorts          = "tx_ports"
-	DatapathMapXdpStages        = "xdp_stages"
-	DatapathProgCtDeleteKeys    = "ct_delete_keys"
-	DatapathProgCtFlush         = "ct_flush"
-	DatapathProgCtGc            = "ct_gc"
-	DatapathProgTcIngress       = "tc_ingress"
-	DatapathProgTcTrace         = "tc_trace"
-	DatapathProgTcWalk          = "tc_walk"
-	DatapathProgXdpIngress      = "xdp_ingress"
-	DatapathProgXdpWalk         = "xdp_walk"
-	DatapathVarCtReleasePlain   = "ct_release_plain"
-	DatapathVarUnusedActionType = "unused_action_type"
-	DatapathVarUnusedAttachMode = "unused_attach_mode"
-	DatapathVarUnusedCounter    = "unused_counter"
-	DatapathVarUnusedStage      = "unused_stage"
-	DatapathVarUnusedTcpCtState = "unused_tcp_ct_state"
+	DatapathMapBridgeComplete     = "bridge_complete"
+	DatapathMapConfig             = "config"
+	DatapathMapConntrack          = "conntrack"
+	DatapathMapCounters           = "counters"
+	DatapathMapCtCount            = "ct_count"
+	DatapathMapCtFree             = "ct_free"
+	DatapathMapCtLimit            = "ct_limit"
+	DatapathMapCtNew              = "ct_new"
+	DatapathMapCtSlots            = "ct_slots"
+	DatapathMapCtTimeoutPolicy    = "ct_timeout_policy"
+	DatapathMapCtZoneLimit        = "ct_zone_limit"
+	DatapathMapEmc                = "emc"
+	DatapathMapFlowActions        = "flow_actions"
+	DatapathMapFlowCache          = "flow_cache"
+	DatapathMapFlowMeta           = "flow_meta"
+	DatapathMapFlowStats          = "flow_stats"
+	DatapathMapFlowUsed           = "flow_used"
+	DatapathMapFlows              = "flows"
+	DatapathMapMacs               = "macs"
+	DatapathMapMasks              = "masks"
+	DatapathMapPortByIfindex      = "port_by_ifindex"
+	DatapathMapPortChanges        = "port_changes"
+	DatapathMapPortStats          = "port_stats"
+	DatapathMapPorts              = "ports"
+	DatapathMapScratch            = "scratch"
+	DatapathMapTables             = "tables"
+	DatapathMapTcStages           = "tc_stages"
+	DatapathMapTraceBuf           = "trace_buf"
+	DatapathMapTxPorts            = "tx_ports"
+	DatapathMapXdpStages          = "xdp_stages"
+	DatapathProgCtDeleteKeys      = "ct_delete_keys"
+	DatapathProgCtFlush           = "ct_flush"
+	DatapathProgCtGc              = "ct_gc"
+	DatapathProgTcIngress         = "tc_ingress"
+	DatapathProgTcTrace           = "tc_trace"
+	DatapathProgTcWalk            = "tc_walk"
+	DatapathProgXdpIngress        = "xdp_ingress"
+	DatapathProgXdpWalk           = "xdp_walk"
+	DatapathVarCtReleasePlain     = "ct_release_plain"
+	DatapathVarUnusedActionType   = "unused_action_type"
+	DatapathVarUnusedAttachMode   = "unused_attach_mode"
+	DatapathVarUnusedCfgFlag      = "unused_cfg_flag"
+	DatapathVarUnusedCounter      = "unused_counter"
+	DatapathVarUnusedCtCountIndex = "unused_ct_count_index"
+	DatapathVarUnusedCtEntryFlag  = "unused_ct_entry_flag"
+	DatapathVarUnusedCtFlag       = "unused_ct_flag"
+	DatapathVarUnusedGather       = "unused_gather"
+	DatapathVarUnusedLimit        = "unused_limit"
+	DatapathVarUnusedMaskWord     = "unused_mask_word"
+	DatapathVarUnusedNoTable      = "unused_no_table"
+	DatapathVarUnusedPacketField  = "unused_packet_field"
+	DatapathVarUnusedPortFlag     = "unused_port_flag"
+	DatapathVarUnusedSetFlag      = "unused_set_flag"
+	DatapathVarUnusedStage        = "unused_stage"
+	DatapathVarUnusedTcpCtState   = "unused_tcp_ct_state"
+	DatapathVarUnusedVlanOp       = "unused_vlan_op"
 )
 
 // LoadDatapath returns the embedded CollectionSpec for Datapath.
@@ -655,12 +775,24 @@ type DatapathMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type DatapathVariableSpecs struct {
-	CtReleasePlain   *ebpf.VariableSpec `ebpf:"ct_release_plain"`
-	UnusedActionType *ebpf.VariableSpec `ebpf:"unused_action_type"`
-	UnusedAttachMode *ebpf.VariableSpec `ebpf:"unused_attach_mode"`
-	UnusedCounter    *ebpf.VariableSpec `ebpf:"unused_counter"`
-	UnusedStage      *ebpf.VariableSpec `ebpf:"unused_stage"`
-	UnusedTcpCtState *ebpf.VariableSpec `ebpf:"unused_tcp_ct_state"`
+	CtReleasePlain     *ebpf.VariableSpec `ebpf:"ct_release_plain"`
+	UnusedActionType   *ebpf.VariableSpec `ebpf:"unused_action_type"`
+	UnusedAttachMode   *ebpf.VariableSpec `ebpf:"unused_attach_mode"`
+	UnusedCfgFlag      *ebpf.VariableSpec `ebpf:"unused_cfg_flag"`
+	UnusedCounter      *ebpf.VariableSpec `ebpf:"unused_counter"`
+	UnusedCtCountIndex *ebpf.VariableSpec `ebpf:"unused_ct_count_index"`
+	UnusedCtEntryFlag  *ebpf.VariableSpec `ebpf:"unused_ct_entry_flag"`
+	UnusedCtFlag       *ebpf.VariableSpec `ebpf:"unused_ct_flag"`
+	UnusedGather       *ebpf.VariableSpec `ebpf:"unused_gather"`
+	UnusedLimit        *ebpf.VariableSpec `ebpf:"unused_limit"`
+	UnusedMaskWord     *ebpf.VariableSpec `ebpf:"unused_mask_word"`
+	UnusedNoTable      *ebpf.VariableSpec `ebpf:"unused_no_table"`
+	UnusedPacketField  *ebpf.VariableSpec `ebpf:"unused_packet_field"`
+	UnusedPortFlag     *ebpf.VariableSpec `ebpf:"unused_port_flag"`
+	UnusedSetFlag      *ebpf.VariableSpec `ebpf:"unused_set_flag"`
+	UnusedStage        *ebpf.VariableSpec `ebpf:"unused_stage"`
+	UnusedTcpCtState   *ebpf.VariableSpec `ebpf:"unused_tcp_ct_state"`
+	UnusedVlanOp       *ebpf.VariableSpec `ebpf:"unused_vlan_op"`
 }
 
 // DatapathObjects contains all objects after they have been loaded into the kernel.
@@ -754,12 +886,24 @@ func (m *DatapathMaps) Close() error {
 //
 // It can be passed to LoadDatapathObjects or ebpf.CollectionSpec.LoadAndAssign.
 type DatapathVariables struct {
-	CtReleasePlain   *ebpf.Variable `ebpf:"ct_release_plain"`
-	UnusedActionType *ebpf.Variable `ebpf:"unused_action_type"`
-	UnusedAttachMode *ebpf.Variable `ebpf:"unused_attach_mode"`
-	UnusedCounter    *ebpf.Variable `ebpf:"unused_counter"`
-	UnusedStage      *ebpf.Variable `ebpf:"unused_stage"`
-	UnusedTcpCtState *ebpf.Variable `ebpf:"unused_tcp_ct_state"`
+	CtReleasePlain     *ebpf.Variable `ebpf:"ct_release_plain"`
+	UnusedActionType   *ebpf.Variable `ebpf:"unused_action_type"`
+	UnusedAttachMode   *ebpf.Variable `ebpf:"unused_attach_mode"`
+	UnusedCfgFlag      *ebpf.Variable `ebpf:"unused_cfg_flag"`
+	UnusedCounter      *ebpf.Variable `ebpf:"unused_counter"`
+	UnusedCtCountIndex *ebpf.Variable `ebpf:"unused_ct_count_index"`
+	UnusedCtEntryFlag  *ebpf.Variable `ebpf:"unused_ct_entry_flag"`
+	UnusedCtFlag       *ebpf.Variable `ebpf:"unused_ct_flag"`
+	UnusedGather       *ebpf.Variable `ebpf:"unused_gather"`
+	UnusedLimit        *ebpf.Variable `ebpf:"unused_limit"`
+	UnusedMaskWord     *ebpf.Variable `ebpf:"unused_mask_word"`
+	UnusedNoTable      *ebpf.Variable `ebpf:"unused_no_table"`
+	UnusedPacketField  *ebpf.Variable `ebpf:"unused_packet_field"`
+	UnusedPortFlag     *ebpf.Variable `ebpf:"unused_port_flag"`
+	UnusedSetFlag      *ebpf.Variable `ebpf:"unused_set_flag"`
+	UnusedStage        *ebpf.Variable `ebpf:"unused_stage"`
+	UnusedTcpCtState   *ebpf.Variable `ebpf:"unused_tcp_ct_state"`
+	UnusedVlanOp       *ebpf.Variable `ebpf:"unused_vlan_op"`
 }
 
 // DatapathPrograms contains all programs after they have been loaded into the kernel.

@@ -25,9 +25,9 @@ const (
 )
 
 const (
-	flagPeer     = 0x01 // PORT_F_PEER
-	flagOwnQdisc = 0x02 // PORT_F_OWN_QDISC
-	flagXDP      = 0x04 // PORT_F_XDP
+	flagPeer     = uint32(bpf.DatapathPortFlagPORT_F_PEER)
+	flagOwnQdisc = uint32(bpf.DatapathPortFlagPORT_F_OWN_QDISC)
+	flagXDP      = uint32(bpf.DatapathPortFlagPORT_F_XDP)
 	tcFilterName = "ebpfovs"
 	tcFilterPrio = 0xeb0f // our cls_bpf filter's priority on the ingress hook
 )
@@ -47,7 +47,7 @@ func ParsePortSpec(s string) (PortSpec, error) {
 	ps := PortSpec{Name: name}
 	if has {
 		n, err := strconv.ParseUint(num, 10, 32)
-		if err != nil || n < 1 || n > MaxPort {
+		if err != nil || n < 1 || n > uint64(MaxPort) {
 			return PortSpec{}, fmt.Errorf("%q: port number must be 1..%d", s, MaxPort)
 		}
 		ps.OFPort = uint32(n)

@@ -23,11 +23,16 @@ const (
 	DefaultBridge = "br0"
 )
 
-// Pinned program names under <bpffs>/<bridge>/.
+// Pinned program names under <bpffs>/<bridge>/. The two ingress programs'
+// are exported for tools that read a running bridge (bench's run-time
+// statistics); the rest are the loader's own.
 const (
-	pinProgIngress = "prog_tc_ingress"
+	PinProgTCIngress  = "prog_tc_ingress"
+	PinProgXDPIngress = "prog_xdp_ingress"
+
+	pinProgIngress = PinProgTCIngress
 	pinProgTrace   = "prog_tc_trace"
-	pinProgXDP     = "prog_xdp_ingress"
+	pinProgXDP     = PinProgXDPIngress
 	pinProgCTGC    = "prog_ct_gc"
 	pinProgCTFlush = "prog_ct_flush"
 	pinProgCTDel   = "prog_ct_delete"

@@ -13,11 +13,11 @@ import (
 type keyBytes [192]byte
 
 // maxGather is MAX_GATHER: the key words one subtable hashes.
-const maxGather = 8
+const maxGather = int(bpf.DatapathGatherMAX_GATHER)
 
 // maskWordZero is MASK_WORD_ZERO (bpf/common.h): a word of struct
 // flow_mask past the key, always zero, that unused gather slots name.
-const maskWordZero = 31
+const maskWordZero = uint8(bpf.DatapathMaskWordMASK_WORD_ZERO)
 
 // words lists the 8-byte words of the key a mask covers.
 func (k *keyBytes) words() []uint8 {
@@ -261,7 +261,7 @@ func compileOutput(port uint32, add func(bpf.DatapathAction) error) error {
 			return fmt.Errorf("output:%d: ports above %d are not supported", port, MaxPort)
 		}
 	case port == ofctl.PortInPort:
-		a.Arg = 0xfff8 // OFPP_IN_PORT
+		a.Arg = ofctl.PortInPort // OpenFlow's OFPP_IN_PORT, as the datapath reads it
 	case port == ofctl.PortNormal:
 		a = bpf.DatapathAction{Type: uint8(bpf.DatapathActionTypeACT_NORMAL)}
 	case port == ofctl.PortFlood:
@@ -287,10 +287,10 @@ func compileCT(ct *ofctl.CT, add func(bpf.DatapathAction) error) error {
 	}
 	a := bpf.DatapathAction{Type: uint8(bpf.DatapathActionTypeACT_CT), Aux: ct.Zone, Arg: noTable}
 	if ct.Commit {
-		a.Flags |= 0x01 // CT_COMMIT
+		a.Flags |= uint8(bpf.DatapathCtFlagCT_COMMIT)
 	}
 	if ct.Force {
-		a.Flags |= 0x02 // CT_FORCE
+		a.Flags |= uint8(bpf.DatapathCtFlagCT_FORCE)
 	}
 	if ct.Table >= 0 {
 		a.Arg = uint32(ct.Table)
@@ -304,7 +304,7 @@ func compileCT(ct *ofctl.CT, add func(bpf.DatapathAction) error) error {
 		if !ok || sf.NBits != 16 {
 			return errUnsupported("ct(zone=" + ct.ZoneField + "): zones from registers and metadata only")
 		}
-		a.Flags |= 0x04 // CT_ZONE_FIELD
+		a.Flags |= uint8(bpf.DatapathCtFlagCT_ZONE_FIELD)
 		a.Aux = f<<8 | uint16(sf.Ofs)
 	}
 	if err := add(a); err != nil {
@@ -396,14 +396,14 @@ func compileRewrite(a ofctl.Action) (act bpf.DatapathAction, ok bool, err error)
 }
 
 // pipelineField is the datapath's number for a register, metadata or
-// pkt_mark (ACT_LOAD/ACT_MOVE/ACT_OUTPUT_REG: 0..15 the registers, 16
-// metadata; 19 pkt_mark, which ACT_LOAD does not write: ACT_SET_MARK does).
+// pkt_mark (ACT_LOAD/ACT_MOVE/ACT_OUTPUT_REG: 0..15 the registers, then
+// PF_METADATA; PF_PKT_MARK, which ACT_LOAD does not write: ACT_SET_MARK does).
 func pipelineField(f ofctl.FieldID) (uint16, bool) {
 	switch {
 	case f >= ofctl.FieldReg0 && f <= ofctl.FieldReg15:
 		return uint16(f - ofctl.FieldReg0), true
 	case f == ofctl.FieldMetadata:
-		return 16, true
+		return pfMetadata, true
 	case f == ofctl.FieldPktMark:
 		return pfPktMark, true
 	}
@@ -474,22 +474,23 @@ func compileSetIPv6(a ofctl.Load, add func(bpf.DatapathAction) error) error {
 	return nil
 }
 
-// ct(exec) and pkt_mark fields of ACT_LOAD/ACT_MOVE (bpf/common.h PF_*).
+// ct(exec) and pkt_mark fields of ACT_LOAD/ACT_MOVE (bpf/common.h's enum packet_field).
 const (
-	pfCtMark  = 17
-	pfCtLabel = 18
-	pfPktMark = 19
+	pfMetadata = uint16(bpf.DatapathPacketFieldPF_METADATA)
+	pfCtMark   = uint16(bpf.DatapathPacketFieldPF_CT_MARK)
+	pfCtLabel  = uint16(bpf.DatapathPacketFieldPF_CT_LABEL)
+	pfPktMark  = uint16(bpf.DatapathPacketFieldPF_PKT_MARK)
 )
 
-// Flags of the rewrite actions (bpf/common.h).
+// Flags of the rewrite actions (bpf/common.h's enum set_flag and enum vlan_op).
 const (
-	setSrc     = 0x01
-	setDst     = 0x02
-	setLabel   = 0x04
-	vlanSetVID = 1
-	vlanSetPCP = 2
-	vlanStrip  = 3
-	vlanPush   = 4
+	setSrc     = uint8(bpf.DatapathSetFlagSET_SRC)
+	setDst     = uint8(bpf.DatapathSetFlagSET_DST)
+	setLabel   = uint8(bpf.DatapathSetFlagSET_LABEL)
+	vlanSetVID = uint8(bpf.DatapathVlanOpVLAN_SET_VID)
+	vlanSetPCP = uint8(bpf.DatapathVlanOpVLAN_SET_PCP)
+	vlanStrip  = uint8(bpf.DatapathVlanOpVLAN_STRIP)
+	vlanPush   = uint8(bpf.DatapathVlanOpVLAN_PUSH)
 )
 
 func compileResubmit(r ofctl.Resubmit, add func(bpf.DatapathAction) error) error {

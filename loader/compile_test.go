@@ -97,7 +97,7 @@ func TestCompileSetActions(t *testing.T) {
 		{"actions=set_field:0x500/0xff00->pkt_mark", []bpf.DatapathAction{act(mark, 8, 8, 0x5)}},
 		{"actions=load:0x3->NXM_NX_PKT_MARK[8..9]", []bpf.DatapathAction{act(mark, 2, 8, 0x3)}},
 		// A move into pkt_mark changes the key, then copies it to skb->mark.
-		{"actions=move:NXM_NX_REG1[]->NXM_NX_PKT_MARK[]", []bpf.DatapathAction{act(move, 0, 1<<8, pfPktMark<<8|32<<16), act(mark, 0, 0, 0)}},
+		{"actions=move:NXM_NX_REG1[]->NXM_NX_PKT_MARK[]", []bpf.DatapathAction{act(move, 0, 1<<8, uint32(pfPktMark)<<8|32<<16), act(mark, 0, 0, 0)}},
 		{"actions=move:NXM_NX_PKT_MARK[0..15]->NXM_NX_REG2[16..31]", []bpf.DatapathAction{act(move, 0, pfPktMark<<8, 2<<8|16|16<<16)}},
 		// The high word of the address comes first in the header (word 0).
 		{"ipv6,actions=set_field:2001:db8::1:2->ipv6_src", []bpf.DatapathAction{

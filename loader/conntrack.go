@@ -40,10 +40,11 @@ type Conn struct {
 	key bpf.DatapathCtKey
 }
 
+// ct_entry.flags (bpf/common.h's enum ct_entry_flag).
 const (
-	ctAIsOrig   = 0x01
-	ctSeenReply = 0x02
-	ctAssured   = 0x04
+	ctAIsOrig   = uint8(bpf.DatapathCtEntryFlagCT_E_A_IS_ORIG)
+	ctSeenReply = uint8(bpf.DatapathCtEntryFlagCT_E_SEEN_REPLY)
+	ctAssured   = uint8(bpf.DatapathCtEntryFlagCT_E_ASSURED)
 )
 
 // addrOf reads an address stored as it sat in the packet (IPv4 in word 0).

@@ -6,14 +6,31 @@ import (
 	"github.com/ebpfovs/ebpfovs/bpf"
 )
 
-// Counter names, in enum counter order (bpf/common.h).
-var counterNames = []string{
-	"packets", "not_ours", "table_miss", "pass_limit", "truncated",
-	"ct_invalid", "ct_table_full", "output_no_port", "depth_limit", "step_limit",
-	"ct_maxconns_refused", "ct_zone_limit_refused", "ct_expired_removed", "ct_race",
-	"xdp_packets", "xdp_to_tc", "xdp_aborted", "emc_hits", "ct_flushed",
-	"stage_fail",
-	"emc_fold_seq", // not shown: the readers' own (emchits.go)
+// counterNames are the names `show` and `ct-stats-show` print for the
+// datapath's counters (bpf/common.h's enum counter, whose values bpf2go
+// exports): a name per counter, not a copy of the enum's order.
+var counterNames = map[bpf.DatapathCounter]string{
+	bpf.DatapathCounterCNT_PACKETS:       "packets",
+	bpf.DatapathCounterCNT_NOT_OURS:      "not_ours",
+	bpf.DatapathCounterCNT_MISS:          "table_miss",
+	bpf.DatapathCounterCNT_PASS_LIMIT:    "pass_limit",
+	bpf.DatapathCounterCNT_TRUNCATED:     "truncated",
+	bpf.DatapathCounterCNT_CT_INVALID:    "ct_invalid",
+	bpf.DatapathCounterCNT_CT_FULL:       "ct_table_full",
+	bpf.DatapathCounterCNT_OUTPUT_NOPORT: "output_no_port",
+	bpf.DatapathCounterCNT_DEPTH_LIMIT:   "depth_limit",
+	bpf.DatapathCounterCNT_STEP_LIMIT:    "step_limit",
+	bpf.DatapathCounterCNT_CT_MAXCONNS:   "ct_maxconns_refused",
+	bpf.DatapathCounterCNT_CT_ZONE_LIMIT: "ct_zone_limit_refused",
+	bpf.DatapathCounterCNT_CT_EXPIRED:    "ct_expired_removed",
+	bpf.DatapathCounterCNT_CT_RACE:       "ct_race",
+	bpf.DatapathCounterCNT_XDP_PACKETS:   "xdp_packets",
+	bpf.DatapathCounterCNT_XDP_TO_TC:     "xdp_to_tc",
+	bpf.DatapathCounterCNT_XDP_ABORTED:   "xdp_aborted",
+	bpf.DatapathCounterCNT_EMC_HITS:      "emc_hits",
+	bpf.DatapathCounterCNT_CT_FLUSHED:    "ct_flushed",
+	bpf.DatapathCounterCNT_STAGE_FAIL:    "stage_fail",
+	bpf.DatapathCounterCNT_EMC_FOLD_SEQ:  "emc_fold_seq", // not shown: the readers' own (emchits.go)
 }
 
 // Counter is one datapath counter, summed over CPUs.
@@ -54,9 +71,9 @@ func (b *Bridge) readCounters() ([]Counter, error) {
 		if err := b.maps.Counters.Lookup(i, &per); err != nil {
 			return nil, fmt.Errorf("read counter %d: %w", i, err)
 		}
-		c := Counter{Name: fmt.Sprint(i)}
-		if int(i) < len(counterNames) {
-			c.Name = counterNames[i]
+		c := Counter{Name: counterNames[bpf.DatapathCounter(i)]}
+		if c.Name == "" {
+			c.Name = fmt.Sprint(i)
 		}
 		for _, v := range per {
 			c.Value += v

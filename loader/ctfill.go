@@ -35,7 +35,7 @@ func (b *Bridge) FillConntrack(zone uint16, n int) error {
 		k.PortB = htons(53)
 		v := &vals[i]
 		v.StartNs, v.ExpiresNs = now, now+3600e9
-		v.Flags = 0x01 | 0x02 // CT_E_A_IS_ORIG | CT_E_SEEN_REPLY
+		v.Flags = ctAIsOrig | ctSeenReply
 		v.Packets[0], v.Packets[1] = 1, 1
 		v.Id = uint32(i)
 	}
@@ -60,7 +60,7 @@ func (b *Bridge) FillConntrack(zone uint16, n int) error {
 		return fmt.Errorf("fill conntrack: %w", err)
 	}
 	atomic.AddInt64(countAt(mem, int(zone)), int64(n))
-	atomic.AddInt64(countAt(mem, ctZones), int64(n))
+	atomic.AddInt64(countAt(mem, ctCountTotal), int64(n))
 	return nil
 }
 

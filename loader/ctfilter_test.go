@@ -110,9 +110,11 @@ func TestConnFormat(t *testing.T) {
 	}
 }
 
-// TestCounterNames keeps the names in step with bpf/common.h's enum counter.
+// TestCounterNames: every counter of enum counter has a name to print.
 func TestCounterNames(t *testing.T) {
-	if len(counterNames) != int(bpf.DatapathCounterCNT_MAX) {
-		t.Fatalf("%d counter names for %d counters: update counterNames with enum counter", len(counterNames), bpf.DatapathCounterCNT_MAX)
+	for c := bpf.DatapathCounter(0); c < bpf.DatapathCounterCNT_MAX; c++ {
+		if counterNames[c] == "" {
+			t.Errorf("counter %d has no name in counterNames", c)
+		}
 	}
 }

@@ -13,12 +13,16 @@ import (
 	"github.com/ebpfovs/ebpfovs/bpf"
 )
 
-// ctZones is the number of conntrack zones; ct_count[ctZones] counts all.
-const ctZones = 65536
+// ctZones is the number of conntrack zones (ct_count[0..ctZones)).
+const ctZones = int(bpf.DatapathLimitCT_ZONES)
 
-// ctCountSlots is CT_COUNT_SLOTS: ct_count's index of the first ct_slots
-// entry never used (bpf/ct_table.h, ct_slot_take).
-const ctCountSlots = ctZones + 1
+// ctCountTotal and ctCountSlots index ct_count (bpf/common.h's enum
+// ct_count_index): the live connections of all zones, and the first
+// ct_slots entry never used (bpf/ct_table.h, ct_slot_take).
+const (
+	ctCountTotal = int(bpf.DatapathCtCountIndexCT_COUNT_TOTAL)
+	ctCountSlots = int(bpf.DatapathCtCountIndexCT_COUNT_SLOTS)
+)
 
 // ZoneLimit is one zone's connection limit and its live connections, as
 // `ovs-appctl dpctl/ct-get-limits` prints them.
@@ -35,7 +39,7 @@ type CTLimits struct {
 }
 
 // counts maps the datapath's ct_count array (BPF_F_MMAPABLE): live
-// connections per zone, and in all zones at [ctZones]. The datapath
+// connections per zone, and in all zones at [ctCountTotal]. The datapath
 // changes them with atomic adds, so the loader must too: a read, then a
 // write, would lose the datapath's changes in between.
 func (b *Bridge) counts() ([]byte, error) {
@@ -66,7 +70,7 @@ func liveCount(mem []byte, i int) uint32 {
 }
 
 // ctDeleteMax is CT_DELETE_MAX: the keys one run of ct_delete_keys takes.
-const ctDeleteMax = 64
+const ctDeleteMax = int(bpf.DatapathLimitCT_DELETE_MAX)
 
 // deleteConns removes keys from the connection table through the
 // datapath's ct_delete_keys, which alone may remove a connection (it frees
@@ -168,7 +172,7 @@ func (b *Bridge) NConns() (uint32, error) {
 	if err != nil {
 		return 0, err
 	}
-	return liveCount(mem, ctZones), nil
+	return liveCount(mem, ctCountTotal), nil
 }
 
 // SetCTLimits sets the default per-zone limit (when def is not nil) and

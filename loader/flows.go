@@ -12,13 +12,13 @@ import (
 	"github.com/ebpfovs/ebpfovs/loader/ofctl"
 )
 
-// Limits of the datapath's maps (bpf/common.h).
+// Limits of the datapath's maps (bpf/common.h's enum limit).
 const (
-	maxMasks     = 4096
-	maxSubtables = 32
-	maxTables    = 256
-	generations  = 2
-	noTable      = 0xffffffff
+	maxMasks     = uint32(bpf.DatapathLimitMAX_MASKS)
+	maxSubtables = int(bpf.DatapathLimitMAX_SUBTABLES)
+	maxTables    = uint32(bpf.DatapathLimitMAX_TABLES)
+	generations  = uint32(bpf.DatapathLimitGENERATIONS)
+	noTable      = uint32(bpf.DatapathNoTableNO_TABLE)
 )
 
 // InstalledFlow is a flow in the bridge, with its counters.
@@ -401,11 +401,11 @@ func (b *Bridge) commit(old, want []record, dirty map[uint32]bool) error {
 	return nil
 }
 
-// Bridge-wide switches in bridge_config.flags (bpf/common.h CFG_*).
+// Bridge-wide switches in bridge_config.flags (bpf/common.h's enum cfg_flag).
 const (
-	cfgNoCache    = 0x01
-	cfgTCPLiberal = 0x02
-	cfgCTPolicies = 0x10 // some zone has a timeout policy
+	cfgNoCache    = uint32(bpf.DatapathCfgFlagCFG_NO_CACHE)
+	cfgTCPLiberal = uint32(bpf.DatapathCfgFlagCFG_TCP_LIBERAL)
+	cfgCTPolicies = uint32(bpf.DatapathCfgFlagCFG_CT_POLICIES) // some zone has a timeout policy
 )
 
 func (b *Bridge) setConfigFlag(flag uint32, on bool) error {
@@ -485,7 +485,7 @@ func (b *Bridge) sync(recs []record, dirty, had map[uint32]bool) error {
 		if err := b.maps.Tables.Lookup(t, &tbl); err != nil {
 			return fmt.Errorf("read table %d: %w", t, err)
 		}
-		for i := uint32(0); i < tbl.Nsubtables && i < maxSubtables; i++ {
+		for i := uint32(0); i < tbl.Nsubtables && i < uint32(maxSubtables); i++ {
 			id := tbl.St[i].MaskId
 			var fm bpf.DatapathFlowMask
 			if err := b.maps.Masks.Lookup(id, &fm); err != nil {

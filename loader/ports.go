@@ -13,7 +13,7 @@ import (
 )
 
 // MaxPort is the highest OpenFlow port number a bridge can hold.
-const MaxPort = 255
+const MaxPort = uint32(bpf.DatapathLimitMAX_PORTS) - 1 // 255
 
 // Port is one attached port.
 type Port struct {

@@ -18,7 +18,7 @@ import (
 // every packet on to the TC program before touching any state.
 
 const (
-	cfgXDPGen0 = 0x04 // CFG_XDP_GEN0; CFG_XDP_GEN1 is the next bit
+	cfgXDPGen0 = uint32(bpf.DatapathCfgFlagCFG_XDP_GEN0) // CFG_XDP_GEN1 is the next bit
 )
 
 // xdpCapable reports whether a flow's actions fit XDP. With at most one

@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ebpfovs/ebpfovs/loader"
 )
 
 // LabFlows are the five flows of the ebpfovs/Open vSwitch conntrack lab
@@ -292,9 +294,9 @@ func setupEbpfovs(ctx context.Context, env *Env, bin string, xdp bool) (*Path, e
 			fmt.Sprintf("udp_first=%d", secs), fmt.Sprintf("udp_multiple=%d", secs))
 		return err
 	}
-	p.BPFProgPin = filepath.Join(bpffs, bridge, "prog_tc_ingress")
+	p.BPFProgPin = filepath.Join(bpffs, bridge, loader.PinProgTCIngress)
 	if xdp {
-		p.BPFProgPin = filepath.Join(bpffs, bridge, "prog_xdp_ingress")
+		p.BPFProgPin = filepath.Join(bpffs, bridge, loader.PinProgXDPIngress)
 	}
 	p.Check = func(ctx context.Context) (string, error) {
 		out, err := ovs(ctx, "dump-conntrack")
