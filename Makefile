@@ -39,7 +39,7 @@ vmtest: deps build ## run the privileged tests in VMs on Debian's 6.1, 6.12 and 
 	$(GO) run ./testenv/vm/cmd/vmtest $(foreach k,$(KERNELS),-kernel $(k)) $(VMTEST_FLAGS)
 
 test-unit: ## the tests that need no root (parser, printer, CLI usage)
-	$(GO) test $(TEST_FLAGS) ./loader/ofctl ./ctl
+	$(GO) test $(TEST_FLAGS) ./ofctl ./ctl
 
 demo: deps build ## run the Open vSwitch conntrack lab in network namespaces
 	@scripts/demo.sh ./ebpfovs

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/ebpfovs/ebpfovs/loader"
-	"github.com/ebpfovs/ebpfovs/loader/ofctl"
+	"github.com/ebpfovs/ebpfovs/ofctl"
 	"github.com/ebpfovs/ebpfovs/testenv"
 )
 

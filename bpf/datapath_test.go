@@ -15,7 +15,7 @@ import (
 
 	"github.com/ebpfovs/ebpfovs/bpf"
 	"github.com/ebpfovs/ebpfovs/loader"
-	"github.com/ebpfovs/ebpfovs/loader/ofctl"
+	"github.com/ebpfovs/ebpfovs/ofctl"
 	"github.com/ebpfovs/ebpfovs/testenv"
 )
 

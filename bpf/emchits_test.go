@@ -7,7 +7,7 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/ebpfovs/ebpfovs/bpf"
 	"github.com/ebpfovs/ebpfovs/loader"
-	"github.com/ebpfovs/ebpfovs/loader/ofctl"
+	"github.com/ebpfovs/ebpfovs/ofctl"
 	"github.com/ebpfovs/ebpfovs/testenv"
 	"github.com/vishvananda/netlink"
 )

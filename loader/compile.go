@@ -6,7 +6,7 @@ import (
 	"unsafe"
 
 	"github.com/ebpfovs/ebpfovs/bpf"
-	"github.com/ebpfovs/ebpfovs/loader/ofctl"
+	"github.com/ebpfovs/ebpfovs/ofctl"
 )
 
 // keyBytes is struct flow_key as bytes: fields are big-endian in the datapath.

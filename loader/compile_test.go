@@ -6,7 +6,7 @@ import (
 	"unsafe"
 
 	"github.com/ebpfovs/ebpfovs/bpf"
-	"github.com/ebpfovs/ebpfovs/loader/ofctl"
+	"github.com/ebpfovs/ebpfovs/ofctl"
 )
 
 func compileFlow(t *testing.T, s string) (compiled, error) {

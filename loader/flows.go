@@ -9,7 +9,7 @@ import (
 	"github.com/cilium/ebpf"
 
 	"github.com/ebpfovs/ebpfovs/bpf"
-	"github.com/ebpfovs/ebpfovs/loader/ofctl"
+	"github.com/ebpfovs/ebpfovs/ofctl"
 )
 
 // Limits of the datapath's maps (bpf/common.h's enum limit).

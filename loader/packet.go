@@ -8,7 +8,7 @@ import (
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
 
-	"github.com/ebpfovs/ebpfovs/loader/ofctl"
+	"github.com/ebpfovs/ebpfovs/ofctl"
 )
 
 // BuildPacket makes the frame a flow-like description names, as

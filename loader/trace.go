@@ -8,7 +8,7 @@ import (
 	"github.com/cilium/ebpf"
 
 	"github.com/ebpfovs/ebpfovs/bpf"
-	"github.com/ebpfovs/ebpfovs/loader/ofctl"
+	"github.com/ebpfovs/ebpfovs/ofctl"
 )
 
 // skbContext is the head of struct __sk_buff that BPF_PROG_TEST_RUN lets a

@@ -24,7 +24,7 @@ func TestShQuote(t *testing.T) {
 
 // TestInitScript renders /init and has the shell check its syntax.
 func TestInitScript(t *testing.T) {
-	pkgs := []TestPackage{{Name: "ctl"}, {Name: "loader/ofctl"}, {Name: "bpf"}}
+	pkgs := []TestPackage{{Name: "ctl"}, {Name: "ofctl"}, {Name: "bpf"}}
 	script, err := InitScript(pkgs, []string{"/lib/modules/r/kernel/veth.ko"}, []string{"-test.run=Test(Lab|Tap)"}, 5*time.Minute, 2)
 	if err != nil {
 		t.Fatal(err)
@@ -35,7 +35,7 @@ func TestInitScript(t *testing.T) {
 		"for m in /lib/modules/r/kernel/veth.ko; do",
 		`-test.v -test.timeout=5m0s '-test.run=Test(Lab|Tap)';`,
 		"(\n\trun_pkg ctl /ebpfovs/bin/ctl.test /ebpfovs/src/ctl\n\trun_pkg bpf /ebpfovs/bin/bpf.test /ebpfovs/src/bpf\n) &\n",
-		"(\n\trun_pkg loader/ofctl /ebpfovs/bin/loader_ofctl.test /ebpfovs/src/loader/ofctl\n) &\nwait\n",
+		"(\n\trun_pkg ofctl /ebpfovs/bin/ofctl.test /ebpfovs/src/ofctl\n) &\nwait\n",
 		`say "done kernel=`,
 		"mount -t bpf",
 	} {

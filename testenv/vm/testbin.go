@@ -14,7 +14,7 @@ import (
 // TestPackage is one Go package's compiled tests.
 type TestPackage struct {
 	// Name is the import path relative to the module ("ctl",
-	// "loader/ofctl"); it prefixes the package's lines in the guest.
+	// "ofctl", "loader"); it prefixes the package's lines in the guest.
 	Name string
 	// Dir is the package directory on the host. The guest runs the binary
 	// in a copy of it (regular files and testdata/), as `go test` would.
