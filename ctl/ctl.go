@@ -1,5 +1,11 @@
-// Package ctl is the ebpfovs command line: global options, one subcommand
-// per file, help texts, exit codes (0 success, 1 runtime error, 2 usage).
+// Package ctl is the ebpfovs command line: global options, help texts,
+// exit codes (0 success, 1 runtime error, 2 usage), and the subcommands,
+// one file per family, named as Open vSwitch's tools group them:
+// ports.go (attach, detach, show: ovs-vsctl's), flows.go (add-flow(s),
+// mod-flows, replace-flows, diff-flows, del-flows, dump-flows: ovs-ofctl's),
+// conntrack.go and ctlimits.go (dump-conntrack, flush-conntrack, ct-*:
+// ovs-appctl dpctl/'s), trace.go (trace: ofproto/trace's). Each file
+// registers its commands in its init.
 package ctl
 
 import (
