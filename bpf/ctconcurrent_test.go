@@ -2,6 +2,7 @@ package bpf_test
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"runtime"
 	"sync"
@@ -27,6 +28,11 @@ import (
 // uses, and the atomic add of other architectures.
 func TestConntrackConcurrentDirections(t *testing.T) {
 	if runtime.NumCPU() < 2 {
+		// CI's VMs have 2 vCPUs: there a single CPU is a broken setup,
+		// not a machine this test does not apply to.
+		if os.Getenv(testenv.RequirePrivilegedEnv) == "1" {
+			t.Fatalf("needs 2 CPUs, have %d (%s=1: the test must run)", runtime.NumCPU(), testenv.RequirePrivilegedEnv)
+		}
 		t.Skip("needs 2 CPUs")
 	}
 	for _, atomicRelease := range []bool{false, true} {
@@ -78,7 +84,10 @@ func testConcurrentDirections(t *testing.T, d *dp) {
 	sent.Store(isnA + 1)
 	acked.Store(isnA + 1)
 	var wg sync.WaitGroup
-	invalid := make([]int, 2)
+	// Per CPU: the segments run (a full window skips a round), those
+	// found invalid, and the bytes of those redirected.
+	ran, invalid := make([]int, 2), make([]int, 2)
+	delivered := make([]uint64, 2)
 	errs := make([]error, 2)
 	for cpu := 0; cpu < 2; cpu++ {
 		wg.Add(1)
@@ -111,10 +120,12 @@ func testConcurrentDirections(t *testing.T, d *dp) {
 					if err != nil {
 						return err
 					}
+					ran[cpu]++
 					if verdict != loader.TCActRedirect {
 						invalid[cpu]++
 						continue
 					}
+					delivered[cpu] += uint64(len(frame))
 					if cpu == 0 {
 						sent.Add(payload)
 					} else if ack := segAck(frame); ack > acked.Load() {
@@ -134,11 +145,56 @@ func testConcurrentDirections(t *testing.T, d *dp) {
 	// A packet that loses CT_TRIES races in a row (possible here, where a
 	// test-run program can be preempted mid-update) is +inv on purpose
 	// and counted as ct_race; any other invalid segment is a lost update.
-	if races := d.counter("ct_race"); uint64(invalid[0]+invalid[1]) > races {
-		t.Errorf("valid segments dropped as invalid: %d from the client, %d ACKs from the server (of %d each), only %d of them after lost races; %s",
-			invalid[0], invalid[1], rounds, races, d.counterLine())
+	total := ran[0] + ran[1]
+	races := d.counter("ct_race")
+	if uint64(invalid[0]+invalid[1]) > races {
+		t.Errorf("valid segments dropped as invalid: %d of %d from the client, %d of %d ACKs from the server, only %d of them after lost races; %s",
+			invalid[0], ran[0], invalid[1], ran[1], races, d.counterLine())
 	}
-	t.Logf("client sent %d bytes; %s", sent.Load()-isnA-1, d.counterLine())
+	// But races are rare: an owner holds the entry for a few hundred
+	// instructions and a loser spins ~1 ms (CT_TRIES) before it gives
+	// up, so a race is lost only when the owner's CPU is taken away in
+	// mid-update for longer than that: never on an idle host (0 here),
+	// and in a VM whose host deschedules a vCPU only when a preemption
+	// falls in those few hundred instructions, a small share of the
+	// packets even under TCG. 1% leaves room for that and still fails a
+	// datapath that drops concurrent packets as races wholesale.
+	if limit := uint64(total / 100); races > limit {
+		t.Errorf("%d of %d segments lost CT_TRIES races, more than 1%% (%d); %s", races, total, limit, d.counterLine())
+	}
+	// Every segment not counted invalid went out of the other port, and
+	// conntrack counted it and its bytes on the connection: the tx
+	// counter of its output port, the +est flow of its direction and the
+	// connection's counters moved once per redirect (and for the
+	// handshake's packets), the connection's bytes by its bytes.
+	tx := d.txCounts()
+	flows := d.flowPackets() // dump order: table 0's flow, then table 1's by priority, install order
+	_, _, e := d.onlyConn("after the run")
+	hsBytes := [2]uint64{uint64(len(seg(true, "S", isnA, 0, 0)) + len(seg(true, "A", isnA+1, isnB+1, 0))), uint64(len(seg(false, "SA", isnB, isnA+1, 0)))}
+	for cpu, c := range []struct {
+		what           string
+		port, flow     int
+		hsPkts, fwdPkt uint64
+	}{
+		{"client segments", 2, 2, 2, 1}, // S (+new, its own flow), A
+		{"server ACKs", 1, 3, 1, 1},     // SA
+	} {
+		ok := uint64(ran[cpu] - invalid[cpu])
+		if got := tx[uint32(c.port)]; got != ok+c.hsPkts {
+			t.Errorf("%s: %d redirected, port %d sent %d (want %d with the handshake's)", c.what, ok, c.port, got, ok+c.hsPkts)
+		}
+		if got := flows[c.flow]; got != ok+c.fwdPkt {
+			t.Errorf("%s: %d redirected, its +est flow matched %d (want %d with the handshake's)", c.what, ok, got, ok+c.fwdPkt)
+		}
+		if e.Packets[cpu] != ok+c.hsPkts || e.Bytes[cpu] != delivered[cpu]+hsBytes[cpu] {
+			t.Errorf("%s: %d redirected, %d bytes (and %d packets, %d bytes of the handshake); the connection counted %d packets, %d bytes",
+				c.what, ok, delivered[cpu], c.hsPkts, hsBytes[cpu], e.Packets[cpu], e.Bytes[cpu])
+		}
+	}
+	if ran[0] == 0 || ran[1] == 0 {
+		t.Errorf("segments run: %d from the client, %d from the server", ran[0], ran[1])
+	}
+	t.Logf("client sent %d bytes in %d of %d rounds, server %d ACKs; %s", sent.Load()-isnA-1, ran[0], rounds, ran[1], d.counterLine())
 }
 
 // segAck reads the ACK number of an untagged IPv4 TCP frame built above.
