@@ -169,11 +169,12 @@ func TestCTZoneLimits(t *testing.T) {
 }
 
 // newShortUDPZoneDP is a datapath with ctLimitFlows, where zone 9's
-// UDP connections time out after a second.
+// UDP connections time out after 10 s, the others after the default 30 s:
+// ageConns(shortUDPAge) expires zone 9's, and only them.
 func newShortUDPZoneDP(t *testing.T) *dp {
 	d := newDP(t)
 	d.setFlows(ctLimitFlows...)
-	set, err := loader.ParseTimeouts([]string{"udp_first=1"})
+	set, err := loader.ParseTimeouts([]string{"udp_first=10"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -182,6 +183,10 @@ func newShortUDPZoneDP(t *testing.T) *dp {
 	}
 	return d
 }
+
+// shortUDPAge is past zone 9's 10 s UDP timeout; aged by it twice (22 s),
+// the other zones' connections, at the default 30 s, still live.
+const shortUDPAge = 11 * time.Second
 
 // TestCTCountExpiry: expired connections leave the counts, whoever
 // removes them: a dump (the loader), the packet that finds its own
@@ -197,7 +202,7 @@ func TestCTCountExpiry(t *testing.T) {
 	if got := d.zoneCount(9).Count; got != 2 {
 		t.Fatalf("zone 9: %d connections, want 2", got)
 	}
-	time.Sleep(1100 * time.Millisecond)
+	d.ageConns(shortUDPAge)
 	// The datapath: a packet of an expired connection removes it (and
 	// commits it anew). Nothing else has looked at the table.
 	d.run(1, udpFrame(1, 9))
@@ -221,7 +226,7 @@ func TestCTCountExpiry(t *testing.T) {
 	}
 	// The loader: what reports counts (ct-get-nconns, ct-get-limits) or
 	// dumps removes what expired since, by the datapath's ct_gc.
-	time.Sleep(1100 * time.Millisecond)
+	d.ageConns(shortUDPAge)
 	if got := d.nconns(); got != 2 {
 		t.Errorf("%d connections counted, want 2", got)
 	}
@@ -246,12 +251,12 @@ func TestCTGCFallback(t *testing.T) {
 	}
 	d.run(1, udpFrame(1, 9))
 	d.run(1, udpFrame(1, 53))
-	time.Sleep(1100 * time.Millisecond)
+	d.ageConns(shortUDPAge)
 	if got := d.nconns(); got != 1 {
 		t.Errorf("%d connections counted after one expired, want 1", got)
 	}
-	if got := len(d.conns()); got != 1 {
-		t.Errorf("%d connections after one expired, want 1", got)
+	if c := d.conns(); len(c) != 1 || c[0].OrigDport != 53 {
+		t.Errorf("after zone 9's expired: %v, want the one to port 53", c)
 	}
 	if got := d.counter("ct_expired_removed"); got != 0 {
 		t.Errorf("ct_expired_removed = %d: the datapath removed it, not the loader", got)

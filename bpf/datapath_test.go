@@ -600,33 +600,64 @@ func TestAtomicFlowChanges(t *testing.T) {
 }
 
 // TestFlowTimeouts: a flow past its hard_timeout, or idle longer than its
-// idle_timeout, stops matching in the datapath by itself; the loader then
-// removes it when it next reads the table.
+// idle_timeout, stops matching in the datapath by itself; a packet keeps
+// an idle_timeout flow alive; the loader removes expired flows when it
+// next reads the table. Time passes by ageFlow, not by sleeping.
 func TestFlowTimeouts(t *testing.T) {
 	d := newDP(t)
+	before := monoNow(t)
 	d.setFlows(
 		"priority=100, hard_timeout=1, udp, tp_dst=1, actions=p3",
 		"priority=100, idle_timeout=1, udp, tp_dst=2, actions=p3",
 		"priority=0, actions=p2",
 	)
+	after := monoNow(t)
+	hard, idle := d.flowID("tp_dst=1"), d.flowID("tp_dst=2")
 	udp := func(dport uint16) []byte {
 		return testenv.Build(testenv.PacketSpec{SrcMAC: mac1, DstMAC: mac2, SrcIP: ip1, DstIP: ip2, Proto: "udp", SrcPort: 9, DstPort: dport})
 	}
 	out := func(dport uint16) string { return fmt.Sprint(outPorts(&d.run(1, udp(dport)).Trace)) }
-	start := time.Now()
-	// Keep the idle flow busy for 1.5 s: it must survive; the hard one must not.
-	for time.Since(start) < 1500*time.Millisecond {
-		if got := out(2); got != "[3]" {
-			t.Fatalf("at %v the busy idle_timeout flow stopped matching: out %s", time.Since(start), got)
+
+	// The loader stamps both at install: the hard deadline a second on,
+	// the idle flow as used then.
+	created, deadline, _ := d.flowTimes(hard)
+	if created < before || created > after || deadline != created+uint64(time.Second) {
+		t.Fatalf("hard_timeout=1 flow installed in [%d, %d]: created %d, deadline %d", before, after, created, deadline)
+	}
+	if _, _, used := d.flowTimes(idle); used < before || used > after {
+		t.Fatalf("idle_timeout=1 flow installed in [%d, %d]: used %d", before, after, used)
+	}
+
+	// Half a second on, both match; the packet stamps the idle flow used.
+	// Then 0.6 s more: the hard flow is past its second, the busy idle
+	// one is not, and its packet stamps it again.
+	for i, age := range []struct {
+		by       time.Duration
+		hardWant string
+	}{{500 * time.Millisecond, "[3]"}, {600 * time.Millisecond, "[2]"}} {
+		d.ageFlow(hard, age.by)
+		d.ageFlow(idle, age.by)
+		if got := out(1); got != age.hardWant {
+			t.Errorf("step %d, %v later: the hard_timeout=1 flow, installed %v before: out %s, want %s",
+				i, age.by, time.Duration(monoNow(t)-created)+age.by, got, age.hardWant)
 		}
-		time.Sleep(200 * time.Millisecond)
+		sent := monoNow(t)
+		if got := out(2); got != "[3]" {
+			t.Fatalf("step %d, %v later: the busy idle_timeout=1 flow stopped matching: out %s", i, age.by, got)
+		}
+		if _, _, used := d.flowTimes(idle); used+uint64(coarseLag) < sent {
+			t.Fatalf("step %d: a packet of the idle_timeout=1 flow at %d left it last used at %d: not refreshed", i, sent, used)
+		}
 	}
-	if got := out(1); got != "[2]" {
-		t.Errorf("after 1.5 s the hard_timeout=1 flow still matches: out %s", got)
-	}
-	time.Sleep(1200 * time.Millisecond)
+	// Idle for 1.1 s: it no longer matches, and the packet that missed it
+	// does not refresh it.
+	d.ageFlow(idle, 1100*time.Millisecond)
+	_, _, used := d.flowTimes(idle)
 	if got := out(2); got != "[2]" {
-		t.Errorf("after 1.2 s idle the idle_timeout=1 flow still matches: out %s", got)
+		t.Errorf("1.1 s idle, the idle_timeout=1 flow still matches: out %s", got)
+	}
+	if _, _, now := d.flowTimes(idle); now != used {
+		t.Errorf("a packet refreshed the expired idle_timeout=1 flow: used %d, was %d", now, used)
 	}
 	flows, err := d.b.Flows()
 	if err != nil {
@@ -896,12 +927,16 @@ func TestFlowCache(t *testing.T) {
 	if got := out(); got != "[2]" {
 		t.Fatalf("a cached miss survived an added flow: out %s, want [2]", got)
 	}
-	// A cached flow past its hard_timeout stops matching.
+	// A cached flow past its hard_timeout stops matching: the cache holds
+	// the flow with its deadline (ageFlow moves that copy too) and checks
+	// it on every hit.
 	d.setFlows("priority=30, hard_timeout=1, udp, tp_dst=9, actions=p3", "priority=20, tcp, actions=p2", "priority=10, ip, nw_src=10.0.0.0/8, actions=p2")
-	if got := out(); got != "[3]" {
-		t.Fatalf("out %s, want [3]", got)
+	for _, what := range []string{"first", "from the cache"} {
+		if got := out(); got != "[3]" {
+			t.Fatalf("%s: out %s, want [3]", what, got)
+		}
 	}
-	time.Sleep(1100 * time.Millisecond)
+	d.ageFlow(d.flowID("hard_timeout=1"), 1100*time.Millisecond)
 	if got := out(); got != "[2]" {
 		t.Fatalf("a cached flow outlived its hard_timeout: out %s, want [2]", got)
 	}
@@ -1419,9 +1454,15 @@ func TestConntrackTimeouts(t *testing.T) {
 	if c, _ := d.b.Conntrack(&z); len(c) != 1 || c[0].Timeout > time.Second {
 		t.Fatalf("zone 5: %d connections, timeout %v, want 1 with at most 1 s", len(c), c)
 	}
-	time.Sleep(1200 * time.Millisecond)
+	// 1.2 s on (ageConns, not a sleep): the dump leaves it out, and its
+	// ct_gc removed it (a counter that moved).
+	removed := d.counter("ct_expired_removed")
+	d.ageConns(1200 * time.Millisecond)
 	if c, _ := d.b.Conntrack(&z); len(c) != 0 {
 		t.Fatalf("after 1.2 s, with udp_first=1: %d connections, want none", len(c))
+	}
+	if got := d.counter("ct_expired_removed"); got != removed+1 {
+		t.Errorf("ct_expired_removed went from %d to %d: the expired connection was not removed", removed, got)
 	}
 	// Back to the defaults: 30 s.
 	if err := d.b.SetCTTimeouts(5, map[string]uint32{"udp_first": 0, "tcp_syn_sent": 0}); err != nil {

@@ -43,7 +43,7 @@ func (d *dp) send(in uint32, frame []byte) (out uint32, hit bool) {
 }
 
 // monoNow is CLOCK_MONOTONIC, the datapath's clock, in nanoseconds.
-func monoNow(t *testing.T) uint64 {
+func monoNow(t testing.TB) uint64 {
 	t.Helper()
 	var ts unix.Timespec
 	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
