@@ -11,6 +11,7 @@ import (
 	"testing"
 	"text/tabwriter"
 
+	"github.com/ebpfovs/ebpfovs/bpf"
 	"github.com/ebpfovs/ebpfovs/loader"
 	"github.com/ebpfovs/ebpfovs/testenv"
 )
@@ -19,21 +20,30 @@ import (
 // kernel's own nf_conntrack (issue 4). Every sequence of packets is sent
 // twice: through ebpfovs (the dp harness: the trace program, with flows
 // that track every packet and commit new connections) and through a Linux
-// router in a namespace of its own (testenv.KernelCT: two taps, IPv4
-// forwarding, nftables counting each packet by its ct state). After every
-// packet the test compares
+// router in a namespace of its own (testenv.KernelCT: two taps, IPv4 and
+// IPv6 forwarding, nftables counting each packet by its ct state). After
+// every packet the test compares
 //
 //	(a) the packet's verdict as conntrack sees it, as OVS ct_state flags
 //	    (+new / +est / +rel / +inv, and +rpl for the reply direction);
-//	(b) the conntrack table afterwards: the connections, who opened them
-//	    and, for TCP, nf_conntrack's state ("no entry" for none).
+//	(b) the conntrack table afterwards: the connections, who opened them,
+//	    ICMP's id, type and code, for TCP nf_conntrack's state ("no entry"
+//	    for none), and the timeout the connection's last refresh set: the
+//	    two may differ by no more than the test's own measurements allow
+//	    (the kernel's whole seconds, when each system saw the packet and
+//	    showed its table, a clock tick).
 //
-// Both runs see the same frames byte for byte (client 10.1.0.1 behind one
-// tap, server 10.2.0.1 behind the other; ebpfovs ignores the subnets). Each
-// sequence logs a table of its packets with both results. A difference
-// fails the test unless knownDifferences lists it, with the reason; an
-// entry there that no longer differs fails the test too, so the list stays
-// as short as the truth allows.
+// The TCP sequences then run again through ebpfovs's exact-match cache
+// (ctPathCache, subtests cache/...), warm, so that their packets take the
+// cache hit's way to the connection (ct_execute_ref, tcp_fast_ack), and
+// are compared with the kernel the same way.
+//
+// Both runs see the same frames byte for byte (client 10.1.0.1 or fd01::1
+// behind one tap, server 10.2.0.1 or fd02::1 behind the other; ebpfovs
+// ignores the subnets). Each sequence logs a table of its packets with both
+// results. A difference fails the test unless knownDifferences lists it,
+// with the reason; an entry there that no longer differs fails the test
+// too, so the list stays as short as the truth allows.
 func TestCTDiff(t *testing.T) {
 	testenv.RequirePrivileged(t)
 	k := testenv.NewKernelCT(t)
@@ -59,81 +69,318 @@ func TestCTDiff(t *testing.T) {
 	if liberal {
 		t.Fatal("the ebpfovs bridge is liberal about TCP windows; the kernel router is not (nf_conntrack_tcp_be_liberal=0)")
 	}
-	d.setFlows(
-		"table=0, priority=10, ip, ct_state=-trk, actions=ct(table=1)",
-		"table=1, priority=10, ip, ct_state=+trk+new, actions=ct(commit),NORMAL",
-		"table=1, priority=5, ip, ct_state=+trk, actions=NORMAL",
-	)
-
 	seen := map[string]bool{} // "sequence/packet" of each known difference met
 	completed := map[string]bool{}
-	for _, seq := range ctDiffSequences() {
-		t.Run(seq.name, func(t *testing.T) {
-			d.t = t
-			if _, err := d.b.FlushConntrack(loader.CTFilter{}); err != nil {
-				t.Fatal(err)
+	hits, cached := 0, 0 // the cache's hits in ctPathCache, of its packets
+	for _, path := range []ctPath{ctPathTrace, ctPathCache} {
+		d.t = t
+		path.setFlows(d)
+		for _, seq := range ctDiffSequences() {
+			if path == ctPathCache && !seq.tcp {
+				continue
 			}
-			if err := k.Flush(); err != nil {
-				t.Fatal(err)
+			name := seq.name
+			if path == ctPathCache {
+				name = "cache/" + name
 			}
-			var table strings.Builder
-			tw := tabwriter.NewWriter(&table, 0, 0, 2, ' ', 0)
-			fmt.Fprintf(tw, "%s: %s\n#\tpacket\tkernel ct_state\tkernel conntrack\tebpfovs ct_state\tebpfovs conntrack\t\n", seq.name, seq.about)
-			var failures []string
-			for i, p := range seq.pkts {
-				n := i + 1
-				in := uint32(2)
-				if p.fromClient {
-					in = 1
+			t.Run(name, func(t *testing.T) {
+				d.t = t
+				hits += ctDiffRun(t, k, d, path, name, seq, seen)
+				if path == ctPathCache {
+					cached += len(seq.pkts)
 				}
-				frame := p.frame(k)
-				if err := testenv.VerifyChecksums(frame); err != nil {
-					t.Fatalf("packet %d: %v", n, err)
-				}
-				kv, err := k.Send(p.fromClient, frame)
-				if err != nil {
-					t.Fatalf("packet %d (%s): kernel: %v", n, p.desc, err)
-				}
-				kconns, err := k.Conns()
-				if err != nil {
-					t.Fatal(err)
-				}
-				kres := ctResult{verdict: ctStateString(kv.CtState()), conns: ctKernelEntries(kconns)}
-				if !kv.Forwarded {
-					kres.verdict += " (not forwarded)"
-				}
-				res := d.run(in, frame)
-				eres := ctResult{verdict: ctStateString(res.Trace.CtState), conns: ctEbpfovsEntries(d.conns())}
-
-				mark := ""
-				if kres.String() != eres.String() {
-					kd := findKnownDifference(seq.name, n)
-					switch {
-					case kd != nil && kd.kernel == kres.String() && kd.ebpfovs == eres.String():
-						mark = "known"
-						seen[fmt.Sprintf("%s/%d", seq.name, n)] = true
-					default:
-						mark = "DIFF"
-						failures = append(failures, fmt.Sprintf("packet %d (%s): kernel %q, ebpfovs %q", n, p.desc, kres.String(), eres.String()))
-					}
-				}
-				kc, ec := kres.display(eres)
-				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", n, p.desc, kres.verdict, kc, eres.verdict, ec, mark)
-			}
-			tw.Flush()
-			t.Log("\n" + table.String())
-			for _, f := range failures {
-				t.Errorf("%s, not in knownDifferences", f)
-			}
-			completed[seq.name] = true
-		})
+				completed[name] = true
+			})
+		}
 	}
+	// The cache must have carried most of the TCP packets: the second
+	// run of a sequence hits for every walk the first stored (all but
+	// commits) unless a hit's ct() changed the result, and ct_execute_ref
+	// takes the established ones to the connection's slot (tcp_fast_ack).
+	// Here 108 of 150 (a collision in the direct-mapped cache may cost a
+	// few).
+	if hits < cached/2 {
+		t.Errorf("only %d cache hits of %d packets in the TCP sequences' second runs", hits, cached)
+	}
+	t.Logf("cache hits in the TCP sequences' second runs: %d of %d packets", hits, cached)
 	for _, kd := range knownDifferences {
 		if completed[kd.seq] && !kd.kernelDependent && !seen[fmt.Sprintf("%s/%d", kd.seq, kd.pkt)] {
 			t.Errorf("knownDifferences: %s packet %d no longer shows kernel %q / ebpfovs %q: update or remove the entry (%s)",
 				kd.seq, kd.pkt, kd.kernel, kd.ebpfovs, kd.reason)
 		}
 	}
+}
+
+// ctPath is the way ebpfovs runs a sequence's packets.
+type ctPath int
+
+const (
+	// ctPathTrace: the trace program, its ct_state straight from the
+	// trace; flows that track every IP packet and commit new connections.
+	ctPathTrace ctPath = iota
+	// ctPathCache: tc_ingress on CPU 0 with the exact-match cache warm
+	// (emc.h): the sequence runs once to fill the cache, the connections
+	// are flushed, and the compared run hits the cache for every walk the
+	// first stored, whose ct() goes straight to the connection's slot
+	// (conntrack.h's ct_execute_ref; an in-window ACK takes
+	// tcp_fast_ack). NORMAL is never cached, so the flows output to p3,
+	// each ct_state to a flow of its own whose counter tells it.
+	ctPathCache
+)
+
+// ctCacheStates are the ct_states ctPathCache tells apart, each matched
+// exactly by a table 1 flow of priority 100 + its index; a lower flow
+// takes any other ("other", which no kernel verdict is).
+var ctCacheStates = []string{"+trk+new", "+trk+est", "+trk+est+rpl", "+trk+rel", "+trk+rel+rpl", "+trk+inv"}
+
+func (p ctPath) setFlows(d *dp) {
+	if p == ctPathTrace {
+		d.setFlows(
+			"table=0, priority=10, ip, ct_state=-trk, actions=ct(table=1)",
+			"table=0, priority=10, ipv6, ct_state=-trk, actions=ct(table=1)",
+			"table=1, priority=10, ip, ct_state=+trk+new, actions=ct(commit),NORMAL",
+			"table=1, priority=10, ipv6, ct_state=+trk+new, actions=ct(commit),NORMAL",
+			"table=1, priority=5, ip, actions=NORMAL",
+			"table=1, priority=5, ipv6, actions=NORMAL",
+		)
+		return
+	}
+	flows := []string{
+		"table=0, priority=10, ip, ct_state=-trk, actions=ct(table=1)",
+		"table=0, priority=10, ipv6, ct_state=-trk, actions=ct(table=1)",
+		"table=1, priority=1, actions=p3",
+	}
+	for i, st := range ctCacheStates {
+		m := st // the state's flags set, the others clear
+		for _, f := range []string{"new", "est", "rel", "rpl", "inv"} {
+			if !strings.Contains(st, "+"+f) {
+				m += "-" + f
+			}
+		}
+		acts := "p3"
+		if st == "+trk+new" {
+			acts = "ct(commit),p3"
+		}
+		for _, l3 := range []string{"ip", "ipv6"} { // ct(commit) needs one
+			flows = append(flows, fmt.Sprintf("table=1, priority=%d, %s, ct_state=%s, actions=%s", 100+i, l3, m, acts))
+		}
+	}
+	d.setFlows(flows...)
+}
+
+// send runs frame in on port in and returns its ct_state as
+// ctStateString prints it.
+func (p ctPath) send(d *dp, in uint32, frame []byte) string {
+	d.t.Helper()
+	if p == ctPathTrace {
+		return ctStateString(d.run(in, frame).Trace.CtState)
+	}
+	before := ctTable1Packets(d)
+	d.ingress(in, frame)
+	after := ctTable1Packets(d)
+	var moved []string
+	for prio, n := range after {
+		if n != before[prio] {
+			st := "other"
+			if i := int(prio) - 100; i >= 0 && i < len(ctCacheStates) {
+				st = ctCacheStates[i]
+			}
+			moved = append(moved, st)
+		}
+	}
+	if len(moved) != 1 {
+		return fmt.Sprintf("(%d ct_state flows matched: %v)", len(moved), moved)
+	}
+	return moved[0]
+}
+
+// ctTable1Packets is n_packets of table 1's flows, summed by priority.
+func ctTable1Packets(d *dp) map[uint16]uint64 {
+	d.t.Helper()
+	fs, err := d.b.Flows()
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	out := map[uint16]uint64{}
+	for _, f := range fs {
+		if f.Table == 1 {
+			out[f.Priority] += f.Packets
+		}
+	}
+	return out
+}
+
+// ctWindow is when a system handled a packet or dumped its table:
+// CLOCK_MONOTONIC before and after.
+type ctWindow struct{ from, to uint64 }
+
+func ctWindowOf(t *testing.T, f func()) ctWindow {
+	w := ctWindow{from: monoNow(t)}
+	f()
+	w.to = monoNow(t)
+	return w
+}
+
+// ctDiffRun sends one sequence through the kernel router and ebpfovs
+// (by path), compares after every packet and logs the sequence's table.
+// It returns the cache hits the compared packets took.
+func ctDiffRun(t *testing.T, k *testenv.KernelCT, d *dp, path ctPath, name string, seq ctSequence, seen map[string]bool) int {
+	flush := func() {
+		if _, err := d.b.FlushConntrack(loader.CTFilter{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	flush()
+	if err := k.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if path == ctPathCache {
+		for _, p := range seq.pkts {
+			path.send(d, p.in(), p.frame(k))
+		}
+		flush()
+	}
+	hits0 := d.counter("emc_hits")
+	var table strings.Builder
+	tw := tabwriter.NewWriter(&table, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "%s: %s\n#\tpacket\tkernel ct_state\tkernel conntrack\tebpfovs ct_state\tebpfovs conntrack\t\n", name, seq.about)
+	var failures []string
+	// Per packet, when each system handled it; per ebpfovs connection
+	// (by id), its expiry and the packet that set it; per kernel
+	// connection ebpfovs does not have, the packet it first showed.
+	var kWin, eWin []ctWindow
+	eSet := map[uint32]ctSet{}
+	kFirst := map[string]int{}
+	for i, p := range seq.pkts {
+		n := i + 1
+		frame := p.frame(k)
+		if err := testenv.VerifyChecksums(frame); err != nil {
+			t.Fatalf("packet %d: %v", n, err)
+		}
+		var kv testenv.KernelCTVerdict
+		var err error
+		kWin = append(kWin, ctWindowOf(t, func() { kv, err = k.Send(p.fromClient, frame) }))
+		if err != nil {
+			t.Fatalf("packet %d (%s): kernel: %v", n, p.desc, err)
+		}
+		var kconns []testenv.KernelConn
+		kDump := ctWindowOf(t, func() { kconns, err = k.Conns() })
+		if err != nil {
+			t.Fatal(err)
+		}
+		var everdict string
+		eWin = append(eWin, ctWindowOf(t, func() { everdict = path.send(d, p.in(), frame) }))
+		econns, expiries := d.conns(), d.ctExpiries()
+
+		// ebpfovs's timeouts, from the expiry a packet set and when
+		// the packet ran (the datapath's clock may lag a tick).
+		eres := ctResult{verdict: everdict}
+		setBy := map[string]int{}
+		for _, c := range econns {
+			x := expiries[c.ID]
+			if s, ok := eSet[c.ID]; !ok || s.expires != x {
+				eSet[c.ID] = ctSet{expires: x, pkt: i}
+			}
+			w := eWin[eSet[c.ID].pkt]
+			e := ctEbpfovsEntry(c)
+			e.timeout = [2]float64{ctSecs(x - w.to), ctSecs(x - w.from + uint64(coarseLag))}
+			setBy[e.key()] = eSet[c.ID].pkt
+			eres.conns = append(eres.conns, e)
+		}
+		// The kernel's: whole seconds left at the dump, counted from
+		// the packet that set ebpfovs's same connection (the one the
+		// kernel first showed when ebpfovs has none). A tick of the
+		// kernel's clock either side.
+		kres := ctResult{verdict: ctStateString(kv.CtState())}
+		if !kv.Forwarded {
+			kres.verdict += " (not forwarded)"
+		}
+		for _, c := range kconns {
+			e := ctKernelEntry(c)
+			j, ok := setBy[e.key()]
+			if !ok {
+				if _, ok := kFirst[e.key()]; !ok {
+					kFirst[e.key()] = i
+				}
+				j = kFirst[e.key()]
+			}
+			w := kWin[j]
+			left := float64(c.Timeout)
+			e.timeout = [2]float64{left + ctSecs(kDump.from-w.to) - ctSecs(uint64(coarseLag)), left + 1 + ctSecs(kDump.to-w.from+uint64(coarseLag))}
+			kres.conns = append(kres.conns, e)
+		}
+		ctSortEntries(eres.conns)
+		ctSortEntries(kres.conns)
+
+		mark := ""
+		if !kres.same(eres) {
+			kd := findKnownDifference(seq.name, n)
+			switch {
+			case kd != nil && kd.kernel == kres.String() && kd.ebpfovs == eres.String():
+				mark = "known"
+				seen[fmt.Sprintf("%s/%d", seq.name, n)] = true
+			default:
+				mark = "DIFF"
+				failures = append(failures, fmt.Sprintf("packet %d (%s): kernel %q, ebpfovs %q (timeouts: kernel %s, ebpfovs %s)",
+					n, p.desc, kres.String(), eres.String(), ctEntriesString(kres.conns, ctEntry.interval), ctEntriesString(eres.conns, ctEntry.interval)))
+			}
+		}
+		kc, ec := kres.display(eres)
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", n, p.desc, kres.verdict, kc, eres.verdict, ec, mark)
+	}
+	tw.Flush()
+	hits := int(d.counter("emc_hits") - hits0)
+	if path == ctPathCache {
+		fmt.Fprintf(&table, "cache hits: %d of %d packets\n", hits, len(seq.pkts))
+	}
+	t.Log("\n" + table.String())
+	for _, f := range failures {
+		t.Errorf("%s, not in knownDifferences", f)
+	}
+	return hits
+}
+
+// ctSet is an ebpfovs connection's expiry and the packet that set it.
+type ctSet struct {
+	expires uint64
+	pkt     int
+}
+
+// ctSecs is nanoseconds, as a signed difference, in seconds.
+func ctSecs(ns uint64) float64 { return float64(int64(ns)) / 1e9 }
+
+// ctExpiries is each connection's expiry (CLOCK_MONOTONIC_COARSE ns), by id.
+func (d *dp) ctExpiries() map[uint32]uint64 {
+	d.t.Helper()
+	ct, slots := d.pinnedMap("conntrack"), d.pinnedMap("ct_slots")
+	defer ct.Close()
+	defer slots.Close()
+	out := map[uint32]uint64{}
+	var k bpf.DatapathCtKey
+	var r bpf.DatapathCtRef
+	it := ct.Iterate()
+	for it.Next(&k, &r) {
+		var e bpf.DatapathCtEntry
+		if err := slots.Lookup(r.Slot, &e); err != nil {
+			d.t.Fatal(err)
+		}
+		if e.Gen == r.Gen {
+			out[e.Id] = e.ExpiresNs
+		}
+	}
+	if err := it.Err(); err != nil {
+		d.t.Fatal(err)
+	}
+	return out
+}
+
+// in is the ebpfovs port the packet comes in on: 1 from the client, 2
+// from the server.
+func (p ctPkt) in() uint32 {
+	if p.fromClient {
+		return 1
+	}
+	return 2
 }
 
 // knownDifference is a packet where ebpfovs and nf_conntrack are known to
@@ -223,12 +470,15 @@ type ctSequence struct {
 	name  string // the subtest's name
 	about string // one line, printed above the table
 	pkts  []ctPkt
+	tcp   bool // a TCP conversation: also run through the cache (ctPathCache)
 }
 
 var (
-	ctClient = testenv.KernelCTClientIP
-	ctServer = testenv.KernelCTServerIP
-	ctOther  = testenv.KernelCTOtherIP
+	ctClient  = testenv.KernelCTClientIP
+	ctServer  = testenv.KernelCTServerIP
+	ctOther   = testenv.KernelCTOtherIP
+	ctClient6 = testenv.KernelCTClientIP6
+	ctServer6 = testenv.KernelCTServerIP6
 )
 
 // tcpConv builds a TCP conversation between the client and the server with
@@ -425,7 +675,7 @@ func ctDiffSequences() []ctSequence {
 	tcpSeq := func(name, about string, port uint16, build func(c *tcpConv)) {
 		c := newTCPConv(40000+port, 5000+port)
 		build(c)
-		seqs = append(seqs, ctSequence{name: name, about: about, pkts: c.pkts})
+		seqs = append(seqs, ctSequence{name: name, about: about, pkts: c.pkts, tcp: true})
 	}
 
 	tcpSeq("open-data-close", "three-way open, data both ways, FIN from the client, last ACK: TIME_WAIT", 1, func(c *tcpConv) {
@@ -663,9 +913,24 @@ type ctResult struct {
 	conns   []ctEntry
 }
 
-// String is the comparable form, "ct_state / connections".
+// String is the printed form, "ct_state / connections".
 func (r ctResult) String() string {
 	return r.verdict + " / " + ctEntriesString(r.conns, ctEntry.String)
+}
+
+// same says whether r and o agree: the same ct_state, the same
+// connections, each with a timeout the other's could have been.
+func (r ctResult) same(o ctResult) bool {
+	if r.verdict != o.verdict || len(r.conns) != len(o.conns) {
+		return false
+	}
+	for i, e := range r.conns {
+		f := o.conns[i]
+		if e.key() != f.key() || e.timeout[0] > f.timeout[1] || f.timeout[0] > e.timeout[1] {
+			return false
+		}
+	}
+	return true
 }
 
 // display returns the connection columns of r and o, short unless the
@@ -692,35 +957,59 @@ func ctEntriesString(es []ctEntry, f func(ctEntry) string) string {
 
 // ctEntry is a connection by its original direction.
 type ctEntry struct {
-	proto      uint8
-	src, dst   netip.Addr
-	sport, dpt uint16 // TCP/UDP only
-	state      string // TCP only
-	timeout    uint32 // seconds left, rounded to 10 s (both just refreshed it)
+	proto              uint8
+	src, dst           netip.Addr
+	sport, dpt         uint16 // TCP/UDP only
+	icmpID             uint16 // ICMP and ICMPv6 only: the original direction's id, type, code
+	icmpType, icmpCode uint8
+	state              string // TCP only
+	// timeout is what the packet that last refreshed the connection set
+	// it to, in seconds: at least [0], at most [1], as far as the
+	// system's clock and when the test saw the packet and the table tell.
+	timeout [2]float64
 }
 
-func (e ctEntry) String() string {
-	s := fmt.Sprintf("%s %s:%d>%s:%d", ctProtoName(e.proto), e.src, e.sport, e.dst, e.dpt)
+// key is the entry without its timeout.
+func (e ctEntry) key() string {
+	var s string
+	switch e.proto {
+	case 1, 58:
+		s = fmt.Sprintf("%s %s>%s id=%d type=%d code=%d", ctProtoName(e.proto), e.src, e.dst, e.icmpID, e.icmpType, e.icmpCode)
+	default:
+		s = fmt.Sprintf("%s %s:%d>%s:%d", ctProtoName(e.proto), e.src, e.sport, e.dst, e.dpt)
+	}
 	if e.state != "" {
 		s += " " + e.state
 	}
-	return s + fmt.Sprintf(" %ds", e.timeout)
+	return s
 }
 
-// ctTimeout rounds seconds left to 10 s: the kernel truncates to whole
-// seconds, and a few milliseconds pass between a packet and the dump.
-func ctTimeout(secs float64) uint32 {
-	return uint32(math.Round(secs/10) * 10)
+// nominal is the timeout in whole seconds, as printed: its least,
+// rounded. The kernel's shows a second less when its clock ticked
+// between the packet and the dump (it reports whole seconds left,
+// truncated); same compares the ranges, not this.
+func (e ctEntry) nominal() string {
+	return fmt.Sprintf("%.0fs", math.Round(e.timeout[0]))
+}
+
+func (e ctEntry) String() string { return e.key() + " " + e.nominal() }
+
+// interval prints the timeout as the range the test allows.
+func (e ctEntry) interval() string {
+	return fmt.Sprintf("%s [%.3fs, %.3fs]", e.key(), e.timeout[0], e.timeout[1])
 }
 
 // short omits the tuple when the client opened the connection.
 func (e ctEntry) short() string {
 	s := ctProtoName(e.proto)
+	if e.proto == 1 || e.proto == 58 {
+		s += fmt.Sprintf(" id=%d type=%d code=%d", e.icmpID, e.icmpType, e.icmpCode)
+	}
 	if e.state != "" {
 		s += " " + e.state
 	}
-	s += fmt.Sprintf(" %ds", e.timeout)
-	if e.src != ctAddr(ctClient) {
+	s += " " + e.nominal()
+	if e.src != ctAddr(ctClient) && e.src != ctAddr(ctClient6) {
 		s += " (opened by " + e.src.String() + ")"
 	}
 	return s
@@ -734,6 +1023,8 @@ func ctProtoName(p uint8) string {
 		return "tcp"
 	case 17:
 		return "udp"
+	case 58:
+		return "icmpv6"
 	}
 	return fmt.Sprint(p)
 }
@@ -750,46 +1041,48 @@ func ctTCPStateName(s uint32) string {
 }
 
 func ctAddr(ip net.IP) netip.Addr {
-	a, _ := netip.AddrFromSlice(ip.To4())
+	if v4 := ip.To4(); v4 != nil {
+		ip = v4
+	}
+	a, _ := netip.AddrFromSlice(ip)
 	return a
 }
 
-func ctSortEntries(es []ctEntry) []ctEntry {
-	slices.SortFunc(es, func(a, b ctEntry) int { return strings.Compare(a.String(), b.String()) })
-	return es
+func ctSortEntries(es []ctEntry) {
+	slices.SortFunc(es, func(a, b ctEntry) int { return strings.Compare(a.key(), b.key()) })
 }
 
-func ctKernelEntries(conns []testenv.KernelConn) []ctEntry {
-	var es []ctEntry
-	for _, c := range conns {
-		e := ctEntry{proto: c.Proto, src: ctAddr(c.Src), dst: ctAddr(c.Dst), timeout: ctTimeout(float64(c.Timeout))}
-		if c.Proto == 6 || c.Proto == 17 {
-			e.sport, e.dpt = c.Sport, c.Dport
-		}
-		if c.Proto == 6 {
-			e.state = "?"
-			if c.HasTCPInfo {
-				e.state = ctTCPStateName(uint32(c.TCPState))
-			}
-		}
-		es = append(es, e)
+// ctKernelEntry is a kernel connection, without its timeout.
+func ctKernelEntry(c testenv.KernelConn) ctEntry {
+	e := ctEntry{proto: c.Proto, src: ctAddr(c.Src), dst: ctAddr(c.Dst)}
+	switch c.Proto {
+	case 6, 17:
+		e.sport, e.dpt = c.Sport, c.Dport
+	case 1, 58:
+		e.icmpID, e.icmpType, e.icmpCode = c.ICMPID, c.ICMPType, c.ICMPCode
 	}
-	return ctSortEntries(es)
-}
-
-func ctEbpfovsEntries(conns []loader.Conn) []ctEntry {
-	var es []ctEntry
-	for _, c := range conns {
-		e := ctEntry{proto: c.Proto, src: c.OrigSrc, dst: c.OrigDst, timeout: ctTimeout(c.Timeout.Seconds())}
-		if c.Proto == 6 || c.Proto == 17 {
-			e.sport, e.dpt = c.OrigSport, c.OrigDport
-		}
-		if c.Proto == 6 {
+	if c.Proto == 6 {
+		e.state = "?"
+		if c.HasTCPInfo {
 			e.state = ctTCPStateName(uint32(c.TCPState))
 		}
-		es = append(es, e)
 	}
-	return ctSortEntries(es)
+	return e
+}
+
+// ctEbpfovsEntry is an ebpfovs connection, without its timeout.
+func ctEbpfovsEntry(c loader.Conn) ctEntry {
+	e := ctEntry{proto: c.Proto, src: c.OrigSrc.Unmap(), dst: c.OrigDst.Unmap()}
+	switch c.Proto {
+	case 6, 17:
+		e.sport, e.dpt = c.OrigSport, c.OrigDport
+	case 1, 58:
+		e.icmpID, e.icmpType, e.icmpCode = c.OrigSport, c.ICMPType, c.ICMPCode
+	}
+	if c.Proto == 6 {
+		e.state = ctTCPStateName(uint32(c.TCPState))
+	}
+	return e
 }
 
 // ctStateString prints OVS ct_state bits as ovs-ofctl does, "+trk+est+rpl".

@@ -28,9 +28,14 @@ var (
 	KernelCTRouterCIP = net.IPv4(10, 1, 0, 254).To4() // the router on the client tap
 	KernelCTServerIP  = net.IPv4(10, 2, 0, 1).To4()   // the server, behind the server tap
 	KernelCTRouterSIP = net.IPv4(10, 2, 0, 254).To4() // the router on the server tap
-	KernelCTClientMAC = net.HardwareAddr{0x02, 0xc7, 0x00, 0x01, 0x00, 0x01}
-	KernelCTOtherMAC  = net.HardwareAddr{0x02, 0xc7, 0x00, 0x01, 0x00, 0x02}
-	KernelCTServerMAC = net.HardwareAddr{0x02, 0xc7, 0x00, 0x02, 0x00, 0x01}
+	// IPv6: the client subnet fd01::/64, the server subnet fd02::/64.
+	KernelCTClientIP6  = net.ParseIP("fd01::1")
+	KernelCTRouterCIP6 = net.ParseIP("fd01::fe")
+	KernelCTServerIP6  = net.ParseIP("fd02::1")
+	KernelCTRouterSIP6 = net.ParseIP("fd02::fe")
+	KernelCTClientMAC  = net.HardwareAddr{0x02, 0xc7, 0x00, 0x01, 0x00, 0x01}
+	KernelCTOtherMAC   = net.HardwareAddr{0x02, 0xc7, 0x00, 0x01, 0x00, 0x02}
+	KernelCTServerMAC  = net.HardwareAddr{0x02, 0xc7, 0x00, 0x02, 0x00, 0x01}
 )
 
 const (
@@ -490,29 +495,152 @@ func (k *KernelCT) Send(fromClient bool, frame []byte) (KernelCTVerdict, error) 
 type KernelConn struct {
 	Proto      uint8
 	Src, Dst   net.IP
-	Sport      uint16 // TCP and UDP only (the netlink library does not decode ICMP ids)
+	Sport      uint16 // TCP and UDP only
 	Dport      uint16
+	ICMPID     uint16 // ICMP and ICMPv6: the identifier, type and code of the original direction
+	ICMPType   uint8
+	ICMPCode   uint8
 	TCPState   uint8 // nf_conntrack's TCP state (TCP_CONNTRACK_*), TCP only
 	HasTCPInfo bool
-	Timeout    uint32 // seconds left before it expires
+	Timeout    uint32 // seconds left before it expires, truncated
 }
 
-// Conns dumps the router's IPv4 conntrack table over netlink.
+// ctnetlink's message and attributes (linux/netfilter/nfnetlink_conntrack.h),
+// which golang.org/x/sys/unix does not have.
+const (
+	nfnlSubsysCTNetlink = 1 // NFNL_SUBSYS_CTNETLINK
+	ipctnlMsgCTGet      = 1 // IPCTNL_MSG_CT_GET
+
+	ctaTupleOrig = 1 // CTA_TUPLE_ORIG
+	ctaProtoinfo = 4 // CTA_PROTOINFO
+	ctaTimeout   = 7 // CTA_TIMEOUT
+
+	ctaTupleIP    = 1 // CTA_TUPLE_IP
+	ctaTupleProto = 2 // CTA_TUPLE_PROTO
+
+	ctaIPv4Src = 1 // CTA_IP_V4_SRC
+	ctaIPv4Dst = 2
+	ctaIPv6Src = 3
+	ctaIPv6Dst = 4
+
+	ctaProtoNum        = 1 // CTA_PROTO_NUM
+	ctaProtoSrcPort    = 2
+	ctaProtoDstPort    = 3
+	ctaProtoICMPID     = 4
+	ctaProtoICMPType   = 5
+	ctaProtoICMPCode   = 6
+	ctaProtoICMPv6ID   = 7
+	ctaProtoICMPv6Type = 8
+	ctaProtoICMPv6Code = 9
+
+	ctaProtoinfoTCP      = 1 // CTA_PROTOINFO_TCP
+	ctaProtoinfoTCPState = 1 // CTA_PROTOINFO_TCP_STATE
+)
+
+// Conns dumps the router's conntrack table, IPv4 and IPv6, over
+// ctnetlink. Not with the netlink library: it decodes neither ICMP's
+// identifier, type and code nor, for a dump of both families, IPv6.
 func (k *KernelCT) Conns() ([]KernelConn, error) {
-	flows, err := k.h.ConntrackTableList(netlink.ConntrackTable, netlink.FAMILY_V4)
-	if err != nil {
-		return nil, fmt.Errorf("netns %s: conntrack dump: %w", k.NS.Name, err)
+	k.nlSeq++
+	msg := make([]byte, unix.NLMSG_HDRLEN, unix.NLMSG_HDRLEN+4)
+	binary.NativeEndian.PutUint32(msg[0:], uint32(unix.NLMSG_HDRLEN+4))
+	binary.NativeEndian.PutUint16(msg[4:], nfnlSubsysCTNetlink<<8|ipctnlMsgCTGet)
+	binary.NativeEndian.PutUint16(msg[6:], unix.NLM_F_REQUEST|unix.NLM_F_DUMP)
+	binary.NativeEndian.PutUint32(msg[8:], k.nlSeq)
+	msg = append(msg, unix.AF_UNSPEC, unix.NFNETLINK_V0, 0, 0) // struct nfgenmsg: every family
+	if err := unix.Sendto(k.nfnl, msg, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
+		return nil, fmt.Errorf("netns %s: ctnetlink: dump: %w", k.NS.Name, err)
 	}
 	var out []KernelConn
-	for _, f := range flows {
-		c := KernelConn{Proto: f.Forward.Protocol, Src: f.Forward.SrcIP, Dst: f.Forward.DstIP,
-			Sport: f.Forward.SrcPort, Dport: f.Forward.DstPort, Timeout: f.TimeOut}
-		if p, ok := f.ProtoInfo.(*netlink.ProtoInfoTCP); ok {
-			c.TCPState, c.HasTCPInfo = p.State, true
+	buf := make([]byte, 1<<16)
+	for done := false; !done; {
+		n, _, err := unix.Recvfrom(k.nfnl, buf, 0)
+		if err != nil {
+			return nil, fmt.Errorf("netns %s: ctnetlink: dump: %w", k.NS.Name, err)
 		}
-		out = append(out, c)
+		msgs, err := syscall.ParseNetlinkMessage(buf[:n])
+		if err != nil {
+			return nil, fmt.Errorf("ctnetlink: %w", err)
+		}
+		for _, m := range msgs {
+			if m.Header.Seq != k.nlSeq {
+				continue
+			}
+			switch m.Header.Type {
+			case unix.NLMSG_DONE:
+				done = true
+				continue
+			case unix.NLMSG_ERROR:
+				if len(m.Data) >= 4 {
+					if errno := int32(binary.NativeEndian.Uint32(m.Data)); errno != 0 {
+						return nil, fmt.Errorf("netns %s: ctnetlink: dump: %w", k.NS.Name, unix.Errno(-errno))
+					}
+				}
+				continue
+			}
+			if len(m.Data) < 4 {
+				continue
+			}
+			out = append(out, parseKernelConn(m.Data[4:])) // after struct nfgenmsg
+		}
 	}
 	return out, nil
+}
+
+// parseKernelConn decodes one connection's ctnetlink attributes.
+func parseKernelConn(b []byte) KernelConn {
+	var c KernelConn
+	for _, a := range nlAttrs(b) {
+		switch a.typ {
+		case ctaTupleOrig:
+			for _, t := range nlAttrs(a.val) {
+				switch t.typ {
+				case ctaTupleIP:
+					for _, ip := range nlAttrs(t.val) {
+						switch ip.typ {
+						case ctaIPv4Src, ctaIPv6Src:
+							c.Src = net.IP(bytes.Clone(ip.val))
+						case ctaIPv4Dst, ctaIPv6Dst:
+							c.Dst = net.IP(bytes.Clone(ip.val))
+						}
+					}
+				case ctaTupleProto:
+					for _, p := range nlAttrs(t.val) {
+						switch {
+						case p.typ == ctaProtoNum && len(p.val) == 1:
+							c.Proto = p.val[0]
+						case p.typ == ctaProtoSrcPort && len(p.val) == 2:
+							c.Sport = binary.BigEndian.Uint16(p.val)
+						case p.typ == ctaProtoDstPort && len(p.val) == 2:
+							c.Dport = binary.BigEndian.Uint16(p.val)
+						case (p.typ == ctaProtoICMPID || p.typ == ctaProtoICMPv6ID) && len(p.val) == 2:
+							c.ICMPID = binary.BigEndian.Uint16(p.val)
+						case (p.typ == ctaProtoICMPType || p.typ == ctaProtoICMPv6Type) && len(p.val) == 1:
+							c.ICMPType = p.val[0]
+						case (p.typ == ctaProtoICMPCode || p.typ == ctaProtoICMPv6Code) && len(p.val) == 1:
+							c.ICMPCode = p.val[0]
+						}
+					}
+				}
+			}
+		case ctaProtoinfo:
+			for _, pi := range nlAttrs(a.val) {
+				if pi.typ != ctaProtoinfoTCP {
+					continue
+				}
+				for _, t := range nlAttrs(pi.val) {
+					if t.typ == ctaProtoinfoTCPState && len(t.val) == 1 {
+						c.TCPState, c.HasTCPInfo = t.val[0], true
+					}
+				}
+			}
+		case ctaTimeout:
+			if len(a.val) == 4 {
+				c.Timeout = binary.BigEndian.Uint32(a.val)
+			}
+		}
+	}
+	return c
 }
 
 // Flush empties the router's conntrack table.
