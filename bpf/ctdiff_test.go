@@ -903,7 +903,48 @@ func ctDiffSequences() []ctSequence {
 		spec: testenv.PacketSpec{SrcIP: net.IPv4(10, 2, 0, 7), DstIP: ctClient, Proto: "icmp", ICMPType: 3, ICMPCode: 4, ICMPSeq: 576, Payload: q}})
 	c.s("A", 0)
 	seqs = append(seqs, ctSequence{name: "icmp-frag-needed-tcp", about: "an ICMP fragmentation needed from a router, quoting a TCP segment", pkts: c.pkts})
+
+	// IPv6: a TCP conversation, UDP and ICMPv6 echo, as over IPv4.
+	for _, s := range seqs {
+		switch s.name {
+		case "open-data-close", "half-close", "rst-in-window", "data-out-of-window", "udp", "icmp-echo", "icmp-echo-reply-without-request":
+			v6 := s
+			v6.name, v6.about, v6.pkts = "v6/"+s.name, s.about+" (IPv6)", nil
+			for _, p := range s.pkts {
+				v6.pkts = append(v6.pkts, ctV6(p))
+			}
+			seqs = append(seqs, v6)
+		}
+	}
 	return seqs
+}
+
+// ctV6 is p between the client's and the server's IPv6 addresses: ICMP
+// echo becomes ICMPv6 echo.
+func ctV6(p ctPkt) ctPkt {
+	if len(p.tcpOpts) > 0 {
+		panic("ctV6: ctInsertTCPOptions takes IPv4 frames only")
+	}
+	to6 := func(ip net.IP) net.IP {
+		switch {
+		case ip.Equal(ctClient):
+			return ctClient6
+		case ip.Equal(ctServer):
+			return ctServer6
+		}
+		panic(fmt.Sprintf("ctV6: no IPv6 address for %s", ip))
+	}
+	p.spec.SrcIP, p.spec.DstIP = to6(p.spec.SrcIP), to6(p.spec.DstIP)
+	if p.spec.Proto == "icmp" {
+		echo6 := map[uint8]uint8{8: 128, 0: 129}
+		t, ok := echo6[p.spec.ICMPType]
+		if !ok {
+			panic(fmt.Sprintf("ctV6: ICMP type %d", p.spec.ICMPType))
+		}
+		p.spec.Proto, p.spec.ICMPType = "icmpv6", t
+		p.desc = strings.Replace(p.desc, "icmp", "icmpv6", 1)
+	}
+	return p
 }
 
 // ctResult is one system's view after a packet: the packet's ct_state and

@@ -111,8 +111,9 @@ var KernelCTSysctls = []struct{ Key, Value string }{
 
 // KernelCT is the Linux kernel's own nf_conntrack as a test oracle: a
 // network namespace that routes between two tap devices (client side
-// 10.1.0.0/24, server side 10.2.0.0/24), with ip_forward=1, rp_filter off,
-// permanent neighbour entries for the hosts (no ARP) and an nftables
+// 10.1.0.0/24 and fd01::/64, server side 10.2.0.0/24 and fd02::/64), with
+// IPv4 and IPv6 forwarding, rp_filter off, permanent neighbour entries
+// for the hosts (no ARP or neighbour discovery) and an nftables
 // ruleset (KernelCTTable) that accepts everything and counts each packet by
 // its conntrack result. Send a frame with Send and read its verdict; read
 // the connections nf_conntrack stored with Conns.
@@ -154,16 +155,30 @@ func NewKernelCT(tb testing.TB) *KernelCT {
 	k.ServerTap = ns.NewTap(tb, "cts")
 	k.h = ns.MustHandle(tb)
 
+	// IPv6 only on the taps (the namespace's default is off, above):
+	// no link-local address, DAD or router advertisements, so the router
+	// sends nothing of its own that conntrack could track.
+	for _, tap := range []*Tap{k.ClientTap, k.ServerTap} {
+		for _, s := range []struct{ key, value string }{
+			{"addr_gen_mode", "1"}, {"accept_dad", "0"}, {"accept_ra", "0"}, {"disable_ipv6", "0"},
+		} {
+			if err := ns.SetSysctl("net/ipv6/conf/"+tap.Name+"/"+s.key, s.value); err != nil {
+				tb.Fatalf("testenv: netns %s: %s: ipv6 %s=%s: %v", ns.Name, tap.Name, s.key, s.value, err)
+			}
+		}
+	}
 	type leg struct {
-		tap    *Tap
-		router net.IP
-		hosts  map[string]net.HardwareAddr
-		mac    *net.HardwareAddr
+		tap     *Tap
+		routers []net.IP
+		hosts   map[string]net.HardwareAddr
+		mac     *net.HardwareAddr
 	}
 	legs := []leg{
-		{k.ClientTap, KernelCTRouterCIP, map[string]net.HardwareAddr{
-			KernelCTClientIP.String(): KernelCTClientMAC, KernelCTOtherIP.String(): KernelCTOtherMAC}, &k.RouterClientMAC},
-		{k.ServerTap, KernelCTRouterSIP, map[string]net.HardwareAddr{KernelCTServerIP.String(): KernelCTServerMAC}, &k.RouterServerMAC},
+		{k.ClientTap, []net.IP{KernelCTRouterCIP, KernelCTRouterCIP6}, map[string]net.HardwareAddr{
+			KernelCTClientIP.String(): KernelCTClientMAC, KernelCTOtherIP.String(): KernelCTOtherMAC,
+			KernelCTClientIP6.String(): KernelCTClientMAC}, &k.RouterClientMAC},
+		{k.ServerTap, []net.IP{KernelCTRouterSIP, KernelCTRouterSIP6}, map[string]net.HardwareAddr{
+			KernelCTServerIP.String(): KernelCTServerMAC, KernelCTServerIP6.String(): KernelCTServerMAC}, &k.RouterServerMAC},
 	}
 	for _, l := range legs {
 		link, err := k.h.LinkByName(l.tap.Name)
@@ -171,12 +186,21 @@ func NewKernelCT(tb testing.TB) *KernelCT {
 			tb.Fatalf("testenv: %v", err)
 		}
 		*l.mac = link.Attrs().HardwareAddr
-		addr := &netlink.Addr{IPNet: &net.IPNet{IP: l.router, Mask: net.CIDRMask(kernelCTPrefixBits, 32)}}
-		if err := k.h.AddrAdd(link, addr); err != nil {
-			tb.Fatalf("testenv: %s: add %v: %v", l.tap.Name, addr, err)
+		for _, router := range l.routers {
+			addr := &netlink.Addr{IPNet: &net.IPNet{IP: router, Mask: net.CIDRMask(kernelCTPrefixBits, 32)}}
+			if router.To4() == nil {
+				addr = &netlink.Addr{IPNet: &net.IPNet{IP: router, Mask: net.CIDRMask(64, 128)}, Flags: unix.IFA_F_NODAD}
+			}
+			if err := k.h.AddrAdd(link, addr); err != nil {
+				tb.Fatalf("testenv: %s: add %v: %v", l.tap.Name, addr, err)
+			}
 		}
 		for ip, mac := range l.hosts {
-			n := &netlink.Neigh{LinkIndex: link.Attrs().Index, Family: unix.AF_INET, State: netlink.NUD_PERMANENT,
+			family := unix.AF_INET
+			if net.ParseIP(ip).To4() == nil {
+				family = unix.AF_INET6
+			}
+			n := &netlink.Neigh{LinkIndex: link.Attrs().Index, Family: family, State: netlink.NUD_PERMANENT,
 				IP: net.ParseIP(ip), HardwareAddr: mac}
 			if err := k.h.NeighSet(n); err != nil {
 				tb.Fatalf("testenv: %s: neighbour %s lladdr %s: %v", l.tap.Name, ip, mac, err)
@@ -201,6 +225,7 @@ func NewKernelCT(tb testing.TB) *KernelCT {
 		{"net/ipv4/conf/all/rp_filter", "0"},
 		{"net/ipv4/conf/default/rp_filter", "0"},
 		{"net/ipv4/conf/all/send_redirects", "0"},
+		{"net/ipv6/conf/all/forwarding", "1"},
 	}
 	for _, tap := range []*Tap{k.ClientTap, k.ServerTap} {
 		sysctls = append(sysctls,
@@ -438,7 +463,7 @@ func (v KernelCTVerdict) CtState() uint32 {
 	return 0
 }
 
-// Send writes frame into the client tap (fromClient) or the server tap,
+// Send writes frame (IPv4 or IPv6) into the client tap (fromClient) or the server tap,
 // waits for the router to forward it out of the other tap and returns
 // nf_conntrack's verdict on it, read from the counters. A tap write is
 // processed synchronously (netif_receive_skb in the writer's context), so
@@ -449,16 +474,24 @@ func (k *KernelCT) Send(fromClient bool, frame []byte) (KernelCTVerdict, error) 
 		in, out = out, in
 	}
 	var v KernelCTVerdict
-	if len(frame) < 14+20 || binary.BigEndian.Uint16(frame[12:]) != 0x0800 || frame[14]>>4 != 4 {
-		return v, errors.New("KernelCT.Send: not an untagged IPv4 frame")
+	// Where the addresses, the protocol and the L4 header are: IPv4
+	// (any header length) or IPv6 (no extension headers).
+	var addrs, l4 int
+	var proto int
+	switch {
+	case len(frame) >= 14+20 && binary.BigEndian.Uint16(frame[12:]) == 0x0800 && frame[14]>>4 == 4:
+		addrs, proto, l4 = 14+12, 14+9, 14+int(frame[14]&0x0f)*4
+	case len(frame) >= 14+40 && binary.BigEndian.Uint16(frame[12:]) == 0x86dd && frame[14]>>4 == 6:
+		addrs, proto, l4 = 14+8, 14+6, 14+40
+	default:
+		return v, errors.New("KernelCT.Send: not an untagged IPv4 or IPv6 frame")
 	}
 	if err := in.WriteFrame(frame); err != nil {
 		return v, err
 	}
-	ihl := int(frame[14]&0x0f) * 4
 	_, err := out.ReadFrameMatching(kernelCTForwardWait, func(b []byte) bool {
-		return len(b) == len(frame) && bytes.Equal(b[14+12:14+20], frame[14+12:14+20]) && // addresses
-			b[14+9] == frame[14+9] && bytes.Equal(b[14+ihl:], frame[14+ihl:]) // protocol, L4 untouched
+		return len(b) == len(frame) && bytes.Equal(b[addrs:l4], frame[addrs:l4]) && // addresses
+			b[proto] == frame[proto] && bytes.Equal(b[l4:], frame[l4:]) // protocol, L4 untouched
 	})
 	switch {
 	case err == nil:
