@@ -67,9 +67,9 @@ OPTIONS
 		help: `DESCRIPTION
     Replaces the bridge's flows with those of FILE ('-': stdin; one flow a
     line, '#' comments), as 'ovs-ofctl replace-flows' does: flows not in FILE
-    go, new ones are added, changed ones are modified; flows that stay the
-    same keep their counters. Packets see the old table or the new one,
-    never a mix. A bad line changes nothing.
+    go, new ones are added, changed ones are replaced; flows that stay the
+    same keep their counters, changed and new ones start at 0. Packets see
+    the old table or the new one, never a mix. A bad line changes nothing.
 `,
 		run: runReplaceFlows,
 	})

@@ -44,6 +44,10 @@ type record struct {
 	rec  bpf.DatapathFlowRecord
 	flow *ofctl.Flow
 	comp *compiled // the flow compiled, when the caller already did it
+	// reset: the flow's counters start at 0 although its id was in use
+	// before the change (replace-flows: a changed flow, or a new one that
+	// takes the id of one it removes).
+	reset bool
 }
 
 func recordText(r *bpf.DatapathFlowRecord) string {
@@ -271,7 +275,7 @@ func (b *Bridge) ModFlows(spec *ofctl.Flow, strict bool) (int, error) {
 // ReplaceFlows makes the bridge hold exactly these flows, in one change
 // packets see atomically (ovs-ofctl replace-flows). Flows whose table,
 // priority and match are unchanged keep their counters and age when their
-// actions and cookie are unchanged too.
+// actions and cookie are unchanged too; changed and new flows start at 0.
 func (b *Bridge) ReplaceFlows(flows []*ofctl.Flow) error {
 	recs, err := b.records()
 	if err != nil {
@@ -309,7 +313,9 @@ func (b *Bridge) ReplaceFlows(flows []*ofctl.Flow) error {
 			if err != nil {
 				return flowError(n, len(flows), err)
 			}
-			want = append(want, record{id: old.id, rec: rec, flow: f})
+			// A changed flow starts anew, counters included, as ovs-ofctl's
+			// replace-flows adds it (an OpenFlow 1.0 add resets them).
+			want = append(want, record{id: old.id, rec: rec, flow: f, reset: true})
 			dirty[old.id] = true
 			continue
 		}
@@ -331,6 +337,7 @@ func (b *Bridge) ReplaceFlows(flows []*ofctl.Flow) error {
 		}
 		used[next] = true
 		want[i].id = next
+		want[i].reset = true // the id may be that of a flow this change removes
 		dirty[next] = true
 	}
 	return b.commit(recs, want, dirty)
@@ -369,8 +376,14 @@ func (b *Bridge) commit(old, want []record, dirty map[uint32]bool) error {
 	for _, r := range old {
 		had[r.id] = true
 	}
-	if err := b.sync(want, dirty, had); err != nil {
-		if rerr := b.sync(old, nil, had); rerr != nil {
+	reset := map[uint32]bool{}
+	for _, r := range want {
+		if r.reset || !had[r.id] {
+			reset[r.id] = true
+		}
+	}
+	if err := b.sync(want, dirty, reset); err != nil {
+		if rerr := b.sync(old, nil, nil); rerr != nil {
 			return fmt.Errorf("%w (and restoring the previous flows failed: %v)", err, rerr)
 		}
 		return err
@@ -452,7 +465,8 @@ func (b *Bridge) maxFlows() uint32 { return b.maps.FlowStats.MaxEntries() }
 // reads the generation once, so it sees the flow table before or after the
 // change, never a mix. The old generation stays intact until the next
 // change rewrites it, long after any packet that was using it is gone.
-func (b *Bridge) sync(recs []record, dirty, had map[uint32]bool) error {
+// The dirty flows among reset start with their counters at 0.
+func (b *Bridge) sync(recs []record, dirty, reset map[uint32]bool) error {
 	flows := make([]compiled, 0, len(recs))
 	for _, r := range recs {
 		var c compiled
@@ -590,7 +604,7 @@ func (b *Bridge) sync(recs []record, dirty, had map[uint32]bool) error {
 		if dirty != nil && dirty[f.id] {
 			usedIDs = append(usedIDs, f.id)
 			usedAt = append(usedAt, now)
-			if !had[f.id] {
+			if reset[f.id] {
 				newIDs = append(newIDs, f.id)
 			}
 		}
