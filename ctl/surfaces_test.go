@@ -505,7 +505,10 @@ func TestSurfEnvironment(t *testing.T) {
 	nothing := state()
 	t.Setenv("EBPFOVS_BPFFS", bpffs)
 	t.Setenv("EBPFOVS_NETNS", ns.Name)
-	t.Cleanup(func() { main("--bpffs", bpffs, "--netns", ns.Name, "-b", br, "detach") })
+	t.Cleanup(func() {
+		main("-b", br, "detach") // where the command took the variables to point
+		main("--bpffs", bpffs, "--netns", ns.Name, "-b", br, "detach")
+	})
 
 	if o, e, code := main("-b", br, "attach", "--max-flows=4096", "--max-conns=16384", port); code != 0 || !strings.HasPrefix(o, " 1("+port+"): mode:") {
 		t.Fatalf("attach with the variables: exit %d, stdout %q, stderr %q", code, o, e)
