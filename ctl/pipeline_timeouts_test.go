@@ -2,6 +2,7 @@ package ctl_test
 
 import (
 	"context"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +15,9 @@ import (
 // and a resubmit decide what passes; a flow with hard_timeout stops
 // matching when it expires, one with idle_timeout lives while traffic uses
 // it and goes once the traffic stops, and both disappear from dump-flows.
+// What must pass is waited for (passWait); what must not is seen dropped,
+// by the drop flow's counter, never by a quiet read window, which proves
+// nothing in a slow VM.
 func TestPipelineMasksResubmitTimeouts(t *testing.T) {
 	lab := testenv.NewLab(t, testenv.LabOptions{VMs: 2})
 	c := newCLI(t, lab.Host.Path)
@@ -27,12 +31,15 @@ func TestPipelineMasksResubmitTimeouts(t *testing.T) {
 		"table=0, priority=20, tcp, nw_dst=10.0.10.0/255.255.255.252, tp_dst=0x1380/0xfff0, actions=resubmit(,1)",
 		"table=0, priority=20, tcp, nw_src=10.0.10.0/30, tp_src=0x1380/0xfff0, actions=resubmit(,1)",
 		"table=1, priority=0, actions=NORMAL",
+		// UDP no flow above takes: what the datagrams of expired flows count on.
+		"table=0, priority=1, udp, actions=drop",
 		"table=0, priority=0, actions=drop",
 	} {
 		c.must("add-flow", f)
 	}
 	ctx := context.Background()
-	short := func() (context.Context, context.CancelFunc) { return context.WithTimeout(ctx, time.Second) }
+	fDrop := []string{"table=0", "priority=0 actions=drop"}
+	fUDPDrop := []string{"table=0", "priority=1,udp actions=drop"}
 
 	// Masks and resubmit: port 5000 is in the range, 5100 is not.
 	for _, port := range []int{5000, 5100} {
@@ -45,12 +52,14 @@ func TestPipelineMasksResubmitTimeouts(t *testing.T) {
 	}
 	exchange(t, conn)
 	conn.Close()
-	sctx, cancel := short()
+	before := c.flowCounts()
+	sctx, cancel := context.WithTimeout(ctx, time.Second)
 	if conn, err := vm2.DialTCP(sctx, "10.0.10.1:5100"); err == nil {
 		conn.Close()
 		t.Fatal("TCP to 5100 (outside 0x1380/0xfff0) connected; the drop flow should have stopped it")
 	}
 	cancel()
+	c.surfWaitCounted(before.get(t, fDrop...), "the SYN to 5100", fDrop...)
 	if n := c.flowCounts().get(t, "table=1", "priority=0 actions=NORMAL"); n == 0 {
 		t.Error("the resubmitted table 1 counted no packets")
 	}
@@ -60,10 +69,7 @@ func TestPipelineMasksResubmitTimeouts(t *testing.T) {
 	srv2 := vm2.ListenUDP(t, 7001)
 	c.must("add-flow", "table=0, priority=30, hard_timeout=4, udp, tp_dst=7000, actions=NORMAL")
 	c.must("add-flow", "table=0, priority=30, idle_timeout=3, udp, tp_dst=7001, actions=NORMAL")
-	passes := func(srv interface {
-		SetReadDeadline(time.Time) error
-		Read([]byte) (int, error)
-	}, port string) bool {
+	sendUDP := func(port string) {
 		u, err := vm1.DialUDP("10.0.10.2:" + port)
 		if err != nil {
 			t.Fatal(err)
@@ -72,28 +78,40 @@ func TestPipelineMasksResubmitTimeouts(t *testing.T) {
 		if _, err := u.Write([]byte("x")); err != nil {
 			t.Fatal(err)
 		}
-		srv.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
-		_, err = srv.Read(make([]byte, 8))
-		return err == nil
 	}
-	if a, b := passes(srv, "7000"), passes(srv2, "7001"); !a || !b {
-		t.Fatalf("UDP through the flows with timeouts failed before they expired (7000: %v, 7001: %v)\n%s", a, b, c.must("dump-flows"))
+	passes := func(srv *net.UDPConn, port, what string) {
+		t.Helper()
+		sendUDP(port)
+		srv.SetReadDeadline(time.Now().Add(passWait))
+		if _, err := srv.Read(make([]byte, 8)); err != nil {
+			t.Fatalf("%s: UDP to %s did not arrive: %v\n%s", what, port, err, c.must("dump-flows"))
+		}
 	}
+	// The datagrams of expired flows count on the UDP drop flow. The
+	// count before each is the one of the last: reading the counters
+	// (dump-flows) removes expired flows, which must not happen before the
+	// datagram was sent, or the test would see the command's expiry, not
+	// the datapath's. (The datapath handles a datagram before the sending
+	// write returns: veth's transmit runs the receive side's softirq.)
+	udpDrops := c.flowCounts().get(t, fUDPDrop...)
+	dropped := func(port, what string) {
+		t.Helper()
+		sendUDP(port)
+		c.surfWaitCounted(udpDrops, what, fUDPDrop...)
+		udpDrops++
+	}
+	passes(srv, "7000", "hard_timeout=4 before it expired")
+	passes(srv2, "7001", "idle_timeout=3 before it expired")
 	// The idle flow, used every 300 ms, outlives its 3 s idle_timeout
 	// (margins are wide: VMs under emulation run this too)...
 	for end := time.Now().Add(4500 * time.Millisecond); time.Now().Before(end); time.Sleep(300 * time.Millisecond) {
-		if !passes(srv2, "7001") {
-			t.Fatal("idle_timeout=3 expired while traffic used the flow every 300 ms")
-		}
+		passes(srv2, "7001", "idle_timeout=3 while traffic used the flow every 300 ms")
 	}
-	// ...while the hard one (4 s) has expired by now, used or not.
-	if passes(srv, "7000") {
-		t.Error("hard_timeout=4 flow still matched after 4.5 s")
-	}
+	// ...while the hard one (4 s) has expired by now, used or not: its
+	// datagram falls to the UDP drop flow.
+	dropped("7000", "hard_timeout=4 after 4.5 s")
 	time.Sleep(3500 * time.Millisecond) // idle for longer than idle_timeout
-	if passes(srv2, "7001") {
-		t.Error("idle_timeout=3 flow still matched after 3.5 s without traffic")
-	}
+	dropped("7001", "idle_timeout=3 after 3.5 s without traffic")
 	if out := c.must("dump-flows"); strings.Contains(out, "tp_dst=7000") || strings.Contains(out, "tp_dst=7001") {
 		t.Errorf("expired flows still listed:\n%s", out)
 	}
