@@ -2,6 +2,7 @@ package ctl_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -211,8 +212,9 @@ func TestMultiTablePipeline(t *testing.T) {
 	t.Run("VM1 to VM2 TCP 5000 is allowed", func(t *testing.T) { tcpAllowed(vm1, 41000, vm2, fVM1toVM2, fVM2toVM1) })
 	t.Run("VM1 to VM3 TCP 5000 is allowed, output to the port in reg0", func(t *testing.T) { tcpAllowed(vm1, 41001, vm3, fVM1toVM3, fVM3toVM1) })
 
-	// A refused connection: one SYN, dropped where want says; the dial
-	// gives up before the SYN would be retransmitted (1 s).
+	// A refused connection: one SYN, dropped where want says (the drop
+	// flow's count is waited for: it, not the dial's failing, shows the
+	// drop); the dial gives up before the SYN would be retransmitted (1 s).
 	tcpRefused := func(from, to *testenv.VM, port int, first, drop []string) {
 		t.Helper()
 		before := c.flowCounts()
@@ -222,6 +224,7 @@ func TestMultiTablePipeline(t *testing.T) {
 			conn.Close()
 			t.Fatalf("%v -> %v TCP %d connected; the pipeline should refuse it", from, to, port)
 		}
+		c.surfWaitCounted(before.get(t, drop...), fmt.Sprintf("%v -> %v TCP %d", from, to, port), drop...)
 		d := delta(t, before, c.flowCounts())
 		if n := d.get(t, first...); n != 1 {
 			t.Errorf("%v -> %v TCP %d: %q counted %d, want 1 (the SYN)", from, to, port, first, n)
@@ -279,7 +282,9 @@ func TestMultiTablePipeline(t *testing.T) {
 		if _, err := conn.Write([]byte("q")); err != nil {
 			t.Fatal(err)
 		}
-		udp2b.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+		// Seen dropped by the ACL's drop flow, not by a quiet read window.
+		c.surfWaitCounted(before.get(t, fACLDrop...), "VM1 to VM2 UDP 5354", fACLDrop...)
+		udp2b.SetReadDeadline(time.Now().Add(50 * time.Millisecond)) // and no copy got through
 		if n, _, err := udp2b.ReadFromUDP(make([]byte, 8)); err == nil {
 			t.Fatalf("VM2 received %d bytes on UDP 5354", n)
 		}
