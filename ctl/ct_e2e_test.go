@@ -456,14 +456,46 @@ func mustArrive(t *testing.T, what string, from, to *testenv.PacketSocket, frame
 	}
 }
 
-// mustNotArrive sends frame and checks that it does not reach `to`.
-func mustNotArrive(t *testing.T, what string, from, to *testenv.PacketSocket, frame []byte) {
+// surfDrops is what the datapath has dropped: packets no flow took
+// (show's table_miss) and what the flows with actions=drop counted.
+func (l *ctLab) surfDrops() uint64 {
+	l.t.Helper()
+	show := l.must("show")
+	m := regexp.MustCompile(` table_miss:(\d+)`).FindStringSubmatch(show)
+	if m == nil {
+		l.t.Fatalf("show: no table_miss counter:\n%s", show)
+	}
+	n, _ := strconv.ParseUint(m[1], 10, 64)
+	for _, line := range strings.Split(l.must("dump-flows"), "\n") {
+		if strings.HasSuffix(line, " actions=drop") {
+			p := regexp.MustCompile(`n_packets=(\d+)`).FindStringSubmatch(line)
+			k, _ := strconv.ParseUint(p[1], 10, 64)
+			n += k
+		}
+	}
+	return n
+}
+
+// mustNotArrive sends frame and checks that the datapath drops it: its
+// drops (surfDrops) grow within passWait, and the frame is not on `to`
+// then. A quiet read window alone proves nothing in a slow VM.
+func (l *ctLab) mustNotArrive(what string, from, to *testenv.PacketSocket, frame []byte) {
+	t := l.t
 	t.Helper()
 	to.Drain()
+	before := l.surfDrops()
 	if err := from.Send(frame); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := to.ReadMatching(dropWait, false, frameIs(frame)); err == nil {
+	for deadline := time.Now().Add(passWait); l.surfDrops() == before; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			if _, err := to.ReadMatching(10*time.Millisecond, false, frameIs(frame)); err == nil {
+				t.Fatalf("%s: arrived; it should have been dropped", what)
+			}
+			t.Fatalf("%s: the datapath dropped nothing within %v (table_miss and the drop flows did not count)", what, passWait)
+		}
+	}
+	if _, err := to.ReadMatching(50*time.Millisecond, false, frameIs(frame)); err == nil {
 		t.Fatalf("%s: arrived; it should have been dropped", what)
 	} else if !errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Fatal(err)
@@ -540,7 +572,7 @@ func TestCTE2ERelated(t *testing.T) {
 
 	// Frag-needed about a flow never seen: +inv, dropped.
 	quoted.SrcPort = 44003
-	mustNotArrive(t, "frag-needed about no connection", p2, p1,
+	l.mustNotArrive("frag-needed about no connection", p2, p1,
 		icmpError(vm2, vm1, layers.ICMPv4TypeDestinationUnreachable, layers.ICMPv4CodeFragmentationNeeded, 1200, quoted))
 	if n := l.flowPackets(invDrop); n != 2 {
 		t.Errorf("the +inv drop flow counted %d packets, want 2", n)
@@ -606,7 +638,7 @@ func TestCTE2EInvalid(t *testing.T) {
 	}
 	// 1 GB ahead: far past anything VM2 ever offered.
 	beyond := seg(vm1, vm2, 45000, 5000, "PA", next+1<<30, ack, "beyond the window")
-	mustNotArrive(t, "a segment 1 GB beyond the window", p1, p2, beyond)
+	l.mustNotArrive("a segment 1 GB beyond the window", p1, p2, beyond)
 	if n := l.flowPackets(invDrop); n != 1 {
 		t.Fatalf("the +inv flow counted %d packets, want 1", n)
 	}
@@ -614,11 +646,11 @@ func TestCTE2EInvalid(t *testing.T) {
 	mustArrive(t, "the out-of-window segment with ct-set-tcp-liberal on", p1, p2, beyond)
 	l.must("ct-set-tcp-liberal", "off")
 	roundTrip(t, c, s, "the connection is unharmed")
-	mustNotArrive(t, "the out-of-window segment with ct-set-tcp-liberal off again", p1, p2, beyond)
+	l.mustNotArrive("the out-of-window segment with ct-set-tcp-liberal off again", p1, p2, beyond)
 
 	// TCP packets that start nothing: +inv.
 	for _, flags := range []string{"SA", "FA", "R"} {
-		mustNotArrive(t, flags+" without a connection", p2, p1, seg(vm2, vm1, 5000, 45999, flags, 1000, 2000, ""))
+		l.mustNotArrive(flags+" without a connection", p2, p1, seg(vm2, vm1, 5000, 45999, flags, 1000, 2000, ""))
 	}
 	if n := l.flowPackets(invDrop); n != 5 {
 		t.Errorf("the +inv flow counted %d packets, want 5", n)
