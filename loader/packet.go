@@ -97,7 +97,11 @@ func BuildPacket(desc *ofctl.Flow) ([]byte, uint32, error) {
 		case layers.IPProtocolICMPv6:
 			icmp := &layers.ICMPv6{TypeCode: layers.CreateICMPv6TypeCode(uint8(u(ofctl.FieldIcmpType)), uint8(u(ofctl.FieldIcmpCode)))}
 			icmp.SetNetworkLayerForChecksum(l3)
-			stack = append(stack, icmp)
+			// gopacket's ICMPv6 is the first 4 bytes of the header;
+			// the second word (an echo's identifier and sequence, zero
+			// here) is the ICMPv4 layer's own, and the datapath, as
+			// OVS, reads an ICMP header of 8 bytes.
+			stack = append(stack, icmp, gopacket.Payload(make([]byte, 4)))
 		}
 	}
 	buf := gopacket.NewSerializeBuffer()
