@@ -9,7 +9,8 @@ pkgs=(
   iproute2 util-linux     # ip, tc, nsenter
   netcat-openbsd iputils-ping ethtool  # the lab's traffic
   nftables conntrack      # the kernel side of the conntrack differential test
-  openvswitch-switch      # the reference: tests compare the flow printer with real ovs-ofctl
+  openvswitch-switch      # the reference: tests compare the flow printer with real ovs-ofctl,
+                          # and dump-conntrack, ct-stats-show, ct-get-limits, trace with ovs-appctl
 )
 
 source "$(dirname "$0")/apt-lib.sh"
