@@ -6,7 +6,7 @@ import (
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
 
-	"github.com/ebpfovs/ebpfovs/loader/ofctl"
+	"github.com/ebpfovs/ebpfovs/ofctl"
 	"github.com/ebpfovs/ebpfovs/testenv"
 )
 
