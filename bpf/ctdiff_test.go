@@ -12,6 +12,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/ebpfovs/ebpfovs/bpf"
+	"github.com/ebpfovs/ebpfovs/dpctl"
 	"github.com/ebpfovs/ebpfovs/loader"
 	"github.com/ebpfovs/ebpfovs/testenv"
 )
@@ -226,7 +227,7 @@ func ctWindowOf(t *testing.T, f func()) ctWindow {
 // It returns the cache hits the compared packets took.
 func ctDiffRun(t *testing.T, k *testenv.KernelCT, d *dp, path ctPath, name string, seq ctSequence, seen map[string]bool) int {
 	flush := func() {
-		if _, err := d.b.FlushConntrack(loader.CTFilter{}); err != nil {
+		if _, err := d.b.FlushConntrack(dpctl.Filter{}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -1121,7 +1122,7 @@ func ctEbpfovsEntry(c loader.Conn) ctEntry {
 		e.icmpID, e.icmpType, e.icmpCode = c.OrigSport, c.ICMPType, c.ICMPCode
 	}
 	if c.Proto == 6 {
-		e.state = ctTCPStateName(uint32(c.TCPState))
+		e.state = ctTCPStateName(uint32(c.KernelTCPState))
 	}
 	return e
 }

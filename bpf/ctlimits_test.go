@@ -9,6 +9,7 @@ import (
 
 	"github.com/cilium/ebpf"
 
+	"github.com/ebpfovs/ebpfovs/dpctl"
 	"github.com/ebpfovs/ebpfovs/loader"
 	"github.com/ebpfovs/ebpfovs/testenv"
 )
@@ -56,7 +57,7 @@ func (d *dp) nconns() uint32 {
 	return n
 }
 
-func (d *dp) zoneCount(zone uint16) loader.ZoneLimit {
+func (d *dp) zoneCount(zone uint16) dpctl.ZoneLimit {
 	d.t.Helper()
 	l, err := d.b.GetCTLimits([]uint16{zone})
 	if err != nil {
@@ -96,7 +97,7 @@ func TestCTMaxConns(t *testing.T) {
 		t.Errorf("ct_table_full = %d, want 0", got)
 	}
 	// Flushing one connection takes it off the count: the next commit fits.
-	f, err := loader.ParseCTFilter([]string{"ct_nw_proto=17,ct_tp_src=2"})
+	f, err := dpctl.ParseFilter([]string{"ct_nw_proto=17,ct_tp_src=2"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,7 +114,7 @@ func TestCTMaxConns(t *testing.T) {
 	if err := d.b.SetMaxConns(16385); err == nil {
 		t.Errorf("maxconns above the table size was accepted")
 	}
-	if _, err := d.b.FlushConntrack(loader.CTFilter{}); err != nil {
+	if _, err := d.b.FlushConntrack(dpctl.Filter{}); err != nil {
 		t.Fatal(err)
 	}
 	if got := d.nconns(); got != 0 {
@@ -127,7 +128,7 @@ func TestCTZoneLimits(t *testing.T) {
 	d := newDP(t)
 	d.setFlows(ctLimitFlows...)
 	def := uint32(1)
-	if err := d.b.SetCTLimits(&def, []loader.ZoneLimit{{Zone: 7, Limit: 2}, {Zone: 0, Limit: 0}}); err != nil {
+	if err := d.b.SetCTLimits(dpctl.Limits{Default: &def, Zones: []dpctl.ZoneLimit{{Zone: 7, Limit: 2}, {Zone: 0, Limit: 0}}}); err != nil {
 		t.Fatal(err)
 	}
 	for sport := uint16(1); sport <= 3; sport++ {
@@ -135,7 +136,7 @@ func TestCTZoneLimits(t *testing.T) {
 		d.run(1, udpFrame(sport, 8)) // zone 8, the default: 1 fits
 		d.run(1, udpFrame(sport, 53))
 	}
-	for zone, want := range map[uint16]loader.ZoneLimit{
+	for zone, want := range map[uint16]dpctl.ZoneLimit{
 		7: {Zone: 7, Limit: 2, Count: 2},
 		8: {Zone: 8, Limit: 1, Count: 1},
 		0: {Zone: 0, Limit: 0, Count: 3}, // 0: unlimited
@@ -154,7 +155,7 @@ func TestCTZoneLimits(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if l.Default != 1 || len(l.Zones) != 2 || l.Zones[0] != (loader.ZoneLimit{Zone: 0, Limit: 0, Count: 3}) || l.Zones[1] != (loader.ZoneLimit{Zone: 7, Limit: 2, Count: 2}) {
+	if *l.Default != 1 || len(l.Zones) != 2 || l.Zones[0] != (dpctl.ZoneLimit{Zone: 0, Limit: 0, Count: 3}) || l.Zones[1] != (dpctl.ZoneLimit{Zone: 7, Limit: 2, Count: 2}) {
 		t.Errorf("get-limits without zones: %+v", l)
 	}
 	// Zone 7 without its own limit takes the default (1), which 2 exceed:
@@ -163,7 +164,7 @@ func TestCTZoneLimits(t *testing.T) {
 		t.Fatal(err)
 	}
 	d.run(1, udpFrame(10, 7))
-	if got := d.zoneCount(7); got != (loader.ZoneLimit{Zone: 7, Limit: 1, Count: 2}) {
+	if got := d.zoneCount(7); got != (dpctl.ZoneLimit{Zone: 7, Limit: 1, Count: 2}) {
 		t.Errorf("zone 7 after ct-del-limits: %+v", got)
 	}
 }
@@ -283,7 +284,7 @@ func TestCTFlushZone(t *testing.T) {
 			}
 			d.run(1, udpFrame(1, 53)) // zone 0
 			zone := uint16(7)
-			if n, err := d.b.FlushConntrack(loader.CTFilter{Zone: &zone}); err != nil || n != 3 {
+			if n, err := d.b.FlushConntrack(dpctl.Filter{Zone: &zone}); err != nil || n != 3 {
 				t.Fatalf("flush zone 7: %d, %v; want 3 removed", n, err)
 			}
 			if got := d.zoneCount(7).Count; got != 0 {
@@ -295,7 +296,7 @@ func TestCTFlushZone(t *testing.T) {
 			if got := len(d.conns()); got != 4 {
 				t.Errorf("%d connections after zone 7's flush, want 4", got)
 			}
-			if n, err := d.b.FlushConntrack(loader.CTFilter{}); err != nil || n != 4 {
+			if n, err := d.b.FlushConntrack(dpctl.Filter{}); err != nil || n != 4 {
 				t.Fatalf("flush all: %d, %v; want 4 removed", n, err)
 			}
 			if got := d.nconns(); got != 0 {
@@ -354,7 +355,7 @@ func TestCTCountConcurrent(t *testing.T) {
 	if got := d.counter("ct_maxconns_refused"); int(got)+stored != workers*each {
 		t.Errorf("refused %d + stored %d != %d commits", got, stored, workers*each)
 	}
-	if _, err := d.b.FlushConntrack(loader.CTFilter{}); err != nil {
+	if _, err := d.b.FlushConntrack(dpctl.Filter{}); err != nil {
 		t.Fatal(err)
 	}
 	if got := d.nconns(); got != 0 {

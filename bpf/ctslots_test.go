@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	"github.com/ebpfovs/ebpfovs/bpf"
-	"github.com/ebpfovs/ebpfovs/loader"
+	"github.com/ebpfovs/ebpfovs/dpctl"
 )
 
 // TestConntrackSlots: a connection lives in a ct_slots entry that its
@@ -35,7 +35,7 @@ func TestConntrackSlots(t *testing.T) {
 		a, b := uint16(1000+i), uint16(2000+i)
 		d.run(1, udpFrame(a, 53))
 		kA, rA, _ := d.onlyConn("A committed")
-		f, err := loader.ParseCTFilter(fl.args(a))
+		f, err := dpctl.ParseFilter(fl.args(a))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -69,7 +69,7 @@ func TestConntrackSlots(t *testing.T) {
 		if err := ct.Delete(&kA); err != nil {
 			t.Fatal(err)
 		}
-		if n, err := d.b.FlushConntrack(loader.CTFilter{}); err != nil || n != 1 {
+		if n, err := d.b.FlushConntrack(dpctl.Filter{}); err != nil || n != 1 {
 			t.Fatalf("flush all: %d removed, %v", n, err)
 		}
 	}

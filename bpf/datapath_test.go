@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ebpfovs/ebpfovs/bpf"
+	"github.com/ebpfovs/ebpfovs/dpctl"
 	"github.com/ebpfovs/ebpfovs/loader"
 	"github.com/ebpfovs/ebpfovs/ofctl"
 	"github.com/ebpfovs/ebpfovs/testenv"
@@ -1073,7 +1074,7 @@ func TestMalformedFrames(t *testing.T) {
 			}
 			w, ok := want[name]
 			// Two frames are the same SYN: each starts with an empty table.
-			if _, err := d.b.FlushConntrack(loader.CTFilter{}); err != nil {
+			if _, err := d.b.FlushConntrack(dpctl.Filter{}); err != nil {
 				t.Fatal(err)
 			}
 			truncBefore, invBefore, conns := d.counter("truncated"), d.counter("ct_invalid"), 0
@@ -1196,7 +1197,7 @@ func TestUncommittedStaysNew(t *testing.T) {
 func format(c []loader.Conn) []string {
 	var out []string
 	for i := range c {
-		out = append(out, c[i].Format(loader.FormatOptions{}))
+		out = append(out, c[i].Format(dpctl.FormatOptions{}))
 	}
 	return out
 }
@@ -1282,7 +1283,7 @@ func TestConntrackTCPStates(t *testing.T) {
 		gone = bpf.DatapathTcpCtState(0xff)
 	)
 	run := func(t *testing.T, sess *tcpSession, steps []step) {
-		if _, err := d.b.FlushConntrack(loader.CTFilter{}); err != nil {
+		if _, err := d.b.FlushConntrack(dpctl.Filter{}); err != nil {
 			t.Fatal(err)
 		}
 		for i, s := range steps {
@@ -1301,8 +1302,8 @@ func TestConntrackTCPStates(t *testing.T) {
 			if len(conns) != 1 {
 				t.Fatalf("step %d (%s): %d connections, want 1", i, s.flags, len(conns))
 			}
-			if conns[0].TCPState != s.state {
-				t.Errorf("step %d (%s from port %d): state %d, want %d", i, s.flags, in, conns[0].TCPState, s.state)
+			if conns[0].KernelTCPState != s.state {
+				t.Errorf("step %d (%s from port %d): state %d, want %d", i, s.flags, in, conns[0].KernelTCPState, s.state)
 			}
 		}
 	}
@@ -1413,7 +1414,7 @@ func TestConntrackTCPStates(t *testing.T) {
 		if res := d.run(in, frame); res.Trace.CtState != csTrk|csEst {
 			t.Errorf("retransmitted old data: ct_state %#x, want +est (ignored)", res.Trace.CtState)
 		}
-		if c := d.conns(); len(c) != 1 || c[0].TCPState != ES {
+		if c := d.conns(); len(c) != 1 || c[0].KernelTCPState != ES {
 			t.Errorf("the connection after out-of-window packets: %v", c)
 		}
 		// be_liberal: the same out-of-window data is accepted.
@@ -1508,8 +1509,8 @@ func TestConntrackMarkLabelForceRelated(t *testing.T) {
 		if got := format(d.conns()); !slices.Equal(got, want) {
 			t.Fatalf("dump %q, want %q", got, want)
 		}
-		mark := loader.CTFilter{}
-		if f, err := loader.ParseCTFilter([]string{"mark=0x2a/0xff"}); err == nil {
+		mark := dpctl.Filter{}
+		if f, err := dpctl.ParseFilter([]string{"mark=0x2a/0xff"}); err == nil {
 			mark = f
 		} else {
 			t.Fatal(err)
@@ -1525,7 +1526,7 @@ func TestConntrackMarkLabelForceRelated(t *testing.T) {
 			"table=1, in_port=p1, ip, actions=ct(commit),p2",
 			"table=1, in_port=p2, ip, ct_state=+trk+rpl, actions=ct(commit,force),p1",
 		)
-		t.Cleanup(func() { d.b.FlushConntrack(loader.CTFilter{}) })
+		t.Cleanup(func() { d.b.FlushConntrack(dpctl.Filter{}) })
 		d.run(1, udp(1, 2000, 53))
 		// The reply is +est+rpl at the first ct(); ct(commit,force) then
 		// replaces the connection, so the packet ends up +new.
@@ -1651,7 +1652,7 @@ func TestConntrackUDPAndICMP(t *testing.T) {
 	if got := format(d.conns()); !slices.Equal(got, want) {
 		t.Errorf("dump:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
-	f6, err := loader.ParseCTFilter([]string{"ct_ipv6_src=2001:db8::2,ct_nw_proto=6"})
+	f6, err := dpctl.ParseFilter([]string{"ct_ipv6_src=2001:db8::2,ct_nw_proto=6"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1675,7 +1676,7 @@ func TestConntrackUDPAndICMP(t *testing.T) {
 	if got, want := format(z), []string{"udp,orig=(src=10.0.10.1,dst=10.0.10.2,sport=3333,dport=53),reply=(src=10.0.10.2,dst=10.0.10.1,sport=53,dport=3333),zone=9"}; !slices.Equal(got, want) {
 		t.Errorf("zone 9 dump = %q, want %q", got, want)
 	}
-	if n, err := d.b.FlushConntrack(loader.CTFilter{Zone: &zone}); err != nil || n != 1 {
+	if n, err := d.b.FlushConntrack(dpctl.Filter{Zone: &zone}); err != nil || n != 1 {
 		t.Fatalf("flush zone 9: %d, %v", n, err)
 	}
 	if got := len(d.conns()); got != 3 {

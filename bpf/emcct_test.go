@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/ebpfovs/ebpfovs/bpf"
-	"github.com/ebpfovs/ebpfovs/loader"
+	"github.com/ebpfovs/ebpfovs/dpctl"
 	"golang.org/x/sys/unix"
 )
 
@@ -128,7 +128,7 @@ func TestEMCConntrackTCP(t *testing.T) {
 	}
 	resyn := func(s, _ *tcpSession) (uint32, []byte) { return s.seg(client, "S", true) }
 	flush := act(func() {
-		if _, err := d.b.FlushConntrack(loader.CTFilter{}); err != nil {
+		if _, err := d.b.FlushConntrack(dpctl.Filter{}); err != nil {
 			t.Fatal(err)
 		}
 	})
@@ -217,7 +217,7 @@ func TestEMCConntrackTCP(t *testing.T) {
 		if err := d.b.SetFlowCache(cache); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := d.b.FlushConntrack(loader.CTFilter{}); err != nil {
+		if _, err := d.b.FlushConntrack(dpctl.Filter{}); err != nil {
 			t.Fatal(err)
 		}
 		s, s3 := newTCPSession(), newTCPSession()

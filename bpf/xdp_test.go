@@ -4,6 +4,7 @@ import (
 	"maps"
 	"testing"
 
+	"github.com/ebpfovs/ebpfovs/dpctl"
 	"github.com/ebpfovs/ebpfovs/loader"
 	"github.com/ebpfovs/ebpfovs/testenv"
 )
@@ -71,7 +72,7 @@ func TestXDP(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			d.setFlows(tc.flows...)
-			if _, err := d.b.FlushConntrack(loader.CTFilter{}); err != nil {
+			if _, err := d.b.FlushConntrack(dpctl.Filter{}); err != nil {
 				t.Fatal(err)
 			}
 			before, toTC, xdp := d.txCounts(), d.counter("xdp_to_tc"), d.counter("xdp_packets")

@@ -3,11 +3,11 @@ package ctl
 import (
 	"bufio"
 	"fmt"
-	"strconv"
 	"strings"
 
 	"github.com/spf13/pflag"
 
+	"github.com/ebpfovs/ebpfovs/dpctl"
 	"github.com/ebpfovs/ebpfovs/loader"
 )
 
@@ -118,11 +118,6 @@ EXAMPLES
 	})
 }
 
-// ovsTCPStates are OVS's CT_DPIF_TCP_STATES, in order: ct-stats-show -m
-// lists per-state counts in this order.
-var ovsTCPStates = []string{"CLOSED", "LISTEN", "SYN_SENT", "SYN_RECV", "ESTABLISHED", "CLOSE_WAIT",
-	"FIN_WAIT_1", "CLOSING", "LAST_ACK", "FIN_WAIT_2", "TIME_WAIT"}
-
 func runCTStatsShow(e *env, fs *pflag.FlagSet, args []string) error {
 	verbose, _ := fs.GetBool("more")
 	var rest []string
@@ -138,50 +133,8 @@ func runCTStatsShow(e *env, fs *pflag.FlagSet, args []string) error {
 		return err
 	}
 	defer b.Close()
-	byProto := map[string]int{}
-	perState := map[string]int{}
-	for i := range conns {
-		c := &conns[i]
-		switch c.Proto {
-		case 6:
-			byProto["TCP"]++
-			perState[c.TCPStateName()]++
-		case 17:
-			byProto["UDP"]++
-		case 136:
-			byProto["UDPLITE"]++
-		case 132:
-			byProto["SCTP"]++
-		case 1:
-			byProto["ICMP"]++
-		case 58:
-			byProto["ICMPV6"]++ // counted, never printed: as OVS
-		case 33:
-			byProto["DCCP"]++
-		case 2:
-			byProto["IGMP"]++
-		default:
-			byProto["Other"]++
-		}
-	}
 	w := e.stdout
-	fmt.Fprintf(w, "Connections Stats:\n    Total: %d\n", len(conns))
-	if n := byProto["TCP"]; n > 0 {
-		fmt.Fprintf(w, "  TCP: %d\n", n)
-		if verbose {
-			fmt.Fprintf(w, "    Conn per TCP states:\n")
-			for _, st := range ovsTCPStates {
-				if n := perState[st]; n > 0 {
-					fmt.Fprintf(w, "\t  [%s]=%d\n", st, n)
-				}
-			}
-		}
-	}
-	for _, p := range []string{"UDP", "UDPLITE", "SCTP", "ICMP", "DCCP", "IGMP", "Other"} {
-		if n := byProto[p]; n > 0 {
-			fmt.Fprintf(w, "  %s: %d\n", p, n)
-		}
-	}
+	fmt.Fprint(w, dpctl.FormatStats(conns, verbose))
 	counters, err := b.Counters()
 	if err != nil {
 		return fmt.Errorf("ct-stats-show: %w", err)
@@ -205,9 +158,9 @@ func runCTSetTimeouts(e *env, fs *pflag.FlagSet, args []string) error {
 	if len(args) == 0 || !strings.HasPrefix(args[0], "zone=") {
 		return usagef("ct-set-timeouts: expects zone=N first")
 	}
-	z, err := strconv.ParseUint(strings.TrimPrefix(args[0], "zone="), 10, 16)
+	z, _, err := dpctl.ParseZone(args[0])
 	if err != nil {
-		return usagef("ct-set-timeouts: %s: failed to parse zone", args[0])
+		return usagef("ct-set-timeouts: %v", err)
 	}
 	set, err := loader.ParseTimeouts(args[1:])
 	if err != nil {
@@ -274,30 +227,32 @@ func runCTSetTCPLiberal(e *env, fs *pflag.FlagSet, args []string) error {
 
 // openConntrack opens the bridge and reads its connections, of one zone
 // when the arguments hold zone=N (the only argument they may hold).
-func openConntrack(e *env, cmd string, args []string) (*loader.Bridge, []loader.Conn, error) {
+func openConntrack(e *env, cmd string, args []string) (*loader.Bridge, []dpctl.Conn, error) {
 	var zone *uint16
 	for _, a := range args {
-		v, ok := strings.CutPrefix(a, "zone=")
+		z, ok, err := dpctl.ParseZone(a)
 		if !ok {
 			return nil, nil, usagef("%s: %s: unexpected argument (expected zone=N)", cmd, a)
 		}
-		z, err := strconv.ParseUint(v, 10, 16)
 		if err != nil {
-			return nil, nil, usagef("%s: %s: failed to parse zone", cmd, a)
+			return nil, nil, usagef("%s: %v", cmd, err)
 		}
-		zz := uint16(z)
-		zone = &zz
+		zone = &z
 	}
 	b, err := loader.Open(e.opts)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", cmd, err)
 	}
 	p := e.newProgress(cmd)
-	conns, err := b.ConntrackProgress(zone, p.update)
+	live, err := b.ConntrackProgress(zone, p.update)
 	p.done()
 	if err != nil {
 		b.Close()
 		return nil, nil, fmt.Errorf("%s: %w", cmd, err)
+	}
+	conns := make([]dpctl.Conn, len(live))
+	for i := range live {
+		conns[i] = live[i].Conn
 	}
 	return b, conns, nil
 }
@@ -312,13 +267,13 @@ func runDumpConntrack(e *env, fs *pflag.FlagSet, args []string) error {
 	defer b.Close()
 	w := bufio.NewWriter(e.stdout)
 	for i := range conns {
-		fmt.Fprintln(w, conns[i].Format(loader.FormatOptions{Stats: stats, Verbose: more}))
+		fmt.Fprintln(w, conns[i].Format(dpctl.FormatOptions{Stats: stats, Verbose: more}))
 	}
 	return w.Flush()
 }
 
 func runFlushConntrack(e *env, fs *pflag.FlagSet, args []string) error {
-	f, err := loader.ParseCTFilter(args)
+	f, err := dpctl.ParseFilter(args)
 	if err != nil {
 		return usagef("flush-conntrack: %v", err)
 	}

@@ -3,10 +3,10 @@ package ctl
 import (
 	"fmt"
 	"strconv"
-	"strings"
 
 	"github.com/spf13/pflag"
 
+	"github.com/ebpfovs/ebpfovs/dpctl"
 	"github.com/ebpfovs/ebpfovs/loader"
 )
 
@@ -176,93 +176,20 @@ func runCTGetNConns(e *env, fs *pflag.FlagSet, args []string) error {
 	return nil
 }
 
-// parseZoneLimit parses "zone=Z,limit=L" (either order), with the errors
-// of OVS's ct_dpif_parse_zone_limit_tuple.
-func parseZoneLimit(s string) (loader.ZoneLimit, error) {
-	var zl loader.ZoneLimit
-	var haveZone, haveLimit bool
-	for _, kv := range strings.Split(s, ",") {
-		if kv == "" {
-			continue
-		}
-		k, v, _ := strings.Cut(kv, "=")
-		if v == "" {
-			return zl, fmt.Errorf("%s: field %s missing value", s, k)
-		}
-		switch k {
-		case "zone":
-			z, err := strconv.ParseUint(v, 10, 16)
-			if err != nil {
-				return zl, fmt.Errorf("%s: failed to parse field zone", s)
-			}
-			zl.Zone, haveZone = uint16(z), true
-		case "limit":
-			l, err := strconv.ParseUint(v, 10, 32)
-			if err != nil {
-				return zl, fmt.Errorf("%s: failed to parse field limit", s)
-			}
-			zl.Limit, haveLimit = uint32(l), true
-		default:
-			return zl, fmt.Errorf("%s: invalid zone limit field: %s", s, k)
-		}
-	}
-	if !haveZone || !haveLimit {
-		return zl, fmt.Errorf("%s: failed to parse zone limit", s)
-	}
-	return zl, nil
-}
-
-// parseZones parses "zone=Z[,Z...]", as OVS's parse_ct_limit_zones.
-func parseZones(s string) ([]uint16, error) {
-	list, ok := strings.CutPrefix(s, "zone=")
-	if !ok {
-		return nil, fmt.Errorf("%s: invalid argument", s)
-	}
-	var zones []uint16
-	for _, f := range strings.Split(list, ",") {
-		if f == "" {
-			continue
-		}
-		z, err := strconv.ParseUint(f, 10, 16)
-		if err != nil {
-			return nil, fmt.Errorf("%s: invalid zone %q", s, f)
-		}
-		zones = append(zones, uint16(z))
-	}
-	if len(zones) == 0 {
-		return nil, fmt.Errorf("%s: invalid zone (none given)", s)
-	}
-	return zones, nil
-}
-
 func runCTSetLimits(e *env, fs *pflag.FlagSet, args []string) error {
 	if len(args) == 0 {
 		return usagef("ct-set-limits: expects default=LIMIT or zone=ZONE,limit=LIMIT (see 'ebpfovs ct-set-limits --help')")
 	}
-	var def *uint32
-	if v, ok := strings.CutPrefix(args[0], "default="); ok {
-		n, err := strconv.ParseUint(v, 10, 32)
-		if err != nil {
-			return usagef("ct-set-limits: %s: invalid default limit", args[0])
-		}
-		d := uint32(n)
-		def = &d
-		args = args[1:]
-	}
-	var zones []loader.ZoneLimit
-	for _, a := range args {
-		zl, err := parseZoneLimit(a)
-		if err != nil {
-			return usagef("ct-set-limits: %v", err)
-		}
-		zones = append(zones, zl)
+	set, err := dpctl.ParseLimits(args)
+	if err != nil {
+		return usagef("ct-set-limits: %v", err)
 	}
 	b, err := openCTBridge(e, "ct-set-limits")
 	if err != nil {
 		return err
 	}
 	defer b.Close()
-	if err := b.SetCTLimits(def, zones); err != nil {
+	if err := b.SetCTLimits(set); err != nil {
 		return fmt.Errorf("ct-set-limits: failed to set conntrack limit: %w", err)
 	}
 	return nil
@@ -272,7 +199,7 @@ func runCTDelLimits(e *env, fs *pflag.FlagSet, args []string) error {
 	if len(args) != 1 {
 		return usagef("ct-del-limits: expects one argument, zone=ZONE[,ZONE]... (see 'ebpfovs ct-del-limits --help')")
 	}
-	zones, err := parseZones(args[0])
+	zones, err := dpctl.ParseZones(args[0])
 	if err != nil {
 		return usagef("ct-del-limits: %v", err)
 	}
@@ -293,7 +220,7 @@ func runCTGetLimits(e *env, fs *pflag.FlagSet, args []string) error {
 	case 0:
 	case 1:
 		var err error
-		if zones, err = parseZones(args[0]); err != nil {
+		if zones, err = dpctl.ParseZones(args[0]); err != nil {
 			return usagef("ct-get-limits: %v", err)
 		}
 	default:
@@ -308,11 +235,6 @@ func runCTGetLimits(e *env, fs *pflag.FlagSet, args []string) error {
 	if err != nil {
 		return fmt.Errorf("ct-get-limits: failed to get conntrack limit: %w", err)
 	}
-	var sb strings.Builder
-	fmt.Fprintf(&sb, "default limit=%d\n", l.Default)
-	for _, z := range l.Zones {
-		fmt.Fprintf(&sb, "zone=%d,limit=%d,count=%d\n", z.Zone, z.Limit, z.Count)
-	}
-	_, err = fmt.Fprint(e.stdout, sb.String())
+	_, err = fmt.Fprint(e.stdout, l.Format())
 	return err
 }

@@ -8,36 +8,47 @@ import (
 	"os"
 	"slices"
 	"sort"
-	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/ebpfovs/ebpfovs/bpf"
+	"github.com/ebpfovs/ebpfovs/dpctl"
 )
 
-// Conn is one tracked connection, in the original direction's terms.
+// Conn is one tracked connection as dpctl prints it, with what the
+// loader needs beside: the kernel's TCP state (dpctl's is OVS's mapping
+// of it) and the entry's key.
 type Conn struct {
-	Proto            uint8
-	Zone             uint16
-	OrigSrc, OrigDst netip.Addr
-	OrigSport        uint16 // ICMP: identifier
-	OrigDport        uint16
-	ICMPType         uint8 // the originator's type
-	ICMPCode         uint8
-	TCPState         bpf.DatapathTcpCtState
-	Mark             uint32
-	Labels           [16]byte
-	ID               uint32
-	Packets, Bytes   [2]uint64 // [0] original, [1] reply
-	Start            time.Time
-	Timeout          time.Duration // left before it expires
-	SeenReply        bool
-	Assured          bool
-	WScale           [2]uint8 // TCP window scale, [0] original direction
-	TCPFlags         [2]uint8 // nf_conntrack's IP_CT_TCP_FLAG_* per direction
+	dpctl.Conn
+	KernelTCPState bpf.DatapathTcpCtState // nf_conntrack's state, as the datapath tracks it
 
 	key bpf.DatapathCtKey
+}
+
+// ovsTCPState maps nf_conntrack's TCP states to OVS's, as
+// lib/netlink-conntrack.c does for the kernel datapath (SYN_SENT2 ->
+// SYN_SENT, FIN_WAIT -> FIN_WAIT_1, CLOSE -> CLOSING, NONE -> CLOSED).
+func ovsTCPState(s bpf.DatapathTcpCtState) dpctl.TCPState {
+	switch s {
+	case bpf.DatapathTcpCtStateTCP_CT_SYN_SENT, bpf.DatapathTcpCtStateTCP_CT_SYN_SENT2:
+		return dpctl.TCPSynSent
+	case bpf.DatapathTcpCtStateTCP_CT_SYN_RECV:
+		return dpctl.TCPSynRecv
+	case bpf.DatapathTcpCtStateTCP_CT_ESTABLISHED:
+		return dpctl.TCPEstablished
+	case bpf.DatapathTcpCtStateTCP_CT_FIN_WAIT:
+		return dpctl.TCPFinWait1
+	case bpf.DatapathTcpCtStateTCP_CT_CLOSE_WAIT:
+		return dpctl.TCPCloseWait
+	case bpf.DatapathTcpCtStateTCP_CT_LAST_ACK:
+		return dpctl.TCPLastAck
+	case bpf.DatapathTcpCtStateTCP_CT_TIME_WAIT:
+		return dpctl.TCPTimeWait
+	case bpf.DatapathTcpCtStateTCP_CT_CLOSE:
+		return dpctl.TCPClosing
+	}
+	return dpctl.TCPClosed
 }
 
 // ct_entry.flags (bpf/common.h's enum ct_entry_flag).
@@ -66,14 +77,15 @@ func be16(v uint16) uint16 {
 }
 
 func connFromEntry(k *bpf.DatapathCtKey, e *bpf.DatapathCtEntry, now uint64) Conn {
-	c := Conn{
+	st := bpf.DatapathTcpCtState(e.Tcp.State)
+	c := Conn{Conn: dpctl.Conn{
 		Proto: k.Proto, Zone: k.Zone, ICMPType: e.IcmpType, ICMPCode: e.IcmpCode,
-		TCPState: bpf.DatapathTcpCtState(e.Tcp.State), Mark: e.Mark, Labels: e.Labels, ID: e.Id,
+		TCPState: ovsTCPState(st), Mark: e.Mark, Labels: e.Labels, ID: e.Id,
 		Packets: e.Packets, Bytes: e.Bytes, Start: wallTime(e.StartNs),
-		SeenReply: e.Flags&ctSeenReply != 0, Assured: e.Flags&ctAssured != 0, key: *k,
+		SeenReply: e.Flags&ctSeenReply != 0, Assured: e.Flags&ctAssured != 0,
 		WScale:   [2]uint8{e.Tcp.Side[0].TdScale, e.Tcp.Side[1].TdScale},
 		TCPFlags: [2]uint8{e.Tcp.Side[0].Flags & 0x3f, e.Tcp.Side[1].Flags & 0x3f},
-	}
+	}, KernelTCPState: st, key: *k}
 	if e.ExpiresNs > now {
 		c.Timeout = time.Duration(e.ExpiresNs - now)
 	}
@@ -102,7 +114,7 @@ func (b *Bridge) ConntrackProgress(zone *uint16, progress func(read int)) ([]Con
 	if err != nil {
 		return nil, err
 	}
-	sort.Slice(out, func(i, j int) bool { return connLess(&out[i], &out[j]) })
+	sort.Slice(out, func(i, j int) bool { return dpctl.Less(&out[i].Conn, &out[j].Conn) })
 	return out, nil
 }
 
@@ -229,213 +241,16 @@ func (b *Bridge) collectExpired(now uint64) (bool, error) {
 	return ok, nil
 }
 
-func connLess(a, b *Conn) bool {
-	if a.Zone != b.Zone {
-		return a.Zone < b.Zone
-	}
-	if a.Proto != b.Proto {
-		return a.Proto < b.Proto
-	}
-	if c := a.OrigSrc.Compare(b.OrigSrc); c != 0 {
-		return c < 0
-	}
-	if c := a.OrigDst.Compare(b.OrigDst); c != 0 {
-		return c < 0
-	}
-	if a.OrigSport != b.OrigSport {
-		return a.OrigSport < b.OrigSport
-	}
-	return a.OrigDport < b.OrigDport
-}
-
-// protoName is OVS's ct_dpif_format_ipproto.
-func protoName(p uint8) string {
-	switch p {
-	case 1:
-		return "icmp"
-	case 58:
-		return "icmpv6"
-	case 6:
-		return "tcp"
-	case 17:
-		return "udp"
-	case 132:
-		return "sctp"
-	case 136:
-		return "udplite"
-	case 33:
-		return "dccp"
-	case 2:
-		return "igmp"
-	}
-	return fmt.Sprint(p)
-}
-
-// icmpReplyType is the reply type of an ICMP or ICMPv6 query (echo 8 -> 0,
-// 128 -> 129, ...).
-func icmpReplyType(proto, t uint8) uint8 {
-	switch {
-	case proto == 1 && t == 8:
-		return 0
-	case proto == 1 && (t == 13 || t == 15 || t == 17):
-		return t + 1
-	case proto == 58 && (t == 128 || t == 139):
-		return t + 1
-	}
-	return t
-}
-
-// tcpStateName is how `ovs-appctl dpctl/dump-conntrack` prints a kernel
-// conntrack's TCP state without -m: nf_conntrack's state mapped to OVS's
-// (SYN_SENT2 -> SYN_SENT, FIN_WAIT -> FIN_WAIT_1, CLOSE -> CLOSING,
-// NONE -> CLOSED), then SYN_RECV coalesced to ESTABLISHED.
-func tcpStateName(s bpf.DatapathTcpCtState) string {
-	switch s {
-	case bpf.DatapathTcpCtStateTCP_CT_SYN_SENT, bpf.DatapathTcpCtStateTCP_CT_SYN_SENT2:
-		return "SYN_SENT"
-	case bpf.DatapathTcpCtStateTCP_CT_SYN_RECV, bpf.DatapathTcpCtStateTCP_CT_ESTABLISHED:
-		return "ESTABLISHED"
-	case bpf.DatapathTcpCtStateTCP_CT_FIN_WAIT:
-		return "FIN_WAIT_1"
-	case bpf.DatapathTcpCtStateTCP_CT_CLOSE_WAIT:
-		return "CLOSE_WAIT"
-	case bpf.DatapathTcpCtStateTCP_CT_LAST_ACK:
-		return "LAST_ACK"
-	case bpf.DatapathTcpCtStateTCP_CT_TIME_WAIT:
-		return "TIME_WAIT"
-	case bpf.DatapathTcpCtStateTCP_CT_CLOSE:
-		return "CLOSING"
-	}
-	return "CLOSED"
-}
-
-// TCPStateName is the connection's TCP state as OVS prints it without -m.
-func (c *Conn) TCPStateName() string { return tcpStateName(c.TCPState) }
-
-// tcpStateVerbose is OVS's name for a kernel TCP state with -m: mapped
-// (netlink-conntrack.c) but not coalesced.
-func tcpStateVerbose(s bpf.DatapathTcpCtState) string {
-	if s == bpf.DatapathTcpCtStateTCP_CT_SYN_RECV {
-		return "SYN_RECV"
-	}
-	return tcpStateName(s)
-}
-
-// tcpFlagNames are OVS's CT_DPIF_TCP_FLAGS, bit by bit.
-var tcpFlagNames = []string{"WINDOW_SCALE", "SACK_PERM", "CLOSE_INIT", "BE_LIBERAL", "DATA_UNACKNOWLEDGED", "MAXACK_SET"}
-
-// tcpFlagsString is OVS's format_flags: names joined by '|', "0" for none.
-func tcpFlagsString(f uint8) string {
-	var names []string
-	for i, n := range tcpFlagNames {
-		if f&(1<<i) != 0 {
-			names = append(names, n)
-		}
-	}
-	if len(names) == 0 {
-		return "0"
-	}
-	return strings.Join(names, "|")
-}
-
-// FormatOptions are dump-conntrack's -s and -m.
-type FormatOptions struct {
-	Stats   bool // -s
-	Verbose bool // -m
-}
-
-func (c *Conn) tuple(sb *strings.Builder, src, dst netip.Addr, sport, dport uint16, icmpType uint8) {
-	fmt.Fprintf(sb, "src=%s,dst=%s", src, dst)
-	if c.Proto == 1 || c.Proto == 58 {
-		fmt.Fprintf(sb, ",id=%d,type=%d,code=%d", sport, icmpType, c.ICMPCode)
-	} else {
-		fmt.Fprintf(sb, ",sport=%d,dport=%d", sport, dport)
-	}
-}
-
-func counters(sb *strings.Builder, packets, bytes uint64) {
-	if packets != 0 || bytes != 0 {
-		fmt.Fprintf(sb, ",packets=%d,bytes=%d", packets, bytes)
-	}
-}
-
-// Format prints the connection as `ovs-appctl dpctl/dump-conntrack` does
-// for the kernel datapath:
-// proto,orig=(...),reply=(...)[,start=][,id=][,zone=N][,status=][,timeout=][,mark=N][,labels=0x...][,protoinfo=(...)]
-func (c *Conn) Format(o FormatOptions) string {
-	var sb strings.Builder
-	sb.WriteString(protoName(c.Proto))
-	sb.WriteString(",orig=(")
-	c.tuple(&sb, c.OrigSrc, c.OrigDst, c.OrigSport, c.OrigDport, c.ICMPType)
-	if o.Stats {
-		counters(&sb, c.Packets[0], c.Bytes[0])
-	}
-	sb.WriteString("),reply=(")
-	c.tuple(&sb, c.OrigDst, c.OrigSrc, c.OrigDport, c.OrigSport, icmpReplyType(c.Proto, c.ICMPType))
-	if o.Stats {
-		counters(&sb, c.Packets[1], c.Bytes[1])
-	}
-	sb.WriteString(")")
-	if o.Stats {
-		fmt.Fprintf(&sb, ",start=%s", c.Start.UTC().Format("2006-01-02T15:04:05.000"))
-	}
-	if o.Verbose {
-		fmt.Fprintf(&sb, ",id=%d", c.ID)
-	}
-	if c.Zone != 0 {
-		fmt.Fprintf(&sb, ",zone=%d", c.Zone)
-	}
-	if o.Verbose {
-		status := []string{}
-		if c.SeenReply {
-			status = append(status, "SEEN_REPLY")
-		}
-		if c.Assured {
-			status = append(status, "ASSURED")
-		}
-		status = append(status, "CONFIRMED")
-		fmt.Fprintf(&sb, ",status=%s", strings.Join(status, "|"))
-	}
-	if o.Stats {
-		fmt.Fprintf(&sb, ",timeout=%d", int(c.Timeout/time.Second))
-	}
-	if c.Mark != 0 {
-		fmt.Fprintf(&sb, ",mark=%d", c.Mark)
-	}
-	if c.Labels != [16]byte{} {
-		sb.WriteString(",labels=0x")
-		i := 0
-		for i < 15 && c.Labels[i] == 0 {
-			i++
-		}
-		fmt.Fprintf(&sb, "%x", c.Labels[i])
-		for _, x := range c.Labels[i+1:] {
-			fmt.Fprintf(&sb, "%02x", x)
-		}
-	}
-	if c.Proto == 6 && o.Verbose {
-		st := tcpStateVerbose(c.TCPState)
-		fmt.Fprintf(&sb, ",protoinfo=(state_orig=%s,state_reply=%s", st, st)
-		if c.WScale[0] != 0 || c.WScale[1] != 0 {
-			fmt.Fprintf(&sb, ",wscale_orig=%d,wscale_reply=%d", c.WScale[0], c.WScale[1])
-		}
-		fmt.Fprintf(&sb, ",flags_orig=%s,flags_reply=%s)", tcpFlagsString(c.TCPFlags[0]), tcpFlagsString(c.TCPFlags[1]))
-	} else if c.Proto == 6 {
-		fmt.Fprintf(&sb, ",protoinfo=(state=%s)", tcpStateName(c.TCPState))
-	}
-	return sb.String()
-}
-
 // FlushConntrack deletes the connections the filter selects (all when
 // the filter is empty) and returns how many went.
-func (b *Bridge) FlushConntrack(f CTFilter) (int, error) {
+func (b *Bridge) FlushConntrack(f dpctl.Filter) (int, error) {
 	return b.FlushConntrackProgress(f, nil)
 }
 
 // FlushConntrackProgress is FlushConntrack telling progress, if not nil,
 // how many entries it has read so far.
-func (b *Bridge) FlushConntrackProgress(f CTFilter, progress func(read int)) (int, error) {
-	if f.zoneOnly() {
+func (b *Bridge) FlushConntrackProgress(f dpctl.Filter, progress func(read int)) (int, error) {
+	if f.ZoneOnly() {
 		// In the kernel, where the bridge has ct_flush.
 		if n, ok, err := b.flushInKernel(f.Zone); ok || err != nil {
 			return n, err
@@ -460,7 +275,7 @@ func (b *Bridge) FlushConntrackProgress(f CTFilter, progress func(read int)) (in
 	}
 	var keys []bpf.DatapathCtKey
 	for i := range conns {
-		if f.matches(&conns[i]) {
+		if f.Matches(&conns[i].Conn) {
 			keys = append(keys, conns[i].key)
 		}
 	}

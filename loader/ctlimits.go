@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ebpfovs/ebpfovs/bpf"
+	"github.com/ebpfovs/ebpfovs/dpctl"
 )
 
 // ctZones is the number of conntrack zones (ct_count[0..ctZones)).
@@ -23,20 +24,6 @@ const (
 	ctCountTotal = int(bpf.DatapathCtCountIndexCT_COUNT_TOTAL)
 	ctCountSlots = int(bpf.DatapathCtCountIndexCT_COUNT_SLOTS)
 )
-
-// ZoneLimit is one zone's connection limit and its live connections, as
-// `ovs-appctl dpctl/ct-get-limits` prints them.
-type ZoneLimit struct {
-	Zone  uint16
-	Limit uint32 // 0: unlimited
-	Count uint32
-}
-
-// CTLimits is the bridge's conntrack limits.
-type CTLimits struct {
-	Default uint32      // per-zone limit of zones without one; 0: unlimited
-	Zones   []ZoneLimit // by zone
-}
 
 // counts maps the datapath's ct_count array (BPF_F_MMAPABLE): live
 // connections per zone, and in all zones at [ctCountTotal]. The datapath
@@ -175,10 +162,10 @@ func (b *Bridge) NConns() (uint32, error) {
 	return liveCount(mem, ctCountTotal), nil
 }
 
-// SetCTLimits sets the default per-zone limit (when def is not nil) and
-// zones' own limits (dpctl/ct-set-limits); 0 is unlimited.
-func (b *Bridge) SetCTLimits(def *uint32, zones []ZoneLimit) error {
-	if def != nil {
+// SetCTLimits sets the default per-zone limit (when given) and zones' own
+// limits (dpctl/ct-set-limits); 0 is unlimited.
+func (b *Bridge) SetCTLimits(set dpctl.Limits) error {
+	if def := set.Default; def != nil {
 		l, err := b.ctLimitConfig()
 		if err != nil {
 			return err
@@ -188,7 +175,7 @@ func (b *Bridge) SetCTLimits(def *uint32, zones []ZoneLimit) error {
 			return fmt.Errorf("write conntrack limits: %w", err)
 		}
 	}
-	for _, z := range zones {
+	for _, z := range set.Zones {
 		if err := b.maps.CtZoneLimit.Put(uint32(z.Zone), z.Limit); err != nil {
 			return fmt.Errorf("set zone %d limit: %w", z.Zone, err)
 		}
@@ -211,8 +198,8 @@ func (b *Bridge) DelCTLimits(zones []uint16) error {
 // zones with a limit of their own when none are), each zone's limit (its
 // own, else the default) and live connections (dpctl/ct-get-limits).
 // Expired connections are removed first so that they do not count.
-func (b *Bridge) GetCTLimits(zones []uint16) (CTLimits, error) {
-	var out CTLimits
+func (b *Bridge) GetCTLimits(zones []uint16) (dpctl.Limits, error) {
+	var out dpctl.Limits
 	if err := b.sweep(); err != nil {
 		return out, err
 	}
@@ -220,7 +207,8 @@ func (b *Bridge) GetCTLimits(zones []uint16) (CTLimits, error) {
 	if err != nil {
 		return out, err
 	}
-	out.Default = l.DefaultLimit
+	def := l.DefaultLimit
+	out.Default = &def
 	mem, err := b.counts()
 	if err != nil {
 		return out, err
@@ -245,7 +233,7 @@ func (b *Bridge) GetCTLimits(zones []uint16) (CTLimits, error) {
 		if !ok {
 			lim = l.DefaultLimit
 		}
-		out.Zones = append(out.Zones, ZoneLimit{Zone: z, Limit: lim, Count: liveCount(mem, int(z))})
+		out.Zones = append(out.Zones, dpctl.ZoneLimit{Zone: z, Limit: lim, Count: liveCount(mem, int(z))})
 	}
 	return out, nil
 }

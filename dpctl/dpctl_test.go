@@ -1,16 +1,14 @@
-package loader
+package dpctl
 
 import (
 	"net/netip"
 	"strings"
 	"testing"
-
-	"github.com/ebpfovs/ebpfovs/bpf"
 )
 
 func conn(proto uint8, src, dst string, sp, dp uint16) Conn {
 	return Conn{Proto: proto, OrigSrc: netip.MustParseAddr(src), OrigDst: netip.MustParseAddr(dst), OrigSport: sp, OrigDport: dp,
-		TCPState: bpf.DatapathTcpCtStateTCP_CT_ESTABLISHED}
+		TCPState: TCPEstablished}
 }
 
 func TestParseCTFilterErrors(t *testing.T) {
@@ -30,7 +28,7 @@ func TestParseCTFilterErrors(t *testing.T) {
 		{[]string{"bogus=1"}, "invalid conntrack tuple field: bogus"},
 		{[]string{"ct_nw_proto=6", "ct_nw_proto=6", "extra"}, "extra: invalid arguments"}, // the protocol may be in both tuples
 	} {
-		_, err := ParseCTFilter(c.args)
+		_, err := ParseFilter(c.args)
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%q: error %v, want %q", c.args, err, c.want)
 		}
@@ -56,14 +54,14 @@ func TestCTFilterMatches(t *testing.T) {
 		{[]string{"mark=0"}, true, true},
 		{[]string{"mark=1/1"}, false, false},
 	} {
-		f, err := ParseCTFilter(c.args)
+		f, err := ParseFilter(c.args)
 		if err != nil {
 			t.Fatalf("%q: %v", c.args, err)
 		}
-		if got := f.matches(&tcp); got != c.tcp {
+		if got := f.Matches(&tcp); got != c.tcp {
 			t.Errorf("%q on tcp: %v, want %v", c.args, got, c.tcp)
 		}
-		if got := f.matches(&udp); got != c.udp {
+		if got := f.Matches(&udp); got != c.udp {
 			t.Errorf("%q on udp: %v, want %v", c.args, got, c.udp)
 		}
 	}
@@ -71,27 +69,27 @@ func TestCTFilterMatches(t *testing.T) {
 
 func TestConnFormat(t *testing.T) {
 	c := conn(6, "10.0.10.1", "10.0.10.2", 55838, 5000)
-	c.TCPState = bpf.DatapathTcpCtStateTCP_CT_SYN_SENT
+	c.TCPState = TCPSynSent
 	c.Zone, c.Mark = 5, 7
 	c.Labels[14], c.Labels[15] = 0x01, 0x02
 	want := "tcp,orig=(src=10.0.10.1,dst=10.0.10.2,sport=55838,dport=5000),reply=(src=10.0.10.2,dst=10.0.10.1,sport=5000,dport=55838),zone=5,mark=7,labels=0x102,protoinfo=(state=SYN_SENT)"
 	if got := c.Format(FormatOptions{}); got != want {
 		t.Errorf("got  %s\nwant %s", got, want)
 	}
-	// OVS prints nf_conntrack's states through its own names, coalesced.
-	for s, name := range map[bpf.DatapathTcpCtState]string{
-		bpf.DatapathTcpCtStateTCP_CT_NONE: "CLOSED", bpf.DatapathTcpCtStateTCP_CT_SYN_SENT2: "SYN_SENT",
-		bpf.DatapathTcpCtStateTCP_CT_SYN_RECV: "ESTABLISHED", bpf.DatapathTcpCtStateTCP_CT_FIN_WAIT: "FIN_WAIT_1",
-		bpf.DatapathTcpCtStateTCP_CT_CLOSE_WAIT: "CLOSE_WAIT", bpf.DatapathTcpCtStateTCP_CT_LAST_ACK: "LAST_ACK",
-		bpf.DatapathTcpCtStateTCP_CT_TIME_WAIT: "TIME_WAIT", bpf.DatapathTcpCtStateTCP_CT_CLOSE: "CLOSING",
-	} {
-		if got := tcpStateName(s); got != name {
-			t.Errorf("state %d prints %s, want %s", s, got, name)
+	// Without -m, SYN_RECV is shown as ESTABLISHED; the rest as they are.
+	for s := TCPClosed; s < tcpStates; s++ {
+		want := tcpStateNames[s]
+		if s == TCPSynRecv {
+			want = "ESTABLISHED"
+		}
+		c.TCPState = s
+		if got := c.Format(FormatOptions{}); !strings.HasSuffix(got, ",protoinfo=(state="+want+")") {
+			t.Errorf("state %d prints %s, want state=%s", s, got, want)
 		}
 	}
 	// -m: OVS's verbose TCP protoinfo, and -s's counters and timeout.
 	v := conn(6, "10.0.10.1", "10.0.10.2", 1, 2)
-	v.TCPState = bpf.DatapathTcpCtStateTCP_CT_SYN_RECV
+	v.TCPState = TCPSynRecv
 	v.ID, v.SeenReply = 77, true
 	v.WScale = [2]uint8{7, 0}
 	v.TCPFlags = [2]uint8{0x01 | 0x02 | 0x20, 0}
@@ -110,11 +108,58 @@ func TestConnFormat(t *testing.T) {
 	}
 }
 
-// TestCounterNames: every counter of enum counter has a name to print.
-func TestCounterNames(t *testing.T) {
-	for c := bpf.DatapathCounter(0); c < bpf.DatapathCounterCNT_MAX; c++ {
-		if counterNames[c] == "" {
-			t.Errorf("counter %d has no name in counterNames", c)
+func TestParseLimits(t *testing.T) {
+	l, err := ParseLimits([]string{"default=10", "zone=5,limit=3", "limit=7,zone=6"})
+	if err != nil || l.Default == nil || *l.Default != 10 || len(l.Zones) != 2 ||
+		l.Zones[0] != (ZoneLimit{Zone: 5, Limit: 3}) || l.Zones[1] != (ZoneLimit{Zone: 6, Limit: 7}) {
+		t.Fatalf("got %+v, %v", l, err)
+	}
+	if l.Zones[1].Count = 2; l.Format() != "default limit=10\nzone=5,limit=3,count=0\nzone=6,limit=7,count=2\n" {
+		t.Errorf("format: %q", l.Format())
+	}
+	for args, want := range map[string]string{
+		"default=x":          "default=x: invalid default limit",
+		"zone=1":             "zone=1: failed to parse zone limit",
+		"zone=1,limit=":      "zone=1,limit=: field limit missing value",
+		"zone=70000,limit=1": "failed to parse field zone",
+		"zone=1,limit=1,x=2": "invalid zone limit field: x",
+	} {
+		if _, err := ParseLimits([]string{args}); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: error %v, want %q", args, err, want)
 		}
+	}
+	if z, err := ParseZones("zone=1,,3"); err != nil || len(z) != 2 || z[0] != 1 || z[1] != 3 {
+		t.Errorf("ParseZones: %v %v", z, err)
+	}
+	for _, bad := range []string{"zones=1", "zone=", "zone=a"} {
+		if _, err := ParseZones(bad); err == nil {
+			t.Errorf("ParseZones(%q) accepted", bad)
+		}
+	}
+	if z, ok, err := ParseZone("zone=65535"); !ok || err != nil || z != 65535 {
+		t.Errorf("ParseZone: %d %v %v", z, ok, err)
+	}
+	if _, ok, err := ParseZone("zone=65536"); !ok || err == nil {
+		t.Errorf("ParseZone(65536): %v %v", ok, err)
+	}
+	if _, ok, _ := ParseZone("mark=1"); ok {
+		t.Error("ParseZone took mark=1")
+	}
+}
+
+func TestFormatStats(t *testing.T) {
+	a := conn(6, "10.0.10.1", "10.0.10.2", 1, 2)
+	b := conn(6, "10.0.10.1", "10.0.10.2", 3, 2)
+	b.TCPState = TCPSynRecv // counted as ESTABLISHED, as OVS does
+	c := conn(6, "10.0.10.1", "10.0.10.2", 4, 2)
+	c.TCPState = TCPTimeWait
+	conns := []Conn{a, b, c, conn(17, "10.0.10.1", "10.0.10.2", 5, 53), conn(58, "fd00::1", "fd00::2", 1, 0), conn(47, "10.0.10.1", "10.0.10.2", 0, 0)}
+	want := "Connections Stats:\n    Total: 6\n  TCP: 3\n  UDP: 1\n  Other: 1\n"
+	if got := FormatStats(conns, false); got != want {
+		t.Errorf("got\n%s\nwant\n%s", got, want)
+	}
+	want = "Connections Stats:\n    Total: 6\n  TCP: 3\n    Conn per TCP states:\n\t  [ESTABLISHED]=2\n\t  [TIME_WAIT]=1\n  UDP: 1\n  Other: 1\n"
+	if got := FormatStats(conns, true); got != want {
+		t.Errorf("verbose: got\n%s\nwant\n%s", got, want)
 	}
 }

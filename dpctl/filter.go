@@ -1,4 +1,4 @@
-package loader
+package dpctl
 
 import (
 	"fmt"
@@ -8,8 +8,8 @@ import (
 	"strings"
 )
 
-// CTTuple is one side of a flush-conntrack filter; zero fields are wildcards.
-type CTTuple struct {
+// Tuple is one side of a flush-conntrack filter; zero fields are wildcards.
+type Tuple struct {
 	Src, Dst         netip.Addr
 	SrcPort, DstPort uint16
 	ICMPID           uint16
@@ -19,23 +19,24 @@ type CTTuple struct {
 	hasICMPCode      bool
 }
 
-// CTFilter selects connections for flush-conntrack, with the syntax and
+// Filter selects connections for flush-conntrack, with the syntax and
 // partial-tuple semantics of `ovs-appctl dpctl/flush-conntrack`:
 // [zone=N] [mark=X[/M]] [labels=Y[/M]] [ORIG-TUPLE [REPLY-TUPLE]], where a
 // tuple is "ct_nw_src=A,ct_nw_dst=B,ct_nw_proto=P,ct_tp_src=S,ct_tp_dst=D"
 // or, for ICMP, icmp_id/icmp_type/icmp_code; any field may be left out.
-type CTFilter struct {
+type Filter struct {
 	Zone             *uint16
 	Mark, MarkMask   uint32
 	Labels, LabelsM  [16]byte
 	Proto            uint8
-	Orig, Reply      CTTuple
+	Orig, Reply      Tuple
 	hasOrig, hasRepl bool
 }
 
-// ParseCTFilter parses flush-conntrack's arguments. Errors use OVS's words.
-func ParseCTFilter(args []string) (CTFilter, error) {
-	var f CTFilter
+// ParseFilter parses flush-conntrack's arguments. Errors use OVS's words
+// (lib/ofp-ct.c), after the token.
+func ParseFilter(args []string) (Filter, error) {
+	var f Filter
 	i := 0
 	if i < len(args) && strings.HasPrefix(args[i], "zone=") {
 		z, err := strconv.ParseUint(args[i][5:], 10, 16)
@@ -70,7 +71,7 @@ func ParseCTFilter(args []string) (CTFilter, error) {
 			tp = &f.Reply
 		}
 		if args[i] != "" {
-			if err := parseCTTuple(args[i], tp, &f.Proto); err != nil {
+			if err := parseTuple(args[i], tp, &f.Proto); err != nil {
 				return f, fmt.Errorf("%s: %w", args[i], err)
 			}
 			if t == 0 {
@@ -122,7 +123,7 @@ func parseIntBytes(s string, n int) ([]byte, error) {
 	return out, nil
 }
 
-func parseCTTuple(s string, t *CTTuple, proto *uint8) error {
+func parseTuple(s string, t *Tuple, proto *uint8) error {
 	for _, kv := range strings.Split(s, ",") {
 		if kv == "" {
 			continue
@@ -197,7 +198,7 @@ func parseCTTuple(s string, t *CTTuple, proto *uint8) error {
 	return nil
 }
 
-func (t *CTTuple) matches(proto uint8, src, dst netip.Addr, sport, dport uint16, icmpType, icmpCode uint8) bool {
+func (t *Tuple) matches(proto uint8, src, dst netip.Addr, sport, dport uint16, icmpType, icmpCode uint8) bool {
 	if t.Src.IsValid() && t.Src != src || t.Dst.IsValid() && t.Dst != dst {
 		return false
 	}
@@ -209,13 +210,14 @@ func (t *CTTuple) matches(proto uint8, src, dst netip.Addr, sport, dport uint16,
 	return (t.SrcPort == 0 || t.SrcPort == sport) && (t.DstPort == 0 || t.DstPort == dport)
 }
 
-// zoneOnly reports whether f selects by zone (or nothing) alone, so a
+// ZoneOnly reports whether f selects by zone (or nothing) alone, so a
 // flush needs no connection decoded.
-func (f *CTFilter) zoneOnly() bool {
+func (f *Filter) ZoneOnly() bool {
 	return f.Proto == 0 && f.MarkMask == 0 && f.LabelsM == [16]byte{} && !f.hasOrig && !f.hasRepl
 }
 
-func (f *CTFilter) matches(c *Conn) bool {
+// Matches reports whether f selects c, as dpctl/flush-conntrack does.
+func (f *Filter) Matches(c *Conn) bool {
 	if f.Zone != nil && c.Zone != *f.Zone {
 		return false
 	}
@@ -233,7 +235,7 @@ func (f *CTFilter) matches(c *Conn) bool {
 	if f.hasOrig && !f.Orig.matches(c.Proto, c.OrigSrc, c.OrigDst, c.OrigSport, c.OrigDport, c.ICMPType, c.ICMPCode) {
 		return false
 	}
-	if f.hasRepl && !f.Reply.matches(c.Proto, c.OrigDst, c.OrigSrc, c.OrigDport, c.OrigSport, icmpReplyType(c.Proto, c.ICMPType), c.ICMPCode) {
+	if f.hasRepl && !f.Reply.matches(c.Proto, c.OrigDst, c.OrigSrc, c.OrigDport, c.OrigSport, ICMPReplyType(c.Proto, c.ICMPType), c.ICMPCode) {
 		return false
 	}
 	return true
