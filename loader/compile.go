@@ -295,14 +295,10 @@ func compileCT(ct *ofctl.CT, add func(bpf.DatapathAction) error) error {
 	if ct.Table >= 0 {
 		a.Arg = uint32(ct.Table)
 	}
-	if ct.ZoneField != "" {
-		sf, err := ofctl.ParseSubfield(ct.ZoneField)
-		if err != nil {
-			return fmt.Errorf("ct(zone=%s): %w", ct.ZoneField, err)
-		}
+	if sf := ct.ZoneField; sf != nil {
 		f, ok := pipelineField(sf.Field)
 		if !ok || sf.NBits != 16 {
-			return errUnsupported("ct(zone=" + ct.ZoneField + "): zones from registers and metadata only")
+			return errUnsupported("ct(zone=" + sf.String() + "): zones from registers and metadata only")
 		}
 		a.Flags |= uint8(bpf.DatapathCtFlagCT_ZONE_FIELD)
 		a.Aux = f<<8 | uint16(sf.Ofs)

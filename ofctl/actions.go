@@ -96,9 +96,9 @@ type CT struct {
 	Table  int // recirculation table, -1 = none
 	// Zone is the immediate zone (0 = default zone).
 	Zone uint16
-	// ZoneField is the subfield holding the zone, in OVS's canonical form
-	// (e.g. "NXM_NX_REG0[0..15]"), or "" to use Zone.
-	ZoneField string
+	// ZoneField is the subfield holding the zone (e.g. NXM_NX_REG0[0..15]),
+	// or nil to use Zone.
+	ZoneField *Subfield
 	Alg       uint16 // 21 = ftp, 69 = tftp, 0 = none
 	// NAT is the nat(...) argument (OVS keeps it as the first nested
 	// action; it prints outside exec()).
@@ -119,8 +119,8 @@ func (a CT) String(ports PortMap) string {
 	if a.Table >= 0 && a.Table != 255 {
 		parts = append(parts, fmt.Sprintf("table=%d", a.Table))
 	}
-	if a.ZoneField != "" {
-		parts = append(parts, "zone="+a.ZoneField)
+	if a.ZoneField != nil {
+		parts = append(parts, "zone="+a.ZoneField.String())
 	} else if a.Zone != 0 {
 		parts = append(parts, fmt.Sprintf("zone=%d", a.Zone))
 	}

@@ -741,13 +741,13 @@ func parseCT(arg string, ports PortMap, depth int) (Action, error) {
 		case "zone":
 			if z, err := strToU16(t.value, "zone"); err == nil {
 				ct.Zone = z
-				ct.ZoneField = ""
+				ct.ZoneField = nil
 			} else {
 				sf, err := parseSubfield(t.value)
 				if err != nil {
 					return nil, err
 				}
-				ct.ZoneField = sf.String()
+				ct.ZoneField = &sf
 				ct.Zone = 0
 			}
 		case "alg":

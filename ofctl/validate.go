@@ -212,15 +212,11 @@ func checkAction(a Action, m *Match, table int) error {
 		if a.Alg == 69 && proto != ipProtoUDP {
 			return inconsistent("%s: alg=tftp requires udp", a.String(nil))
 		}
-		if a.ZoneField != "" {
-			sf, err := parseSubfield(a.ZoneField)
-			if err != nil {
-				return err
-			}
+		if sf := a.ZoneField; sf != nil {
 			if sf.NBits != 16 {
-				return fmt.Errorf("actions are invalid with specified match (OFPBAC_BAD_SET_LEN): %s: zone field must be 16 bits wide", a.ZoneField)
+				return fmt.Errorf("actions are invalid with specified match (OFPBAC_BAD_SET_LEN): %s: zone field must be 16 bits wide", sf)
 			}
-			return checkSubfield(sf, m, "source")
+			return checkSubfield(*sf, m, "source")
 		}
 		if a.NAT != nil {
 			if err := checkAction(*a.NAT, m, table); err != nil {
