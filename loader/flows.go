@@ -9,16 +9,15 @@ import (
 	"github.com/cilium/ebpf"
 
 	"github.com/ebpfovs/ebpfovs/bpf"
+	"github.com/ebpfovs/ebpfovs/flowtable"
 	"github.com/ebpfovs/ebpfovs/ofctl"
 )
 
 // Limits of the datapath's maps (bpf/common.h's enum limit).
 const (
-	maxMasks     = uint32(bpf.DatapathLimitMAX_MASKS)
 	maxSubtables = int(bpf.DatapathLimitMAX_SUBTABLES)
 	maxTables    = uint32(bpf.DatapathLimitMAX_TABLES)
 	generations  = uint32(bpf.DatapathLimitGENERATIONS)
-	noTable      = uint32(bpf.DatapathNoTableNO_TABLE)
 )
 
 // InstalledFlow is a flow in the bridge, with its counters.
@@ -43,7 +42,7 @@ type record struct {
 	id   uint32
 	rec  bpf.DatapathFlowRecord
 	flow *ofctl.Flow
-	comp *compiled // the flow compiled, when the caller already did it
+	comp *flowtable.Compiled // the flow compiled, when the caller already did it
 	// reset: the flow's counters start at 0 although its id was in use
 	// before the change (replace-flows: a changed flow, or a new one that
 	// takes the id of one it removes).
@@ -209,7 +208,7 @@ func (b *Bridge) AddFlows(flows []*ofctl.Flow) error {
 	dirty := make(map[uint32]bool, len(flows))
 	nextID := uint32(0)
 	for n, f := range flows {
-		c, err := compile(f)
+		c, err := flowtable.Compile(f)
 		if err != nil {
 			return flowError(n, len(flows), err)
 		}
@@ -220,7 +219,7 @@ func (b *Bridge) AddFlows(flows []*ofctl.Flow) error {
 		seq++
 		id := identity(f)
 		if i, ok := byIdentity[id]; ok {
-			recs[i] = record{id: recs[i].id, rec: rec, flow: f, comp: &c}
+			recs[i] = record{id: recs[i].id, rec: rec, flow: f, comp: c}
 			dirty[recs[i].id] = true
 			continue
 		}
@@ -232,7 +231,7 @@ func (b *Bridge) AddFlows(flows []*ofctl.Flow) error {
 		}
 		used[nextID] = true
 		byIdentity[id] = len(recs)
-		recs = append(recs, record{id: nextID, rec: rec, flow: f, comp: &c})
+		recs = append(recs, record{id: nextID, rec: rec, flow: f, comp: c})
 		dirty[nextID] = true
 	}
 	return b.commit(old, recs, dirty)
@@ -243,7 +242,7 @@ func (b *Bridge) AddFlows(flows []*ofctl.Flow) error {
 // When it covers none it adds spec as a flow, as OpenFlow 1.0's modify
 // (ovs-ofctl's default protocol) does. It returns how many it modified.
 func (b *Bridge) ModFlows(spec *ofctl.Flow, strict bool) (int, error) {
-	if _, err := compileActions(spec.Actions); err != nil {
+	if err := flowtable.CheckActions(spec.Actions); err != nil {
 		return 0, err
 	}
 	recs, err := b.records()
@@ -295,7 +294,7 @@ func (b *Bridge) ReplaceFlows(flows []*ofctl.Flow) error {
 	seen := map[string]bool{}
 	var fresh []int // indexes in want that need a new id
 	for n, f := range flows {
-		if _, err := compile(f); err != nil {
+		if _, err := flowtable.Compile(f); err != nil {
 			return flowError(n, len(flows), err)
 		}
 		id := identity(f)
@@ -467,123 +466,35 @@ func (b *Bridge) maxFlows() uint32 { return b.maps.FlowStats.MaxEntries() }
 // change rewrites it, long after any packet that was using it is gone.
 // The dirty flows among reset start with their counters at 0.
 func (b *Bridge) sync(recs []record, dirty, reset map[uint32]bool) error {
-	flows := make([]compiled, 0, len(recs))
+	flows := make([]flowtable.Flow, 0, len(recs))
 	for _, r := range recs {
-		var c compiled
-		if r.comp != nil {
-			c = *r.comp
-		} else {
+		c := r.comp
+		if c == nil {
 			var err error
-			if c, err = compile(r.flow); err != nil {
+			if c, err = flowtable.Compile(r.flow); err != nil {
 				return err
 			}
 		}
-		c.id, c.seq = r.id, r.rec.Seq
+		f := flowtable.Flow{ID: r.id, Compiled: c}
 		if r.flow.HardTimeout != 0 {
-			c.hardNs = r.rec.CreatedNs + uint64(r.flow.HardTimeout)*1e9
+			f.HardDeadlineNs = r.rec.CreatedNs + uint64(r.flow.HardTimeout)*1e9
 		}
-		flows = append(flows, c)
+		flows = append(flows, f)
 	}
 	var cfg bpf.DatapathBridgeConfig
 	if err := b.maps.Config.Lookup(uint32(0), &cfg); err != nil {
 		return fmt.Errorf("read bridge config: %w", err)
 	}
 	gen := (cfg.Gen ^ 1) & 1 // the generation to fill
-
-	// Masks either generation uses, by content, so their ids stay stable
-	// and a mask id the running generation needs is never rewritten.
-	cur := map[keyBytes]uint32{}
-	inUse := map[uint32]bool{}
-	for t := uint32(0); t < generations*maxTables; t++ {
-		var tbl bpf.DatapathTable
-		if err := b.maps.Tables.Lookup(t, &tbl); err != nil {
-			return fmt.Errorf("read table %d: %w", t, err)
-		}
-		for i := uint32(0); i < tbl.Nsubtables && i < uint32(maxSubtables); i++ {
-			id := tbl.St[i].MaskId
-			var fm bpf.DatapathFlowMask
-			if err := b.maps.Masks.Lookup(id, &fm); err != nil {
-				return fmt.Errorf("read mask %d: %w", id, err)
-			}
-			cur[keyBytesOf(&fm.Bits)] = id
-			inUse[id] = true
-		}
+	old, held, err := b.readImage(gen)
+	if err != nil {
+		return err
 	}
-	maskID := map[keyBytes]uint32{}
-	newMasks := map[uint32]keyBytes{}
-	next := uint32(0)
-	for _, f := range flows {
-		if _, ok := maskID[f.mask]; ok {
-			continue
-		}
-		if id, ok := cur[f.mask]; ok {
-			maskID[f.mask] = id
-			continue
-		}
-		for inUse[next] {
-			next++
-		}
-		if next >= maxMasks {
-			return fmt.Errorf("too many distinct masks: the datapath holds at most %d", maxMasks)
-		}
-		inUse[next] = true
-		maskID[f.mask] = next
-		newMasks[next] = f.mask
+	img, err := flowtable.Build(flows, gen, b.maxFlows(), held)
+	if err != nil {
+		return err
 	}
-
-	// The flows hash: per (table, mask, masked key) the best flow. recs
-	// come in install order, so on equal priority the older flow stays.
-	want := map[bpf.DatapathFlowLookup]bpf.DatapathFlowRef{}
-	subtables := map[uint32]map[uint32]uint32{} // table -> mask id -> max priority
-	unions := map[uint32]*keyBytes{}            // table -> the union of its masks
-	for _, f := range flows {
-		u := unions[f.table]
-		if u == nil {
-			u = new(keyBytes)
-			unions[f.table] = u
-		}
-		for i := range u {
-			u[i] |= f.mask[i]
-		}
-		lk := bpf.DatapathFlowLookup{Table: uint16(f.table), Gen: uint16(gen), MaskId: maskID[f.mask], W: f.key.gather(f.mask.words())}
-		if ref, ok := want[lk]; ok && ref.Priority >= f.priority {
-			continue
-		}
-		want[lk] = bpf.DatapathFlowRef{FlowId: f.id, Priority: f.priority, Acts: f.id + gen*b.maxFlows(),
-			IdleTimeout: f.idle, HardDeadlineNs: f.hardNs}
-		st := subtables[f.table]
-		if st == nil {
-			st = map[uint32]uint32{}
-			subtables[f.table] = st
-		}
-		if p, ok := st[lk.MaskId]; !ok || f.priority > p {
-			st[lk.MaskId] = f.priority
-		}
-	}
-	tables := map[uint32]bpf.DatapathTable{}
-	for t, st := range subtables {
-		if len(st) > maxSubtables {
-			return fmt.Errorf("table %d: too many distinct match masks (%d): the datapath handles %d per table", t, len(st), maxSubtables)
-		}
-		var list []bpf.DatapathSubtable
-		for id, p := range st {
-			list = append(list, bpf.DatapathSubtable{MaskId: id, MaxPriority: p})
-		}
-		sort.Slice(list, func(i, j int) bool {
-			if list[i].MaxPriority != list[j].MaxPriority {
-				return list[i].MaxPriority > list[j].MaxPriority
-			}
-			return list[i].MaskId < list[j].MaskId
-		})
-		var tbl bpf.DatapathTable
-		tbl.Nsubtables = uint32(len(list))
-		copy(tbl.St[:], list)
-		// The flow cache keys on the words any flow of the table looks at,
-		// masked by their union; a table needing more words skips the cache.
-		setCacheShape(&tbl, unions[t])
-		tables[t] = tbl
-	}
-	tables[emcTable] = emcShape(unions)
+	ch := flowtable.Diff(old, img)
 
 	// Fill the idle generation: every action slot of this generation (it
 	// may hold what a flow had two changes ago), the new flows' counters and
@@ -593,23 +504,19 @@ func (b *Bridge) sync(recs []record, dirty, reset map[uint32]bool) error {
 		return err
 	}
 	now := monotonicNow()
-	slots := make([]uint32, 0, len(flows))
-	lists := make([]bpf.DatapathActionList, 0, len(flows))
 	var usedIDs []uint32
 	var usedAt []uint64
 	var newIDs []uint32
 	for _, f := range flows {
-		slots = append(slots, f.id+gen*b.maxFlows())
-		lists = append(lists, f.actions)
-		if dirty != nil && dirty[f.id] {
-			usedIDs = append(usedIDs, f.id)
+		if dirty != nil && dirty[f.ID] {
+			usedIDs = append(usedIDs, f.ID)
 			usedAt = append(usedAt, now)
-			if reset[f.id] {
-				newIDs = append(newIDs, f.id)
+			if reset[f.ID] {
+				newIDs = append(newIDs, f.ID)
 			}
 		}
 	}
-	if err := putAll(b.maps.FlowActions, slots, lists); err != nil {
+	if err := putAll(b.maps.FlowActions, ch.ActionSlots, ch.ActionLists); err != nil {
 		return fmt.Errorf("write actions: %w", err)
 	}
 	if err := putAll(b.maps.FlowUsed, usedIDs, usedAt); err != nil {
@@ -624,68 +531,29 @@ func (b *Bridge) sync(recs []record, dirty, reset map[uint32]bool) error {
 	if err := putAll(b.maps.FlowStats, newIDs, born); err != nil {
 		return fmt.Errorf("reset counters: %w", err)
 	}
-	for id, m := range newMasks {
-		fm := bpf.DatapathFlowMask{Bits: m.flowKey()}
-		ws := m.words()
-		fm.Nwords = uint8(len(ws))
-		// The datapath gathers every word without a branch: unused ones
-		// name a word of the mask that is always zero (bpf/common.h).
-		for i := range fm.Words {
-			fm.Words[i] = maskWordZero
-		}
-		copy(fm.Words[:], ws)
-		if err := b.maps.Masks.Put(id, &fm); err != nil {
+	for id, m := range ch.Masks {
+		if err := b.maps.Masks.Put(id, &m); err != nil {
 			return fmt.Errorf("write mask: %w", err)
 		}
 	}
-	lks, refs0, err := readAll[bpf.DatapathFlowLookup, bpf.DatapathFlowRef](b.maps.Flows)
-	if err != nil {
-		return fmt.Errorf("read flow entries: %w", err)
-	}
-	have := make(map[bpf.DatapathFlowLookup]bpf.DatapathFlowRef, len(lks))
-	for i, lk := range lks {
-		if uint32(lk.Gen) == gen {
-			have[lk] = refs0[i]
-		}
-	}
-	var stale []bpf.DatapathFlowLookup
-	for k := range have {
-		if _, ok := want[k]; !ok {
-			stale = append(stale, k)
-		}
-	}
-	if err := deleteAll(b.maps.Flows, stale); err != nil {
+	if err := deleteAll(b.maps.Flows, ch.StaleLookups); err != nil {
 		return fmt.Errorf("remove flow entries: %w", err)
 	}
-	var keys []bpf.DatapathFlowLookup
-	var refs []bpf.DatapathFlowRef
-	for k, v := range want {
-		if h, ok := have[k]; !ok || h != v {
-			keys = append(keys, k)
-			refs = append(refs, v)
-		}
-	}
-	if err := putAll(b.maps.Flows, keys, refs); err != nil {
+	if err := putAll(b.maps.Flows, ch.LookupKeys, ch.LookupRefs); err != nil {
 		if errors.Is(err, errNoSpace) {
 			return fmt.Errorf("flow table full: %w", err)
 		}
 		return fmt.Errorf("write flow entries: %w", err)
 	}
-	for t := uint32(0); t < maxTables; t++ {
-		tbl := tables[t]
-		idx := gen*maxTables + t
-		var curT bpf.DatapathTable
-		if err := b.maps.Tables.Lookup(idx, &curT); err == nil && curT == tbl {
-			continue
-		}
-		if err := b.maps.Tables.Put(idx, &tbl); err != nil {
+	for t, tbl := range ch.Tables {
+		if err := b.maps.Tables.Put(gen*maxTables+t, &tbl); err != nil {
 			return fmt.Errorf("write table %d: %w", t, err)
 		}
 	}
 
 	// Whether XDP may run the new generation: written before the flip, so
 	// no packet reads the new generation with the old verdict.
-	flags := cfg.Flags&^(cfgXDPGen0<<gen) | xdpFlag(gen, flows)
+	flags := cfg.Flags&^(cfgXDPGen0<<gen) | img.XDP
 	if flags != cfg.Flags {
 		cfg.Flags = flags
 		if err := b.maps.Config.Put(uint32(0), &cfg); err != nil {
@@ -702,4 +570,45 @@ func (b *Bridge) sync(recs []record, dirty, reset map[uint32]bool) error {
 	}
 	b.step("flows: generation switched")
 	return nil
+}
+
+// readImage reads what the maps hold for generation gen (its flow entries
+// and tables, and the masks its tables use), and the masks either
+// generation uses, by id: flowtable.Build keeps their ids.
+func (b *Bridge) readImage(gen uint32) (*flowtable.Image, map[uint32]flowtable.Mask, error) {
+	img := &flowtable.Image{Gen: gen, Masks: map[uint32]flowtable.Mask{}, Lookups: map[bpf.DatapathFlowLookup]bpf.DatapathFlowRef{}}
+	held := map[uint32]flowtable.Mask{}
+	for g := uint32(0); g < generations; g++ {
+		for t := uint32(0); t < maxTables; t++ {
+			var tbl bpf.DatapathTable
+			if err := b.maps.Tables.Lookup(g*maxTables+t, &tbl); err != nil {
+				return nil, nil, fmt.Errorf("read table %d: %w", t, err)
+			}
+			if g == gen {
+				img.Tables[t] = tbl
+			}
+			for i := uint32(0); i < tbl.Nsubtables && i < uint32(maxSubtables); i++ {
+				id := tbl.St[i].MaskId
+				if _, ok := held[id]; ok {
+					continue
+				}
+				var fm flowtable.Mask
+				if err := b.maps.Masks.Lookup(id, &fm); err != nil {
+					return nil, nil, fmt.Errorf("read mask %d: %w", id, err)
+				}
+				held[id] = fm
+			}
+		}
+	}
+	img.Masks = held
+	lks, refs, err := readAll[bpf.DatapathFlowLookup, bpf.DatapathFlowRef](b.maps.Flows)
+	if err != nil {
+		return nil, nil, fmt.Errorf("read flow entries: %w", err)
+	}
+	for i, lk := range lks {
+		if uint32(lk.Gen) == gen {
+			img.Lookups[lk] = refs[i]
+		}
+	}
+	return img, held, nil
 }

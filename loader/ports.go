@@ -9,11 +9,12 @@ import (
 	"github.com/cilium/ebpf"
 
 	"github.com/ebpfovs/ebpfovs/bpf"
+	"github.com/ebpfovs/ebpfovs/flowtable"
 	"github.com/ebpfovs/ebpfovs/ofctl"
 )
 
 // MaxPort is the highest OpenFlow port number a bridge can hold.
-const MaxPort = uint32(bpf.DatapathLimitMAX_PORTS) - 1 // 255
+const MaxPort = flowtable.MaxPort
 
 // Port is one attached port.
 type Port struct {

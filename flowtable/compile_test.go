@@ -1,4 +1,4 @@
-package loader
+package flowtable
 
 import (
 	"strings"
@@ -9,13 +9,13 @@ import (
 	"github.com/ebpfovs/ebpfovs/ofctl"
 )
 
-func compileFlow(t *testing.T, s string) (compiled, error) {
+func compileFlow(t *testing.T, s string) (*Compiled, error) {
 	t.Helper()
 	f, err := ofctl.ParseFlow(s, nil)
 	if err != nil {
 		t.Fatalf("%q: %v", s, err)
 	}
-	return compile(f)
+	return Compile(f)
 }
 
 // TestCompileMatchSlots: the new match fields land in their bytes of

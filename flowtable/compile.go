@@ -1,4 +1,4 @@
-package loader
+package flowtable
 
 import (
 	"encoding/binary"
@@ -107,17 +107,15 @@ func init() {
 	}
 }
 
-// compiled is a flow as the datapath sees it.
-type compiled struct {
-	id       uint32
-	seq      uint32
+// Compiled is a flow as the datapath sees it: its key and mask as struct
+// flow_key bytes, its actions as struct action_list.
+type Compiled struct {
 	table    uint32
 	priority uint32
 	key      keyBytes // already masked
 	mask     keyBytes
 	actions  bpf.DatapathActionList
 	idle     uint16 // idle_timeout, s
-	hardNs   uint64 // hard_timeout deadline, CLOCK_MONOTONIC; 0: none
 }
 
 // errUnsupported reports what the parser accepts but the datapath cannot do yet.
@@ -506,18 +504,26 @@ func compileResubmit(r ofctl.Resubmit, add func(bpf.DatapathAction) error) error
 	return add(a)
 }
 
-// compile turns one parsed flow into its datapath form.
-func compile(f *ofctl.Flow) (compiled, error) {
+// Compile turns one parsed flow into its datapath form, or says why the
+// datapath cannot hold it.
+func Compile(f *ofctl.Flow) (*Compiled, error) {
 	key, mask, err := compileMatch(&f.Match)
 	if err != nil {
-		return compiled{}, err
+		return nil, err
 	}
 	acts, err := compileActions(f.Actions)
 	if err != nil {
-		return compiled{}, err
+		return nil, err
 	}
 	if n := len(mask.words()); n > maxGather {
-		return compiled{}, fmt.Errorf("the match spans %d 8-byte words of the flow key; the datapath hashes at most %d per mask: match fewer fields", n, maxGather)
+		return nil, fmt.Errorf("the match spans %d 8-byte words of the flow key; the datapath hashes at most %d per mask: match fewer fields", n, maxGather)
 	}
-	return compiled{table: uint32(f.Table), priority: uint32(f.Priority), key: key, mask: mask, actions: acts, idle: f.IdleTimeout}, nil
+	return &Compiled{table: uint32(f.Table), priority: uint32(f.Priority), key: key, mask: mask, actions: acts, idle: f.IdleTimeout}, nil
+}
+
+// CheckActions says whether the datapath can run actions (mod-flows checks
+// its new actions before any flow takes them).
+func CheckActions(actions []ofctl.Action) error {
+	_, err := compileActions(actions)
+	return err
 }

@@ -1,4 +1,4 @@
-package loader
+package flowtable
 
 import (
 	"encoding/binary"
