@@ -28,12 +28,28 @@ import (
 	"github.com/ebpfovs/ebpfovs/testenv"
 )
 
-// Bounds of the waits: traffic that must pass gets passWait, traffic that
-// must be dropped is watched for dropWait.
+// Bounds of the waits: traffic that must pass gets passWait; traffic that
+// must be dropped is seen counted as dropped (waitCount) within dropWait.
+// dropWait is generous: a drop that is counted ends the wait at once, and
+// the TCG VMs of the kernel matrix can take seconds for a step (see
+// waitConntrack). A quiet window of any length would prove nothing there.
 const (
 	passWait = 3 * time.Second
-	dropWait = 700 * time.Millisecond
+	dropWait = 10 * time.Second
 )
+
+// waitCount waits until count() reaches want, at most dropWait, and tells
+// whether it did.
+func waitCount(count func() uint64, want uint64) bool {
+	for deadline := time.Now().Add(dropWait); ; time.Sleep(20 * time.Millisecond) {
+		if count() >= want {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+	}
+}
 
 // ctLab is a two-VM veth lab with vnet1 and vnet2 attached to a bridge.
 type ctLab struct {
@@ -157,13 +173,41 @@ func mustDial(t *testing.T, vm *testenv.VM, lport int, to *testenv.VM, port int)
 	return c
 }
 
-// mustNotDial checks that a connection from vm:lport to to:port is not
-// established within dropWait.
-func mustNotDial(t *testing.T, vm *testenv.VM, lport int, to *testenv.VM, port int) {
-	t.Helper()
-	if c, err := dialTCP(vm, lport, to, port, dropWait); err == nil {
-		c.Close()
-		t.Fatalf("connect %v:%d -> %v:%d succeeded; the flows should refuse it", vm, lport, to, port)
+// mustNotDial checks that a connection from vm:lport (0: any port) to
+// to:port does not establish (mustNotConnect).
+func (c *cli) mustNotDial(vm *testenv.VM, lport int, to *testenv.VM, port int) {
+	c.t.Helper()
+	c.mustNotConnect(fmt.Sprintf("connect %v:%d -> %v:%d", vm, lport, to, port), func(ctx context.Context) (net.Conn, error) {
+		return vm.DialTCPFrom(ctx, lport, addr(to, port))
+	})
+}
+
+// mustNotConnect checks that dial does not connect: it dials, unbounded,
+// until the datapath's drops (surfDrops) have grown -- a packet of the
+// handshake dropped -- then stops the dial, which must not have connected
+// by then. A dial given up after a quiet window proves nothing in a slow VM.
+func (c *cli) mustNotConnect(what string, dial func(context.Context) (net.Conn, error)) {
+	c.t.Helper()
+	before := c.surfDrops()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	type result struct {
+		conn net.Conn
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		conn, err := dial(ctx)
+		done <- result{conn, err}
+	}()
+	dropped := waitCount(c.surfDrops, before+1)
+	cancel()
+	if r := <-done; r.err == nil {
+		r.conn.Close()
+		c.t.Fatalf("%s: connected; the flows should refuse it", what)
+	}
+	if !dropped {
+		c.t.Fatalf("%s: the datapath dropped nothing within %v (table_miss and the drop flows did not count)", what, dropWait)
 	}
 }
 
@@ -244,17 +288,25 @@ func mustReceive(t *testing.T, c net.Conn, msg string) {
 	}
 }
 
-// mustNotReceive checks that nothing arrives on c within dropWait.
-func mustNotReceive(t *testing.T, c net.Conn, what string) {
-	t.Helper()
-	c.SetReadDeadline(time.Now().Add(dropWait))
+// mustNotReceive runs send, whose packet the flows must drop, and checks
+// that they did: the datapath's drops (surfDrops) grow within dropWait,
+// and nothing has arrived on c then. A quiet read window alone proves
+// nothing in a slow VM.
+func (c *cli) mustNotReceive(conn net.Conn, what string, send func()) {
+	c.t.Helper()
+	before := c.surfDrops()
+	send()
+	dropped := waitCount(c.surfDrops, before+1)
+	conn.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
 	buf := make([]byte, 2048)
-	n, err := c.Read(buf)
-	if err == nil {
-		t.Fatalf("%s: received %q; it should have been dropped", what, buf[:n])
-	}
-	if !errors.Is(err, os.ErrDeadlineExceeded) {
-		t.Fatalf("%s: %v; want nothing at all (a timeout)", what, err)
+	n, err := conn.Read(buf)
+	switch {
+	case err == nil:
+		c.t.Fatalf("%s: received %q; it should have been dropped", what, buf[:n])
+	case !errors.Is(err, os.ErrDeadlineExceeded):
+		c.t.Fatalf("%s: %v; want nothing at all (a timeout)", what, err)
+	case !dropped:
+		c.t.Fatalf("%s: the datapath dropped nothing within %v (table_miss and the drop flows did not count)", what, dropWait)
 	}
 }
 
@@ -329,7 +381,7 @@ func TestCTE2EZones(t *testing.T) {
 	in5 := ctEntry("tcp", vm1, vm2, 42000, 5000, ",zone=5"+tcpState("ESTABLISHED"))
 	l.wantConntrack([]string{in5}, "zone=5")
 
-	mustNotDial(t, vm1, 42001, vm2, 5001)
+	l.mustNotDial(vm1, 42001, vm2, 5001)
 	in6 := ctEntry("tcp", vm1, vm2, 42001, 5001, ",zone=6"+tcpState("SYN_SENT"))
 	l.wantConntrack([]string{in6}, "zone=6")
 	l.wantConntrack([]string{in5}, "zone=5") // the replies in zone 5 committed nothing
@@ -343,8 +395,7 @@ func TestCTE2EZones(t *testing.T) {
 
 	// The replies looked up in zone 6 find nothing: +new, dropped.
 	l.must("mod-flows", "--strict", fmt.Sprintf(replyLookup, 6))
-	send(t, s5, "zone 6 reply")
-	mustNotReceive(t, c5, "a zone 5 connection's reply looked up in zone 6")
+	l.mustNotReceive(c5, "a zone 5 connection's reply looked up in zone 6", func() { send(t, s5, "zone 6 reply") })
 	l.wantConntrack([]string{in5})
 }
 
@@ -381,7 +432,7 @@ func runCTMeta(t *testing.T, c ctMetaCase) {
 
 	// B's SYN-ACK is tracked before its flow drops it: SYN_RECV, which
 	// dump-conntrack prints as OVS does, ESTABLISHED.
-	mustNotDial(t, vm1, 43001, vm2, 5001)
+	l.mustNotDial(vm1, 43001, vm2, 5001)
 	b := ctEntry("tcp", vm1, vm2, 43001, 5001, c.dumpB+tcpState("ESTABLISHED"))
 	l.wantConntrack([]string{a, b})
 
@@ -390,8 +441,7 @@ func runCTMeta(t *testing.T, c ctMetaCase) {
 	l.must("mod-flows", "--strict", fmt.Sprintf(commitA, c.changeA))
 	send(t, ca, "change")
 	mustReceive(t, sa, "change")
-	send(t, sa, "refused")
-	mustNotReceive(t, ca, "a reply after the connection's metadata changed")
+	l.mustNotReceive(ca, "a reply after the connection's metadata changed", func() { send(t, sa, "refused") })
 	changed := ctEntry("tcp", vm1, vm2, 43000, 5000, c.dumpChanged+tcpState("ESTABLISHED"))
 	l.wantConntrack([]string{changed, b})
 
@@ -458,15 +508,15 @@ func mustArrive(t *testing.T, what string, from, to *testenv.PacketSocket, frame
 
 // surfDrops is what the datapath has dropped: packets no flow took
 // (show's table_miss) and what the flows with actions=drop counted.
-func (l *ctLab) surfDrops() uint64 {
-	l.t.Helper()
-	show := l.must("show")
+func (c *cli) surfDrops() uint64 {
+	c.t.Helper()
+	show := c.must("show")
 	m := regexp.MustCompile(` table_miss:(\d+)`).FindStringSubmatch(show)
 	if m == nil {
-		l.t.Fatalf("show: no table_miss counter:\n%s", show)
+		c.t.Fatalf("show: no table_miss counter:\n%s", show)
 	}
 	n, _ := strconv.ParseUint(m[1], 10, 64)
-	for _, line := range strings.Split(l.must("dump-flows"), "\n") {
+	for _, line := range strings.Split(c.must("dump-flows"), "\n") {
 		if strings.HasSuffix(line, " actions=drop") {
 			p := regexp.MustCompile(`n_packets=(\d+)`).FindStringSubmatch(line)
 			k, _ := strconv.ParseUint(p[1], 10, 64)
@@ -477,7 +527,7 @@ func (l *ctLab) surfDrops() uint64 {
 }
 
 // mustNotArrive sends frame and checks that the datapath drops it: its
-// drops (surfDrops) grow within passWait, and the frame is not on `to`
+// drops (surfDrops) grow within dropWait, and the frame is not on `to`
 // then. A quiet read window alone proves nothing in a slow VM.
 func (l *ctLab) mustNotArrive(what string, from, to *testenv.PacketSocket, frame []byte) {
 	t := l.t
@@ -487,18 +537,15 @@ func (l *ctLab) mustNotArrive(what string, from, to *testenv.PacketSocket, frame
 	if err := from.Send(frame); err != nil {
 		t.Fatal(err)
 	}
-	for deadline := time.Now().Add(passWait); l.surfDrops() == before; time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			if _, err := to.ReadMatching(10*time.Millisecond, false, frameIs(frame)); err == nil {
-				t.Fatalf("%s: arrived; it should have been dropped", what)
-			}
-			t.Fatalf("%s: the datapath dropped nothing within %v (table_miss and the drop flows did not count)", what, passWait)
-		}
-	}
-	if _, err := to.ReadMatching(50*time.Millisecond, false, frameIs(frame)); err == nil {
+	dropped := waitCount(l.surfDrops, before+1)
+	_, err := to.ReadMatching(50*time.Millisecond, false, frameIs(frame))
+	switch {
+	case err == nil:
 		t.Fatalf("%s: arrived; it should have been dropped", what)
-	} else if !errors.Is(err, os.ErrDeadlineExceeded) {
+	case !errors.Is(err, os.ErrDeadlineExceeded):
 		t.Fatal(err)
+	case !dropped:
+		t.Fatalf("%s: the datapath dropped nothing within %v (table_miss and the drop flows did not count)", what, dropWait)
 	}
 }
 
@@ -545,8 +592,7 @@ func TestCTE2ERelated(t *testing.T) {
 
 	// Port unreachable about an untracked flow: +inv, dropped.
 	v := dialUDP(t, vm1, 44001, vm2, 6001)
-	send(t, v, "anyone?")
-	mustNotReceive(t, v, "the port unreachable about an untracked flow")
+	l.mustNotReceive(v, "the port unreachable about an untracked flow", func() { send(t, v, "anyone?") })
 	if n := l.flowPackets(invDrop); n != 1 {
 		t.Errorf("the +inv drop flow counted %d packets, want 1 (the unrelated port unreachable)", n)
 	}
@@ -698,8 +744,7 @@ func TestCTE2EForce(t *testing.T) {
 	fromVM1 := ctEntry("udp", vm1, vm2, 46000, 6000, "")
 	fromVM2 := ctEntry("udp", vm2, vm1, 6000, 46000, "")
 
-	exchange("commit")
-	mustNotReceive(t, c, "VM2's reply after ct(commit): still +est+rpl")
+	l.mustNotReceive(c, "VM2's reply after ct(commit): still +est+rpl", func() { exchange("commit") })
 	l.wantConntrack([]string{fromVM1})
 
 	l.must("mod-flows", "--strict", fmt.Sprintf(replyCommit, "commit,force"))
@@ -709,8 +754,7 @@ func TestCTE2EForce(t *testing.T) {
 
 	// VM1's next packet is the reply direction of VM2's connection; VM2's
 	// answer is then +est in the original direction: no flow takes it.
-	exchange("after")
-	mustNotReceive(t, c, "VM2's packet once VM2 is the originator")
+	l.mustNotReceive(c, "VM2's packet once VM2 is the originator", func() { exchange("after") })
 	l.wantConntrack([]string{fromVM2})
 }
 
@@ -773,8 +817,7 @@ func TestCTE2ETimeouts(t *testing.T) {
 	if gone := time.Since(last); gone < 800*time.Millisecond {
 		t.Fatalf("the connection went %v after its last packet; udp_first=1 should keep it about 1 s", gone)
 	}
-	srv.sendTo(t, "too late", vm1Addr)
-	mustNotReceive(t, c, "VM2's packet after the connection timed out")
+	l.mustNotReceive(c, "VM2's packet after the connection timed out", func() { srv.sendTo(t, "too late", vm1Addr) })
 	l.wantConntrack(nil, "zone=7")
 
 	l.must("ct-set-timeouts", "zone=7", "udp_first=0")
@@ -823,8 +866,7 @@ func TestCTE2EFlushTuple(t *testing.T) {
 	l.must("flush-conntrack", "ct_nw_src=10.0.10.1,ct_nw_dst=10.0.10.2,ct_nw_proto=6,ct_tp_src=48001,ct_tp_dst=5000")
 	l.wantConntrack([]string{connB})
 	roundTrip(t, b, sb, "b is untouched")
-	send(t, sa, "late")
-	mustNotReceive(t, a, "the server's data once its connection was flushed")
+	l.mustNotReceive(a, "the server's data once its connection was flushed", func() { send(t, sa, "late") })
 	l.wantConntrack([]string{connB})
 
 	send(t, a, "again")

@@ -88,19 +88,14 @@ func delta(t *testing.T, before, after flowCounts) flowCounts {
 	return d
 }
 
-// surfWaitCounted waits (passWait) until the flow named by parts has
+// surfWaitCounted waits (dropWait) until the flow named by parts has
 // counted more than was packets: the proof that what (a packet the test
 // sent) took that flow, where a quiet read window would only show that
 // nothing arrived in time.
 func (c *cli) surfWaitCounted(was uint64, what string, parts ...string) {
 	c.t.Helper()
-	for deadline := time.Now().Add(passWait); ; time.Sleep(20 * time.Millisecond) {
-		if c.flowCounts().get(c.t, parts...) > was {
-			return
-		}
-		if time.Now().After(deadline) {
-			c.t.Fatalf("%s: the flow %q counted no packet within %v\n%s", what, parts, passWait, c.must("dump-flows"))
-		}
+	if !waitCount(func() uint64 { return c.flowCounts().get(c.t, parts...) }, was+1) {
+		c.t.Fatalf("%s: the flow %q counted no packet within %v\n%s", what, parts, dropWait, c.must("dump-flows"))
 	}
 }
 
