@@ -159,15 +159,21 @@ func TestMultiTablePipeline(t *testing.T) {
 	udp2b := vm2.ListenUDP(t, 5354)
 
 	// Warm the ARP caches (ARP goes to NORMAL), so that every step below
-	// counts IP packets only.
+	// counts IP packets only. Each ping's echo request is seen dropped
+	// where it must be (surfWaitCounted), which also shows that its ARP
+	// was answered; that ping gives up after 1 s decides nothing.
 	for _, vm := range []*testenv.VM{vm2, vm3} {
+		was := c.flowCounts().get(t, fACLDrop...)
 		if err := vm1.Ping(t, vm.IP, 1, time.Second); err == nil {
 			t.Fatalf("ping VM1 -> %v got through: ICMP is not allowed by the ACL", vm)
 		}
+		c.surfWaitCounted(was, fmt.Sprintf("ping VM1 -> %v", vm), fACLDrop...)
 	}
+	was := c.flowCounts().get(t, fT0Drop...)
 	if err := vm2.Ping(t, vm3.IP, 1, time.Second); err == nil {
 		t.Fatal("ping VM2 -> VM3 got through: table 0 has no flow for it")
 	}
+	c.surfWaitCounted(was, "ping VM2 -> VM3", fT0Drop...)
 
 	// An allowed TCP connection: table 0 -> ACL (ct) -> output by reg0.
 	tcpAllowed := func(from *testenv.VM, sport int, to *testenv.VM, fwd, back []string) {
