@@ -129,15 +129,16 @@ func (l *ctLab) flowPackets(text string) int {
 	return n
 }
 
-// ctInvalid returns the datapath's count of +inv packets (ct-stats-show).
-func (l *ctLab) ctInvalid() int {
-	l.t.Helper()
-	out := l.must("ct-stats-show")
-	m := regexp.MustCompile(`invalid: (\d+)`).FindStringSubmatch(out)
+// ctStat returns one of ct-stats-show's datapath counters, e.g. "invalid"
+// (+inv packets) or "refused at maxconns".
+func (c *cli) ctStat(name string) uint64 {
+	c.t.Helper()
+	out := c.must("ct-stats-show")
+	m := regexp.MustCompile(`(?m)^ +` + regexp.QuoteMeta(name) + `: (\d+)$`).FindStringSubmatch(out)
 	if m == nil {
-		l.t.Fatalf("ct-stats-show: no invalid counter:\n%s", out)
+		c.t.Fatalf("ct-stats-show: no %q counter:\n%s", name, out)
 	}
-	n, _ := strconv.Atoi(m[1])
+	n, _ := strconv.ParseUint(m[1], 10, 64)
 	return n
 }
 
@@ -676,7 +677,7 @@ func TestCTE2EInvalid(t *testing.T) {
 	next := seqOf(t, p1, true, 45000, 5000, "ping") + 4 // VM1's next sequence number
 	ack := seqOf(t, p1, false, 5000, 45000, "ping") + 4 // and what it acknowledges
 	l.wantConntrack([]string{ctEntry("tcp", vm1, vm2, 45000, 5000, tcpState("ESTABLISHED"))})
-	inv0 := l.ctInvalid()
+	inv0 := l.ctStat("invalid")
 
 	seg := func(from, to *testenv.VM, sport, dport uint16, flags string, seq, ack uint32, data string) []byte {
 		return testenv.Build(testenv.PacketSpec{SrcMAC: from.MAC, DstMAC: to.MAC, SrcIP: from.IP, DstIP: to.IP, Proto: "tcp",
@@ -701,7 +702,7 @@ func TestCTE2EInvalid(t *testing.T) {
 	if n := l.flowPackets(invDrop); n != 5 {
 		t.Errorf("the +inv flow counted %d packets, want 5", n)
 	}
-	if n := l.ctInvalid() - inv0; n != 5 {
+	if n := l.ctStat("invalid") - inv0; n != 5 {
 		t.Errorf("ct-stats-show counted %d more invalid packets, want 5", n)
 	}
 	l.wantConntrack([]string{ctEntry("tcp", vm1, vm2, 45000, 5000, tcpState("ESTABLISHED"))})

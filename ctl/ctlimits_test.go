@@ -6,7 +6,6 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/ebpfovs/ebpfovs/testenv"
 )
@@ -50,14 +49,14 @@ func TestCTLimitsUsage(t *testing.T) {
 }
 
 // dialRefused: a connection whose SYN conntrack could not commit never
-// establishes through the strict lab flows (its SYN-ACK is +inv).
-func dialRefused(t *testing.T, vm *testenv.VM, sport int) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
-	defer cancel()
-	if conn, err := vm.DialTCPFrom(ctx, sport, "10.0.10.2:5000"); err == nil {
-		conn.Close()
-		t.Fatalf("connection from port %d established over the limit", sport)
+// establishes through the strict lab flows (its SYN-ACK is +inv, dropped:
+// mustNotDial), and ct-stats-show counted the refusal as stat.
+func dialRefused(c *cli, vm *testenv.VM, sport int, to *testenv.VM, stat string) {
+	c.t.Helper()
+	was := c.ctStat(stat)
+	c.mustNotDial(vm, sport, to, 5000)
+	if !waitCount(func() uint64 { return c.ctStat(stat) }, was+1) {
+		c.t.Fatalf("connection from port %d: ct-stats-show's %q did not grow within %v", sport, stat, dropWait)
 	}
 }
 
@@ -100,7 +99,7 @@ func TestCTLimitsLab(t *testing.T) {
 		t.Fatalf("ct-get-maxconns: %q", got)
 	}
 	a, b := dialOK(t, vm1, 56001), dialOK(t, vm1, 56002)
-	dialRefused(t, vm1, 56003)
+	dialRefused(c, vm1, 56003, vm2, "refused at maxconns")
 	if got := c.must("ct-get-nconns"); got != "2\n" {
 		t.Errorf("ct-get-nconns: %q, want 2", got)
 	}
@@ -127,7 +126,7 @@ func TestCTLimitsLab(t *testing.T) {
 	c.must("ct-set-limits", "zone=0,limit=1", "zone=9,limit=0")
 	a = dialOK(t, vm1, 56004)
 	defer a.Close()
-	dialRefused(t, vm1, 56005)
+	dialRefused(c, vm1, 56005, vm2, "refused at zone limit")
 	if got, want := c.must("ct-get-limits"), "default limit=0\nzone=0,limit=1,count=1\nzone=9,limit=0,count=0\n"; got != want {
 		t.Errorf("ct-get-limits:\n%s\nwant:\n%s", got, want)
 	}
@@ -149,5 +148,5 @@ func TestCTLimitsLab(t *testing.T) {
 	if got, want := c.must("ct-get-limits", "zone=0"), "default limit=2\nzone=0,limit=2,count=2\n"; got != want {
 		t.Errorf("ct-get-limits zone=0 with default=2: %q, want %q", got, want)
 	}
-	dialRefused(t, vm1, 56007)
+	dialRefused(c, vm1, 56007, vm2, "refused at zone limit")
 }
