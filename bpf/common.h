@@ -478,7 +478,7 @@ struct ct_entry {
 	__u64 start_ns;     /* CLOCK_MONOTONIC at commit */
 	__u64 expires_ns;   /* CLOCK_MONOTONIC; past it the entry is gone */
 	__u64 packets[2];   /* [0] original direction, [1] reply */
-	__u64 bytes[2];
+	__u64 bytes[2];     /* L3 bytes (IP header on, no Ethernet or padding), as nf_conntrack_acct */
 	__u32 mark;
 	__u32 id;
 	__u64 seq;          /* odd while a CPU owns the entry (tcp, flags, expires_ns, counters, mark, labels, gen; ct_table.h: ct_own) */

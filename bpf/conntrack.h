@@ -137,7 +137,7 @@ static __always_inline int tcp_update(struct ct_entry *e, __u32 gen, struct ct_r
 		e->flags = ef;
 		if (!dry) { /* a dry run works on a copy, and counts nothing */
 			e->packets[res->dir & 1]++;
-			e->bytes[res->dir & 1] += pi->len;
+			e->bytes[res->dir & 1] += pi->l3_len;
 		}
 	}
 	ct_release(e, seq);
@@ -297,7 +297,7 @@ __noinline int ct_execute(const struct flow_key *key, const struct pkt_info *pi,
 
 	/* TCP updated the connection in tcp_update; the others do here. */
 	if (e && proto != IPPROTO_TCP &&
-	    ct_touch(e, ref.gen, proto, res->dir, pi->len, zone, now, dry)) {
+	    ct_touch(e, ref.gen, proto, res->dir, pi->l3_len, zone, now, dry)) {
 		/* It went meanwhile: the packet is a new connection's. */
 		if ((proto == IPPROTO_ICMP || proto == IPPROTO_ICMPV6) &&
 		    icmp_reply_type(pi->icmp_type, proto == IPPROTO_ICMPV6) < 0)

@@ -13,7 +13,7 @@
  * before `written` start at zero for every packet (ctx_init); the rest are
  * written by the parser before anything reads them. */
 struct pkt_info {
-	__u32 len;        /* skb->len, for byte counters */
+	__u32 len;        /* skb->len (the whole frame), for flow and port byte counters */
 	__u8 is_ipv4;     /* a complete IPv4 header was parsed */
 	__u8 is_ipv6;     /* a complete IPv6 header (and extension headers) was parsed */
 	__u8 l4_ok;       /* the TCP/UDP/ICMP header is complete and sane */
@@ -31,7 +31,9 @@ struct pkt_info {
 	__u32 tcp_optlen;  /* bytes of TCP options copied to tcp_opts (<= 40) */
 	__u8 written[0];
 	__u32 ext_len;     /* IPv6: bytes of extension headers (parse_ipv6) */
-	__u32 pad3;
+	__u32 l3_len;      /* is_ipv4/is_ipv6: the IP packet's length, its header on
+			    * (IPv4 total length; IPv6 payload length + 40), as
+			    * nf_conntrack counts a connection's bytes */
 	__be32 inner_src[4]; /* icmp_error: the quoted packet's addresses (IPv4 in [0]) */
 	__be32 inner_dst[4];
 	/* TCP, for window tracking (host order): l4_ok and nw_proto TCP */

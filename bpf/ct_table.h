@@ -589,7 +589,7 @@ static __always_inline void ct_commit(struct ct_result *res, const struct ct_key
 	ne->icmp_code = pi->icmp_code;
 	ne->id = bpf_get_prandom_u32();
 	ne->packets[CT_DIR_ORIG] = 1;
-	ne->bytes[CT_DIR_ORIG] = pi->len;
+	ne->bytes[CT_DIR_ORIG] = pi->l3_len;
 	ne->expires_ns = now + ct_timeout_ns(res->key.proto, &ne->tcp, pi->tcp_flags & TH_RST,
 					     ne->flags, 0, zone);
 

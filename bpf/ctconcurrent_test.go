@@ -125,7 +125,7 @@ func testConcurrentDirections(t *testing.T, d *dp) {
 						invalid[cpu]++
 						continue
 					}
-					delivered[cpu] += uint64(len(frame))
+					delivered[cpu] += uint64(len(frame) - 14) // conntrack counts from the IP header (frames untagged, unpadded)
 					if cpu == 0 {
 						sent.Add(payload)
 					} else if ack := segAck(frame); ack > acked.Load() {
@@ -166,11 +166,13 @@ func testConcurrentDirections(t *testing.T, d *dp) {
 	// conntrack counted it and its bytes on the connection: the tx
 	// counter of its output port, the +est flow of its direction and the
 	// connection's counters moved once per redirect (and for the
-	// handshake's packets), the connection's bytes by its bytes.
+	// handshake's packets), the connection's bytes by its IP packet's.
 	tx := d.txCounts()
 	flows := d.flowPackets() // dump order: table 0's flow, then table 1's by priority, install order
 	_, _, e := d.onlyConn("after the run")
-	hsBytes := [2]uint64{uint64(len(seg(true, "S", isnA, 0, 0)) + len(seg(true, "A", isnA+1, isnB+1, 0))), uint64(len(seg(false, "SA", isnB, isnA+1, 0)))}
+	// Bytes as nf_conntrack counts them: the IP packet, without the
+	// 14-byte Ethernet header.
+	hsBytes := [2]uint64{uint64(len(seg(true, "S", isnA, 0, 0)) - 14 + len(seg(true, "A", isnA+1, isnB+1, 0)) - 14), uint64(len(seg(false, "SA", isnB, isnA+1, 0)) - 14)}
 	for cpu, c := range []struct {
 		what           string
 		port, flow     int

@@ -404,7 +404,7 @@ type DatapathPktCtx struct {
 		TcpOptlen  uint32
 		Written    [0]uint8
 		ExtLen     uint32
-		Pad3       uint32
+		L3Len      uint32
 		InnerSrc   [4]uint32
 		InnerDst   [4]uint32
 		TcpSeq     uint32

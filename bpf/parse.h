@@ -202,6 +202,7 @@ static __always_inline int parse_ipv4(struct cursor *c, struct flow_key *k,
 	if (hlen > 60 || !CURSOR_HAS(c, hlen))
 		return -1;
 	pi->is_ipv4 = 1;
+	pi->l3_len = bpf_ntohs(ip->tot_len); /* no Ethernet padding: the kernel trims it */
 	pi->l4_len = bpf_ntohs(ip->tot_len) - hlen;
 	c->pos += hlen;
 	return 0;
@@ -240,6 +241,7 @@ static __always_inline int parse_ipv6(struct cursor *c, struct flow_key *k,
 	key_word(&k->ipv6_dst[2], pkt_u64(&ip6->daddr.s6_addr32[2]));
 	next = ip6->nexthdr;
 	pi->l4_len = bpf_ntohs(ip6->payload_len);
+	pi->l3_len = pi->l4_len + sizeof(*ip6);
 	c->pos += sizeof(*ip6);
 	payload = c->pos;
 
