@@ -128,17 +128,19 @@ static __always_inline int tcp_update(struct ct_entry *e, __u32 gen, struct ct_r
 		if (res->dir == CT_DIR_REPLY)
 			ef |= CT_E_SEEN_REPLY;
 		/* As the kernel: a packet the tracker ignores refreshes
-		 * nothing; the timeout sees the flags as they were
-		 * before the packet. */
-		if (v == TCPV_ACCEPT)
+		 * nothing, nor is it counted (nf_conntrack_tcp_packet
+		 * returns before nf_ct_refresh_acct); the timeout sees the
+		 * flags as they were before the packet. */
+		if (v == TCPV_ACCEPT) {
 			e->expires_ns = now + ct_timeout_ns(IPPROTO_TCP, &e->tcp,
 							    pi->tcp_flags & TH_RST, e->flags,
 							    now - e->start_ns, zone);
-		e->flags = ef;
-		if (!dry) { /* a dry run works on a copy, and counts nothing */
-			e->packets[res->dir & 1]++;
-			e->bytes[res->dir & 1] += pi->l3_len;
+			if (!dry) { /* a dry run works on a copy, and counts nothing */
+				e->packets[res->dir & 1]++;
+				e->bytes[res->dir & 1] += pi->l3_len;
+			}
 		}
+		e->flags = ef;
 	}
 	ct_release(e, seq);
 	return v; /* invalid, kill, reopen: the caller acts */
