@@ -488,6 +488,12 @@ in_window:
 	/* A connection whose only answer is a RST is gone at once. */
 	if ((opts & TP_ENTRY) && !(opts & TP_SEENREPLY) && (pi->tcp_flags & TH_RST))
 		return TCPV_KILL;
+	/* As the kernel: a SYN in SYN_SENT before any reply (the client's
+	 * retransmitted, or the server's in a simultaneous open) is tracked
+	 * but renews no timeout ("do not renew timeout on SYN retransmit")
+	 * and, returning before nf_ct_refresh_acct, is not counted. */
+	if ((opts & TP_ENTRY) && !(opts & TP_SEENREPLY) && index == TCP_SYN_SET && old == sSS)
+		return TCPV_IGNORE;
 	return TCPV_ACCEPT;
 }
 
