@@ -32,7 +32,11 @@ import (
 //	    for none), and the timeout the connection's last refresh set: the
 //	    two may differ by no more than the test's own measurements allow
 //	    (the kernel's whole seconds, when each system saw the packet and
-//	    showed its table, a clock tick).
+//	    showed its table, a clock tick), and each direction's packet and
+//	    byte counters (the router runs with nf_conntrack_acct=1): equal,
+//	    bytes counted as nf_conntrack counts them, from the IP header on,
+//	    without Ethernet padding (the udp-padded sequence's short frames
+//	    carry some).
 //
 // The TCP sequences then run again through ebpfovs's exact-match cache
 // (ctPathCache, subtests cache/...), warm, so that their packets take the
@@ -405,8 +409,8 @@ type knownDifference struct {
 var knownDifferences = []knownDifference{
 	{
 		seq: "rst-in-window-inexact", pkt: 7,
-		kernel:  "+trk+est+rpl / tcp 10.1.0.1:40005>10.2.0.1:5005 ESTABLISHED 300s",
-		ebpfovs: "+trk+est+rpl / tcp 10.1.0.1:40005>10.2.0.1:5005 ESTABLISHED 10s",
+		kernel:  "+trk+est+rpl / tcp 10.1.0.1:40005>10.2.0.1:5005 ESTABLISHED 300s pkts=4/3 bytes=260/320",
+		ebpfovs: "+trk+est+rpl / tcp 10.1.0.1:40005>10.2.0.1:5005 ESTABLISHED 10s pkts=4/3 bytes=260/320",
 		reason: "Newer nf_conntrack (seen in Debian's 6.12, not in Debian's 6.1 nor this host's 6.18) shortens the " +
 			"timeout to CLOSE's only for a RST that changes the state; for a challenge-ACK RST it keeps the " +
 			"state's timeout (here 300 s: the RST's sequence number left data unacknowledged). ebpfovs " +
@@ -879,6 +883,11 @@ func ctDiffSequences() []ctSequence {
 
 	seqs = append(seqs, ctSequence{name: "udp", about: "UDP: the client twice, the server replies, the client again",
 		pkts: []ctPkt{ctUDP(true, 33333, 53, 30), ctUDP(true, 33333, 53, 30), ctUDP(false, 53, 33333, 60), ctUDP(true, 33333, 53, 30)}})
+	// Short frames padded to the 60-byte Ethernet minimum, as a NIC sends
+	// them: conntrack counts the IP packet, not the padding.
+	pad := func(p ctPkt) ctPkt { p.spec.Pad = true; p.desc += " padded"; return p }
+	seqs = append(seqs, ctSequence{name: "udp-padded", about: "UDP in 60-byte frames (4 bytes of data, 14 of padding), both ways",
+		pkts: []ctPkt{pad(ctUDP(true, 33334, 53, 4)), pad(ctUDP(false, 53, 33334, 4)), pad(ctUDP(true, 33334, 53, 4))}})
 	seqs = append(seqs, ctSequence{name: "icmp-echo", about: "ICMP echo: two requests, two replies",
 		pkts: []ctPkt{ctEcho(true, 8, 77, 1), ctEcho(false, 0, 77, 1), ctEcho(true, 8, 77, 2), ctEcho(false, 0, 77, 2)}})
 	seqs = append(seqs, ctSequence{name: "icmp-echo-reply-without-request", about: "an ICMP echo reply nobody asked for",
@@ -961,14 +970,16 @@ func (r ctResult) String() string {
 }
 
 // same says whether r and o agree: the same ct_state, the same
-// connections, each with a timeout the other's could have been.
+// connections with the same counters, each with a timeout the other's
+// could have been.
 func (r ctResult) same(o ctResult) bool {
 	if r.verdict != o.verdict || len(r.conns) != len(o.conns) {
 		return false
 	}
 	for i, e := range r.conns {
 		f := o.conns[i]
-		if e.key() != f.key() || e.timeout[0] > f.timeout[1] || f.timeout[0] > e.timeout[1] {
+		if e.key() != f.key() || e.counters() != f.counters() ||
+			e.timeout[0] > f.timeout[1] || f.timeout[0] > e.timeout[1] {
 			return false
 		}
 	}
@@ -1005,6 +1016,11 @@ type ctEntry struct {
 	icmpID             uint16 // ICMP and ICMPv6 only: the original direction's id, type, code
 	icmpType, icmpCode uint8
 	state              string // TCP only
+	// packets and bytes are the connection's counters, [0] the original
+	// direction; counted: the system reported them (the kernel with
+	// nf_conntrack_acct on).
+	packets, bytes [2]uint64
+	counted        bool
 	// timeout is what the packet that last refreshed the connection set
 	// it to, in seconds: at least [0], at most [1], as far as the
 	// system's clock and when the test saw the packet and the table tell.
@@ -1034,7 +1050,15 @@ func (e ctEntry) nominal() string {
 	return fmt.Sprintf("%.0fs", math.Round(e.timeout[0]))
 }
 
-func (e ctEntry) String() string { return e.key() + " " + e.nominal() }
+// counters prints the packet and byte counters, original/reply.
+func (e ctEntry) counters() string {
+	if !e.counted {
+		return "pkts=? bytes=?"
+	}
+	return fmt.Sprintf("pkts=%d/%d bytes=%d/%d", e.packets[0], e.packets[1], e.bytes[0], e.bytes[1])
+}
+
+func (e ctEntry) String() string { return e.key() + " " + e.nominal() + " " + e.counters() }
 
 // interval prints the timeout as the range the test allows.
 func (e ctEntry) interval() string {
@@ -1050,7 +1074,7 @@ func (e ctEntry) short() string {
 	if e.state != "" {
 		s += " " + e.state
 	}
-	s += " " + e.nominal()
+	s += " " + e.nominal() + " " + e.counters()
 	if e.src != ctAddr(ctClient) && e.src != ctAddr(ctClient6) {
 		s += " (opened by " + e.src.String() + ")"
 	}
@@ -1096,7 +1120,8 @@ func ctSortEntries(es []ctEntry) {
 
 // ctKernelEntry is a kernel connection, without its timeout.
 func ctKernelEntry(c testenv.KernelConn) ctEntry {
-	e := ctEntry{proto: c.Proto, src: ctAddr(c.Src), dst: ctAddr(c.Dst)}
+	e := ctEntry{proto: c.Proto, src: ctAddr(c.Src), dst: ctAddr(c.Dst),
+		packets: c.Packets, bytes: c.Bytes, counted: c.HasCounters}
 	switch c.Proto {
 	case 6, 17:
 		e.sport, e.dpt = c.Sport, c.Dport
@@ -1114,7 +1139,8 @@ func ctKernelEntry(c testenv.KernelConn) ctEntry {
 
 // ctEbpfovsEntry is an ebpfovs connection, without its timeout.
 func ctEbpfovsEntry(c loader.Conn) ctEntry {
-	e := ctEntry{proto: c.Proto, src: c.OrigSrc.Unmap(), dst: c.OrigDst.Unmap()}
+	e := ctEntry{proto: c.Proto, src: c.OrigSrc.Unmap(), dst: c.OrigDst.Unmap(),
+		packets: c.Packets, bytes: c.Bytes, counted: true}
 	switch c.Proto {
 	case 6, 17:
 		e.sport, e.dpt = c.OrigSport, c.OrigDport

@@ -109,6 +109,9 @@ var KernelCTSysctls = []struct{ Key, Value string }{
 	{"net/netfilter/nf_conntrack_checksum", "1"},
 }
 
+// kernelCTAcct turns nf_conntrack's accounting on in the router's namespace.
+const kernelCTAcct = "net/netfilter/nf_conntrack_acct"
+
 // KernelCT is the Linux kernel's own nf_conntrack as a test oracle: a
 // network namespace that routes between two tap devices (client side
 // 10.1.0.0/24 and fd01::/64, server side 10.2.0.0/24 and fd02::/64), with
@@ -235,6 +238,10 @@ func NewKernelCT(tb testing.TB) *KernelCT {
 	for _, s := range KernelCTSysctls {
 		sysctls = append(sysctls, sysctl{s.Key, s.Value})
 	}
+	// Per-connection packet and byte counters (off by default), as OVS's
+	// kernel datapath and `conntrack -L -o extended` show them: read by
+	// Conns. A connection gets them when it is created, so before any.
+	sysctls = append(sysctls, sysctl{kernelCTAcct, "1"})
 	for _, s := range sysctls {
 		if err := ns.SetSysctl(s.key, s.value); err != nil {
 			tb.Fatalf("testenv: netns %s: sysctl %s=%s: %v", ns.Name, s.key, s.value, err)
@@ -393,10 +400,10 @@ func nlAttrs(b []byte) []nlAttr {
 	return out
 }
 
-// Sysctls reads, in the router's namespace, ip_forward, rp_filter and the
-// settings of KernelCTSysctls, as "net.ipv4.ip_forward=1" strings.
+// Sysctls reads, in the router's namespace, ip_forward, rp_filter,
+// nf_conntrack_acct and the settings of KernelCTSysctls, as "net.ipv4.ip_forward=1" strings.
 func (k *KernelCT) Sysctls() ([]string, error) {
-	keys := []string{"net/ipv4/ip_forward", "net/ipv4/conf/all/rp_filter"}
+	keys := []string{"net/ipv4/ip_forward", "net/ipv4/conf/all/rp_filter", kernelCTAcct}
 	for _, s := range KernelCTSysctls {
 		keys = append(keys, s.Key)
 	}
@@ -489,9 +496,15 @@ func (k *KernelCT) Send(fromClient bool, frame []byte) (KernelCTVerdict, error) 
 	if err := in.WriteFrame(frame); err != nil {
 		return v, err
 	}
+	// The router forwards the IP packet without the Ethernet padding a
+	// short frame may carry (ip_rcv trims it to the IP header's length).
+	sent := frame
+	if l3 := kernelCTL3End(frame); l3 > 0 && l3 < len(frame) {
+		sent = frame[:l3]
+	}
 	_, err := out.ReadFrameMatching(kernelCTForwardWait, func(b []byte) bool {
-		return len(b) == len(frame) && bytes.Equal(b[addrs:l4], frame[addrs:l4]) && // addresses
-			b[proto] == frame[proto] && bytes.Equal(b[l4:], frame[l4:]) // protocol, L4 untouched
+		return len(b) == len(sent) && bytes.Equal(b[addrs:l4], sent[addrs:l4]) && // addresses
+			b[proto] == sent[proto] && bytes.Equal(b[l4:], sent[l4:]) // protocol, L4 untouched
 	})
 	switch {
 	case err == nil:
@@ -523,6 +536,18 @@ func (k *KernelCT) Send(fromClient bool, frame []byte) (KernelCTVerdict, error) 
 	return v, nil
 }
 
+// kernelCTL3End is where an untagged IPv4 or IPv6 frame's IP packet ends
+// by its header's length (before any Ethernet padding), or 0.
+func kernelCTL3End(frame []byte) int {
+	switch {
+	case len(frame) >= 14+20 && frame[14]>>4 == 4:
+		return 14 + int(binary.BigEndian.Uint16(frame[14+2:]))
+	case len(frame) >= 14+40 && frame[14]>>4 == 6:
+		return 14 + 40 + int(binary.BigEndian.Uint16(frame[14+4:]))
+	}
+	return 0
+}
+
 // KernelConn is one connection in the router's conntrack table, by its
 // original-direction tuple.
 type KernelConn struct {
@@ -536,6 +561,12 @@ type KernelConn struct {
 	TCPState   uint8 // nf_conntrack's TCP state (TCP_CONNTRACK_*), TCP only
 	HasTCPInfo bool
 	Timeout    uint32 // seconds left before it expires, truncated
+	// Packets and Bytes are nf_conntrack_acct's counters, [0] the
+	// original direction, [1] the reply: bytes from the IP header on
+	// (skb->len at the hook, Ethernet padding trimmed). HasCounters: the
+	// dump carried them (the accounting extension was on at creation).
+	Packets, Bytes [2]uint64
+	HasCounters    bool
 }
 
 // ctnetlink's message and attributes (linux/netfilter/nfnetlink_conntrack.h),
@@ -544,9 +575,14 @@ const (
 	nfnlSubsysCTNetlink = 1 // NFNL_SUBSYS_CTNETLINK
 	ipctnlMsgCTGet      = 1 // IPCTNL_MSG_CT_GET
 
-	ctaTupleOrig = 1 // CTA_TUPLE_ORIG
-	ctaProtoinfo = 4 // CTA_PROTOINFO
-	ctaTimeout   = 7 // CTA_TIMEOUT
+	ctaTupleOrig     = 1  // CTA_TUPLE_ORIG
+	ctaProtoinfo     = 4  // CTA_PROTOINFO
+	ctaTimeout       = 7  // CTA_TIMEOUT
+	ctaCountersOrig  = 9  // CTA_COUNTERS_ORIG
+	ctaCountersReply = 10 // CTA_COUNTERS_REPLY
+
+	ctaCountersPackets = 1 // CTA_COUNTERS_PACKETS (be64)
+	ctaCountersBytes   = 2 // CTA_COUNTERS_BYTES (be64)
 
 	ctaTupleIP    = 1 // CTA_TUPLE_IP
 	ctaTupleProto = 2 // CTA_TUPLE_PROTO
@@ -671,6 +707,20 @@ func parseKernelConn(b []byte) KernelConn {
 			if len(a.val) == 4 {
 				c.Timeout = binary.BigEndian.Uint32(a.val)
 			}
+		case ctaCountersOrig, ctaCountersReply:
+			dir := 0
+			if a.typ == ctaCountersReply {
+				dir = 1
+			}
+			for _, n := range nlAttrs(a.val) {
+				switch {
+				case n.typ == ctaCountersPackets && len(n.val) == 8:
+					c.Packets[dir] = binary.BigEndian.Uint64(n.val)
+				case n.typ == ctaCountersBytes && len(n.val) == 8:
+					c.Bytes[dir] = binary.BigEndian.Uint64(n.val)
+				}
+			}
+			c.HasCounters = true
 		}
 	}
 	return c
