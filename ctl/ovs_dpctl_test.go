@@ -459,7 +459,11 @@ var dpctlStart = regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}$`)
 //     time, so its tuples have no packets=/bytes= and it prints no start=;
 //     ebpfovs prints them as the kernel datapath does with
 //     nf_conntrack_acct and nf_conntrack_timestamp on (README): they are
-//     checked for form and left out. timeout= values are each conntrack's
+//     checked for form and left out here. For the counters' values the
+//     kernel is the reference: bpf's TestCTDiff compares every
+//     connection's packets and bytes (from the IP header on) with
+//     nf_conntrack's, and TestConntrackBytes checks tagged and padded
+//     frames' bytes exactly. timeout= values are each conntrack's
 //     own policy's (the userspace defaults differ from the kernel's) and
 //     time: both must print one;
 //   - every other field (protocol, tuples, zone, mark, labels, TCP state)

@@ -69,7 +69,7 @@ type Conn struct {
 	Mark             uint32
 	Labels           [16]byte
 	ID               uint32
-	Packets, Bytes   [2]uint64 // [0] original, [1] reply
+	Packets, Bytes   [2]uint64 // [0] original, [1] reply; bytes from the IP header on, as nf_conntrack_acct
 	Start            time.Time
 	Timeout          time.Duration // left before it expires
 	SeenReply        bool
