@@ -4,7 +4,7 @@ import (
 	"net"
 	"testing"
 
-	"github.com/ebpfovs/ebpfovs/loader"
+	"github.com/ebpfovs/ebpfovs/dpctl"
 	"github.com/ebpfovs/ebpfovs/testenv"
 )
 
@@ -60,7 +60,7 @@ func TestConntrackBytes(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			d.t = t
-			if _, err := d.b.FlushConntrack(loader.CTFilter{}); err != nil {
+			if _, err := d.b.FlushConntrack(dpctl.Filter{}); err != nil {
 				t.Fatal(err)
 			}
 			req := c.spec
