@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -254,4 +255,91 @@ func containsAny(s string, subs []string) bool {
 		}
 	}
 	return false
+}
+
+// TestBuildLabDetached builds a lab as ebpfovs-lab up does (a tag, detached)
+// and removes it by tag as ebpfovs-lab down does: the names follow the tag,
+// no owner record is kept (so no stale sweep takes the lab from a process
+// that exited), and DeleteLab leaves nothing and may run twice.
+func TestBuildLabDetached(t *testing.T) {
+	t.Parallel()
+	RequirePrivileged(t)
+	tag := UniqueName("tstd-")
+	lab, remove, err := BuildLab(LabOptions{Tag: tag, Detached: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	removed := false
+	t.Cleanup(func() {
+		if !removed {
+			remove()
+		}
+	})
+	names := []string{tag + "-hv", tag + "-vm1", tag + "-vm2"}
+	got := []string{lab.Host.Name, lab.VM(1).NS.Name, lab.VM(2).NS.Name}
+	if lab.Tag != tag || strings.Join(got, " ") != strings.Join(names, " ") {
+		t.Errorf("lab %q namespaces %v, want %q and %v", lab.Tag, got, tag, names)
+	}
+	for _, name := range names {
+		if _, err := os.Lstat(filepath.Join(OwnerDir, name)); !os.IsNotExist(err) {
+			t.Errorf("detached lab namespace %s has an owner record (%v)", name, err)
+		}
+	}
+	if err := lab.VM(1).Ping(t, lab.VM(2).IP, 1, 5*time.Second); err == nil {
+		t.Errorf("VM1 reached VM2 through unconnected ports")
+	}
+	if _, err := lab.AddBridge("br0"); err != nil {
+		t.Fatal(err)
+	}
+	if err := lab.VM(1).Ping(t, lab.VM(2).IP, 2, 5*time.Second); err != nil {
+		t.Error(err)
+	}
+	for i := 0; i < 2; i++ {
+		if err := DeleteLab(tag); err != nil {
+			t.Fatal(err)
+		}
+	}
+	removed = true
+	for _, name := range names {
+		if _, err := os.Lstat(filepath.Join(NetnsRunDir, name)); !os.IsNotExist(err) {
+			t.Errorf("%s still exists after DeleteLab (%v)", name, err)
+		}
+	}
+}
+
+// TestBuildLabDirect checks the benchmarks' path A lab: no host, the VMs'
+// eth0 joined directly, and a remove function that deletes both VMs.
+func TestBuildLabDirect(t *testing.T) {
+	t.Parallel()
+	RequirePrivileged(t)
+	lab, remove, err := BuildLab(LabOptions{Direct: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { remove() })
+	if lab.Host != nil || lab.VM(1).Port != "" || !strings.HasPrefix(lab.Tag, LabTagPrefix) {
+		t.Errorf("direct lab: host %v, VM1 port %q, tag %q", lab.Host, lab.VM(1).Port, lab.Tag)
+	}
+	if err := lab.VM(1).Ping(t, lab.VM(2).IP, 2, 5*time.Second); err != nil {
+		t.Error(err)
+	}
+	h := lab.VM(2).NS.MustHandle(t)
+	eth, err := h.LinkByName("eth0")
+	if err != nil || eth.Attrs().HardwareAddr.String() != VMMAC(2).String() {
+		t.Errorf("VM2 eth0: %v %v", eth, err)
+	}
+	if err := remove(); err != nil {
+		t.Fatal(err)
+	}
+	for _, vm := range lab.VMs {
+		if _, err := os.Lstat(vm.NS.Path); !os.IsNotExist(err) {
+			t.Errorf("%s still exists after remove (%v)", vm.NS, err)
+		}
+	}
+	if _, _, err := BuildLab(LabOptions{Direct: true, VMs: 3}); err == nil {
+		t.Error("Direct lab with 3 VMs built")
+	}
+	if _, _, err := BuildLab(LabOptions{Detached: true}); err == nil {
+		t.Error("Detached lab without a tag built")
+	}
 }

@@ -77,35 +77,71 @@ func CreateNS(prefix string) (*NS, error) {
 	// the unlikely collision with a name that exists right now, and we
 	// simply retry with another name.
 	for attempt := 0; ; attempt++ {
-		name := UniqueName(prefix)
-		path := filepath.Join(NetnsRunDir, name)
+		ns, taken, err := createNS(UniqueName(prefix), true)
+		if taken && attempt < 10 {
+			continue
+		}
+		return ns, err
+	}
+}
+
+// createNamedNS creates the network namespace called name, which must not
+// exist yet, and brings its loopback up. With owned, the namespace is
+// recorded in OwnerDir as this process's, so the sweep of a later process
+// deletes it should this one die without deleting it; without, it may
+// outlive the process (nothing but Delete removes it).
+func createNamedNS(name string, owned bool) (*NS, error) {
+	if err := prepareRunDir(); err != nil {
+		return nil, err
+	}
+	ns, _, err := createNS(name, owned)
+	if err != nil {
+		return nil, err
+	}
+	if err := ns.Do(func() error {
+		lo, err := netlink.LinkByName("lo")
+		if err != nil {
+			return err
+		}
+		return netlink.LinkSetUp(lo)
+	}); err != nil {
+		return nil, errors.Join(fmt.Errorf("netns %s: bring lo up: %w", name, err), ns.Delete())
+	}
+	return ns, nil
+}
+
+// createNS creates and mounts the namespace name (see CreateNS), recording
+// its owner if owned. taken reports that the name exists already (the
+// error says so too). The caller has run prepareRunDir.
+func createNS(name string, owned bool) (ns *NS, taken bool, err error) {
+	path := filepath.Join(NetnsRunDir, name)
+	if owned {
 		ok, err := claimOwner(name)
 		if err != nil {
-			return nil, fmt.Errorf("record owner of %s: %w", name, err)
+			return nil, false, fmt.Errorf("record owner of %s: %w", name, err)
 		}
 		if !ok {
-			if attempt < 10 {
-				continue
-			}
-			return nil, fmt.Errorf("%s: name taken", name)
+			return nil, true, fmt.Errorf("%s: name taken", name)
 		}
-		fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CREAT|unix.O_EXCL|unix.O_CLOEXEC, 0)
-		if err != nil {
-			releaseOwner(name)
-			if errors.Is(err, unix.EEXIST) && attempt < 10 {
-				continue
-			}
-			return nil, fmt.Errorf("create %s: %w", path, err)
-		}
-		unix.Close(fd)
-		if err := mountNewNetns(path); err != nil {
-			os.Remove(path)
-			releaseOwner(name)
-			return nil, err
-		}
-		createdNames.Store(name, true)
-		return &NS{Name: name, Path: path}, nil
 	}
+	release := func() {
+		if owned {
+			releaseOwner(name)
+		}
+	}
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CREAT|unix.O_EXCL|unix.O_CLOEXEC, 0)
+	if err != nil {
+		release()
+		return nil, errors.Is(err, unix.EEXIST), fmt.Errorf("create %s: %w", path, err)
+	}
+	unix.Close(fd)
+	if err := mountNewNetns(path); err != nil {
+		os.Remove(path)
+		release()
+		return nil, false, err
+	}
+	createdNames.Store(name, true)
+	return &NS{Name: name, Path: path}, false, nil
 }
 
 // mountNewNetns creates a fresh network namespace and bind-mounts it onto
