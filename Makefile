@@ -41,8 +41,11 @@ vmtest: deps build ## run the privileged tests in VMs on Debian's 6.1, 6.12 and 
 test-unit: ## the tests that need no root (parser, printer, CLI usage)
 	$(GO) test $(TEST_FLAGS) ./ofctl ./ctl
 
+# The demo's namespaces come from ./ebpfovs-lab (testenv/cmd/lab), the
+# tests' lab as a command.
 demo: deps build ## run the Open vSwitch conntrack lab in network namespaces
-	@scripts/demo.sh ./ebpfovs
+	$(GO) build -o ebpfovs-lab ./testenv/cmd/lab
+	@scripts/demo.sh ./ebpfovs ./ebpfovs-lab
 
 # Benchmarks (docs/performance.md); BENCH_FLAGS adds flags, e.g. -paths A,E.
 .PHONY: bench bench-full bench-ab bench-profile
@@ -69,5 +72,5 @@ verifier-report: deps ## the verifier's work per datapath program on this kernel
 vet: ## go vet
 	$(GO) vet ./...
 
-clean: ## remove the built binary
-	rm -f ebpfovs
+clean: ## remove the built binaries
+	rm -f ebpfovs ebpfovs-lab

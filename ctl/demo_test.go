@@ -52,8 +52,9 @@ func TestSurfMakeDemo(t *testing.T) {
 		t.Fatalf("make demo: %v; no show of its bridge in the output:\n%s", err, o)
 	}
 	tag := m[1]
-	hv := "ebpfovs-demo-hv-" + tag
-	nsPaths := []string{hv, "ebpfovs-demo-vm1-" + tag, "ebpfovs-demo-vm2-" + tag}
+	labTag := "ebpfovs-demo-" + tag // ebpfovs-lab up --tag
+	hv := testenv.LabHostNS(labTag)
+	nsPaths := []string{hv, testenv.LabVMNS(labTag, 1), testenv.LabVMNS(labTag, 2)}
 	pins := "/sys/fs/bpf/ebpfovs/demo" + tag
 	t.Cleanup(func() { // what the demo failed to remove, should it fail to
 		if _, err := os.Stat(pins); err == nil {

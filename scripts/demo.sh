@@ -2,24 +2,25 @@
 # The Open vSwitch conntrack lab, run on ebpfovs in network namespaces.
 # VM1 (10.0.10.1) and VM2 (10.0.10.2) are namespaces whose eth0 is a veth;
 # the other ends, vnet1 and vnet2, sit in a "hypervisor" namespace and are
-# the switch's ports. Everything is removed at the end, even on failure.
+# the switch's ports. The lab is the tests' and benchmarks' one, built by
+# ebpfovs-lab (testenv/cmd/lab). Everything is removed at the end, even on
+# failure.
 set -euo pipefail
 
 EBPFOVS=$(readlink -f "${1:-./ebpfovs}")
+LAB=$(readlink -f "${2:-./ebpfovs-lab}")
 [[ $(id -u) -eq 0 ]] || { echo "demo: run as root (sudo make demo)" >&2; exit 1; }
 
-tag=$$
-HOST=ebpfovs-demo-hv-$tag
-VM1=ebpfovs-demo-vm1-$tag
-VM2=ebpfovs-demo-vm2-$tag
-BR=demo$tag
+tag=ebpfovs-demo-$$
+BR=demo$$
+HOST=
 pids=()
 
 cleanup() {
   set +e
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-  "$EBPFOVS" -b "$BR" --netns "$HOST" detach >/dev/null 2>&1
-  for ns in "$VM1" "$VM2" "$HOST"; do ip netns del "$ns" 2>/dev/null; done
+  [[ -z $HOST ]] || "$EBPFOVS" -b "$BR" --netns "$HOST" detach >/dev/null 2>&1
+  "$LAB" down --tag "$tag"
 }
 trap cleanup EXIT
 
@@ -35,20 +36,14 @@ ovs() {
 }
 vm() { local ns=$1; shift; nsenter --net=/run/netns/"$ns" "$@"; }
 
-bold "Topology: VM1 (10.0.10.1) -- vnet1 [ebpfovs] vnet2 -- VM2 (10.0.10.2)"
-ip netns add "$HOST"; ip netns add "$VM1"; ip netns add "$VM2"
-for i in 1 2; do
-  vmns=$VM1; [[ $i == 2 ]] && vmns=$VM2
-  ip -n "$HOST" link add "vnet$i" type veth peer name eth0 netns "$vmns"
-  vm "$vmns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1
-  ip -n "$vmns" addr add "10.0.10.$i/24" dev eth0
-  ip -n "$vmns" link set lo up
-  ip -n "$vmns" link set eth0 up
-  ip -n "$HOST" link set "vnet$i" up
-done
+# The namespaces HOST, VM1 and VM2, the VMs' addresses VMn_IP and their
+# ports VMn_PORT, as shell assignments.
+lab=$("$LAB" up --tag "$tag")
+eval "$lab"
+bold "Topology: VM1 ($VM1_IP) -- $VM1_PORT [ebpfovs] $VM2_PORT -- VM2 ($VM2_IP)"
 
 bold "Attach the datapath to the VM ports (a new bridge starts with priority=0 actions=NORMAL)"
-ovs attach vnet1 vnet2
+ovs attach "$VM1_PORT" "$VM2_PORT"
 
 bold "flow-1 and flow-2: VM1 may open TCP connections to VM2; replies are not tracked yet"
 ovs add-flow "table=0, priority=50, ct_state=-trk, tcp, in_port=vnet1, actions=ct(table=0)"
@@ -59,12 +54,12 @@ connect() { # connect VM1 -> VM2:5000, hold the connection open for $1 seconds
   pids+=($!)
   sleep 0.5
   # -N: shut the connection down when stdin ends, so both ends close.
-  (sleep "$1") | vm "$VM1" timeout 10 nc -N -v 10.0.10.2 5000 2>&1 | sed 's/^/VM1: /' &
+  (sleep "$1") | vm "$VM1" timeout 10 nc -N -v "$VM2_IP" 5000 2>&1 | sed 's/^/VM1: /' &
   pids+=($!)
   sleep 1
 }
 
-bold "VM2: nc -l 5000    VM1: nc -v 10.0.10.2 5000"
+bold "VM2: nc -l 5000    VM1: nc -v $VM2_IP 5000"
 connect 2
 ovs dump-conntrack
 echo "(SYN_SENT: the SYN was committed; VM2's answer took the NORMAL flow, untracked)"
@@ -89,7 +84,7 @@ echo "(its SYN is +trk+new, which no lab flow matches, so it falls to priority=0
 vm "$VM1" timeout 5 nc -l 6000 >/dev/null 2>&1 &
 pids+=($!)
 sleep 0.5
-vm "$VM2" timeout 3 nc -z -w 2 10.0.10.1 6000 && echo "VM2: nc -z 10.0.10.1 6000: connected"
+vm "$VM2" timeout 3 nc -z -w 2 "$VM1_IP" 6000 && echo "VM2: nc -z $VM1_IP 6000: connected"
 
 bold "Make the firewall strict: NORMAL only for ARP"
 ovs del-flows --strict "priority=0"
@@ -97,10 +92,10 @@ ovs add-flow "priority=0, arp, actions=NORMAL"
 vm "$VM1" timeout 5 nc -l 6000 >/dev/null 2>&1 &
 pids+=($!)
 sleep 0.5
-if vm "$VM2" timeout 3 nc -z -w 2 10.0.10.1 6000; then
+if vm "$VM2" timeout 3 nc -z -w 2 "$VM1_IP" 6000; then
   echo "VM2: connected (unexpected)"; exit 1
 fi
-echo "VM2: nc -z 10.0.10.1 6000: refused by the flows (no flow allows a new connection from vnet2)"
+echo "VM2: nc -z $VM1_IP 6000: refused by the flows (no flow allows a new connection from vnet2)"
 connect 1
 ovs dump-conntrack
 echo "(VM1 -> VM2 still works: the lab's flows carry it both ways)"
