@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/ebpfovs/ebpfovs/testenv"
 )
 
 // OVSSchema is the Open vSwitch database schema shipped by Debian's
@@ -32,8 +34,7 @@ const OVSSchema = "/usr/share/openvswitch/vswitch.ovsschema"
 // instead, which also turns off their TSO.
 func setupOVS(ctx context.Context, env *Env, txOff bool) (*Path, error) {
 	p := &Path{ID: "D", Name: "Open vSwitch, userspace datapath"}
-	var err error
-	if p.Host, p.VM1, p.VM2, err = env.vethLab(ctx, p.ID); err != nil {
+	if _, err := env.vethLab(p, testenv.LabOptions{TxOffloadOff: txOff}); err != nil {
 		return nil, err
 	}
 	dir, err := env.SubDir("ovs")
@@ -62,12 +63,7 @@ func setupOVS(ctx context.Context, env *Env, txOff bool) (*Path, error) {
 	if err := vsctl(ctx, "--no-wait", "init"); err != nil {
 		return nil, err
 	}
-	if txOff {
-		for _, ns := range []string{p.VM1, p.VM2} {
-			if _, err := Run(ctx, InNetns(ns, "ethtool", "-K", "eth0", "tx", "off")...); err != nil {
-				return nil, err
-			}
-		}
+	if txOff { // done by the lab (LabOptions.TxOffloadOff)
 		p.Notes = append(p.Notes, "VMs: ethtool -K eth0 tx off")
 	} else {
 		// Read by ovs-vswitchd only at start.

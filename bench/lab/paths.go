@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ebpfovs/ebpfovs/loader"
+	"github.com/ebpfovs/ebpfovs/testenv"
 )
 
 // LabFlows are the five flows of the ebpfovs/Open vSwitch conntrack lab
@@ -73,9 +74,6 @@ type Path struct {
 	SetUDPTimeout func(ctx context.Context, zone, secs int) error
 }
 
-// VMMAC is the MAC address of lab VM n (configureVM).
-func VMMAC(n int) string { return fmt.Sprintf("02:00:00:00:0a:%02x", n) }
-
 // Options configure the paths.
 type Options struct {
 	// Ebpfovs is the ebpfovs binary.
@@ -93,7 +91,7 @@ func Setup(ctx context.Context, env *Env, id string, opt Options) (*Path, error)
 	)
 	switch id {
 	case "A":
-		p, err = setupDirect(ctx, env)
+		p, err = setupDirect(env)
 	case "B":
 		p, err = setupBridge(ctx, env, false)
 	case "C":
@@ -115,23 +113,13 @@ func Setup(ctx context.Context, env *Env, id string, opt Options) (*Path, error)
 
 // setupDirect is path A: one veth pair from VM1's eth0 to VM2's eth0, the
 // physical limit of the lab.
-func setupDirect(ctx context.Context, env *Env) (*Path, error) {
+func setupDirect(env *Env) (*Path, error) {
 	p := &Path{ID: "A", Name: "direct veth pair"}
-	var err error
-	if p.VM1, err = env.NewNetns(ctx, "a-vm1"); err != nil {
+	l, err := env.buildLab(p.ID, testenv.LabOptions{Direct: true})
+	if err != nil {
 		return nil, err
 	}
-	if p.VM2, err = env.NewNetns(ctx, "a-vm2"); err != nil {
-		return nil, err
-	}
-	if _, err := Run(ctx, "ip", "-n", p.VM1, "link", "add", "eth0", "type", "veth", "peer", "name", "eth0", "netns", p.VM2); err != nil {
-		return nil, err
-	}
-	for i, ns := range []string{p.VM1, p.VM2} {
-		if err := configureVM(ctx, ns, i+1); err != nil {
-			return nil, err
-		}
-	}
+	p.VM1, p.VM2 = l.VM(1).NS.Name, l.VM(2).NS.Name
 	return p, nil
 }
 
@@ -143,21 +131,14 @@ func setupBridge(ctx context.Context, env *Env, nft bool) (*Path, error) {
 	if nft {
 		p.ID, p.Name = "C", "Linux bridge + nftables conntrack"
 	}
-	var err error
-	if p.Host, p.VM1, p.VM2, err = env.vethLab(ctx, p.ID); err != nil {
+	l, err := env.vethLab(p, testenv.LabOptions{})
+	if err != nil {
 		return nil, err
 	}
-	for _, args := range [][]string{
-		// STP off so the ports forward at once; no multicast snooping
-		// (no IGMP queries or reports in the measurements).
-		{"link", "add", "br0", "type", "bridge", "stp_state", "0", "mcast_snooping", "0"},
-		{"link", "set", "vnet1", "master", "br0"},
-		{"link", "set", "vnet2", "master", "br0"},
-		{"link", "set", "br0", "up"},
-	} {
-		if _, err := Run(ctx, append([]string{"ip", "-n", p.Host}, args...)...); err != nil {
-			return nil, err
-		}
+	// STP off so the ports forward at once; no multicast snooping (no IGMP
+	// queries or reports in the measurements).
+	if _, err := l.AddBridge("br0"); err != nil {
+		return nil, err
 	}
 	if !nft {
 		// A new namespace has bridge-nf-call-iptables=1 once br_netfilter
@@ -236,8 +217,7 @@ func setupEbpfovs(ctx context.Context, env *Env, bin string, xdp bool) (*Path, e
 		p = &Path{ID: "F", Name: "ebpfovs, XDP mode"}
 		mode = "xdp"
 	}
-	var err error
-	if p.Host, p.VM1, p.VM2, err = env.vethLab(ctx, p.ID); err != nil {
+	if _, err := env.vethLab(p, testenv.LabOptions{}); err != nil {
 		return nil, err
 	}
 	if xdp {
