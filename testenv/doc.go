@@ -4,14 +4,27 @@
 // sockets and commands inside a VM's namespace, and gopacket based frame
 // crafting (including malformed frames) for BPF_PROG_TEST_RUN and tap tests.
 //
+// # The lab
+//
+// The lab ([Lab]) is built in one place, [BuildLab], which needs no test: it
+// returns the lab and a function that removes it. Tests call [NewLab], a
+// wrapper that fails the test on error and removes the lab in a t.Cleanup;
+// the benchmarks (bench/lab) call BuildLab for each path; the demo
+// (scripts/demo.sh) gets its namespaces from the ebpfovs-lab command
+// (testenv/cmd/lab: `up --tag T` builds a [LabOptions.Detached] lab and
+// prints its names, `down --tag T` is [DeleteLab]). Its namespaces are named
+// after a tag ([LabHostNS], [LabVMNS]); its addresses and MACs are [VMIP]
+// and [VMMAC].
+//
 // # Isolation and cleanup
 //
 // Tests of many packages run in parallel on one kernel, so every namespace
-// gets a unique name (see [UniqueName]) and everything a helper creates is
-// removed by a t.Cleanup registered on the testing.TB passed in, also when the
-// test fails. Interfaces are only ever created inside namespaces the test owns,
-// never in the caller's (root) namespace, so plain names such as "vnet1" and
-// "eth0" are safe.
+// gets a unique name (see [UniqueName]; a lab's tag is one unless the caller
+// gives its own) and everything a helper creates is removed by a t.Cleanup
+// registered on the testing.TB passed in, also when the test fails.
+// Interfaces are only ever created inside namespaces the test owns, never in
+// the caller's (root) namespace, so plain names such as "vnet1" and "eth0"
+// are safe.
 //
 // # Mount namespace
 //

@@ -26,7 +26,8 @@ const NetnsRunDir = "/run/netns"
 // namespace is bind-mounted at /run/netns/NAME, so `ip netns`, nsenter and
 // the ebpfovs --netns flag find it by name.
 type NS struct {
-	// Name is the namespace name, e.g. "eoh-3fa2c19b0d7".
+	// Name is the namespace name, e.g. "tstw-3fa2c19b0d" or a lab's
+	// "eolab-3fa2c19b0-hv".
 	Name string
 	// Path is the bind mount, NetnsRunDir + "/" + Name.
 	Path string
