@@ -233,7 +233,17 @@ static __always_inline __u64 ct_timeout_ns(__u8 proto, const struct ct_tcp *t, i
  * two more, and the counters two more again. A packet in softirq owns the
  * entry for well under a microsecond.
  */
-#define CT_TRIES (1 << 16) /* ~1 ms of tries: bpf_loop, so the verifier checks one */
+/*
+ * 1 << 23 is BPF_MAX_LOOPS, the most one bpf_loop call takes: ~130 ms of
+ * tries on bare metal, seconds under TCG. Only a preempted owner makes a
+ * CPU spin that long (softirq cannot be preempted on bare metal; a VM's
+ * host can deschedule a vCPU for tens of milliseconds), and the kernel's
+ * conntrack spins on the connection's lock without a bound. 1 << 16
+ * (~1 ms) was too few: a TCG VM's FIN lost to a preempted owner came out
+ * +inv and left the connection ESTABLISHED (CI, TestLabAuto on 7.3).
+ * bpf_loop: the verifier checks the callback once, whatever the count.
+ */
+#define CT_TRIES (1 << 23)
 
 /*
  * Set by the loader on amd64 (loader/bridge.go); read-only data, so the
@@ -282,14 +292,14 @@ static long ct_own_once(__u32 i, struct ct_own_try *o)
  * ct_release), or 0 when CT_TRIES attempts found it owned (counted).
  *
  * The first try is inline: an entry is almost never owned. Then up to
- * CT_TRIES (65,536, about a millisecond) through bpf_loop, whose callback
- * the verifier checks once however many turns it takes. An owner holds
- * the entry for a few hundred instructions, but a VM's CPU can be
- * preempted by its host while it does: with 32 tries, as before, a
- * packet of the other direction then came out +inv, and a FIN found
- * +inv leaves the connection ESTABLISHED for good (the likely cause of a
- * close that the CI's TCG VMs once showed stuck in ESTABLISHED). The
- * kernel's conntrack spins on the connection's lock without a bound.
+ * CT_TRIES (8,388,608, the most bpf_loop allows) through bpf_loop, whose
+ * callback the verifier checks once however many turns it takes. An
+ * owner holds the entry for a few hundred instructions, but a VM's CPU
+ * can be preempted by its host while it does: with 32 tries, and later
+ * with 65,536, a packet of the other direction then came out +inv in
+ * CI's TCG VMs, and a FIN found +inv leaves the connection ESTABLISHED
+ * for good. The kernel's conntrack spins on the connection's lock
+ * without a bound.
  *
  * Global, verified once: inlined, each of its eight call sites in
  * ct_execute multiplied the verifier's work by its tries, and some

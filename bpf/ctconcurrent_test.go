@@ -152,7 +152,7 @@ func testConcurrentDirections(t *testing.T, d *dp) {
 			invalid[0], ran[0], invalid[1], ran[1], races, d.counterLine())
 	}
 	// But races are rare: an owner holds the entry for a few hundred
-	// instructions and a loser spins ~1 ms (CT_TRIES) before it gives
+	// instructions and a loser spins ~130 ms (CT_TRIES) before it gives
 	// up, so a race is lost only when the owner's CPU is taken away in
 	// mid-update for longer than that: never on an idle host (0 here),
 	// and in a VM whose host deschedules a vCPU only when a preemption
