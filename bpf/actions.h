@@ -184,6 +184,11 @@ static __always_inline __u64 pf_read(const struct pkt_ctx *c, __u32 field)
 		return bpf_be64_to_cpu(c->key.metadata);
 	if (field == PF_PKT_MARK)
 		return bpf_ntohl(c->key.pkt_mark);
+	/* Any other match field, a key word at a time. field - PF_KEY is
+	 * bounded below the key's size: a variable offset into the per-CPU
+	 * map value that the verifier checks against the value's size. */
+	if (field >= PF_KEY && field - PF_KEY < sizeof(struct flow_key) / 4)
+		return bpf_ntohl(((const __be32 *)&c->key)[field - PF_KEY]);
 	return 0;
 }
 
@@ -203,15 +208,17 @@ static __always_inline __u64 low_bits(__u32 nbits)
 }
 
 /*
- * ct(commit, exec(set_field:V/M->ct_mark|ct_label)): the loader turns the
- * exec into loads that follow the ct action. They change the committed
- * connection (both directions see it) and the packet's ct fields, which a
- * ct(table=N) recirculation then matches.
+ * ct(commit, exec(set_field:V/M->ct_mark|ct_label, move:SRC->ct_mark|...)):
+ * the loader turns the exec into loads and moves that follow the ct
+ * action, split at 32-bit boundaries. They change the committed
+ * connection (both directions see it) and the packet's ct fields, which
+ * a ct(table=N) recirculation then matches. Writes v's low nbits to
+ * FIELD[ofs..ofs+nbits).
  */
-static __always_inline void ct_exec_load(struct pkt_ctx *c, const struct action *a)
+static __always_inline void ct_exec_write(struct pkt_ctx *c, __u32 field, __u32 ofs,
+					  __u32 nbits, __u32 v)
 {
-	__u32 field = a->aux >> 8, ofs = a->aux & 127, i, v = a->arg;
-	__u32 m = a->flags >= 32 ? 0xffffffff : (1U << a->flags) - 1;
+	__u32 i, m = nbits >= 32 ? 0xffffffff : (1U << nbits) - 1;
 	struct ct_entry *e = NULL;
 	__u32 slot = c->ct.ref.slot;
 	__u64 seq = 0;
@@ -233,7 +240,7 @@ static __always_inline void ct_exec_load(struct pkt_ctx *c, const struct action 
 		}
 		return;
 	}
-	/* ct_label: the loader splits loads at 32-bit boundaries; this one
+	/* ct_label: the loader splits writes at 32-bit boundaries; this one
 	 * lies in the big-endian word holding bit ofs. */
 	i = 12 - (ofs / 32) * 4;
 	if (i > 12) {
@@ -325,6 +332,7 @@ static __always_inline __u32 exec_ct(struct pkt_ctx *c)
  */
 __noinline __u32 exec_meta(struct pkt_ctx *c)
 {
+	__u32 f, ctf = 0, ofs = 0, n = 0, v = 0;
 	const struct action *a;
 
 	if (!c)
@@ -332,12 +340,21 @@ __noinline __u32 exec_meta(struct pkt_ctx *c)
 	a = &c->act;
 	switch (a->type) {
 	case ACT_LOAD:
-		if ((a->aux >> 8) >= PF_CT_MARK)
-			ct_exec_load(c, a);
-		else
-			load(c, a);
+		f = a->aux >> 8;
+		if (f == PF_CT_MARK || f == PF_CT_LABEL) {
+			ctf = f, ofs = a->aux & 127, n = a->flags, v = a->arg;
+			break;
+		}
+		load(c, a);
 		break;
 	case ACT_MOVE:
+		f = (a->arg >> 8) & 0xff;
+		if (f == PF_CT_MARK || f == PF_CT_LABEL) {
+			n = (a->arg >> 16) & 127;
+			ctf = f, ofs = a->arg & 127;
+			v = (pf_read(c, a->aux >> 8) >> (a->aux & 63)) & low_bits(n);
+			break;
+		}
 		move(c, a);
 		break;
 	case ACT_CT_CLEAR:
@@ -350,6 +367,10 @@ __noinline __u32 exec_meta(struct pkt_ctx *c)
 		c->halt = 1;
 		break;
 	}
+	/* One call site for loads and moves into the connection: inlined
+	 * twice, its map lookup and ownership would be verified twice. */
+	if (ctf)
+		ct_exec_write(c, ctf, ofs, n, v);
 	return NO_TABLE;
 }
 

@@ -197,6 +197,11 @@ enum packet_field {
 	PF_CT_MARK  = 17, /* only in ct(commit, exec(...)): the connection's mark */
 	PF_CT_LABEL = 18, /* likewise, 32 bits at a time (ofs 0..127) */
 	PF_PKT_MARK = 19, /* load/move/output:reg read it; ACT_SET_MARK writes the packet's */
+	/* PF_KEY + w: word w of struct flow_key as a 32-bit number (the
+	 * key's bytes are big-endian). Read only: move, output:FIELD and
+	 * ct(zone=FIELD) sources other than the pipeline's own fields. The
+	 * loader splits a subfield at the key's 32-bit word boundaries. */
+	PF_KEY      = 32,
 };
 
 /* action.flags of ACT_SET_DL/NW/TP/IP6 */

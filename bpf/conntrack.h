@@ -18,7 +18,7 @@
  *
  * ICMP errors quoting a tracked connection are related (ct_related()).
  * ct(force) replaces a connection committed in the other direction.
- * ct_mark/ct_label are set by exec(...) loads (actions.h: ct_exec_load).
+ * ct_mark/ct_label are set by exec(...) loads (actions.h: ct_exec_write).
  *
  * Timeouts (per zone, and the kernel's shortened TCP ones) are chosen in
  * ct_timeout_ns(). Limits (maxconns, per zone) are checked in ct_commit().

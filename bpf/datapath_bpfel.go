@@ -379,6 +379,7 @@ const (
 	DatapathPacketFieldPF_CT_MARK  DatapathPacketField = 17
 	DatapathPacketFieldPF_CT_LABEL DatapathPacketField = 18
 	DatapathPacketFieldPF_PKT_MARK DatapathPacketField = 19
+	DatapathPacketFieldPF_KEY      DatapathPacketField = 32
 )
 
 type DatapathPktCtx struct {

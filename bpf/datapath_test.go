@@ -431,6 +431,21 @@ func TestPipeline(t *testing.T) {
 			flows: []string{"table=0, ip, actions=load:7->NXM_NX_REG1[],move:NXM_NX_REG1[0..15]->NXM_NX_REG2[16..31],resubmit(,1)", "table=1, priority=5, reg2=0x70000, actions=p3", "table=1, priority=1, actions=p2"},
 			in:    1, pkt: tcp("S", 40023, 80),
 			passes: []pass{{0, 32768}, {1, 5}}, verdict: loader.TCActRedirect, out: []uint32{3}},
+		{name: "move from packet fields: a port, a MAC address across two key words",
+			flows: []string{"table=0, tcp, actions=move:NXM_OF_TCP_DST[]->NXM_NX_REG3[8..23],move:NXM_OF_ETH_SRC[]->OXM_OF_METADATA[8..55],resubmit(,1)",
+				"table=1, priority=5, reg3=0x5000, metadata=0x20000000a0100, actions=p3", "table=1, priority=1, actions=p2"},
+			in: 1, pkt: tcp("S", 40025, 80),
+			passes: []pass{{0, 32768}, {1, 5}}, verdict: loader.TCActRedirect, out: []uint32{3}},
+		{name: "ct(zone=NXM_OF_IN_PORT[]) takes the zone from a packet field",
+			flows: []string{"ip, actions=ct(zone=NXM_OF_IN_PORT[],table=1)",
+				"table=1, priority=10, ct_zone=2, ip, actions=p3", "table=1, priority=5, ip, actions=p1"},
+			in: 2, pkt: tcp("S", 40051, 80),
+			passes: []pass{{0, 32768}, {1, 10}}, verdict: loader.TCActRedirect, out: []uint32{3}},
+		{name: "ct(zone=NXM_NX_CT_ZONE[]) reuses the zone of the last ct()",
+			flows: []string{"ip, ct_state=-trk, actions=ct(zone=9,table=1)", "table=1, ip, actions=load:0->NXM_NX_REG0[],ct(zone=NXM_NX_CT_ZONE[],table=2)",
+				"table=2, priority=10, ct_zone=9, ip, actions=p3", "table=2, priority=5, ip, actions=p2"},
+			in: 1, pkt: tcp("S", 40052, 80),
+			passes: []pass{{0, 32768}, {1, 32768}, {2, 10}}, verdict: loader.TCActRedirect, out: []uint32{3}},
 		{name: "output to the port in a register",
 			flows: []string{"table=0, ip, actions=load:3->NXM_NX_REG5[],output:NXM_NX_REG5[]"},
 			in:    1, pkt: tcp("S", 40024, 80),
@@ -1517,6 +1532,29 @@ func TestConntrackMarkLabelForceRelated(t *testing.T) {
 		}
 		if n, err := d.b.FlushConntrack(mark); err != nil || n != 1 {
 			t.Fatalf("flush mark=0x2a/0xff: %d, %v", n, err)
+		}
+	})
+	t.Run("exec moves from packet fields", func(t *testing.T) {
+		d.t = t
+		// The source port into ct_mark's bits 8..23; the source MAC across
+		// two label words (bits 16..63), the IPv4 source into bits 96..127.
+		d.setFlows(
+			"table=0, priority=10, ip, ct_state=-trk, actions=ct(table=1)",
+			"table=1, priority=10, udp, ct_state=+trk+new, actions=ct(commit,exec(move:NXM_OF_UDP_SRC[]->NXM_NX_CT_MARK[8..23],move:NXM_OF_ETH_SRC[]->NXM_NX_CT_LABEL[16..63],move:NXM_OF_IP_SRC[]->NXM_NX_CT_LABEL[96..127]),table=2)",
+			"table=1, priority=5, ip, ct_state=+trk+est, actions=resubmit(,2)",
+			"table=2, priority=20, ip, ct_mark=0x4d200, ct_label=0x0a000a0100000000020000000a010000, actions=p3",
+			"table=2, priority=5, ip, actions=in_port",
+		)
+		t.Cleanup(func() { d.b.FlushConntrack(dpctl.Filter{}) })
+		if got := outPorts(&d.run(1, udp(1, 1234, 53)).Trace); !slices.Equal(got, []uint32{3}) {
+			t.Fatalf("the committing packet, recirculated: out %v, want [3] (ct_mark and ct_label moved from the packet)", got)
+		}
+		if got := outPorts(&d.run(2, udp(2, 53, 1234)).Trace); !slices.Equal(got, []uint32{3}) {
+			t.Fatalf("the reply: out %v, want [3] (the connection's mark and label)", got)
+		}
+		want := []string{"udp,orig=(src=10.0.10.1,dst=10.0.10.2,sport=1234,dport=53),reply=(src=10.0.10.2,dst=10.0.10.1,sport=53,dport=1234),mark=315904,labels=0xa000a0100000000020000000a010000"}
+		if got := format(d.conns()); !slices.Equal(got, want) {
+			t.Fatalf("dump %q, want %q", got, want)
 		}
 	})
 	t.Run("force", func(t *testing.T) {

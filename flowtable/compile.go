@@ -2,6 +2,7 @@ package flowtable
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"unsafe"
 
@@ -218,17 +219,7 @@ func compileActions(acts []ofctl.Action) (bpf.DatapathActionList, error) {
 				}
 			}
 		case ofctl.Move:
-			sf, ok1 := pipelineField(a.Src.Field)
-			df, ok2 := pipelineField(a.Dst.Field)
-			if !ok1 || !ok2 {
-				return out, errUnsupported(fmt.Sprintf("action %s", a.String(nil)))
-			}
-			err = add(bpf.DatapathAction{Type: uint8(bpf.DatapathActionTypeACT_MOVE), Aux: sf<<8 | uint16(a.Src.Ofs),
-				Arg: uint32(df)<<8 | uint32(a.Dst.Ofs) | uint32(a.Src.NBits)<<16})
-			if err == nil && df == pfPktMark {
-				// The move changed the key's mark; this copies it to the packet.
-				err = add(bpf.DatapathAction{Type: uint8(bpf.DatapathActionTypeACT_SET_MARK)})
-			}
+			err = compileMove(a, false, add)
 		case ofctl.GotoTable:
 			// goto_table ends the action list, where it is a resubmit.
 			err = add(bpf.DatapathAction{Type: uint8(bpf.DatapathActionTypeACT_RESUBMIT), Arg: uint32(a.Table)})
@@ -294,12 +285,18 @@ func compileCT(ct *ofctl.CT, add func(bpf.DatapathAction) error) error {
 		a.Arg = uint32(ct.Table)
 	}
 	if sf := ct.ZoneField; sf != nil {
-		f, ok := pipelineField(sf.Field)
-		if !ok || sf.NBits != 16 {
-			return errUnsupported("ct(zone=" + sf.String() + "): zones from registers and metadata only")
+		p, err := sourcePieces(*sf)
+		if err == nil && len(p) != 1 {
+			err = errUnsupported("a zone whose 16 bits lie in two 32-bit words of the datapath's key")
+		}
+		if err == nil && sf.NBits != 16 {
+			err = errors.New("a zone is 16 bits")
+		}
+		if err != nil {
+			return fmt.Errorf("ct(zone=%s): %w", sf, err)
 		}
 		a.Flags |= uint8(bpf.DatapathCtFlagCT_ZONE_FIELD)
-		a.Aux = f<<8 | uint16(sf.Ofs)
+		a.Aux = p[0].field<<8 | uint16(p[0].ofs)
 	}
 	if err := add(a); err != nil {
 		return err
@@ -307,6 +304,12 @@ func compileCT(ct *ofctl.CT, add func(bpf.DatapathAction) error) error {
 	// exec(set_field:V/M->ct_mark|ct_label) arrives as loads; they run right
 	// after the ct action, on the connection it committed.
 	for _, x := range ct.Exec {
+		if mv, ok := x.(ofctl.Move); ok {
+			if err := compileMove(mv, true, add); err != nil {
+				return err
+			}
+			continue
+		}
 		ld, ok := x.(ofctl.Load)
 		if !ok {
 			return errUnsupported("ct(exec(" + x.String(nil) + "))")
@@ -380,11 +383,11 @@ func compileRewrite(a ofctl.Action) (act bpf.DatapathAction, ok bool, err error)
 		}
 		return act, false, errUnsupported(fmt.Sprintf("action %s", a.String(nil)))
 	case ofctl.OutputReg:
-		f, ok := pipelineField(a.Src.Field)
-		if !ok || a.Src.NBits > 32 {
+		p, err := sourcePieces(a.Src)
+		if err != nil || len(p) != 1 || a.Src.NBits > 32 {
 			return act, false, errUnsupported(fmt.Sprintf("action %s", a.String(nil)))
 		}
-		return bpf.DatapathAction{Type: typ(bpf.DatapathActionTypeACT_OUTPUT_REG), Aux: f<<8 | uint16(a.Src.Ofs), Flags: uint8(a.Src.NBits)}, true, nil
+		return bpf.DatapathAction{Type: typ(bpf.DatapathActionTypeACT_OUTPUT_REG), Aux: p[0].field<<8 | uint16(p[0].ofs), Flags: uint8(a.Src.NBits)}, true, nil
 	}
 	return act, false, nil
 }
@@ -474,6 +477,7 @@ const (
 	pfCtMark   = uint16(bpf.DatapathPacketFieldPF_CT_MARK)
 	pfCtLabel  = uint16(bpf.DatapathPacketFieldPF_CT_LABEL)
 	pfPktMark  = uint16(bpf.DatapathPacketFieldPF_PKT_MARK)
+	pfKey      = uint16(bpf.DatapathPacketFieldPF_KEY)
 )
 
 // Flags of the rewrite actions (bpf/common.h's enum set_flag and enum vlan_op).

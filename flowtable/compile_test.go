@@ -99,6 +99,20 @@ func TestCompileSetActions(t *testing.T) {
 		// A move into pkt_mark changes the key, then copies it to skb->mark.
 		{"actions=move:NXM_NX_REG1[]->NXM_NX_PKT_MARK[]", []bpf.DatapathAction{act(move, 0, 1<<8, uint32(pfPktMark)<<8|32<<16), act(mark, 0, 0, 0)}},
 		{"actions=move:NXM_NX_PKT_MARK[0..15]->NXM_NX_REG2[16..31]", []bpf.DatapathAction{act(move, 0, pfPktMark<<8, 2<<8|16|16<<16)}},
+		// Packet fields are read from the key's 32-bit words (PF_KEY + w):
+		// tp_dst is bytes 38-39 (word 9, its low half), in_port word 0.
+		{"tcp,actions=move:NXM_OF_TCP_DST[]->NXM_NX_REG0[0..15]", []bpf.DatapathAction{act(move, 0, (pfKey+9)<<8, 0<<8|0|16<<16)}},
+		{"actions=move:NXM_OF_IN_PORT[4..11]->NXM_NX_REG1[0..7]", []bpf.DatapathAction{act(move, 0, pfKey<<8|4, 1<<8|8<<16)}},
+		// eth_src is bytes 14-19: its low 32 bits are word 4, its high 16
+		// bits the low half of word 3.
+		{"actions=move:NXM_OF_ETH_SRC[]->OXM_OF_METADATA[0..47]", []bpf.DatapathAction{
+			act(move, 0, (pfKey+4)<<8, uint32(pfMetadata)<<8|0|32<<16), act(move, 0, (pfKey+3)<<8, uint32(pfMetadata)<<8|32|16<<16)}},
+		// Into ct_label inside exec: cut again at the label's 32-bit words.
+		{"ip,actions=ct(commit,exec(move:NXM_OF_IP_SRC[]->NXM_NX_CT_LABEL[16..47]))", []bpf.DatapathAction{
+			act(bpf.DatapathActionTypeACT_CT, uint8(bpf.DatapathCtFlagCT_COMMIT), 0, uint32(noTable)),
+			act(move, 0, (pfKey+6)<<8, uint32(pfCtLabel)<<8|16|16<<16), act(move, 0, (pfKey+6)<<8|16, uint32(pfCtLabel)<<8|32|16<<16)}},
+		{"ip,actions=ct(zone=NXM_OF_IN_PORT[],table=1)", []bpf.DatapathAction{
+			act(bpf.DatapathActionTypeACT_CT, uint8(bpf.DatapathCtFlagCT_ZONE_FIELD), pfKey<<8, 1)}},
 		// The high word of the address comes first in the header (word 0).
 		{"ipv6,actions=set_field:2001:db8::1:2->ipv6_src", []bpf.DatapathAction{
 			act(ip6, setSrc, ip6Aux(3, 0, 32), 0x00010002), act(ip6, setSrc, ip6Aux(2, 0, 32), 0),
@@ -124,6 +138,21 @@ func TestCompileSetActions(t *testing.T) {
 			if got[i] != c.want[i] {
 				t.Errorf("%q: action %d = %+v, want %+v", c.flow, i, got[i], c.want[i])
 			}
+		}
+	}
+}
+
+// TestCompileSourcesRefused: sources the datapath cannot read as asked.
+func TestCompileSourcesRefused(t *testing.T) {
+	for _, c := range []struct{ flow, want string }{
+		// Bits 24..39 of eth_src lie in two key words: a zone is read in one.
+		{"ip,actions=ct(zone=NXM_OF_ETH_SRC[24..39])", "ct(zone=NXM_OF_ETH_SRC[24..39]): a zone whose 16 bits lie in two 32-bit words of the datapath's key: not yet supported by the ebpfovs datapath"},
+		{"arp,actions=move:NXM_OF_ARP_OP[]->NXM_NX_REG0[0..15]", "action move:NXM_OF_ARP_OP[]->NXM_NX_REG0[0..15]: not yet supported by the ebpfovs datapath"},
+		{"ip,actions=move:NXM_OF_IP_TOS[]->NXM_NX_REG0[0..7]", "action move:NXM_OF_IP_TOS[]->NXM_NX_REG0[0..7]: not yet supported by the ebpfovs datapath"},
+	} {
+		_, err := compileFlow(t, c.flow)
+		if err == nil || err.Error() != c.want {
+			t.Errorf("%q: %v, want %q", c.flow, err, c.want)
 		}
 	}
 }
