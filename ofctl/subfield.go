@@ -79,11 +79,16 @@ func parseSubfieldPrefix(s string) (Subfield, string, error) {
 	case end >= d.bits:
 		return Subfield{}, s, fmt.Errorf("%s: ending bit %d is not valid because field is only %d bits wide", s, end, d.bits)
 	}
-	printName := e.nxm
-	if printName == "" {
-		printName = e.mf
+	return Subfield{Field: e.id, Name: e.printName(), Ofs: start, NBits: end - start + 1, mf: e.mf, prereq: e.prereq}, rest, nil
+}
+
+// printName is the name a subfield of e prints with: its NXM/OXM name, or
+// its meta-flow name when it has none.
+func (e nameEntry) printName() string {
+	if e.nxm == "" {
+		return e.mf
 	}
-	return Subfield{Field: e.id, Name: printName, Ofs: start, NBits: end - start + 1, mf: e.mf, prereq: e.prereq}, rest, nil
+	return e.nxm
 }
 
 // scanLeadingInt parses a whole "%d" number (white space allowed before).
