@@ -2,6 +2,7 @@ package ofctl
 
 import (
 	"fmt"
+	"reflect"
 	"sort"
 	"strings"
 )
@@ -32,24 +33,51 @@ func diffLine(f *Flow, ports PortMap) string {
 	return sb.String()
 }
 
+// SameRule tells whether f and g are the same flow table entry: same table,
+// priority and match (the stored fields' values and masks, compared as
+// bytes).  add-flow replaces such a flow; diff-flows and replace-flows pair
+// them.
+func (f *Flow) SameRule(g *Flow) bool {
+	return f.Table == g.Table && f.Priority == g.Priority && f.Match.equal(&g.Match)
+}
+
+// ruleKey is a map key for SameRule: equal keys exactly when SameRule.
+func (f *Flow) ruleKey() string {
+	return string(f.Match.AppendKey([]byte{f.Table, byte(f.Priority >> 8), byte(f.Priority)}))
+}
+
+// SameVersion tells whether f and g, two versions of the same rule, are
+// equal for "ovs-ofctl diff-flows" and "replace-flows" (OVS's
+// fte_version_equals()): cookie, idle and hard timeouts, importance and the
+// actions, compared as values in order (OVS compares the encoded action
+// lists).  Flags are ignored, as OVS does: a switch does not report them.
+//
+// Flows from ParseFlow and UnmarshalFlow hold nil, never empty, slices;
+// reflect.DeepEqual tells nil from empty, so hand-built flows should too.
+func (f *Flow) SameVersion(g *Flow) bool {
+	return f.Cookie == g.Cookie && f.IdleTimeout == g.IdleTimeout &&
+		f.HardTimeout == g.HardTimeout && f.Importance == g.Importance &&
+		len(f.Actions) == len(g.Actions) &&
+		(len(f.Actions) == 0 || reflect.DeepEqual(f.Actions, g.Actions))
+}
+
 // Diff compares two flow tables as "ovs-ofctl diff-flows" does: flows are
-// the same flow when table, priority and match are equal; for each that is
-// missing on one side or differs (cookie, timeouts, importance, actions) it
-// returns "-" + a's version and/or "+" + b's. Lines come by table, then
-// priority (highest first), then match text.
+// the same flow when SameRule; for each that is missing on one side or
+// differs (not SameVersion) it returns "-" + a's version and/or "+" + b's.
+// Lines come by table, then priority (highest first), then match text.
 func Diff(a, b []*Flow, ports PortMap) []string {
 	type pair struct {
-		key  string
-		a, b *Flow
+		sortKey string
+		a, b    *Flow
 	}
-	byKey := map[string]*pair{}
+	byRule := map[string]*pair{}
 	var order []*pair
 	add := func(f *Flow, side int) {
-		k := fmt.Sprintf("%03d/%05d/%s", f.Table, 65535-int(f.Priority), f.MatchString(nil))
-		p := byKey[k]
+		k := f.ruleKey()
+		p := byRule[k]
 		if p == nil {
-			p = &pair{key: k}
-			byKey[k] = p
+			p = &pair{sortKey: fmt.Sprintf("%03d/%05d/%s", f.Table, 65535-int(f.Priority), f.MatchString(nil))}
+			byRule[k] = p
 			order = append(order, p)
 		}
 		if side == 0 {
@@ -64,24 +92,17 @@ func Diff(a, b []*Flow, ports PortMap) []string {
 	for _, f := range b {
 		add(f, 1)
 	}
-	sort.Slice(order, func(i, j int) bool { return order[i].key < order[j].key })
+	sort.SliceStable(order, func(i, j int) bool { return order[i].sortKey < order[j].sortKey })
 	var out []string
 	for _, p := range order {
-		var la, lb string
-		if p.a != nil {
-			la = diffLine(p.a, ports)
-		}
-		if p.b != nil {
-			lb = diffLine(p.b, ports)
-		}
-		if la == lb {
+		if p.a != nil && p.b != nil && p.a.SameVersion(p.b) {
 			continue
 		}
-		if la != "" {
-			out = append(out, "-"+la)
+		if p.a != nil {
+			out = append(out, "-"+diffLine(p.a, ports))
 		}
-		if lb != "" {
-			out = append(out, "+"+lb)
+		if p.b != nil {
+			out = append(out, "+"+diffLine(p.b, ports))
 		}
 	}
 	return out

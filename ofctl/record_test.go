@@ -136,8 +136,8 @@ func TestRecordRoundTrip(t *testing.T) {
 		if text != f.String() {
 			t.Errorf("%q: decodes to %q", f, text)
 		}
-		if !f.Equal(g) {
-			t.Errorf("%q: decoded flow not Equal", f)
+		if !f.SameRule(g) || !f.SameVersion(g) || !f.Equal(g) {
+			t.Errorf("%q: decoded flow not the same rule and version", f)
 		}
 		// The decoded flow owns its memory.
 		clear(rec)
@@ -331,6 +331,92 @@ func TestRecordErrors(t *testing.T) {
 	} {
 		if _, err := c.f.MarshalBinary(); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("MarshalBinary(%#v) = %v, want error containing %q", c.f, err, c.want)
+		}
+	}
+}
+
+func TestSameRuleSameVersion(t *testing.T) {
+	for _, c := range []struct {
+		a, b              string
+		sameRule, sameVer bool
+	}{
+		{"tcp,tp_dst=80,actions=1", "tcp,tp_dst=80,actions=1", true, true},
+		{"tcp,tp_dst=80,actions=1", "tcp,tcp_dst=80,actions=output:1", true, true},
+		{"actions=drop", "actions=", true, true},
+		{"ip,actions=mod_nw_ttl:5", "ip,actions=load:5->NXM_NX_IP_TTL[]", true, true},
+		{"ip,actions=ct(commit,exec(set_field:1->ct_mark))", "ip,actions=ct(commit,exec(load:1->NXM_NX_CT_MARK[]))", true, true},
+		{"send_flow_rem,actions=1", "actions=1", true, true}, // flags are ignored, as OVS does
+		// Rule differences.
+		{"priority=5,actions=1", "priority=6,actions=1", false, true},
+		{"table=1,actions=1", "table=2,actions=1", false, true},
+		{"ip,nw_src=10.0.0.0/24,actions=1", "ip,nw_src=10.0.0.0/16,actions=1", false, true},
+		{"reg0=5/0xff,actions=1", "reg0=5,actions=1", false, true},
+		{"reg0=5/0xff,actions=1", "reg0=5/0xfff,actions=1", false, true},
+		{"ipv6,ipv6_src=2001:db8::/64,actions=1", "ipv6,ipv6_src=2001:db8::/63,actions=1", false, true},
+		{"tcp,actions=1", "tcp6,actions=1", false, true},
+		{"actions=1", "in_port=1,actions=1", false, true},
+		// Version differences.
+		{"cookie=1,actions=1", "cookie=2,actions=1", true, false},
+		{"cookie=1,actions=1", "actions=1", true, false},
+		{"idle_timeout=5,actions=1", "actions=1", true, false},
+		{"hard_timeout=5,actions=1", "hard_timeout=6,actions=1", true, false},
+		{"importance=1,actions=1", "actions=1", true, false},
+		{"actions=1,2", "actions=2,1", true, false},
+		{"actions=1", "actions=1,1", true, false},
+		{"actions=drop", "actions=1", true, false},
+		{"ip,actions=ct(commit,exec(load:1->NXM_NX_CT_MARK[]))", "ip,actions=ct(commit,exec(load:2->NXM_NX_CT_MARK[]))", true, false},
+		{"ip,actions=ct(commit,exec(load:1->NXM_NX_CT_MARK[],load:1->NXM_NX_CT_LABEL[0..63]))", "ip,actions=ct(commit,exec(load:1->NXM_NX_CT_LABEL[0..63],load:1->NXM_NX_CT_MARK[]))", true, false},
+		{"ip,actions=ct(commit,nat(src=10.0.0.1))", "ip,actions=ct(commit,nat(src=10.0.0.2))", true, false},
+		{"ip,actions=ct(commit,zone=NXM_NX_REG0[0..15])", "ip,actions=ct(commit,zone=NXM_NX_REG0[16..31])", true, false},
+		{"actions=load:1->NXM_NX_REG0[0..7]", "actions=load:1->NXM_NX_REG0[0..8]", true, false},
+		{"actions=note:01", "actions=note:02", true, false},
+		{"ip,actions=dec_ttl(1)", "ip,actions=dec_ttl", true, false},
+		{"actions=set_tunnel:5", "actions=set_tunnel64:5", true, false},
+	} {
+		a, err := ParseFlow(c.a, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := ParseFlow(c.b, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := a.SameRule(b); got != c.sameRule || b.SameRule(a) != got {
+			t.Errorf("SameRule(%q, %q) = %v, want %v", c.a, c.b, got, c.sameRule)
+		}
+		if got := a.SameVersion(b); got != c.sameVer || b.SameVersion(a) != got {
+			t.Errorf("SameVersion(%q, %q) = %v, want %v", c.a, c.b, got, c.sameVer)
+		}
+		if (a.ruleKey() == b.ruleKey()) != c.sameRule {
+			t.Errorf("ruleKey disagrees with SameRule for %q, %q", c.a, c.b)
+		}
+	}
+}
+
+// TestSameAgreesWithText checks the typed comparisons against the text
+// ones Diff used before them, on every pair of test flows: same rule when
+// table, priority and match print the same; same version when diff-flows
+// prints the same line.
+func TestSameAgreesWithText(t *testing.T) {
+	flows := recordTestFlows(t)
+	rule := make([]string, len(flows))
+	version := make([]string, len(flows))
+	for i, f := range flows {
+		rule[i] = "table=" + strconv.Itoa(int(f.Table)) + " " + f.MatchString(nil)
+		prefix := f.MatchString(nil)
+		if f.Table != 0 {
+			prefix = "table=" + strconv.Itoa(int(f.Table)) + " " + prefix
+		}
+		version[i] = strings.TrimPrefix(diffLine(f, nil), prefix)
+	}
+	for i, f := range flows {
+		for j, g := range flows {
+			if got, want := f.SameRule(g), rule[i] == rule[j]; got != want {
+				t.Errorf("SameRule(%q, %q) = %v, text says %v", f, g, got, want)
+			}
+			if got, want := f.SameVersion(g), version[i] == version[j]; rule[i] == rule[j] && got != want {
+				t.Errorf("SameVersion(%q, %q) = %v, text says %v", f, g, got, want)
+			}
 		}
 	}
 }
