@@ -104,15 +104,32 @@ EXAMPLE
 		root:    true,
 		help: `DESCRIPTION
     Deletes every connection, or those selected as 'ovs-appctl
-    dpctl/flush-conntrack' selects them. A tuple is a comma-separated list
-    of ct_nw_src=, ct_nw_dst=, ct_nw_proto=, ct_tp_src=, ct_tp_dst= (or
-    icmp_id=, icmp_type=, icmp_code= for ICMP); fields left out match
-    anything, so a partial tuple flushes every connection it fits.
+    dpctl/flush-conntrack' of Open vSwitch 3.1 selects them on its kernel
+    datapath. A tuple is a comma-separated list of ct_nw_src=, ct_nw_dst=
+    (ct_ipv6_src=, ct_ipv6_dst=), ct_nw_proto=, ct_tp_src=, ct_tp_dst= (or
+    icmp_id=, icmp_type=, icmp_code= for ICMP and ICMPv6).
+
+    A full tuple -- both addresses and, but for ICMP, both ports, with no
+    REPLY-TUPLE, mark= or labels= -- names one connection: the one in zone
+    N (zone 0 without zone=) whose original or reply tuple it is. If there
+    is none, flush-conntrack fails ("failed to flush conntrack"), as it does
+    for a full tuple of a protocol other than TCP, UDP, ICMP and ICMPv6, or
+    of an ICMP type that is neither a query nor a reply (OVS's kernel
+    datapath cannot look those up).
+
+    Anything else is compared with every connection, of zone N or of all
+    zones: ORIG-TUPLE with each one's original tuple, REPLY-TUPLE with its
+    reply tuple. Addresses and ports left out match anything, so a partial
+    tuple flushes every connection it fits; but with ct_nw_proto=1 or 58,
+    icmp_id, icmp_type and icmp_code left out are 0 and compared, in both
+    tuples (as OVS does), so an echo is only selected with its reply
+    tuple's identifier, e.g. 'ct_nw_proto=1,icmp_id=7,icmp_type=8' 'icmp_id=7'.
 
 EXAMPLES
     ebpfovs flush-conntrack
     ebpfovs flush-conntrack zone=5
     ebpfovs flush-conntrack 'ct_nw_src=10.0.10.1,ct_nw_proto=6,ct_tp_dst=5000'
+    ebpfovs flush-conntrack zone=5 'ct_nw_src=10.0.10.2,ct_nw_dst=10.0.10.1,ct_nw_proto=6,ct_tp_src=5000,ct_tp_dst=48001'
 `,
 		run: runFlushConntrack,
 	})

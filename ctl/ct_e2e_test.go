@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
@@ -835,12 +836,15 @@ func TestCTE2ETimeouts(t *testing.T) {
 	l.wantConntrack([]string{entry})
 }
 
-// TestCTE2EFlushTuple: flush-conntrack with an orig tuple removes that
-// connection only. Behind a strict firewall (VM2 may only answer, +est),
-// the flushed connection's server can no longer send; the other connection
-// is untouched. The reply tuple given as orig removes nothing. VM1's next
-// segment re-commits the connection (picked up mid-stream) and the server's
-// data, retransmitted, passes again.
+// TestCTE2EFlushTuple: flush-conntrack with a full tuple removes that
+// connection only, found by either of its tuples, as Open vSwitch's kernel
+// datapath finds it (ctnetlink looks the tuple up among both directions'):
+// here by its reply tuple. Behind a strict firewall (VM2 may only answer,
+// +est), the flushed connection's server can no longer send; the other
+// connection is untouched. VM1's next segment re-commits the connection
+// (picked up mid-stream) and the server's data, retransmitted, passes
+// again. A full tuple that finds nothing (in zone=5) is an error, as in
+// OVS, and removes nothing.
 func TestCTE2EFlushTuple(t *testing.T) {
 	l := newCTLab(t,
 		"priority=10, arp, actions=NORMAL",
@@ -862,9 +866,6 @@ func TestCTE2EFlushTuple(t *testing.T) {
 	l.wantConntrack([]string{connA, connB})
 
 	l.must("flush-conntrack", "ct_nw_src=10.0.10.2,ct_nw_dst=10.0.10.1,ct_nw_proto=6,ct_tp_src=5000,ct_tp_dst=48001")
-	l.wantConntrack([]string{connA, connB})
-
-	l.must("flush-conntrack", "ct_nw_src=10.0.10.1,ct_nw_dst=10.0.10.2,ct_nw_proto=6,ct_tp_src=48001,ct_tp_dst=5000")
 	l.wantConntrack([]string{connB})
 	roundTrip(t, b, sb, "b is untouched")
 	l.mustNotReceive(a, "the server's data once its connection was flushed", func() { send(t, sa, "late") })
@@ -874,4 +875,112 @@ func TestCTE2EFlushTuple(t *testing.T) {
 	mustReceive(t, sa, "again")
 	mustReceive(t, a, "late") // retransmitted by VM2's TCP
 	l.wantConntrack([]string{connA, connB})
+
+	origB := "ct_nw_src=10.0.10.1,ct_nw_dst=10.0.10.2,ct_nw_proto=6,ct_tp_src=48002,ct_tp_dst=5000"
+	if _, e, code := l.run("flush-conntrack", "zone=5", origB); code != 1 || !strings.Contains(e, "failed to flush conntrack") {
+		t.Errorf("flush-conntrack zone=5 %s (no such connection): exit %d, stderr %q; want 1, failed to flush conntrack", origB, code, e)
+	}
+	l.wantConntrack([]string{connA, connB})
+	l.must("flush-conntrack", origB)
+	l.wantConntrack([]string{connA})
+}
+
+// flushZoneFlows commit every UDP datagram and ICMP echo request VM1 sends
+// in zone 0 and in zone 5, so each connection is in the table twice, with
+// one tuple; VM2's answers pass untracked.
+var flushZoneFlows = []string{
+	"priority=100, arp, actions=NORMAL",
+	"priority=100, icmp6, icmp_type=135, actions=NORMAL",
+	"priority=100, icmp6, icmp_type=136, actions=NORMAL",
+	"priority=50, in_port=vnet1, udp, actions=ct(commit),ct(commit,zone=5),vnet2",
+	"priority=50, in_port=vnet1, icmp, actions=ct(commit),ct(commit,zone=5),vnet2",
+	"priority=50, in_port=vnet2, actions=vnet1",
+}
+
+// flushZoneCase is one flush-conntrack of TestCTE2EFlushTupleZones and
+// TestDpctlFlushCompareWithOVS, run on a fresh table holding a UDP
+// connection and an ICMP echo, each in zones 0 and 5: the connections
+// it leaves ("u0" the UDP one in zone 0, ..., "i5"), and whether the
+// command fails (a full tuple that finds nothing).
+type flushZoneCase struct {
+	args []string
+	left string
+	fail bool
+}
+
+const (
+	flushUOrig  = "ct_nw_src=10.0.10.1,ct_nw_dst=10.0.10.2,ct_nw_proto=17,ct_tp_src=47200,ct_tp_dst=6000"
+	flushUReply = "ct_nw_src=10.0.10.2,ct_nw_dst=10.0.10.1,ct_nw_proto=17,ct_tp_src=6000,ct_tp_dst=47200"
+	flushIOrig  = "ct_nw_src=10.0.10.1,ct_nw_dst=10.0.10.2,ct_nw_proto=1,icmp_id=4660,icmp_type=8"
+	flushIReply = "ct_nw_src=10.0.10.2,ct_nw_dst=10.0.10.1,ct_nw_proto=1,icmp_id=4660"
+)
+
+var flushZoneCases = []flushZoneCase{
+	// A full tuple without zone=: zone 0's connection only.
+	{[]string{flushUOrig}, "u5 i0 i5", false},
+	// Its reply tuple finds it too; with zone=5, zone 5's.
+	{[]string{flushUReply}, "u5 i0 i5", false},
+	{[]string{"zone=5", flushUReply}, "u0 i0 i5", false},
+	{[]string{"zone=7", flushUOrig}, "u0 u5 i0 i5", true},
+	// Not a full tuple (no destination port; a reply tuple given):
+	// compared with every connection, in every zone.
+	{[]string{"ct_nw_src=10.0.10.1,ct_nw_dst=10.0.10.2,ct_nw_proto=17,ct_tp_src=47200"}, "i0 i5", false},
+	{[]string{flushUOrig, flushUReply}, "i0 i5", false},
+	{[]string{"", flushUReply}, "i0 i5", false},
+	// ICMP: looked up by identifier, type and code (0 if left out).
+	{[]string{flushIOrig}, "u0 u5 i5", false},
+	{[]string{"zone=5", flushIReply}, "u0 u5 i0", false},
+	// Compared with every connection, ICMP's fields left out are 0:
+	// no echo matches without its reply tuple's identifier.
+	{[]string{"ct_nw_proto=1"}, "u0 u5 i0 i5", false},
+	{[]string{"ct_nw_proto=1,icmp_id=4660,icmp_type=8"}, "u0 u5 i0 i5", false},
+	{[]string{"ct_nw_proto=1,icmp_id=4660,icmp_type=8", "icmp_id=4660"}, "u0 u5", false},
+}
+
+// flushZoneEntries are the dump-conntrack lines of the four connections.
+func flushZoneEntries(vm1, vm2 *testenv.VM) map[string]string {
+	icmp := func(zone string) string {
+		return fmt.Sprintf("icmp,orig=(src=%s,dst=%s,id=4660,type=8,code=0),reply=(src=%s,dst=%s,id=4660,type=0,code=0)%s",
+			vm1.IP, vm2.IP, vm2.IP, vm1.IP, zone)
+	}
+	return map[string]string{
+		"u0": ctEntry("udp", vm1, vm2, 47200, 6000, ""),
+		"u5": ctEntry("udp", vm1, vm2, 47200, 6000, ",zone=5"),
+		"i0": icmp(""),
+		"i5": icmp(",zone=5"),
+	}
+}
+
+// flushZoneTraffic makes the four connections: a UDP datagram from port
+// 47200 and an echo request with identifier 0x1234 (4660), answered.
+func flushZoneTraffic(t *testing.T, vm1, vm2 *testenv.VM, srv udpPeer) {
+	t.Helper()
+	surfUDP(t, vm1, 47200, vm2, 6000, srv, "zones", false)
+	dpctlPing(t, vm1, false, vm1.IP.String(), vm2.IP.String(), 0x1234)
+}
+
+// TestCTE2EFlushTupleZones runs flushZoneCases on real connections: each
+// case on a table holding the same UDP connection and the same ICMP echo
+// in zones 0 and 5.
+func TestCTE2EFlushTupleZones(t *testing.T) {
+	l := newCTLab(t, flushZoneFlows...)
+	vm1, vm2 := l.vm1, l.vm2
+	srv := udpPeer{vm2.ListenUDP(t, 6000)}
+	entries := flushZoneEntries(vm1, vm2)
+	for _, c := range flushZoneCases {
+		l.must("flush-conntrack")
+		flushZoneTraffic(t, vm1, vm2, srv)
+		l.wantConntrack(slices.Collect(maps.Values(entries)))
+		_, e, code := l.run(append([]string{"flush-conntrack"}, c.args...)...)
+		if fail := code != 0; fail != c.fail || fail && !strings.Contains(e, "failed to flush conntrack") {
+			t.Errorf("flush-conntrack %q: exit %d, stderr %q; want it to fail: %v", c.args, code, e, c.fail)
+		}
+		var want []string
+		for _, name := range strings.Fields(c.left) {
+			want = append(want, entries[name])
+		}
+		if got := l.conntrack(); !slices.Equal(got, slices.Sorted(slices.Values(want))) {
+			t.Errorf("flush-conntrack %q left:\n%s\nwant (%s):\n%s", c.args, strings.Join(got, "\n"), c.left, strings.Join(want, "\n"))
+		}
+	}
 }

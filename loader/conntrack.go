@@ -9,6 +9,7 @@ import (
 	"slices"
 	"sort"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/cilium/ebpf"
@@ -242,7 +243,11 @@ func (b *Bridge) collectExpired(now uint64) (bool, error) {
 }
 
 // FlushConntrack deletes the connections the filter selects (all when
-// the filter is empty) and returns how many went.
+// the filter is empty) and returns how many went. A full tuple
+// (dpctl.Filter.FullTuple) that finds no connection is an error wrapping
+// syscall.ENOENT, as it is in OVS; one OVS's kernel datapath cannot look
+// up is refused with dpctl.Filter.CheckLookup's error (EOPNOTSUPP,
+// EINVAL).
 func (b *Bridge) FlushConntrack(f dpctl.Filter) (int, error) {
 	return b.FlushConntrackProgress(f, nil)
 }
@@ -269,7 +274,17 @@ func (b *Bridge) FlushConntrackProgress(f dpctl.Filter, progress func(read int))
 		}
 		return n, nil
 	}
-	conns, err := b.liveConns(f.Zone, progress)
+	zone := f.Zone
+	if f.FullTuple() {
+		// One connection, looked up as ctnetlink does (dpctl.Filter):
+		// by either of its tuples, in zone=N or zone 0.
+		if err := f.CheckLookup(); err != nil {
+			return 0, fmt.Errorf("failed to flush conntrack: %w", err)
+		}
+		z := f.LookupZone()
+		zone = &z
+	}
+	conns, err := b.liveConns(zone, progress)
 	if err != nil {
 		return 0, err
 	}
@@ -282,6 +297,11 @@ func (b *Bridge) FlushConntrackProgress(f dpctl.Filter, progress func(read int))
 	n, err := b.deleteConns(keys)
 	if err != nil {
 		return n, fmt.Errorf("flush conntrack: %w", err)
+	}
+	if n == 0 && f.FullTuple() {
+		// OVS fails too: ctnetlink finds no such connection (ENOENT),
+		// and dpctl says "failed to flush conntrack".
+		return 0, fmt.Errorf("failed to flush conntrack: %w", syscall.ENOENT)
 	}
 	return n, nil
 }
