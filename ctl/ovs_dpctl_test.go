@@ -992,3 +992,69 @@ func TestDpctlCompareWithOVS(t *testing.T) {
 		dpctlCompareTrace(t, tc.packet, c.must("trace", tc.packet), appctl(args...), odpPorts, ovsFlows)
 	}
 }
+
+// TestDpctlFlushCompareWithOVS runs flushZoneCases on ebpfovs and on the
+// sandboxed Open vSwitch 3.1 (TestDpctlCompareWithOVS) with the same flows
+// and traffic: before each case both tables hold the same UDP connection
+// and ICMP echo in zones 0 and 5; after it, both must hold what the case
+// leaves, line for line, and the command must fail on both or on neither
+// (a full tuple that finds nothing: "failed to flush conntrack").
+//
+// OVS runs its userspace datapath, which flushes as its kernel datapath
+// does in these cases (lib/ct-dpif.c decides, and both look a full tuple
+// up among both directions, in zone 0 without zone=). Where they differ,
+// ebpfovs follows the kernel (README): not compared here.
+func TestDpctlFlushCompareWithOVS(t *testing.T) {
+	dpctlRequireOVS(t)
+	flowFile := filepath.Join(t.TempDir(), "flows")
+	if err := os.WriteFile(flowFile, []byte(strings.Join(flushZoneFlows, "\n")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ovsLab := dpctlLab(t)
+	ovs := dpctlStartOVS(t, ovsLab)
+	ovs.must(t, "ovs-ofctl", "add-flows", "br0", flowFile)
+	ebLab := dpctlLab(t)
+	c := newCLI(t, ebLab.Host.Path)
+	c.must("attach", "vnet1", "vnet2")
+	t.Cleanup(func() { c.run("detach") })
+	c.must("replace-flows", flowFile)
+
+	ovsSrv := udpPeer{ovsLab.VM(2).ListenUDP(t, 6000)}
+	ebSrv := udpPeer{ebLab.VM(2).ListenUDP(t, 6000)}
+	entries := flushZoneEntries(ebLab.VM(1), ebLab.VM(2)) // both labs have the same addresses
+	sorted := func(out string) []string { return slices.Sorted(slices.Values(dpctlLines(out))) }
+	all := slices.Sorted(maps.Values(entries))
+	for _, tc := range flushZoneCases {
+		ovs.must(t, "ovs-appctl", "dpctl/flush-conntrack")
+		c.must("flush-conntrack")
+		flushZoneTraffic(t, ovsLab.VM(1), ovsLab.VM(2), ovsSrv)
+		flushZoneTraffic(t, ebLab.VM(1), ebLab.VM(2), ebSrv)
+		// The echo replies may still be on their way.
+		before := dpctlWait(func() string { return ovs.must(t, "ovs-appctl", "dpctl/dump-conntrack") },
+			func(out string) bool { return slices.Equal(sorted(out), all) })
+		if !slices.Equal(sorted(before), all) {
+			t.Fatalf("ovs-appctl dpctl/dump-conntrack before the flush:\n%s\nwant:\n%s", before, strings.Join(all, "\n"))
+		}
+		dpctlWait(func() string { return c.must("dump-conntrack") }, func(out string) bool { return slices.Equal(sorted(out), all) })
+
+		ovsOut, ovsErr := ovs.run(append([]string{"ovs-appctl", "dpctl/flush-conntrack"}, tc.args...)...)
+		_, ebErr, ebCode := c.run(append([]string{"flush-conntrack"}, tc.args...)...)
+		ovsFailed := ovsErr != nil && strings.Contains(ovsOut, "failed to flush conntrack")
+		ebFailed := ebCode != 0 && strings.Contains(ebErr, "failed to flush conntrack")
+		if ovsFailed != tc.fail || ebFailed != tc.fail || ovsFailed != (ovsErr != nil) || ebFailed != (ebCode != 0) {
+			t.Errorf("flush-conntrack %q: ovs-appctl: %v %q; ebpfovs: exit %d %q; want failed to flush conntrack: %v",
+				tc.args, ovsErr, ovsOut, ebCode, ebErr, tc.fail)
+		}
+		var want []string
+		for _, name := range strings.Fields(tc.left) {
+			want = append(want, entries[name])
+		}
+		want = slices.Sorted(slices.Values(want))
+		o := sorted(ovs.must(t, "ovs-appctl", "dpctl/dump-conntrack"))
+		e := sorted(c.must("dump-conntrack"))
+		if !slices.Equal(o, want) || !slices.Equal(e, want) {
+			t.Errorf("flush-conntrack %q left (want %s):\nebpfovs:\n%s\novs-appctl dpctl/dump-conntrack:\n%s",
+				tc.args, tc.left, strings.Join(e, "\n"), strings.Join(o, "\n"))
+		}
+	}
+}
