@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/ebpfovs/ebpfovs/bpf"
+	"github.com/ebpfovs/ebpfovs/ofctl"
 )
 
 // Timeouts are tested by moving the times the maps store back, not by
@@ -20,7 +21,7 @@ import (
 const coarseLag = 50 * time.Millisecond
 
 // flowID is the id of the only installed flow whose normalized text
-// contains s.
+// (its stored record, printed) contains s.
 func (d *dp) flowID(s string) uint32 {
 	d.t.Helper()
 	m := d.pinnedMap("flow_meta")
@@ -29,11 +30,11 @@ func (d *dp) flowID(s string) uint32 {
 	var rec bpf.DatapathFlowRecord
 	n := 0
 	for it := m.Iterate(); it.Next(&id, &rec); {
-		text := make([]byte, rec.Len)
-		for i := range text {
-			text[i] = byte(rec.Text[i])
+		f, err := ofctl.UnmarshalFlow(rec.Data[:rec.Len])
+		if err != nil {
+			d.t.Fatalf("flow %d: %v", id, err)
 		}
-		if strings.Contains(string(text), s) {
+		if strings.Contains(f.String(), s) {
 			found = id
 			n++
 		}

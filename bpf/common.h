@@ -250,17 +250,19 @@ struct action_list {
 };
 
 /*
- * The flow as the user gave it, normalized, so every `ebpfovs` call can
- * rebuild the classifier maps and print dump-flows. Never read by the datapath.
+ * The flow as the user gave it, typed (ofctl's binary record: Flow's
+ * MarshalBinary), so every `ebpfovs` call can rebuild the classifier maps
+ * and print dump-flows without parsing text again. Never read by the
+ * datapath.
  */
-#define FLOW_TEXT_MAX 496
+#define FLOW_RECORD_MAX 496
 
 struct flow_record {
 	__u64 created_ns;   /* CLOCK_MONOTONIC at install */
 	__u32 seq;          /* install order, for stable dumps */
-	__u16 len;
+	__u16 len;          /* bytes of data used */
 	__u16 pad;
-	char text[FLOW_TEXT_MAX];
+	__u8 data[FLOW_RECORD_MAX];
 };
 
 struct flow_counts {

@@ -307,7 +307,7 @@ type DatapathFlowRecord struct {
 	Seq       uint32
 	Len       uint16
 	Pad       uint16
-	Text      [496]int8
+	Data      [496]uint8
 }
 
 type DatapathFlowRef struct {

@@ -40,7 +40,7 @@ const (
 	// else is: a directory without it is a half-built bridge.
 	pinComplete = "bridge_complete"
 	// pinLayout is the version of the pins' layout, in bridge_complete.
-	pinLayout = 11
+	pinLayout = 12 // 12: flow records are typed (binary), not text
 )
 
 // Options say which bridge a call works on.

@@ -49,27 +49,18 @@ type record struct {
 	reset bool
 }
 
-func recordText(r *bpf.DatapathFlowRecord) string {
-	n := int(r.Len)
-	if n > len(r.Text) {
-		n = len(r.Text)
-	}
-	b := make([]byte, n)
-	for i := 0; i < n; i++ {
-		b[i] = byte(r.Text[i])
-	}
-	return string(b)
-}
-
+// newRecord stores f typed (ofctl's binary record): no command parses
+// the installed table's text again.
 func newRecord(f *ofctl.Flow, seq uint32) (bpf.DatapathFlowRecord, error) {
-	text := f.String()
-	r := bpf.DatapathFlowRecord{CreatedNs: monotonicNow(), Seq: seq, Len: uint16(len(text))}
-	if len(text) > len(r.Text) {
-		return r, fmt.Errorf("flow too long to store: %d bytes normalized, at most %d", len(text), len(r.Text))
+	r := bpf.DatapathFlowRecord{CreatedNs: monotonicNow(), Seq: seq}
+	data, err := f.MarshalBinary()
+	if err != nil {
+		return r, err
 	}
-	for i := 0; i < len(text); i++ {
-		r.Text[i] = int8(text[i])
+	if len(data) > len(r.Data) {
+		return r, fmt.Errorf("flow too long to store: %d bytes as a record, at most %d", len(data), len(r.Data))
 	}
+	r.Len = uint16(copy(r.Data[:], data))
 	return r, nil
 }
 
@@ -118,9 +109,10 @@ func (b *Bridge) allRecords() ([]record, error) {
 	}
 	out := make([]record, 0, len(ids))
 	for i, id := range ids {
-		f, err := ofctl.ParseFlow(recordText(&recs[i]), nil)
+		n := min(int(recs[i].Len), len(recs[i].Data))
+		f, err := ofctl.UnmarshalFlow(recs[i].Data[:n])
 		if err != nil {
-			return nil, fmt.Errorf("stored flow %d is unreadable (%q): %w", id, recordText(&recs[i]), err)
+			return nil, fmt.Errorf("stored flow %d is unreadable: %w", id, err)
 		}
 		out = append(out, record{id: id, rec: recs[i], flow: f})
 	}
@@ -304,7 +296,7 @@ func (b *Bridge) ReplaceFlows(flows []*ofctl.Flow) error {
 		seen[id] = true
 		if old, ok := existing[id]; ok {
 			used[old.id] = true
-			if old.flow.String() == f.String() {
+			if old.flow.SameVersion(f) {
 				want = append(want, old)
 				continue
 			}
