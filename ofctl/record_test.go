@@ -420,3 +420,29 @@ func TestSameAgreesWithText(t *testing.T) {
 		}
 	}
 }
+
+// TestRecordFieldNumbers: records store match fields by FieldID, so the
+// stored fields' numbers are part of the format. Renumbering them (a new
+// field in the middle) must change recordVersion and this list.
+func TestRecordFieldNumbers(t *testing.T) {
+	want := []string{"in_port", "dl_src", "dl_dst", "dl_type", "vlan_tci", "nw_src", "nw_dst", "nw_proto",
+		"nw_tos", "nw_ecn", "nw_ttl", "nw_frag", "tp_src", "tp_dst", "tcp_flags", "icmp_type", "icmp_code",
+		"arp_op", "arp_spa", "arp_tpa", "arp_sha", "arp_tha", "ipv6_src", "ipv6_dst", "ipv6_label", "metadata",
+		"reg0", "reg1", "reg2", "reg3", "reg4", "reg5", "reg6", "reg7", "reg8", "reg9", "reg10", "reg11",
+		"reg12", "reg13", "reg14", "reg15", "ct_state", "ct_zone", "ct_mark", "ct_label", "tun_id", "pkt_mark"}
+	if recordVersion != 1 {
+		t.Fatalf("recordVersion %d: update this list for it", recordVersion)
+	}
+	for i := FieldID(0); i < numStoredFields; i++ {
+		if int(i) >= len(want) {
+			t.Errorf("field %d (%s) is new: fine at the end of the stored fields, add it here", i, i.Info().Name)
+			continue
+		}
+		if got := i.Info().Name; got != want[i] {
+			t.Errorf("field %d is %s, was %s: stored records would change meaning; bump recordVersion", i, got, want[i])
+		}
+	}
+	if int(numStoredFields) >= 0x80 {
+		t.Errorf("%d stored fields: a record's field byte has room for 127", numStoredFields)
+	}
+}
