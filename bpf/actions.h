@@ -297,6 +297,80 @@ static __always_inline int act_is_meta(__u8 type)
 }
 
 /*
+ * ct_nw_src..ct_tp_dst for a ct(table=N) pass: the connection's tuple in
+ * its original direction, as Open vSwitch's kernel datapath reports it
+ * (net/openvswitch/conntrack.c): the packet's own for the original
+ * direction, reversed for a reply; for a related ICMP error, the tuple of
+ * the connection it quotes; for ICMP, the original direction's type and
+ * code in the ports. Zero for an invalid packet. Global, verified once:
+ * inlined into exec_ct, which the walk's loop inlines at every step, it
+ * cost ~16k of tc_walk's verified instructions.
+ */
+__noinline int ct_orig_tuple(struct pkt_ctx *c, __u32 state)
+{
+	__be32 src[4] = {}, dst[4] = {};
+	const struct pkt_info *pi;
+	struct flow_key *k;
+	__be16 sp, dp;
+	__u8 proto;
+	int rev;
+
+	if (!c)
+		return 0;
+	k = &c->key;
+	pi = &c->pi;
+
+	__builtin_memset(k->ct_ipv6_src, 0, __builtin_offsetof(struct flow_key, pad) -
+					    __builtin_offsetof(struct flow_key, ct_ipv6_src));
+	if (!(state & CS_TRK) || (state & CS_INV))
+		return 0;
+	if (state & CS_REL) {
+		/* The quoted packet went orig-wards if the error goes reply-wards. */
+		rev = !(state & CS_RPL);
+		__builtin_memcpy(src, pi->inner_src, 16);
+		__builtin_memcpy(dst, pi->inner_dst, 16);
+		sp = pi->inner_sport;
+		dp = pi->inner_dport;
+		proto = pi->inner_proto;
+	} else {
+		rev = state & CS_RPL;
+		if (pi->is_ipv6) {
+			__builtin_memcpy(src, k->ipv6_src, 16);
+			__builtin_memcpy(dst, k->ipv6_dst, 16);
+		} else {
+			src[0] = k->nw_src;
+			dst[0] = k->nw_dst;
+		}
+		sp = k->tp_src;
+		dp = k->tp_dst;
+		proto = k->nw_proto;
+		if (proto == IPPROTO_ICMP || proto == IPPROTO_ICMPV6) {
+			sp = bpf_htons(c->ct.icmp_type);
+			dp = bpf_htons(c->ct.icmp_code);
+			rev = 0; /* no ports to swap: type and code are the originator's */
+			if (state & CS_RPL) {
+				__builtin_memcpy(k->ct_ipv6_src, dst, 16);
+				__builtin_memcpy(k->ct_ipv6_dst, src, 16);
+				goto ports;
+			}
+		}
+	}
+	__builtin_memcpy(k->ct_ipv6_src, rev ? dst : src, 16);
+	__builtin_memcpy(k->ct_ipv6_dst, rev ? src : dst, 16);
+	if (rev) {
+		__be16 t = sp;
+
+		sp = dp;
+		dp = t;
+	}
+ports:
+	k->ct_tp_src = sp;
+	k->ct_tp_dst = dp;
+	k->ct_nw_proto = proto;
+	return 0;
+}
+
+/*
  * Run c->act, a ct(): conntrack, then the ct_* fields a ct(table=N)
  * recirculation matches. Returns N, or NO_TABLE. Actions after a
  * ct(table=N) run on the packet as it was, as in OVS; the recirculated
@@ -322,6 +396,7 @@ static __always_inline __u32 exec_ct(struct pkt_ctx *c)
 	c->key.ct_zone = bpf_htons(zone);
 	c->key.ct_mark = bpf_htonl(c->ct.mark);
 	__builtin_memcpy(c->key.ct_label, c->ct.labels, 16);
+	ct_orig_tuple(c, state);
 	return a->arg;
 }
 
@@ -358,9 +433,12 @@ __noinline __u32 exec_meta(struct pkt_ctx *c)
 		move(c, a);
 		break;
 	case ACT_CT_CLEAR:
+		/* Every ct_* field, as OVS's ct_clear. */
 		c->key.ct_state = 0;
 		c->key.ct_zone = 0;
 		c->key.ct_mark = 0;
+		__builtin_memset(c->key.ct_label, 0, 16);
+		ct_orig_tuple(c, 0);
 		c->ct.done = 0;
 		break;
 	case ACT_EXIT:

@@ -95,7 +95,15 @@ struct flow_key {
 	__u8 ct_label[16]; /* the connection's 128-bit label, big-endian */
 	__u8 arp_sha[6];   /* ARP sender hardware address */
 	__u8 arp_tha[6];   /* ARP target hardware address */
-	__u32 pad;
+	/* The connection's original-direction tuple, set by a ct() whose
+	 * table=N pass follows (OVS's ct_nw_src..ct_tp_dst; IPv4 in word 0);
+	 * zero before, and for an invalid packet. */
+	__be32 ct_ipv6_src[4];
+	__be32 ct_ipv6_dst[4];
+	__be16 ct_tp_src;  /* ICMP: the original direction's type */
+	__be16 ct_tp_dst;  /* ICMP: its code */
+	__u8 ct_nw_proto;
+	__u8 pad[7];
 } __attribute__((aligned(8)));
 
 #define FLOW_KEY_WORDS (sizeof(struct flow_key) / 8)

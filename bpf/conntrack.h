@@ -175,6 +175,8 @@ static __always_inline int ct_touch(struct ct_entry *e, __u32 gen, __u8 proto, _
  */
 static __always_inline void ct_result_of(struct ct_result *res, const struct ct_entry *e)
 {
+	res->icmp_type = e->icmp_type;
+	res->icmp_code = e->icmp_code;
 	res->mark = e->mark;
 	__builtin_memcpy(res->labels, e->labels, 16);
 	if (res->dir == CT_DIR_REPLY)
@@ -309,6 +311,8 @@ __noinline int ct_execute(const struct flow_key *key, const struct pkt_info *pi,
 	}
 
 	if (!e) {
+		res->icmp_type = pi->icmp_type;
+		res->icmp_code = pi->icmp_code;
 		res->ct_state = CS_TRK | CS_NEW;
 		if (flags & CT_COMMIT)
 			ct_commit(res, &k, pi, now, flags);

@@ -56,7 +56,8 @@ struct ct_result {
 	__u8 dir;        /* CT_DIR_* */
 	__u8 has_entry;  /* the connection is committed */
 	__u8 pkt_is_a;   /* the packet's source is key.addr_a/port_a */
-	__u8 pad[2];
+	__u8 icmp_type;  /* ICMP: the connection's original direction's type */
+	__u8 icmp_code;  /* and code (ct_tp_src, ct_tp_dst) */
 	__u16 zone;
 	__u32 ct_state;
 	__u32 mark;

@@ -208,7 +208,7 @@ static __always_inline void ctx_init(struct pkt_ctx *c, const struct bridge_conf
 	__builtin_memset(&c->key, 0, __builtin_offsetof(struct flow_key, metadata));
 	__builtin_memset(&c->key.ipv6_src, 0, __builtin_offsetof(struct flow_key, ct_label) -
 					      __builtin_offsetof(struct flow_key, ipv6_src));
-	__builtin_memset(&c->key.arp_sha, 0, sizeof(c->key) -
+	__builtin_memset(&c->key.arp_sha, 0, __builtin_offsetof(struct flow_key, ct_ipv6_src) -
 					     __builtin_offsetof(struct flow_key, arp_sha));
 	__builtin_memset(&c->pi, 0, __builtin_offsetof(struct pkt_info, written));
 	c->ct.done = 0;
@@ -242,6 +242,9 @@ static __always_inline void ctx_walk(struct pkt_ctx *c, const struct bridge_conf
 	c->key.metadata = 0;
 	__builtin_memset(c->key.regs, 0, sizeof(c->key.regs));
 	__builtin_memset(c->key.ct_label, 0, sizeof(c->key.ct_label));
+	/* The original tuple, which only a ct() sets (ct_orig_tuple). */
+	__builtin_memset(c->key.ct_ipv6_src, 0, sizeof(c->key) -
+					       __builtin_offsetof(struct flow_key, ct_ipv6_src));
 }
 
 /* What a run of the walk stage ends with. */

@@ -282,7 +282,12 @@ type DatapathFlowKey struct {
 	CtLabel   [16]uint8
 	ArpSha    [6]uint8
 	ArpTha    [6]uint8
-	Pad       uint32
+	CtIpv6Src [4]uint32
+	CtIpv6Dst [4]uint32
+	CtTpSrc   uint16
+	CtTpDst   uint16
+	CtNwProto uint8
+	Pad       [7]uint8
 }
 
 type DatapathFlowLookup struct {
@@ -423,7 +428,8 @@ type DatapathPktCtx struct {
 		Dir      uint8
 		HasEntry uint8
 		PktIsA   uint8
-		Pad      [2]uint8
+		IcmpType uint8
+		IcmpCode uint8
 		Zone     uint16
 		CtState  uint32
 		Mark     uint32

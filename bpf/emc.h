@@ -181,6 +181,12 @@ static __always_inline int emc_hint_match(const struct emc_ct_hint *h, const str
 /* The walk's ct(), after it ran. */
 static __always_inline void emc_note_ct(struct pkt_ctx *c)
 {
+	/* A related error's original tuple (ct_nw_src, ...) is the quoted
+	 * connection's, which the key does not hold: not stored. */
+	if (c->ct.ct_state & CS_REL) {
+		c->emc.ok = 0;
+		return;
+	}
 	emc_hint_note(&c->emc.e.hint, c);
 	c->emc.e.has_ct = 1;
 	c->emc.e.zone = c->ct.zone;

@@ -11,7 +11,7 @@ import (
 )
 
 // keyBytes is struct flow_key as bytes: fields are big-endian in the datapath.
-type keyBytes [192]byte
+type keyBytes [232]byte
 
 // maxGather is MAX_GATHER: the key words one subtable hashes.
 const maxGather = int(bpf.DatapathGatherMAX_GATHER)
