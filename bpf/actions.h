@@ -293,7 +293,8 @@ static __always_inline __u32 output_reg_port(const struct pkt_ctx *c, const stru
 /* Whether c->act is for exec_meta: it changes the pipeline's state, not the packet. */
 static __always_inline int act_is_meta(__u8 type)
 {
-	return type == ACT_LOAD || type == ACT_MOVE || type == ACT_CT_CLEAR || type == ACT_EXIT;
+	return type == ACT_LOAD || type == ACT_MOVE || type == ACT_CT_CLEAR || type == ACT_EXIT ||
+	       type == ACT_NAT_RANGE;
 }
 
 /*
@@ -444,6 +445,17 @@ __noinline __u32 exec_meta(struct pkt_ctx *c)
 	case ACT_EXIT:
 		c->halt = 1;
 		break;
+	case ACT_NAT_RANGE:
+		/* For the ct(commit,nat(...)) right after it. */
+		if (a->flags & NAT_R_MAX) {
+			c->ct.nat_range.max_addr = a->arg;
+			c->ct.nat_range.max_port = a->aux;
+		} else {
+			c->ct.nat_range.min_addr = a->arg;
+			c->ct.nat_range.min_port = a->aux;
+			c->ct.nat_range.flags = a->flags;
+		}
+		break;
 	}
 	/* One call site for loads and moves into the connection: inlined
 	 * twice, its map lookup and ownership would be verified twice. */
@@ -495,6 +507,7 @@ __noinline __u32 exec_action(struct __sk_buff *skb, struct pkt_ctx *c)
 	case ACT_VLAN:
 	case ACT_SET_MARK:
 	case ACT_SET_IP6:
+	case ACT_NAT:
 		flush_pending(skb, &c->out);
 		break;
 	default:
@@ -527,6 +540,9 @@ __noinline __u32 exec_action(struct __sk_buff *skb, struct pkt_ctx *c)
 		break;
 	case ACT_SET_IP6:
 		set_ip6(skb, c, a);
+		break;
+	case ACT_NAT:
+		set_nat(skb, c, a);
 		break;
 	}
 	return NO_TABLE;

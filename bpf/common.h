@@ -193,6 +193,10 @@ enum action_type {
 	ACT_EXIT,     /* stop all processing; outputs so far stand */
 	ACT_SET_MARK, /* pkt_mark[ofs..ofs+nbits) = arg, and skb->mark: aux = ofs, flags = nbits
 	               * (nbits 0: only copy key.pkt_mark to skb->mark, after a move into it) */
+	ACT_NAT_RANGE, /* the range of the ct(commit,nat(...)) that follows: flags NAT_*, aux = port,
+	                * arg = IPv4 address (host order); the minimum, or with NAT_R_MAX the maximum */
+	ACT_NAT,      /* after a ct(nat...): apply the translation conntrack found for the packet;
+	               * arg = the ct's table (the recirculated key gets +snat/+dnat) */
 	ACT_SET_IP6,  /* flags SET_SRC/SET_DST/SET_LABEL; aux = IP6_AUX(word, ofs, nbits):
 	               * bits [ofs, ofs+nbits) of the address's 32-bit word `word` (0: the
 	               * first in the packet), or of the label (word 0), become arg's (host
@@ -237,8 +241,31 @@ enum ct_flag {
 	CT_COMMIT     = 0x01,
 	CT_FORCE      = 0x02, /* a connection seen in the other direction is replaced */
 	CT_ZONE_FIELD = 0x04, /* the zone is FIELD[ofs..ofs+15], aux = field << 8 | ofs */
+	CT_NAT        = 0x08, /* ct(nat...): find the packet's translation (ACT_NAT applies it); with
+	                       * CT_COMMIT and the range ACT_NAT_RANGE left, a new connection gets one */
 	CT_LIBERAL    = 0x40, /* the bridge's CFG_TCP_LIBERAL */
 	CT_DRYRUN     = 0x80, /* compute the result, change nothing (ebpfovs trace) */
+};
+
+/* ACT_NAT_RANGE flags: nat(src|dst=MIN[-MAX][:PMIN[-PMAX]],random|hash,persistent) */
+enum nat_flag {
+	NAT_R_SRC        = 0x01,
+	NAT_R_DST        = 0x02,
+	NAT_R_RANDOM     = 0x04,
+	NAT_R_HASH       = 0x08,
+	NAT_R_PERSISTENT = 0x10,
+	NAT_R_ADDR       = 0x20, /* an address range was given (else the address stays) */
+	NAT_R_PORTS      = 0x40, /* a port range was given */
+	NAT_R_MAX        = 0x80, /* this ACT_NAT_RANGE is the range's maximum */
+};
+
+/* A ct(commit,nat(...)) range, as ACT_NAT_RANGE leaves it for the ct()
+ * after it (host order). */
+struct nat_range {
+	__u32 min_addr, max_addr;
+	__u16 min_port, max_port;
+	__u8 flags;             /* NAT_R_* but NAT_R_MAX */
+	__u8 pad[3];
 };
 
 /* action.arg of ACT_RESUBMIT and ACT_CT: no table (stay in this one) */
@@ -502,8 +529,24 @@ struct ct_entry {
 	__u8 flags;         /* CT_E_* */
 	__u8 icmp_type;     /* ICMP: the originator's type */
 	__u8 icmp_code;
-	__u8 pad;
+	__u8 nat;           /* CT_NAT_*: the translation committed with the connection */
 	__u32 gen;          /* the slot's occupant: a ct_ref with another gen is stale */
+	/* NAT (ct_nat.h): the connection has two keys, its original tuple's
+	 * (okey) and its reply tuple's (nat_key), both pointing at this
+	 * entry; whoever removes the entry removes both. Written before
+	 * either key is inserted, never changed after. */
+	struct ct_key okey;
+	struct ct_key nat_key;
+	__be32 nat_addr[4]; /* the translated endpoint: SNAT the new source, DNAT the new destination (IPv4: [0]) */
+	__be16 nat_port;    /* and its port (ICMP: the echo identifier) */
+	__u16 pad2;
+	__u32 pad3;
+};
+
+/* ct_entry.nat */
+enum ct_nat {
+	CT_NAT_SRC = 0x01,
+	CT_NAT_DST = 0x02,
 };
 
 /*
@@ -590,6 +633,7 @@ enum counter {
 	CNT_EMC_HITS,       /* packets the exact-match cache carried (emc.h) */
 	CNT_CT_FLUSHED,     /* connections flush-conntrack removed in the kernel (ct_flush) */
 	CNT_STAGE_FAIL,     /* a tail call to the next stage failed (stages.h): dropped */
+	CNT_CT_NAT_FAIL,    /* commit refused: no free address and port in the nat() range (+inv) */
 	CNT_EMC_FOLD_SEQ,   /* odd while emc_fold() runs on this CPU: readers retry (not shown) */
 	CNT_MAX,
 };

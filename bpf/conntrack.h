@@ -39,6 +39,7 @@
 #include "parse.h"
 #include "ct_tcp.h"   /* the TCP state machine */
 #include "ct_table.h" /* keys, timeouts, the table */
+#include "ct_nat.h"   /* NAT: a connection's translation and second key */
 
 /*
  * An ICMP error quoting a packet of a tracked connection is related to it
@@ -186,6 +187,70 @@ static __always_inline void ct_result_of(struct ct_result *res, const struct ct_
 }
 
 /*
+ * Create the entry for a new, valid connection (ct(commit)). Refused
+ * (the packet stays +new, uncommitted, as in OVS's userspace conntrack)
+ * when its zone's limit or maxconns is reached, or the table is full;
+ * with a nat() range that has no free tuple left, refused as +inv.
+ */
+static __always_inline void ct_commit(struct ct_result *res, const struct ct_key *k,
+				      const struct pkt_info *pi, __u64 now,
+				      __u32 flags)
+{
+	struct ct_entry *ne;
+	__u32 zero = 0, why;
+	__u16 zone = res->key.zone;
+	long err;
+
+	if (flags & CT_DRYRUN)
+		return;
+	ne = bpf_map_lookup_elem(&ct_new, &zero);
+	if (!ne)
+		return;
+	__builtin_memset(ne, 0, sizeof(*ne));
+	ne->start_ns = now;
+	if (res->key.proto == IPPROTO_TCP)
+		ne->tcp = res->tcp; /* other protocols leave it zero */
+	ne->flags = res->pkt_is_a ? CT_E_A_IS_ORIG : 0;
+	ne->icmp_type = pi->icmp_type;
+	ne->icmp_code = pi->icmp_code;
+	ne->id = bpf_get_prandom_u32();
+	ne->packets[CT_DIR_ORIG] = 1;
+	ne->bytes[CT_DIR_ORIG] = pi->l3_len;
+	ne->expires_ns = now + ct_timeout_ns(res->key.proto, &ne->tcp, pi->tcp_flags & TH_RST,
+					     ne->flags, 0, zone);
+	ne->okey = *k;
+
+	why = ct_reserve(zone);
+	if (why && ct_sweep(now)) /* expired connections may be holding the places */
+		why = ct_reserve(zone);
+	if (why) {
+		count(why);
+		return;
+	}
+	/* ct(commit,nat(src|dst=...)): IPv4 TCP, UDP and ICMP (ct_nat.h). */
+	if ((flags & CT_NAT) && (res->nat_range.flags & (NAT_R_SRC | NAT_R_DST)) &&
+	    res->key.family == 4 && (res->key.proto == IPPROTO_TCP ||
+	    res->key.proto == IPPROTO_UDP || res->key.proto == IPPROTO_ICMP))
+		err = ct_insert_nat(res, ne);
+	else
+		err = ct_insert(k, ne, &res->ref);
+	if (err == 0) {
+		res->has_entry = 1;
+		return;
+	}
+	ct_count_add(zone, -1);
+	if (err == -EADDRNOTAVAIL) {
+		/* No free tuple in the range: refused, as nf_nat drops it. */
+		count(CNT_CT_NAT_FAIL);
+		res->ct_state = CS_TRK | CS_INV;
+		return;
+	}
+	/* EEXIST: another CPU committed it first; EBUSY: counted as a race */
+	if (err != -EEXIST && err != -EBUSY)
+		count(CNT_CT_FULL);
+}
+
+/*
  * ct_execute runs conntrack for one ct() action and returns the ct_state
  * the packet gets. Global (verified once) for the same reason as classify.
  */
@@ -214,6 +279,8 @@ __noinline int ct_execute(const struct flow_key *key, const struct pkt_info *pi,
 			k = res->key;
 			ct_commit(res, &k, pi, now, flags);
 		}
+		if (flags & CT_NAT)
+			ct_nat_result(res);
 		return res->ct_state;
 	}
 
@@ -245,7 +312,15 @@ __noinline int ct_execute(const struct flow_key *key, const struct pkt_info *pi,
 		res->entry.seq &= ~1ULL;
 		e = &res->entry;
 	}
-	if (e)
+	if (e && e->nat) {
+		/* Two keys: which one matched says the direction. */
+		int d = ct_nat_direction(res, ref.slot, ref.gen);
+
+		/* clang proves d is 0 or 1 and drops the mask that
+		 * e->packets[dir & 1] relies on; the verifier cannot. */
+		asm volatile("" : "+r"(d));
+		res->dir = d & 1;
+	} else if (e)
 		res->dir = (res->pkt_is_a == !!(e->flags & CT_E_A_IS_ORIG)) ?
 			   CT_DIR_ORIG : CT_DIR_REPLY;
 	else
@@ -316,6 +391,8 @@ __noinline int ct_execute(const struct flow_key *key, const struct pkt_info *pi,
 		res->ct_state = CS_TRK | CS_NEW;
 		if (flags & CT_COMMIT)
 			ct_commit(res, &k, pi, now, flags);
+		if (flags & CT_NAT)
+			ct_nat_result(res);
 		return res->ct_state;
 	}
 
@@ -324,6 +401,8 @@ __noinline int ct_execute(const struct flow_key *key, const struct pkt_info *pi,
 	res->has_entry = !killed;
 	res->ref = ref;
 	ct_result_of(res, e);
+	if (flags & CT_NAT)
+		ct_nat_result(res);
 	return res->ct_state;
 
 invalid:

@@ -62,11 +62,20 @@ struct ct_result {
 	__u32 ct_state;
 	__u32 mark;
 	__u8 labels[16];
+	/* ct(nat): what ACT_NAT does to this packet (ct_nat.h, ct_nat_op) */
+	__u8 nat_op;         /* NAT_R_SRC: set the source to nat_addr:nat_port; NAT_R_DST: the destination */
+	__u8 nat_bit;        /* CS_SNAT or CS_DNAT, once done */
+	__u8 natted;         /* done in this zone: a second ct(nat) in it does nothing */
+	__u8 pad1;
+	__be16 nat_port;
+	__u16 pad2;
+	__be32 nat_addr;     /* IPv4 */
 	struct ct_ref ref;   /* has_entry: the connection's slot */
 	struct ct_key key;   /* the connection's key; not filled by a cache hit's
 			      * slot path (ct_execute_ref), which leaves has_entry set */
 	struct ct_tcp tcp;   /* TCP: the connection's tracking, worked on here */
 	struct ct_entry entry; /* a new entry being built, or a dry run's copy (not stack: too big) */
+	struct nat_range nat_range; /* ACT_NAT_RANGE's, for a ct(commit,nat(...)) */
 };
 
 /* Outputs decided so far for the packet. */

@@ -6,7 +6,7 @@
  * through the `conntrack` hash into array slots (ct_find), removed only by
  * the one caller that wins an entry's gen (ct_delete_ref), swept when
  * expired, and created by ct_commit within the zone's and the bridge's
- * limits (ct_reserve, ct_insert).
+ * limits (ct_reserve, ct_insert; ct_commit in conntrack.h).
  */
 #pragma once
 
@@ -392,32 +392,62 @@ static __always_inline void ct_slot_give(__u32 slot)
 	bpf_map_push_elem(&ct_free, &slot, 0);
 }
 
-/*
- * Remove the connection ref names under k. Only one caller can: the one
- * that, owning the entry, finds ref's gen there and moves it on (from
- * then on every reference to the slot is stale). That caller deletes the
- * key -- no one else can, and no one can add k again while it is there
- * -- takes the connection off the counts and frees the slot. Returns 0 if
- * this call removed it.
- */
-static __always_inline int ct_delete_ref(struct ct_key *k, const struct ct_ref *ref)
+/* Whether two connection keys are the same (ten 32-bit words). */
+static __always_inline int ct_key_eq(const struct ct_key *a, const struct ct_key *b)
 {
-	__u32 slot = ref->slot;
+	const __u32 *x = (const __u32 *)a, *y = (const __u32 *)b;
+	__u32 d = 0;
+	int i;
+
+	/* Straight-line code: unrolled, and the barrier keeps clang from
+	 * turning each word into a compare and branch -- ten branches, whose
+	 * paths the verifier walked one by one (46k instructions in
+	 * ct_nat_result alone). */
+#pragma clang loop unroll(full)
+	for (i = 0; i < (int)(sizeof(*a) / 4); i++) {
+		d |= x[i] ^ y[i];
+		asm volatile("" : "+r"(d));
+	}
+	return d == 0;
+}
+
+/*
+ * Remove the connection in slot if it is still gen's. Only one caller
+ * can: the one that, owning the entry, finds gen there and moves it on
+ * (from then on every reference to the slot is stale). That caller
+ * deletes the connection's keys -- its original one, and a NATed
+ * connection's reply key (ct_nat.h) -- read from the entry: the slot is
+ * not given back until they are gone, so nothing rewrites them meanwhile,
+ * and no one can add a key again while it is there. Then it takes the
+ * connection off the counts and frees the slot. Returns 0 if this call
+ * removed it. Global, verified once, and given no key: the key a caller
+ * found may be either of a NATed connection's two, and a pointer to a
+ * map's key cannot be a global function's argument.
+ */
+__noinline int ct_delete_slot(__u32 slot, __u32 gen)
+{
 	struct ct_entry *e = bpf_map_lookup_elem(&ct_slots, &slot);
-	__u16 zone = k->zone;
 	__u64 seq;
 
 	if (!e)
 		return -1;
-	seq = ct_owned(e, ref->gen);
+	seq = ct_owned(e, gen);
 	if (!seq)
 		return -1;
 	e->gen++;
 	ct_release(e, seq);
-	bpf_map_delete_elem(&conntrack, k);
-	ct_count_add(zone, -1);
+	bpf_map_delete_elem(&conntrack, &e->okey);
+	if (e->nat)
+		bpf_map_delete_elem(&conntrack, &e->nat_key);
+	ct_count_add(e->okey.zone, -1);
 	ct_slot_give(slot);
 	return 0;
+}
+
+/* Remove the connection ref names (found under k: ct_delete_slot). */
+static __always_inline int ct_delete_ref(struct ct_key *k, const struct ct_ref *ref)
+{
+	return ct_delete_slot(ref->slot, ref->gen);
 }
 
 static __always_inline int ct_delete(struct ct_key *k)
@@ -556,7 +586,9 @@ static __always_inline long ct_insert(const struct ct_key *k, struct ct_entry *n
 	ne->gen = ref.gen;
 	*e = *ne;
 	ct_release(e, seq);
-	err = bpf_map_update_elem(&conntrack, k, &ref, BPF_NOEXIST);
+	/* (int): see nat_try_port (ct_nat.h): before Linux 6.4 the upper half
+	 * of the result is not a sign extension. */
+	err = (int)bpf_map_update_elem(&conntrack, k, &ref, BPF_NOEXIST);
 	if (err) {
 		/* Not keyed: no one can have a reference; retire the gen anyway. */
 		seq = ct_own(e);
@@ -571,52 +603,3 @@ static __always_inline long ct_insert(const struct ct_key *k, struct ct_entry *n
 	return 0;
 }
 
-/*
- * Create the entry for a new, valid connection (ct(commit)). Refused
- * (the packet stays +new, uncommitted, as in OVS's userspace conntrack)
- * when its zone's limit or maxconns is reached, or the table is full.
- */
-static __always_inline void ct_commit(struct ct_result *res, const struct ct_key *k,
-				      const struct pkt_info *pi, __u64 now,
-				      __u32 flags)
-{
-	struct ct_entry *ne;
-	__u32 zero = 0, why;
-	__u16 zone = res->key.zone;
-	long err;
-
-	if (flags & CT_DRYRUN)
-		return;
-	ne = bpf_map_lookup_elem(&ct_new, &zero);
-	if (!ne)
-		return;
-	__builtin_memset(ne, 0, sizeof(*ne));
-	ne->start_ns = now;
-	if (res->key.proto == IPPROTO_TCP)
-		ne->tcp = res->tcp; /* other protocols leave it zero */
-	ne->flags = res->pkt_is_a ? CT_E_A_IS_ORIG : 0;
-	ne->icmp_type = pi->icmp_type;
-	ne->icmp_code = pi->icmp_code;
-	ne->id = bpf_get_prandom_u32();
-	ne->packets[CT_DIR_ORIG] = 1;
-	ne->bytes[CT_DIR_ORIG] = pi->l3_len;
-	ne->expires_ns = now + ct_timeout_ns(res->key.proto, &ne->tcp, pi->tcp_flags & TH_RST,
-					     ne->flags, 0, zone);
-
-	why = ct_reserve(zone);
-	if (why && ct_sweep(now)) /* expired connections may be holding the places */
-		why = ct_reserve(zone);
-	if (why) {
-		count(why);
-		return;
-	}
-	err = ct_insert(k, ne, &res->ref);
-	if (err == 0) {
-		res->has_entry = 1;
-		return;
-	}
-	ct_count_add(zone, -1);
-	/* EEXIST: another CPU committed it first; EBUSY: counted as a race */
-	if (err != -EEXIST && err != -EBUSY)
-		count(CNT_CT_FULL);
-}

@@ -50,7 +50,9 @@ const (
 	DatapathActionTypeACT_CT_CLEAR   DatapathActionType = 16
 	DatapathActionTypeACT_EXIT       DatapathActionType = 17
 	DatapathActionTypeACT_SET_MARK   DatapathActionType = 18
-	DatapathActionTypeACT_SET_IP6    DatapathActionType = 19
+	DatapathActionTypeACT_NAT_RANGE  DatapathActionType = 19
+	DatapathActionTypeACT_NAT        DatapathActionType = 20
+	DatapathActionTypeACT_SET_IP6    DatapathActionType = 21
 )
 
 type DatapathAttachMode uint32
@@ -109,8 +111,9 @@ const (
 	DatapathCounterCNT_EMC_HITS      DatapathCounter = 17
 	DatapathCounterCNT_CT_FLUSHED    DatapathCounter = 18
 	DatapathCounterCNT_STAGE_FAIL    DatapathCounter = 19
-	DatapathCounterCNT_EMC_FOLD_SEQ  DatapathCounter = 20
-	DatapathCounterCNT_MAX           DatapathCounter = 21
+	DatapathCounterCNT_CT_NAT_FAIL   DatapathCounter = 20
+	DatapathCounterCNT_EMC_FOLD_SEQ  DatapathCounter = 21
+	DatapathCounterCNT_MAX           DatapathCounter = 22
 )
 
 type DatapathCtCountIndex uint32
@@ -157,8 +160,14 @@ type DatapathCtEntry struct {
 	Flags    uint8
 	IcmpType uint8
 	IcmpCode uint8
-	Pad      uint8
+	Nat      uint8
 	Gen      uint32
+	Okey     DatapathCtKey
+	NatKey   DatapathCtKey
+	NatAddr  [4]uint32
+	NatPort  uint16
+	Pad2     uint16
+	Pad3     uint32
 }
 
 type DatapathCtEntryFlag uint32
@@ -175,6 +184,7 @@ const (
 	DatapathCtFlagCT_COMMIT     DatapathCtFlag = 1
 	DatapathCtFlagCT_FORCE      DatapathCtFlag = 2
 	DatapathCtFlagCT_ZONE_FIELD DatapathCtFlag = 4
+	DatapathCtFlagCT_NAT        DatapathCtFlag = 8
 	DatapathCtFlagCT_LIBERAL    DatapathCtFlag = 64
 	DatapathCtFlagCT_DRYRUN     DatapathCtFlag = 128
 )
@@ -196,6 +206,13 @@ type DatapathCtLimits struct {
 	DefaultLimit uint32
 	LastSweepNs  uint64
 }
+
+type DatapathCtNat uint32
+
+const (
+	DatapathCtNatCT_NAT_SRC DatapathCtNat = 1
+	DatapathCtNatCT_NAT_DST DatapathCtNat = 2
+)
 
 type DatapathCtRef struct {
 	_    structs.HostLayout
@@ -371,6 +388,29 @@ const (
 	DatapathMaskWordMASK_WORD_ZERO DatapathMaskWord = 31
 )
 
+type DatapathNatFlag uint32
+
+const (
+	DatapathNatFlagNAT_R_SRC        DatapathNatFlag = 1
+	DatapathNatFlagNAT_R_DST        DatapathNatFlag = 2
+	DatapathNatFlagNAT_R_RANDOM     DatapathNatFlag = 4
+	DatapathNatFlagNAT_R_HASH       DatapathNatFlag = 8
+	DatapathNatFlagNAT_R_PERSISTENT DatapathNatFlag = 16
+	DatapathNatFlagNAT_R_ADDR       DatapathNatFlag = 32
+	DatapathNatFlagNAT_R_PORTS      DatapathNatFlag = 64
+	DatapathNatFlagNAT_R_MAX        DatapathNatFlag = 128
+)
+
+type DatapathNatRange struct {
+	_       structs.HostLayout
+	MinAddr uint32
+	MaxAddr uint32
+	MinPort uint16
+	MaxPort uint16
+	Flags   uint8
+	Pad     [3]uint8
+}
+
 type DatapathNoTable uint32
 
 const (
@@ -434,6 +474,13 @@ type DatapathPktCtx struct {
 		CtState  uint32
 		Mark     uint32
 		Labels   [16]uint8
+		NatOp    uint8
+		NatBit   uint8
+		Natted   uint8
+		Pad1     uint8
+		NatPort  uint16
+		Pad2     uint16
+		NatAddr  uint32
 		Ref      DatapathCtRef
 		Key      DatapathCtKey
 		Tcp      struct {
@@ -460,7 +507,9 @@ type DatapathPktCtx struct {
 			Retrans    uint8
 			Pad        uint32
 		}
-		Entry DatapathCtEntry
+		_        [4]byte
+		Entry    DatapathCtEntry
+		NatRange DatapathNatRange
 	}
 	Out struct {
 		_              structs.HostLayout
@@ -678,9 +727,11 @@ const (
 	DatapathVarUnusedCtCountIndex = "unused_ct_count_index"
 	DatapathVarUnusedCtEntryFlag  = "unused_ct_entry_flag"
 	DatapathVarUnusedCtFlag       = "unused_ct_flag"
+	DatapathVarUnusedCtNat        = "unused_ct_nat"
 	DatapathVarUnusedGather       = "unused_gather"
 	DatapathVarUnusedLimit        = "unused_limit"
 	DatapathVarUnusedMaskWord     = "unused_mask_word"
+	DatapathVarUnusedNatFlag      = "unused_nat_flag"
 	DatapathVarUnusedNoTable      = "unused_no_table"
 	DatapathVarUnusedPacketField  = "unused_packet_field"
 	DatapathVarUnusedPortFlag     = "unused_port_flag"
@@ -790,9 +841,11 @@ type DatapathVariableSpecs struct {
 	UnusedCtCountIndex *ebpf.VariableSpec `ebpf:"unused_ct_count_index"`
 	UnusedCtEntryFlag  *ebpf.VariableSpec `ebpf:"unused_ct_entry_flag"`
 	UnusedCtFlag       *ebpf.VariableSpec `ebpf:"unused_ct_flag"`
+	UnusedCtNat        *ebpf.VariableSpec `ebpf:"unused_ct_nat"`
 	UnusedGather       *ebpf.VariableSpec `ebpf:"unused_gather"`
 	UnusedLimit        *ebpf.VariableSpec `ebpf:"unused_limit"`
 	UnusedMaskWord     *ebpf.VariableSpec `ebpf:"unused_mask_word"`
+	UnusedNatFlag      *ebpf.VariableSpec `ebpf:"unused_nat_flag"`
 	UnusedNoTable      *ebpf.VariableSpec `ebpf:"unused_no_table"`
 	UnusedPacketField  *ebpf.VariableSpec `ebpf:"unused_packet_field"`
 	UnusedPortFlag     *ebpf.VariableSpec `ebpf:"unused_port_flag"`
@@ -901,9 +954,11 @@ type DatapathVariables struct {
 	UnusedCtCountIndex *ebpf.Variable `ebpf:"unused_ct_count_index"`
 	UnusedCtEntryFlag  *ebpf.Variable `ebpf:"unused_ct_entry_flag"`
 	UnusedCtFlag       *ebpf.Variable `ebpf:"unused_ct_flag"`
+	UnusedCtNat        *ebpf.Variable `ebpf:"unused_ct_nat"`
 	UnusedGather       *ebpf.Variable `ebpf:"unused_gather"`
 	UnusedLimit        *ebpf.Variable `ebpf:"unused_limit"`
 	UnusedMaskWord     *ebpf.Variable `ebpf:"unused_mask_word"`
+	UnusedNatFlag      *ebpf.Variable `ebpf:"unused_nat_flag"`
 	UnusedNoTable      *ebpf.Variable `ebpf:"unused_no_table"`
 	UnusedPacketField  *ebpf.Variable `ebpf:"unused_packet_field"`
 	UnusedPortFlag     *ebpf.Variable `ebpf:"unused_port_flag"`

@@ -330,3 +330,51 @@ static __always_inline void set_ip6(struct __sk_buff *skb, struct pkt_ctx *c,
 	else
 		c->key.ipv6_src[word] = new;
 }
+
+/* The ICMP echo identifier (ct(nat) translates it as a port): the ICMPv4
+ * checksum has no pseudo-header, so only the two bytes count. */
+static __always_inline void set_icmp_id(struct __sk_buff *skb, struct pkt_ctx *c, __be16 id)
+{
+	int l3 = ipv4_offset(skb), l4;
+	__be16 old;
+
+	if (l3 < 0)
+		return;
+	l4 = l4_offset(skb, l3);
+	if (l4 < 0 || bpf_skb_load_bytes(skb, l4 + 4, &old, 2))
+		return;
+	bpf_l4_csum_replace(skb, l4 + 2, old, id, 2);
+	bpf_skb_store_bytes(skb, l4 + 4, &id, 2, 0);
+	c->pi.icmp_id = id;
+}
+
+/*
+ * ACT_NAT: the translation conntrack found for the packet (ct_nat.h,
+ * ct_nat_op): its source or destination address, then port (ICMP: the
+ * echo identifier), each with its checksums as nf_nat fixes them (the L4
+ * checksum's pseudo-header for the address; a UDP checksum of 0 stays 0).
+ * Then the packet is +snat or +dnat, and the zone's translation is done.
+ */
+static __always_inline void set_nat(struct __sk_buff *skb, struct pkt_ctx *c, const struct action *a)
+{
+	struct ct_result *r = &c->ct;
+	struct action x = {};
+	__u32 bit;
+
+	if (!r->nat_op || r->natted)
+		return;
+	x.flags = r->nat_op == NAT_R_DST ? SET_DST : SET_SRC;
+	x.arg = bpf_ntohl(r->nat_addr);
+	set_nw(skb, c, &x);
+	if (c->key.nw_proto == IPPROTO_ICMP) {
+		set_icmp_id(skb, c, r->nat_port);
+	} else {
+		x.aux = bpf_ntohs(r->nat_port);
+		set_tp(skb, c, &x);
+	}
+	r->natted = 1;
+	bit = r->nat_bit;
+	r->ct_state |= bit;
+	if (a->arg != NO_TABLE)
+		c->key.ct_state |= bpf_htonl(bit);
+}

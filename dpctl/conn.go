@@ -76,6 +76,34 @@ type Conn struct {
 	Assured          bool
 	WScale           [2]uint8 // TCP window scale, [0] original direction
 	TCPFlags         [2]uint8 // IP_CT_TCP_FLAG_* per direction
+
+	// NAT is the translation the connection was committed with; the
+	// reply tuple is then the translated one (Reply*), not the original
+	// reversed: SNAT's replies go to the new source, DNAT's come from the
+	// new destination.
+	NAT                    NAT
+	ReplySrc, ReplyDst     netip.Addr
+	ReplySport, ReplyDport uint16 // ICMP: the identifier, in both
+}
+
+// NAT is a connection's translation: none, source or destination.
+type NAT uint8
+
+// The translations.
+const (
+	NoNAT NAT = iota
+	SrcNAT
+	DstNAT
+)
+
+// Reply is the connection's reply tuple: the translated one for a NATed
+// connection, else the original reversed. For ICMP, sport is the
+// identifier.
+func (c *Conn) Reply() (src, dst netip.Addr, sport, dport uint16) {
+	if c.NAT != NoNAT {
+		return c.ReplySrc, c.ReplyDst, c.ReplySport, c.ReplyDport
+	}
+	return c.OrigDst, c.OrigSrc, c.OrigDport, c.OrigSport
 }
 
 // Less orders connections as dump-conntrack lists them: by zone,
@@ -183,7 +211,8 @@ func (c *Conn) Format(o FormatOptions) string {
 		counters(&sb, c.Packets[0], c.Bytes[0])
 	}
 	sb.WriteString("),reply=(")
-	c.tuple(&sb, c.OrigDst, c.OrigSrc, c.OrigDport, c.OrigSport, ICMPReplyType(c.Proto, c.ICMPType))
+	rs, rd, rsp, rdp := c.Reply()
+	c.tuple(&sb, rs, rd, rsp, rdp, ICMPReplyType(c.Proto, c.ICMPType))
 	if o.Stats {
 		counters(&sb, c.Packets[1], c.Bytes[1])
 	}
@@ -206,6 +235,14 @@ func (c *Conn) Format(o FormatOptions) string {
 			status = append(status, "ASSURED")
 		}
 		status = append(status, "CONFIRMED")
+		// As the kernel datapath has them: SNAT is done in its hook;
+		// DNAT also binds the source (nf_ct_nat's null binding).
+		switch c.NAT {
+		case SrcNAT:
+			status = append(status, "SRC_NAT", "SRC_NAT_DONE")
+		case DstNAT:
+			status = append(status, "DST_NAT", "SRC_NAT_DONE", "DST_NAT_DONE")
+		}
 		fmt.Fprintf(&sb, ",status=%s", strings.Join(status, "|"))
 	}
 	if o.Stats {

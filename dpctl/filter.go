@@ -318,8 +318,9 @@ func (f *Filter) Matches(c *Conn) bool {
 			return false
 		}
 	}
+	rs, rd, rsp, rdp := c.Reply()
 	return f.partial(&f.Orig, c.OrigSrc, c.OrigDst, c.OrigSport, c.OrigDport, c.ICMPType, c.ICMPCode) &&
-		f.partial(&f.Reply, c.OrigDst, c.OrigSrc, c.OrigDport, c.OrigSport, ICMPReplyType(c.Proto, c.ICMPType), c.ICMPCode)
+		f.partial(&f.Reply, rs, rd, rsp, rdp, ICMPReplyType(c.Proto, c.ICMPType), c.ICMPCode)
 }
 
 // partial is ct_dpif_tuple_ip_cmp_partial: t against one direction's
@@ -348,7 +349,8 @@ func (f *Filter) lookup(c *Conn) bool {
 	for _, reply := range []bool{false, true} {
 		src, dst, sport, dport, typ := c.OrigSrc, c.OrigDst, c.OrigSport, c.OrigDport, c.ICMPType
 		if reply {
-			src, dst, sport, dport, typ = c.OrigDst, c.OrigSrc, c.OrigDport, c.OrigSport, ICMPReplyType(c.Proto, c.ICMPType)
+			src, dst, sport, dport = c.Reply()
+			typ = ICMPReplyType(c.Proto, c.ICMPType)
 		}
 		if t.Src != src || t.Dst != dst {
 			continue

@@ -268,13 +268,19 @@ func compileOutput(port uint32, add func(bpf.DatapathAction) error) error {
 }
 
 func compileCT(ct *ofctl.CT, add func(bpf.DatapathAction) error) error {
-	switch {
-	case ct.NAT != nil:
-		return errUnsupported("ct(nat)")
-	case ct.Alg != 0:
+	if ct.Alg != 0 {
 		return errUnsupported("ct(alg)")
 	}
+	if ct.NAT != nil {
+		// The range first: ACT_NAT_RANGE leaves it for the ct() (ct_nat.h).
+		if err := compileNATRange(ct.NAT, add); err != nil {
+			return err
+		}
+	}
 	a := bpf.DatapathAction{Type: uint8(bpf.DatapathActionTypeACT_CT), Aux: ct.Zone, Arg: noTable}
+	if ct.NAT != nil {
+		a.Flags |= uint8(bpf.DatapathCtFlagCT_NAT)
+	}
 	if ct.Commit {
 		a.Flags |= uint8(bpf.DatapathCtFlagCT_COMMIT)
 	}
@@ -300,6 +306,12 @@ func compileCT(ct *ofctl.CT, add func(bpf.DatapathAction) error) error {
 	}
 	if err := add(a); err != nil {
 		return err
+	}
+	if ct.NAT != nil {
+		// The translation conntrack found, applied to the packet (TC).
+		if err := add(bpf.DatapathAction{Type: uint8(bpf.DatapathActionTypeACT_NAT), Arg: a.Arg}); err != nil {
+			return err
+		}
 	}
 	// exec(set_field:V/M->ct_mark|ct_label) arrives as loads; they run right
 	// after the ct action, on the connection it committed.

@@ -1,6 +1,7 @@
 package flowtable
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"unsafe"
@@ -154,5 +155,44 @@ func TestCompileSourcesRefused(t *testing.T) {
 		if err == nil || err.Error() != c.want {
 			t.Errorf("%q: %v, want %q", c.flow, err, c.want)
 		}
+	}
+}
+
+// TestCompileNAT: ct(nat...) is the range (two ACT_NAT_RANGE), the ct()
+// with CT_NAT, and ACT_NAT after it; a bare nat has no range.
+func TestCompileNAT(t *testing.T) {
+	const (
+		rng  = bpf.DatapathActionTypeACT_NAT_RANGE
+		ct   = bpf.DatapathActionTypeACT_CT
+		nat  = bpf.DatapathActionTypeACT_NAT
+		ctNA = uint8(bpf.DatapathCtFlagCT_NAT)
+		cmt  = uint8(bpf.DatapathCtFlagCT_COMMIT)
+	)
+	for _, c := range []struct {
+		flow string
+		want []bpf.DatapathAction
+	}{
+		{"ip,actions=ct(commit,nat(src=10.0.0.1-10.0.0.2:1000-2000,random))", []bpf.DatapathAction{
+			act(rng, natSrc|natRandom|natAddr|natPorts, 1000, 0x0a000001),
+			act(rng, natSrc|natRandom|natAddr|natPorts|natMax, 2000, 0x0a000002),
+			act(ct, cmt|ctNA, 0, uint32(noTable)), act(nat, 0, 0, uint32(noTable))}},
+		{"tcp,actions=ct(commit,table=3,nat(dst=10.0.0.9:80))", []bpf.DatapathAction{
+			act(rng, natDst|natAddr|natPorts, 80, 0x0a000009), act(rng, natDst|natAddr|natPorts|natMax, 80, 0x0a000009),
+			act(ct, cmt|ctNA, 0, 3), act(nat, 0, 0, 3)}},
+		{"ip,actions=ct(commit,nat(src))", []bpf.DatapathAction{
+			act(rng, natSrc, 0, 0), act(rng, natSrc|natMax, 0, 0),
+			act(ct, cmt|ctNA, 0, uint32(noTable)), act(nat, 0, 0, uint32(noTable))}},
+		{"ip,actions=ct(table=1,nat)", []bpf.DatapathAction{act(ct, ctNA, 0, 1), act(nat, 0, 0, 1)}},
+	} {
+		cf, err := compileFlow(t, c.flow)
+		if err != nil {
+			t.Fatalf("%q: %v", c.flow, err)
+		}
+		if got := cf.actions.A[:cf.actions.N]; !slices.Equal(got, c.want) {
+			t.Errorf("%q:\n got %+v\nwant %+v", c.flow, got, c.want)
+		}
+	}
+	if _, err := compileFlow(t, "ipv6,actions=ct(commit,nat(src=[2001:db8::1]))"); err == nil || !strings.Contains(err.Error(), "IPv6 NAT") {
+		t.Errorf("IPv6 NAT: %v, want it refused as not yet supported", err)
 	}
 }

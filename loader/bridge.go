@@ -40,7 +40,7 @@ const (
 	// else is: a directory without it is a half-built bridge.
 	pinComplete = "bridge_complete"
 	// pinLayout is the version of the pins' layout, in bridge_complete.
-	pinLayout = 12 // 12: flow records are typed (binary), not text
+	pinLayout = 13 // 12: flow records are typed (binary); 13: connections carry their keys (NAT)
 )
 
 // Options say which bridge a call works on.

@@ -97,8 +97,28 @@ func connFromEntry(k *bpf.DatapathCtKey, e *bpf.DatapathCtEntry, now uint64) Con
 	} else {
 		c.OrigSrc, c.OrigDst, c.OrigSport, c.OrigDport = b, a, pb, pa
 	}
+	// NAT (bpf/ct_nat.h): the translated endpoint replaces the original
+	// source (SNAT) or destination (DNAT) in the reversed tuple.
+	t, tp := addrOf(e.NatAddr, k.Family), be16(e.NatPort)
+	switch e.Nat {
+	case ctNATSrc:
+		c.NAT = dpctl.SrcNAT
+		c.ReplySrc, c.ReplyDst, c.ReplySport, c.ReplyDport = c.OrigDst, t, c.OrigDport, tp
+	case ctNATDst:
+		c.NAT = dpctl.DstNAT
+		c.ReplySrc, c.ReplyDst, c.ReplySport, c.ReplyDport = t, c.OrigSrc, tp, c.OrigSport
+	}
+	if c.NAT != dpctl.NoNAT && (k.Proto == 1 || k.Proto == 58) {
+		c.ReplySport, c.ReplyDport = tp, tp // ICMP: the identifier is translated, in both
+	}
 	return c
 }
+
+// ct_entry.nat (bpf/common.h's enum ct_nat).
+const (
+	ctNATSrc = uint8(bpf.DatapathCtNatCT_NAT_SRC)
+	ctNATDst = uint8(bpf.DatapathCtNatCT_NAT_DST)
+)
 
 // Conntrack returns the live connections (of one zone when zone is not
 // nil). Expired entries are removed as they are found (and taken off the
@@ -183,6 +203,9 @@ func (b *Bridge) readConns(progress func(read int)) ([]bpf.DatapathCtKey, []bpf.
 		r := refs[i]
 		if uint64(r.Slot) >= uint64(len(slots)) || slots[r.Slot].Gen != r.Gen {
 			continue
+		}
+		if e := &slots[r.Slot]; e.Nat != 0 && keys[i] != e.Okey {
+			continue // a NATed connection's second key: one line per connection
 		}
 		keys[n] = keys[i]
 		entries = append(entries, slots[r.Slot])

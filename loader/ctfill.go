@@ -38,6 +38,7 @@ func (b *Bridge) FillConntrack(zone uint16, n int) error {
 		v.Flags = ctAIsOrig | ctSeenReply
 		v.Packets[0], v.Packets[1] = 1, 1
 		v.Id = uint32(i)
+		v.Okey = *k // the key the datapath removes it by (ct_delete_slot)
 	}
 	// Slots never used, taken as the datapath takes them (ct_slot_take),
 	// each with a gen no reference had.

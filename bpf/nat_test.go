@@ -1,0 +1,266 @@
+package bpf_test
+
+import (
+	"encoding/binary"
+	"fmt"
+	"net"
+	"slices"
+	"testing"
+
+	"github.com/ebpfovs/ebpfovs/bpf"
+	"github.com/ebpfovs/ebpfovs/dpctl"
+	"github.com/ebpfovs/ebpfovs/loader"
+	"github.com/ebpfovs/ebpfovs/testenv"
+)
+
+// natTuple is an IPv4 frame's addresses and ports (ICMP: the echo
+// identifier in both).
+type natTuple struct {
+	src, dst     string
+	sport, dport uint16
+}
+
+func frameTuple(t testing.TB, frame []byte) natTuple {
+	t.Helper()
+	if len(frame) < 14+20+8 || binary.BigEndian.Uint16(frame[12:]) != 0x0800 {
+		t.Fatalf("not an IPv4 frame: % x", frame)
+	}
+	ip := frame[14:]
+	l4 := ip[int(ip[0]&0x0f)*4:]
+	tp := natTuple{src: net.IP(ip[12:16]).String(), dst: net.IP(ip[16:20]).String()}
+	switch ip[9] {
+	case 1:
+		tp.sport = binary.BigEndian.Uint16(l4[4:])
+		tp.dport = tp.sport
+	default:
+		tp.sport, tp.dport = binary.BigEndian.Uint16(l4), binary.BigEndian.Uint16(l4[2:])
+	}
+	return tp
+}
+
+// natRun sends frame in at port in and returns what left, checked: one
+// output, on out, with every checksum right.
+func (d *dp) natRun(in, out uint32, frame []byte) (natTuple, *loader.TraceResult) {
+	d.t.Helper()
+	res := d.run(in, frame)
+	if got := outPorts(&res.Trace); !slices.Equal(got, []uint32{out}) {
+		d.t.Fatalf("out %v, want [%d] (ct_state %#x)", got, out, res.Trace.CtState)
+	}
+	if err := testenv.VerifyChecksums(res.Packet); err != nil {
+		d.t.Fatalf("checksums after NAT: %v", err)
+	}
+	return frameTuple(d.t, res.Packet), res
+}
+
+// keysInTable counts the conntrack hash's keys: two per NATed connection.
+func (d *dp) keysInTable() int {
+	d.t.Helper()
+	m := d.pinnedMap("conntrack")
+	defer m.Close()
+	n := 0
+	var k [40]byte
+	var v [8]byte
+	for it := m.Iterate(); it.Next(&k, &v); {
+		n++
+	}
+	return n
+}
+
+// expireAll marks every connection expired, straight in its slot.
+func (d *dp) expireAll() {
+	d.t.Helper()
+	ct, slots := d.pinnedMap("conntrack"), d.pinnedMap("ct_slots")
+	defer ct.Close()
+	defer slots.Close()
+	var k bpf.DatapathCtKey
+	var r bpf.DatapathCtRef
+	for it := ct.Iterate(); it.Next(&k, &r); {
+		var e bpf.DatapathCtEntry
+		if err := slots.Lookup(r.Slot, &e); err != nil {
+			d.t.Fatal(err)
+		}
+		e.ExpiresNs = 1
+		if err := slots.Put(r.Slot, &e); err != nil {
+			d.t.Fatal(err)
+		}
+	}
+}
+
+const (
+	csSNAT = 0x40
+	csDNAT = 0x80
+)
+
+// TestNATSource: ct(commit,nat(src=...)) on TCP: the original direction
+// leaves with the new source, the reply comes back to the original one,
+// dump-conntrack shows the translated reply tuple, ports collide into
+// others of the range until it is full, and every way out of the table
+// takes both of a connection's keys.
+func TestNATSource(t *testing.T) {
+	d := newDP(t)
+	d.setFlows(
+		"table=0, priority=10, in_port=p1, tcp, actions=ct(commit,nat(src=10.0.0.100:5000-5003)),p2",
+		"table=0, priority=10, in_port=p2, tcp, actions=ct(nat),p1",
+	)
+	syn := func(sport uint16) []byte {
+		return testenv.Build(testenv.PacketSpec{SrcMAC: mac1, DstMAC: mac2, SrcIP: ip1, DstIP: ip2, Proto: "tcp", SrcPort: sport, DstPort: 80, TCPFlags: "S"})
+	}
+	out, res := d.natRun(1, 2, syn(40000))
+	if out.src != "10.0.0.100" || out.sport < 5000 || out.sport > 5003 || out.dst != ip2.String() || out.dport != 80 {
+		t.Fatalf("SYN left as %+v, want from 10.0.0.100:5000-5003", out)
+	}
+	if res.Trace.CtState != csTrk|csNew|csSNAT {
+		t.Errorf("SYN's ct_state %#x, want +trk+new+snat", res.Trace.CtState)
+	}
+	port := out.sport
+	want := fmt.Sprintf("tcp,orig=(src=10.0.10.1,dst=10.0.10.2,sport=40000,dport=80),reply=(src=10.0.10.2,dst=10.0.0.100,sport=80,dport=%d),protoinfo=(state=SYN_SENT)", port)
+	if got := format(d.conns()); !slices.Equal(got, []string{want}) {
+		t.Fatalf("dump %q, want %q", got, want)
+	}
+	if verbose := d.conns()[0].Format(dpctl.FormatOptions{Verbose: true}); !contains(verbose, "status=CONFIRMED|SRC_NAT|SRC_NAT_DONE") {
+		t.Errorf("dump -m: %s, want status SRC_NAT|SRC_NAT_DONE", verbose)
+	}
+	if n := d.keysInTable(); n != 2 {
+		t.Fatalf("%d keys in the table, want 2: the original tuple's and the reply's", n)
+	}
+
+	// The reply, to the translated address, goes back to VM1's.
+	synack := testenv.Build(testenv.PacketSpec{SrcMAC: mac2, DstMAC: mac1, SrcIP: ip2, DstIP: net.ParseIP("10.0.0.100").To4(),
+		Proto: "tcp", SrcPort: 80, DstPort: port, TCPFlags: "SA"})
+	back, res := d.natRun(2, 1, synack)
+	if back != (natTuple{src: ip2.String(), dst: ip1.String(), sport: 80, dport: 40000}) {
+		t.Fatalf("SYN-ACK came back as %+v, want to 10.0.10.1:40000", back)
+	}
+	if res.Trace.CtState != csTrk|csEst|csRpl|csDNAT {
+		t.Errorf("SYN-ACK's ct_state %#x, want +trk+est+rpl+dnat", res.Trace.CtState)
+	}
+
+	// Three more connections take the range's other three ports; a fifth
+	// finds none free: +inv, counted, nothing committed.
+	seen := map[uint16]bool{port: true}
+	for i := uint16(1); i <= 3; i++ {
+		o, _ := d.natRun(1, 2, syn(40000+i))
+		if o.sport < 5000 || o.sport > 5003 || seen[o.sport] {
+			t.Fatalf("connection %d left as %+v: want from a free port of 5000-5003 (taken: %v); %s, ct_nat_failed %d", i, o, seen, d.counterLine(), d.counter("ct_nat_failed"))
+		}
+		seen[o.sport] = true
+	}
+	res = d.run(1, syn(40010))
+	if res.Trace.CtState != csTrk|csInv || d.counter("ct_nat_failed") != 1 {
+		t.Errorf("with the range full: ct_state %#x, ct_nat_failed %d; want +inv and 1", res.Trace.CtState, d.counter("ct_nat_failed"))
+	}
+	if n := len(d.conns()); n != 4 {
+		t.Errorf("%d connections, want 4", n)
+	}
+
+	// flush-conntrack takes both keys of every connection.
+	if _, err := d.b.FlushConntrack(dpctl.Filter{}); err != nil {
+		t.Fatal(err)
+	}
+	if n := d.keysInTable(); n != 0 {
+		t.Fatalf("after flush-conntrack: %d keys left in the table", n)
+	}
+	// So the range is free again.
+	if o, _ := d.natRun(1, 2, syn(40020)); o.sport < 5000 || o.sport > 5003 {
+		t.Fatalf("after the flush: from port %d", o.sport)
+	}
+}
+
+func contains(s, sub string) bool {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		if s[i:i+len(sub)] == sub {
+			return true
+		}
+	}
+	return false
+}
+
+// TestNATDestination: ct(commit,nat(dst=...)) on UDP, a floating address
+// in front of a VM: the original direction reaches the VM, its replies
+// come from the floating address; an expired connection takes both keys.
+func TestNATDestination(t *testing.T) {
+	d := newDP(t)
+	d.setFlows(
+		"table=0, priority=10, in_port=p1, udp, actions=ct(commit,nat(dst=10.0.10.3:53)),p3",
+		"table=0, priority=10, in_port=p3, udp, actions=ct(nat),p1",
+	)
+	floating := net.ParseIP("10.0.0.200").To4()
+	q := testenv.Build(testenv.PacketSpec{SrcMAC: mac1, DstMAC: mac3, SrcIP: ip1, DstIP: floating, Proto: "udp", SrcPort: 1000, DstPort: 5353})
+	out, res := d.natRun(1, 3, q)
+	if out != (natTuple{src: ip1.String(), dst: ip3.String(), sport: 1000, dport: 53}) {
+		t.Fatalf("query left as %+v, want to 10.0.10.3:53", out)
+	}
+	if res.Trace.CtState != csTrk|csNew|csDNAT {
+		t.Errorf("query's ct_state %#x, want +trk+new+dnat", res.Trace.CtState)
+	}
+	a := testenv.Build(testenv.PacketSpec{SrcMAC: mac3, DstMAC: mac1, SrcIP: ip3, DstIP: ip1, Proto: "udp", SrcPort: 53, DstPort: 1000})
+	back, res := d.natRun(3, 1, a)
+	if back != (natTuple{src: "10.0.0.200", dst: ip1.String(), sport: 5353, dport: 1000}) {
+		t.Fatalf("answer came back as %+v, want from 10.0.0.200:5353", back)
+	}
+	if res.Trace.CtState != csTrk|csEst|csRpl|csSNAT {
+		t.Errorf("answer's ct_state %#x, want +trk+est+rpl+snat", res.Trace.CtState)
+	}
+	want := "udp,orig=(src=10.0.10.1,dst=10.0.0.200,sport=1000,dport=5353),reply=(src=10.0.10.3,dst=10.0.10.1,sport=53,dport=1000)"
+	if got := format(d.conns()); !slices.Equal(got, []string{want}) {
+		t.Fatalf("dump %q, want %q", got, want)
+	}
+	// Expired: the loader's sweep (ct_gc) removes the connection, both keys.
+	d.expireAll()
+	if n := len(d.conns()); n != 0 {
+		t.Fatalf("%d connections after expiry", n)
+	}
+	if n := d.keysInTable(); n != 0 {
+		t.Fatalf("after expiry: %d keys left in the table", n)
+	}
+}
+
+// TestNATICMPAndPortKept: without a port range a source keeps its port
+// (an echo its identifier) while no other connection of the zone uses the
+// translated tuple; a second echo with the same identifier from another
+// VM gets another one. A UDP checksum of 0 stays 0.
+func TestNATICMPAndPortKept(t *testing.T) {
+	d := newDP(t)
+	d.setFlows(
+		"table=0, priority=10, ip, in_port=p1, actions=ct(commit,nat(src=10.0.0.100)),p2",
+		"table=0, priority=10, ip, in_port=p3, actions=ct(commit,nat(src=10.0.0.100)),p2",
+		"table=0, priority=10, ip, in_port=p2, actions=ct(nat),NORMAL",
+	)
+	echo := func(src net.IP, mac net.HardwareAddr) []byte {
+		return testenv.Build(testenv.PacketSpec{SrcMAC: mac, DstMAC: mac2, SrcIP: src, DstIP: ip2, Proto: "icmp", ICMPType: 8, ICMPID: 777, ICMPSeq: 1})
+	}
+	o1, _ := d.natRun(1, 2, echo(ip1, mac1))
+	if o1 != (natTuple{src: "10.0.0.100", dst: ip2.String(), sport: 777, dport: 777}) {
+		t.Fatalf("VM1's echo left as %+v, want from 10.0.0.100 with id 777", o1)
+	}
+	o3, _ := d.natRun(3, 2, echo(ip3, mac3))
+	if o3.src != "10.0.0.100" || o3.sport == 777 {
+		t.Fatalf("VM3's echo left as %+v, want from 10.0.0.100 with another id than 777; %s", o3, d.counterLine())
+	}
+	// Each reply finds its own VM.
+	reply := func(id uint16) []byte {
+		return testenv.Build(testenv.PacketSpec{SrcMAC: mac2, DstMAC: mac1, SrcIP: ip2, DstIP: net.ParseIP("10.0.0.100").To4(), Proto: "icmp", ICMPType: 0, ICMPID: id, ICMPSeq: 1})
+	}
+	res := d.run(2, reply(o3.sport))
+	if err := testenv.VerifyChecksums(res.Packet); err != nil {
+		t.Fatal(err)
+	}
+	if got := frameTuple(t, res.Packet); got != (natTuple{src: ip2.String(), dst: ip3.String(), sport: 777, dport: 777}) {
+		t.Fatalf("the reply to VM3's echo came back as %+v", got)
+	}
+	res = d.run(2, reply(777))
+	if got := frameTuple(t, res.Packet); got.dst != ip1.String() || got.sport != 777 {
+		t.Fatalf("the reply to VM1's echo came back as %+v", got)
+	}
+
+	// UDP: the port stays; a zero checksum stays zero.
+	u := testenv.Build(testenv.PacketSpec{SrcMAC: mac1, DstMAC: mac2, SrcIP: ip1, DstIP: ip2, Proto: "udp", SrcPort: 4444, DstPort: 53})
+	u[14+20+6], u[14+20+7] = 0, 0
+	res = d.run(1, u)
+	if got := frameTuple(t, res.Packet); got != (natTuple{src: "10.0.0.100", dst: ip2.String(), sport: 4444, dport: 53}) {
+		t.Fatalf("UDP left as %+v, want from 10.0.0.100:4444", got)
+	}
+	if c := res.Packet[14+20+6:][:2]; c[0] != 0 || c[1] != 0 {
+		t.Errorf("UDP checksum %x after NAT: a zero checksum must stay zero", c)
+	}
+}
