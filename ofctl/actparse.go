@@ -552,6 +552,8 @@ func parseMove(arg string) ([]Action, error) {
 var notWritable = map[FieldID]bool{
 	FieldDlType: true, FieldNwProto: true, FieldIPFrag: true, FieldTCPFlags: true,
 	FieldCtState: true, FieldCtZone: true,
+	FieldCtNwProto: true, FieldCtNwSrc: true, FieldCtNwDst: true, FieldCtIPv6Src: true, FieldCtIPv6Dst: true,
+	FieldCtTpSrc: true, FieldCtTpDst: true,
 }
 
 // parseSetField emulates set_field_parse__() and then normalizes the action

@@ -39,8 +39,9 @@
 //     otherwise vlan_tci), Ethernet, L3, L4; ct_state flags print in bit
 //     order (ct_state=+trk+new prints +new+trk); values are masked
 //     (nw_src=10.1.2.3/24 prints 10.1.2.0/24, nw_tos=41 prints 40);
-//   - dl_vlan, vlan_vid, dl_vlan_pcp/vlan_pcp are bits of vlan_tci and
-//     ip_dscp is nw_tos>>2 (views; see FieldID);
+//   - dl_vlan, vlan_vid, dl_vlan_pcp/vlan_pcp are bits of vlan_tci,
+//     ip_dscp is nw_tos>>2 and in_port_oxm (OXM_OF_IN_PORT, 32 bits,
+//     OpenFlow 1.1+ port numbers) is in_port (views; see FieldID);
 //   - fields OVS stores together print under the protocol's name:
 //     "arp,nw_src=X,nw_proto=1" is arp_spa=X,arp_op=1 and
 //     "icmp,tp_src=3" is icmp_type=3;
@@ -61,6 +62,13 @@
 //     setting tp_dst ..."); OVS silently drops such fields
 //     (ofputil_normalize_match()) and only logs it.  The rules are OVS's
 //     normalization rules (e.g. nw_src is allowed with ip, arp or rarp).
+//   - So are ct_tp_src/ct_tp_dst without ct_nw_proto, and ct_nw_proto=0:
+//     OVS's NXM encoding (nx_put_raw()) carries ct_nw_proto, ct_tp_src and
+//     ct_tp_dst only when ct_nw_proto is not 0 and leaves them out without
+//     a word.  The original-tuple matches OVS refuses are refused with its
+//     code in the message: without a valid connection state in the match
+//     (OFPBMC_BAD_PREREQ), ct_nw_src/dst without ip or ct_ipv6_src/dst
+//     without ipv6 (OFPBAC_MATCH_INCONSISTENT).
 //   - Impossible ct_state matches are errors, with the wording of OVS's
 //     validate_ct_state() ("-trk+new", "+new+est", "+inv+new", "+new+rpl").
 //   - table=255 is rejected by ParseFlow (OVS treats it as "no table").

@@ -13,6 +13,7 @@ import (
 //
 //	dl_vlan, vlan_vid, dl_vlan_pcp/vlan_pcp  are bits of vlan_tci
 //	ip_dscp                                  is nw_tos >> 2
+//	in_port_oxm                              is in_port, as a 32-bit OpenFlow 1.1+ port
 //
 // Setting a view updates the underlying field; Match.Get on a view derives the
 // value from the underlying field.
@@ -75,15 +76,25 @@ const (
 	FieldCtLabel
 	FieldTunID
 	FieldPktMark
+	// The connection's original-direction tuple (OVS 2.8+), appended:
+	// records store fields by number.
+	FieldCtNwProto
+	FieldCtNwSrc
+	FieldCtNwDst
+	FieldCtIPv6Src
+	FieldCtIPv6Dst
+	FieldCtTpSrc
+	FieldCtTpDst
 
 	numStoredFields
 
 	// Views (never returned by Match.Fields).
 
-	FieldDlVlan  FieldID = iota - 1 // "dl_vlan": VID bits of vlan_tci (0xffff = no VLAN)
-	FieldVlanVID                    // "vlan_vid": OXM VID with the 0x1000 "present" bit
-	FieldVlanPCP                    // "dl_vlan_pcp" / "vlan_pcp": PCP bits of vlan_tci
-	FieldIPDSCP                     // "ip_dscp": nw_tos >> 2
+	FieldDlVlan    FieldID = iota - 1 // "dl_vlan": VID bits of vlan_tci (0xffff = no VLAN)
+	FieldVlanVID                      // "vlan_vid": OXM VID with the 0x1000 "present" bit
+	FieldVlanPCP                      // "dl_vlan_pcp" / "vlan_pcp": PCP bits of vlan_tci
+	FieldIPDSCP                       // "ip_dscp": nw_tos >> 2
+	FieldInPortOXM                    // "in_port_oxm" / OXM_OF_IN_PORT: in_port as a 32-bit OpenFlow 1.1+ port
 
 	numFields
 )
@@ -122,6 +133,7 @@ const (
 	fmtIPv4
 	fmtIPv6
 	fmtPort
+	fmtPortOXM // a port as a 32-bit OpenFlow 1.1+ number (reserved ports 0xffffff00 and up)
 	fmtCtState
 	fmtTCPFlags
 	fmtFrag
@@ -146,6 +158,7 @@ const (
 	preICMPv4          // icmp
 	preICMPv6          // icmp6
 	preVLAN            // a VLAN header (vlan_tci with the 0x1000 bit set)
+	preCT              // a valid connection state (OVS's MFP_CT_VALID, is_ct_valid())
 )
 
 var prereqText = map[prereq]string{
@@ -163,6 +176,7 @@ var prereqText = map[prereq]string{
 	preICMPv4:   "icmp",
 	preICMPv6:   "icmp6",
 	preVLAN:     "a VLAN header (e.g. vlan_tci=0x1000/0x1000)",
+	preCT:       "a valid connection state: ct_state with +new, +est, +rel, +rpl, +snat or +dnat, or +trk-inv",
 }
 
 // fieldDef is the static description of a FieldID.
@@ -266,12 +280,24 @@ func init() {
 	defField(FieldCtLabel, fieldDef{name: "ct_label", mf: "ct_label", bytes: 16, bits: 128, maskable: true, format: fmtHex, nxm: "NXM_NX_CT_LABEL"}, "ct_label")
 	defField(FieldTunID, fieldDef{name: "tun_id", mf: "tun_id", bytes: 8, bits: 64, maskable: true, format: fmtHex, nxm: "NXM_NX_TUN_ID"}, "tun_id", "tunnel_id")
 	defField(FieldPktMark, fieldDef{name: "pkt_mark", mf: "pkt_mark", bytes: 4, bits: 32, maskable: true, format: fmtHex, nxm: "NXM_NX_PKT_MARK"}, "pkt_mark")
+	// Their meta-flow prerequisite is CT alone; a match adds ip or ipv6
+	// for the addresses and ct_nw_proto for the ports (validateCtTuple).
+	defField(FieldCtNwProto, fieldDef{name: "ct_nw_proto", mf: "ct_nw_proto", bytes: 1, bits: 8, format: fmtDecimal, prereq: preCT, nxm: "NXM_NX_CT_NW_PROTO"}, "ct_nw_proto")
+	defField(FieldCtNwSrc, fieldDef{name: "ct_nw_src", mf: "ct_nw_src", bytes: 4, bits: 32, maskable: true, format: fmtIPv4, prereq: preCT, nxm: "NXM_NX_CT_NW_SRC"}, "ct_nw_src")
+	defField(FieldCtNwDst, fieldDef{name: "ct_nw_dst", mf: "ct_nw_dst", bytes: 4, bits: 32, maskable: true, format: fmtIPv4, prereq: preCT, nxm: "NXM_NX_CT_NW_DST"}, "ct_nw_dst")
+	defField(FieldCtIPv6Src, fieldDef{name: "ct_ipv6_src", mf: "ct_ipv6_src", bytes: 16, bits: 128, maskable: true, format: fmtIPv6, prereq: preCT, nxm: "NXM_NX_CT_IPV6_SRC"}, "ct_ipv6_src")
+	defField(FieldCtIPv6Dst, fieldDef{name: "ct_ipv6_dst", mf: "ct_ipv6_dst", bytes: 16, bits: 128, maskable: true, format: fmtIPv6, prereq: preCT, nxm: "NXM_NX_CT_IPV6_DST"}, "ct_ipv6_dst")
+	defField(FieldCtTpSrc, fieldDef{name: "ct_tp_src", mf: "ct_tp_src", bytes: 2, bits: 16, maskable: true, format: fmtDecimal, prereq: preCT, nxm: "NXM_NX_CT_TP_SRC"}, "ct_tp_src")
+	defField(FieldCtTpDst, fieldDef{name: "ct_tp_dst", mf: "ct_tp_dst", bytes: 2, bits: 16, maskable: true, format: fmtDecimal, prereq: preCT, nxm: "NXM_NX_CT_TP_DST"}, "ct_tp_dst")
 
 	defField(FieldDlVlan, fieldDef{name: "dl_vlan", mf: "dl_vlan", bytes: 2, bits: 12, format: fmtDecimal, view: true}, "dl_vlan")
 	defField(FieldVlanVID, fieldDef{name: "vlan_vid", mf: "vlan_vid", bytes: 2, bits: 12, maskable: true, format: fmtDecimal, nxm: "OXM_OF_VLAN_VID", exact: []byte{0x1f, 0xff}, view: true}, "vlan_vid")
 	defField(FieldVlanPCP, fieldDef{name: "dl_vlan_pcp", mf: "dl_vlan_pcp", bytes: 1, bits: 3, format: fmtDecimal, view: true}, "dl_vlan_pcp")
 	alias(FieldVlanPCP, "vlan_pcp", "OXM_OF_VLAN_PCP", preVLAN, "vlan_pcp")
 	defField(FieldIPDSCP, fieldDef{name: "ip_dscp", mf: "ip_dscp", bytes: 1, bits: 6, format: fmtDecimal, prereq: preIPAny, nxm: "OXM_OF_IP_DSCP", view: true}, "ip_dscp")
+	// OVS's MFF_IN_PORT_OXM: the same port as in_port, 32 bits wide
+	// (OXM_OF_IN_PORT[16..31] exists), valued as OpenFlow 1.1+ numbers.
+	defField(FieldInPortOXM, fieldDef{name: "in_port_oxm", mf: "in_port_oxm", bytes: 4, bits: 32, format: fmtPortOXM, nxm: "OXM_OF_IN_PORT", view: true}, "in_port_oxm")
 
 	// Meta-flow fields that OVS stores in the same place as another one.
 	alias(FieldTpSrc, "udp_src", "NXM_OF_UDP_SRC", preUDP, "udp_src")

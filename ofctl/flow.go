@@ -271,6 +271,8 @@ func storedField(id FieldID) FieldID {
 		return FieldVlanTCI
 	case FieldIPDSCP:
 		return FieldNwTos
+	case FieldInPortOXM:
+		return FieldInPort
 	}
 	return id
 }
@@ -292,6 +294,14 @@ func (f *Flow) parseSubfieldToken(t token, origin map[FieldID]string) error {
 		}
 	}
 	id := sf.Field
+	if id == FieldInPortOXM && sf.Ofs == 0 && sf.NBits == d.bits {
+		// All of it: mf_write_subfield() sets the field (in_port).
+		if err := f.Match.Set(id, val, nil); err != nil {
+			return err
+		}
+		origin[FieldInPort] = t.text()
+		return nil
+	}
 	if d.view {
 		return fmt.Errorf("%s: subfields of %s are not supported in a match", t.key, d.name)
 	}

@@ -207,6 +207,37 @@ func formatMatch(m *Match, ports PortMap, priority int) string {
 			add("ct_label=%s/%s", putHex(e.Value), putHex(e.Mask))
 		}
 	}
+	ipv4 := func(name string, f FieldID) {
+		if e := m.f[f]; e != nil {
+			add("%s=%s", name, formatIPv4Masked(e.Value, e.Mask))
+		}
+	}
+	ipv6 := func(name string, f FieldID) {
+		if e := m.f[f]; e != nil {
+			add("%s=%s", name, formatIPv6Masked(e.Value, e.Mask))
+		}
+	}
+	be16 := func(name string, f FieldID) {
+		if v, mk, ok := get(f); ok {
+			full := uint64(1)<<(8*uint(fieldDefs[f].bytes)) - 1
+			if mk == full {
+				add("%s=%d", name, v)
+			} else {
+				add("%s=0x%x/0x%x", name, v, mk)
+			}
+		}
+	}
+	// OVS prints ct_tp_src and ct_tp_dst only with ct_nw_proto, which the
+	// parser requires for them (validateCtTuple).
+	ipv4("ct_nw_src", FieldCtNwSrc)
+	ipv6("ct_ipv6_src", FieldCtIPv6Src)
+	ipv4("ct_nw_dst", FieldCtNwDst)
+	ipv6("ct_ipv6_dst", FieldCtIPv6Dst)
+	if v, _, ok := get(FieldCtNwProto); ok {
+		add("ct_nw_proto=%d", v)
+	}
+	be16("ct_tp_src", FieldCtTpSrc)
+	be16("ct_tp_dst", FieldCtTpDst)
 
 	dlType := m.dlType()
 	proto, hasProto := m.nwProto()
@@ -292,16 +323,6 @@ func formatMatch(m *Match, ports PortMap, priority int) string {
 			add("dl_type=0x%04x", v)
 		}
 	}
-	ipv4 := func(name string, f FieldID) {
-		if e := m.f[f]; e != nil {
-			add("%s=%s", name, formatIPv4Masked(e.Value, e.Mask))
-		}
-	}
-	ipv6 := func(name string, f FieldID) {
-		if e := m.f[f]; e != nil {
-			add("%s=%s", name, formatIPv6Masked(e.Value, e.Mask))
-		}
-	}
 	// OVS prints these according to dl_type; after canonicalize() only the
 	// fields consistent with dl_type are present, so print them all in
 	// OVS's order.
@@ -337,16 +358,6 @@ func formatMatch(m *Match, ports PortMap, priority int) string {
 	}
 	if v, mk, ok := get(FieldIPFrag); ok {
 		add("nw_frag=%s", formatFrag(byte(v), byte(mk)))
-	}
-	be16 := func(name string, f FieldID) {
-		if v, mk, ok := get(f); ok {
-			full := uint64(1)<<(8*uint(fieldDefs[f].bytes)) - 1
-			if mk == full {
-				add("%s=%d", name, v)
-			} else {
-				add("%s=0x%x/0x%x", name, v, mk)
-			}
-		}
 	}
 	be16("icmp_type", FieldIcmpType)
 	be16("icmp_code", FieldIcmpCode)
@@ -400,6 +411,11 @@ func formatFieldValue(f FieldID, value, mask []byte, ports PortMap) string {
 			return formatPort(uint32(beUint(value)), ports)
 		}
 		return strconv.FormatUint(beUint(value), 10) + "/" + putHex(mask)
+	case fmtPortOXM:
+		if mask == nil {
+			return formatPort(portFromOF11(uint32(beUint(value))), ports)
+		}
+		return putHex(value) + "/" + putHex(mask)
 	case fmtDecimal, fmtHex:
 		var s string
 		if d.format == fmtHex {

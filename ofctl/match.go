@@ -27,8 +27,8 @@ type Match struct {
 }
 
 // Get returns the match on field f.  For a view field (dl_vlan, vlan_vid,
-// dl_vlan_pcp, ip_dscp) it derives the value from the underlying field and
-// reports false if none of the view's bits are matched.
+// dl_vlan_pcp, ip_dscp, in_port_oxm) it derives the value from the
+// underlying field and reports false if none of the view's bits are matched.
 func (m *Match) Get(f FieldID) (FieldMatch, bool) {
 	if f < 0 || f >= numFields {
 		return FieldMatch{}, false
@@ -39,6 +39,13 @@ func (m *Match) Get(f FieldID) (FieldMatch, bool) {
 			return FieldMatch{}, false
 		}
 		return FieldMatch{Field: f, Value: append([]byte(nil), e.Value...), Mask: append([]byte(nil), e.Mask...)}, true
+	}
+	if f == FieldInPortOXM {
+		e := m.f[FieldInPort]
+		if e == nil {
+			return FieldMatch{}, false
+		}
+		return FieldMatch{Field: f, Value: putBE(uint64(portToOF11(uint32(beUint(e.Value)))), 4), Mask: onesBits(4, 32)}, true
 	}
 	var v, mk uint16
 	if e := m.f[FieldVlanTCI]; e != nil {
@@ -251,7 +258,35 @@ func (m *Match) setView(f FieldID, value, mask []byte) {
 			return
 		}
 		m.setStored(FieldNwTos, []byte{value[0] << 2 & 0xfc}, []byte{0xfc})
+	case FieldInPortOXM:
+		// mf_set_value(MFF_IN_PORT_OXM): not maskable.
+		if wild {
+			m.f[FieldInPort] = nil
+			return
+		}
+		m.setStored(FieldInPort, putBE(uint64(portFromOF11(uint32(beUint(value)))), 4), onesBits(4, 32))
 	}
+}
+
+// portToOF11 emulates ofputil_port_to_ofp11(): the reserved ports
+// (0xff00 and up) move to 0xffffff00 and up.
+func portToOF11(p uint32) uint32 {
+	if p < PortMax {
+		return p
+	}
+	return p + 0xffff0000
+}
+
+// portFromOF11 emulates ofputil_port_from_ofp11(), which makes a number
+// in neither range OFPP_NONE.
+func portFromOF11(p uint32) uint32 {
+	switch {
+	case p < PortMax:
+		return p
+	case p >= 0xffffff00:
+		return p - 0xffff0000
+	}
+	return PortNone
 }
 
 // anyVID implements match_set_any_vid().
@@ -365,6 +400,13 @@ func parseFieldValue(f FieldID, mf string, s string, ports PortMap) (value, mask
 			return nil, nil, fmt.Errorf("%s: invalid or unknown port for %s", s, mf)
 		}
 		value, mask = putBE(uint64(p), 4), onesBits(4, 32)
+	case fmtPortOXM:
+		// mf_from_ofp_port_string32()
+		p, ok := parsePort(s, ports)
+		if !ok {
+			return nil, nil, fmt.Errorf("%s: port value out of range for %s", s, mf)
+		}
+		value, mask = putBE(uint64(portToOF11(p)), 4), onesBits(4, 32)
 	case fmtCtState:
 		var v, mk uint32
 		v, mk, err = parseFlags(s, ctStateNames, "ct_state", 0xff)

@@ -173,6 +173,37 @@ var flowCases = []flowCase{
 	{"ip,ip_frag=first,nw_ttl=0 actions=drop", "ip,nw_ttl=0,nw_frag=first actions=drop"},
 	{"ip,ct_state=+trk+est,ct_mark=0x1,ct_label=0x10/0xf0,nw_dst=192.168.0.0/16 actions=ct(commit,exec(load:0x2->NXM_NX_CT_MARK[])),output:2",
 		"ct_state=+est+trk,ct_mark=0x1,ct_label=0x10/0xf0,ip,nw_dst=192.168.0.0/16 actions=ct(commit,exec(load:0x2->NXM_NX_CT_MARK[])),output:vnet2"},
+	// The connection's original tuple (OVS 2.8+): after ct_label, the
+	// addresses (ct_nw_* with ip, ct_ipv6_* with ipv6), ct_nw_proto, then
+	// the ports, which need a nonzero ct_nw_proto.
+	{"ip,ct_state=+trk-inv,ct_nw_src=1.2.3.4/24,actions=drop", "ct_state=-inv+trk,ct_nw_src=1.2.3.0/24,ip actions=drop"},
+	{"ip,ct_state=+est,ct_nw_proto=1,ct_tp_dst=53,actions=drop", "ct_state=+est,ct_nw_proto=1,ct_tp_dst=53,ip actions=drop"},
+	{"ct_state=+rpl,ct_nw_proto=17,ct_tp_src=53,actions=drop", "ct_state=+rpl,ct_nw_proto=17,ct_tp_src=53 actions=drop"},
+	{"ct_state=+new,ct_nw_proto=6/0xff,ct_tp_dst=0,actions=drop", "ct_state=+new,ct_nw_proto=6,ct_tp_dst=0 actions=drop"},
+	{"ct_state=+est,ct_nw_proto=6,ct_tp_dst=*,ct_tp_src=0/0,actions=drop", "ct_state=+est,ct_nw_proto=6 actions=drop"},
+	{"ip,ct_state=+est,ct_nw_src=0.0.0.0/0,actions=drop", "ct_state=+est,ip actions=drop"},
+	{"tcp,in_port=1,tp_dst=80,ct_tp_dst=8080,ct_tp_src=0x400/0xfc00,ct_nw_proto=6,ct_nw_dst=10.1.2.3,ct_nw_src=10.0.0.0/255.0.255.0,ct_label=0x1,ct_mark=0x2,ct_zone=3,reg0=4,ct_state=+dnat,actions=drop",
+		"ct_state=+dnat,ct_zone=3,ct_mark=0x2,ct_label=0x1,ct_nw_src=10.0.0.0/255.0.255.0,ct_nw_dst=10.1.2.3,ct_nw_proto=6,ct_tp_src=0x400/0xfc00,ct_tp_dst=8080,tcp,reg0=0x4,in_port=vnet1,tp_dst=80 actions=drop"},
+	{"ip,ct_state=-new+rel,ct_nw_dst=192.168.0.0/16,ct_nw_proto=6,actions=drop", "ct_state=-new+rel,ct_nw_dst=192.168.0.0/16,ct_nw_proto=6,ip actions=drop"},
+	{"ipv6,ct_state=+trk-inv+snat,ct_ipv6_src=2001:db8::1/64,ct_ipv6_dst=::2,ct_nw_proto=58,ct_tp_src=128,ct_tp_dst=0,actions=drop",
+		"ct_state=-inv+trk+snat,ct_ipv6_src=2001:db8::/64,ct_ipv6_dst=::2,ct_nw_proto=58,ct_tp_src=128,ct_tp_dst=0,ipv6 actions=drop"},
+	{"ip,ct_state=0x22/0x22,ct_nw_src=1.2.3.4,actions=drop", "ct_state=+est+trk,ct_nw_src=1.2.3.4,ip actions=drop"},
+	{"ct_state=+est,actions=move:NXM_NX_CT_NW_SRC[]->NXM_NX_REG0[],move:ct_nw_dst[]->reg1[],move:NXM_NX_CT_IPV6_SRC[0..31]->reg2[],move:NXM_NX_CT_NW_PROTO[]->reg3[0..7],move:ct_tp_src[]->reg3[16..31],move:NXM_NX_CT_TP_DST[]->reg4[0..15],move:ct_ipv6_dst[96..127]->reg5[]",
+		"ct_state=+est actions=move:NXM_NX_CT_NW_SRC[]->NXM_NX_REG0[],move:NXM_NX_CT_NW_DST[]->NXM_NX_REG1[],move:NXM_NX_CT_IPV6_SRC[0..31]->NXM_NX_REG2[],move:NXM_NX_CT_NW_PROTO[]->NXM_NX_REG3[0..7],move:NXM_NX_CT_TP_SRC[]->NXM_NX_REG3[16..31],move:NXM_NX_CT_TP_DST[]->NXM_NX_REG4[0..15],move:NXM_NX_CT_IPV6_DST[96..127]->NXM_NX_REG5[]"},
+	{"ct_state=+est,ct_nw_proto=6,actions=output:NXM_NX_CT_TP_DST[]", "ct_state=+est,ct_nw_proto=6 actions=output:NXM_NX_CT_TP_DST[]"},
+	// Prerequisites are the match's: a ct_clear before a move does not change them.
+	{"ip,ct_state=+trk+new,actions=ct_clear,move:NXM_NX_CT_NW_SRC[]->NXM_NX_REG0[],resubmit(,2)", "ct_state=+new+trk,ip actions=ct_clear,move:NXM_NX_CT_NW_SRC[]->NXM_NX_REG0[],resubmit(,2)"},
+	// in_port_oxm (OXM_OF_IN_PORT) is in_port as a 32-bit OpenFlow 1.1+ number.
+	{"ip,actions=ct(zone=OXM_OF_IN_PORT[0..15],table=1)", "ip actions=ct(table=1,zone=OXM_OF_IN_PORT[0..15])"},
+	{"ip,actions=ct(zone=in_port_oxm[16..31])", "ip actions=ct(zone=OXM_OF_IN_PORT[16..31])"},
+	{"in_port_oxm=vnet2,actions=drop", "in_port=vnet2 actions=drop"},
+	{"in_port_oxm=LOCAL,actions=drop", "in_port=LOCAL actions=drop"},
+	{"in_port=1,in_port_oxm=2,actions=drop", "in_port=vnet2 actions=drop"},
+	{"in_port=1,in_port_oxm=*,actions=drop", "actions=drop"},
+	{"in_port_oxm[]=3,actions=drop", "in_port=\"br-ex\" actions=drop"},
+	{"actions=set_field:LOCAL->in_port_oxm,set_field:vnet1->in_port_oxm,load:0xfff0->OXM_OF_IN_PORT[],load:1->in_port_oxm[16..31]",
+		"actions=load:0xfffffffe->OXM_OF_IN_PORT[],load:0x1->OXM_OF_IN_PORT[],load:0xfff0->OXM_OF_IN_PORT[],load:0x1->OXM_OF_IN_PORT[16..31]"},
+	{"actions=move:OXM_OF_IN_PORT[]->NXM_NX_REG0[],output:OXM_OF_IN_PORT[0..15]", "actions=move:OXM_OF_IN_PORT[]->NXM_NX_REG0[],output:OXM_OF_IN_PORT[0..15]"},
 	// Actions.
 	{"ip,actions=ct(commit)", "ip actions=ct(commit)"},
 	{"ip,actions=ct(zone=5)", "ip actions=ct(zone=5)"},
@@ -426,6 +457,34 @@ var errorCases = []errorCase{
 	{"nw_ttl=3,actions=drop", "nw_ttl=3: prerequisites not met for setting nw_ttl"},
 	{"ip_dscp=3,actions=drop", "ip_dscp=3: prerequisites not met for setting nw_tos"},
 	{"icmp,tp_src=300,actions=drop", "tp_src=300: value too large for 1-byte field icmp_type"},
+	// The original tuple: what OVS drops without a word (ct_tp_* without a
+	// nonzero ct_nw_proto, which it does not encode) is an error here, as
+	// the prerequisites above are; what it refuses, refused with its code.
+	{"ip,ct_state=+trk-inv,ct_nw_src=1.2.3.4/24,ct_tp_dst=80,actions=drop", "ct_tp_dst=80: prerequisites not met for setting ct_tp_dst (the match must specify ct_nw_proto)"},
+	{"ct_state=+est,ct_tp_src=80,actions=drop", "ct_tp_src=80: prerequisites not met for setting ct_tp_src (the match must specify ct_nw_proto)"},
+	{"ct_tp_src=80,actions=drop", "ct_tp_src=80: prerequisites not met for setting ct_tp_src (the match must specify ct_nw_proto)"},
+	{"ct_state=+est,ct_nw_proto=0,actions=drop", "ct_nw_proto=0: Open vSwitch cannot match ct_nw_proto=0"},
+	{"ct_state=+est,ct_nw_proto=0,ct_tp_dst=53,actions=drop", "ct_nw_proto=0: Open vSwitch cannot match ct_nw_proto=0"},
+	{"ct_nw_proto=0,actions=drop", "ct_nw_proto=0: Open vSwitch cannot match ct_nw_proto=0"},
+	{"ip,ct_state=+trk,ct_nw_src=1.2.3.4,actions=drop", "ct_nw_src=1.2.3.4: prerequisites not met for setting ct_nw_src (the match must specify a valid connection state: ct_state with +new, +est, +rel, +rpl, +snat or +dnat, or +trk-inv): OFPBMC_BAD_PREREQ"},
+	{"ip,ct_state=+trk+inv,ct_nw_dst=1.2.3.4,actions=drop", "ct_nw_dst=1.2.3.4: prerequisites not met for setting ct_nw_dst"},
+	{"ip,ct_state=-inv,ct_nw_dst=1.2.3.4,actions=drop", "OFPBMC_BAD_PREREQ"},
+	{"ct_nw_proto=6,ct_tp_dst=80,actions=drop", "ct_nw_proto=6: prerequisites not met for setting ct_nw_proto (the match must specify a valid connection state"},
+	{"ipv6,ct_ipv6_src=::1,actions=drop", "ct_ipv6_src=::1: prerequisites not met for setting ct_ipv6_src (the match must specify a valid connection state"},
+	{"ct_state=+est,ct_nw_src=1.2.3.4,actions=drop", "ct_nw_src=1.2.3.4: prerequisites not met for setting ct_nw_src (the match must specify ip): OFPBAC_MATCH_INCONSISTENT"},
+	{"ipv6,ct_state=+est,ct_nw_dst=1.2.3.4,actions=drop", "ct_nw_dst=1.2.3.4: prerequisites not met for setting ct_nw_dst (the match must specify ip): OFPBAC_MATCH_INCONSISTENT"},
+	{"arp,ct_state=+est,ct_nw_src=1.2.3.4,actions=drop", "OFPBAC_MATCH_INCONSISTENT"},
+	{"ip,ct_state=+est,ct_ipv6_dst=::1,actions=drop", "ct_ipv6_dst=::1: prerequisites not met for setting ct_ipv6_dst (the match must specify ipv6): OFPBAC_MATCH_INCONSISTENT"},
+	// A missing connection state is found before a missing ip, as OVS does.
+	{"ct_state=+trk,ct_nw_src=1.2.3.4,actions=drop", "OFPBMC_BAD_PREREQ"},
+	{"ct_state=+est,ct_nw_proto=6/0xf,actions=drop", "6/0xf: invalid mask for field ct_nw_proto"},
+	{"ct_state=+est,ct_nw_proto=300,actions=drop", "300: value too large for 1-byte field ct_nw_proto"},
+	{"ct_state=+est,ct_nw_proto=6,ct_tp_src=70000,actions=drop", "70000: value too large for 2-byte field ct_tp_src"},
+	{"ip,ct_state=+est,ct_nw_src=1.2.3.4/33,actions=drop", "1.2.3.4/33: IPv4 network prefix bits not between 0 and 32, inclusive"},
+	{"in_port_oxm=0xfffffffe,actions=drop", "0xfffffffe: port value out of range for in_port_oxm"},
+	{"in_port_oxm=foo,actions=drop", "foo: port value out of range for in_port_oxm"},
+	{"in_port_oxm=,actions=drop", "0/0: port value out of range for in_port_oxm"},
+	{"OXM_OF_IN_PORT[0..15]=1,actions=drop", "OXM_OF_IN_PORT[0..15]: subfields of in_port_oxm are not supported in a match"},
 	// Actions.
 	{"actions=foo", "unknown action foo"},
 	{"actions=foo:1", "unknown action foo"},
@@ -495,6 +554,17 @@ var errorCases = []errorCase{
 	{"actions=move:reg0[]", "reg0[]: missing `->' following source"},
 	{"actions=move:reg0[0..7]->reg1[0..3]", "reg0[0..7]->reg1[0..3]: source field is 8 bits wide but destination is 4 bits wide"},
 	{"actions=move:tcp_flags[]->reg0[0..11]", "source field tcp_flags lacks correct prerequisites"},
+	{"ip,actions=move:NXM_NX_CT_NW_SRC[]->NXM_NX_REG0[]", "actions are invalid with specified match (OFPBAC_MATCH_INCONSISTENT): source field ct_nw_src lacks correct prerequisites"},
+	{"ip,ct_state=+trk,actions=move:NXM_NX_CT_TP_SRC[]->NXM_NX_REG0[0..15]", "source field ct_tp_src lacks correct prerequisites"},
+	{"ct_state=+est,actions=move:NXM_NX_REG0[]->NXM_NX_CT_NW_SRC[]", "actions are invalid with specified match (OFPBAC_BAD_SET_ARGUMENT): destination field ct_nw_src is not writable"},
+	{"ct_state=+est,actions=load:1->NXM_NX_CT_NW_PROTO[]", "destination field ct_nw_proto is not writable"},
+	{"actions=load:1->NXM_NX_CT_NW_SRC[]", "destination field ct_nw_src lacks correct prerequisites"},
+	{"ip,ct_state=+est,actions=set_field:1.2.3.4->ct_nw_src", "ct_nw_src is read-only"},
+	{"ct_state=+est,actions=set_field:80->ct_tp_dst", "ct_tp_dst is read-only"},
+	{"ip,ct_state=+est,actions=ct(commit,exec(load:1->NXM_NX_CT_NW_SRC[]))", "ct action doesn't support nested modification of ct_nw_src"},
+	{"actions=move:OXM_OF_IN_PORT[]->reg0[0..15]", "OXM_OF_IN_PORT[]->reg0[0..15]: source field is 32 bits wide but destination is 16 bits wide"},
+	{"ip,actions=ct(zone=OXM_OF_IN_PORT[])", "actions are invalid with specified match (OFPBAC_BAD_SET_LEN): OXM_OF_IN_PORT[]: zone field must be 16 bits wide"},
+	{"actions=set_field:0xfffffffe->in_port_oxm", "0xfffffffe: port value out of range for in_port_oxm"},
 	{"actions=set_field:1->foo", "foo is not a valid OXM field name"},
 	{"actions=set_field:1->eth_type", "eth_type is read-only"},
 	{"actions=set_field:64->ip_dscp", "64 is not a valid value for field ip_dscp"},
@@ -536,6 +606,7 @@ func TestParseMatch(t *testing.T) {
 		{"table=255,out_port=none", "", ""},
 		{"ct_state=+trk,tcp,tp_dst=80", "ct_state=+trk,tcp,tp_dst=80", "ct_state=+trk,tcp,tp_dst=80"},
 		{"n_packets=5,duration=1s", "", ""},
+		{"ip,ct_state=+est,ct_nw_dst=10.0.0.0/8,ct_nw_proto=6,ct_tp_dst=80", "ct_state=+est,ct_nw_dst=10.0.0.0/8,ct_nw_proto=6,ct_tp_dst=80,ip", "ct_state=+est,ct_nw_dst=10.0.0.0/8,ct_nw_proto=6,ct_tp_dst=80,ip"},
 	} {
 		f, err := ParseMatch(c.in, testPorts)
 		if err != nil {
@@ -563,6 +634,8 @@ func TestParseMatch(t *testing.T) {
 		{"send_flow_rem", "field send_flow_rem missing value"},
 		{"out_port=foo", "foo is not a valid OpenFlow port"},
 		{"tp_dst=80", "tp_dst=80: prerequisites not met for setting tp_dst"},
+		{"ct_state=+est,ct_tp_dst=80", "ct_tp_dst=80: prerequisites not met for setting ct_tp_dst (the match must specify ct_nw_proto)"},
+		{"ip,ct_nw_src=10.0.0.1", "OFPBMC_BAD_PREREQ"},
 	} {
 		_, err := ParseMatch(c.in, testPorts)
 		if err == nil || !strings.Contains(err.Error(), c.want) {
@@ -693,6 +766,32 @@ func TestMatchAPI(t *testing.T) {
 	}
 	if info := FieldInPort.Info(); info.Bytes != 4 || info.Bits != 16 {
 		t.Errorf("FieldInPort.Info() = %+v", info)
+	}
+	// in_port_oxm is a view of in_port: 32 bits, OpenFlow 1.1+ numbers.
+	if info := FieldInPortOXM.Info(); info.Bytes != 4 || info.Bits != 32 || !info.View || info.NXM != "OXM_OF_IN_PORT" {
+		t.Errorf("FieldInPortOXM.Info() = %+v", info)
+	}
+	var p Match
+	if err := p.Set(FieldInPortOXM, []byte{0xff, 0xff, 0xff, 0xfe}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := p.Get(FieldInPort); !reflect.DeepEqual(got.Value, []byte{0, 0, 0xff, 0xfe}) {
+		t.Errorf("in_port_oxm=0xfffffffe: in_port %x, want LOCAL (0xfffe)", got.Value)
+	}
+	if got, ok := p.Get(FieldInPortOXM); !ok || !reflect.DeepEqual(got.Value, []byte{0xff, 0xff, 0xff, 0xfe}) {
+		t.Errorf("Get(in_port_oxm) = %x, %v; want 0xfffffffe", got.Value, ok)
+	}
+	if err := p.Set(FieldInPortOXM, []byte{0xff, 0xff, 0xf0, 0}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := p.Get(FieldInPort); !reflect.DeepEqual(got.Value, []byte{0, 0, 0xff, 0xff}) {
+		t.Errorf("in_port_oxm=0xfffff000: in_port %x, want OFPP_NONE as ofputil_port_from_ofp11() makes it", got.Value)
+	}
+	if info := FieldCtTpSrc.Info(); info.Bytes != 2 || !info.Maskable || info.NXM != "NXM_NX_CT_TP_SRC" || !strings.Contains(info.Prerequisites, "valid connection state") {
+		t.Errorf("FieldCtTpSrc.Info() = %+v", info)
+	}
+	if info := FieldCtNwProto.Info(); info.Maskable {
+		t.Errorf("FieldCtNwProto.Info() = %+v: ct_nw_proto is not maskable", info)
 	}
 	if id, ok := FieldByName("ip_src"); !ok || id != FieldNwSrc {
 		t.Errorf("FieldByName(ip_src) = %v, %v", id, ok)

@@ -2,6 +2,7 @@ package ofctl
 
 import (
 	"bytes"
+	"fmt"
 	"go/ast"
 	"go/parser"
 	gotoken "go/token"
@@ -46,6 +47,11 @@ var recordFlows = []string{
 	"metadata=0x5/0xff,reg0=1,reg1=2/3,reg2=4,reg3=5,reg4=6,reg5=7,reg6=8,reg7=9,reg8=10,reg9=11,reg10=12,reg11=13,reg12=14,reg13=15,reg14=16,reg15=0xffffffff,actions=drop",
 	"ct_state=+trk-inv,ct_zone=65535,ct_mark=0x1/0xf,ct_label=0x10000000000000000000000000000001/0xf000000000000000000000000000000f,tun_id=0x5/0xff,pkt_mark=0x7,actions=drop",
 	"vlan_tci=0x6005/0xe0ff,sctp,sctp_src=9,actions=drop",
+	"ip,ct_state=+rpl,ct_nw_src=10.0.0.0/255.0.255.0,ct_nw_dst=10.1.2.3,ct_nw_proto=6,ct_tp_src=0x8000/0x8000,ct_tp_dst=443,actions=drop",
+	"ipv6,ct_state=+trk-inv,ct_ipv6_src=2001:db8::/32,ct_ipv6_dst=fe80::1,ct_nw_proto=58,ct_tp_src=128,ct_tp_dst=0,actions=drop",
+	// in_port_oxm is in_port; OXM_OF_IN_PORT names its 32 bits in actions.
+	"in_port_oxm=4294967294,ip,actions=ct(zone=OXM_OF_IN_PORT[0..15]),move:OXM_OF_IN_PORT[]->NXM_NX_REG0[],set_field:LOCAL->in_port_oxm,output:OXM_OF_IN_PORT[0..15]",
+	"ct_state=+est,actions=move:NXM_NX_CT_NW_SRC[]->NXM_NX_REG0[],move:NXM_NX_CT_IPV6_DST[96..127]->NXM_NX_REG1[],move:NXM_NX_CT_NW_PROTO[]->NXM_NX_REG2[0..7],move:NXM_NX_CT_TP_SRC[]->NXM_NX_REG2[16..31]",
 }
 
 // handBuiltActions are the action types the parser never produces; the
@@ -55,6 +61,7 @@ var handBuiltActions = []Action{
 	SetField{Field: FieldNwSrc, Value: []byte{1, 2, 3, 4}},
 	SetField{Field: FieldReg0, Value: []byte{0, 0, 0, 5}, Mask: []byte{0, 0, 0, 0xff}},
 	SetField{Field: FieldVlanVID, Value: []byte{0x10, 5}, Mask: []byte{0x1f, 0xff}},
+	SetField{Field: FieldInPortOXM, Value: []byte{0xff, 0xff, 0xff, 0xfe}},
 	NAT{},
 	CT{Table: 255, Exec: []Action{NAT{Dst: true, AddrMin: netip.MustParseAddr("1.2.3.4"), PortMin: 80}}},
 	Resubmit{Port: PortInPort, Table: 255},
@@ -152,6 +159,26 @@ func TestRecordRoundTrip(t *testing.T) {
 		t.Errorf("only %d flows round-tripped", len(flows))
 	}
 	t.Logf("%d flows; largest record %d bytes: %s (%d bytes of text)", len(flows), largest, largestText, len(largestText))
+}
+
+// TestRecordFlowsMatchEveryField: recordFlows match every stored field
+// at least once, so that the round trip covers each field's encoding.
+func TestRecordFlowsMatchEveryField(t *testing.T) {
+	seen := map[FieldID]bool{}
+	for _, s := range recordFlows {
+		f, err := ParseFlow(s, nil)
+		if err != nil {
+			t.Fatalf("%q: %v", s, err)
+		}
+		for _, fm := range f.Match.Fields() {
+			seen[fm.Field] = true
+		}
+	}
+	for i := FieldID(0); i < numStoredFields; i++ {
+		if !seen[i] {
+			t.Errorf("no flow of recordFlows matches %s", i)
+		}
+	}
 }
 
 // TestRecordCoversActionTypes fails when an action type is added without a
@@ -280,7 +307,7 @@ func TestRecordErrors(t *testing.T) {
 		{"unknown tag", edit(exit, func(b []byte) []byte { b[len(b)-1] = 0xff; return b }), "unknown action tag 255"},
 		{"tag 0", edit(exit, func(b []byte) []byte { b[len(b)-1] = 0; return b }), "unknown action tag 0"},
 		{"action count", edit(exit, func(b []byte) []byte { b[len(b)-2] = 2; return b }), "truncated"},
-		{"field id", edit(reg0, func(b []byte) []byte { b[hdr+1] = byte(numStoredFields); return b }), "field id 48 out of range"},
+		{"field id", edit(reg0, func(b []byte) []byte { b[hdr+1] = byte(numStoredFields); return b }), fmt.Sprintf("field id %d out of range", numStoredFields)},
 		{"field id exact", edit(reg0, func(b []byte) []byte { b[hdr+1] = 0x7f | fieldExact; return b }), "field id 127 out of range"},
 		{"field count", edit(reg0, func(b []byte) []byte { b[hdr] = 2; return b }), "out of order"},
 		{"value outside mask", edit(reg0, func(b []byte) []byte { b[hdr+2] = 1; return b }), "not normalized"},
@@ -429,7 +456,8 @@ func TestRecordFieldNumbers(t *testing.T) {
 		"nw_tos", "nw_ecn", "nw_ttl", "nw_frag", "tp_src", "tp_dst", "tcp_flags", "icmp_type", "icmp_code",
 		"arp_op", "arp_spa", "arp_tpa", "arp_sha", "arp_tha", "ipv6_src", "ipv6_dst", "ipv6_label", "metadata",
 		"reg0", "reg1", "reg2", "reg3", "reg4", "reg5", "reg6", "reg7", "reg8", "reg9", "reg10", "reg11",
-		"reg12", "reg13", "reg14", "reg15", "ct_state", "ct_zone", "ct_mark", "ct_label", "tun_id", "pkt_mark"}
+		"reg12", "reg13", "reg14", "reg15", "ct_state", "ct_zone", "ct_mark", "ct_label", "tun_id", "pkt_mark",
+		"ct_nw_proto", "ct_nw_src", "ct_nw_dst", "ct_ipv6_src", "ct_ipv6_dst", "ct_tp_src", "ct_tp_dst"}
 	if recordVersion != 1 {
 		t.Fatalf("recordVersion %d: update this list for it", recordVersion)
 	}

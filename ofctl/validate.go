@@ -45,6 +45,8 @@ func prereqOK(p prereq, m *Match) bool {
 	case preVLAN:
 		v, mk := m.tci()
 		return v&mk&0x1000 != 0
+	case preCT:
+		return ctValid(m)
 	}
 	return false
 }
@@ -99,6 +101,9 @@ func (m *Match) canonicalize(origin map[FieldID]string) error {
 
 // validateMatch checks every field's prerequisites and the ct_state.
 func validateMatch(m *Match, origin map[FieldID]string) error {
+	if err := validateCtTuple(m, origin); err != nil {
+		return err
+	}
 	for i := range m.f {
 		e := m.f[i]
 		if e == nil {
@@ -116,6 +121,68 @@ func validateMatch(m *Match, origin map[FieldID]string) error {
 	if e := m.f[FieldCtState]; e != nil {
 		if err := validateCtState(uint32(beUint(e.Value)), uint32(beUint(e.Mask)), origin[FieldCtState]); err != nil {
 			return err
+		}
+	}
+	return nil
+}
+
+// validateCtTuple applies OVS's rules for the connection's original tuple
+// (ct_nw_src ... ct_tp_dst), in the order a flow meets them there:
+//
+//  1. nx_put_raw() encodes ct_nw_proto, ct_tp_src and ct_tp_dst only
+//     when ct_nw_proto is not 0, and the switch's NXM decoder
+//     (nx_pull_raw(), mf_are_match_prereqs_ok()) refuses any encoded one
+//     whose prerequisite, a valid connection state (is_ct_valid()), the
+//     match lacks: OFPBMC_BAD_PREREQ;
+//  2. ofputil_decode_flow_mod() refuses ct_nw_src/ct_nw_dst in a match
+//     that is not ip and ct_ipv6_src/ct_ipv6_dst in one that is not ipv6:
+//     OFPBAC_MATCH_INCONSISTENT;
+//  3. what OVS encodes not at all (ct_nw_proto=0; ct_tp_src or ct_tp_dst
+//     without a nonzero ct_nw_proto) it drops without a word, as it drops
+//     fields whose prerequisites ofputil_normalize_match() finds missing:
+//     an error here, as those are.
+func validateCtTuple(m *Match, origin map[FieldID]string) error {
+	tok := func(f FieldID) string {
+		if o := origin[f]; o != "" {
+			return o
+		}
+		return fieldDefs[f].name
+	}
+	proto, hasProto := m.exact(FieldCtNwProto)
+	// In nx_put_raw()'s order: the first the decoder refuses is named.
+	encoded := []FieldID{FieldCtNwSrc, FieldCtIPv6Src, FieldCtNwDst, FieldCtIPv6Dst}
+	if hasProto && proto != 0 {
+		encoded = append(encoded, FieldCtNwProto, FieldCtTpSrc, FieldCtTpDst)
+	}
+	if !ctValid(m) {
+		for _, f := range encoded {
+			if m.f[f] != nil {
+				return fmt.Errorf("%s: prerequisites not met for setting %s (the match must specify %s): OFPBMC_BAD_PREREQ",
+					tok(f), fieldDefs[f].name, prereqText[preCT])
+			}
+		}
+	}
+	dl := m.dlType()
+	for _, c := range []struct {
+		f      FieldID
+		dlType uint16
+		pre    prereq
+	}{
+		{FieldCtNwSrc, ethTypeIP, preIPv4}, {FieldCtNwDst, ethTypeIP, preIPv4},
+		{FieldCtIPv6Src, ethTypeIPv6, preIPv6}, {FieldCtIPv6Dst, ethTypeIPv6, preIPv6},
+	} {
+		if m.f[c.f] != nil && dl != c.dlType {
+			return fmt.Errorf("%s: prerequisites not met for setting %s (the match must specify %s): OFPBAC_MATCH_INCONSISTENT",
+				tok(c.f), fieldDefs[c.f].name, prereqText[c.pre])
+		}
+	}
+	if hasProto && proto == 0 {
+		return fmt.Errorf("%s: Open vSwitch cannot match ct_nw_proto=0: its flow encoding carries ct_nw_proto, ct_tp_src and ct_tp_dst only when ct_nw_proto is not 0",
+			tok(FieldCtNwProto))
+	}
+	for _, f := range []FieldID{FieldCtTpSrc, FieldCtTpDst} {
+		if m.f[f] != nil && !hasProto {
+			return fmt.Errorf("%s: prerequisites not met for setting %s (the match must specify ct_nw_proto)", tok(f), fieldDefs[f].name)
 		}
 	}
 	return nil
