@@ -441,6 +441,11 @@ func TestPipeline(t *testing.T) {
 				"table=1, priority=10, ct_zone=2, ip, actions=p3", "table=1, priority=5, ip, actions=p1"},
 			in: 2, pkt: tcp("S", 40051, 80),
 			passes: []pass{{0, 32768}, {1, 10}}, verdict: loader.TCActRedirect, out: []uint32{3}},
+		{name: "ct(zone=OXM_OF_IN_PORT[0..15]): the same port, as OVS's 32-bit OXM field",
+			flows: []string{"ip, actions=ct(zone=OXM_OF_IN_PORT[0..15],table=1)",
+				"table=1, priority=10, ct_zone=3, ip, actions=p2", "table=1, priority=5, ip, actions=p1"},
+			in: 3, pkt: tcp("S", 40053, 80),
+			passes: []pass{{0, 32768}, {1, 10}}, verdict: loader.TCActRedirect, out: []uint32{2}},
 		{name: "ct(zone=NXM_NX_CT_ZONE[]) reuses the zone of the last ct()",
 			flows: []string{"ip, ct_state=-trk, actions=ct(zone=9,table=1)", "table=1, ip, actions=load:0->NXM_NX_REG0[],ct(zone=NXM_NX_CT_ZONE[],table=2)",
 				"table=2, priority=10, ct_zone=9, ip, actions=p3", "table=2, priority=5, ip, actions=p2"},
@@ -1725,4 +1730,206 @@ func TestConntrackUDPAndICMP(t *testing.T) {
 	if got := len(d.conns()); got != 3 {
 		t.Errorf("after flushing zone 9: %d connections, want the 3 left in zone 0", got)
 	}
+}
+
+// TestConntrackOrigTuple: ct_nw_src, ct_nw_dst, ct_ipv6_src, ct_ipv6_dst,
+// ct_nw_proto, ct_tp_src and ct_tp_dst after a ct(table=N) pass are the
+// connection's original-direction tuple, as OVS's kernel datapath reports
+// them: a new packet's own, the originator's for a reply, the quoted
+// connection's for a related ICMP error, an ICMP echo's type and code in
+// the ports for both directions; 0 after ct_clear. Each flow that matches
+// a tuple has its own priority (the pass's) and port; a higher flow
+// matching what a wrong tuple would hold (the packet's own, for a reply)
+// catches a mistake.
+func TestConntrackOrigTuple(t *testing.T) {
+	d := newDP(t)
+	type step struct {
+		name  string
+		in    uint32
+		frame []byte
+		ct    uint32 // the ct_state of the pass in table 1
+		prio  int    // the flow that matched there
+		out   []uint32
+	}
+	run := func(t *testing.T, steps []step) {
+		t.Helper()
+		for _, s := range steps {
+			res := d.run(s.in, s.frame)
+			p := passes(&res.Trace)
+			if len(p) < 2 || p[1] != (pass{1, s.prio}) || res.Trace.Lookup[1].CtState != s.ct {
+				t.Errorf("%s: passes %v (ct_state %#x), want table 1 priority %d (ct_state %#x)", s.name, p, res.Trace.Lookup[1].CtState, s.prio, s.ct)
+			}
+			if got := outPorts(&res.Trace); !slices.Equal(got, s.out) {
+				t.Errorf("%s: out %v, want %v", s.name, got, s.out)
+			}
+		}
+	}
+	const csRel = 0x04
+	ct := "table=0, priority=10, ip, ct_state=-trk, actions=ct(table=1)"
+
+	t.Run("TCP: original direction, reply, new", func(t *testing.T) {
+		d.t = t
+		t.Cleanup(func() { d.b.FlushConntrack(dpctl.Filter{}) })
+		d.setFlows(ct,
+			// (c) the first packet, not committed yet at this pass: its own tuple.
+			"table=1, priority=100, tcp, ct_state=+new+trk, ct_nw_src=10.0.10.1, ct_nw_dst=10.0.10.2, ct_nw_proto=6, ct_tp_src=42000, ct_tp_dst=5000, actions=ct(commit),p2",
+			// (a) the original direction, established.
+			"table=1, priority=90, tcp, ct_state=+est+trk-rpl, ct_nw_src=10.0.10.1, ct_nw_dst=10.0.10.2, ct_nw_proto=6, ct_tp_src=42000, ct_tp_dst=5000, actions=p2",
+			// (b) the reply: still the originator's tuple.
+			"table=1, priority=91, tcp, ct_state=+est+rpl+trk, ct_nw_src=10.0.10.0/24, ct_nw_dst=10.0.10.2, ct_nw_proto=6, ct_tp_src=0xa400/0xff00, ct_tp_dst=5000, actions=p1",
+			// What the reply's own tuple would match.
+			"table=1, priority=200, ip, ct_state=+trk-inv, ct_nw_src=10.0.10.2, actions=p3",
+			"table=1, priority=201, ip, ct_state=+trk-inv, ct_nw_dst=10.0.10.1, actions=p3",
+			"table=1, priority=202, ip, ct_state=+trk-inv, ct_nw_proto=6, ct_tp_src=5000, actions=p3",
+			"table=1, priority=203, ip, ct_state=+trk-inv, ct_nw_proto=6, ct_tp_dst=42000, actions=p3",
+			"table=1, priority=1, ip, actions=drop",
+		)
+		s := newTCPSession()
+		seg := func(side int, flags string) (uint32, []byte) { return s.seg(side, flags, false) }
+		in, syn := seg(client, "S")
+		steps := []step{{"SYN", in, syn, csTrk | csNew, 100, []uint32{2}}}
+		in, synack := seg(server, "SA")
+		steps = append(steps, step{"SYN-ACK", in, synack, csTrk | csEst | csRpl, 91, []uint32{1}})
+		in, ack := seg(client, "A")
+		steps = append(steps, step{"ACK", in, ack, csTrk | csEst, 90, []uint32{2}})
+		in, data := seg(server, "PA")
+		steps = append(steps, step{"server data", in, data, csTrk | csEst | csRpl, 91, []uint32{1}})
+		run(t, steps)
+	})
+
+	t.Run("new and never committed: the packet's own tuple, either way", func(t *testing.T) {
+		d.t = t
+		d.setFlows(ct,
+			"table=1, priority=100, udp, ct_state=+new+trk, ct_nw_src=10.0.10.2, ct_nw_dst=10.0.10.1, ct_nw_proto=17, ct_tp_src=53, ct_tp_dst=3333, actions=p3",
+			"table=1, priority=90, udp, ct_state=+new+trk, ct_nw_src=10.0.10.1, ct_nw_dst=10.0.10.2, ct_nw_proto=17, ct_tp_src=3333, ct_tp_dst=53, actions=p2",
+			"table=1, priority=1, ip, actions=drop",
+		)
+		udp := func(src, dst net.IP, sp, dp uint16) []byte {
+			return testenv.Build(testenv.PacketSpec{SrcMAC: mac2, DstMAC: mac1, SrcIP: src, DstIP: dst, Proto: "udp", SrcPort: sp, DstPort: dp})
+		}
+		run(t, []step{
+			{"from VM2", 2, udp(ip2, ip1, 53, 3333), csTrk | csNew, 100, []uint32{3}},
+			{"from VM2 again", 2, udp(ip2, ip1, 53, 3333), csTrk | csNew, 100, []uint32{3}},
+			{"from VM1", 1, udp(ip1, ip2, 3333, 53), csTrk | csNew, 90, []uint32{2}},
+		})
+		if c := d.conns(); len(c) != 0 {
+			t.Errorf("%d connections, want none", len(c))
+		}
+	})
+
+	t.Run("move from the tuple into registers (a reply)", func(t *testing.T) {
+		d.t = t
+		t.Cleanup(func() { d.b.FlushConntrack(dpctl.Filter{}) })
+		d.setFlows(ct,
+			"table=1, priority=100, udp, ct_state=+new+trk, actions=ct(commit),p2",
+			"table=1, priority=90, ip, ct_state=+est+trk, actions=move:NXM_NX_CT_NW_SRC[]->NXM_NX_REG0[],move:NXM_NX_CT_NW_DST[]->NXM_NX_REG1[],"+
+				"move:NXM_NX_CT_TP_SRC[]->NXM_NX_REG2[16..31],move:NXM_NX_CT_TP_DST[]->NXM_NX_REG2[0..15],move:NXM_NX_CT_NW_PROTO[]->NXM_NX_REG3[8..15],"+
+				"move:NXM_NX_CT_IPV6_SRC[32..63]->NXM_NX_REG4[],resubmit(,2)",
+			// 10.0.10.1, 10.0.10.2; 3334, 53; 17; the IPv6 slot's word 1 (0 for IPv4).
+			"table=2, priority=10, reg0=0x0a000a01, reg1=0x0a000a02, reg2=0x0d060035, reg3=0x1100, reg4=0, actions=p3",
+			"table=2, priority=1, actions=drop",
+		)
+		udp := func(in uint32) []byte {
+			if in == 2 {
+				return testenv.Build(testenv.PacketSpec{SrcMAC: mac2, DstMAC: mac1, SrcIP: ip2, DstIP: ip1, Proto: "udp", SrcPort: 53, DstPort: 3334})
+			}
+			return testenv.Build(testenv.PacketSpec{SrcMAC: mac1, DstMAC: mac2, SrcIP: ip1, DstIP: ip2, Proto: "udp", SrcPort: 3334, DstPort: 53})
+		}
+		run(t, []step{
+			{"request", 1, udp(1), csTrk | csNew, 100, []uint32{2}},
+			{"reply", 2, udp(2), csTrk | csEst | csRpl, 90, []uint32{3}},
+			{"request again", 1, udp(1), csTrk | csEst, 90, []uint32{3}},
+		})
+	})
+
+	t.Run("ICMP echo: type and code of the request, both ways", func(t *testing.T) {
+		d.t = t
+		t.Cleanup(func() { d.b.FlushConntrack(dpctl.Filter{}) })
+		d.setFlows(ct,
+			"table=1, priority=100, icmp, ct_state=+new+trk, ct_nw_src=10.0.10.1, ct_nw_dst=10.0.10.2, ct_nw_proto=1, ct_tp_src=8, ct_tp_dst=0, actions=ct(commit),p2",
+			"table=1, priority=91, icmp, ct_state=+est+rpl+trk, ct_nw_src=10.0.10.1, ct_nw_dst=10.0.10.2, ct_nw_proto=1, ct_tp_src=8, ct_tp_dst=0, actions=p1",
+			"table=1, priority=90, icmp, ct_state=+est+trk-rpl, ct_nw_src=10.0.10.1, ct_nw_dst=10.0.10.2, ct_nw_proto=1, ct_tp_src=8, ct_tp_dst=0, actions=p2",
+			// The reply's own type (0), or addresses.
+			"table=1, priority=200, ip, ct_state=+trk-inv, ct_nw_proto=1, ct_tp_src=0, actions=p3",
+			"table=1, priority=201, ip, ct_state=+trk-inv, ct_nw_src=10.0.10.2, actions=p3",
+			"table=1, priority=1, ip, actions=drop",
+		)
+		icmp := func(src, dst net.IP, typ uint8) []byte {
+			return testenv.Build(testenv.PacketSpec{SrcMAC: mac1, DstMAC: mac2, SrcIP: src, DstIP: dst, Proto: "icmp", ICMPType: typ, ICMPID: 4243, ICMPSeq: 1})
+		}
+		run(t, []step{
+			{"echo request", 1, icmp(ip1, ip2, 8), csTrk | csNew, 100, []uint32{2}},
+			{"echo reply", 2, icmp(ip2, ip1, 0), csTrk | csEst | csRpl, 91, []uint32{1}},
+			{"echo request again", 1, icmp(ip1, ip2, 8), csTrk | csEst, 90, []uint32{2}},
+		})
+	})
+
+	t.Run("a related ICMP error: the quoted connection's original tuple", func(t *testing.T) {
+		d.t = t
+		t.Cleanup(func() { d.b.FlushConntrack(dpctl.Filter{}) })
+		d.setFlows(ct,
+			"table=1, priority=100, tcp, ct_state=+new+trk, actions=ct(commit),p2",
+			"table=1, priority=90, icmp, ct_state=+rel+trk, ct_nw_src=10.0.10.1, ct_nw_dst=10.0.10.2, ct_nw_proto=6, ct_tp_src=43000, ct_tp_dst=5000, actions=p3",
+			// The error's own protocol, its own addresses.
+			"table=1, priority=200, ip, ct_state=+trk-inv, ct_nw_proto=1, actions=p1",
+			"table=1, priority=201, ip, ct_state=+rel+rpl+trk, ct_nw_src=10.0.10.2, actions=p1",
+			"table=1, priority=1, ip, actions=drop",
+		)
+		quote := func(spec testenv.PacketSpec) []byte { return testenv.Build(spec)[14 : 14+28] }
+		icmpErr := func(src, dst net.IP, inner testenv.PacketSpec) []byte {
+			return testenv.Build(testenv.PacketSpec{SrcMAC: mac2, DstMAC: mac1, SrcIP: src, DstIP: dst, Proto: "icmp",
+				ICMPType: 3, ICMPCode: 3, Payload: quote(inner)})
+		}
+		syn := tcp("S", 43000, 5000)
+		back := testenv.PacketSpec{SrcMAC: mac2, DstMAC: mac1, SrcIP: ip2, DstIP: ip1, Proto: "tcp", SrcPort: 5000, DstPort: 43000, TCPFlags: "SA"}
+		run(t, []step{
+			{"SYN", 1, testenv.Build(syn), csTrk | csNew, 100, []uint32{2}},
+			{"an error about VM1's packet, back to VM1", 2, icmpErr(ip2, ip1, syn), csTrk | csRel | csRpl, 90, []uint32{3}},
+			{"the same again", 2, icmpErr(ip2, ip1, syn), csTrk | csRel | csRpl, 90, []uint32{3}},
+			{"an error about VM2's packet, to VM2", 1, icmpErr(ip1, ip2, back), csTrk | csRel, 90, []uint32{3}},
+		})
+	})
+
+	t.Run("IPv6: ct_ipv6_src and ct_ipv6_dst", func(t *testing.T) {
+		d.t = t
+		t.Cleanup(func() { d.b.FlushConntrack(dpctl.Filter{}) })
+		d.setFlows("table=0, priority=10, ipv6, ct_state=-trk, actions=ct(table=1)",
+			// ipv6, not tcp6: with nw_proto the match would span 9 key words.
+			"table=1, priority=100, ipv6, ct_state=+new+trk, ct_ipv6_src=2001:db8::1, ct_ipv6_dst=2001:db8::2, ct_nw_proto=6, ct_tp_src=44000, ct_tp_dst=80, actions=ct(commit),p2",
+			"table=1, priority=91, ipv6, ct_state=+est+rpl+trk, ct_ipv6_src=2001:db8::/64, ct_ipv6_dst=2001:db8::2, ct_nw_proto=6, ct_tp_src=44000, ct_tp_dst=80, actions=p1",
+			"table=1, priority=200, ipv6, ct_state=+trk-inv, ct_ipv6_src=2001:db8::2, actions=p3",
+			"table=1, priority=201, ipv6, ct_state=+trk-inv, ct_ipv6_dst=2001:db8::1, actions=p3",
+			"table=1, priority=1, ipv6, actions=drop",
+		)
+		a, b := net.ParseIP("2001:db8::1"), net.ParseIP("2001:db8::2")
+		syn := testenv.PacketSpec{SrcMAC: mac1, DstMAC: mac2, SrcIP: a, DstIP: b, Proto: "tcp", SrcPort: 44000, DstPort: 80, TCPFlags: "S", Seq: 1000}
+		synack := testenv.PacketSpec{SrcMAC: mac2, DstMAC: mac1, SrcIP: b, DstIP: a, Proto: "tcp", SrcPort: 80, DstPort: 44000, TCPFlags: "SA", Seq: 5000, Ack: 1001}
+		run(t, []step{
+			{"SYN", 1, testenv.Build(syn), csTrk | csNew, 100, []uint32{2}},
+			{"SYN-ACK", 2, testenv.Build(synack), csTrk | csEst | csRpl, 91, []uint32{1}},
+		})
+	})
+
+	t.Run("after ct_clear the tuple is 0", func(t *testing.T) {
+		d.t = t
+		// The moves read the tuple after ct_clear (or, for the control
+		// flow, without it); table 2 says whether all of it was 0.
+		moves := "move:NXM_NX_CT_NW_SRC[]->NXM_NX_REG0[],move:NXM_NX_CT_NW_DST[]->NXM_NX_REG1[],move:NXM_NX_CT_TP_SRC[]->NXM_NX_REG2[16..31]," +
+			"move:NXM_NX_CT_TP_DST[]->NXM_NX_REG2[0..15],move:NXM_NX_CT_NW_PROTO[]->NXM_NX_REG3[0..7],move:NXM_NX_CT_IPV6_SRC[96..127]->NXM_NX_REG4[],resubmit(,2)"
+		for _, c := range []struct {
+			name  string
+			clear string
+			prio  int
+		}{{"with ct_clear", "ct_clear,", 10}, {"without", "", 1}} {
+			d.setFlows(ct,
+				"table=1, priority=100, tcp, ct_state=+new+trk, actions="+c.clear+moves,
+				"table=2, priority=10, reg0=0, reg1=0, reg2=0, reg3=0, reg4=0, actions=p3",
+				"table=2, priority=1, actions=p2",
+			)
+			res := d.run(1, testenv.Build(tcp("S", 45000, 80)))
+			if p := passes(&res.Trace); len(p) != 3 || p[2] != (pass{2, c.prio}) {
+				t.Errorf("%s: passes %v, want table 2 priority %d", c.name, p, c.prio)
+			}
+		}
+	})
 }

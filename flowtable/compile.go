@@ -100,6 +100,21 @@ var fieldSlots = map[ofctl.FieldID]keySlot{
 	ofctl.FieldArpSha:    {int(unsafe.Offsetof(fk.ArpSha)), 6},
 	ofctl.FieldArpTha:    {int(unsafe.Offsetof(fk.ArpTha)), 6},
 	ofctl.FieldPktMark:   {int(unsafe.Offsetof(fk.PktMark)), 4},
+	// The connection's original tuple, which a ct(table=N) pass sets
+	// (bpf/actions.h's ct_orig_tuple): an IPv4 address is the first word
+	// of its IPv6 slot, as the datapath writes it.
+	ofctl.FieldCtNwSrc:   {int(unsafe.Offsetof(fk.CtIpv6Src)), 4},
+	ofctl.FieldCtNwDst:   {int(unsafe.Offsetof(fk.CtIpv6Dst)), 4},
+	ofctl.FieldCtIPv6Src: {int(unsafe.Offsetof(fk.CtIpv6Src)), 16},
+	ofctl.FieldCtIPv6Dst: {int(unsafe.Offsetof(fk.CtIpv6Dst)), 16},
+	ofctl.FieldCtTpSrc:   {int(unsafe.Offsetof(fk.CtTpSrc)), 2},
+	ofctl.FieldCtTpDst:   {int(unsafe.Offsetof(fk.CtTpDst)), 2},
+	ofctl.FieldCtNwProto: {int(unsafe.Offsetof(fk.CtNwProto)), 1},
+	// OXM_OF_IN_PORT, a view no match holds, is read as a source (move,
+	// ct(zone=...)): the key's in_port. Its 32-bit OpenFlow 1.1+ value
+	// differs from in_port's only for reserved ports (0xffffff00 and up),
+	// which no packet's in_port is here.
+	ofctl.FieldInPortOXM: {int(unsafe.Offsetof(fk.InPort)), 4},
 }
 
 func init() {

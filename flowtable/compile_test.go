@@ -35,6 +35,18 @@ func TestCompileMatchSlots(t *testing.T) {
 			[]byte{0x12, 0x34, 0x56, 0x78}, []byte{0xff, 0xff, 0xff, 0xff}},
 		{"pkt_mark=0x10/0xf0,actions=drop", unsafe.Offsetof(fk.PktMark),
 			[]byte{0, 0, 0, 0x10}, []byte{0, 0, 0, 0xf0}},
+		// The original tuple: IPv4 in the first word of the IPv6 slots.
+		{"ip,ct_state=+est,ct_nw_src=10.0.10.0/24,actions=drop", unsafe.Offsetof(fk.CtIpv6Src),
+			[]byte{10, 0, 10, 0, 0, 0, 0, 0}, []byte{0xff, 0xff, 0xff, 0, 0, 0, 0, 0}},
+		{"ip,ct_state=+est,ct_nw_dst=10.0.10.2,actions=drop", unsafe.Offsetof(fk.CtIpv6Dst),
+			[]byte{10, 0, 10, 2, 0, 0, 0, 0}, []byte{0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0}},
+		{"ipv6,ct_state=+est,ct_ipv6_src=2001:db8::1,actions=drop", unsafe.Offsetof(fk.CtIpv6Src),
+			[]byte{0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1}, ones(16)},
+		{"ipv6,ct_state=+est,ct_ipv6_dst=2001:db8::/32,actions=drop", unsafe.Offsetof(fk.CtIpv6Dst),
+			[]byte{0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}, append(ones(4), make([]byte, 12)...)},
+		// ct_tp_src, ct_tp_dst, ct_nw_proto: consecutive, big-endian ports.
+		{"ct_state=+est,ct_nw_proto=6,ct_tp_src=0x1234/0xff00,ct_tp_dst=443,actions=drop", unsafe.Offsetof(fk.CtTpSrc),
+			[]byte{0x12, 0, 0x01, 0xbb, 6, 0}, []byte{0xff, 0, 0xff, 0xff, 0xff, 0}},
 	} {
 		cf, err := compileFlow(t, c.flow)
 		if err != nil {
@@ -47,6 +59,38 @@ func TestCompileMatchSlots(t *testing.T) {
 		if got := cf.mask[c.off : c.off+n]; string(got) != string(c.mask) {
 			t.Errorf("%q: mask % x, want % x", c.flow, got, c.mask)
 		}
+	}
+}
+
+func ones(n int) []byte { return []byte(strings.Repeat("\xff", n)) }
+
+// TestCompileCtTupleSlots: the original tuple's fields are where
+// bpf/common.h puts them, the IPv4 addresses in word 0 of the IPv6 ones,
+// the ports big-endian; no other key byte is touched.
+func TestCompileCtTupleSlots(t *testing.T) {
+	cf, err := compileFlow(t, "ip,ct_state=+est,ct_nw_src=10.0.10.1,ct_nw_dst=10.0.10.2,ct_nw_proto=6,ct_tp_src=40000,ct_tp_dst=80,actions=drop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, m := cf.key.flowKey(), cf.mask.flowKey()
+	be32 := func(b ...byte) uint32 { return *(*uint32)(unsafe.Pointer(&b[0])) } // as the key holds it
+	be16 := func(v uint16) uint16 { b := []byte{byte(v >> 8), byte(v)}; return *(*uint16)(unsafe.Pointer(&b[0])) }
+	if k.CtIpv6Src != [4]uint32{be32(10, 0, 10, 1)} || m.CtIpv6Src != [4]uint32{0xffffffff} {
+		t.Errorf("ct_nw_src: key %x mask %x", k.CtIpv6Src, m.CtIpv6Src)
+	}
+	if k.CtIpv6Dst != [4]uint32{be32(10, 0, 10, 2)} || m.CtIpv6Dst != [4]uint32{0xffffffff} {
+		t.Errorf("ct_nw_dst: key %x mask %x", k.CtIpv6Dst, m.CtIpv6Dst)
+	}
+	if k.CtTpSrc != be16(40000) || k.CtTpDst != be16(80) || m.CtTpSrc != 0xffff || m.CtTpDst != 0xffff {
+		t.Errorf("ct_tp_src/dst: key %#x %#x mask %#x %#x", k.CtTpSrc, k.CtTpDst, m.CtTpSrc, m.CtTpDst)
+	}
+	if k.CtNwProto != 6 || m.CtNwProto != 0xff {
+		t.Errorf("ct_nw_proto: key %d mask %#x", k.CtNwProto, m.CtNwProto)
+	}
+	// ct_state and dl_type besides: the tuple's 5 fields add nothing else.
+	m.CtIpv6Src, m.CtIpv6Dst, m.CtTpSrc, m.CtTpDst, m.CtNwProto, m.CtState, m.DlType = [4]uint32{}, [4]uint32{}, 0, 0, 0, 0, 0
+	if m != (bpf.DatapathFlowKey{}) {
+		t.Errorf("other mask bytes set: %+v", m)
 	}
 }
 
@@ -114,6 +158,22 @@ func TestCompileSetActions(t *testing.T) {
 			act(move, 0, (pfKey+6)<<8, uint32(pfCtLabel)<<8|16|16<<16), act(move, 0, (pfKey+6)<<8|16, uint32(pfCtLabel)<<8|32|16<<16)}},
 		{"ip,actions=ct(zone=NXM_OF_IN_PORT[],table=1)", []bpf.DatapathAction{
 			act(bpf.DatapathActionTypeACT_CT, uint8(bpf.DatapathCtFlagCT_ZONE_FIELD), pfKey<<8, 1)}},
+		// OXM_OF_IN_PORT is the same key word, 32 bits wide.
+		{"ip,actions=ct(zone=OXM_OF_IN_PORT[0..15],table=1)", []bpf.DatapathAction{
+			act(bpf.DatapathActionTypeACT_CT, uint8(bpf.DatapathCtFlagCT_ZONE_FIELD), pfKey<<8, 1)}},
+		{"actions=move:OXM_OF_IN_PORT[]->NXM_NX_REG1[]", []bpf.DatapathAction{act(move, 0, pfKey<<8, 1<<8|32<<16)}},
+		// The original tuple, read from its key words: ct_ipv6_src is
+		// bytes 188-203 (words 47-50), ct_nw_src its word 47; ct_tp_src
+		// and ct_tp_dst share word 55, ct_nw_proto is the high byte of 56.
+		{"ct_state=+est,actions=move:NXM_NX_CT_NW_SRC[]->NXM_NX_REG0[]", []bpf.DatapathAction{act(move, 0, (pfKey+47)<<8, 0<<8|32<<16)}},
+		{"ct_state=+est,actions=move:NXM_NX_CT_NW_DST[]->NXM_NX_REG0[]", []bpf.DatapathAction{act(move, 0, (pfKey+51)<<8, 0<<8|32<<16)}},
+		{"ct_state=+est,actions=move:NXM_NX_CT_IPV6_SRC[0..31]->NXM_NX_REG0[]", []bpf.DatapathAction{act(move, 0, (pfKey+50)<<8, 0<<8|32<<16)}},
+		{"ct_state=+est,actions=move:NXM_NX_CT_IPV6_DST[96..127]->NXM_NX_REG0[]", []bpf.DatapathAction{act(move, 0, (pfKey+51)<<8, 0<<8|32<<16)}},
+		{"ct_state=+est,actions=move:NXM_NX_CT_TP_SRC[]->NXM_NX_REG0[16..31],move:NXM_NX_CT_TP_DST[]->NXM_NX_REG0[0..15]", []bpf.DatapathAction{
+			act(move, 0, (pfKey+55)<<8|16, 0<<8|16|16<<16), act(move, 0, (pfKey+55)<<8, 0<<8|0|16<<16)}},
+		{"ct_state=+est,actions=move:NXM_NX_CT_NW_PROTO[]->NXM_NX_REG0[0..7]", []bpf.DatapathAction{act(move, 0, (pfKey+56)<<8|24, 0<<8|8<<16)}},
+		{"ct_state=+est,ct_nw_proto=6,actions=output:NXM_NX_CT_TP_DST[]", []bpf.DatapathAction{
+			act(bpf.DatapathActionTypeACT_OUTPUT_REG, 16, (pfKey+55)<<8, 0)}},
 		// The high word of the address comes first in the header (word 0).
 		{"ipv6,actions=set_field:2001:db8::1:2->ipv6_src", []bpf.DatapathAction{
 			act(ip6, setSrc, ip6Aux(3, 0, 32), 0x00010002), act(ip6, setSrc, ip6Aux(2, 0, 32), 0),
