@@ -294,15 +294,7 @@ func (f *Flow) parseSubfieldToken(t token, origin map[FieldID]string) error {
 		}
 	}
 	id := sf.Field
-	if id == FieldInPortOXM && sf.Ofs == 0 && sf.NBits == d.bits {
-		// All of it: mf_write_subfield() sets the field (in_port).
-		if err := f.Match.Set(id, val, nil); err != nil {
-			return err
-		}
-		origin[FieldInPort] = t.text()
-		return nil
-	}
-	if d.view {
+	if d.view && id != FieldInPortOXM {
 		return fmt.Errorf("%s: subfields of %s are not supported in a match", t.key, d.name)
 	}
 	cur, ok := f.Match.Get(id)
@@ -317,10 +309,21 @@ func (f *Flow) parseSubfieldToken(t token, origin map[FieldID]string) error {
 	if sf.NBits > 64 {
 		setBits(cur.Mask, sf.Ofs+64, sf.NBits-64, ^uint64(0))
 	}
-	if err := f.Match.Set(id, cur.Value, cur.Mask); err != nil {
+	mask := cur.Mask
+	if !d.maskable {
+		// mf_write_subfield() then mf_set(): a field that is not maskable
+		// is matched on all its bytes (OVS's n_bytes, here the bytes its
+		// bits take: in_port's two) or no protocol can carry the match.
+		whole := onesBits(d.bytes, min(8*d.bytes, (d.bits+7)/8*8))
+		if !equalBytes(andBytes(mask, whole), whole) {
+			return fmt.Errorf("actions are invalid with specified match (OFPBAC_MATCH_INCONSISTENT): %s: field %s is not maskable: a match takes all its bits", t.key, sf.mf)
+		}
+		mask = nil
+	}
+	if err := f.Match.Set(id, cur.Value, mask); err != nil {
 		return err
 	}
-	origin[id] = t.text()
+	origin[storedField(id)] = t.text()
 	return nil
 }
 

@@ -151,6 +151,14 @@ var flowCases = []flowCase{
 	{"reg3[0..3]=5 actions=drop", "reg3=0x5/0xf actions=drop"},
 	{"reg3=0x10/0xf0,reg3[0..3]=5 actions=drop", "reg3=0x15/0xff actions=drop"},
 	{"NXM_NX_REG1[4]=1 actions=drop", "reg1=0x10/0x10 actions=drop"},
+	// A field that is not maskable takes a subfield that covers all of it
+	// (with what the match had): an exact match.
+	{"in_port[]=1 actions=drop", "in_port=vnet1 actions=drop"},
+	{"in_port=1,in_port[0..7]=2 actions=drop", "in_port=vnet2 actions=drop"},
+	{"ct_zone[]=1 actions=drop", "ct_zone=1 actions=drop"},
+	{"ip,nw_ttl[]=1,nw_tos[]=4 actions=drop", "ip,nw_tos=4,nw_ttl=1 actions=drop"},
+	{"tcp,tcp_flags[0..3]=1 actions=drop", "tcp,tcp_flags=+fin-syn-rst-psh actions=drop"},
+	{"ct_state=+est,ct_nw_proto[]=6 actions=drop", "ct_state=+est,ct_nw_proto=6 actions=drop"},
 	{"tun_id=0x5 actions=drop", "tun_id=0x5 actions=drop"},
 	{"tunnel_id=5/0xff actions=drop", "tun_id=0x5/0xff actions=drop"},
 	{"pkt_mark=7 actions=drop", "pkt_mark=0x7 actions=drop"},
@@ -484,7 +492,6 @@ var errorCases = []errorCase{
 	{"in_port_oxm=0xfffffffe,actions=drop", "0xfffffffe: port value out of range for in_port_oxm"},
 	{"in_port_oxm=foo,actions=drop", "foo: port value out of range for in_port_oxm"},
 	{"in_port_oxm=,actions=drop", "0/0: port value out of range for in_port_oxm"},
-	{"OXM_OF_IN_PORT[0..15]=1,actions=drop", "OXM_OF_IN_PORT[0..15]: subfields of in_port_oxm are not supported in a match"},
 	// Actions.
 	{"actions=foo", "unknown action foo"},
 	{"actions=foo:1", "unknown action foo"},
@@ -581,6 +588,12 @@ var errorCases = []errorCase{
 	{"actions=set_queue:x", "invalid numeric format x"},
 	{"reg0[0..3]=x,actions=drop", "reg0[0..3]: cannot parse integer value: x"},
 	{"reg0[0..3]=0x10,actions=drop", "reg0[0..3]: value 0x10 does not fit into 4 bits"},
+	{"in_port[0..7]=1,actions=drop", "actions are invalid with specified match (OFPBAC_MATCH_INCONSISTENT): in_port[0..7]: field in_port is not maskable"},
+	{"ct_zone[0..7]=1,actions=drop", "ct_zone[0..7]: field ct_zone is not maskable"},
+	{"ip,nw_ecn[]=1,actions=drop", "nw_ecn[]: field nw_ecn is not maskable"},
+	{"ip,nw_tos[2..7]=1,actions=drop", "nw_tos[2..7]: field nw_tos is not maskable"},
+	{"OXM_OF_IN_PORT[0..15]=1,actions=drop", "OXM_OF_IN_PORT[0..15]: field in_port_oxm is not maskable"},
+	{"ip,ip_dscp[]=1,actions=drop", "ip_dscp[]: subfields of ip_dscp are not supported in a match"},
 }
 
 func TestParseFlowErrors(t *testing.T) {

@@ -321,6 +321,14 @@ var ovsErrorCases = []string{
 	"actions=set_field:0xfffffffe->in_port_oxm",
 	"actions=move:OXM_OF_IN_PORT[]->reg0[0..15]",
 	"ip,actions=ct(zone=OXM_OF_IN_PORT[])",
+	// Subfield matches on fields that are not maskable.
+	"in_port[0..7]=1,actions=drop",
+	"ct_zone[0..7]=1,actions=drop",
+	"ip,nw_ecn[]=1,actions=drop",
+	"ip,nw_ttl[0..3]=1,actions=drop",
+	"ip,nw_tos[2..7]=1,actions=drop",
+	"ct_state=+est,ct_nw_proto[0..3]=6,actions=drop",
+	"OXM_OF_IN_PORT[0..15]=1,actions=drop",
 }
 
 // decodeError is how ovs-ofctl parse-flow reports a flow_mod it could
