@@ -895,6 +895,11 @@ func parseNATRange(s string, n *NAT) (bool, error) {
 		}
 		n.PortMin = p
 		pos += k
+		if p == 0 {
+			// OVS prints ":0" as no port and refuses ":0-N" at decode
+			// (OFPBAC_BAD_ARGUMENT); a port is 1-65535 here (README).
+			return false, bad
+		}
 		if pos < len(s) && s[pos] == '-' {
 			pos++
 			p2, k2, ok := scanU16(s[pos:])

@@ -83,6 +83,10 @@
 //     set_field to dl_vlan becomes mod_vlan_vid.
 //   - nat flags (persistent, hash, random) without an address range are
 //     dropped at parse time, as OVS does not print them either.
+//   - A nat port of 0 (":0", ":0-N") is an invalid nat range: OVS prints
+//     ":0" as no port and refuses ":0-N" only when the flow is decoded
+//     (OFPBAC_BAD_ARGUMENT); ports beyond 65535 are refused as they are
+//     in OVS's parser.
 //   - Errors that OVS reports without naming the offending text get it
 //     appended (`Both "hash" and "random" are not allowed. (in "ct(...)")`)
 //     or, for action checks, added after OVS's message
