@@ -79,8 +79,19 @@ static __always_inline int ct_related(const struct flow_key *k,
 	e = ct_find(sk, &ref);
 	if (!e || e->expires_ns < dp_now())
 		return -1;
-	/* The quoted packet went orig-wards: the error goes reply-wards. */
-	res->dir = (inner_is_a == !!(e->flags & CT_E_A_IS_ORIG)) ? CT_DIR_REPLY : CT_DIR_ORIG;
+	/* The quoted packet went orig-wards: the error goes reply-wards. A
+	 * NATed connection's quoted packet may have found either key. */
+	if (e->nat) {
+		int d;
+
+		res->pkt_is_a = inner_is_a;
+		d = ct_nat_direction(res, ref.slot, ref.gen);
+		asm volatile("" : "+r"(d)); /* as in ct_execute: keep the mask */
+		res->dir = (d & 1) == CT_DIR_ORIG ? CT_DIR_REPLY : CT_DIR_ORIG;
+		res->nat_related = 1;
+	} else {
+		res->dir = (inner_is_a == !!(e->flags & CT_E_A_IS_ORIG)) ? CT_DIR_REPLY : CT_DIR_ORIG;
+	}
 	res->has_entry = 1;
 	res->ref = ref;
 	res->mark = e->mark;
@@ -291,6 +302,8 @@ __noinline int ct_execute(const struct flow_key *key, const struct pkt_info *pi,
 	if (pi->icmp_error && (key->nw_proto == IPPROTO_ICMP || key->nw_proto == IPPROTO_ICMPV6)) {
 		if (ct_related(key, pi, res, zone, &k))
 			goto invalid;
+		if ((flags & CT_NAT) && res->nat_related && !pi->is_ipv6)
+			ct_nat_result(res); /* the error about a NATed connection, translated */
 		return res->ct_state;
 	}
 	if (ct_build_key(key, pi, zone, &res->key, &res->pkt_is_a))

@@ -66,7 +66,8 @@ struct ct_result {
 	__u8 nat_op;         /* NAT_R_SRC: set the source to nat_addr:nat_port; NAT_R_DST: the destination */
 	__u8 nat_bit;        /* CS_SNAT or CS_DNAT, once done */
 	__u8 natted;         /* done in this zone: a second ct(nat) in it does nothing */
-	__u8 pad1;
+	__u8 nat_related;    /* an ICMP error: the op is the outer header's; the quoted
+	                      * packet's other endpoint changes too (set_nat_icmp_error) */
 	__be16 nat_port;
 	__u16 pad2;
 	__be32 nat_addr;     /* IPv4 */

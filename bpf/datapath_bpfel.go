@@ -463,27 +463,27 @@ type DatapathPktCtx struct {
 		TcpOpts    [64]uint8
 	}
 	Ct struct {
-		_        structs.HostLayout
-		Done     uint8
-		Dir      uint8
-		HasEntry uint8
-		PktIsA   uint8
-		IcmpType uint8
-		IcmpCode uint8
-		Zone     uint16
-		CtState  uint32
-		Mark     uint32
-		Labels   [16]uint8
-		NatOp    uint8
-		NatBit   uint8
-		Natted   uint8
-		Pad1     uint8
-		NatPort  uint16
-		Pad2     uint16
-		NatAddr  uint32
-		Ref      DatapathCtRef
-		Key      DatapathCtKey
-		Tcp      struct {
+		_          structs.HostLayout
+		Done       uint8
+		Dir        uint8
+		HasEntry   uint8
+		PktIsA     uint8
+		IcmpType   uint8
+		IcmpCode   uint8
+		Zone       uint16
+		CtState    uint32
+		Mark       uint32
+		Labels     [16]uint8
+		NatOp      uint8
+		NatBit     uint8
+		Natted     uint8
+		NatRelated uint8
+		NatPort    uint16
+		Pad2       uint16
+		NatAddr    uint32
+		Ref        DatapathCtRef
+		Key        DatapathCtKey
+		Tcp        struct {
 			_    structs.HostLayout
 			Side [2]struct {
 				_        structs.HostLayout

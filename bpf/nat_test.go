@@ -264,3 +264,76 @@ func TestNATICMPAndPortKept(t *testing.T) {
 		t.Errorf("UDP checksum %x after NAT: a zero checksum must stay zero", c)
 	}
 }
+
+// quoted is the whole IP packet of frame, as an ICMP error quotes it.
+func quoted(frame []byte) []byte { return append([]byte(nil), frame[14:]...) }
+
+// innerOK checks the quoted packet of an ICMP error frame: its IP header
+// and L4 checksums, by wrapping it in an Ethernet header of its own.
+func innerOK(t *testing.T, frame []byte) natTuple {
+	t.Helper()
+	inner := append(append([]byte(nil), frame[:14]...), frame[14+20+8:]...)
+	if err := testenv.VerifyChecksums(inner); err != nil {
+		t.Fatalf("the quoted packet's checksums: %v", err)
+	}
+	return frameTuple(t, inner)
+}
+
+// TestNATICMPErrors: an ICMP error about a NATed connection is +rel, and
+// is translated as nf_nat translates it -- the outer header as a packet of
+// its direction, the quoted packet on its other side, every checksum
+// (outer IP and ICMP, quoted IP and UDP) right.
+func TestNATICMPErrors(t *testing.T) {
+	d := newDP(t)
+	unreach := func(src, dst net.IP, smac, dmac net.HardwareAddr, q []byte) []byte {
+		return testenv.Build(testenv.PacketSpec{SrcMAC: smac, DstMAC: dmac, SrcIP: src, DstIP: dst, Proto: "icmp",
+			ICMPType: 3, ICMPCode: 3, Payload: q})
+	}
+	t.Run("SNAT: port unreachable back to the source", func(t *testing.T) {
+		d.t = t
+		d.setFlows(
+			"table=0, priority=10, in_port=p1, ip, actions=ct(commit,nat(src=10.0.0.100)),p2",
+			"table=0, priority=10, in_port=p2, ip, actions=ct(nat),p1",
+		)
+		t.Cleanup(func() { d.b.FlushConntrack(dpctl.Filter{}) })
+		u := testenv.Build(testenv.PacketSpec{SrcMAC: mac1, DstMAC: mac2, SrcIP: ip1, DstIP: ip2, Proto: "udp", SrcPort: 4444, DstPort: 53, Payload: []byte("abcd")})
+		res := d.run(1, u)
+		if got := frameTuple(t, res.Packet); got.src != "10.0.0.100" {
+			t.Fatalf("UDP left as %+v", got)
+		}
+		// VM2 answers the translated packet with an error.
+		out, res := d.natRun(2, 1, unreach(ip2, net.ParseIP("10.0.0.100").To4(), mac2, mac1, quoted(res.Packet)))
+		if out.src != ip2.String() || out.dst != ip1.String() {
+			t.Fatalf("the error left as %+v, want to 10.0.10.1", out)
+		}
+		if in := innerOK(t, res.Packet); in != (natTuple{src: ip1.String(), dst: ip2.String(), sport: 4444, dport: 53}) {
+			t.Fatalf("the quoted packet is %+v, want VM1's own 10.0.10.1:4444 -> 10.0.10.2:53", in)
+		}
+		if res.Trace.CtState&(csTrk|0x04|csRpl) != csTrk|0x04|csRpl {
+			t.Errorf("the error's ct_state %#x, want +trk+rel+rpl", res.Trace.CtState)
+		}
+	})
+	t.Run("DNAT: port unreachable from the real server", func(t *testing.T) {
+		d.t = t
+		// OVS's "ICMP related NAT with single port" case: a floating
+		// 10.1.1.240:80 in front of a server on 8080.
+		d.setFlows(
+			"table=0, priority=10, in_port=p1, ip, actions=ct(commit,nat(dst=10.0.10.3:8080)),p3",
+			"table=0, priority=10, in_port=p3, ip, actions=ct(nat),p1",
+		)
+		t.Cleanup(func() { d.b.FlushConntrack(dpctl.Filter{}) })
+		floating := net.ParseIP("10.1.1.240").To4()
+		u := testenv.Build(testenv.PacketSpec{SrcMAC: mac1, DstMAC: mac3, SrcIP: ip1, DstIP: floating, Proto: "udp", SrcPort: 1234, DstPort: 80, Payload: []byte("0123456789")})
+		res := d.run(1, u)
+		if got := frameTuple(t, res.Packet); got.dst != ip3.String() || got.dport != 8080 {
+			t.Fatalf("UDP left as %+v", got)
+		}
+		out, res := d.natRun(3, 1, unreach(ip3, ip1, mac3, mac1, quoted(res.Packet)))
+		if out.src != "10.1.1.240" || out.dst != ip1.String() {
+			t.Fatalf("the error left as %+v, want from 10.1.1.240", out)
+		}
+		if in := innerOK(t, res.Packet); in != (natTuple{src: ip1.String(), dst: "10.1.1.240", sport: 1234, dport: 80}) {
+			t.Fatalf("the quoted packet is %+v, want 10.0.10.1:1234 -> 10.1.1.240:80", in)
+		}
+	})
+}

@@ -348,6 +348,88 @@ static __always_inline void set_icmp_id(struct __sk_buff *skb, struct pkt_ctx *c
 	c->pi.icmp_id = id;
 }
 
+/* Fold a change of a value in an ICMP error's payload into its checksum
+ * (ICMPv4: no pseudo-header), and store it. */
+static __always_inline void icmp_payload_store(struct __sk_buff *skb, int icmp, int off,
+					       const void *old, const void *new, int size)
+{
+	if (size == 4)
+		bpf_l4_csum_replace(skb, icmp + 2, *(const __u32 *)old, *(const __u32 *)new, 4);
+	else
+		bpf_l4_csum_replace(skb, icmp + 2, *(const __u16 *)old, *(const __u16 *)new, 2);
+	bpf_skb_store_bytes(skb, off, new, size, 0);
+}
+
+/*
+ * An ICMP error about a NATed connection (nf_nat_icmp_reply_translation):
+ * the outer header takes the translation a packet of the error's
+ * direction takes (its address only), and the quoted packet the same
+ * change on its other side -- its address with the quoted IP header's
+ * checksum, its port with a UDP (non-zero) or whole TCP header's
+ * checksum -- and every change inside the payload is folded into the
+ * ICMP checksum.
+ */
+static __always_inline void set_nat_icmp_error(struct __sk_buff *skb, struct pkt_ctx *c)
+{
+	struct ct_result *r = &c->ct;
+	int l3 = ipv4_offset(skb), icmp, in3, in4, aoff, poff, coff = -1, cs;
+	__be32 old_a, new_a = r->nat_addr;
+	__be16 old_p, new_p = r->nat_port, old_c, new_c, old_ic, new_ic;
+	struct action x = {};
+	__u8 vihl, proto;
+
+	if (l3 < 0)
+		return;
+	icmp = l4_offset(skb, l3);
+	if (icmp < 0)
+		return;
+	in3 = icmp + 8;
+	if (bpf_skb_load_bytes(skb, in3, &vihl, 1) || bpf_skb_load_bytes(skb, in3 + 9, &proto, 1))
+		return;
+	in4 = in3 + (vihl & 0x0f) * 4;
+	/* The outer header: as the error's direction is translated. */
+	x.flags = r->nat_op == NAT_R_DST ? SET_DST : SET_SRC;
+	x.arg = bpf_ntohl(new_a);
+	set_nw(skb, c, &x);
+	/* The quoted packet went the other way: its other side changes. */
+	aoff = in3 + (r->nat_op == NAT_R_DST ? 12 : 16);
+	poff = in4 + (r->nat_op == NAT_R_DST ? 0 : 2);
+	if (bpf_skb_load_bytes(skb, aoff, &old_a, 4) || bpf_skb_load_bytes(skb, in3 + 10, &old_ic, 2))
+		return;
+	if (proto == IPPROTO_UDP)
+		coff = in4 + 6;
+	else if (proto == IPPROTO_TCP && in4 + 20 <= (int)skb->len)
+		coff = in4 + 16; /* only a whole TCP header's, as nf_nat */
+	if (coff >= 0 && bpf_skb_load_bytes(skb, coff, &old_c, 2))
+		coff = -1;
+	if (proto == IPPROTO_UDP && coff >= 0 && old_c == 0)
+		coff = -1; /* a UDP checksum of 0 stays 0 */
+	icmp_payload_store(skb, icmp, aoff, &old_a, &new_a, 4);
+	bpf_l3_csum_replace(skb, in3 + 10, old_a, new_a, 4);
+	if (bpf_skb_load_bytes(skb, in3 + 10, &new_ic, 2))
+		return;
+	bpf_l4_csum_replace(skb, icmp + 2, old_ic, new_ic, 2);
+	if (proto != IPPROTO_TCP && proto != IPPROTO_UDP)
+		return;
+	if (bpf_skb_load_bytes(skb, poff, &old_p, 2))
+		return;
+	icmp_payload_store(skb, icmp, poff, &old_p, &new_p, 2);
+	if (coff < 0)
+		return;
+	/* The quoted L4 checksum: its pseudo-header's address, and the port
+	 * (plain replaces: it is payload here, not this skb's checksum). */
+	cs = coff;
+	bpf_l3_csum_replace(skb, cs, old_a, new_a, 4);
+	bpf_l3_csum_replace(skb, cs, old_p, new_p, 2);
+	if (bpf_skb_load_bytes(skb, cs, &new_c, 2))
+		return;
+	if (proto == IPPROTO_UDP && new_c == 0) {
+		new_c = 0xffff; /* CSUM_MANGLED_0 */
+		bpf_skb_store_bytes(skb, cs, &new_c, 2, 0);
+	}
+	bpf_l4_csum_replace(skb, icmp + 2, old_c, new_c, 2);
+}
+
 /*
  * ACT_NAT: the translation conntrack found for the packet (ct_nat.h,
  * ct_nat_op): its source or destination address, then port (ICMP: the
@@ -363,6 +445,10 @@ static __always_inline void set_nat(struct __sk_buff *skb, struct pkt_ctx *c, co
 
 	if (!r->nat_op || r->natted)
 		return;
+	if (r->nat_related) {
+		set_nat_icmp_error(skb, c);
+		goto done;
+	}
 	x.flags = r->nat_op == NAT_R_DST ? SET_DST : SET_SRC;
 	x.arg = bpf_ntohl(r->nat_addr);
 	set_nw(skb, c, &x);
@@ -372,6 +458,7 @@ static __always_inline void set_nat(struct __sk_buff *skb, struct pkt_ctx *c, co
 		x.aux = bpf_ntohs(r->nat_port);
 		set_tp(skb, c, &x);
 	}
+done:
 	r->natted = 1;
 	bit = r->nat_bit;
 	r->ct_state |= bit;
