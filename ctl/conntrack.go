@@ -53,6 +53,8 @@ OPTIONS
       refused at zone limit: the zone's limit was reached (ct-set-limits)
       refused, table full: no room in the table (not expected while
         maxconns is at most the table's size)
+      refused, no free NAT tuple: a ct(commit,nat(...)) found every
+        address and port of its range taken (the packet is +inv)
       expired removed: expired connections the datapath removed, on
         lookup or in a sweep when a commit found no room (those dumps
         remove are not counted)
@@ -161,12 +163,14 @@ func runCTStatsShow(e *env, fs *pflag.FlagSet, args []string) error {
 		byName[c.Name] = c.Value
 	}
 	maxconns, zone, full := byName["ct_maxconns_refused"], byName["ct_zone_limit_refused"], byName["ct_table_full"]
+	nat := byName["ct_nat_failed"]
 	fmt.Fprintf(w, "Datapath conntrack counters:\n")
 	fmt.Fprintf(w, "    invalid: %d\n", byName["ct_invalid"])
-	fmt.Fprintf(w, "    commit refused: %d\n", maxconns+zone+full)
+	fmt.Fprintf(w, "    commit refused: %d\n", maxconns+zone+full+nat)
 	fmt.Fprintf(w, "    refused at maxconns: %d\n", maxconns)
 	fmt.Fprintf(w, "    refused at zone limit: %d\n", zone)
 	fmt.Fprintf(w, "    refused, table full: %d\n", full)
+	fmt.Fprintf(w, "    refused, no free NAT tuple: %d\n", nat)
 	fmt.Fprintf(w, "    expired removed: %d\n", byName["ct_expired_removed"])
 	return nil
 }

@@ -262,7 +262,7 @@ func runLab(t *testing.T, mode string) {
 	}
 	checkXDPCounters(t, show, mode == "xdp")
 	stats := c.must("ct-stats-show", "-m")
-	if !regexp.MustCompile(`^Connections Stats:\n    Total: \d+\n  TCP: \d+\n    Conn per TCP states:\n(\t  \[[A-Z_0-9]+\]=\d+\n)+Datapath conntrack counters:\n    invalid: \d+\n    commit refused: 0\n    refused at maxconns: 0\n    refused at zone limit: 0\n    refused, table full: 0\n    expired removed: \d+\n$`).MatchString(stats) {
+	if !regexp.MustCompile(`^Connections Stats:\n    Total: \d+\n  TCP: \d+\n    Conn per TCP states:\n(\t  \[[A-Z_0-9]+\]=\d+\n)+Datapath conntrack counters:\n    invalid: \d+\n    commit refused: 0\n    refused at maxconns: 0\n    refused at zone limit: 0\n    refused, table full: 0\n    refused, no free NAT tuple: 0\n    expired removed: \d+\n$`).MatchString(stats) {
 		t.Errorf("ct-stats-show -m:\n%q", stats)
 	}
 

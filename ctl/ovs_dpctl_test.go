@@ -582,7 +582,7 @@ func dpctlCompareConntrack(t *testing.T, args []string, eb, ovs string, wantLine
 // dpctlCTCounters is what ebpfovs's ct-stats-show prints after OVS's
 // part: the datapath's conntrack pressure counters, which OVS does not
 // have (README, ct-stats-show --help).
-var dpctlCTCounters = regexp.MustCompile(`^Datapath conntrack counters:\n    invalid: \d+\n    commit refused: 0\n    refused at maxconns: 0\n    refused at zone limit: 0\n    refused, table full: 0\n    expired removed: \d+\n$`)
+var dpctlCTCounters = regexp.MustCompile(`^Datapath conntrack counters:\n    invalid: \d+\n    commit refused: 0\n    refused at maxconns: 0\n    refused at zone limit: 0\n    refused, table full: 0\n    refused, no free NAT tuple: 0\n    expired removed: \d+\n$`)
 
 // dpctlCompareStats compares ct-stats-show: OVS's whole output must be
 // ebpfovs's up to its counters.
