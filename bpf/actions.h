@@ -294,7 +294,7 @@ static __always_inline __u32 output_reg_port(const struct pkt_ctx *c, const stru
 static __always_inline int act_is_meta(__u8 type)
 {
 	return type == ACT_LOAD || type == ACT_MOVE || type == ACT_CT_CLEAR || type == ACT_EXIT ||
-	       type == ACT_NAT_RANGE;
+	       type == ACT_NAT_RANGE || type == ACT_NAT_RANGE6;
 }
 
 /*
@@ -446,15 +446,25 @@ __noinline __u32 exec_meta(struct pkt_ctx *c)
 		c->halt = 1;
 		break;
 	case ACT_NAT_RANGE:
-		/* For the ct(commit,nat(...)) right after it. */
+		/* For the ct(commit,nat(...)) right after it; an IPv6 range's
+		 * other words follow (ACT_NAT_RANGE6). */
 		if (a->flags & NAT_R_MAX) {
-			c->ct.nat_range.max_addr = a->arg;
+			__builtin_memset(c->ct.nat_range.max_addr, 0, 16);
+			c->ct.nat_range.max_addr[0] = a->arg;
 			c->ct.nat_range.max_port = a->aux;
 		} else {
-			c->ct.nat_range.min_addr = a->arg;
+			__builtin_memset(c->ct.nat_range.min_addr, 0, 16);
+			c->ct.nat_range.min_addr[0] = a->arg;
 			c->ct.nat_range.min_port = a->aux;
 			c->ct.nat_range.flags = a->flags;
 		}
+		break;
+	case ACT_NAT_RANGE6:
+		f = a->flags & 3;
+		if (a->flags & NAT_R_MAX)
+			c->ct.nat_range.max_addr[f] = a->arg;
+		else
+			c->ct.nat_range.min_addr[f] = a->arg;
 		break;
 	}
 	/* One call site for loads and moves into the connection: inlined

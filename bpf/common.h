@@ -195,6 +195,8 @@ enum action_type {
 	               * (nbits 0: only copy key.pkt_mark to skb->mark, after a move into it) */
 	ACT_NAT_RANGE, /* the range of the ct(commit,nat(...)) that follows: flags NAT_*, aux = port,
 	                * arg = IPv4 address (host order); the minimum, or with NAT_R_MAX the maximum */
+	ACT_NAT_RANGE6, /* an IPv6 range's other words (after ACT_NAT_RANGE): flags = word (1-3),
+	                 * | NAT_R_MAX for the maximum's; arg = the word (host order) */
 	ACT_NAT,      /* after a ct(nat...): apply the translation conntrack found for the packet;
 	               * arg = the ct's table (the recirculated key gets +snat/+dnat) */
 	ACT_SET_IP6,  /* flags SET_SRC/SET_DST/SET_LABEL; aux = IP6_AUX(word, ofs, nbits):
@@ -262,7 +264,7 @@ enum nat_flag {
 /* A ct(commit,nat(...)) range, as ACT_NAT_RANGE leaves it for the ct()
  * after it (host order). */
 struct nat_range {
-	__u32 min_addr, max_addr;
+	__u32 min_addr[4], max_addr[4]; /* 32-bit words, the first the most significant (IPv4: [0]) */
 	__u16 min_port, max_port;
 	__u8 flags;             /* NAT_R_* but NAT_R_MAX */
 	__u8 pad[3];

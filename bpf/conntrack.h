@@ -238,10 +238,10 @@ static __always_inline void ct_commit(struct ct_result *res, const struct ct_key
 		count(why);
 		return;
 	}
-	/* ct(commit,nat(src|dst=...)): IPv4 TCP, UDP and ICMP (ct_nat.h). */
+	/* ct(commit,nat(src|dst=...)): TCP, UDP and ICMP echo (ct_nat.h). */
 	if ((flags & CT_NAT) && (res->nat_range.flags & (NAT_R_SRC | NAT_R_DST)) &&
-	    res->key.family == 4 && (res->key.proto == IPPROTO_TCP ||
-	    res->key.proto == IPPROTO_UDP || res->key.proto == IPPROTO_ICMP))
+	    (res->key.proto == IPPROTO_TCP || res->key.proto == IPPROTO_UDP ||
+	     res->key.proto == IPPROTO_ICMP || res->key.proto == IPPROTO_ICMPV6))
 		err = ct_insert_nat(res, ne);
 	else
 		err = ct_insert(k, ne, &res->ref);

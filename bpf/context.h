@@ -70,7 +70,7 @@ struct ct_result {
 	                      * packet's other endpoint changes too (set_nat_icmp_error) */
 	__be16 nat_port;
 	__u16 pad2;
-	__be32 nat_addr;     /* IPv4 */
+	__be32 nat_addr[4];  /* IPv4: [0] */
 	struct ct_ref ref;   /* has_entry: the connection's slot */
 	struct ct_key key;   /* the connection's key; not filled by a cache hit's
 			      * slot path (ct_execute_ref), which leaves has_entry set */

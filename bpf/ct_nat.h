@@ -20,8 +20,8 @@
  * first (unless random or hash), then from an offset in the range
  * (random; for nat(dst) without flags, its start) in rounds of 128, 64,
  * 32, 16 and 8 tries, each round from a new random offset; a range of at
- * most 128 ports is tried once through. IPv4 TCP, UDP and ICMP echo (the
- * identifier is the port).
+ * most 128 ports is tried once through. TCP, UDP and ICMP/ICMPv6 echo
+ * (the identifier is the port), over IPv4 and IPv6.
  */
 #pragma once
 
@@ -45,9 +45,9 @@
  * kernel. */
 struct nat_search {
 	struct ct_ref ref;  /* what the keys point at */
-	__be32 t_addr;      /* the translated endpoint's new address */
-	__be32 peer_addr;   /* the endpoint it faces */
-	__be16 peer_port;
+	__be16 peer_port;   /* the endpoint the translated one faces: its port; its
+			     * address is okey's a or b (peer_is_a), the translated
+			     * one's the entry's nat_addr: both read from the entry */
 	__u16 orig_port;    /* host order: the translated endpoint's port before */
 	__u16 min;          /* host order: the range searched */
 	__u32 size;
@@ -58,10 +58,12 @@ struct nat_search {
 	__u16 zone;
 	__u8 keep;          /* try orig_port first */
 	__u8 icmp;          /* the identifier is both ports of the key */
-	__u8 same_addr;     /* t_addr == orig address: orig_port is no translation */
+	__u8 same_addr;     /* nat_addr is the original address: orig_port is no translation */
 	__u8 done;          /* NAT_FOUND, NAT_NONE (no translation needed) or NAT_FAILED */
 	__u8 proto;
-	__u8 pad[3];
+	__u8 family;        /* 4 or 6 */
+	__u8 peer_is_a;
+	__u8 pad;
 	__u32 slot;
 };
 
@@ -72,9 +74,10 @@ enum { NAT_SEARCHING = 0, NAT_FOUND, NAT_NONE, NAT_FAILED };
 static __always_inline long nat_try_port(struct nat_search *s, __u32 p)
 {
 	__be16 tp = bpf_htons((__u16)p), pp;
+	const __be32 *peer;
 	struct ct_entry *e;
 	__u32 slot;
-	int t_is_a;
+	int t_is_a, cmp;
 	long err;
 
 	pp = s->icmp ? tp : s->peer_port;
@@ -86,12 +89,17 @@ static __always_inline long nat_try_port(struct nat_search *s, __u32 p)
 		return 1;
 	}
 	/* Canonical order, as ct_build_key: the lower address (then port) is a. */
-	t_is_a = bpf_ntohl(s->t_addr) < bpf_ntohl(s->peer_addr) ||
-		 (s->t_addr == s->peer_addr && p <= bpf_ntohs(pp));
-	__builtin_memset(&e->nat_key, 0, sizeof(e->nat_key));
-	e->nat_key.addr_a[0] = t_is_a ? s->t_addr : s->peer_addr;
-	e->nat_key.addr_b[0] = t_is_a ? s->peer_addr : s->t_addr;
-	ct_key_tail(&e->nat_key, t_is_a ? tp : pp, t_is_a ? pp : tp, s->zone, s->proto, 4);
+	peer = s->peer_is_a ? e->okey.addr_a : e->okey.addr_b;
+	cmp = addr_cmp(e->nat_addr, peer);
+	t_is_a = cmp < 0 || (cmp == 0 && p <= bpf_ntohs(pp));
+	if (t_is_a) {
+		__builtin_memcpy(e->nat_key.addr_a, e->nat_addr, 16);
+		__builtin_memcpy(e->nat_key.addr_b, peer, 16);
+	} else {
+		__builtin_memcpy(e->nat_key.addr_a, peer, 16);
+		__builtin_memcpy(e->nat_key.addr_b, e->nat_addr, 16);
+	}
+	ct_key_tail(&e->nat_key, t_is_a ? tp : pp, t_is_a ? pp : tp, s->zone, s->proto, s->family);
 	e->nat_port = tp;
 	/* (int): up to Linux 6.3 a map update called directly returns an int
 	 * whose upper 32 bits in r0 are not a sign extension (map ops
@@ -132,24 +140,53 @@ static long nat_try(__u32 i, struct nat_search *s)
 	return nat_try_port(s, p);
 }
 
-/* A hash of the source (and, unless persistent, the destination and zone)
- * for the address a range gives it, as nf_nat's find_best_ips_proto keys
- * it (not its jhash: the same inputs pick the same address). */
-static __always_inline __u32 nat_pick_addr(const struct nat_range *r, __be32 src, __be32 dst, __u16 zone)
+/*
+ * The address a range gives a connection (host-order words into out):
+ * its only one; else one picked by a hash of the source (and, unless
+ * persistent, the destination and zone), as nf_nat's find_best_ips_proto
+ * keys it (not its jhash: the same inputs pick the same address). An
+ * IPv6 range picks within its last word when its other words agree, else
+ * takes its first address.
+ */
+static __always_inline void nat_pick_addr(const struct nat_range *r, const __be32 *src,
+					  const __be32 *dst, __u16 zone, int v6, __u32 *out)
 {
-	__u32 n = r->max_addr - r->min_addr + 1, h;
+	int w = v6 ? 3 : 0, i;
+	__u32 n, h = 0;
 
-	if (r->max_addr <= r->min_addr)
-		return r->min_addr;
-	h = bpf_ntohl(src) * 0x9e3779b1u;
+	for (i = 0; i < 4; i++)
+		out[i] = r->min_addr[i];
+	if (v6 && (r->min_addr[0] != r->max_addr[0] || r->min_addr[1] != r->max_addr[1] ||
+		   r->min_addr[2] != r->max_addr[2]))
+		return;
+	if (r->max_addr[w] <= r->min_addr[w])
+		return;
+	n = r->max_addr[w] - r->min_addr[w] + 1;
+	for (i = 0; i < 4; i++)
+		h = (h ^ bpf_ntohl(src[i])) * 0x9e3779b1u;
 	if (!(r->flags & NAT_R_PERSISTENT))
-		h ^= (bpf_ntohl(dst) ^ zone) * 0x85ebca6bu;
+		h ^= (bpf_ntohl(dst[w]) ^ zone) * 0x85ebca6bu;
 	h ^= h >> 15;
 	h *= 0x2c1b3c6du;
 	h ^= h >> 12;
-	if (n == 0) /* the whole address space */
-		return h;
-	return r->min_addr + (__u32)(((__u64)h * n) >> 32);
+	out[w] = n ? r->min_addr[w] + (__u32)(((__u64)h * n) >> 32) : h;
+}
+
+/* Whether addr (network order) lies in the range (host-order words). */
+static __always_inline int nat_in_range(const struct nat_range *r, const __be32 *addr)
+{
+	__u32 lo = 1, hi = 1; /* addr >= min so far, addr <= max so far */
+	int i;
+
+	for (i = 0; i < 4; i++) {
+		__u32 a = bpf_ntohl(addr[i]);
+
+		if (lo == 1 && a != r->min_addr[i])
+			lo = a > r->min_addr[i] ? 2 : 0;
+		if (hi == 1 && a != r->max_addr[i])
+			hi = a < r->max_addr[i] ? 2 : 0;
+	}
+	return lo && hi;
 }
 
 /*
@@ -164,9 +201,9 @@ __noinline long ct_insert_nat(struct ct_result *res, struct ct_entry *ne)
 {
 	struct nat_search s = {};
 	struct ct_entry *e;
-	__u32 lo, hi, a, flags;
-	__be32 src, dst;
-	int snat, is_a;
+	__u32 lo, hi, flags, *t = (__u32 *)ne->nat_addr;
+	const __be32 *src, *dst;
+	int snat, is_a, v6, i;
 	__u64 seq;
 	long err;
 
@@ -176,20 +213,25 @@ __noinline long ct_insert_nat(struct ct_result *res, struct ct_entry *ne)
 	snat = flags & NAT_R_SRC;
 	/* The original direction's endpoints. */
 	is_a = res->pkt_is_a;
-	src = is_a ? res->key.addr_a[0] : res->key.addr_b[0];
-	dst = is_a ? res->key.addr_b[0] : res->key.addr_a[0];
+	src = is_a ? res->key.addr_a : res->key.addr_b;
+	dst = is_a ? res->key.addr_b : res->key.addr_a;
 	s.zone = res->key.zone;
 	s.proto = res->key.proto;
-	s.icmp = s.proto == IPPROTO_ICMP;
-	s.peer_addr = snat ? dst : src;
+	s.family = res->key.family;
+	v6 = s.family == 6;
+	s.icmp = s.proto == IPPROTO_ICMP || s.proto == IPPROTO_ICMPV6;
+	/* The peer is the original destination for SNAT, source for DNAT. */
+	s.peer_is_a = snat ? !is_a : !!is_a;
 	s.peer_port = (snat == !!is_a) ? res->key.port_b : res->key.port_a;
 	s.orig_port = bpf_ntohs((snat == !!is_a) ? res->key.port_a : res->key.port_b);
-	s.t_addr = snat ? src : dst;
-	if (flags & NAT_R_ADDR) {
-		a = bpf_ntohl(s.t_addr);
-		/* nf_nat keeps a source already in the range */
-		if (!snat || a < res->nat_range.min_addr || a > res->nat_range.max_addr)
-			s.t_addr = bpf_htonl(nat_pick_addr(&res->nat_range, src, dst, s.zone));
+	/* The translated endpoint's address, built in ne (not the stack:
+	 * Linux 6.1's 512 bytes for the call chain). nf_nat keeps a source
+	 * already in the range; else the range picks. */
+	__builtin_memcpy(ne->nat_addr, snat ? src : dst, 16);
+	if ((flags & NAT_R_ADDR) && (!snat || !nat_in_range(&res->nat_range, ne->nat_addr))) {
+		nat_pick_addr(&res->nat_range, src, dst, s.zone, v6, t);
+		for (i = 0; i < 4; i++)
+			t[i] = bpf_htonl(t[i]);
 	}
 
 	/* The ports searched: the range given, else as nf_nat does without
@@ -219,7 +261,7 @@ __noinline long ct_insert_nat(struct ct_result *res, struct ct_entry *ne)
 	s.size = hi - lo + 1;
 	s.keep = !(flags & (NAT_R_RANDOM | NAT_R_HASH)) && s.orig_port >= lo && s.orig_port <= hi;
 	/* The original tuple is no translation: the address and the port stay. */
-	s.same_addr = s.t_addr == (snat ? src : dst) && s.keep;
+	s.same_addr = addr_cmp(ne->nat_addr, snat ? src : dst) == 0 && s.keep;
 	s.round = s.size < 128 ? s.size : 128;
 	s.left = s.round;
 	s.off = (!snat && !(flags & (NAT_R_RANDOM | NAT_R_HASH))) ? 0 : bpf_get_prandom_u32();
@@ -237,7 +279,6 @@ __noinline long ct_insert_nat(struct ct_result *res, struct ct_entry *ne)
 	ne->seq = seq;
 	ne->gen = s.ref.gen;
 	ne->nat = snat ? CT_NAT_SRC : CT_NAT_DST;
-	ne->nat_addr[0] = s.t_addr;
 	*e = *ne; /* ne->okey is res->key, set by ct_commit */
 
 	/* The original port first (then the search), outside the callback. */
@@ -286,8 +327,8 @@ static __always_inline __u8 ct_nat_dir(const struct ct_entry *e, const struct ct
 	if (!e->nat || !ct_key_eq(k, &e->nat_key))
 		return (pkt_is_a == !!(e->flags & CT_E_A_IS_ORIG)) ? CT_DIR_ORIG : CT_DIR_REPLY;
 	/* The packet's source is k's a or b; the translated endpoint is one of them. */
-	from_t = pkt_is_a ? (k->addr_a[0] == e->nat_addr[0] && k->port_a == e->nat_port) :
-			    (k->addr_b[0] == e->nat_addr[0] && k->port_b == e->nat_port);
+	from_t = pkt_is_a ? (addr_cmp(k->addr_a, e->nat_addr) == 0 && k->port_a == e->nat_port) :
+			    (addr_cmp(k->addr_b, e->nat_addr) == 0 && k->port_b == e->nat_port);
 	if (e->nat & CT_NAT_SRC)
 		return from_t ? CT_DIR_ORIG : CT_DIR_REPLY;
 	return from_t ? CT_DIR_REPLY : CT_DIR_ORIG;
@@ -315,7 +356,7 @@ static __always_inline void ct_nat_op(struct ct_result *res, const struct ct_ent
 	res->nat_op = snat ? NAT_R_SRC : NAT_R_DST;
 	res->nat_bit = snat ? CS_SNAT : CS_DNAT;
 	if (res->dir == CT_DIR_ORIG && !via_nat) {
-		res->nat_addr = e->nat_addr[0];
+		__builtin_memcpy(res->nat_addr, e->nat_addr, 16);
 		res->nat_port = e->nat_port;
 		return;
 	}
@@ -327,7 +368,7 @@ static __always_inline void ct_nat_op(struct ct_result *res, const struct ct_ent
 	res->nat_bit ^= CS_SNAT | CS_DNAT;
 	/* Back to the original endpoint: SNAT's originator, DNAT's target. */
 	use_a = !!(e->flags & CT_E_A_IS_ORIG) == !!snat;
-	res->nat_addr = use_a ? o->addr_a[0] : o->addr_b[0];
+	__builtin_memcpy(res->nat_addr, use_a ? o->addr_a : o->addr_b, 16);
 	res->nat_port = use_a ? o->port_a : o->port_b;
 }
 

@@ -51,8 +51,9 @@ const (
 	DatapathActionTypeACT_EXIT       DatapathActionType = 17
 	DatapathActionTypeACT_SET_MARK   DatapathActionType = 18
 	DatapathActionTypeACT_NAT_RANGE  DatapathActionType = 19
-	DatapathActionTypeACT_NAT        DatapathActionType = 20
-	DatapathActionTypeACT_SET_IP6    DatapathActionType = 21
+	DatapathActionTypeACT_NAT_RANGE6 DatapathActionType = 20
+	DatapathActionTypeACT_NAT        DatapathActionType = 21
+	DatapathActionTypeACT_SET_IP6    DatapathActionType = 22
 )
 
 type DatapathAttachMode uint32
@@ -403,8 +404,8 @@ const (
 
 type DatapathNatRange struct {
 	_       structs.HostLayout
-	MinAddr uint32
-	MaxAddr uint32
+	MinAddr [4]uint32
+	MaxAddr [4]uint32
 	MinPort uint16
 	MaxPort uint16
 	Flags   uint8
@@ -480,7 +481,7 @@ type DatapathPktCtx struct {
 		NatRelated uint8
 		NatPort    uint16
 		Pad2       uint16
-		NatAddr    uint32
+		NatAddr    [4]uint32
 		Ref        DatapathCtRef
 		Key        DatapathCtKey
 		Tcp        struct {
@@ -507,7 +508,6 @@ type DatapathPktCtx struct {
 			Retrans    uint8
 			Pad        uint32
 		}
-		_        [4]byte
 		Entry    DatapathCtEntry
 		NatRange DatapathNatRange
 	}

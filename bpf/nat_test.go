@@ -337,3 +337,74 @@ func TestNATICMPErrors(t *testing.T) {
 		}
 	})
 }
+
+// frameTuple6 is an IPv6 frame's addresses and ports (no extension
+// headers; ICMPv6: the echo identifier in both).
+func frameTuple6(t testing.TB, frame []byte) natTuple {
+	t.Helper()
+	if len(frame) < 14+40+8 || binary.BigEndian.Uint16(frame[12:]) != 0x86dd {
+		t.Fatalf("not an IPv6 frame: % x", frame)
+	}
+	ip := frame[14:]
+	l4 := ip[40:]
+	tp := natTuple{src: net.IP(ip[8:24]).String(), dst: net.IP(ip[24:40]).String()}
+	if ip[6] == 58 {
+		tp.sport = binary.BigEndian.Uint16(l4[4:])
+		tp.dport = tp.sport
+	} else {
+		tp.sport, tp.dport = binary.BigEndian.Uint16(l4), binary.BigEndian.Uint16(l4[2:])
+	}
+	return tp
+}
+
+// TestNATIPv6: source NAT of TCP, destination NAT of UDP and source NAT
+// of an ICMPv6 echo, over IPv6, with every checksum right.
+func TestNATIPv6(t *testing.T) {
+	d := newDP(t)
+	d.setFlows(
+		"table=0, priority=10, in_port=p1, ipv6, actions=ct(commit,nat(src=[2001:db8:ff::100]:7000-7001)),p2",
+		"table=0, priority=10, in_port=p2, ipv6, actions=ct(nat),p1",
+		"table=0, priority=10, in_port=p3, ipv6, actions=ct(commit,nat(dst=[2001:db8::2]:53)),p2",
+	)
+	run := func(in, out uint32, frame []byte) (natTuple, *loader.TraceResult) {
+		t.Helper()
+		res := d.run(in, frame)
+		if got := outPorts(&res.Trace); !slices.Equal(got, []uint32{out}) {
+			t.Fatalf("out %v, want [%d] (ct_state %#x)", got, out, res.Trace.CtState)
+		}
+		if err := testenv.VerifyChecksums(res.Packet); err != nil {
+			t.Fatalf("checksums after NAT: %v", err)
+		}
+		return frameTuple6(t, res.Packet), res
+	}
+	syn := testenv.Build(tcp6("S", 40000, 80, "2001:db8::1", "2001:db8::2"))
+	out, res := run(1, 2, syn)
+	if out.src != "2001:db8:ff::100" || out.sport < 7000 || out.sport > 7001 || out.dst != "2001:db8::2" {
+		t.Fatalf("SYN left as %+v", out)
+	}
+	if res.Trace.CtState != csTrk|csNew|csSNAT {
+		t.Errorf("SYN's ct_state %#x", res.Trace.CtState)
+	}
+	synack := testenv.Build(tcp6("SA", 80, out.sport, "2001:db8::2", "2001:db8:ff::100"))
+	if back, _ := run(2, 1, synack); back != (natTuple{src: "2001:db8::2", dst: "2001:db8::1", sport: 80, dport: 40000}) {
+		t.Fatalf("SYN-ACK came back as %+v", back)
+	}
+	want := fmt.Sprintf("tcp,orig=(src=2001:db8::1,dst=2001:db8::2,sport=40000,dport=80),reply=(src=2001:db8::2,dst=2001:db8:ff::100,sport=80,dport=%d),protoinfo=(state=ESTABLISHED)", out.sport) // SYN_RECV, shown as OVS shows it
+	if got := format(d.conns()); !slices.Contains(got, want) {
+		t.Errorf("dump %q, want %q in it", got, want)
+	}
+
+	// DNAT: a floating address in front of VM2.
+	q := testenv.Build(testenv.PacketSpec{SrcMAC: mac3, DstMAC: mac2, SrcIP: net.ParseIP("2001:db8::3"), DstIP: net.ParseIP("2001:db8:ff::200"),
+		Proto: "udp", SrcPort: 1000, DstPort: 5353})
+	if o, _ := run(3, 2, q); o != (natTuple{src: "2001:db8::3", dst: "2001:db8::2", sport: 1000, dport: 53}) {
+		t.Fatalf("the query left as %+v", o)
+	}
+
+	// ICMPv6 echo: the identifier kept while free.
+	echo := testenv.Build(testenv.PacketSpec{SrcMAC: mac1, DstMAC: mac2, SrcIP: net.ParseIP("2001:db8::1"), DstIP: net.ParseIP("2001:db8::2"),
+		Proto: "icmp6", ICMPType: 128, ICMPID: 4242, ICMPSeq: 1})
+	if o, _ := run(1, 2, echo); o.src != "2001:db8:ff::100" || o.sport < 7000 || o.sport > 7001 {
+		t.Fatalf("the echo left as %+v, want from 2001:db8:ff::100, id in 7000-7001", o)
+	}
+}

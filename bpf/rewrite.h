@@ -335,12 +335,18 @@ static __always_inline void set_ip6(struct __sk_buff *skb, struct pkt_ctx *c,
  * checksum has no pseudo-header, so only the two bytes count. */
 static __always_inline void set_icmp_id(struct __sk_buff *skb, struct pkt_ctx *c, __be16 id)
 {
-	int l3 = ipv4_offset(skb), l4;
+	int l3, l4;
 	__be16 old;
 
-	if (l3 < 0)
-		return;
-	l4 = l4_offset(skb, l3);
+	/* ICMPv6's checksum covers a pseudo-header, but not the identifier's
+	 * part of it: a plain replace there too. */
+	if (c->pi.is_ipv6) {
+		l3 = l3_offset(skb, bpf_htons(ETH_P_IPV6));
+		l4 = l3 < 0 ? -1 : ipv6_l4_offset(skb, c, l3);
+	} else {
+		l3 = ipv4_offset(skb);
+		l4 = l3 < 0 ? -1 : l4_offset(skb, l3);
+	}
 	if (l4 < 0 || bpf_skb_load_bytes(skb, l4 + 4, &old, 2))
 		return;
 	bpf_l4_csum_replace(skb, l4 + 2, old, id, 2);
@@ -373,7 +379,7 @@ static __always_inline void set_nat_icmp_error(struct __sk_buff *skb, struct pkt
 {
 	struct ct_result *r = &c->ct;
 	int l3 = ipv4_offset(skb), icmp, in3, in4, aoff, poff, coff = -1, cs;
-	__be32 old_a, new_a = r->nat_addr;
+	__be32 old_a, new_a = r->nat_addr[0];
 	__be16 old_p, new_p = r->nat_port, old_c, new_c, old_ic, new_ic;
 	struct action x = {};
 	__u8 vihl, proto;
@@ -442,6 +448,7 @@ static __always_inline void set_nat(struct __sk_buff *skb, struct pkt_ctx *c, co
 	struct ct_result *r = &c->ct;
 	struct action x = {};
 	__u32 bit;
+	int i;
 
 	if (!r->nat_op || r->natted)
 		return;
@@ -450,9 +457,18 @@ static __always_inline void set_nat(struct __sk_buff *skb, struct pkt_ctx *c, co
 		goto done;
 	}
 	x.flags = r->nat_op == NAT_R_DST ? SET_DST : SET_SRC;
-	x.arg = bpf_ntohl(r->nat_addr);
-	set_nw(skb, c, &x);
-	if (c->key.nw_proto == IPPROTO_ICMP) {
+	if (c->pi.is_ipv6) {
+		/* A word at a time, each with the L4 checksum (set_ip6). */
+		for (i = 0; i < 4; i++) {
+			x.aux = IP6_AUX(i, 0, 32);
+			x.arg = bpf_ntohl(r->nat_addr[i & 3]);
+			set_ip6(skb, c, &x);
+		}
+	} else {
+		x.arg = bpf_ntohl(r->nat_addr[0]);
+		set_nw(skb, c, &x);
+	}
+	if (c->key.nw_proto == IPPROTO_ICMP || c->key.nw_proto == IPPROTO_ICMPV6) {
 		set_icmp_id(skb, c, r->nat_port);
 	} else {
 		x.aux = bpf_ntohs(r->nat_port);

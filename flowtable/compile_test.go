@@ -252,7 +252,18 @@ func TestCompileNAT(t *testing.T) {
 			t.Errorf("%q:\n got %+v\nwant %+v", c.flow, got, c.want)
 		}
 	}
-	if _, err := compileFlow(t, "ipv6,actions=ct(commit,nat(src=[2001:db8::1]))"); err == nil || !strings.Contains(err.Error(), "IPv6 NAT") {
-		t.Errorf("IPv6 NAT: %v, want it refused as not yet supported", err)
+	// IPv6: the first word in ACT_NAT_RANGE, the other three after it.
+	r6 := bpf.DatapathActionTypeACT_NAT_RANGE6
+	cf, err := compileFlow(t, "ipv6,actions=ct(commit,nat(src=[2001:db8::1]-[2001:db8::5]:80))")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []bpf.DatapathAction{
+		act(rng, natSrc|natAddr|natPorts, 80, 0x20010db8), act(rng, natSrc|natAddr|natPorts|natMax, 80, 0x20010db8),
+		act(r6, 1, 0, 0), act(r6, 1|natMax, 0, 0), act(r6, 2, 0, 0), act(r6, 2|natMax, 0, 0),
+		act(r6, 3, 0, 1), act(r6, 3|natMax, 0, 5),
+		act(ct, cmt|ctNA, 0, uint32(noTable)), act(nat, 0, 0, uint32(noTable))}
+	if got := cf.actions.A[:cf.actions.N]; !slices.Equal(got, want) {
+		t.Errorf("IPv6 range:\n got %+v\nwant %+v", got, want)
 	}
 }

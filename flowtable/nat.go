@@ -27,9 +27,6 @@ func compileNATRange(n *ofctl.NAT, add func(bpf.DatapathAction) error) error {
 	if !n.Src && !n.Dst {
 		return nil
 	}
-	if n.AddrMin.IsValid() && !n.AddrMin.Is4() {
-		return errUnsupported("ct(" + n.String(nil) + "): IPv6 NAT")
-	}
 	var flags uint8
 	if n.Src {
 		flags |= natSrc
@@ -45,15 +42,25 @@ func compileNATRange(n *ofctl.NAT, add func(bpf.DatapathAction) error) error {
 	if n.Persistent {
 		flags |= natPersistent
 	}
-	var lo, hi uint32
+	// The range's addresses as 32-bit words, the most significant first
+	// (IPv4: one word).
+	var lo, hi [4]uint32
+	words := 1
 	if n.AddrMin.IsValid() {
 		flags |= natAddr
-		b := n.AddrMin.As4()
-		lo = binary.BigEndian.Uint32(b[:])
-		hi = lo
+		max := n.AddrMin
 		if n.AddrMax.IsValid() {
-			b = n.AddrMax.As4()
-			hi = binary.BigEndian.Uint32(b[:])
+			max = n.AddrMax
+		}
+		a, b := n.AddrMin.As16(), max.As16()
+		if n.AddrMin.Is4() {
+			a4, b4 := n.AddrMin.As4(), max.As4()
+			lo[0], hi[0] = binary.BigEndian.Uint32(a4[:]), binary.BigEndian.Uint32(b4[:])
+		} else {
+			words = 4
+			for i := range lo {
+				lo[i], hi[i] = binary.BigEndian.Uint32(a[4*i:]), binary.BigEndian.Uint32(b[4*i:])
+			}
 		}
 	}
 	pmin, pmax := n.PortMin, n.PortMax
@@ -64,8 +71,21 @@ func compileNATRange(n *ofctl.NAT, add func(bpf.DatapathAction) error) error {
 		}
 	}
 	typ := uint8(bpf.DatapathActionTypeACT_NAT_RANGE)
-	if err := add(bpf.DatapathAction{Type: typ, Flags: flags, Aux: pmin, Arg: lo}); err != nil {
+	if err := add(bpf.DatapathAction{Type: typ, Flags: flags, Aux: pmin, Arg: lo[0]}); err != nil {
 		return err
 	}
-	return add(bpf.DatapathAction{Type: typ, Flags: flags | natMax, Aux: pmax, Arg: hi})
+	if err := add(bpf.DatapathAction{Type: typ, Flags: flags | natMax, Aux: pmax, Arg: hi[0]}); err != nil {
+		return err
+	}
+	// IPv6: the other three words of each, after (ACT_NAT_RANGE clears them).
+	typ6 := uint8(bpf.DatapathActionTypeACT_NAT_RANGE6)
+	for w := 1; w < words; w++ {
+		if err := add(bpf.DatapathAction{Type: typ6, Flags: uint8(w), Arg: lo[w]}); err != nil {
+			return err
+		}
+		if err := add(bpf.DatapathAction{Type: typ6, Flags: uint8(w) | natMax, Arg: hi[w]}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
