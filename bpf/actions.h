@@ -294,7 +294,7 @@ static __always_inline __u32 output_reg_port(const struct pkt_ctx *c, const stru
 static __always_inline int act_is_meta(__u8 type)
 {
 	return type == ACT_LOAD || type == ACT_MOVE || type == ACT_CT_CLEAR || type == ACT_EXIT ||
-	       type == ACT_NAT_RANGE || type == ACT_NAT_RANGE6;
+	       type == ACT_NAT_RANGE || type == ACT_NAT_RANGE6 || type == ACT_CT_END;
 }
 
 /*
@@ -371,34 +371,107 @@ ports:
 	return 0;
 }
 
+/* Every ct_* field of the key 0: an untracked packet (ct_clear, and the
+ * packet that goes on after a ct(), as OVS's flow_clear_conntrack). */
+static __always_inline void ct_clear_key(struct pkt_ctx *c)
+{
+	c->key.ct_state = 0;
+	c->key.ct_zone = 0;
+	c->key.ct_mark = 0;
+	__builtin_memset(c->key.ct_label, 0, 16);
+	ct_orig_tuple(c, 0);
+}
+
 /*
- * Run c->act, a ct(): conntrack, then the ct_* fields a ct(table=N)
- * recirculation matches. Returns N, or NO_TABLE. Actions after a
- * ct(table=N) run on the packet as it was, as in OVS; the recirculated
- * copy continues in table N with the ct_* fields set. Inlined into both
- * programs' step loops: ct_execute -> tcp_packet is the deepest call chain,
- * and on Linux 6.1 one more frame in it exceeds the 512-byte combined stack.
+ * ct(table=N) forks the packet, as OVS's recirculation does: a copy waits
+ * for its own pass in table N (step() starts it once the current pass and
+ * the copies forked before it are done) with the pipeline state as it is
+ * now and the conntrack result in its ct_* fields; the packet going on
+ * with the rest of the actions is untracked. At most MAX_RECIRC copies
+ * wait (more are dropped, counted as the pass limit). Global: verified
+ * once.
+ */
+__noinline int recirc_fork(struct pkt_ctx *c, __u32 table)
+{
+	struct recirc *r;
+	__u32 i;
+
+	if (!c)
+		return 0;
+	if (c->recirc_n >= MAX_RECIRC) {
+		count(CNT_PASS_LIMIT);
+		c->emc.ok = 0;
+	} else {
+		i = (c->recirc_head + c->recirc_n) & (MAX_RECIRC - 1);
+		r = &c->recirc[i];
+		ct_orig_tuple(c, c->ct.ct_state);
+		r->table = table;
+		r->ct_state = bpf_htonl(c->ct.ct_state);
+		r->ct_zone = bpf_htons(c->ct.zone);
+		r->ct_mark = bpf_htonl(c->ct.mark);
+		__builtin_memcpy(r->ct_label, c->ct.labels, 16);
+		r->metadata = c->key.metadata;
+		__builtin_memcpy(r->regs, c->key.regs, sizeof(r->regs));
+		__builtin_memcpy(r->ct_ipv6_src, c->key.ct_ipv6_src, 16);
+		__builtin_memcpy(r->ct_ipv6_dst, c->key.ct_ipv6_dst, 16);
+		r->ct_tp_src = c->key.ct_tp_src;
+		r->ct_tp_dst = c->key.ct_tp_dst;
+		r->ct_nw_proto = c->key.ct_nw_proto;
+		c->recirc_n++;
+	}
+	ct_clear_key(c);
+	return 0;
+}
+
+/* A forked copy's pass starts: its pipeline state and ct_* fields back in
+ * the key (recirc_fork). Returns its table. */
+static __always_inline __u32 recirc_resume(struct pkt_ctx *c)
+{
+	struct recirc *r = &c->recirc[c->recirc_head & (MAX_RECIRC - 1)];
+
+	c->recirc_head++;
+	c->recirc_n--;
+	c->key.ct_state = r->ct_state;
+	c->key.ct_zone = r->ct_zone;
+	c->key.ct_mark = r->ct_mark;
+	__builtin_memcpy(c->key.ct_label, r->ct_label, 16);
+	c->key.metadata = r->metadata;
+	__builtin_memcpy(c->key.regs, r->regs, sizeof(r->regs));
+	__builtin_memcpy(c->key.ct_ipv6_src, r->ct_ipv6_src, 16);
+	__builtin_memcpy(c->key.ct_ipv6_dst, r->ct_ipv6_dst, 16);
+	c->key.ct_tp_src = r->ct_tp_src;
+	c->key.ct_tp_dst = r->ct_tp_dst;
+	c->key.ct_nw_proto = r->ct_nw_proto;
+	return r->table;
+}
+
+/*
+ * Run c->act, a ct(): conntrack, then a ct(table=N) forks a copy for
+ * table N (recirc_fork); the packet goes on untracked. With exec() or
+ * nat, ACT_CT_END does that after them (the copy has their mark, label
+ * and translation). Returns
+ * NO_TABLE. Inlined into both programs' step loops: ct_execute ->
+ * tcp_packet is the deepest call chain, and on Linux 6.1 one more frame
+ * in it exceeds the 512-byte combined stack.
  */
 static __always_inline __u32 exec_ct(struct pkt_ctx *c)
 {
 	const struct action *a = &c->act;
-	__u32 state, zone;
+	__u32 zone;
 
 	/* ct(zone=REG[a..b]): OVN keeps each port's zone in a register. */
 	zone = (a->flags & CT_ZONE_FIELD) ?
 	       (pf_read(c, a->aux >> 8) >> (a->aux & 63)) & 0xffff : a->aux;
-	state = ct_execute(&c->key, &c->pi, &c->ct, zone,
-			   (a->flags & ~CT_ZONE_FIELD) | (c->dryrun ? CT_DRYRUN : 0) |
-			   (c->liberal ? CT_LIBERAL : 0));
-	if (a->arg == NO_TABLE)
-		return NO_TABLE;
-	/* The recirculated packet sees the conntrack result. */
-	c->key.ct_state = bpf_htonl(state);
-	c->key.ct_zone = bpf_htons(zone);
-	c->key.ct_mark = bpf_htonl(c->ct.mark);
-	__builtin_memcpy(c->key.ct_label, c->ct.labels, 16);
-	ct_orig_tuple(c, state);
-	return a->arg;
+	ct_execute(&c->key, &c->pi, &c->ct, zone,
+		   (a->flags & ~(CT_ZONE_FIELD | CT_DEFER)) | (c->dryrun ? CT_DRYRUN : 0) |
+		   (c->liberal ? CT_LIBERAL : 0));
+	if (a->flags & CT_DEFER)
+		return NO_TABLE; /* ACT_CT_END forks, after exec() and nat */
+	if (a->arg != NO_TABLE)
+		recirc_fork(c, a->arg);
+	else
+		ct_clear_key(c);
+	return NO_TABLE;
 }
 
 /*
@@ -435,11 +508,7 @@ __noinline __u32 exec_meta(struct pkt_ctx *c)
 		break;
 	case ACT_CT_CLEAR:
 		/* Every ct_* field, as OVS's ct_clear. */
-		c->key.ct_state = 0;
-		c->key.ct_zone = 0;
-		c->key.ct_mark = 0;
-		__builtin_memset(c->key.ct_label, 0, 16);
-		ct_orig_tuple(c, 0);
+		ct_clear_key(c);
 		c->ct.done = 0;
 		break;
 	case ACT_EXIT:
@@ -458,6 +527,12 @@ __noinline __u32 exec_meta(struct pkt_ctx *c)
 			c->ct.nat_range.min_port = a->aux;
 			c->ct.nat_range.flags = a->flags;
 		}
+		break;
+	case ACT_CT_END:
+		if (a->arg != NO_TABLE)
+			recirc_fork(c, a->arg);
+		else
+			ct_clear_key(c);
 		break;
 	case ACT_NAT_RANGE6:
 		f = a->flags & 3;

@@ -24,6 +24,7 @@ enum limit {
 	MAX_FLOWS       = 131072,
 	MAX_ACTIONS     = 16,     /* actions in one flow's list */
 	MAX_PASSES      = 8,      /* classifier passes a packet may take (1 + recirculations) */
+	MAX_RECIRC      = 4,      /* ct(table=N) copies waiting for their pass (a power of two) */
 	MAX_DEPTH       = 8,      /* nested resubmits (a power of two: indexes are masked) */
 	MAX_STEPS       = 128,    /* lookups + actions + returns per packet */
 	WALK_STEPS      = 32,     /* steps in one run of the walk stage: the verifier's loop bound
@@ -197,8 +198,9 @@ enum action_type {
 	                * arg = IPv4 address (host order); the minimum, or with NAT_R_MAX the maximum */
 	ACT_NAT_RANGE6, /* an IPv6 range's other words (after ACT_NAT_RANGE): flags = word (1-3),
 	                 * | NAT_R_MAX for the maximum's; arg = the word (host order) */
-	ACT_NAT,      /* after a ct(nat...): apply the translation conntrack found for the packet;
-	               * arg = the ct's table (the recirculated key gets +snat/+dnat) */
+	ACT_NAT,      /* after a ct(nat...): apply the translation conntrack found for the packet */
+	ACT_CT_END,   /* the end of a ct() with exec() or nat (CT_DEFER): fork its copy for table
+	               * arg (recirc_fork), or with NO_TABLE make the packet untracked */
 	ACT_SET_IP6,  /* flags SET_SRC/SET_DST/SET_LABEL; aux = IP6_AUX(word, ofs, nbits):
 	               * bits [ofs, ofs+nbits) of the address's 32-bit word `word` (0: the
 	               * first in the packet), or of the label (word 0), become arg's (host
@@ -243,6 +245,7 @@ enum ct_flag {
 	CT_COMMIT     = 0x01,
 	CT_FORCE      = 0x02, /* a connection seen in the other direction is replaced */
 	CT_ZONE_FIELD = 0x04, /* the zone is FIELD[ofs..ofs+15], aux = field << 8 | ofs */
+	CT_DEFER      = 0x10, /* exec() or nat actions follow: ACT_CT_END forks the copy after them */
 	CT_NAT        = 0x08, /* ct(nat...): find the packet's translation (ACT_NAT applies it); with
 	                       * CT_COMMIT and the range ACT_NAT_RANGE left, a new connection gets one */
 	CT_LIBERAL    = 0x40, /* the bridge's CFG_TCP_LIBERAL */

@@ -102,6 +102,28 @@ struct emc_rec {
 	struct emc_entry e;
 };
 
+/*
+ * A copy of the packet a ct(table=N) forked (OVS's recirculation): the
+ * pass it waits for, and the pipeline state it takes there -- metadata,
+ * registers and the conntrack fields as that ct() left them. The packet's
+ * own fields are the packet's when the pass starts (one skb carries them).
+ */
+struct recirc {
+	__u32 table;
+	__be32 ct_state;
+	__be64 metadata;
+	__be32 regs[16];
+	__be16 ct_zone;
+	__u8 ct_nw_proto;
+	__u8 pad;
+	__be32 ct_mark;
+	__u8 ct_label[16];
+	__be32 ct_ipv6_src[4];
+	__be32 ct_ipv6_dst[4];
+	__be16 ct_tp_src;
+	__be16 ct_tp_dst;
+};
+
 /* An action list being run: a pass's flow, or a resubmit's. */
 struct frame {
 	__u32 acts;       /* flow_actions index */
@@ -118,7 +140,10 @@ struct pkt_ctx {
 	struct frame frames[MAX_DEPTH];
 	__u32 depth;       /* frames in use; 0 between passes */
 	__u32 passes;      /* passes started */
-	__u32 next_table;  /* a pass is due in this table, or NO_TABLE */
+	__u32 next_table;  /* the first pass is due in this table, or NO_TABLE */
+	__u32 recirc_head; /* recirc[head % MAX_RECIRC] is the next pass due */
+	__u32 recirc_n;    /* copies waiting */
+	struct recirc recirc[MAX_RECIRC];
 	__u32 gen;         /* flow-table generation, read once per packet */
 	__u32 epoch;       /* flow-table version for flow_cache; top bit: bypass it */
 	__u32 tracing;     /* tc_trace: record lookups in trace_buf */

@@ -154,16 +154,21 @@ __noinline int step(struct pkt_ctx *c)
 		return STEP_DONE;
 
 	if (c->depth == 0) {
-		/* Between passes: start the one a ct(table=N) asked for, if any. */
-		if (c->next_table == NO_TABLE)
+		/* Between passes: the first, then the copies ct(table=N)s forked,
+		 * in the order they forked (recirc_fork). */
+		if (c->next_table == NO_TABLE && !c->recirc_n)
 			return STEP_DONE;
 		if (c->passes >= MAX_PASSES) {
 			count(CNT_PASS_LIMIT);
 			c->emc.ok = 0;
 			return STEP_DONE;
 		}
-		table = c->next_table;
-		c->next_table = NO_TABLE;
+		if (c->next_table != NO_TABLE) {
+			table = c->next_table;
+			c->next_table = NO_TABLE;
+		} else {
+			table = recirc_resume(c);
+		}
 		c->passes++;
 		lookup_push(c, table, c->key.in_port);
 		return STEP_NEXT;
@@ -238,6 +243,8 @@ static __always_inline void ctx_walk(struct pkt_ctx *c, const struct bridge_conf
 	c->passes = 0;
 	c->steps = 0;
 	c->next_table = 0; /* the first pass, in table 0 */
+	c->recirc_head = 0;
+	c->recirc_n = 0;
 	c->epoch = (cfg->epoch & 0x7fffffff) |
 		   ((cfg->flags & CFG_NO_CACHE) ? 0x80000000 : 0);
 	c->halt = 0;

@@ -53,7 +53,8 @@ const (
 	DatapathActionTypeACT_NAT_RANGE  DatapathActionType = 19
 	DatapathActionTypeACT_NAT_RANGE6 DatapathActionType = 20
 	DatapathActionTypeACT_NAT        DatapathActionType = 21
-	DatapathActionTypeACT_SET_IP6    DatapathActionType = 22
+	DatapathActionTypeACT_CT_END     DatapathActionType = 22
+	DatapathActionTypeACT_SET_IP6    DatapathActionType = 23
 )
 
 type DatapathAttachMode uint32
@@ -185,6 +186,7 @@ const (
 	DatapathCtFlagCT_COMMIT     DatapathCtFlag = 1
 	DatapathCtFlagCT_FORCE      DatapathCtFlag = 2
 	DatapathCtFlagCT_ZONE_FIELD DatapathCtFlag = 4
+	DatapathCtFlagCT_DEFER      DatapathCtFlag = 16
 	DatapathCtFlagCT_NAT        DatapathCtFlag = 8
 	DatapathCtFlagCT_LIBERAL    DatapathCtFlag = 64
 	DatapathCtFlagCT_DRYRUN     DatapathCtFlag = 128
@@ -359,6 +361,7 @@ const (
 	DatapathLimitMAX_FLOWS       DatapathLimit = 131072
 	DatapathLimitMAX_ACTIONS     DatapathLimit = 16
 	DatapathLimitMAX_PASSES      DatapathLimit = 8
+	DatapathLimitMAX_RECIRC      DatapathLimit = 4
 	DatapathLimitMAX_DEPTH       DatapathLimit = 8
 	DatapathLimitMAX_STEPS       DatapathLimit = 128
 	DatapathLimitWALK_STEPS      DatapathLimit = 32
@@ -531,19 +534,38 @@ type DatapathPktCtx struct {
 		Table  uint32
 		InPort uint32
 	}
-	Depth     uint32
-	Passes    uint32
-	NextTable uint32
-	Gen       uint32
-	Epoch     uint32
-	Tracing   uint32
-	Dryrun    uint32
-	Halt      uint32
-	Liberal   uint32
-	Steps     uint32
-	Act       DatapathAction
-	Pad2      uint32
-	Emc       struct {
+	Depth      uint32
+	Passes     uint32
+	NextTable  uint32
+	RecircHead uint32
+	RecircN    uint32
+	Recirc     [4]struct {
+		_         structs.HostLayout
+		Table     uint32
+		CtState   uint32
+		Metadata  uint64
+		Regs      [16]uint32
+		CtZone    uint16
+		CtNwProto uint8
+		Pad       uint8
+		CtMark    uint32
+		CtLabel   [16]uint8
+		CtIpv6Src [4]uint32
+		CtIpv6Dst [4]uint32
+		CtTpSrc   uint16
+		CtTpDst   uint16
+		_         [4]byte
+	}
+	Gen     uint32
+	Epoch   uint32
+	Tracing uint32
+	Dryrun  uint32
+	Halt    uint32
+	Liberal uint32
+	Steps   uint32
+	Act     DatapathAction
+	Pad2    uint32
+	Emc     struct {
 		_      structs.HostLayout
 		Ok     uint32
 		Idx    uint32

@@ -441,7 +441,8 @@ static __always_inline void set_nat_icmp_error(struct __sk_buff *skb, struct pkt
  * ct_nat_op): its source or destination address, then port (ICMP: the
  * echo identifier), each with its checksums as nf_nat fixes them (the L4
  * checksum's pseudo-header for the address; a UDP checksum of 0 stays 0).
- * Then the packet is +snat or +dnat, and the zone's translation is done.
+ * Then the packet is +snat or +dnat, and the zone's translation is done;
+ * exec_action forks the ct(table=N)'s copy after it (actions.h).
  */
 static __always_inline void set_nat(struct __sk_buff *skb, struct pkt_ctx *c, const struct action *a)
 {
@@ -478,6 +479,4 @@ done:
 	r->natted = 1;
 	bit = r->nat_bit;
 	r->ct_state |= bit;
-	if (a->arg != NO_TABLE)
-		c->key.ct_state |= bpf_htonl(bit);
 }

@@ -296,6 +296,12 @@ func compileCT(ct *ofctl.CT, add func(bpf.DatapathAction) error) error {
 	if ct.NAT != nil {
 		a.Flags |= uint8(bpf.DatapathCtFlagCT_NAT)
 	}
+	// With exec() or nat, the copy a ct(table=N) forks must carry what they
+	// do: ACT_CT_END forks it after them.
+	deferred := ct.NAT != nil || len(ct.Exec) > 0
+	if deferred {
+		a.Flags |= uint8(bpf.DatapathCtFlagCT_DEFER)
+	}
 	if ct.Commit {
 		a.Flags |= uint8(bpf.DatapathCtFlagCT_COMMIT)
 	}
@@ -324,7 +330,7 @@ func compileCT(ct *ofctl.CT, add func(bpf.DatapathAction) error) error {
 	}
 	if ct.NAT != nil {
 		// The translation conntrack found, applied to the packet (TC).
-		if err := add(bpf.DatapathAction{Type: uint8(bpf.DatapathActionTypeACT_NAT), Arg: a.Arg}); err != nil {
+		if err := add(bpf.DatapathAction{Type: uint8(bpf.DatapathActionTypeACT_NAT)}); err != nil {
 			return err
 		}
 	}
@@ -363,6 +369,9 @@ func compileCT(ct *ofctl.CT, add func(bpf.DatapathAction) error) error {
 			v >>= n
 			ofs = hi
 		}
+	}
+	if deferred {
+		return add(bpf.DatapathAction{Type: uint8(bpf.DatapathActionTypeACT_CT_END), Arg: a.Arg})
 	}
 	return nil
 }

@@ -154,8 +154,9 @@ func TestCompileSetActions(t *testing.T) {
 			act(move, 0, (pfKey+4)<<8, uint32(pfMetadata)<<8|0|32<<16), act(move, 0, (pfKey+3)<<8, uint32(pfMetadata)<<8|32|16<<16)}},
 		// Into ct_label inside exec: cut again at the label's 32-bit words.
 		{"ip,actions=ct(commit,exec(move:NXM_OF_IP_SRC[]->NXM_NX_CT_LABEL[16..47]))", []bpf.DatapathAction{
-			act(bpf.DatapathActionTypeACT_CT, uint8(bpf.DatapathCtFlagCT_COMMIT), 0, uint32(noTable)),
-			act(move, 0, (pfKey+6)<<8, uint32(pfCtLabel)<<8|16|16<<16), act(move, 0, (pfKey+6)<<8|16, uint32(pfCtLabel)<<8|32|16<<16)}},
+			act(bpf.DatapathActionTypeACT_CT, uint8(bpf.DatapathCtFlagCT_COMMIT|bpf.DatapathCtFlagCT_DEFER), 0, uint32(noTable)),
+			act(move, 0, (pfKey+6)<<8, uint32(pfCtLabel)<<8|16|16<<16), act(move, 0, (pfKey+6)<<8|16, uint32(pfCtLabel)<<8|32|16<<16),
+			act(bpf.DatapathActionTypeACT_CT_END, 0, 0, uint32(noTable))}},
 		{"ip,actions=ct(zone=NXM_OF_IN_PORT[],table=1)", []bpf.DatapathAction{
 			act(bpf.DatapathActionTypeACT_CT, uint8(bpf.DatapathCtFlagCT_ZONE_FIELD), pfKey<<8, 1)}},
 		// OXM_OF_IN_PORT is the same key word, 32 bits wide.
@@ -225,8 +226,9 @@ func TestCompileNAT(t *testing.T) {
 		rng  = bpf.DatapathActionTypeACT_NAT_RANGE
 		ct   = bpf.DatapathActionTypeACT_CT
 		nat  = bpf.DatapathActionTypeACT_NAT
-		ctNA = uint8(bpf.DatapathCtFlagCT_NAT)
+		ctNA = uint8(bpf.DatapathCtFlagCT_NAT) | uint8(bpf.DatapathCtFlagCT_DEFER)
 		cmt  = uint8(bpf.DatapathCtFlagCT_COMMIT)
+		end  = bpf.DatapathActionTypeACT_CT_END
 	)
 	for _, c := range []struct {
 		flow string
@@ -235,14 +237,14 @@ func TestCompileNAT(t *testing.T) {
 		{"ip,actions=ct(commit,nat(src=10.0.0.1-10.0.0.2:1000-2000,random))", []bpf.DatapathAction{
 			act(rng, natSrc|natRandom|natAddr|natPorts, 1000, 0x0a000001),
 			act(rng, natSrc|natRandom|natAddr|natPorts|natMax, 2000, 0x0a000002),
-			act(ct, cmt|ctNA, 0, uint32(noTable)), act(nat, 0, 0, uint32(noTable))}},
+			act(ct, cmt|ctNA, 0, uint32(noTable)), act(nat, 0, 0, 0), act(end, 0, 0, uint32(noTable))}},
 		{"tcp,actions=ct(commit,table=3,nat(dst=10.0.0.9:80))", []bpf.DatapathAction{
 			act(rng, natDst|natAddr|natPorts, 80, 0x0a000009), act(rng, natDst|natAddr|natPorts|natMax, 80, 0x0a000009),
-			act(ct, cmt|ctNA, 0, 3), act(nat, 0, 0, 3)}},
+			act(ct, cmt|ctNA, 0, 3), act(nat, 0, 0, 0), act(end, 0, 0, 3)}},
 		{"ip,actions=ct(commit,nat(src))", []bpf.DatapathAction{
 			act(rng, natSrc, 0, 0), act(rng, natSrc|natMax, 0, 0),
-			act(ct, cmt|ctNA, 0, uint32(noTable)), act(nat, 0, 0, uint32(noTable))}},
-		{"ip,actions=ct(table=1,nat)", []bpf.DatapathAction{act(ct, ctNA, 0, 1), act(nat, 0, 0, 1)}},
+			act(ct, cmt|ctNA, 0, uint32(noTable)), act(nat, 0, 0, 0), act(end, 0, 0, uint32(noTable))}},
+		{"ip,actions=ct(table=1,nat)", []bpf.DatapathAction{act(ct, ctNA, 0, 1), act(nat, 0, 0, 0), act(end, 0, 0, 1)}},
 	} {
 		cf, err := compileFlow(t, c.flow)
 		if err != nil {
@@ -262,7 +264,7 @@ func TestCompileNAT(t *testing.T) {
 		act(rng, natSrc|natAddr|natPorts, 80, 0x20010db8), act(rng, natSrc|natAddr|natPorts|natMax, 80, 0x20010db8),
 		act(r6, 1, 0, 0), act(r6, 1|natMax, 0, 0), act(r6, 2, 0, 0), act(r6, 2|natMax, 0, 0),
 		act(r6, 3, 0, 1), act(r6, 3|natMax, 0, 5),
-		act(ct, cmt|ctNA, 0, uint32(noTable)), act(nat, 0, 0, uint32(noTable))}
+		act(ct, cmt|ctNA, 0, uint32(noTable)), act(nat, 0, 0, 0), act(end, 0, 0, uint32(noTable))}
 	if got := cf.actions.A[:cf.actions.N]; !slices.Equal(got, want) {
 		t.Errorf("IPv6 range:\n got %+v\nwant %+v", got, want)
 	}

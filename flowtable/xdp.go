@@ -21,7 +21,8 @@ func xdpCapable(acts *bpf.DatapathActionList) bool {
 				n++
 			}
 		case bpf.DatapathActionTypeACT_LOAD, bpf.DatapathActionTypeACT_MOVE,
-			bpf.DatapathActionTypeACT_CT_CLEAR, bpf.DatapathActionTypeACT_EXIT:
+			bpf.DatapathActionTypeACT_CT_CLEAR, bpf.DatapathActionTypeACT_EXIT,
+			bpf.DatapathActionTypeACT_CT_END:
 		default:
 			return false
 		}
