@@ -34,7 +34,7 @@ const ScaleMaxConns = 1_100_000
 
 // Path is one way of connecting VM1 and VM2, set up and ready for traffic.
 type Path struct {
-	// ID is the letter used in tables and ratios: A to F.
+	// ID is the letter used in tables and ratios: A to H.
 	ID string
 	// Name describes the path in one short phrase.
 	Name string
@@ -51,25 +51,25 @@ type Path struct {
 	Check func(ctx context.Context) (string, error)
 	// Notes are facts about the setup worth printing (attach mode, ...).
 	Notes []string
-	// BPFProgPin is the pinned datapath program (E only), for run-time
+	// BPFProgPin is the pinned datapath program (E, F, G), for run-time
 	// statistics.
 	BPFProgPin string
 	// OVSAppctl runs `ovs-appctl -t <vswitchd>` with the given arguments
 	// (D only).
 	OVSAppctl func(ctx context.Context, args ...string) (string, error)
 	// Flows runs the path's flow tool on its bridge: `ovs-ofctl CMD
-	// <bridge> ARGS` (D) or `ebpfovs CMD ARGS` (E, F), for the scale
+	// <bridge> ARGS` (D) or `ebpfovs CMD ARGS` (E, F, G), for the scale
 	// measurements.
 	Flows func(ctx context.Context, cmd string, args ...string) (string, error)
 	// Ebpfovs runs `ebpfovs -b BRIDGE ARGS` in the path's bpffs and
-	// hypervisor namespace, for a bridge of its own (E, F).
+	// hypervisor namespace, for a bridge of its own (E, F, G).
 	Ebpfovs func(ctx context.Context, bridge string, args ...string) (string, error)
-	// DumpConntrack dumps the connections of zone (D, E, F).
+	// DumpConntrack dumps the connections of zone (D, E, F, G).
 	DumpConntrack func(ctx context.Context, zone int) (string, error)
-	// FlushConntrack removes the connections of zone (D, E, F).
+	// FlushConntrack removes the connections of zone (D, E, F, G).
 	FlushConntrack func(ctx context.Context, zone int) (string, error)
 	// SetUDPTimeout sets zone's UDP timeouts (unreplied and replied) to
-	// secs (D, E, F): the scale rows keep a million connections alive for
+	// secs (D, E, F, G): the scale rows keep a million connections alive for
 	// longer than the default 30 s.
 	SetUDPTimeout func(ctx context.Context, zone, secs int) error
 }
@@ -83,7 +83,10 @@ type Options struct {
 	OVSTxOff bool
 }
 
-// Setup builds path id ("A" to "F") in env.
+// PathIDs are the paths Setup knows, in table order.
+var PathIDs = []string{"A", "B", "C", "D", "E", "F", "G", "H"}
+
+// Setup builds path id (one of PathIDs) in env.
 func Setup(ctx context.Context, env *Env, id string, opt Options) (*Path, error) {
 	var (
 		p   *Path
@@ -98,10 +101,10 @@ func Setup(ctx context.Context, env *Env, id string, opt Options) (*Path, error)
 		p, err = setupBridge(ctx, env, true)
 	case "D":
 		p, err = setupOVS(ctx, env, opt.OVSTxOff)
-	case "E":
-		p, err = setupEbpfovs(ctx, env, opt.Ebpfovs, false)
-	case "F":
-		p, err = setupEbpfovs(ctx, env, opt.Ebpfovs, true)
+	case "E", "F", "G":
+		p, err = setupEbpfovs(ctx, env, opt.Ebpfovs, id)
+	case "H":
+		p, err = setupRouterNAT(ctx, env)
 	default:
 		err = fmt.Errorf("unknown path %q", id)
 	}
@@ -202,20 +205,25 @@ func brNetfilterLoaded() bool {
 
 // setupEbpfovs is path E: ebpfovs attached to vnet1 and vnet2 (TC/TCX
 // datapath) with the lab's five flows, its state pinned in a private bpffs.
-// With xdp it is path F: the same in XDP mode, the VMs' eth0 with GRO on
-// and tx checksum offload off, as XDP redirects into a veth need.
-func setupEbpfovs(ctx context.Context, env *Env, bin string, xdp bool) (*Path, error) {
+// Path F is the same in XDP mode, the VMs' eth0 with GRO on and tx checksum
+// offload off, as XDP redirects into a veth need. Path G is E with SNATFlows
+// instead of the lab's flows: VM1's connections leave with source
+// SNATAddr (see setupSNATVM2 for VM2's side).
+func setupEbpfovs(ctx context.Context, env *Env, bin, id string) (*Path, error) {
 	if bin == "" {
 		return nil, errors.New("no ebpfovs binary given")
 	}
 	if _, err := os.Stat(bin); err != nil {
 		return nil, fmt.Errorf("ebpfovs binary (make build): %w", err)
 	}
-	p := &Path{ID: "E", Name: "ebpfovs, TC mode"}
-	mode := "auto"
-	if xdp {
-		p = &Path{ID: "F", Name: "ebpfovs, XDP mode"}
-		mode = "xdp"
+	xdp, snat := id == "F", id == "G"
+	p := &Path{ID: id, Name: "ebpfovs, TC mode"}
+	mode, flows := "auto", LabFlows
+	switch id {
+	case "F":
+		p.Name, mode = "ebpfovs, XDP mode", "xdp"
+	case "G":
+		p.Name, flows = "ebpfovs, TC mode, SNAT", SNATFlows
 	}
 	if _, err := env.vethLab(p, testenv.LabOptions{}); err != nil {
 		return nil, err
@@ -228,7 +236,14 @@ func setupEbpfovs(ctx context.Context, env *Env, bin string, xdp bool) (*Path, e
 		}
 		p.Notes = append(p.Notes, "VMs: ethtool -K eth0 gro on tx off (XDP redirects into a veth need both)")
 	}
-	bpffs, err := env.SubDir("bpffs-" + p.ID) // E and F side by side
+	if snat {
+		// VM1's MAC: ebpfovs rewrites addresses and ports, not MACs, and
+		// nothing answers ARP for SNATAddr on this L2 path.
+		if err := setupSNATVM2(ctx, p, VMMAC(1)); err != nil {
+			return nil, err
+		}
+	}
+	bpffs, err := env.SubDir("bpffs-" + p.ID) // E, F and G side by side
 	if err != nil {
 		return nil, err
 	}
@@ -245,13 +260,16 @@ func setupEbpfovs(ctx context.Context, env *Env, bin string, xdp bool) (*Path, e
 	if err != nil {
 		return nil, err
 	}
-	env.Cleanup.Push("ebpfovs detach", func() error {
+	env.Cleanup.Push("ebpfovs detach "+p.ID, func() error {
 		_, err := ovs(context.Background(), "detach")
 		return err
 	})
 	p.Notes = append(p.Notes, "attach: "+strings.Join(strings.Fields(out), " "))
-	file := filepath.Join(env.Dir, "e-flows.txt")
-	if err := os.WriteFile(file, []byte(strings.Join(LabFlows, "\n")+"\n"), 0o644); err != nil {
+	if snat {
+		p.Notes = append(p.Notes, "flows: "+strings.Join(SNATFlows, "; "))
+	}
+	file := filepath.Join(env.Dir, strings.ToLower(p.ID)+"-flows.txt")
+	if err := os.WriteFile(file, []byte(strings.Join(flows, "\n")+"\n"), 0o644); err != nil {
 		return nil, fmt.Errorf("write %s: %w", file, err)
 	}
 	if _, err := ovs(ctx, "add-flows", file); err != nil {
@@ -282,6 +300,15 @@ func setupEbpfovs(ctx context.Context, env *Env, bin string, xdp bool) (*Path, e
 		out, err := ovs(ctx, "dump-conntrack")
 		if err != nil {
 			return "", err
+		}
+		if snat {
+			// ebpfovs prints conntrack as dpctl/dump-conntrack does:
+			// tcp,orig=(src=...,dst=...,...),reply=(src=...,dst=...,...).
+			n, natted := CountSNAT(out, func(line string) bool { return strings.HasPrefix(line, "tcp,") })
+			if err := checkSNAT(n, natted); err != nil {
+				return "", fmt.Errorf("ebpfovs conntrack: %w", err)
+			}
+			return fmt.Sprintf("ebpfovs conntrack holds %d TCP connections VM1 -> VM2, all source-NATed (reply dst %s)", n, SNATAddr), nil
 		}
 		n := strings.Count(out, "tcp,orig=")
 		if n == 0 {

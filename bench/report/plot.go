@@ -26,8 +26,8 @@ var plotMetrics = [][]Metric{
 }
 
 // WritePlot draws one bar chart per metric (bars: medians; whiskers:
-// min–max over the rounds; the ebpfovs paths in orange) and writes it as a
-// PNG to file. title goes above the panels.
+// min–max over the rounds; the ebpfovs paths E, F and G in orange) and
+// writes it as a PNG to file. title goes above the panels.
 func (r *Results) WritePlot(file, title string) error {
 	const dpi = 96
 	rows, cols := len(plotMetrics), len(plotMetrics[0])
@@ -99,7 +99,7 @@ func (r *Results) panel(m Metric) (*plot.Plot, error) {
 		}
 		bar.XMin = float64(i)
 		bar.Color = baselineColor
-		if path.ID == "E" || path.ID == "F" {
+		if path.ID == "E" || path.ID == "F" || path.ID == "G" {
 			bar.Color = ebpfovsColor
 		}
 		bar.LineStyle.Width = 0

@@ -57,6 +57,37 @@ func TestEvaluate(t *testing.T) {
 	}
 }
 
+// TestNATTargets: G (SNAT) is measured against E (its throughput) and H
+// (its connection rate).
+func TestNATTargets(t *testing.T) {
+	r := NewResults([]Path{{ID: "E", Name: "e"}, {ID: "G", Name: "g"}, {ID: "H", Name: "h"}}, 5)
+	for i := range 5 {
+		r.Set("E", TputSame, i, 20)
+		r.Set("G", TputSame, i, 19.5)
+		r.Set("E", TputDiff, i, 5)
+		r.Set("G", TputDiff, i, 4)
+		r.Set("G", ConnRate, i, 6000)
+		r.Set("H", ConnRate, i, 4000)
+	}
+	got := map[string]Outcome{}
+	for _, o := range r.Evaluate() {
+		got[o.Metric.Key+" "+o.Num+"/"+o.Den] = o
+	}
+	for key, want := range map[string]struct {
+		ratio float64
+		met   bool
+	}{"tput_same G/E": {0.975, true}, "tput_diff G/E": {0.8, false}, "connrate G/H": {1.5, true}} {
+		if o, ok := got[key]; !ok || math.Abs(o.Ratio-want.ratio) > 1e-9 || o.Met != want.met {
+			t.Errorf("%s: %+v, want ratio %v, met %v", key, o, want.ratio, want.met)
+		}
+	}
+	var b strings.Builder
+	r.WriteRatios(&b)
+	if want := "| G/H (vs h) | connection rate | 1.50x | 1.50–1.50 | G/H >= 1.2x | met |"; !strings.Contains(b.String(), want) {
+		t.Errorf("ratios lack %q:\n%s", want, b.String())
+	}
+}
+
 func TestTablesAndPlot(t *testing.T) {
 	r := sampleResults()
 	var b strings.Builder

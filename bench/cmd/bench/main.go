@@ -8,6 +8,8 @@
 //	D  Open vSwitch, userspace (netdev) datapath, the lab's flows
 //	E  ebpfovs, TC mode, the lab's flows
 //	F  ebpfovs, XDP mode (VMs with GRO on and tx checksum offload off)
+//	G  ebpfovs, TC mode, the lab's flows with source NAT (VM1 -> 10.0.0.100)
+//	H  Linux router + nftables: the lab's policy and a masquerade, as G
 //
 // Every round measures every path once, in a rotating order: iperf3 TCP
 // throughput (one CUBIC stream, client and server on the same vCPU, then on
@@ -103,7 +105,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&c.workers, "workers", 4, "concurrent connections of the connection-rate client")
 	fs.StringVar(&c.ebpfovs, "ebpfovs", "./ebpfovs", "the ebpfovs binary (make build)")
 	fs.StringVar(&c.out, "out", "bench/out", "directory for results.md, results.json, performance.png, profiles/ and logs/")
-	fs.StringVar(&paths, "paths", "A,B,C,D,E,F", "paths to run (comma-separated letters)")
+	fs.StringVar(&paths, "paths", strings.Join(lab.PathIDs, ","), "paths to run (comma-separated letters)")
 	fs.BoolVar(&c.profile, "profile", false, "after the rounds, record perf profiles of B, C, D and E (default: from -mode)")
 	fs.BoolVar(&c.ovsTxOff, "ovs-tx-off", false, "path D: turn the VMs' tx offload off instead of enabling OVS userspace TSO")
 	noScaleFlag := fs.Bool("no-scale", false, "skip the scale rows (flow installation and conntrack dump rates, E vs D)")
@@ -174,8 +176,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	}
 	for _, p := range strings.Split(paths, ",") {
 		p = strings.ToUpper(strings.TrimSpace(p))
-		if len(p) != 1 || p[0] < 'A' || p[0] > 'F' {
-			return c, fmt.Errorf("-paths: %q is not one of A to F", p)
+		if !slices.Contains(lab.PathIDs, p) {
+			return c, fmt.Errorf("-paths: %q is not one of %s", p, strings.Join(lab.PathIDs, ", "))
 		}
 		c.paths = append(c.paths, p)
 	}
@@ -266,7 +268,7 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) (err error) 
 			err = errors.Join(err, cerr)
 		}
 	}()
-	if slices.Contains(cfg.paths, "E") || slices.Contains(cfg.paths, "F") {
+	if slices.ContainsFunc(cfg.paths, func(id string) bool { return id == "E" || id == "F" || id == "G" }) {
 		// Work on a private copy: a rebuild of ./ebpfovs during the run
 		// must not mix CLI and datapath versions.
 		orig := cfg.ebpfovs
@@ -501,10 +503,12 @@ type profile struct {
 	Path, Workload, Top string
 }
 
-// collectEvidence measures ebpfovs's BPF program run time during a
-// throughput run and a latency run, reads OVS's datapath statistics, and
-// with -profile records perf profiles of B, C, D and E during a same-vCPU
-// iperf3 run. It runs after the rounds, so its overhead (BPF statistics
+// collectEvidence measures ebpfovs's BPF program run time (E, F, G) during
+// a throughput, a latency and a connection-rate run, with the share of
+// packets its exact-match cache served in the first and the last, reads
+// OVS's datapath statistics, and with -profile records perf profiles of
+// every path but A during a same-vCPU iperf3 run (and of C, E, G and H
+// during a connection-rate run). It runs after the rounds, so its overhead (BPF statistics
 // cost some ns per run) never touches the measurements.
 func collectEvidence(ctx context.Context, cfg config, paths []*lab.Path, stderr io.Writer) evidence {
 	var ev evidence
@@ -527,17 +531,25 @@ func collectEvidence(ctx context.Context, cfg config, paths []*lab.Path, stderr 
 		}
 		if p.BPFProgPin != "" {
 			logf(stderr, "evidence: BPF run time of path %s", p.ID)
+			bpf := func(format string, args ...any) {
+				ev.BPF = append(ev.BPF, p.ID+", BPF statistics: "+fmt.Sprintf(format, args...))
+			}
+			// The cache counters are read around BPFStats: reading them
+			// runs no BPF, but would add to the interval's wall time.
 			var t measure.Throughput
-			b, err := measure.BPFStats(p.BPFProgPin, func() error {
-				var err error
-				t, err = measure.IPerf(ctx, p, cfg.sameCPU, cfg.serverCPU, cfg.iperfTime, logDir)
+			var b measure.BPFRun
+			cache, err := emcShare(ctx, p, func() (err error) {
+				b, err = measure.BPFStats(p.BPFProgPin, func() (err error) {
+					t, err = measure.IPerf(ctx, p, cfg.sameCPU, cfg.serverCPU, cfg.iperfTime, logDir)
+					return err
+				})
 				return err
 			})
 			if err != nil {
 				fail(err)
 			} else {
-				ev.BPF = append(ev.BPF, fmt.Sprintf("iperf3, same vCPU, %.1f Gbit/s: tc_ingress ran %d times (%.0f per Gbit) for %v each on average, %.1f%% of one CPU",
-					t.Gbps, b.Runs, float64(b.Runs)/(t.Gbps*b.Wall.Seconds()), b.PerRun(), b.CPUShare()))
+				bpf("iperf3, same vCPU, %.1f Gbit/s: tc_ingress ran %d times (%.0f per Gbit) for %v each on average, %.1f%% of one CPU%s",
+					t.Gbps, b.Runs, float64(b.Runs)/(t.Gbps*b.Wall.Seconds()), b.PerRun(), b.CPUShare(), cache)
 			}
 			var l probe.LatencyResult
 			b, err = measure.BPFStats(p.BPFProgPin, func() error {
@@ -549,23 +561,23 @@ func collectEvidence(ctx context.Context, cfg config, paths []*lab.Path, stderr 
 				fail(err)
 			} else {
 				trips := float64(l.Samples + probe.LatencyWarmup)
-				ev.BPF = append(ev.BPF, fmt.Sprintf("request/response, p50 %.1f µs: tc_ingress ran %.2f times per round trip for %v each on average, i.e. %.2f µs of a round trip",
-					l.P50us, float64(b.Runs)/trips, b.PerRun(), float64(b.Runs)/trips*b.PerRun().Seconds()*1e6))
+				bpf("request/response, p50 %.1f µs: tc_ingress ran %.2f times per round trip for %v each on average, i.e. %.2f µs of a round trip",
+					l.P50us, float64(b.Runs)/trips, b.PerRun(), float64(b.Runs)/trips*b.PerRun().Seconds()*1e6)
 			}
-		}
-		if p.BPFProgPin != "" {
 			var c probe.ConnRateResult
-			b, err := measure.BPFStats(p.BPFProgPin, func() error {
-				var err error
-				c, err = prober.ConnRate(ctx, p, clientCPU(cfg), cfg.connTime, cfg.workers)
+			cache, err = emcShare(ctx, p, func() (err error) {
+				b, err = measure.BPFStats(p.BPFProgPin, func() (err error) {
+					c, err = prober.ConnRate(ctx, p, clientCPU(cfg), cfg.connTime, cfg.workers)
+					return err
+				})
 				return err
 			})
 			if err != nil {
 				fail(err)
 			} else if c.Conns > 0 {
 				perConn := float64(b.Runs) / float64(c.Conns)
-				ev.BPF = append(ev.BPF, fmt.Sprintf("connection rate, %.0f conn/s: tc_ingress ran %.1f times per connection for %v each on average, i.e. %.1f µs of CPU per connection",
-					c.PerSecond, perConn, b.PerRun(), perConn*b.PerRun().Seconds()*1e6))
+				bpf("connection rate, %.0f conn/s: tc_ingress ran %.1f times per connection for %v each on average, i.e. %.1f µs of CPU per connection%s",
+					c.PerSecond, perConn, b.PerRun(), perConn*b.PerRun().Seconds()*1e6, cache)
 			}
 		}
 		if p.OVSAppctl != nil {
@@ -590,7 +602,7 @@ func collectEvidence(ctx context.Context, cfg config, paths []*lab.Path, stderr 
 			_, err := measure.IPerf(ctx, p, cfg.sameCPU, cfg.serverCPU, cfg.profileTime, logDir)
 			return err
 		}}}
-		if p.ID == "C" || p.ID == "E" {
+		if p.ID == "C" || p.ID == "E" || p.ID == "G" || p.ID == "H" {
 			workloads = append(workloads, struct {
 				name string
 				run  func() error
@@ -658,7 +670,7 @@ func writeReport(w io.Writer, cfg config, res *report.Results, m report.Machine,
 		fmt.Fprintln(w, "### Where the time goes (measured after the rounds)")
 		fmt.Fprintln(w)
 		for _, s := range ev.BPF {
-			fmt.Fprintf(w, "- E, BPF statistics: %s\n", s)
+			fmt.Fprintf(w, "- %s\n", s)
 		}
 		for _, s := range ev.OVS {
 			fmt.Fprintf(w, "- D, ovs-appctl:\n\n```\n%s\n```\n\n", strings.TrimSpace(s))
@@ -700,6 +712,34 @@ func replot(cfg config, stdout io.Writer) error {
 		return fmt.Errorf("output directory: %w", err)
 	}
 	return res.WritePlot(filepath.Join(cfg.out, "performance.png"), title)
+}
+
+// emcShare runs fn and returns, for an ebpfovs path, what share of the
+// datapath's packets meanwhile were exact-match cache hits (the `show`
+// counters packets and emc_hits), as a clause for the BPF statistics line;
+// "" for other paths or when the counters cannot be read.
+func emcShare(ctx context.Context, p *lab.Path, fn func() error) (string, error) {
+	if p.Flows == nil {
+		return "", fn()
+	}
+	read := func() map[string]uint64 {
+		out, err := p.Flows(ctx, "show")
+		if err != nil {
+			return nil
+		}
+		return lab.DatapathCounters(out)
+	}
+	before := read()
+	if err := fn(); err != nil {
+		return "", err
+	}
+	after := read()
+	pkts := after["packets"] - before["packets"]
+	if before == nil || after == nil || pkts == 0 {
+		return "", nil
+	}
+	return fmt.Sprintf("; exact-match cache hits: %.1f%% of the datapath's %d packets",
+		100*float64(after["emc_hits"]-before["emc_hits"])/float64(pkts), pkts), nil
 }
 
 // copyExecutable copies the executable src to dst and returns dst.
