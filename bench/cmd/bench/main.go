@@ -82,7 +82,7 @@ type config struct {
 
 // presets are the defaults of each mode; flags given explicitly win.
 var presets = map[string]config{
-	// About four minutes on 2 vCPUs.
+	// Five to seven minutes on 2 vCPUs (G and H add about two).
 	"quick": {rounds: 5, iperfTime: 2 * time.Second, connTime: time.Second, latencyTime: time.Second,
 		profile: true, profileTime: 2 * time.Second, microRuns: 100000,
 		scaleFlows: 20000, scaleConns: []int{100000}},
