@@ -22,6 +22,9 @@ type natTuple struct {
 
 func frameTuple(t testing.TB, frame []byte) natTuple {
 	t.Helper()
+	if len(frame) >= 14 && binary.BigEndian.Uint16(frame[12:]) == 0x86dd {
+		return frameTuple6(t, frame)
+	}
 	if len(frame) < 14+20+8 || binary.BigEndian.Uint16(frame[12:]) != 0x0800 {
 		t.Fatalf("not an IPv4 frame: % x", frame)
 	}
@@ -339,7 +342,7 @@ func TestNATICMPErrors(t *testing.T) {
 }
 
 // frameTuple6 is an IPv6 frame's addresses and ports (no extension
-// headers; ICMPv6: the echo identifier in both).
+// headers; ICMPv6: the echo identifier in both). frameTuple calls it.
 func frameTuple6(t testing.TB, frame []byte) natTuple {
 	t.Helper()
 	if len(frame) < 14+40+8 || binary.BigEndian.Uint16(frame[12:]) != 0x86dd {
@@ -366,17 +369,7 @@ func TestNATIPv6(t *testing.T) {
 		"table=0, priority=10, in_port=p2, ipv6, actions=ct(nat),p1",
 		"table=0, priority=10, in_port=p3, ipv6, actions=ct(commit,nat(dst=[2001:db8::2]:53)),p2",
 	)
-	run := func(in, out uint32, frame []byte) (natTuple, *loader.TraceResult) {
-		t.Helper()
-		res := d.run(in, frame)
-		if got := outPorts(&res.Trace); !slices.Equal(got, []uint32{out}) {
-			t.Fatalf("out %v, want [%d] (ct_state %#x)", got, out, res.Trace.CtState)
-		}
-		if err := testenv.VerifyChecksums(res.Packet); err != nil {
-			t.Fatalf("checksums after NAT: %v", err)
-		}
-		return frameTuple6(t, res.Packet), res
-	}
+	run := d.natRun
 	syn := testenv.Build(tcp6("S", 40000, 80, "2001:db8::1", "2001:db8::2"))
 	out, res := run(1, 2, syn)
 	if out.src != "2001:db8:ff::100" || out.sport < 7000 || out.sport > 7001 || out.dst != "2001:db8::2" {
