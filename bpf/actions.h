@@ -465,6 +465,17 @@ static __always_inline __u32 exec_ct(struct pkt_ctx *c)
 	ct_execute(&c->key, &c->pi, &c->ct, zone,
 		   (a->flags & ~(CT_ZONE_FIELD | CT_DEFER)) | (c->dryrun ? CT_DRYRUN : 0) |
 		   (c->liberal ? CT_LIBERAL : 0));
+	/* The range ACT_NAT_RANGE left is this ct()'s only: a bare
+	 * ct(commit,nat) after it must not find it. */
+	c->ct.nat_range.flags = 0;
+	if (c->ct.nat_failed) {
+		/* The kernel datapath fails the ct action, and with it the
+		 * rest of the packet's actions: outputs before it stand. */
+		c->ct.nat_failed = 0;
+		c->halt = 1;
+		c->emc.ok = 0;
+		return NO_TABLE;
+	}
 	if (a->flags & CT_DEFER)
 		return NO_TABLE; /* ACT_CT_END forks, after exec() and nat */
 	if (a->arg != NO_TABLE)

@@ -251,9 +251,11 @@ static __always_inline void ct_commit(struct ct_result *res, const struct ct_key
 	}
 	ct_count_add(zone, -1);
 	if (err == -EADDRNOTAVAIL) {
-		/* No free tuple in the range: refused, as nf_nat drops it. */
+		/* No free tuple in the range: refused, and the packet dropped
+		 * (exec_ct), as nf_nat's clash at confirmation drops it. */
 		count(CNT_CT_NAT_FAIL);
 		res->ct_state = CS_TRK | CS_INV;
+		res->nat_failed = 1;
 		return;
 	}
 	/* EEXIST: another CPU committed it first; EBUSY: counted as a race */

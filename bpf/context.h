@@ -68,6 +68,9 @@ struct ct_result {
 	__u8 natted;         /* done in this zone: a second ct(nat) in it does nothing */
 	__u8 nat_related;    /* an ICMP error: the op is the outer header's; the quoted
 	                      * packet's other endpoint changes too (set_nat_icmp_error) */
+	__u8 nat_failed;     /* ct(commit,nat(...)) found no free tuple: the packet is
+	                      * dropped, as nf_nat's clash at confirmation drops it */
+	__u8 pad3[3];
 	__be16 nat_port;
 	__u16 pad2;
 	__be32 nat_addr[4];  /* IPv4: [0] */

@@ -245,6 +245,7 @@ static __always_inline void ctx_walk(struct pkt_ctx *c, const struct bridge_conf
 	c->next_table = 0; /* the first pass, in table 0 */
 	c->recirc_head = 0;
 	c->recirc_n = 0;
+	c->ct.nat_range.flags = 0;
 	c->epoch = (cfg->epoch & 0x7fffffff) |
 		   ((cfg->flags & CFG_NO_CACHE) ? 0x80000000 : 0);
 	c->halt = 0;

@@ -482,6 +482,8 @@ type DatapathPktCtx struct {
 		NatBit     uint8
 		Natted     uint8
 		NatRelated uint8
+		NatFailed  uint8
+		Pad3       [3]uint8
 		NatPort    uint16
 		Pad2       uint16
 		NatAddr    [4]uint32
@@ -511,6 +513,7 @@ type DatapathPktCtx struct {
 			Retrans    uint8
 			Pad        uint32
 		}
+		_        [4]byte
 		Entry    DatapathCtEntry
 		NatRange DatapathNatRange
 	}

@@ -152,6 +152,11 @@ func TestNATSource(t *testing.T) {
 	if res.Trace.CtState != csTrk|csInv || d.counter("ct_nat_failed") != 1 {
 		t.Errorf("with the range full: ct_state %#x, ct_nat_failed %d; want +inv and 1", res.Trace.CtState, d.counter("ct_nat_failed"))
 	}
+	// Dropped, as nf_nat drops it: the flow's output after the ct() is
+	// never reached, so nothing leaves untranslated.
+	if got := outPorts(&res.Trace); len(got) != 0 || res.Verdict != loader.TCActShot {
+		t.Errorf("with the range full the SYN went out %v (verdict %d): want it dropped", got, res.Verdict)
+	}
 	if n := len(d.conns()); n != 4 {
 		t.Errorf("%d connections, want 4", n)
 	}
