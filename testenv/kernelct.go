@@ -536,6 +536,120 @@ func (k *KernelCT) Send(fromClient bool, frame []byte) (KernelCTVerdict, error) 
 	return v, nil
 }
 
+// The nat chains SetNAT creates in KernelCTTable: nf_nat's hooks, where
+// nftables' dnat and snat statements run (on a connection's first packet
+// only; its later packets, both ways, take the translation it got).
+const (
+	KernelCTNATPrerouting  = "nat_prerouting"  // type nat hook prerouting priority dstnat
+	KernelCTNATPostrouting = "nat_postrouting" // type nat hook postrouting priority srcnat
+)
+
+// SetNAT makes the router translate: the rules (nftables statements, e.g.
+// `ip daddr 10.0.0.200 tcp dport 80 dnat ip to 10.2.0.1:8080`) replace
+// those of the chain KernelCTNATPrerouting (dnat) and of
+// KernelCTNATPostrouting (snat), which it creates the first time. A
+// rule mapping ports needs a transport protocol match before it (`meta
+// l4proto { tcp, udp }`, `tcp dport 80`). A connection takes the rules of
+// its first packet: Flush the table after a change. The chains go with the
+// table when the test ends. Rules may name the taps: ClientTap.Name and
+// ServerTap.Name are the router's interfaces.
+func (k *KernelCT) SetNAT(prerouting, postrouting []string) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "table inet %s {\n", KernelCTTable)
+	fmt.Fprintf(&b, "\tchain %s { type nat hook prerouting priority dstnat; policy accept; }\n", KernelCTNATPrerouting)
+	fmt.Fprintf(&b, "\tchain %s { type nat hook postrouting priority srcnat; policy accept; }\n", KernelCTNATPostrouting)
+	b.WriteString("}\n")
+	for _, c := range []struct {
+		chain string
+		rules []string
+	}{{KernelCTNATPrerouting, prerouting}, {KernelCTNATPostrouting, postrouting}} {
+		fmt.Fprintf(&b, "flush chain inet %s %s\n", KernelCTTable, c.chain)
+		for _, r := range c.rules {
+			fmt.Fprintf(&b, "add rule inet %s %s %s\n", KernelCTTable, c.chain, r)
+		}
+	}
+	// Loading nf_nat (a module on Debian's kernels) is the first nat chain's job.
+	if out, err := k.nft(b.String(), "-f", "-"); err != nil {
+		return fmt.Errorf("netns %s: nftables nat rules: %w\n%s\n%s", k.NS.Name, err, bytes.TrimSpace(out), b.String())
+	}
+	return nil
+}
+
+// KernelCTNATVerdict is what the router made of one packet when it may
+// translate it (SendNAT).
+type KernelCTNATVerdict struct {
+	// Counter is the conntrack result in prerouting, before any
+	// translation (KernelCTVerdict.Counter).
+	Counter string
+	// ForwardHook tells that the packet reached the forward hook; Out is
+	// the frame that came out of the other tap (nil: none did), as
+	// translated. A packet may pass the forward hook and still be dropped
+	// after it: nf_nat's snat runs in postrouting, and conntrack drops a
+	// new connection whose translated tuple clashes with another's when it
+	// confirms it there.
+	ForwardHook bool
+	Out         []byte
+}
+
+// CtState is Counter as OVS ct_state bits (KernelCTVerdict.CtState).
+func (v KernelCTNATVerdict) CtState() uint32 {
+	return KernelCTVerdict{Counter: v.Counter}.CtState()
+}
+
+// SendNAT writes frame, an IPv4 frame, into the client tap (fromClient) or
+// the server tap, and returns the conntrack result and what came out of
+// the other tap, translated or not: the IPv4 frame with frame's IP
+// identification and protocol (nf_nat changes neither; give each packet
+// its own identification). Unlike Send, a frame that is not forwarded is
+// no error.
+func (k *KernelCT) SendNAT(fromClient bool, frame []byte) (KernelCTNATVerdict, error) {
+	in, out := k.ClientTap, k.ServerTap
+	if !fromClient {
+		in, out = out, in
+	}
+	var v KernelCTNATVerdict
+	if len(frame) < 14+20 || binary.BigEndian.Uint16(frame[12:]) != 0x0800 || frame[14]>>4 != 4 {
+		return v, errors.New("KernelCT.SendNAT: not an untagged IPv4 frame")
+	}
+	id, proto := binary.BigEndian.Uint16(frame[14+4:]), frame[14+9]
+	if err := in.WriteFrame(frame); err != nil {
+		return v, err
+	}
+	got, err := out.ReadFrameMatching(kernelCTForwardWait, func(b []byte) bool {
+		return len(b) >= 14+20 && binary.BigEndian.Uint16(b[12:]) == 0x0800 && b[14]>>4 == 4 &&
+			binary.BigEndian.Uint16(b[14+4:]) == id && b[14+9] == proto
+	})
+	switch {
+	case err == nil:
+		v.Out = got
+	case !errors.Is(err, os.ErrDeadlineExceeded):
+		return v, err
+	}
+	now, err := k.readCounters()
+	if err != nil {
+		return v, err
+	}
+	defer func() { k.counters = now }()
+	if d := now[kernelCTAll] - k.counters[kernelCTAll]; d != 1 {
+		return v, fmt.Errorf("KernelCT.SendNAT: %d packets reached prerouting, want 1 (counters before %v, after %v)", d, k.counters, now)
+	}
+	v.ForwardHook = now[kernelCTForwardCnt] != k.counters[kernelCTForwardCnt]
+	if v.Out != nil && !v.ForwardHook {
+		return v, fmt.Errorf("KernelCT.SendNAT: the frame came out of %s without passing the forward hook", out.Name)
+	}
+	var moved []string
+	for _, name := range kernelCTStates {
+		if now[name] != k.counters[name] {
+			moved = append(moved, fmt.Sprintf("%s+%d", name, now[name]-k.counters[name]))
+			v.Counter = name
+		}
+	}
+	if len(moved) != 1 || now[v.Counter]-k.counters[v.Counter] != 1 {
+		return v, fmt.Errorf("KernelCT.SendNAT: want exactly one state counter to move by one, got %v", moved)
+	}
+	return v, nil
+}
+
 // kernelCTL3End is where an untagged IPv4 or IPv6 frame's IP packet ends
 // by its header's length (before any Ethernet padding), or 0.
 func kernelCTL3End(frame []byte) int {
@@ -567,7 +681,30 @@ type KernelConn struct {
 	// dump carried them (the accounting extension was on at creation).
 	Packets, Bytes [2]uint64
 	HasCounters    bool
+	// The reply tuple (CTA_TUPLE_REPLY): the original reversed, but for
+	// NAT, where it is the translated one (SNAT: ReplyDst and ReplyDport
+	// are the new source; DNAT: ReplySrc and ReplySport the new
+	// destination). ICMP: ReplyICMPID is the reply's identifier, the
+	// translated one.
+	ReplySrc, ReplyDst     net.IP
+	ReplySport, ReplyDport uint16 // TCP and UDP only
+	ReplyICMPID            uint16
+	// Status is the connection's IPS_* bits (CTA_STATUS), e.g.
+	// KernelCTSrcNAT; HasStatus: the dump carried it.
+	Status    uint32
+	HasStatus bool
 }
+
+// The NAT bits of KernelConn.Status (enum ip_conntrack_status,
+// linux/netfilter/nf_conntrack_common.h): which translation the
+// connection has, and which of nf_nat's two manipulations were set up (a
+// translation or a null binding).
+const (
+	KernelCTSrcNAT     = 0x10  // IPS_SRC_NAT: the source is translated
+	KernelCTDstNAT     = 0x20  // IPS_DST_NAT: the destination is translated
+	KernelCTSrcNATDone = 0x80  // IPS_SRC_NAT_DONE
+	KernelCTDstNATDone = 0x100 // IPS_DST_NAT_DONE
+)
 
 // ctnetlink's message and attributes (linux/netfilter/nfnetlink_conntrack.h),
 // which golang.org/x/sys/unix does not have.
@@ -576,6 +713,8 @@ const (
 	ipctnlMsgCTGet      = 1 // IPCTNL_MSG_CT_GET
 
 	ctaTupleOrig     = 1  // CTA_TUPLE_ORIG
+	ctaTupleReply    = 2  // CTA_TUPLE_REPLY
+	ctaStatus        = 3  // CTA_STATUS (be32)
 	ctaProtoinfo     = 4  // CTA_PROTOINFO
 	ctaTimeout       = 7  // CTA_TIMEOUT
 	ctaCountersOrig  = 9  // CTA_COUNTERS_ORIG
@@ -656,41 +795,67 @@ func (k *KernelCT) Conns() ([]KernelConn, error) {
 	return out, nil
 }
 
+// kernelTuple is one direction's tuple of a ctnetlink dump.
+type kernelTuple struct {
+	proto            uint8
+	src, dst         net.IP
+	sport, dport     uint16
+	icmpID           uint16
+	icmpType, icmpCd uint8
+}
+
+// parseKernelTuple decodes a CTA_TUPLE_ORIG or CTA_TUPLE_REPLY.
+func parseKernelTuple(b []byte) kernelTuple {
+	var tp kernelTuple
+	for _, t := range nlAttrs(b) {
+		switch t.typ {
+		case ctaTupleIP:
+			for _, ip := range nlAttrs(t.val) {
+				switch ip.typ {
+				case ctaIPv4Src, ctaIPv6Src:
+					tp.src = net.IP(bytes.Clone(ip.val))
+				case ctaIPv4Dst, ctaIPv6Dst:
+					tp.dst = net.IP(bytes.Clone(ip.val))
+				}
+			}
+		case ctaTupleProto:
+			for _, p := range nlAttrs(t.val) {
+				switch {
+				case p.typ == ctaProtoNum && len(p.val) == 1:
+					tp.proto = p.val[0]
+				case p.typ == ctaProtoSrcPort && len(p.val) == 2:
+					tp.sport = binary.BigEndian.Uint16(p.val)
+				case p.typ == ctaProtoDstPort && len(p.val) == 2:
+					tp.dport = binary.BigEndian.Uint16(p.val)
+				case (p.typ == ctaProtoICMPID || p.typ == ctaProtoICMPv6ID) && len(p.val) == 2:
+					tp.icmpID = binary.BigEndian.Uint16(p.val)
+				case (p.typ == ctaProtoICMPType || p.typ == ctaProtoICMPv6Type) && len(p.val) == 1:
+					tp.icmpType = p.val[0]
+				case (p.typ == ctaProtoICMPCode || p.typ == ctaProtoICMPv6Code) && len(p.val) == 1:
+					tp.icmpCd = p.val[0]
+				}
+			}
+		}
+	}
+	return tp
+}
+
 // parseKernelConn decodes one connection's ctnetlink attributes.
 func parseKernelConn(b []byte) KernelConn {
 	var c KernelConn
 	for _, a := range nlAttrs(b) {
 		switch a.typ {
 		case ctaTupleOrig:
-			for _, t := range nlAttrs(a.val) {
-				switch t.typ {
-				case ctaTupleIP:
-					for _, ip := range nlAttrs(t.val) {
-						switch ip.typ {
-						case ctaIPv4Src, ctaIPv6Src:
-							c.Src = net.IP(bytes.Clone(ip.val))
-						case ctaIPv4Dst, ctaIPv6Dst:
-							c.Dst = net.IP(bytes.Clone(ip.val))
-						}
-					}
-				case ctaTupleProto:
-					for _, p := range nlAttrs(t.val) {
-						switch {
-						case p.typ == ctaProtoNum && len(p.val) == 1:
-							c.Proto = p.val[0]
-						case p.typ == ctaProtoSrcPort && len(p.val) == 2:
-							c.Sport = binary.BigEndian.Uint16(p.val)
-						case p.typ == ctaProtoDstPort && len(p.val) == 2:
-							c.Dport = binary.BigEndian.Uint16(p.val)
-						case (p.typ == ctaProtoICMPID || p.typ == ctaProtoICMPv6ID) && len(p.val) == 2:
-							c.ICMPID = binary.BigEndian.Uint16(p.val)
-						case (p.typ == ctaProtoICMPType || p.typ == ctaProtoICMPv6Type) && len(p.val) == 1:
-							c.ICMPType = p.val[0]
-						case (p.typ == ctaProtoICMPCode || p.typ == ctaProtoICMPv6Code) && len(p.val) == 1:
-							c.ICMPCode = p.val[0]
-						}
-					}
-				}
+			tp := parseKernelTuple(a.val)
+			c.Proto, c.Src, c.Dst, c.Sport, c.Dport = tp.proto, tp.src, tp.dst, tp.sport, tp.dport
+			c.ICMPID, c.ICMPType, c.ICMPCode = tp.icmpID, tp.icmpType, tp.icmpCd
+		case ctaTupleReply:
+			tp := parseKernelTuple(a.val)
+			c.ReplySrc, c.ReplyDst, c.ReplySport, c.ReplyDport = tp.src, tp.dst, tp.sport, tp.dport
+			c.ReplyICMPID = tp.icmpID
+		case ctaStatus:
+			if len(a.val) == 4 {
+				c.Status, c.HasStatus = binary.BigEndian.Uint32(a.val), true
 			}
 		case ctaProtoinfo:
 			for _, pi := range nlAttrs(a.val) {
