@@ -76,7 +76,7 @@ func TestNATDiff(t *testing.T) {
 	}
 	d.t = t
 	for _, kd := range natKnownDifferences {
-		if completed[kd.seq] && !seen[fmt.Sprintf("%s/%d", kd.seq, kd.pkt)] {
+		if completed[kd.seq] && !kd.mayAgree && !seen[fmt.Sprintf("%s/%d", kd.seq, kd.pkt)] {
 			t.Errorf("natKnownDifferences: %s packet %d no longer shows kernel %q / ebpfovs %q: update or remove the entry (%s)",
 				kd.seq, kd.pkt, kd.kernel, kd.ebpfovs, kd.reason)
 		}
@@ -271,6 +271,9 @@ func natDiffSequences() []natSequence {
 type natKnownDifference struct {
 	seq, kernel, ebpfovs, reason string
 	pkt                          int // from 1
+	// mayAgree: ebpfovs's random pick may happen to be the kernel's, so
+	// the entry may go unseen.
+	mayAgree bool
 }
 
 var natKnownDifferences = []natKnownDifference{
@@ -289,19 +292,22 @@ var natKnownDifferences = []natKnownDifference{
 		reason: "nf_nat first looks for a source already translated (find_appropriate_src, its bysource table): " +
 			"the same client address and port to another server get the same translated port while that tuple is " +
 			"free (endpoint-independent mapping). ebpfovs keeps no such table: each new connection searches the " +
-			"range afresh, so it gets a port of the range, likely another.",
+			"range afresh, so it gets a port of the range: another but for 1 time in 11.",
+		mayAgree: true,
 	},
 	{
 		seq: "snat-same-source-two-servers", pkt: 3,
-		kernel:  "+trk+est+rpl+dnat out=10.2.0.1:53>10.1.0.1:33500 / udp 10.1.0.1:33500>10.2.0.1:53 reply 10.2.0.1:53>10.0.0.100:$1 SRC_NAT, udp 10.1.0.1:33500>10.2.0.1:54 reply 10.2.0.1:54>10.0.0.100:$1 SRC_NAT",
-		ebpfovs: "+trk+est+rpl+dnat out=10.2.0.1:53>10.1.0.1:33500 / udp 10.1.0.1:33500>10.2.0.1:53 reply 10.2.0.1:53>10.0.0.100:$1 SRC_NAT, udp 10.1.0.1:33500>10.2.0.1:54 reply 10.2.0.1:54>10.0.0.100:$2 SRC_NAT",
-		reason:  "The table of packet 2's difference (find_appropriate_src).",
+		kernel:   "+trk+est+rpl+dnat out=10.2.0.1:53>10.1.0.1:33500 / udp 10.1.0.1:33500>10.2.0.1:53 reply 10.2.0.1:53>10.0.0.100:$1 SRC_NAT, udp 10.1.0.1:33500>10.2.0.1:54 reply 10.2.0.1:54>10.0.0.100:$1 SRC_NAT",
+		ebpfovs:  "+trk+est+rpl+dnat out=10.2.0.1:53>10.1.0.1:33500 / udp 10.1.0.1:33500>10.2.0.1:53 reply 10.2.0.1:53>10.0.0.100:$1 SRC_NAT, udp 10.1.0.1:33500>10.2.0.1:54 reply 10.2.0.1:54>10.0.0.100:$2 SRC_NAT",
+		reason:   "The table of packet 2's difference (find_appropriate_src).",
+		mayAgree: true,
 	},
 	{
 		seq: "snat-same-source-two-servers", pkt: 4,
-		kernel:  "+trk+est+rpl+dnat out=10.2.0.1:54>10.1.0.1:33500 / udp 10.1.0.1:33500>10.2.0.1:53 reply 10.2.0.1:53>10.0.0.100:$1 SRC_NAT, udp 10.1.0.1:33500>10.2.0.1:54 reply 10.2.0.1:54>10.0.0.100:$1 SRC_NAT",
-		ebpfovs: "+trk+est+rpl+dnat out=10.2.0.1:54>10.1.0.1:33500 / udp 10.1.0.1:33500>10.2.0.1:53 reply 10.2.0.1:53>10.0.0.100:$1 SRC_NAT, udp 10.1.0.1:33500>10.2.0.1:54 reply 10.2.0.1:54>10.0.0.100:$2 SRC_NAT",
-		reason:  "The table of packet 2's difference (find_appropriate_src).",
+		kernel:   "+trk+est+rpl+dnat out=10.2.0.1:54>10.1.0.1:33500 / udp 10.1.0.1:33500>10.2.0.1:53 reply 10.2.0.1:53>10.0.0.100:$1 SRC_NAT, udp 10.1.0.1:33500>10.2.0.1:54 reply 10.2.0.1:54>10.0.0.100:$1 SRC_NAT",
+		ebpfovs:  "+trk+est+rpl+dnat out=10.2.0.1:54>10.1.0.1:33500 / udp 10.1.0.1:33500>10.2.0.1:53 reply 10.2.0.1:53>10.0.0.100:$1 SRC_NAT, udp 10.1.0.1:33500>10.2.0.1:54 reply 10.2.0.1:54>10.0.0.100:$2 SRC_NAT",
+		reason:   "The table of packet 2's difference (find_appropriate_src).",
+		mayAgree: true,
 	},
 	// The DNAT's translated reply tuple is the direct connection's:
 	// nf_nat then gives the source a new port (the null binding it makes
