@@ -67,7 +67,8 @@ struct nat_search {
 	__u32 slot;
 };
 
-enum { NAT_SEARCHING = 0, NAT_FOUND, NAT_NONE, NAT_FAILED };
+/* NAT_FAILED: no free tuple; NAT_ERROR: the table refused the key (full). */
+enum { NAT_SEARCHING = 0, NAT_FOUND, NAT_NONE, NAT_FAILED, NAT_ERROR };
 
 /* Try port p (host order) for the reply key: written into the entry, then
  * inserted. Returns 1 (stop) once done, 0 when the tuple is taken. */
@@ -85,7 +86,7 @@ static __always_inline long nat_try_port(struct nat_search *s, __u32 p)
 	slot = s->slot;
 	e = bpf_map_lookup_elem(&ct_slots, &slot);
 	if (!e) {
-		s->done = NAT_FAILED;
+		s->done = NAT_ERROR;
 		return 1;
 	}
 	/* Canonical order, as ct_build_key: the lower address (then port) is a. */
@@ -107,18 +108,13 @@ static __always_inline long nat_try_port(struct nat_search *s, __u32 p)
 	err = (int)bpf_map_update_elem(&conntrack, &e->nat_key, &s->ref, BPF_NOEXIST);
 	if (err == -EEXIST)
 		return 0; /* taken: the next port */
-	s->done = err ? NAT_FAILED : NAT_FOUND;
+	s->done = err ? NAT_ERROR : NAT_FOUND;
 	s->port = p;
 	return 1;
 }
 
-/*
- * bpf_loop callback: one try of the search. It reads neither its index
- * nor a value the caller set to a constant: Linux 6.1 verifies a callback
- * once, with the index as 0 and the context as the caller left it, and
- * drops as dead the branches that state does not take -- which here were
- * every try after the first.
- */
+/* bpf_loop callback: one try of the search, in rounds as nf_nat's (the
+ * original port was tried before the loop). */
 static long nat_try(__u32 i, struct nat_search *s)
 {
 	__u32 p;
@@ -296,7 +292,7 @@ __noinline long ct_insert_nat(struct ct_result *res, struct ct_entry *ne)
 		e->gen++; /* no key points at it: retire the gen anyway */
 		ct_release(e, seq);
 		ct_slot_give(s.slot);
-		return -EADDRNOTAVAIL;
+		return s.done == NAT_ERROR ? -ENOSPC : -EADDRNOTAVAIL;
 	}
 	err = (int)bpf_map_update_elem(&conntrack, &e->okey, &s.ref, BPF_NOEXIST);
 	if (err) {
