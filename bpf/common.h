@@ -430,7 +430,12 @@ struct emc_entry {
 	__u8 nout;
 	__u8 nflows;
 	__u8 nmiss;        /* table misses the walk counted */
-	__u8 pad;
+	__u8 nat_op;       /* has_ct with nat: the translation the walk applied (ct_result's
+	                    * nat_op, nat_addr, nat_port): a hit applies it again, and only
+	                    * if conntrack gives the same one */
+	__be16 nat_port;
+	__u16 pad;
+	__be32 nat_addr[4];
 	__u32 out[EMC_OUTS];   /* OpenFlow ports, in output order */
 	__u32 flows[EMC_FLOWS];
 	struct emc_ct_hint hint; /* has_ct: the last connection it tracked */

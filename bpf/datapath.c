@@ -354,13 +354,17 @@ static __always_inline int emc_replay(struct __sk_buff *skb, struct pkt_ctx *c,
 		 * conntrack proper, and the entry remembers what it found (the
 		 * cache is per CPU: plain writes). */
 		flags = e->ct_flags | (c->liberal ? CT_LIBERAL : 0);
-		if (!emc_hint_match(&e->hint, c) ||
+		/* A NATed connection's translation comes from conntrack proper
+		 * (the slot path does not work it out). */
+		if ((flags & CT_NAT) || !emc_hint_match(&e->hint, c) ||
 		    !ct_execute_ref(&c->key, &c->pi, &c->ct, &e->hint, flags)) {
 			ct_execute(&c->key, &c->pi, &c->ct, e->zone, flags);
 			emc_hint_note(&e->hint, c);
 		}
 		if (!emc_ct_same(c, e))
 			return -1;
+		if (e->nat_op)
+			set_nat(skb, c); /* before the outputs, as the walk did */
 	}
 	/* What the walk counted -- its flows, table misses, rx (or
 	 * rx_dropped), tx, emc_hits, packets -- the entry counts, and emc_fold() adds

@@ -249,10 +249,12 @@ type DatapathEmcEntry struct {
 	Nout    uint8
 	Nflows  uint8
 	Nmiss   uint8
-	Pad     uint8
+	NatOp   uint8
+	NatPort uint16
+	Pad     uint16
+	NatAddr [4]uint32
 	Out     [4]uint32
 	Flows   [4]uint32
-	_       [4]byte
 	Hint    struct {
 		_     structs.HostLayout
 		Addrs uint64

@@ -144,6 +144,20 @@ static __always_inline void emc_note_action(struct pkt_ctx *c)
 		if (!c->emc.e.has_ct && !(a->flags & CT_COMMIT))
 			return; /* emc_note_ct records it once it has run */
 		break;
+	case ACT_NAT:
+		/* Right after the walk's one ct(nat), which worked out the
+		 * translation: the hit applies it again (emc_replay). */
+		if (c->emc.e.has_ct && (c->emc.e.ct_flags & CT_NAT) && !c->emc.e.nat_op &&
+		    !c->ct.natted && !c->ct.nat_related) {
+			c->emc.e.nat_op = c->ct.nat_op;
+			c->emc.e.nat_port = c->ct.nat_port;
+			__builtin_memcpy(c->emc.e.nat_addr, c->ct.nat_addr, 16);
+			if (c->ct.nat_op)
+				return;
+		}
+		break;
+	case ACT_CT_END: /* the fork: the replay does not walk */
+		return;
 	}
 	c->emc.ok = 0;
 }
@@ -190,17 +204,23 @@ static __always_inline void emc_note_ct(struct pkt_ctx *c)
 	emc_hint_note(&c->emc.e.hint, c);
 	c->emc.e.has_ct = 1;
 	c->emc.e.zone = c->ct.zone;
-	c->emc.e.ct_flags = c->act.flags & CT_FORCE;
+	c->emc.e.ct_flags = c->act.flags & (CT_FORCE | CT_NAT);
+	c->emc.e.nat_op = 0;
 	c->emc.e.ct_state = c->ct.ct_state;
 	c->emc.e.ct_mark = c->ct.mark;
 	__builtin_memcpy(c->emc.e.ct_label, c->ct.labels, 16);
 }
 
-/* Whether the ct() a hit replayed gave what the entry was stored with. */
+/* Whether the ct() a hit replayed gave what the entry was stored with:
+ * its result, and with nat the same translation. */
 static __always_inline int emc_ct_same(const struct pkt_ctx *c, const struct emc_entry *e)
 {
 	const __u32 *l = (const __u32 *)c->ct.labels;
 
+	if (e->nat_op && (c->ct.nat_op != e->nat_op || c->ct.nat_port != e->nat_port ||
+			  c->ct.nat_addr[0] != e->nat_addr[0] || c->ct.nat_addr[1] != e->nat_addr[1] ||
+			  c->ct.nat_addr[2] != e->nat_addr[2] || c->ct.nat_addr[3] != e->nat_addr[3]))
+		return 0;
 	return c->ct.ct_state == e->ct_state && c->ct.mark == e->ct_mark &&
 	       l[0] == e->ct_label[0] && l[1] == e->ct_label[1] &&
 	       l[2] == e->ct_label[2] && l[3] == e->ct_label[3];

@@ -11,6 +11,7 @@ import (
 	"github.com/ebpfovs/ebpfovs/dpctl"
 	"github.com/ebpfovs/ebpfovs/loader"
 	"github.com/ebpfovs/ebpfovs/testenv"
+	"golang.org/x/sys/unix"
 )
 
 // natTuple is an IPv4 frame's addresses and ports (ICMP: the echo
@@ -404,5 +405,80 @@ func TestNATIPv6(t *testing.T) {
 		Proto: "icmp6", ICMPType: 128, ICMPID: 4242, ICMPSeq: 1})
 	if o, _ := run(1, 2, echo); o.src != "2001:db8:ff::100" || o.sport < 7000 || o.sport > 7001 {
 		t.Fatalf("the echo left as %+v, want from 2001:db8:ff::100, id in 7000-7001", o)
+	}
+}
+
+// TestNATExactMatchCache: a NATed connection's packets are carried by the
+// exact-match cache (tc_ingress) once its walk is stored, translated as
+// the walk translated them, checksums right; a hit whose connection now
+// gives another translation takes the walk.
+func TestNATExactMatchCache(t *testing.T) {
+	d := newDP(t)
+	d.setFlows(
+		"table=0, priority=10, in_port=p1, tcp, ct_state=-trk, actions=ct(table=1,nat)",
+		"table=0, priority=10, in_port=p2, tcp, ct_state=-trk, actions=ct(table=1,nat)",
+		"table=1, priority=10, in_port=p1, tcp, ct_state=+trk+new, actions=ct(commit,nat(src=10.0.0.100:30000-30009)),p2",
+		"table=1, priority=10, in_port=p1, tcp, ct_state=+trk+est, actions=p2",
+		"table=1, priority=10, in_port=p2, tcp, ct_state=+trk+est, actions=p1",
+	)
+	once := func(in uint32, frame []byte) natTuple {
+		t.Helper()
+		var verdict uint32
+		var out []byte
+		err := d.ns.Do(func() (err error) {
+			var old, cpu0 unix.CPUSet
+			if err := unix.SchedGetaffinity(0, &old); err != nil {
+				return err
+			}
+			cpu0.Set(0)
+			if err := unix.SchedSetaffinity(0, &cpu0); err != nil {
+				return err
+			}
+			defer unix.SchedSetaffinity(0, &old)
+			verdict, out, err = d.b.RunIngressOnce(frame, d.ifindex[in])
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if verdict != tcActRedirect {
+			t.Fatalf("verdict %d", verdict)
+		}
+		if err := testenv.VerifyChecksums(out); err != nil {
+			t.Fatalf("checksums: %v", err)
+		}
+		return frameTuple(t, out)
+	}
+	seg := func(fromVM1 bool, flags string, port uint16) []byte {
+		s := testenv.PacketSpec{SrcMAC: mac1, DstMAC: mac2, SrcIP: ip1, DstIP: ip2, Proto: "tcp", SrcPort: 41000, DstPort: 80, TCPFlags: flags, Seq: 1000, Ack: 5001}
+		if !fromVM1 {
+			s = testenv.PacketSpec{SrcMAC: mac2, DstMAC: mac1, SrcIP: ip2, DstIP: net.ParseIP("10.0.0.100").To4(), Proto: "tcp", SrcPort: 80, DstPort: port, TCPFlags: flags, Seq: 5000, Ack: 1001}
+		}
+		if flags == "S" {
+			s.Ack = 0
+		}
+		return testenv.Build(s)
+	}
+	out := once(1, seg(true, "S", 0))
+	port := out.sport
+	if out.src != "10.0.0.100" || port < 30000 || port > 30009 {
+		t.Fatalf("SYN left as %+v", out)
+	}
+	if back := once(2, seg(false, "SA", port)); back.dst != ip1.String() || back.dport != 41000 {
+		t.Fatalf("SYN-ACK came back as %+v", back)
+	}
+	// Established both ways: the first of each direction is stored, the
+	// next ones are hits, and each is translated as the walk did.
+	for i := 0; i < 3; i++ {
+		hits := d.counter("emc_hits")
+		if o := once(1, seg(true, "A", 0)); o.src != "10.0.0.100" || o.sport != port {
+			t.Fatalf("ACK %d left as %+v", i, o)
+		}
+		if b := once(2, seg(false, "A", port)); b.dst != ip1.String() || b.dport != 41000 {
+			t.Fatalf("ACK %d came back as %+v", i, b)
+		}
+		if got := d.counter("emc_hits") - hits; i > 0 && got != 2 {
+			t.Errorf("round %d: %d cache hits, want 2 (both directions replayed)", i, got)
+		}
 	}
 }

@@ -444,7 +444,7 @@ static __always_inline void set_nat_icmp_error(struct __sk_buff *skb, struct pkt
  * Then the packet is +snat or +dnat, and the zone's translation is done;
  * exec_action forks the ct(table=N)'s copy after it (actions.h).
  */
-static __always_inline void set_nat(struct __sk_buff *skb, struct pkt_ctx *c, const struct action *a)
+static __always_inline void set_nat(struct __sk_buff *skb, struct pkt_ctx *c)
 {
 	struct ct_result *r = &c->ct;
 	struct action x = {};

@@ -46,3 +46,22 @@ func timeRun(prog *ebpf.Program, frame []byte, ifindex int, repeat uint32) (time
 	}
 	return time.Since(start) / time.Duration(repeat), ret, nil
 }
+
+// RunIngressOnce runs frame once through the attached pipeline's entry
+// program (tc_ingress, the exact-match cache included, which tc_trace
+// never uses) and returns its verdict and the packet as it left it.
+func (b *Bridge) RunIngressOnce(frame []byte, ifindex int) (uint32, []byte, error) {
+	prog, err := loadPinnedProgram(b.dir, pinProgIngress)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer prog.Close()
+	out := make([]byte, len(frame)+256)
+	ctx := skbContext{IngressIfindex: uint32(ifindex), Ifindex: uint32(ifindex)}
+	opts := &ebpf.RunOptions{Data: frame, DataOut: out, Context: ctx}
+	ret, err := prog.Run(opts)
+	if err != nil {
+		return 0, nil, fmt.Errorf("run program: %w", err)
+	}
+	return ret, opts.DataOut, nil
+}
