@@ -18,9 +18,11 @@
  * expiry) and uses the entry only if ct_state, ct_mark and ct_label come out
  * as stored; otherwise the packet takes the full walk, which finds the
  * conntrack result already there (ct_result.done), as for a second ct() in
- * the same zone. Walks that did anything else -- NORMAL (the MAC table
- * changes), a rewrite, a commit, ct_clear, exit, a flow with a timeout, more than
- * EMC_OUTS outputs or EMC_FLOWS matches, a limit -- are not stored.
+ * the same zone. A ct(nat)'s translation is part of the result: stored,
+ * compared, and applied again on a hit. Walks that did anything else --
+ * NORMAL (the MAC table changes), another rewrite, a commit, ct_clear,
+ * exit, a flow with a timeout, more than EMC_OUTS outputs or EMC_FLOWS
+ * matches, a limit -- are not stored.
  *
  * Why this is exact: the walk up to its ct() is a function of the key and
  * the flow table, so a packet with the same key runs the same ct(), in the
