@@ -638,7 +638,7 @@ __noinline __u32 exec_action(struct __sk_buff *skb, struct pkt_ctx *c)
 		set_ip6(skb, c, a);
 		break;
 	case ACT_NAT:
-		set_nat(skb, c);
+		set_nat(skb, c, 1);
 		break;
 	}
 	return NO_TABLE;

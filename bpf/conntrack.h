@@ -304,7 +304,7 @@ __noinline int ct_execute(const struct flow_key *key, const struct pkt_info *pi,
 	if (pi->icmp_error && (key->nw_proto == IPPROTO_ICMP || key->nw_proto == IPPROTO_ICMPV6)) {
 		if (ct_related(key, pi, res, zone, &k))
 			goto invalid;
-		if ((flags & CT_NAT) && res->nat_related && !pi->is_ipv6)
+		if ((flags & CT_NAT) && res->nat_related)
 			ct_nat_result(res); /* the error about a NATed connection, translated */
 		return res->ct_state;
 	}

@@ -364,7 +364,7 @@ static __always_inline int emc_replay(struct __sk_buff *skb, struct pkt_ctx *c,
 		if (!emc_ct_same(c, e))
 			return -1;
 		if (e->nat_op)
-			set_nat(skb, c); /* before the outputs, as the walk did */
+			set_nat(skb, c, 0); /* before the outputs, as the walk did */
 	}
 	/* What the walk counted -- its flows, table misses, rx (or
 	 * rx_dropped), tx, emc_hits, packets -- the entry counts, and emc_fold() adds

@@ -281,7 +281,11 @@ func quoted(frame []byte) []byte { return append([]byte(nil), frame[14:]...) }
 // and L4 checksums, by wrapping it in an Ethernet header of its own.
 func innerOK(t *testing.T, frame []byte) natTuple {
 	t.Helper()
-	inner := append(append([]byte(nil), frame[:14]...), frame[14+20+8:]...)
+	hdr := 20
+	if binary.BigEndian.Uint16(frame[12:]) == 0x86dd {
+		hdr = 40
+	}
+	inner := append(append([]byte(nil), frame[:14]...), frame[14+hdr+8:]...)
 	if err := testenv.VerifyChecksums(inner); err != nil {
 		t.Fatalf("the quoted packet's checksums: %v", err)
 	}
@@ -480,5 +484,31 @@ func TestNATExactMatchCache(t *testing.T) {
 		if got := d.counter("emc_hits") - hits; i > 0 && got != 2 {
 			t.Errorf("round %d: %d cache hits, want 2 (both directions replayed)", i, got)
 		}
+	}
+}
+
+// TestNATICMPv6Error: an ICMPv6 error about a NATed IPv6 connection is
+// translated too: the outer destination (its checksum's pseudo-header
+// with it), the quoted packet's source and its UDP checksum.
+func TestNATICMPv6Error(t *testing.T) {
+	d := newDP(t)
+	d.setFlows(
+		"table=0, priority=10, in_port=p1, ipv6, actions=ct(commit,nat(src=[2001:db8:ff::100])),p2",
+		"table=0, priority=10, in_port=p2, ipv6, actions=ct(nat),p1",
+	)
+	u := testenv.Build(testenv.PacketSpec{SrcMAC: mac1, DstMAC: mac2, SrcIP: net.ParseIP("2001:db8::1"), DstIP: net.ParseIP("2001:db8::2"),
+		Proto: "udp", SrcPort: 4444, DstPort: 53, Payload: []byte("abcd")})
+	res := d.run(1, u)
+	if got := frameTuple(t, res.Packet); got.src != "2001:db8:ff::100" {
+		t.Fatalf("UDP left as %+v", got)
+	}
+	e := testenv.Build(testenv.PacketSpec{SrcMAC: mac2, DstMAC: mac1, SrcIP: net.ParseIP("2001:db8::2"), DstIP: net.ParseIP("2001:db8:ff::100"),
+		Proto: "icmp6", ICMPType: 1, ICMPCode: 4, Payload: append(make([]byte, 4), quoted(res.Packet)...)}) // the 4 unused bytes first
+	out, res := d.natRun(2, 1, e)
+	if out.src != "2001:db8::2" || out.dst != "2001:db8::1" {
+		t.Fatalf("the error left as %+v (ct_state %#x), want to 2001:db8::1", out, res.Trace.CtState)
+	}
+	if in := innerOK(t, res.Packet); in != (natTuple{src: "2001:db8::1", dst: "2001:db8::2", sport: 4444, dport: 53}) {
+		t.Fatalf("the quoted packet is %+v, want 2001:db8::1:4444's own", in)
 	}
 }

@@ -367,54 +367,36 @@ static __always_inline void icmp_payload_store(struct __sk_buff *skb, int icmp, 
 }
 
 /*
- * An ICMP error about a NATed connection (nf_nat_icmp_reply_translation):
- * the outer header takes the translation a packet of the error's
- * direction takes (its address only), and the quoted packet the same
- * change on its other side -- its address with the quoted IP header's
- * checksum, its port with a UDP (non-zero) or whole TCP header's
- * checksum -- and every change inside the payload is folded into the
- * ICMP checksum.
+ * The quoted packet's side of an ICMP error about a NATed connection:
+ * its address at aoff (nwords 32-bit words) and, for TCP and UDP, its
+ * port at poff become the translation's, with the quoted L4 checksum (a
+ * UDP one of 0 stays 0; TCP's only when the whole header is quoted, as
+ * nf_nat) -- plain replaces there: it is payload here, not this skb's
+ * checksum -- and each change folded into the ICMP checksum at icmp + 2.
  */
-static __always_inline void set_nat_icmp_error(struct __sk_buff *skb, struct pkt_ctx *c)
+static __always_inline void nat_quoted(struct __sk_buff *skb, struct pkt_ctx *c, int icmp,
+				       __u8 proto, int in4, int aoff, int poff, const int nwords)
 {
 	struct ct_result *r = &c->ct;
-	int l3 = ipv4_offset(skb), icmp, in3, in4, aoff, poff, coff = -1, cs;
-	__be32 old_a, new_a = r->nat_addr[0];
-	__be16 old_p, new_p = r->nat_port, old_c, new_c, old_ic, new_ic;
-	struct action x = {};
-	__u8 vihl, proto;
+	__be16 old_p, new_p = r->nat_port, old_c, new_c;
+	__be32 old_a;
+	int coff = -1, i;
 
-	if (l3 < 0)
-		return;
-	icmp = l4_offset(skb, l3);
-	if (icmp < 0)
-		return;
-	in3 = icmp + 8;
-	if (bpf_skb_load_bytes(skb, in3, &vihl, 1) || bpf_skb_load_bytes(skb, in3 + 9, &proto, 1))
-		return;
-	in4 = in3 + (vihl & 0x0f) * 4;
-	/* The outer header: as the error's direction is translated. */
-	x.flags = r->nat_op == NAT_R_DST ? SET_DST : SET_SRC;
-	x.arg = bpf_ntohl(new_a);
-	set_nw(skb, c, &x);
-	/* The quoted packet went the other way: its other side changes. */
-	aoff = in3 + (r->nat_op == NAT_R_DST ? 12 : 16);
-	poff = in4 + (r->nat_op == NAT_R_DST ? 0 : 2);
-	if (bpf_skb_load_bytes(skb, aoff, &old_a, 4) || bpf_skb_load_bytes(skb, in3 + 10, &old_ic, 2))
-		return;
 	if (proto == IPPROTO_UDP)
 		coff = in4 + 6;
 	else if (proto == IPPROTO_TCP && in4 + 20 <= (int)skb->len)
-		coff = in4 + 16; /* only a whole TCP header's, as nf_nat */
+		coff = in4 + 16;
 	if (coff >= 0 && bpf_skb_load_bytes(skb, coff, &old_c, 2))
 		coff = -1;
 	if (proto == IPPROTO_UDP && coff >= 0 && old_c == 0)
-		coff = -1; /* a UDP checksum of 0 stays 0 */
-	icmp_payload_store(skb, icmp, aoff, &old_a, &new_a, 4);
-	bpf_l3_csum_replace(skb, in3 + 10, old_a, new_a, 4);
-	if (bpf_skb_load_bytes(skb, in3 + 10, &new_ic, 2))
-		return;
-	bpf_l4_csum_replace(skb, icmp + 2, old_ic, new_ic, 2);
+		coff = -1;
+	for (i = 0; i < nwords; i++) {
+		if (bpf_skb_load_bytes(skb, aoff + 4 * i, &old_a, 4))
+			return;
+		icmp_payload_store(skb, icmp, aoff + 4 * i, &old_a, &r->nat_addr[i & 3], 4);
+		if (coff >= 0)
+			bpf_l3_csum_replace(skb, coff, old_a, r->nat_addr[i & 3], 4);
+	}
 	if (proto != IPPROTO_TCP && proto != IPPROTO_UDP)
 		return;
 	if (bpf_skb_load_bytes(skb, poff, &old_p, 2))
@@ -422,18 +404,71 @@ static __always_inline void set_nat_icmp_error(struct __sk_buff *skb, struct pkt
 	icmp_payload_store(skb, icmp, poff, &old_p, &new_p, 2);
 	if (coff < 0)
 		return;
-	/* The quoted L4 checksum: its pseudo-header's address, and the port
-	 * (plain replaces: it is payload here, not this skb's checksum). */
-	cs = coff;
-	bpf_l3_csum_replace(skb, cs, old_a, new_a, 4);
-	bpf_l3_csum_replace(skb, cs, old_p, new_p, 2);
-	if (bpf_skb_load_bytes(skb, cs, &new_c, 2))
+	bpf_l3_csum_replace(skb, coff, old_p, new_p, 2);
+	if (bpf_skb_load_bytes(skb, coff, &new_c, 2))
 		return;
 	if (proto == IPPROTO_UDP && new_c == 0) {
 		new_c = 0xffff; /* CSUM_MANGLED_0 */
-		bpf_skb_store_bytes(skb, cs, &new_c, 2, 0);
+		bpf_skb_store_bytes(skb, coff, &new_c, 2, 0);
 	}
 	bpf_l4_csum_replace(skb, icmp + 2, old_c, new_c, 2);
+}
+
+/*
+ * An ICMP or ICMPv6 error about a NATed connection
+ * (nf_nat_icmp_reply_translation): the outer header takes the
+ * translation a packet of the error's direction takes (its address
+ * only), and the quoted packet the same change on its other side
+ * (nat_quoted); IPv4's quoted header checksum follows its address.
+ * ICMPv6's checksum covers the outer addresses too: set_ip6 updates it.
+ */
+static __always_inline void set_nat_icmp_error(struct __sk_buff *skb, struct pkt_ctx *c)
+{
+	struct ct_result *r = &c->ct;
+	int l3, icmp, in3, in4, dst = r->nat_op == NAT_R_DST, i;
+	__be32 old_a, new_a = r->nat_addr[0];
+	__be16 old_ic, new_ic;
+	struct action x = {};
+	__u8 vihl, proto;
+
+	x.flags = dst ? SET_DST : SET_SRC;
+	if (c->pi.is_ipv6) {
+		l3 = l3_offset(skb, bpf_htons(ETH_P_IPV6));
+		icmp = l3 < 0 ? -1 : ipv6_l4_offset(skb, c, l3);
+		if (icmp < 0)
+			return;
+		in3 = icmp + 8;
+		if (bpf_skb_load_bytes(skb, in3 + 6, &proto, 1))
+			return;
+		for (i = 0; i < 4; i++) {
+			x.aux = IP6_AUX(i, 0, 32);
+			x.arg = bpf_ntohl(r->nat_addr[i & 3]);
+			set_ip6(skb, c, &x);
+		}
+		/* The quoted packet without extension headers (as parse reads it). */
+		in4 = in3 + 40;
+		nat_quoted(skb, c, icmp, proto, in4, in3 + (dst ? 8 : 24), in4 + (dst ? 0 : 2), 4);
+		return;
+	}
+	l3 = ipv4_offset(skb);
+	icmp = l3 < 0 ? -1 : l4_offset(skb, l3);
+	if (icmp < 0)
+		return;
+	in3 = icmp + 8;
+	if (bpf_skb_load_bytes(skb, in3, &vihl, 1) || bpf_skb_load_bytes(skb, in3 + 9, &proto, 1))
+		return;
+	in4 = in3 + (vihl & 0x0f) * 4;
+	x.arg = bpf_ntohl(new_a);
+	set_nw(skb, c, &x);
+	/* The quoted packet went the other way: its other side changes. */
+	if (bpf_skb_load_bytes(skb, in3 + (dst ? 12 : 16), &old_a, 4) ||
+	    bpf_skb_load_bytes(skb, in3 + 10, &old_ic, 2))
+		return;
+	nat_quoted(skb, c, icmp, proto, in4, in3 + (dst ? 12 : 16), in4 + (dst ? 0 : 2), 1);
+	bpf_l3_csum_replace(skb, in3 + 10, old_a, new_a, 4);
+	if (bpf_skb_load_bytes(skb, in3 + 10, &new_ic, 2))
+		return;
+	bpf_l4_csum_replace(skb, icmp + 2, old_ic, new_ic, 2);
 }
 
 /*
@@ -443,8 +478,10 @@ static __always_inline void set_nat_icmp_error(struct __sk_buff *skb, struct pkt
  * checksum's pseudo-header for the address; a UDP checksum of 0 stays 0).
  * Then the packet is +snat or +dnat, and the zone's translation is done;
  * exec_action forks the ct(table=N)'s copy after it (actions.h).
+ * related: the caller may meet an ICMP error (the walk; the cache stores
+ * none, so its replay leaves that code out).
  */
-static __always_inline void set_nat(struct __sk_buff *skb, struct pkt_ctx *c)
+static __always_inline void set_nat(struct __sk_buff *skb, struct pkt_ctx *c, const int related)
 {
 	struct ct_result *r = &c->ct;
 	struct action x = {};
@@ -453,7 +490,7 @@ static __always_inline void set_nat(struct __sk_buff *skb, struct pkt_ctx *c)
 
 	if (!r->nat_op || r->natted)
 		return;
-	if (r->nat_related) {
+	if (related && r->nat_related) {
 		set_nat_icmp_error(skb, c);
 		goto done;
 	}
