@@ -512,28 +512,42 @@ func (k *KernelCT) Send(fromClient bool, frame []byte) (KernelCTVerdict, error) 
 	case !errors.Is(err, os.ErrDeadlineExceeded):
 		return v, err
 	}
-	now, err := k.readCounters()
+	state, fwd, err := k.packetCounted("Send")
 	if err != nil {
 		return v, err
 	}
-	defer func() { k.counters = now }()
-	if d := now[kernelCTAll] - k.counters[kernelCTAll]; d != 1 {
-		return v, fmt.Errorf("KernelCT.Send: %d packets reached prerouting, want 1 (counters before %v, after %v)", d, k.counters, now)
+	if fwd != v.Forwarded {
+		return v, fmt.Errorf("KernelCT.Send: the forward hook counted the packet: %v, and the frame came out of %s: %v", fwd, out.Name, v.Forwarded)
 	}
-	if d := now[kernelCTForwardCnt] - k.counters[kernelCTForwardCnt]; (d == 1) != v.Forwarded {
-		return v, fmt.Errorf("KernelCT.Send: the forward hook counted %d packets, and the frame came out of %s: %v", d, out.Name, v.Forwarded)
+	v.Counter = state
+	return v, nil
+}
+
+// packetCounted reads the ruleset's counters after one packet went in
+// (they become the next call's "before"): exactly one packet reached
+// prerouting, and exactly one state counter moved, by one -- its name is
+// returned; fwd says whether the forward hook counted the packet.
+func (k *KernelCT) packetCounted(who string) (state string, fwd bool, err error) {
+	now, err := k.readCounters()
+	if err != nil {
+		return "", false, err
+	}
+	before := k.counters
+	k.counters = now
+	if d := now[kernelCTAll] - before[kernelCTAll]; d != 1 {
+		return "", false, fmt.Errorf("KernelCT.%s: %d packets reached prerouting, want 1 (counters before %v, after %v)", who, d, before, now)
 	}
 	var moved []string
 	for _, name := range kernelCTStates {
-		if now[name] != k.counters[name] {
-			moved = append(moved, fmt.Sprintf("%s+%d", name, now[name]-k.counters[name]))
-			v.Counter = name
+		if now[name] != before[name] {
+			moved = append(moved, fmt.Sprintf("%s+%d", name, now[name]-before[name]))
+			state = name
 		}
 	}
-	if len(moved) != 1 || now[v.Counter]-k.counters[v.Counter] != 1 {
-		return v, fmt.Errorf("KernelCT.Send: want exactly one state counter to move by one, got %v", moved)
+	if len(moved) != 1 || now[state]-before[state] != 1 {
+		return "", false, fmt.Errorf("KernelCT.%s: want exactly one state counter to move by one, got %v", who, moved)
 	}
-	return v, nil
+	return state, now[kernelCTForwardCnt] != before[kernelCTForwardCnt], nil
 }
 
 // The nat chains SetNAT creates in KernelCTTable: nf_nat's hooks, where
@@ -625,28 +639,15 @@ func (k *KernelCT) SendNAT(fromClient bool, frame []byte) (KernelCTNATVerdict, e
 	case !errors.Is(err, os.ErrDeadlineExceeded):
 		return v, err
 	}
-	now, err := k.readCounters()
+	state, fwd, err := k.packetCounted("SendNAT")
 	if err != nil {
 		return v, err
 	}
-	defer func() { k.counters = now }()
-	if d := now[kernelCTAll] - k.counters[kernelCTAll]; d != 1 {
-		return v, fmt.Errorf("KernelCT.SendNAT: %d packets reached prerouting, want 1 (counters before %v, after %v)", d, k.counters, now)
-	}
-	v.ForwardHook = now[kernelCTForwardCnt] != k.counters[kernelCTForwardCnt]
+	v.ForwardHook = fwd
 	if v.Out != nil && !v.ForwardHook {
 		return v, fmt.Errorf("KernelCT.SendNAT: the frame came out of %s without passing the forward hook", out.Name)
 	}
-	var moved []string
-	for _, name := range kernelCTStates {
-		if now[name] != k.counters[name] {
-			moved = append(moved, fmt.Sprintf("%s+%d", name, now[name]-k.counters[name]))
-			v.Counter = name
-		}
-	}
-	if len(moved) != 1 || now[v.Counter]-k.counters[v.Counter] != 1 {
-		return v, fmt.Errorf("KernelCT.SendNAT: want exactly one state counter to move by one, got %v", moved)
-	}
+	v.Counter = state
 	return v, nil
 }
 
