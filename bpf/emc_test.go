@@ -23,7 +23,19 @@ const (
 func (d *dp) ingress(in uint32, frame []byte) uint32 {
 	d.t.Helper()
 	var verdict uint32
-	err := d.ns.Do(func() (err error) {
+	d.onCPU0(func() (err error) {
+		_, verdict, err = d.b.RunIngress(frame, d.ifindex[in], 1)
+		return err
+	})
+	return verdict
+}
+
+// onCPU0 runs f in the bridge's namespace on CPU 0, failing the test on
+// its error: the exact-match cache is per CPU, and the scheduler may move
+// a thread between two runs.
+func (d *dp) onCPU0(f func() error) {
+	d.t.Helper()
+	err := d.ns.Do(func() error {
 		var old, cpu0 unix.CPUSet
 		if err := unix.SchedGetaffinity(0, &old); err != nil {
 			return err
@@ -33,13 +45,11 @@ func (d *dp) ingress(in uint32, frame []byte) uint32 {
 			return err
 		}
 		defer unix.SchedSetaffinity(0, &old)
-		_, verdict, err = d.b.RunIngress(frame, d.ifindex[in], 1)
-		return err
+		return f()
 	})
 	if err != nil {
 		d.t.Fatal(err)
 	}
-	return verdict
 }
 
 // flowPackets is n_packets by flow, in dump-flows order.

@@ -11,7 +11,6 @@ import (
 	"github.com/ebpfovs/ebpfovs/dpctl"
 	"github.com/ebpfovs/ebpfovs/loader"
 	"github.com/ebpfovs/ebpfovs/testenv"
-	"golang.org/x/sys/unix"
 )
 
 // natTuple is an IPv4 frame's addresses and ports (ICMP: the echo
@@ -429,22 +428,10 @@ func TestNATExactMatchCache(t *testing.T) {
 		t.Helper()
 		var verdict uint32
 		var out []byte
-		err := d.ns.Do(func() (err error) {
-			var old, cpu0 unix.CPUSet
-			if err := unix.SchedGetaffinity(0, &old); err != nil {
-				return err
-			}
-			cpu0.Set(0)
-			if err := unix.SchedSetaffinity(0, &cpu0); err != nil {
-				return err
-			}
-			defer unix.SchedSetaffinity(0, &old)
+		d.onCPU0(func() (err error) {
 			verdict, out, err = d.b.RunIngressOnce(frame, d.ifindex[in])
 			return err
 		})
-		if err != nil {
-			t.Fatal(err)
-		}
 		if verdict != tcActRedirect {
 			t.Fatalf("verdict %d", verdict)
 		}
