@@ -160,7 +160,7 @@ struct subtable {
  * holds GENERATIONS copies: index gen * MAX_TABLES + table. */
 struct table {
 	__u32 nsubtables;
-	__u32 emc;       /* EMC_TABLE only: 1 when the EMC may be used (emc.h) */
+	__u32 emc;       /* EMC_TABLE only: enum emc_shape (emc.h); 0: the EMC is off */
 	struct subtable st[MAX_SUBTABLES];
 	/* The flow_cache key of this table: the key words any of its masks
 	 * covers, masked by the union of its masks -- fields no flow looks at
@@ -238,6 +238,21 @@ enum vlan_op {
 	VLAN_SET_PCP = 2,
 	VLAN_STRIP   = 3,
 	VLAN_PUSH    = 4, /* a new outer tag, VID and PCP copied from the old one */
+};
+
+/*
+ * EMC_TABLE's table.emc: EMC_ON when the exact-match cache may be used,
+ * and which fields a ct(nat) rewrites no flow looks at, nor the
+ * connection's tuple (flowtable/shape.go). A hit may apply a connection's
+ * own translation there where the stored walk applied another's: the walk
+ * after it cannot have depended on the difference.
+ */
+enum emc_shape {
+	EMC_ON            = 0x01,
+	EMC_FREE_SRC_ADDR = 0x02,
+	EMC_FREE_SRC_PORT = 0x04,
+	EMC_FREE_DST_ADDR = 0x08, /* the SRC bits << 2 */
+	EMC_FREE_DST_PORT = 0x10,
 };
 
 /* action.flags of ACT_CT */

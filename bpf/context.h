@@ -101,7 +101,7 @@ struct emc_rec {
 	__u32 ok;          /* still storable */
 	__u32 idx;         /* the packet's slot */
 	__u32 nwords;      /* e.w[0..nwords) are the key; the rest are not looked at */
-	__u32 pad;
+	__u32 shape;       /* the generation's enum emc_shape */
 	struct emc_entry e;
 };
 

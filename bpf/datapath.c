@@ -69,6 +69,7 @@ const enum port_flag *unused_port_flag __attribute__((unused));
 const enum ct_count_index *unused_ct_count_index __attribute__((unused));
 const enum nat_flag *unused_nat_flag __attribute__((unused));
 const enum ct_nat *unused_ct_nat __attribute__((unused));
+const enum emc_shape *unused_emc_shape __attribute__((unused));
 
 static __always_inline void trace_lookup(struct pkt_ctx *c, __u32 table,
 					 int found, const struct flow_ref *ref)

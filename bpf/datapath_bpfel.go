@@ -268,6 +268,16 @@ type DatapathEmcEntry struct {
 	HitBytes   uint64
 }
 
+type DatapathEmcShape uint32
+
+const (
+	DatapathEmcShapeEMC_ON            DatapathEmcShape = 1
+	DatapathEmcShapeEMC_FREE_SRC_ADDR DatapathEmcShape = 2
+	DatapathEmcShapeEMC_FREE_SRC_PORT DatapathEmcShape = 4
+	DatapathEmcShapeEMC_FREE_DST_ADDR DatapathEmcShape = 8
+	DatapathEmcShapeEMC_FREE_DST_PORT DatapathEmcShape = 16
+)
+
 type DatapathFlowCounts struct {
 	_       structs.HostLayout
 	Packets uint64
@@ -575,7 +585,7 @@ type DatapathPktCtx struct {
 		Ok     uint32
 		Idx    uint32
 		Nwords uint32
-		Pad    uint32
+		Shape  uint32
 		E      DatapathEmcEntry
 	}
 }
@@ -755,6 +765,7 @@ const (
 	DatapathVarUnusedCtEntryFlag  = "unused_ct_entry_flag"
 	DatapathVarUnusedCtFlag       = "unused_ct_flag"
 	DatapathVarUnusedCtNat        = "unused_ct_nat"
+	DatapathVarUnusedEmcShape     = "unused_emc_shape"
 	DatapathVarUnusedGather       = "unused_gather"
 	DatapathVarUnusedLimit        = "unused_limit"
 	DatapathVarUnusedMaskWord     = "unused_mask_word"
@@ -869,6 +880,7 @@ type DatapathVariableSpecs struct {
 	UnusedCtEntryFlag  *ebpf.VariableSpec `ebpf:"unused_ct_entry_flag"`
 	UnusedCtFlag       *ebpf.VariableSpec `ebpf:"unused_ct_flag"`
 	UnusedCtNat        *ebpf.VariableSpec `ebpf:"unused_ct_nat"`
+	UnusedEmcShape     *ebpf.VariableSpec `ebpf:"unused_emc_shape"`
 	UnusedGather       *ebpf.VariableSpec `ebpf:"unused_gather"`
 	UnusedLimit        *ebpf.VariableSpec `ebpf:"unused_limit"`
 	UnusedMaskWord     *ebpf.VariableSpec `ebpf:"unused_mask_word"`
@@ -982,6 +994,7 @@ type DatapathVariables struct {
 	UnusedCtEntryFlag  *ebpf.Variable `ebpf:"unused_ct_entry_flag"`
 	UnusedCtFlag       *ebpf.Variable `ebpf:"unused_ct_flag"`
 	UnusedCtNat        *ebpf.Variable `ebpf:"unused_ct_nat"`
+	UnusedEmcShape     *ebpf.Variable `ebpf:"unused_emc_shape"`
 	UnusedGather       *ebpf.Variable `ebpf:"unused_gather"`
 	UnusedLimit        *ebpf.Variable `ebpf:"unused_limit"`
 	UnusedMaskWord     *ebpf.Variable `ebpf:"unused_mask_word"`

@@ -5,8 +5,10 @@
  * for the next packet with the same key, without a classifier lookup.
  *
  * Key: the ingress device, and the packet's key words that any flow of the
- * generation looks at, masked by the union of all its masks (the loader
- * writes that shape into tables[gen][EMC_TABLE]), plus pkt_mark. Fields no
+ * generation looks at or any action reads (a move's source...), masked by
+ * the union of all its masks and reads (the loader writes that shape into
+ * tables[gen][EMC_TABLE]), plus pkt_mark; a flow on the connection's
+ * tuple (ct_nw_src...) looks at the packet's addresses and ports. Fields no
  * flow looks at (TCP flags, TTL, ...) stay out, so one entry serves a
  * whole stream. The epoch ties an entry to one version of the flow table
  * and ports; the loader bumps it on every change.
@@ -19,7 +21,8 @@
  * as stored; otherwise the packet takes the full walk, which finds the
  * conntrack result already there (ct_result.done), as for a second ct() in
  * the same zone. A ct(nat)'s translation is part of the result: stored,
- * compared, and applied again on a hit. Walks that did anything else --
+ * compared where a flow looks at it (emc_ct_same), and the connection's
+ * own applied on a hit. Walks that did anything else --
  * NORMAL (the MAC table changes), another rewrite, a commit, ct_clear,
  * exit, a flow with a timeout, more than EMC_OUTS outputs or EMC_FLOWS
  * matches, a limit -- are not stored.
@@ -67,6 +70,7 @@ static __always_inline void emc_key(struct pkt_ctx *c, const struct bridge_confi
 	 * there all shared one slot (TestEMCSpread). */
 	h = ifindex * 0x9e3779b97f4a7c15ULL;
 	c->emc.nwords = shape->cache_nwords;
+	c->emc.shape = shape->emc;
 	for (w = 0; w < MAX_GATHER; w++) {
 		__u32 k = shape->cache_words[w];
 
@@ -214,15 +218,26 @@ static __always_inline void emc_note_ct(struct pkt_ctx *c)
 }
 
 /* Whether the ct() a hit replayed gave what the entry was stored with:
- * its result, and with nat the same translation. */
+ * its result, and with nat a translation of the same kind, the same in
+ * every field a flow looks at (emc_shape: a field no flow looks at may
+ * differ, and the hit applies the connection's own). */
 static __always_inline int emc_ct_same(const struct pkt_ctx *c, const struct emc_entry *e)
 {
 	const __u32 *l = (const __u32 *)c->ct.labels;
+	__u32 free = c->emc.shape;
 
-	if (e->nat_op && (c->ct.nat_op != e->nat_op || c->ct.nat_port != e->nat_port ||
-			  c->ct.nat_addr[0] != e->nat_addr[0] || c->ct.nat_addr[1] != e->nat_addr[1] ||
-			  c->ct.nat_addr[2] != e->nat_addr[2] || c->ct.nat_addr[3] != e->nat_addr[3]))
-		return 0;
+	if (e->nat_op) {
+		if (e->nat_op == NAT_R_DST)
+			free >>= 2; /* the DST bits, where the SRC ones were */
+		if (c->ct.nat_op != e->nat_op)
+			return 0;
+		if (!(free & EMC_FREE_SRC_PORT) && c->ct.nat_port != e->nat_port)
+			return 0;
+		if (!(free & EMC_FREE_SRC_ADDR) &&
+		    (c->ct.nat_addr[0] != e->nat_addr[0] || c->ct.nat_addr[1] != e->nat_addr[1] ||
+		     c->ct.nat_addr[2] != e->nat_addr[2] || c->ct.nat_addr[3] != e->nat_addr[3]))
+			return 0;
+	}
 	return c->ct.ct_state == e->ct_state && c->ct.mark == e->ct_mark &&
 	       l[0] == e->ct_label[0] && l[1] == e->ct_label[1] &&
 	       l[2] == e->ct_label[2] && l[3] == e->ct_label[3];

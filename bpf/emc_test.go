@@ -248,3 +248,57 @@ func TestEMCSpread(t *testing.T) {
 		})
 	}
 }
+
+// TestEMCActionReads: a field no flow matches but an action reads -- a
+// move's source, output:FIELD, ct(zone=FIELD) -- decides the walk, so it
+// is part of the key. (It was not: a packet to UDP port 10 replayed the
+// walk of one to port 9.)
+func TestEMCActionReads(t *testing.T) {
+	d := newDP(t)
+	udp := func(dport uint16) []byte {
+		return testenv.Build(testenv.PacketSpec{SrcMAC: mac1, DstMAC: mac2, SrcIP: ip1, DstIP: ip2, Proto: "udp", SrcPort: 7, DstPort: dport})
+	}
+	for _, flows := range [][]string{
+		{"table=0, priority=10, udp, actions=move:NXM_OF_UDP_DST[]->NXM_NX_REG0[0..15],resubmit(,1)",
+			"table=1, priority=10, reg0=3, actions=p3",
+			"table=1, priority=5, actions=p2"},
+		{"table=0, priority=10, udp, actions=output:NXM_OF_UDP_DST[0..3]"},
+		{"table=0, priority=10, udp, actions=ct(zone=NXM_OF_UDP_DST[],table=1)",
+			"table=1, priority=10, ct_zone=3, actions=p3",
+			"table=1, priority=5, actions=p2"},
+	} {
+		d.setFlows(flows...)
+		d.step(flows[0]+": first", 1, udp(3), 3, false)
+		d.step(flows[0]+": again", 1, udp(3), 3, true)
+		d.step(flows[0]+": another port", 1, udp(2), 2, false)
+		d.step(flows[0]+": another port, again", 1, udp(2), 2, true)
+	}
+}
+
+// TestEMCConntrackTuple: a flow on the connection's tuple (ct_tp_dst...)
+// looks at the packet's ports, though no flow matches them: a connection
+// to another port must not replay the walk of one to port 9.
+func TestEMCConntrackTuple(t *testing.T) {
+	d := newDP(t)
+	d.setFlows(
+		"table=0, priority=10, udp, ct_state=-trk, actions=ct(table=1)",
+		"table=1, priority=10, udp, ct_state=+trk+new, actions=ct(commit),p2",
+		"table=1, priority=10, udp, ct_state=+trk+est-rpl, ct_nw_proto=17, ct_tp_dst=9, actions=p3",
+		"table=1, priority=5, udp, ct_state=+trk+est-rpl, actions=p2",
+		"table=1, priority=5, udp, ct_state=+trk+est+rpl, actions=p1",
+	)
+	udp := func(dport uint16) []byte {
+		return testenv.Build(testenv.PacketSpec{SrcMAC: mac1, DstMAC: mac2, SrcIP: ip1, DstIP: ip2, Proto: "udp", SrcPort: 7, DstPort: dport})
+	}
+	reply := func(sport uint16) []byte {
+		return testenv.Build(testenv.PacketSpec{SrcMAC: mac2, DstMAC: mac1, SrcIP: ip2, DstIP: ip1, Proto: "udp", SrcPort: sport, DstPort: 7})
+	}
+	d.step("to 9: new", 1, udp(9), 2, false)
+	d.step("from 9: reply", 2, reply(9), 1, false)
+	d.step("to 9: established", 1, udp(9), 3, false)
+	d.step("to 9: established, again", 1, udp(9), 3, true)
+	d.step("to 10: new", 1, udp(10), 2, false)
+	d.step("from 10: reply", 2, reply(10), 1, false)
+	d.step("to 10: established", 1, udp(10), 2, false)
+	d.step("to 10: established, again", 1, udp(10), 2, true)
+}

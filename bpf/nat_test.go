@@ -440,8 +440,9 @@ func TestNATExactMatchCache(t *testing.T) {
 		}
 		return frameTuple(t, out)
 	}
+	vm1Port := uint16(41000)
 	seg := func(fromVM1 bool, flags string, port uint16) []byte {
-		s := testenv.PacketSpec{SrcMAC: mac1, DstMAC: mac2, SrcIP: ip1, DstIP: ip2, Proto: "tcp", SrcPort: 41000, DstPort: 80, TCPFlags: flags, Seq: 1000, Ack: 5001}
+		s := testenv.PacketSpec{SrcMAC: mac1, DstMAC: mac2, SrcIP: ip1, DstIP: ip2, Proto: "tcp", SrcPort: vm1Port, DstPort: 80, TCPFlags: flags, Seq: 1000, Ack: 5001}
 		if !fromVM1 {
 			s = testenv.PacketSpec{SrcMAC: mac2, DstMAC: mac1, SrcIP: ip2, DstIP: net.ParseIP("10.0.0.100").To4(), Proto: "tcp", SrcPort: 80, DstPort: port, TCPFlags: flags, Seq: 5000, Ack: 1001}
 		}
@@ -472,6 +473,74 @@ func TestNATExactMatchCache(t *testing.T) {
 			t.Errorf("round %d: %d cache hits, want 2 (both directions replayed)", i, got)
 		}
 	}
+
+	// A second connection gets another port, which no flow looks at: its
+	// packets replay the first one's walks, each with its own translation.
+	vm1Port = 41001
+	out2 := once(1, seg(true, "S", 0))
+	if out2.src != "10.0.0.100" || out2.sport == port || out2.sport < 30000 || out2.sport > 30009 {
+		t.Fatalf("second SYN left as %+v (first: port %d)", out2, port)
+	}
+	hits := d.counter("emc_hits")
+	if back := once(2, seg(false, "SA", out2.sport)); back.dst != ip1.String() || back.dport != 41001 {
+		t.Fatalf("second SYN-ACK came back as %+v", back)
+	}
+	for i := 0; i < 2; i++ {
+		if o := once(1, seg(true, "A", 0)); o.src != "10.0.0.100" || o.sport != out2.sport {
+			t.Fatalf("second connection's ACK %d left as %+v, want port %d", i, o, out2.sport)
+		}
+		if b := once(2, seg(false, "A", out2.sport)); b.dst != ip1.String() || b.dport != 41001 {
+			t.Fatalf("second connection's ACK %d came back as %+v", i, b)
+		}
+	}
+	if got := d.counter("emc_hits") - hits; got != 5 {
+		t.Errorf("second connection: %d cache hits, want 5 (every packet after its SYN)", got)
+	}
+}
+
+// TestNATExactMatchCacheKeyed: where a flow after the ct(nat) looks at a
+// field the translation writes, a connection translated otherwise there
+// takes its own walk. Two connections from one source, to destinations no
+// flow looks at, get different addresses of a range; a flow sends each
+// address out of its own port.
+func TestNATExactMatchCacheKeyed(t *testing.T) {
+	d := newDP(t)
+	d.setFlows(
+		"table=0, priority=10, udp, ct_state=-trk, actions=ct(table=1,nat)",
+		"table=1, priority=10, in_port=p1, udp, ct_state=+trk+new, actions=ct(commit,nat(src=10.0.0.100-10.0.0.101)),p2",
+		"table=1, priority=10, in_port=p1, udp, ct_state=+trk+est, nw_src=10.0.0.100, actions=p2",
+		"table=1, priority=10, in_port=p1, udp, ct_state=+trk+est, nw_src=10.0.0.101, actions=p3",
+		"table=1, priority=10, in_port=p2, udp, ct_state=+trk+est, actions=p1",
+	)
+	out := func(dst net.IP) []byte {
+		return testenv.Build(testenv.PacketSpec{SrcMAC: mac1, DstMAC: mac2, SrcIP: ip1, DstIP: dst, Proto: "udp", SrcPort: 4000, DstPort: 53})
+	}
+	// A destination for each address (the address is a hash of both),
+	// and a reply to each connection, which makes it established.
+	dsts := map[string]net.IP{}
+	for i := 2; i < 64 && len(dsts) < 2; i++ {
+		dst := net.IPv4(10, 0, 1, byte(i)).To4()
+		res := d.run(1, out(dst))
+		if res.Packet == nil {
+			t.Fatalf("to %s: dropped", dst)
+		}
+		nat := frameTuple(t, res.Packet)
+		if dsts[nat.src] != nil {
+			continue
+		}
+		dsts[nat.src] = dst
+		reply := testenv.Build(testenv.PacketSpec{SrcMAC: mac2, DstMAC: mac1, SrcIP: dst, DstIP: net.ParseIP(nat.src).To4(),
+			Proto: "udp", SrcPort: 53, DstPort: nat.sport})
+		d.step("reply from "+dst.String(), 2, reply, 1, false)
+	}
+	a, b := dsts["10.0.0.100"], dsts["10.0.0.101"]
+	if a == nil || b == nil {
+		t.Fatalf("no destinations mapped to each address: %v", dsts)
+	}
+	d.step("to .100's destination", 1, out(a), 2, false)
+	d.step("to .100's destination, again", 1, out(a), 2, true)
+	d.step("to .101's destination: the other address", 1, out(b), 3, false)
+	d.step("to .101's destination, again", 1, out(b), 3, true)
 }
 
 // TestNATICMPv6Error: an ICMPv6 error about a NATed IPv6 connection is

@@ -74,10 +74,12 @@ func Build(flows []Flow, gen, maxFlows uint32, held map[uint32]Mask) (*Image, er
 
 	subtables := map[uint32]map[uint32]uint32{} // table -> mask id -> max priority
 	unions := map[uint32]*keyBytes{}            // table -> the union of its masks
+	var reads keyBytes                          // the key bits actions read
 	compiled := make([]*Compiled, 0, len(flows))
 	for _, f := range flows {
 		compiled = append(compiled, f.Compiled)
 		img.Actions[f.ID+gen*maxFlows] = f.actions
+		actionReads(&f.actions, &reads)
 		id, err := maskID(f.mask)
 		if err != nil {
 			return nil, err
@@ -127,7 +129,7 @@ func Build(flows []Flow, gen, maxFlows uint32, held map[uint32]Mask) (*Image, er
 		// masked by their union; a table needing more words skips the cache.
 		setCacheShape(tbl, unions[t])
 	}
-	img.Tables[emcTable] = emcShape(unions)
+	img.Tables[emcTable] = emcShape(unions, &reads)
 	img.XDP = xdpFlag(gen, compiled)
 	return img, nil
 }

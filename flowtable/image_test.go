@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/ebpfovs/ebpfovs/bpf"
 )
 
 const testMaxFlows = 1024
@@ -71,8 +73,65 @@ func TestBuild(t *testing.T) {
 	if img.XDP != cfgXDPGen0<<1 {
 		t.Errorf("XDP bit %#x, want generation 1's (every flow fits XDP)", img.XDP)
 	}
-	if img.Tables[emcTable].Emc != 1 {
+	if img.Tables[emcTable].Emc&uint32(bpf.DatapathEmcShapeEMC_ON) == 0 {
 		t.Error("the exact-match cache is off for a table this small")
+	}
+}
+
+// TestBuildEMCShape: the exact-match cache's key holds what flows match,
+// what actions read and, for a flow on the connection's tuple, the
+// packet's addresses and ports; the shape says which fields a ct(nat)
+// writes no flow looks at.
+func TestBuildEMCShape(t *testing.T) {
+	const (
+		on      = uint32(bpf.DatapathEmcShapeEMC_ON)
+		srcAddr = uint32(bpf.DatapathEmcShapeEMC_FREE_SRC_ADDR)
+		srcPort = uint32(bpf.DatapathEmcShapeEMC_FREE_SRC_PORT)
+		dstAddr = uint32(bpf.DatapathEmcShapeEMC_FREE_DST_ADDR)
+		dstPort = uint32(bpf.DatapathEmcShapeEMC_FREE_DST_PORT)
+	)
+	for _, c := range []struct {
+		flows []string
+		words []string // fields the key must cover
+		emc   uint32
+	}{
+		{[]string{"ip, actions=ct(nat),output:1"}, nil, on | srcAddr | srcPort | dstAddr | dstPort},
+		{[]string{"ip, nw_src=10.0.0.1, actions=output:1", "ipv6, ipv6_dst=::1, actions=output:2"},
+			[]string{"nw_src", "ipv6_dst"}, on | srcPort | dstPort},
+		{[]string{"tcp, tp_dst=80, actions=output:1"}, []string{"tp_dst"}, on | srcAddr | srcPort | dstAddr},
+		{[]string{"udp, actions=move:NXM_OF_UDP_SRC[]->NXM_NX_REG0[0..15],output:1"}, []string{"tp_src"}, on | srcAddr | dstAddr | dstPort},
+		{[]string{"udp, actions=ct(zone=NXM_OF_IP_DST[0..15]),output:1"}, []string{"nw_dst"}, on | srcAddr | srcPort | dstPort},
+		{[]string{"ct_state=+trk+est, ct_nw_proto=6, ct_tp_dst=80, actions=output:1"}, []string{"tp_src", "tp_dst", "nw_proto"}, on},
+	} {
+		img := build(t, 0, nil, c.flows...)
+		shape := img.Tables[emcTable]
+		if shape.Emc != c.emc {
+			t.Errorf("%q: emc %#x, want %#x", c.flows, shape.Emc, c.emc)
+		}
+		covered := map[uint8]bool{}
+		for _, w := range shape.CacheWords[:shape.CacheNwords] {
+			covered[w] = true
+		}
+		for _, f := range c.words {
+			var off int
+			switch f {
+			case "nw_src":
+				off = slotNwSrc.off
+			case "ipv6_dst":
+				off = slotIPv6Dst.off
+			case "nw_dst":
+				off = slotNwDst.off
+			case "tp_src":
+				off = slotTpSrc.off
+			case "tp_dst":
+				off = slotTpDst.off
+			case "nw_proto":
+				off = slotNwProto.off
+			}
+			if !covered[uint8(off/8)] {
+				t.Errorf("%q: the cache key lacks %s (words %v)", c.flows, f, shape.CacheWords[:shape.CacheNwords])
+			}
+		}
 	}
 }
 
