@@ -405,6 +405,7 @@ __noinline int recirc_fork(struct pkt_ctx *c, __u32 table)
 		i = (c->recirc_head + c->recirc_n) & (MAX_RECIRC - 1);
 		r = &c->recirc[i];
 		ct_orig_tuple(c, c->ct.ct_state);
+		__builtin_memcpy(r->ct, &c->ct, sizeof(r->ct));
 		r->table = table;
 		r->ct_state = bpf_htonl(c->ct.ct_state);
 		r->ct_zone = bpf_htons(c->ct.zone);
@@ -428,9 +429,14 @@ __noinline int recirc_fork(struct pkt_ctx *c, __u32 table)
 static __always_inline __u32 recirc_resume(struct pkt_ctx *c)
 {
 	struct recirc *r = &c->recirc[c->recirc_head & (MAX_RECIRC - 1)];
+	const struct ct_result *saved = (const struct ct_result *)r->ct;
 
 	c->recirc_head++;
 	c->recirc_n--;
+	/* The result is still the copy's when the packet's last ct() ran in
+	 * its zone (a commit since then is the same connection's). */
+	if (!c->ct.done || c->ct.zone != saved->zone)
+		__builtin_memcpy(&c->ct, r->ct, sizeof(r->ct));
 	c->key.ct_state = r->ct_state;
 	c->key.ct_zone = r->ct_zone;
 	c->key.ct_mark = r->ct_mark;

@@ -112,6 +112,12 @@ struct emc_rec {
  * own fields are the packet's when the pass starts (one skb carries them).
  */
 struct recirc {
+	/* The ct()'s result, but for the new entry's scratch (ct_result.entry):
+	 * the copy's own, as OVS's recirculated clone keeps its skb's nfct. A
+	 * ct() of the packet in another zone since, or a ct_clear, replaced
+	 * c->ct; recirc_resume puts this back, so the copy's next ct() in its
+	 * zone reuses it (ct_execute) rather than tracking the packet again. */
+	__u8 ct[__builtin_offsetof(struct ct_result, entry)];
 	__u32 table;
 	__be32 ct_state;
 	__be64 metadata;

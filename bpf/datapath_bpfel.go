@@ -556,6 +556,7 @@ type DatapathPktCtx struct {
 	RecircN    uint32
 	Recirc     [4]struct {
 		_         structs.HostLayout
+		Ct        [176]uint8
 		Table     uint32
 		CtState   uint32
 		Metadata  uint64

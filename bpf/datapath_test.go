@@ -1945,3 +1945,32 @@ func TestConntrackOrigTuple(t *testing.T) {
 		}
 	})
 }
+
+// TestRecircOwnResult: each ct(table=N) copy keeps its own conntrack
+// result, as OVS's recirculated clone keeps its skb's connection: a ct()
+// of the copy in its zone reuses it, though the packet was tracked in
+// another zone since. (The copies shared one result, and each re-tracked
+// the packet: a connection counted 3 packets for 2.)
+func TestRecircOwnResult(t *testing.T) {
+	d := newDP(t)
+	d.setFlows(
+		"table=0, udp, ct_state=-trk, actions=ct(zone=1,table=1),ct(zone=2,table=2)",
+		"table=1, udp, ct_state=+trk, ct_zone=1, actions=ct(zone=1,commit),p2",
+		"table=2, udp, ct_state=+trk, ct_zone=2, actions=ct(zone=2,commit),p3",
+	)
+	frame := testenv.Build(testenv.PacketSpec{SrcMAC: mac1, DstMAC: mac2, SrcIP: ip1, DstIP: ip2, Proto: "udp", SrcPort: 5000, DstPort: 53})
+	for i := 0; i < 2; i++ {
+		if got := outPorts(&d.run(1, frame).Trace); !slices.Equal(got, []uint32{2, 3}) {
+			t.Fatalf("packet %d: out %v, want [2 3]", i, got)
+		}
+	}
+	conns := d.conns()
+	if len(conns) != 2 {
+		t.Fatalf("connections: %v", format(conns))
+	}
+	for _, c := range conns {
+		if c.Packets[0] != 2 {
+			t.Errorf("zone %d: %d packets, want 2 (each tracked once): %v", c.Zone, c.Packets[0], format(conns))
+		}
+	}
+}
