@@ -368,6 +368,14 @@ __noinline int ct_execute(const struct flow_key *key, const struct pkt_info *pi,
 		if (v == TCPV_INVALID || v == TCPV_REOPEN)
 			goto invalid;
 		if (v == TCPV_KILL && e && !dry) {
+			/* The packet that ends the connection is still its own,
+			 * translated as the others (nf_nat's RST to a SYN): the
+			 * translation is read before the connection goes. */
+			if (flags & CT_NAT) {
+				res->has_entry = 1;
+				res->ref = ref;
+				ct_nat_result(res);
+			}
 			ct_delete_ref(&k, &ref);
 			killed = 1;
 		}
@@ -416,7 +424,7 @@ __noinline int ct_execute(const struct flow_key *key, const struct pkt_info *pi,
 	res->has_entry = !killed;
 	res->ref = ref;
 	ct_result_of(res, e);
-	if (flags & CT_NAT)
+	if ((flags & CT_NAT) && !killed)
 		ct_nat_result(res);
 	return res->ct_state;
 

@@ -174,6 +174,44 @@ func TestNATSource(t *testing.T) {
 	}
 }
 
+// TestNATReset: a RST that is a connection's only reply -- a server's
+// closed port, or the client giving up before any answer -- ends it at
+// once (nf_conntrack's rule) and is translated like its other packets, in
+// either direction; both keys go with it. (It went out untranslated: the
+// connection was gone from the table before its translation was looked
+// up, so a client behind SNAT never saw the refusal, only timeouts.)
+func TestNATReset(t *testing.T) {
+	d := newDP(t)
+	d.setFlows(
+		"table=0, priority=10, in_port=p1, tcp, actions=ct(commit,nat(src=10.0.0.100:5000-5003)),p2",
+		"table=0, priority=10, in_port=p2, tcp, actions=ct(nat),p1",
+	)
+	nat := net.ParseIP("10.0.0.100").To4()
+	for i, fromVM1 := range []bool{false, true} {
+		sport := uint16(41000 + i)
+		fwd := func(flags string, seq, ack uint32) []byte {
+			return testenv.Build(testenv.PacketSpec{SrcMAC: mac1, DstMAC: mac2, SrcIP: ip1, DstIP: ip2, Proto: "tcp",
+				SrcPort: sport, DstPort: 80, TCPFlags: flags, Seq: seq, Ack: ack})
+		}
+		out, _ := d.natRun(1, 2, fwd("S", 1000, 0))
+		if fromVM1 {
+			if got, _ := d.natRun(1, 2, fwd("R", 1001, 0)); got != out {
+				t.Errorf("VM1's RST left as %+v, want as its SYN: %+v", got, out)
+			}
+		} else {
+			rst := testenv.Build(testenv.PacketSpec{SrcMAC: mac2, DstMAC: mac1, SrcIP: ip2, DstIP: nat, Proto: "tcp",
+				SrcPort: 80, DstPort: out.sport, TCPFlags: "RA", Seq: 0, Ack: 1001})
+			want := natTuple{src: ip2.String(), dst: ip1.String(), sport: 80, dport: sport}
+			if got, _ := d.natRun(2, 1, rst); got != want {
+				t.Errorf("the server's RST came back as %+v, want %+v", got, want)
+			}
+		}
+		if n := d.keysInTable(); n != 0 {
+			t.Errorf("RST from VM1 %v: %d keys left in the table, want 0: %v", fromVM1, n, format(d.conns()))
+		}
+	}
+}
+
 func contains(s, sub string) bool {
 	for i := 0; i+len(sub) <= len(s); i++ {
 		if s[i:i+len(sub)] == sub {

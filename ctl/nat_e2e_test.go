@@ -23,6 +23,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -494,5 +495,112 @@ func TestNATE2ESNATUDPAndPing(t *testing.T) {
 				t.Error("the internet host captured only one echo request from 10.0.0.100 of three")
 			}
 		})
+	}
+}
+
+// TestNATE2EICMPErrors: ICMP errors about SNATed connections reach the
+// VM's socket. UDP: the internet host's own kernel answers a datagram to
+// a closed port with port unreachable, to 10.0.0.100 and quoting the
+// translated datagram; the switch translates the error back (outer
+// destination, quoted source address and port, checksums), and VM 1's
+// connected socket reads ECONNREFUSED -- which its kernel reports only
+// for an error whose checksum is right and whose quoted packet is its
+// own datagram. TCP: a SYN to an address on the internet side that no
+// host owns is answered by a router's host unreachable (sent here from
+// the internet host's wire, quoting the SYN as it left the switch), and
+// VM 1's connect fails with EHOSTUNREACH. And a connection to a closed
+// port of the internet host is refused at once: its RST, the
+// connection's only reply, is translated back as it ends it.
+func TestNATE2EICMPErrorsAndResets(t *testing.T) {
+	l := newNATLab(t, false,
+		"priority=100, in_port=vnet1, ip, nw_dst=192.0.2.0/24, actions=ct(commit,nat(src=10.0.0.100:20000-20003)),vnet3",
+		"priority=100, in_port=vnet3, ip, nw_dst=10.0.0.100, actions=ct(nat),vnet1",
+	)
+	vm1, inet := l.vm1, l.inet
+	capInet := inet.OpenPacketSocket(t)
+	capVM1 := vm1.OpenPacketSocket(t)
+
+	u, err := vm1.DialUDPFrom(46300, net.JoinHostPort(natInetIP.String(), "9"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer u.Close()
+	send(t, u, "anyone?")
+	u.SetReadDeadline(time.Now().Add(passWait))
+	if _, err := u.Read(make([]byte, 64)); !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Fatalf("VM 1's UDP socket read %v, want ECONNREFUSED (the port unreachable, translated)", err)
+	}
+	checkICMPError(t, capVM1, vm1.IP, 3, 3, 17, 46300)
+
+	// TCP to 192.0.2.99, which the internet host does not own: it sees
+	// the SYN and drops it; the "router" answers.
+	unowned := net.IPv4(192, 0, 2, 99).To4()
+	vm1.NS.Run(t, "ip", "neigh", "replace", unowned.String(), "lladdr", inet.MAC.String(), "dev", vm1.Iface, "nud", "permanent")
+	dialed := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), passWait)
+		defer cancel()
+		c, err := vm1.DialTCPFrom(ctx, 46301, net.JoinHostPort(unowned.String(), "80"))
+		if err == nil {
+			c.Close()
+		}
+		dialed <- err
+	}()
+	syn, err := capInet.ReadMatching(passWait, false, func(c testenv.Captured) bool {
+		f := c.Data
+		return len(f) >= 14+20+20 && binary.BigEndian.Uint16(f[12:]) == 0x0800 && f[14+9] == 6 &&
+			net.IP(f[14+16:14+20]).Equal(unowned)
+	})
+	if err != nil {
+		t.Fatalf("the SYN did not reach the internet side: %v", err)
+	}
+	if src := net.IP(syn.Data[14+12 : 14+16]); !src.Equal(natSNATIP) {
+		t.Fatalf("the SYN left from %s, want 10.0.0.100", src)
+	}
+	hdr := int(syn.Data[14]&0x0f) * 4
+	errFrame := testenv.Build(testenv.PacketSpec{SrcMAC: inet.MAC, DstMAC: vm1.MAC, SrcIP: natInetIP, DstIP: natSNATIP,
+		Proto: "icmp", ICMPType: 3, ICMPCode: 1, Payload: syn.Data[14 : 14+hdr+8]})
+	if err := capInet.Send(errFrame); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-dialed; !errors.Is(err, syscall.EHOSTUNREACH) {
+		t.Fatalf("VM 1's connect: %v, want EHOSTUNREACH (the host unreachable, translated)", err)
+	}
+	checkICMPError(t, capVM1, vm1.IP, 3, 1, 6, 46301)
+
+	ctx, cancel := context.WithTimeout(context.Background(), passWait)
+	defer cancel()
+	c, err := vm1.DialTCPFrom(ctx, 46302, net.JoinHostPort(natInetIP.String(), "9"))
+	if err == nil {
+		c.Close()
+	}
+	if !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Fatalf("VM 1's connect to a closed port: %v, want ECONNREFUSED (the RST, translated)", err)
+	}
+}
+
+// checkICMPError finds the ICMP error of type and code that p (VM 1's
+// wire) received and checks it as translated back: to vm, quoting a
+// packet of proto from vm and sport, checksums whole.
+func checkICMPError(t *testing.T, p *testenv.PacketSocket, vm net.IP, typ, code, proto uint8, sport uint16) {
+	t.Helper()
+	c, err := p.ReadMatching(passWait, false, func(c testenv.Captured) bool {
+		f := c.Data
+		return len(f) >= 14+20+8+20+4 && binary.BigEndian.Uint16(f[12:]) == 0x0800 && f[14+9] == 1 &&
+			f[14+20] == typ && f[14+21] == code
+	})
+	if err != nil {
+		t.Fatalf("VM 1 received no ICMP error type %d code %d: %v", typ, code, err)
+	}
+	f := c.Data
+	if err := testenv.VerifyChecksums(f); err != nil {
+		t.Errorf("the ICMP error VM 1 received: %v", err)
+	}
+	in := f[14+20+8:]
+	if dst := net.IP(f[14+16 : 14+20]); !dst.Equal(vm) {
+		t.Errorf("the ICMP error went to %s, want %s", dst, vm)
+	}
+	if src, p, port := net.IP(in[12:16]), in[9], binary.BigEndian.Uint16(in[20:]); !src.Equal(vm) || p != proto || port != sport {
+		t.Errorf("the error quotes a packet of protocol %d from %s:%d, want %d from %s:%d", p, src, port, proto, vm, sport)
 	}
 }
