@@ -421,10 +421,15 @@ struct ct_ref {
  * connection's packet, in direction dir, as long as its slot still holds
  * it (ref.gen), and goes to the slot without the conntrack hash.
  */
+enum emc_hint_flag {
+	HINT_VALID   = 0x01,
+	HINT_VIA_NAT = 0x02, /* the packet found a NATed connection through its reply key (ct_nat_op) */
+};
+
 struct emc_ct_hint {
 	__u64 addrs;       /* the key's nw_src and nw_dst, as one word */
 	__u32 ports;       /* the key's tp_src and tp_dst */
-	__u8 valid;
+	__u8 valid;        /* enum emc_hint_flag */
 	__u8 dir;          /* CT_DIR_* */
 	__u16 zone;        /* the ct()'s */
 	struct ct_ref ref;

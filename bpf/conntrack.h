@@ -478,7 +478,8 @@ __noinline int ct_execute_ref_end(const struct flow_key *key, const struct pkt_i
  * holds another connection, the connection expired (ct_execute removes
  * it), or a SYN reopens it (tcp_packet returns REOPEN before it writes).
  * TCP over IPv4 only, never a commit, a dry run or a reply-direction
- * ct(force) (the cache stores no such walk).
+ * ct(force) (the cache stores no such walk); with ct(nat), the
+ * translation as ct_nat_result gives it.
  */
 __noinline int ct_execute_ref(const struct flow_key *key, const struct pkt_info *pi,
 			      struct ct_result *res, const struct emc_ct_hint *h, __u32 flags)
@@ -508,6 +509,17 @@ __noinline int ct_execute_ref(const struct flow_key *key, const struct pkt_info 
 	res->done = 1;
 	res->zone = zone;
 	res->ref = ref;
+	/* ct(nat): the hint's packet found the connection through the key
+	 * this one would (same addresses and ports): its translation is the
+	 * same. Worked out before a RST that ends the connection removes it. */
+	res->nat_op = 0;
+	res->natted = 0;
+	res->nat_related = 0;
+	res->nat_failed = 0;
+	res->nat_bit = 0;
+	res->via_nat = 0;
+	if ((flags & CT_NAT) && v != TCPV_INVALID)
+		ct_nat_op_via(res, e, h->valid & HINT_VIA_NAT);
 	if (v == TCPV_ACCEPT || v == TCPV_IGNORE) {
 		res->has_entry = 1;
 		ct_result_of(res, e);

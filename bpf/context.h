@@ -70,7 +70,8 @@ struct ct_result {
 	                      * packet's other endpoint changes too (set_nat_icmp_error) */
 	__u8 nat_failed;     /* ct(commit,nat(...)) found no free tuple: the packet is
 	                      * dropped, as nf_nat's clash at confirmation drops it */
-	__u8 pad3[3];
+	__u8 via_nat;        /* the NATed connection was found through its reply key */
+	__u8 pad3[2];
 	__be16 nat_port;
 	__u16 pad2;
 	__be32 nat_addr[4];  /* IPv4: [0] */

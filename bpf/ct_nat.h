@@ -337,16 +337,16 @@ static __always_inline __u8 ct_nat_dir(const struct ct_entry *e, const struct ct
  * back (through nat_key), takes the original endpoint back. Anything
  * else is already as it should be.
  */
-static __always_inline void ct_nat_op(struct ct_result *res, const struct ct_entry *e,
-				      const struct ct_key *k)
+static __always_inline void ct_nat_op_via(struct ct_result *res, const struct ct_entry *e,
+					  __u32 via_nat)
 {
-	__u32 snat = e->nat & CT_NAT_SRC, via_nat, use_a;
+	__u32 snat = e->nat & CT_NAT_SRC, use_a;
 	const struct ct_key *o = &e->okey;
 
 	res->nat_op = 0;
 	if (!e->nat || res->natted)
 		return;
-	via_nat = ct_key_eq(k, &e->nat_key);
+	res->via_nat = !!via_nat;
 	/* SNAT sets the source on the way out and the destination on the
 	 * way back; DNAT the other way round. */
 	res->nat_op = snat ? NAT_R_SRC : NAT_R_DST;
@@ -366,6 +366,13 @@ static __always_inline void ct_nat_op(struct ct_result *res, const struct ct_ent
 	use_a = !!(e->flags & CT_E_A_IS_ORIG) == !!snat;
 	__builtin_memcpy(res->nat_addr, use_a ? o->addr_a : o->addr_b, 16);
 	res->nat_port = use_a ? o->port_a : o->port_b;
+}
+
+/* ct_nat_op_via for the packet whose key k found the connection. */
+static __always_inline void ct_nat_op(struct ct_result *res, const struct ct_entry *e,
+				      const struct ct_key *k)
+{
+	ct_nat_op_via(res, e, ct_key_eq(k, &e->nat_key));
 }
 
 /*

@@ -355,9 +355,7 @@ static __always_inline int emc_replay(struct __sk_buff *skb, struct pkt_ctx *c,
 		 * conntrack proper, and the entry remembers what it found (the
 		 * cache is per CPU: plain writes). */
 		flags = e->ct_flags | (c->liberal ? CT_LIBERAL : 0);
-		/* A NATed connection's translation comes from conntrack proper
-		 * (the slot path does not work it out). */
-		if ((flags & CT_NAT) || !emc_hint_match(&e->hint, c) ||
+		if (!emc_hint_match(&e->hint, c) ||
 		    !ct_execute_ref(&c->key, &c->pi, &c->ct, &e->hint, flags)) {
 			ct_execute(&c->key, &c->pi, &c->ct, e->zone, flags);
 			emc_hint_note(&e->hint, c);

@@ -495,7 +495,8 @@ type DatapathPktCtx struct {
 		Natted     uint8
 		NatRelated uint8
 		NatFailed  uint8
-		Pad3       [3]uint8
+		ViaNat     uint8
+		Pad3       [2]uint8
 		NatPort    uint16
 		Pad2       uint16
 		NatAddr    [4]uint32

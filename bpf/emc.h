@@ -175,7 +175,8 @@ static __always_inline void emc_note_action(struct pkt_ctx *c)
  */
 static __always_inline void emc_hint_note(struct emc_ct_hint *h, const struct pkt_ctx *c)
 {
-	h->valid = c->ct.has_entry && c->pi.is_ipv4 && c->key.nw_proto == IPPROTO_TCP;
+	h->valid = c->ct.has_entry && c->pi.is_ipv4 && c->key.nw_proto == IPPROTO_TCP ?
+		   HINT_VALID | (c->ct.via_nat ? HINT_VIA_NAT : 0) : 0;
 	__builtin_memcpy(&h->addrs, &c->key.nw_src, 8);
 	__builtin_memcpy(&h->ports, &c->key.tp_src, 4);
 	h->dir = c->ct.dir;
