@@ -1,6 +1,7 @@
 package bpf_test
 
 import (
+	"encoding/binary"
 	"fmt"
 	"net"
 	"slices"
@@ -103,16 +104,20 @@ type natConnSpec struct {
 }
 
 // natStep is one packet of a sequence: of connection conn, from its
-// client or its server; TCP flags and data bytes.
+// client or its server; TCP flags and data bytes. icmpErr: the server's
+// host answers with an ICMP port unreachable that quotes the connection's
+// packet as it arrived there.
 type natStep struct {
 	conn       int
 	fromClient bool
 	flags      string
 	data       int
+	icmpErr    bool
 }
 
-func natC(conn int, flags string, n int) natStep { return natStep{conn, true, flags, n} }
-func natS(conn int, flags string, n int) natStep { return natStep{conn, false, flags, n} }
+func natC(conn int, flags string, n int) natStep { return natStep{conn, true, flags, n, false} }
+func natS(conn int, flags string, n int) natStep { return natStep{conn, false, flags, n, false} }
+func natErr(conn int) natStep                    { return natStep{conn: conn, icmpErr: true} }
 
 // natTCPOpen is the three-way handshake of connection conn.
 func natTCPOpen(conn int) []natStep {
@@ -263,6 +268,30 @@ func natDiffSequences() []natSequence {
 		conns:  []natConnSpec{udp(natClient, 33600, natServer, 53), udp(natOther, 33601, natServer, 53)},
 		steps:  []natStep{natC(0, "", 10), natC(1, "", 10), natS(0, "", 10), natS(1, "", 10)},
 		random: [2]uint16{20000, 20010},
+	}, {
+		name:        "snat-tcp-refused",
+		about:       "SNAT to 10.0.0.100:20000-20010: the server's RST, the connection's only reply, ends it and goes back translated",
+		postrouting: []string{snatL4},
+		flows:       snatFlows("src=10.0.0.100:20000-20010"),
+		conns:       []natConnSpec{tcp(natClient, 40400, natServer, 81)},
+		steps:       []natStep{natC(0, "S", 0), natS(0, "RA", 0), natC(0, "S", 0)},
+		random:      [2]uint16{20000, 20010},
+	}, {
+		name:        "snat-icmp-errors",
+		about:       "SNAT to 10.0.0.100:20000-20010: the server's port unreachable about a UDP datagram and about a SYN goes back translated, outer header and quoted packet (related)",
+		postrouting: []string{snatL4},
+		flows:       snatFlows("src=10.0.0.100:20000-20010"),
+		conns:       []natConnSpec{udp(natClient, 33600, natServer, 9), tcp(natOther, 40500, natServer, 81)},
+		steps:       []natStep{natC(0, "", 10), natErr(0), natC(1, "S", 0), natErr(1)},
+		random:      [2]uint16{20000, 20010},
+	}, {
+		name:       "dnat-icmp-error",
+		about:      "DNAT of 10.0.0.200:53 to 10.2.0.1:5353: the server's port unreachable comes back from the floating address, quoting the datagram as the client sent it",
+		prerouting: []string{"ip daddr 10.0.0.200 udp dport 53 dnat ip to 10.2.0.1:5353"},
+		flows: []string{"table=0, priority=10, in_port=p1, ip, nw_dst=10.0.0.200, actions=ct(commit,nat(dst=10.2.0.1:5353)),p2",
+			"table=0, priority=10, in_port=p2, ip, actions=ct(nat),p1"},
+		conns: []natConnSpec{udp(natClient, 33700, natFloating, 53)},
+		steps: []natStep{natC(0, "", 10), natErr(0)},
 	}}
 }
 
@@ -517,6 +546,15 @@ func natFrame(k *testenv.KernelCT, seq *natSequence, side *natSide, st natStep, 
 	if !ok {
 		return nil, false
 	}
+	if st.icmpErr {
+		// The quoted packet: the connection's as the server saw it, its
+		// IP header and first 8 bytes (RFC 792).
+		q := testenv.PacketSpec{Proto: c.proto, SrcIP: net.ParseIP(v.src).To4(), DstIP: net.ParseIP(v.dst).To4(),
+			SrcPort: v.sport, DstPort: v.dport, TCPFlags: "S", Payload: ctData(20)}
+		quoted := testenv.Build(q)[14 : 14+20+8]
+		e := testenv.PacketSpec{Proto: "icmp", IPID: id, SrcIP: q.DstIP, DstIP: q.SrcIP, ICMPType: 3, ICMPCode: 3, Payload: quoted}
+		return testenv.Build(k.ServerFrame(e)), true
+	}
 	spec.SrcIP, spec.DstIP = net.ParseIP(v.dst).To4(), net.ParseIP(v.src).To4()
 	spec.SrcPort, spec.DstPort = v.dport, v.sport
 	if c.proto == "icmp" {
@@ -589,6 +627,7 @@ func natDiffRun(t *testing.T, k *testenv.KernelCT, d *dp, n int, seq natSequence
 	tw := tabwriter.NewWriter(&table, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "%s: %s\n#\tpacket\tkernel\tkernel conntrack\tebpfovs\tebpfovs conntrack\t\n", seq.name, seq.about)
 	var failures []string
+	var kprev []natConnView // the kernel's table after the packet before
 	for i, st := range seq.steps {
 		pkt := i + 1
 		id := uint16(0x4000 + n*0x100 + i)
@@ -598,6 +637,9 @@ func natDiffRun(t *testing.T, k *testenv.KernelCT, d *dp, n int, seq natSequence
 			dir = "c>s"
 		}
 		desc := fmt.Sprintf("%s %d %s", dir, st.conn, c.proto)
+		if st.icmpErr {
+			desc = fmt.Sprintf("%s %d icmp port unreachable about %s", dir, st.conn, c.proto)
+		}
 		if st.flags != "" {
 			desc += " " + ctTCPFlags(st.flags)
 		}
@@ -615,8 +657,9 @@ func natDiffRun(t *testing.T, k *testenv.KernelCT, d *dp, n int, seq natSequence
 			}
 			kconns = natKernelConns(natKernelTable(t, k))
 			state := kv.CtState()
-			// The translation it underwent, from its connection's.
-			for _, kc := range kconns {
+			// The translation it underwent, from its connection's -- as
+			// the table held it before, if the packet ended it (a RST).
+			for _, kc := range append(slices.Clone(kconns), kprev...) {
 				if kc.orig.src == c.client.String() && kc.orig.sport == c.cport && kc.orig.dst == c.dst.String() &&
 					(c.proto == "icmp" || kc.orig.dport == c.dport) {
 					if kc.snat && st.fromClient || kc.dnat && !st.fromClient {
@@ -632,6 +675,7 @@ func natDiffRun(t *testing.T, k *testenv.KernelCT, d *dp, n int, seq natSequence
 			kconns = natKernelConns(natKernelTable(t, k))
 		}
 		kres += " / " + natConnsString(ks, kconns)
+		kprev = kconns
 
 		// ebpfovs.
 		eres := "not sent (the server saw no packet of the connection)"
@@ -700,6 +744,15 @@ func natOut(t *testing.T, side *natSide, st natStep, proto string, out []byte, w
 	}
 	if err := testenv.VerifyChecksums(out); err != nil {
 		t.Errorf("%s: the packet that came out: %v", who, err)
+	}
+	if st.icmpErr {
+		// The error's addresses and the tuple it quotes.
+		ip := out[14:]
+		in := ip[int(ip[0]&0x0f)*4+8:]
+		hl := int(in[0]&0x0f) * 4
+		q := natTuple{src: net.IP(in[12:16]).String(), dst: net.IP(in[16:20]).String(),
+			sport: binary.BigEndian.Uint16(in[hl:]), dport: binary.BigEndian.Uint16(in[hl+2:])}
+		return fmt.Sprintf("out=icmp %s>%s quoting %s", net.IP(ip[12:16]), net.IP(ip[16:20]), side.tuple(proto, q))
 	}
 	tp := frameTuple(t, out)
 	if st.fromClient {
