@@ -212,6 +212,48 @@ func TestNATReset(t *testing.T) {
 	}
 }
 
+// TestNATNothingLeftBehind: the other ways a connection goes take both
+// its keys too -- the datapath's own sweep when the table is at its
+// limit (ct-set-maxconns), and ct(force) replacing a connection seen the
+// other way round -- so no reply key, and no port, outlives it.
+func TestNATNothingLeftBehind(t *testing.T) {
+	d := newDP(t)
+	d.setFlows(
+		"table=0, priority=10, in_port=p1, udp, actions=ct(commit,nat(src=10.0.0.100:7000-7001)),p2",
+		"table=0, priority=10, in_port=p2, udp, actions=ct(commit,force),p1",
+	)
+	udp := func(sport uint16) []byte {
+		return testenv.Build(testenv.PacketSpec{SrcMAC: mac1, DstMAC: mac2, SrcIP: ip1, DstIP: ip2, Proto: "udp", SrcPort: sport, DstPort: 53})
+	}
+	if err := d.b.SetMaxConns(1); err != nil {
+		t.Fatal(err)
+	}
+	d.natRun(1, 2, udp(3000))
+	// Expired but still in the table; the next commit finds the table at
+	// its limit and sweeps it.
+	d.expireAll()
+	second, _ := d.natRun(1, 2, udp(3001))
+	if second.src != "10.0.0.100" {
+		t.Fatalf("the second connection left as %+v", second)
+	}
+	if n, conns := d.keysInTable(), d.conns(); n != 2 || len(conns) != 1 || conns[0].OrigSport != 3001 {
+		t.Fatalf("after the sweep: %d keys, connections %v; want 2 keys of the second connection only", n, format(conns))
+	}
+
+	// ct(force) from the server's side: the connection was committed the
+	// other way round, so it goes and a new one starts, without NAT.
+	if err := d.b.SetMaxConns(16); err != nil {
+		t.Fatal(err)
+	}
+	reply := testenv.Build(testenv.PacketSpec{SrcMAC: mac2, DstMAC: mac1, SrcIP: ip2, DstIP: net.ParseIP("10.0.0.100").To4(),
+		Proto: "udp", SrcPort: 53, DstPort: second.sport})
+	d.run(2, reply)
+	conns := d.conns()
+	if n := d.keysInTable(); n != 1 || len(conns) != 1 || conns[0].OrigSport != 53 {
+		t.Fatalf("after ct(force): %d keys, connections %v; want the server's new one alone (1 key)", n, format(conns))
+	}
+}
+
 func contains(s, sub string) bool {
 	for i := 0; i+len(sub) <= len(s); i++ {
 		if s[i:i+len(sub)] == sub {
