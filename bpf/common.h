@@ -664,6 +664,7 @@ enum counter {
 	CNT_CT_FLUSHED,     /* connections flush-conntrack removed in the kernel (ct_flush) */
 	CNT_STAGE_FAIL,     /* a tail call to the next stage failed (stages.h): dropped */
 	CNT_CT_NAT_FAIL,    /* commit refused: no free address and port in the nat() range (+inv) */
+	CNT_XDP_FAST,       /* packets XDP finished from the exact-match cache (xdp_fast) */
 	CNT_EMC_FOLD_SEQ,   /* odd while emc_fold() runs on this CPU: readers retry (not shown) */
 	CNT_MAX,
 };

@@ -100,15 +100,42 @@ static __always_inline int ct_related(const struct flow_key *k,
 	return 0;
 }
 
+/*
+ * Whether a packet of connection e in direction dir, with the flags ef
+ * it will leave, gets the result cache entry want stored: ct_result_of's
+ * ct_state, and e's mark and label. Called owning e.
+ */
+static __always_inline int ct_want_ok(const struct ct_entry *e, __u8 dir, __u8 ef,
+				      const struct emc_entry *want)
+{
+	__u32 state = dir == CT_DIR_REPLY ? CS_TRK | CS_EST | CS_RPL :
+		      CS_TRK | ((ef & CT_E_SEEN_REPLY) ? CS_EST : CS_NEW);
+	__u32 l[4];
+
+	__builtin_memcpy(l, e->labels, 16);
+	return state == want->ct_state && e->mark == want->ct_mark &&
+	       l[0] == want->ct_label[0] && l[1] == want->ct_label[1] &&
+	       l[2] == want->ct_label[2] && l[3] == want->ct_label[3];
+}
+
 /* An existing connection's TCP update, atomic as above. Returns TCPV_*,
  * or TCPV_GONE when the connection went before it could be owned. The
  * state machine works on the entry's tracking in place, as the kernel's
  * does; flags, expiry and counters are written only for accept and
- * ignore. */
+ * ignore.
+ *
+ * With want (XDP's fast path, ct_execute_expect), the update happens only
+ * if its result is want's -- accept or ignore, and the ct_state, mark and
+ * label the cache entry stored -- else nothing is written and it returns
+ * TCPV_DECLINED: the state machine then runs on a copy (res->tcp), which
+ * goes back into the entry only when accepted. Callers pass want as a
+ * constant NULL or not, so each gets only its own code. */
 static __always_inline int tcp_update(struct ct_entry *e, __u32 gen, struct ct_result *res,
 				      const struct pkt_info *pi, __u32 opts,
-				      __u32 zone, __u64 now, int dry, const int fast)
+				      __u32 zone, __u64 now, int dry, const int fast,
+				      const struct emc_entry *want)
 {
+	struct ct_tcp *t = want ? &res->tcp : &e->tcp;
 	__u64 seq;
 	__u8 ef, old;
 	int v;
@@ -119,20 +146,29 @@ static __always_inline int tcp_update(struct ct_entry *e, __u32 gen, struct ct_r
 	 * TCP sends it again. */
 	seq = ct_own(e);
 	if (!seq)
-		return TCPV_INVALID;
+		return want ? TCPV_DECLINED : TCPV_INVALID;
 	if (e->gen != gen) {
 		ct_release(e, seq);
 		return TCPV_GONE;
 	}
 	ef = e->flags;
 	old = e->tcp.state;
-	if (fast && tcp_fast_ack(&e->tcp, pi, res->dir == CT_DIR_REPLY))
+	if (want)
+		*t = e->tcp;
+	if (fast && tcp_fast_ack(t, pi, res->dir == CT_DIR_REPLY))
 		v = TCPV_ACCEPT;
 	else
-		v = tcp_packet(&e->tcp, pi, opts | TP_ENTRY |
+		v = tcp_packet(t, pi, opts | TP_ENTRY |
 			       (res->dir == CT_DIR_REPLY ? TP_REPLY : 0) |
 			       ((ef & CT_E_SEEN_REPLY) ? TP_SEENREPLY : 0) |
 			       ((ef & CT_E_ASSURED) ? TP_ASSURED : 0));
+	if (want) {
+		if ((v != TCPV_ACCEPT && v != TCPV_IGNORE) || !ct_want_ok(e, res->dir, ef, want)) {
+			ct_release(e, seq);
+			return TCPV_DECLINED;
+		}
+		e->tcp = *t;
+	}
 	if (v == TCPV_ACCEPT || v == TCPV_IGNORE) {
 		if (v == TCPV_ACCEPT && (ef & CT_E_SEEN_REPLY) && e->tcp.state == sES &&
 		    (old == sSR || old == sES))
@@ -160,14 +196,20 @@ static __always_inline int tcp_update(struct ct_entry *e, __u32 gen, struct ct_r
 
 /* Another protocol's update of an existing connection: SEEN_REPLY (the
  * only flag these set), expiry and counters, owned as TCP's. Returns 0,
- * or -1 when the connection went before it could be owned. */
+ * or -1 when the connection went before it could be owned. With want
+ * (as tcp_update's), -2 and nothing written unless the result is want's. */
 static __always_inline int ct_touch(struct ct_entry *e, __u32 gen, __u8 proto, __u8 dir,
-				    __u32 len, __u32 zone, __u64 now, int dry)
+				    __u32 len, __u32 zone, __u64 now, int dry,
+				    const struct emc_entry *want)
 {
 	__u64 seq = ct_owned(e, gen);
 
 	if (!seq)
 		return -1;
+	if (want && !ct_want_ok(e, dir, e->flags | (dir == CT_DIR_REPLY ? CT_E_SEEN_REPLY : 0), want)) {
+		ct_release(e, seq);
+		return -2;
+	}
 	if (dir == CT_DIR_REPLY)
 		e->flags |= CT_E_SEEN_REPLY;
 	e->expires_ns = now + ct_timeout_ns(proto, NULL, 0, e->flags, now - e->start_ns, zone);
@@ -354,7 +396,7 @@ __noinline int ct_execute(const struct flow_key *key, const struct pkt_info *pi,
 		int v;
 
 		/* An existing connection is updated (and written) here. */
-		v = e ? tcp_update(e, ref.gen, res, pi, opts, zone, now, dry, 0) :
+		v = e ? tcp_update(e, ref.gen, res, pi, opts, zone, now, dry, 0, NULL) :
 			tcp_packet(&res->tcp, pi, opts);
 		if (v == TCPV_REOPEN || v == TCPV_GONE) {
 			/* Kill the closed connection; the SYN starts a new one.
@@ -399,7 +441,7 @@ __noinline int ct_execute(const struct flow_key *key, const struct pkt_info *pi,
 
 	/* TCP updated the connection in tcp_update; the others do here. */
 	if (e && proto != IPPROTO_TCP &&
-	    ct_touch(e, ref.gen, proto, res->dir, pi->l3_len, zone, now, dry)) {
+	    ct_touch(e, ref.gen, proto, res->dir, pi->l3_len, zone, now, dry, NULL)) {
 		/* It went meanwhile: the packet is a new connection's. */
 		if ((proto == IPPROTO_ICMP || proto == IPPROTO_ICMPV6) &&
 		    icmp_reply_type(pi->icmp_type, proto == IPPROTO_ICMPV6) < 0)
@@ -503,7 +545,7 @@ __noinline int ct_execute_ref(const struct flow_key *key, const struct pkt_info 
 	if (e->expires_ns < now)
 		return 0;
 	res->dir = dir;
-	v = tcp_update(e, ref.gen, res, pi, (flags & CT_LIBERAL) ? TP_LIBERAL : 0, zone, now, 0, 1);
+	v = tcp_update(e, ref.gen, res, pi, (flags & CT_LIBERAL) ? TP_LIBERAL : 0, zone, now, 0, 1, NULL);
 	if (v == TCPV_GONE || v == TCPV_REOPEN)
 		return 0;
 	res->done = 1;
@@ -526,5 +568,76 @@ __noinline int ct_execute_ref(const struct flow_key *key, const struct pkt_info 
 		return 1;
 	}
 	ct_execute_ref_end(key, pi, res, zone, v);
+	return 1;
+}
+
+/*
+ * XDP's ct() for a cache hit (xdp_fast): the packet tracked as ct_execute
+ * tracks it, when that gives the result cache entry want stored -- or, if
+ * it would not, or would need more than a lookup and an update (a commit,
+ * NAT, force, an ICMP error, an invalid or expired packet, a SYN that
+ * reopens, a RST that kills), nothing changes at all and it returns 0:
+ * the packet goes on to TC untouched, which tracks it. Returns 1 with res
+ * as ct_execute leaves it. Global, as ct_execute.
+ */
+__noinline int ct_execute_expect(const struct flow_key *key, const struct pkt_info *pi,
+				 struct ct_result *res, const struct emc_entry *want, __u32 flags)
+{
+	__u32 opts = (flags & CT_LIBERAL) ? TP_LIBERAL : 0, zone;
+	struct ct_ref ref = {};
+	struct ct_entry *e;
+	struct ct_key k;
+	__u64 now;
+	__u8 proto;
+	int v, v6;
+
+	if (!key || !pi || !res || !want)
+		return 0;
+	if (pi->icmp_error || (flags & (CT_COMMIT | CT_FORCE | CT_NAT | CT_DRYRUN)))
+		return 0;
+	zone = want->zone;
+	__builtin_memset(res, 0, __builtin_offsetof(struct ct_result, tcp));
+	if (ct_build_key(key, pi, zone, &res->key, &res->pkt_is_a))
+		return 0;
+	proto = key->nw_proto;
+	v6 = proto == IPPROTO_ICMPV6;
+	k = res->key;
+	e = ct_find(&k, &ref);
+	now = dp_now();
+	res->zone = zone;
+	if (!e) {
+		/* No connection: a lookup, and nothing to update. */
+		if (proto == IPPROTO_TCP && tcp_packet(&res->tcp, pi, opts) != TCPV_ACCEPT)
+			return 0;
+		if ((proto == IPPROTO_ICMP || v6) && icmp_reply_type(pi->icmp_type, v6) < 0)
+			return 0;
+		if (want->ct_state != (CS_TRK | CS_NEW) || want->ct_mark ||
+		    (want->ct_label[0] | want->ct_label[1] | want->ct_label[2] | want->ct_label[3]))
+			return 0;
+		res->icmp_type = pi->icmp_type;
+		res->icmp_code = pi->icmp_code;
+		res->ct_state = CS_TRK | CS_NEW;
+		res->done = 1; /* only now: a declined packet's walk tracks it afresh */
+		return 1;
+	}
+	if (e->nat || e->expires_ns < now)
+		return 0;
+	res->dir = (res->pkt_is_a == !!(e->flags & CT_E_A_IS_ORIG)) ? CT_DIR_ORIG : CT_DIR_REPLY;
+	if (proto == IPPROTO_TCP) {
+		v = tcp_update(e, ref.gen, res, pi, opts, zone, now, 0, 1, want);
+		if (v != TCPV_ACCEPT && v != TCPV_IGNORE)
+			return 0;
+	} else {
+		if ((proto == IPPROTO_ICMP || v6) &&
+		    pi->icmp_type != (res->dir == CT_DIR_ORIG ? e->icmp_type :
+						icmp_reply_type(e->icmp_type, v6)))
+			return 0;
+		if (ct_touch(e, ref.gen, proto, res->dir, pi->l3_len, zone, now, 0, want))
+			return 0;
+	}
+	res->has_entry = 1;
+	res->ref = ref;
+	ct_result_of(res, e);
+	res->done = 1;
 	return 1;
 }

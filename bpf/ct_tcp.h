@@ -152,6 +152,7 @@ enum {
 	TCPV_REOPEN,   /* a SYN reopens a closed connection: kill it, track anew */
 	TCPV_KILL,     /* accepted, then the connection goes (a RST is its only reply) */
 	TCPV_GONE,     /* tcp_update: the connection went before the update could own it */
+	TCPV_DECLINED, /* tcp_update for XDP: not the expected result, nothing written */
 };
 
 /* tcp_packet() opts */

@@ -572,9 +572,10 @@ int ct_delete_keys(struct __sk_buff *skb)
 }
 
 /*
- * XDP mode (xdp.h): the same walk, run before an skb exists, for flow tables
- * whose actions XDP can carry out; otherwise the packet goes on to
- * tc_ingress, untouched and uncounted here. The entry stage.
+ * XDP mode (xdp.h): a cached walk replayed (xdp_fast), or the same walk,
+ * run before an skb exists, for flow tables whose actions XDP can carry
+ * out; otherwise the packet goes on to tc_ingress, untouched and
+ * uncounted here. The entry stage.
  */
 SEC("xdp")
 int xdp_ingress(struct xdp_md *ctx)
@@ -583,12 +584,25 @@ int xdp_ingress(struct xdp_md *ctx)
 	struct bridge_config *cfg;
 	struct pkt_ctx *c;
 
+	struct emc_entry *e;
+	int truncated, verdict;
+
 	port = bpf_map_lookup_elem(&port_by_ifindex, &ifindex);
 	cfg = bpf_map_lookup_elem(&config, &zero);
 	c = bpf_map_lookup_elem(&scratch, &zero);
 	if (!port || !cfg || !c)
 		return XDP_PASS;
 	ctx_init(c, cfg, *port, 0, 0);
+	truncated = parse_xdp(ctx, &c->key, &c->pi);
+	if (!truncated) {
+		emc_key(c, cfg, ifindex);
+		e = emc_find(c);
+		if (e) {
+			verdict = xdp_fast(c, e);
+			if (verdict >= 0)
+				return verdict; /* counted in packets by the entry */
+		}
+	}
 	ctx_walk(c, cfg);
 	if (!(cfg->flags & (c->gen ? CFG_XDP_GEN1 : CFG_XDP_GEN0))) {
 		count(CNT_XDP_TO_TC);
@@ -597,7 +611,7 @@ int xdp_ingress(struct xdp_md *ctx)
 	count(CNT_PACKETS);
 	count(CNT_XDP_PACKETS);
 
-	if (parse_xdp(ctx, &c->key, &c->pi))
+	if (truncated)
 		count(CNT_TRUNCATED);
 	count_rx(c);
 	stage_xdp(ctx, STAGE_WALK);
@@ -616,5 +630,8 @@ int xdp_walk(struct xdp_md *ctx)
 	if (walk(c, NULL, 1) == WALK_AGAIN)
 		stage_xdp(ctx, STAGE_WALK); /* returns only if it failed: the packet ends here */
 	count_rx_dropped(c);
+	/* Stored for the next packet of its key, as TC stores: xdp_fast or
+	 * TC's emc_replay carries it out. */
+	emc_store(c);
 	return finish_xdp(&c->out, c->pi.len);
 }

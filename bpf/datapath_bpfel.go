@@ -114,8 +114,9 @@ const (
 	DatapathCounterCNT_CT_FLUSHED    DatapathCounter = 18
 	DatapathCounterCNT_STAGE_FAIL    DatapathCounter = 19
 	DatapathCounterCNT_CT_NAT_FAIL   DatapathCounter = 20
-	DatapathCounterCNT_EMC_FOLD_SEQ  DatapathCounter = 21
-	DatapathCounterCNT_MAX           DatapathCounter = 22
+	DatapathCounterCNT_XDP_FAST      DatapathCounter = 21
+	DatapathCounterCNT_EMC_FOLD_SEQ  DatapathCounter = 22
+	DatapathCounterCNT_MAX           DatapathCounter = 23
 )
 
 type DatapathCtCountIndex uint32

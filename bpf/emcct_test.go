@@ -8,6 +8,7 @@ import (
 
 	"github.com/ebpfovs/ebpfovs/bpf"
 	"github.com/ebpfovs/ebpfovs/dpctl"
+	"github.com/ebpfovs/ebpfovs/loader"
 	"golang.org/x/sys/unix"
 )
 
@@ -40,6 +41,32 @@ func (d *dp) send(in uint32, frame []byte) (out uint32, hit bool) {
 		}
 	}
 	return out, d.counter("emc_hits") > hits
+}
+
+// sendXDP runs frame in on port in as XDP mode does: the XDP program
+// first, and the TC program if it passes the packet on. As send, and
+// whether XDP's fast path (xdp_fast) finished it.
+func (d *dp) sendXDP(in uint32, frame []byte) (out uint32, fast bool) {
+	d.t.Helper()
+	fast0, tx := d.counter("xdp_fast"), d.txCounts()
+	var verdict uint32
+	d.onCPU0(func() (err error) {
+		verdict, err = d.b.RunXDP(frame, d.ifindex[in])
+		return err
+	})
+	if verdict == loader.XDPPass {
+		d.ingress(in, frame)
+	}
+	for p, n := range d.txCounts() {
+		if n > tx[p] && p > out {
+			out = p
+		}
+	}
+	fast = d.counter("xdp_fast") > fast0
+	if fast && verdict != loader.XDPRedirect && verdict != loader.XDPDrop {
+		d.t.Errorf("XDP's fast path finished the packet with verdict %d", verdict)
+	}
+	return out, fast
 }
 
 // monoNow is CLOCK_MONOTONIC, the datapath's clock, in nanoseconds.
@@ -213,7 +240,9 @@ func TestEMCConntrackTCP(t *testing.T) {
 		{"client SYN after the expiry", resyn},
 	}
 
-	run := func(cache bool) (log []string, hits []bool) {
+	// Three ways: through TC with the cache and without, and as XDP mode
+	// does (xdp_fast on the cache's entries, TC for what it passes on).
+	run := func(cache, xdp bool) (log []string, hits []bool) {
 		if err := d.b.SetFlowCache(cache); err != nil {
 			t.Fatal(err)
 		}
@@ -231,7 +260,11 @@ func TestEMCConntrackTCP(t *testing.T) {
 			hit := false
 			if frame != nil {
 				var out uint32
-				out, hit = d.send(in, frame)
+				if xdp {
+					out, hit = d.sendXDP(in, frame)
+				} else {
+					out, hit = d.send(in, frame)
+				}
 				line += fmt.Sprintf(": out p%d", out)
 			}
 			line += fmt.Sprintf("; ct_invalid +%d, ct_expired_removed +%d",
@@ -241,17 +274,36 @@ func TestEMCConntrackTCP(t *testing.T) {
 		}
 		return log, hits
 	}
-	with, hits := run(true)
-	without, _ := run(false)
-	nhits := 0
+	with, hits := run(true, false)
+	without, _ := run(false, false)
+	viaXDP, fast := run(true, true)
+	nhits, nfast := 0, 0
 	for i := range steps {
 		if hits[i] {
 			nhits++
 		}
+		if fast[i] {
+			nfast++
+		}
 		if with[i] != without[i] {
 			t.Errorf("step %d, with the cache:\n%s\nwithout:\n%s", i, with[i], without[i])
 		}
+		if viaXDP[i] != without[i] {
+			t.Errorf("step %d, XDP's fast path and TC:\n%s\nTC without the cache:\n%s", i, viaXDP[i], without[i])
+		}
 	}
+	// XDP finishes what the cache carries but for what it would have to
+	// change more than a connection's tracking for: the killing RST.
+	for i, want := range map[int]bool{
+		2: true, 6: true, 7: true, 8: true, 9: true, 16: true,
+		27: false, // the RST: conntrack removes the connection (TC's)
+		33: true,  // +new, as stored: a lookup, nothing to update
+	} {
+		if fast[i] != want {
+			t.Errorf("step %d (%s): XDP fast path %v, want %v", i, steps[i].name, fast[i], want)
+		}
+	}
+	t.Logf("%d of %d steps finished in XDP", nfast, len(steps))
 	// The cache must have carried the exchange: every step the cache can
 	// take (a repeated walk whose ct() result did not change) was a hit.
 	for i, want := range map[int]bool{

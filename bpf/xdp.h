@@ -9,11 +9,16 @@
  * NORMAL's unknown destinations, to every port but its in_port (a devmap
  * broadcast).
  *
- * The loader lets XDP handle a flow-table generation only when every flow's
+ * The loader lets XDP walk a flow-table generation only when every flow's
  * actions fit that: at most one output-like action and no rewrites (see
  * loader/xdp.go). Other tables set no CFG_XDP_GEN bit and xdp_ingress
  * passes each packet on to tc_ingress before touching any state, so a
  * packet is never half handled by both.
+ *
+ * Whatever the table, the exact-match cache's fast path (xdp_fast) comes
+ * first: a walk TC stored, replayed here when it ends in one output or a
+ * drop and its ct() (if any) gives the stored result again -- established
+ * connections, stateless flows, drops of new connections by policy.
  */
 #pragma once
 
@@ -123,6 +128,37 @@ __noinline __u32 exec_action_xdp(struct pkt_ctx *c)
 	c->out.flood = 0;
 	c->halt = 1;
 	return NO_TABLE;
+}
+
+/*
+ * XDP: replay the walk the exact-match cache stored for the packet's key,
+ * as TC's emc_replay does, when XDP can carry it out whole: at most one
+ * output, to a port of the bridge, no NAT, and a ct() whose result comes
+ * out as stored (ct_execute_expect). Counted as TC's hits are, by the
+ * entry (emc_fold). Returns the verdict, or -1 before anything changed:
+ * the packet goes on to TC untouched.
+ */
+static __always_inline int xdp_fast(struct pkt_ctx *c, struct emc_entry *e)
+{
+	__u32 port = e->out[0];
+	struct port *p;
+
+	if (e->nout > 1 || e->nat_op)
+		return -1;
+	if (e->nout) {
+		p = bpf_map_lookup_elem(&ports, &port);
+		if (!p || !p->ifindex)
+			return -1;
+	}
+	if (e->has_ct &&
+	    !ct_execute_expect(&c->key, &c->pi, &c->ct, e, e->ct_flags | (c->liberal ? CT_LIBERAL : 0)))
+		return -1;
+	e->hit_packets++;
+	e->hit_bytes += c->pi.len;
+	count(CNT_XDP_FAST);
+	if (!e->nout)
+		return XDP_DROP;
+	return bpf_redirect_map(&tx_ports, port, 0);
 }
 
 /* XDP: send the packet where the walk decided, or drop it. */

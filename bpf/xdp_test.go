@@ -1,9 +1,12 @@
 package bpf_test
 
 import (
+	"fmt"
 	"maps"
+	"slices"
 	"testing"
 
+	"github.com/ebpfovs/ebpfovs/bpf"
 	"github.com/ebpfovs/ebpfovs/dpctl"
 	"github.com/ebpfovs/ebpfovs/loader"
 	"github.com/ebpfovs/ebpfovs/testenv"
@@ -103,5 +106,108 @@ func TestXDP(t *testing.T) {
 	d.runXDP(1, syn)
 	if got := format(d.conns()); len(got) != 1 {
 		t.Fatalf("after the SYN through XDP: %v, want one connection", got)
+	}
+}
+
+// xdpFastFlows: a stateful firewall whose table needs TC (one flow
+// rewrites), so XDP walks nothing and only its fast path carries packets:
+// TCP and UDP connections from p1 committed and answered, a policy that
+// drops new connections to port 22 (a SYN flood's target), and a
+// stateless flow.
+var xdpFastFlows = []string{
+	"table=0, priority=100, ip, nw_tos=4, actions=mod_nw_tos:8,p3",
+	"table=0, priority=20, udp, tp_dst=9, actions=p3",
+	"table=0, priority=10, ip, ct_state=-trk, actions=ct(table=1)",
+	"table=1, priority=30, tcp, tp_dst=22, ct_state=+trk+new, actions=drop",
+	"table=1, priority=20, ip, in_port=p1, ct_state=+trk+new, actions=ct(commit),p2",
+	"table=1, priority=10, in_port=p1, ct_state=+trk+est-rpl, actions=p2",
+	"table=1, priority=10, in_port=p2, ct_state=+trk+est+rpl, actions=p1",
+}
+
+// TestXDPFastPath: the same traffic through TC alone and through XDP mode
+// (XDP's fast path, TC for what it passes on) leaves the same flow, port
+// and connection counters and the same connection table, and the fast
+// path carries what it is for: an established TCP connection's segments,
+// a UDP exchange, a SYN flood dropped by policy, a stateless flow.
+func TestXDPFastPath(t *testing.T) {
+	tcOnly, xdp := newDP(t), newDP(t)
+	for _, d := range []*dp{tcOnly, xdp} {
+		d.setFlows(xdpFastFlows...)
+	}
+	type pkt struct {
+		what  string
+		in    uint32
+		frame []byte
+	}
+	var pkts []pkt
+	s := newTCPSession()
+	for _, st := range []struct {
+		side  int
+		flags string
+	}{{client, "S"}, {server, "SA"}, {client, "A"}, {client, "PA"}, {server, "A"}, {client, "PA"}, {server, "PA"},
+		{client, "A"}, {client, "PA"}, {server, "A"}, {client, "FA"}, {server, "FA"}, {client, "A"}} {
+		in, frame := s.seg(st.side, st.flags, false)
+		pkts = append(pkts, pkt{"tcp " + st.flags, in, frame})
+	}
+	udp := func(fromP1 bool, dport uint16) []byte {
+		if fromP1 {
+			return testenv.Build(testenv.PacketSpec{SrcMAC: mac1, DstMAC: mac2, SrcIP: ip1, DstIP: ip2, Proto: "udp", SrcPort: 4000, DstPort: dport, Payload: make([]byte, 30)})
+		}
+		return testenv.Build(testenv.PacketSpec{SrcMAC: mac2, DstMAC: mac1, SrcIP: ip2, DstIP: ip1, Proto: "udp", SrcPort: dport, DstPort: 4000, Payload: make([]byte, 60)})
+	}
+	for i := 0; i < 4; i++ {
+		pkts = append(pkts, pkt{"udp query", 1, udp(true, 53)}, pkt{"udp answer", 2, udp(false, 53)})
+		pkts = append(pkts, pkt{"stateless udp", 1, udp(true, 9)})
+	}
+	for i := 0; i < 8; i++ {
+		syn := testenv.Build(testenv.PacketSpec{SrcMAC: mac1, DstMAC: mac2, SrcIP: ip1, DstIP: ip2, Proto: "tcp",
+			SrcPort: uint16(30000 + i), DstPort: 22, TCPFlags: "S", Seq: 7})
+		pkts = append(pkts, pkt{"syn flood", 1, syn})
+	}
+
+	fast := map[string]int{}
+	for _, p := range pkts {
+		tcOnly.ingress(p.in, p.frame)
+		if _, f := xdp.sendXDP(p.in, p.frame); f {
+			fast[p.what]++
+		}
+	}
+	t.Logf("finished in XDP: %v", fast)
+
+	if a, b := tcOnly.flowPackets(), xdp.flowPackets(); !slices.Equal(a, b) {
+		t.Errorf("flow n_packets: TC %v, XDP mode %v", a, b)
+	}
+	portStats := func(d *dp) map[uint32]bpf.DatapathPortCounts {
+		ports, err := d.b.Ports()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[uint32]bpf.DatapathPortCounts{}
+		for _, p := range ports {
+			out[p.OFPort] = p.Stats
+		}
+		return out
+	}
+	if a, b := portStats(tcOnly), portStats(xdp); !maps.Equal(a, b) {
+		t.Errorf("port counters: TC %+v, XDP mode %+v", a, b)
+	}
+	conns := func(d *dp) []string {
+		var out []string
+		for _, c := range d.conns() {
+			out = append(out, fmt.Sprintf("%s packets %v bytes %v", c.Format(dpctl.FormatOptions{}), c.Packets, c.Bytes))
+		}
+		return out
+	}
+	if a, b := conns(tcOnly), conns(xdp); !slices.Equal(a, b) {
+		t.Errorf("connections:\nTC   %v\nXDP  %v", a, b)
+	}
+	// The first packet of each kind takes a walk (TC's, stored; a commit
+	// is never stored: the first query's); the rest are XDP's: the data
+	// and ACKs of the established connection, the exchange, the flood,
+	// the stateless flow.
+	for what, min := range map[string]int{"tcp A": 2, "tcp PA": 3, "udp query": 2, "udp answer": 3, "stateless udp": 3, "syn flood": 7} {
+		if fast[what] < min {
+			t.Errorf("%s: %d packets finished in XDP, want at least %d", what, fast[what], min)
+		}
 	}
 }

@@ -34,11 +34,14 @@ OPTIONS
                        else tc. tcx: require TCX. tc: a clsact qdisc with a
                        cls_bpf filter (direct-action), added next to any
                        other filters. xdp: an XDP program in front of
-                       the TC program (TCX or tc, as auto): it carries out
-                       flow tables whose flows each have at most one
+                       the TC program (TCX or tc, as auto): it finishes
+                       what the flow cache holds and needs no more than a
+                       lookup, a conntrack update and one output or a
+                       drop (xdp_fast in 'show'); it carries out flow
+                       tables whose flows each have at most one
                        output-like action (output, NORMAL, FLOOD, ...)
-                       and no rewrites, and passes everything else on to
-                       TC ('show' counts xdp_packets and xdp_to_tc). On a
+                       and no rewrites (xdp_packets); it passes everything
+                       else on to TC untouched (xdp_to_tc). On a
                        veth, the device at the other end must have GRO on
                        and tx checksum offload off (ethtool -K IFACE gro on
                        tx off): XDP redirects reach it without the skb's

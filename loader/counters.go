@@ -31,6 +31,7 @@ var counterNames = map[bpf.DatapathCounter]string{
 	bpf.DatapathCounterCNT_CT_FLUSHED:    "ct_flushed",
 	bpf.DatapathCounterCNT_STAGE_FAIL:    "stage_fail",
 	bpf.DatapathCounterCNT_CT_NAT_FAIL:   "ct_nat_failed",
+	bpf.DatapathCounterCNT_XDP_FAST:      "xdp_fast",
 	bpf.DatapathCounterCNT_EMC_FOLD_SEQ:  "emc_fold_seq", // not shown: the readers' own (emchits.go)
 }
 
