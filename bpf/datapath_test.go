@@ -1160,10 +1160,17 @@ func TestMalformedFrames(t *testing.T) {
 					t.Errorf("tc_ingress, run %d: verdict %d, want %d", i+1, v, wantVerdict)
 				}
 			}
-			switch v := d.runXDP(1, frame); v {
-			case loader.XDPPass, loader.XDPDrop, loader.XDPRedirect:
-			default:
-				t.Errorf("xdp_ingress: verdict %d", v)
+			// XDP: TC's verdict, or the packet passed on to TC; counted
+			// truncated where it finished the packet itself.
+			wantXDP := uint32(loader.XDPRedirect)
+			if wantVerdict == loader.TCActShot {
+				wantXDP = loader.XDPDrop
+			}
+			truncBefore = d.counter("truncated")
+			if v := d.runXDP(1, frame); v != wantXDP && v != loader.XDPPass {
+				t.Errorf("xdp_ingress: verdict %d, want %d or XDP_PASS", v, wantXDP)
+			} else if got := d.counter("truncated") - truncBefore; v != loader.XDPPass && got != map[bool]uint64{true: 1}[w.truncated] {
+				t.Errorf("xdp_ingress: truncated moved by %d, want it counted: %v", got, w.truncated)
 			}
 			if got := len(d.conns()); got != wantConns {
 				t.Errorf("after tc_ingress and xdp_ingress: %d connections, want %d", got, wantConns)
