@@ -373,6 +373,18 @@ func TestAttachErrors(t *testing.T) {
 		t.Errorf("re-attach printed %q, show does not say %q:\n%s", out, want, c.must("show"))
 	}
 
+	// XDP only where the driver runs it: a Linux bridge device has no
+	// native XDP, and the kernel's generic mode is no substitute.
+	lab.Host.Run(t, "ip", "link", "add", "nxdp0", "type", "bridge")
+	if _, e, code = c.run("attach", "--mode", "xdp", "nxdp0"); code != 1 || strings.Count(e, "\n") != 1 ||
+		!strings.Contains(e, "nxdp0: --mode xdp: the bridge device has no native XDP") {
+		t.Errorf("--mode xdp on a bridge device: exit %d, stderr %q", code, e)
+	}
+	assertNoDatapath(t, lab.Host, "nxdp0")
+	if show := c.must("show"); strings.Contains(show, "nxdp0") {
+		t.Errorf("after a failed XDP attach:\n%s", show)
+	}
+
 	for _, bad := range [][]string{
 		{"attach", "--mode", "bogus", "vnet2"},
 		{"attach"},

@@ -41,7 +41,10 @@ OPTIONS
                        tables whose flows each have at most one
                        output-like action (output, NORMAL, FLOOD, ...)
                        and no rewrites (xdp_packets); it passes everything
-                       else on to TC untouched (xdp_to_tc). On a
+                       else on to TC untouched (xdp_to_tc). Native XDP
+                       only: a device whose driver has none is refused
+                       (the kernel's generic XDP would be slower than
+                       TC). On a
                        veth, the device at the other end must have GRO on
                        and tx checksum offload off (ethtool -K IFACE gro on
                        tx off): XDP redirects reach it without the skb's

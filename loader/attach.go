@@ -245,7 +245,7 @@ func (b *Bridge) attachOne(prog, xdp *ebpf.Program, raw map[uint32]bpf.DatapathP
 		}
 	}
 	if xdp != nil {
-		if err := b.attachXDP(xdp, ofport, s.Name, int(ifindex)); err != nil {
+		if err := b.attachXDP(xdp, ofport, s.Name, int(ifindex), lnk.Type()); err != nil {
 			return AttachResult{}, fmt.Errorf("%s: %w", s.Name, err)
 		}
 	}
@@ -314,13 +314,18 @@ func (b *Bridge) xdpLinkPin(ofport uint32) string {
 
 // attachXDP attaches the XDP program in the driver's native mode, or the
 // kernel's generic XDP where the driver has none, through a pinned link.
-func (b *Bridge) attachXDP(prog *ebpf.Program, ofport uint32, name string, ifindex int) error {
+// attachXDP attaches the XDP program in the driver (native XDP), or fails:
+// never in the kernel's generic mode, which runs after the skb is built
+// and would make the port slower than TC alone.
+func (b *Bridge) attachXDP(prog *ebpf.Program, ofport uint32, name string, ifindex int, kind string) error {
 	l, err := link.AttachXDP(link.XDPOptions{Program: prog, Interface: ifindex, Flags: link.XDPDriverMode})
-	if err != nil {
-		l, err = link.AttachXDP(link.XDPOptions{Program: prog, Interface: ifindex, Flags: link.XDPGenericMode})
-	}
-	if err != nil {
-		return fmt.Errorf("attach xdp: %w", err)
+	switch {
+	case errors.Is(err, ebpf.ErrNotSupported):
+		return fmt.Errorf("--mode xdp: this kernel cannot attach XDP programs by link (Linux 5.9 or later): %w", err)
+	case errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.EINVAL):
+		return fmt.Errorf("--mode xdp: the %s device has no native XDP (its driver does not run XDP programs; generic XDP would be slower than --mode tc): %w", kind, err)
+	case err != nil:
+		return fmt.Errorf("attach native xdp: %w", err)
 	}
 	defer l.Close()
 	b.step("xdp link " + name)
