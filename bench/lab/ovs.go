@@ -33,7 +33,7 @@ const OVSSchema = "/usr/share/openvswitch/vswitch.ovsschema"
 // configuration here); with txOff the VMs turn tx checksum offload off
 // instead, which also turns off their TSO.
 func setupOVS(ctx context.Context, env *Env, txOff bool) (*Path, error) {
-	p := &Path{ID: "D", Name: "Open vSwitch, userspace datapath"}
+	p := &Path{ID: "D", Name: "Open vSwitch, userspace datapath", Floods: []string{"udp", "syn"}, Port: "vnet1"}
 	if _, err := env.vethLab(p, testenv.LabOptions{TxOffloadOff: txOff}); err != nil {
 		return nil, err
 	}
@@ -91,7 +91,7 @@ func setupOVS(ctx context.Context, env *Env, txOff bool) (*Path, error) {
 		return nil, err
 	}
 	flows := filepath.Join(dir, "flows.txt")
-	text := strings.Join(slices.Concat(LabFlows, []string{"priority=0, actions=NORMAL"}), "\n") + "\n"
+	text := strings.Join(slices.Concat(LabFlows, PolicyFlows, []string{"priority=0, actions=NORMAL"}), "\n") + "\n"
 	if err := os.WriteFile(flows, []byte(text), 0o644); err != nil {
 		return nil, fmt.Errorf("write %s: %w", flows, err)
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -26,6 +27,16 @@ var LabFlows = []string{
 	"table=0, priority=50, ct_state=-trk, tcp, in_port=vnet2, actions=ct(table=0)",
 	"table=0, priority=50, ct_state=+trk+est, tcp, in_port=vnet2, actions=vnet1",
 	"table=0, priority=50, ct_state=+trk+est, tcp, in_port=vnet1, actions=vnet2",
+}
+
+// PolicyFlows come with the lab's flows on the switches that take the
+// packet-rate measurements (D, E, F): new connections to port 22 are
+// dropped by policy (the SYN flood's target), and VM1's UDP is forwarded
+// to VM2 without conntrack (the 64-byte forwarding rate). Path C has the
+// same in nftables.
+var PolicyFlows = []string{
+	"table=0, priority=60, ct_state=+trk+new, tcp, in_port=vnet1, tp_dst=22, actions=drop",
+	"table=0, priority=60, udp, in_port=vnet1, actions=vnet2",
 }
 
 // ScaleMaxConns is the connection table size of paths E and F: the scale
@@ -72,6 +83,13 @@ type Path struct {
 	// secs (D, E, F, G): the scale rows keep a million connections alive for
 	// longer than the default 30 s.
 	SetUDPTimeout func(ctx context.Context, zone, secs int) error
+	// Floods are the packet-rate measurements the path takes (probe.Flood
+	// kinds): "udp" where VM1's UDP reaches VM2, "syn" where a policy drops
+	// new connections to port 22 (C, D, E, F).
+	Floods []string
+	// Port is the switch's port of VM1 in Host ("" for A): its counters
+	// say what entered the switch.
+	Port string
 }
 
 // Options configure the paths.
@@ -117,7 +135,7 @@ func Setup(ctx context.Context, env *Env, id string, opt Options) (*Path, error)
 // setupDirect is path A: one veth pair from VM1's eth0 to VM2's eth0, the
 // physical limit of the lab.
 func setupDirect(env *Env) (*Path, error) {
-	p := &Path{ID: "A", Name: "direct veth pair"}
+	p := &Path{ID: "A", Name: "direct veth pair", Floods: []string{"udp"}}
 	l, err := env.buildLab(p.ID, testenv.LabOptions{Direct: true})
 	if err != nil {
 		return nil, err
@@ -130,9 +148,9 @@ func setupDirect(env *Env) (*Path, error) {
 // with nft, path C: the same bridge with br_netfilter and an nftables
 // stateful ruleset equivalent to the lab's flows.
 func setupBridge(ctx context.Context, env *Env, nft bool) (*Path, error) {
-	p := &Path{ID: "B", Name: "Linux bridge"}
+	p := &Path{ID: "B", Name: "Linux bridge", Floods: []string{"udp"}, Port: "vnet1"}
 	if nft {
-		p.ID, p.Name = "C", "Linux bridge + nftables conntrack"
+		p.ID, p.Name, p.Floods = "C", "Linux bridge + nftables conntrack", []string{"udp", "syn"}
 	}
 	l, err := env.vethLab(p, testenv.LabOptions{})
 	if err != nil {
@@ -170,6 +188,8 @@ func setupBridge(ctx context.Context, env *Env, nft bool) (*Path, error) {
 	rules := fmt.Sprintf(`table inet %[1]s {
 	chain forward {
 		type filter hook forward priority filter; policy drop;
+		ip saddr %[2]s ip daddr %[3]s tcp dport 22 ct state new drop
+		ip saddr %[2]s ip daddr %[3]s udp dport 9 accept
 		ip saddr %[2]s ip daddr %[3]s meta l4proto tcp ct state new,established accept
 		ip saddr %[3]s ip daddr %[2]s meta l4proto tcp ct state established accept
 	}
@@ -217,13 +237,13 @@ func setupEbpfovs(ctx context.Context, env *Env, bin, id string) (*Path, error) 
 		return nil, fmt.Errorf("ebpfovs binary (make build): %w", err)
 	}
 	xdp, snat := id == "F", id == "G"
-	p := &Path{ID: id, Name: "ebpfovs, TC mode"}
-	mode, flows := "auto", LabFlows
+	p := &Path{ID: id, Name: "ebpfovs, TC mode", Floods: []string{"udp", "syn"}, Port: "vnet1"}
+	mode, flows := "auto", slices.Concat(LabFlows, PolicyFlows)
 	switch id {
 	case "F":
 		p.Name, mode = "ebpfovs, XDP mode", "xdp"
 	case "G":
-		p.Name, flows = "ebpfovs, TC mode, SNAT", SNATFlows
+		p.Name, flows, p.Floods = "ebpfovs, TC mode, SNAT", SNATFlows, nil
 	}
 	if _, err := env.vethLab(p, testenv.LabOptions{}); err != nil {
 		return nil, err

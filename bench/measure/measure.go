@@ -214,3 +214,99 @@ func (pr Prober) Latency(ctx context.Context, p *lab.Path, cpu int, d time.Durat
 		"-addr", fmt.Sprintf("%s:%d", lab.VM2IP, EchoPort), "-duration", d.String())
 	return res, err
 }
+
+// PacketRate is one packet-generator run (probe.Flood) on a path.
+type PacketRate struct {
+	// Mpps is the rate the path took the frames at, in millions per
+	// second: for UDP what VM2's eth0 received; for SYNs (dropped by the
+	// switch's policy) what the generator sent less what was dropped
+	// before the switch saw it (VM1's eth0 tx_dropped, the port's
+	// rx_dropped).
+	Mpps float64
+	// CPUSecPerMpkt is the machine's busy CPU time per million frames.
+	CPUSecPerMpkt float64
+	// Delivered is what reached VM2, in millions per second.
+	Delivered float64
+}
+
+// linkCounters are a device's packet counters, read with `ip -s -j`.
+type linkCounters struct{ rx, rxDropped, tx, txDropped uint64 }
+
+func readLink(ctx context.Context, ns, dev string) (linkCounters, error) {
+	out, err := lab.Run(ctx, "ip", "-n", ns, "-s", "-j", "link", "show", "dev", dev)
+	if err != nil {
+		return linkCounters{}, err
+	}
+	var l []struct {
+		Stats64 struct {
+			RX struct {
+				Packets uint64 `json:"packets"`
+				Dropped uint64 `json:"dropped"`
+			} `json:"rx"`
+			TX struct {
+				Packets uint64 `json:"packets"`
+				Dropped uint64 `json:"dropped"`
+			} `json:"tx"`
+		} `json:"stats64"`
+	}
+	if err := json.Unmarshal([]byte(out), &l); err != nil || len(l) != 1 {
+		return linkCounters{}, fmt.Errorf("ip -s -j link show %s in %s: %v", dev, ns, err)
+	}
+	s := l[0].Stats64
+	return linkCounters{rx: s.RX.Packets, rxDropped: s.RX.Dropped, tx: s.TX.Packets, txDropped: s.TX.Dropped}, nil
+}
+
+// Flood runs the packet generator of kind (probe.FloodUDP, probe.FloodSYN)
+// in VM1, pinned to cpu, for d, and reads what the path made of it.
+func (pr Prober) Flood(ctx context.Context, p *lab.Path, cpu int, d time.Duration, kind string) (PacketRate, error) {
+	var res PacketRate
+	read := func() (vm1, vm2, port linkCounters, err error) {
+		if vm1, err = readLink(ctx, p.VM1, "eth0"); err != nil {
+			return
+		}
+		if vm2, err = readLink(ctx, p.VM2, "eth0"); err != nil {
+			return
+		}
+		if p.Port != "" {
+			port, err = readLink(ctx, p.Host, p.Port)
+		}
+		return
+	}
+	vm1a, vm2a, porta, err := read()
+	if err != nil {
+		return res, err
+	}
+	cpua, err := ReadCPU()
+	if err != nil {
+		return res, err
+	}
+	var fr probe.FloodResult
+	if err := pr.client(ctx, p, cpu, d, &fr, "flood", "-kind", kind, "-duration", d.String(), "-iface", "eth0",
+		"-src", lab.VM1IP, "-dst", lab.VM2IP, "-src-mac", lab.VMMAC(1), "-dst-mac", lab.VMMAC(2)); err != nil {
+		return res, err
+	}
+	cpub, err := ReadCPU()
+	if err != nil {
+		return res, err
+	}
+	vm1b, vm2b, portb, err := read()
+	if err != nil {
+		return res, err
+	}
+	if fr.Sent == 0 || fr.Seconds <= 0 {
+		return res, fmt.Errorf("flood %s on path %s: nothing sent", kind, p.ID)
+	}
+	delivered := float64(vm2b.rx - vm2a.rx)
+	took := delivered
+	if kind == probe.FloodSYN {
+		lost := float64(vm1b.txDropped-vm1a.txDropped) + float64(portb.rxDropped-porta.rxDropped)
+		took = float64(fr.Sent) - lost
+	}
+	if took <= 0 {
+		return res, fmt.Errorf("flood %s on path %s: sent %d, none taken (VM2 received %.0f)", kind, p.ID, fr.Sent, delivered)
+	}
+	res.Mpps = took / fr.Seconds / 1e6
+	res.Delivered = delivered / fr.Seconds / 1e6
+	res.CPUSecPerMpkt = float64(cpub.Sub(cpua).Busy) / userHZ / (took / 1e6)
+	return res, nil
+}

@@ -19,10 +19,11 @@ var (
 	ebpfovsColor  = color.RGBA{R: 0xd9, G: 0x5f, B: 0x02, A: 0xff}
 )
 
-// plotMetrics are the panels of the plot, two rows of three.
+// plotMetrics are the panels of the plot, three rows of three.
 var plotMetrics = [][]Metric{
 	{TputSame, TputDiff, ConnRate},
 	{CPUSame, LatP50, LatP99},
+	{UDPRate, SYNRate, SYNCPU},
 }
 
 // WritePlot draws one bar chart per metric (bars: medians; whiskers:

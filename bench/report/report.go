@@ -32,7 +32,11 @@ var (
 	ConnRate = Metric{"connrate", "connection rate", "conn/s", 0}
 	LatP50   = Metric{"lat_p50", "latency p50", "µs", 1}
 	LatP99   = Metric{"lat_p99", "latency p99", "µs", 1}
-	Metrics  = []Metric{TputSame, TputDiff, CPUSame, CPUDiff, ConnRate, LatP50, LatP99}
+	UDPRate  = Metric{"udp64_mpps", "64-byte UDP forwarding", "Mpps", 3}
+	UDPCPU   = Metric{"udp64_cpu", "CPU per M packets, UDP", "CPU·s/Mpkt", 2}
+	SYNRate  = Metric{"syn_mpps", "SYN flood dropped by policy", "Mpps", 3}
+	SYNCPU   = Metric{"syn_cpu", "CPU per M packets, SYN flood", "CPU·s/Mpkt", 2}
+	Metrics  = []Metric{TputSame, TputDiff, CPUSame, CPUDiff, ConnRate, LatP50, LatP99, UDPRate, UDPCPU, SYNRate, SYNCPU}
 )
 
 // Path describes one benchmarked path.
@@ -161,9 +165,10 @@ type Target struct {
 	AtMost   bool
 }
 
-// Targets are the issues' targets: ebpfovs (E) against the baselines, and
+// Targets are the issues' targets: ebpfovs (E) against the baselines,
 // ebpfovs with source NAT (G) against ebpfovs without it (E) and against
-// the kernel's NAT (H: a Linux router + nftables masquerade).
+// the kernel's NAT (H: a Linux router + nftables masquerade), and XDP mode
+// (F) against TC mode and nftables in packet rate.
 var Targets = []Target{
 	{Metric: TputSame, Num: "E", Den: "B", Goal: 0.95},
 	{Metric: TputDiff, Num: "E", Den: "B", Goal: 0.95},
@@ -176,6 +181,9 @@ var Targets = []Target{
 	{Metric: TputSame, Num: "G", Den: "E", Goal: 0.95},
 	{Metric: TputDiff, Num: "G", Den: "E", Goal: 0.95},
 	{Metric: ConnRate, Num: "G", Den: "H", Goal: 1.2},
+	{Metric: UDPRate, Num: "F", Den: "E", Goal: 2},
+	{Metric: SYNRate, Num: "F", Den: "E", Goal: 2},
+	{Metric: SYNRate, Num: "F", Den: "C", Goal: 3},
 }
 
 // Outcome is a Target evaluated on a run.

@@ -64,6 +64,7 @@ type config struct {
 	iperfTime   time.Duration
 	connTime    time.Duration
 	latencyTime time.Duration
+	floodTime   time.Duration // each packet-generator run
 	workers     int
 	ebpfovs     string
 	out         string
@@ -83,11 +84,11 @@ type config struct {
 // presets are the defaults of each mode; flags given explicitly win.
 var presets = map[string]config{
 	// Five to seven minutes on 2 vCPUs (G and H add about two).
-	"quick": {rounds: 5, iperfTime: 2 * time.Second, connTime: time.Second, latencyTime: time.Second,
+	"quick": {rounds: 5, iperfTime: 2 * time.Second, connTime: time.Second, latencyTime: time.Second, floodTime: time.Second,
 		profile: true, profileTime: 2 * time.Second, microRuns: 100000,
 		scaleFlows: 20000, scaleConns: []int{100000}},
 	// About twenty minutes on 2 vCPUs.
-	"full": {rounds: 9, iperfTime: 8 * time.Second, connTime: 4 * time.Second, latencyTime: 4 * time.Second,
+	"full": {rounds: 9, iperfTime: 8 * time.Second, connTime: 4 * time.Second, latencyTime: 4 * time.Second, floodTime: 3 * time.Second,
 		profile: true, profileTime: 4 * time.Second, microRuns: 1000000,
 		scaleFlows: 100000, scaleConns: []int{100000, 1000000}},
 }
@@ -102,6 +103,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.DurationVar(&c.iperfTime, "iperf-time", 0, "length of each iperf3 run, whole seconds (default: from -mode)")
 	fs.DurationVar(&c.connTime, "connrate-time", 0, "length of each connection-rate run (default: from -mode)")
 	fs.DurationVar(&c.latencyTime, "latency-time", 0, "length of each latency run (default: from -mode)")
+	fs.DurationVar(&c.floodTime, "flood-time", 0, "length of each packet-rate run: 64-byte UDP, SYN flood (default: from -mode)")
 	fs.IntVar(&c.workers, "workers", 4, "concurrent connections of the connection-rate client")
 	fs.StringVar(&c.ebpfovs, "ebpfovs", "./ebpfovs", "the ebpfovs binary (make build)")
 	fs.StringVar(&c.out, "out", "bench/out", "directory for results.md, results.json, performance.png, profiles/ and logs/")
@@ -152,6 +154,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	}
 	if c.connTime == 0 {
 		c.connTime = preset.connTime
+	}
+	if c.floodTime == 0 {
+		c.floodTime = preset.floodTime
 	}
 	if c.latencyTime == 0 {
 		c.latencyTime = preset.latencyTime
@@ -483,6 +488,22 @@ func measurePath(ctx context.Context, cfg config, prober measure.Prober, p *lab.
 		line = append(line, fmt.Sprintf("p50 %.1f µs p99 %.1f µs", l.P50us, l.P99us))
 		return nil
 	})
+	for _, kind := range p.Floods {
+		rate, cost := report.UDPRate, report.UDPCPU
+		if kind == probe.FloodSYN {
+			rate, cost = report.SYNRate, report.SYNCPU
+		}
+		try(rate.Title, func() error {
+			f, err := prober.Flood(ctx, p, clientCPU(cfg), cfg.floodTime, kind)
+			if err != nil {
+				return err
+			}
+			res.Set(p.ID, rate, r, f.Mpps)
+			res.Set(p.ID, cost, r, f.CPUSecPerMpkt)
+			line = append(line, fmt.Sprintf("%s %.3f Mpps", kind, f.Mpps))
+			return nil
+		})
+	}
 	logf(stderr, "round %d/%d path %s: %s", r+1, cfg.rounds, p.ID, strings.Join(line, ", "))
 	return warnings
 }

@@ -20,6 +20,7 @@ const probeUsage = `usage: bench probe serve -conn IP:PORT -echo IP:PORT
        bench probe connrate -addr IP:PORT [-duration D] [-workers N] [-max N]
        bench probe latency -addr IP:PORT [-duration D] [-max N]
        bench probe fill-udp -n N [-first I] -iface IFACE -src IP -dst IP -src-mac MAC -dst-mac MAC
+       bench probe flood -kind udp|syn [-duration D] -iface IFACE -src IP -dst IP -src-mac MAC -dst-mac MAC
 The clients print their result as JSON on standard output.`
 
 // probeMain is the probe tool: bench starts it inside the VM namespaces
@@ -41,6 +42,7 @@ func probeMain(args []string) int {
 		workers  = fs.Int("workers", 4, "connrate: concurrent connections")
 		maxN     = fs.Int("max", 5_000_000, "client: at most this many connections or round trips")
 		fillN    = fs.Int("n", 0, "fill-udp: datagrams to send, each its own connection")
+		kind     = fs.String("kind", probe.FloodUDP, "flood: udp (64-byte datagrams of one flow) or syn (SYNs, each a new connection)")
 		fillFrom = fs.Int("first", 0, "fill-udp: the number of the first datagram (its ports)")
 		iface    = fs.String("iface", "eth0", "fill-udp: the interface")
 		srcIP    = fs.String("src", "", "fill-udp: source address")
@@ -78,6 +80,12 @@ func probeMain(args []string) int {
 			var sent int
 			sent, err = probe.FillUDP(*iface, smac, dmac, net.ParseIP(*srcIP).To4(), net.ParseIP(*dstIP).To4(), *fillFrom, *fillN)
 			result = map[string]int{"sent": sent}
+		}
+	case "flood":
+		smac, err1 := net.ParseMAC(*srcMAC)
+		dmac, err2 := net.ParseMAC(*dstMAC)
+		if err = errors.Join(err1, err2); err == nil {
+			result, err = probe.Flood(ctx, *iface, smac, dmac, net.ParseIP(*srcIP).To4(), net.ParseIP(*dstIP).To4(), *kind, *duration)
 		}
 	default:
 		fmt.Fprintln(os.Stderr, probeUsage)
