@@ -90,6 +90,9 @@ type Path struct {
 	// Port is the switch's port of VM1 in Host ("" for A): its counters
 	// say what entered the switch.
 	Port string
+	// Taps: the ports are tap devices the packet generator writes and
+	// reads (I, J, K); there are no VMs, and only the packet rates apply.
+	Taps bool
 }
 
 // Options configure the paths.
@@ -102,7 +105,7 @@ type Options struct {
 }
 
 // PathIDs are the paths Setup knows, in table order.
-var PathIDs = []string{"A", "B", "C", "D", "E", "F", "G", "H"}
+var PathIDs = []string{"A", "B", "C", "D", "E", "F", "G", "H", "I", "J", "K"}
 
 // Setup builds path id (one of PathIDs) in env.
 func Setup(ctx context.Context, env *Env, id string, opt Options) (*Path, error) {
@@ -119,10 +122,12 @@ func Setup(ctx context.Context, env *Env, id string, opt Options) (*Path, error)
 		p, err = setupBridge(ctx, env, true)
 	case "D":
 		p, err = setupOVS(ctx, env, opt.OVSTxOff)
-	case "E", "F", "G":
+	case "E", "F", "G", "J", "K":
 		p, err = setupEbpfovs(ctx, env, opt.Ebpfovs, id)
 	case "H":
 		p, err = setupRouterNAT(ctx, env)
+	case "I":
+		p, err = setupTapBridge(ctx, env)
 	default:
 		err = fmt.Errorf("unknown path %q", id)
 	}
@@ -173,18 +178,28 @@ func setupBridge(ctx context.Context, env *Env, nft bool) (*Path, error) {
 		}
 		return p, nil
 	}
+	if err := nftablesOnBridge(ctx, env, p); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// nftablesOnBridge gives the bridge in p.Host br_netfilter and an
+// nftables stateful ruleset equivalent to the lab's flows and PolicyFlows
+// (paths C and I).
+func nftablesOnBridge(ctx context.Context, env *Env, p *Path) error {
 	if !brNetfilterLoaded() {
 		if _, err := Run(ctx, "modprobe", "br_netfilter"); err != nil {
-			return nil, fmt.Errorf("br_netfilter is needed for nftables on bridged traffic: %w", err)
+			return fmt.Errorf("br_netfilter is needed for nftables on bridged traffic: %w", err)
 		}
 	}
 	if err := Sysctl(ctx, p.Host, "net.bridge.bridge-nf-call-iptables", "1"); err != nil {
-		return nil, err
+		return err
 	}
 	// With br_netfilter, bridged IPv4 traverses the inet forward hook with
 	// the bridge as both input and output device, so the VMs are told
 	// apart by address (one address per port in the lab).
-	table := strings.ReplaceAll(env.Tag, "-", "_")
+	table := strings.ReplaceAll(env.Tag, "-", "_") + "_" + strings.ToLower(p.ID)
 	rules := fmt.Sprintf(`table inet %[1]s {
 	chain forward {
 		type filter hook forward priority filter; policy drop;
@@ -195,12 +210,12 @@ func setupBridge(ctx context.Context, env *Env, nft bool) (*Path, error) {
 	}
 }
 `, table, VM1IP, VM2IP)
-	file := filepath.Join(env.Dir, "c-nft.rules")
+	file := filepath.Join(env.Dir, strings.ToLower(p.ID)+"-nft.rules")
 	if err := os.WriteFile(file, []byte(rules), 0o644); err != nil {
-		return nil, fmt.Errorf("write %s: %w", file, err)
+		return fmt.Errorf("write %s: %w", file, err)
 	}
 	if _, err := Run(ctx, InNetns(p.Host, "nft", "-f", file)...); err != nil {
-		return nil, err
+		return err
 	}
 	host := p.Host
 	env.Cleanup.Push("delete nft table "+table, func() error {
@@ -213,7 +228,7 @@ func setupBridge(ctx context.Context, env *Env, nft bool) (*Path, error) {
 		// got through was accepted by the ct state rules.
 		return "nftables table " + table + " with policy drop is in place", nil
 	}
-	return p, nil
+	return nil
 }
 
 // brNetfilterLoaded reports whether br_netfilter is there (built in or
@@ -236,7 +251,7 @@ func setupEbpfovs(ctx context.Context, env *Env, bin, id string) (*Path, error) 
 	if _, err := os.Stat(bin); err != nil {
 		return nil, fmt.Errorf("ebpfovs binary (make build): %w", err)
 	}
-	xdp, snat := id == "F", id == "G"
+	xdp, snat, taps := id == "F" || id == "K", id == "G", id == "J" || id == "K"
 	p := &Path{ID: id, Name: "ebpfovs, TC mode", Floods: []string{"udp", "syn"}, Port: "vnet1"}
 	mode, flows := "auto", slices.Concat(LabFlows, PolicyFlows)
 	switch id {
@@ -244,11 +259,20 @@ func setupEbpfovs(ctx context.Context, env *Env, bin, id string) (*Path, error) 
 		p.Name, mode = "ebpfovs, XDP mode", "xdp"
 	case "G":
 		p.Name, flows, p.Floods = "ebpfovs, TC mode, SNAT", SNATFlows, nil
+	case "J":
+		p.Name = "ebpfovs, TC mode, tap ports"
+	case "K":
+		p.Name, mode = "ebpfovs, XDP mode, tap ports", "xdp"
 	}
-	if _, err := env.vethLab(p, testenv.LabOptions{}); err != nil {
+	if taps {
+		if err := env.tapHost(ctx, p); err != nil {
+			return nil, err
+		}
+		p.Notes = append(p.Notes, tapNote())
+	} else if _, err := env.vethLab(p, testenv.LabOptions{}); err != nil {
 		return nil, err
 	}
-	if xdp {
+	if xdp && !taps {
 		for _, vm := range []string{p.VM1, p.VM2} {
 			if _, err := Run(ctx, "ip", "netns", "exec", vm, "ethtool", "-K", "eth0", "gro", "on", "tx", "off"); err != nil {
 				return nil, err
@@ -317,6 +341,9 @@ func setupEbpfovs(ctx context.Context, env *Env, bin, id string) (*Path, error) 
 		p.BPFProgPin = filepath.Join(bpffs, bridge, loader.PinProgXDPIngress)
 	}
 	p.Check = func(ctx context.Context) (string, error) {
+		if taps {
+			return tapCheck(ctx, ovs, xdp)
+		}
 		out, err := ovs(ctx, "dump-conntrack")
 		if err != nil {
 			return "", err

@@ -182,7 +182,11 @@ func (pr Prober) StartServer(ctx context.Context, env *lab.Env, p *lab.Path, cpu
 func (pr Prober) client(ctx context.Context, p *lab.Path, cpu int, d time.Duration, v any, args ...string) error {
 	ctx, cancel := context.WithTimeout(ctx, d+slack)
 	defer cancel()
-	argv := lab.InNetns(p.VM1, "taskset", "-c", strconv.Itoa(cpu), pr.Self, "probe")
+	ns := p.VM1
+	if p.Taps {
+		ns = p.Host // the generator holds the taps, as QEMU does
+	}
+	argv := lab.InNetns(ns, "taskset", "-c", strconv.Itoa(cpu), pr.Self, "probe")
 	cmd := lab.Command(ctx, nil, append(argv, args...)...)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
@@ -259,6 +263,9 @@ func readLink(ctx context.Context, ns, dev string) (linkCounters, error) {
 // Flood runs the packet generator of kind (probe.FloodUDP, probe.FloodSYN)
 // in VM1, pinned to cpu, for d, and reads what the path made of it.
 func (pr Prober) Flood(ctx context.Context, p *lab.Path, cpu int, d time.Duration, kind string) (PacketRate, error) {
+	if p.Taps {
+		return pr.tapFlood(ctx, p, cpu, d, kind)
+	}
 	var res PacketRate
 	read := func() (vm1, vm2, port linkCounters, err error) {
 		if vm1, err = readLink(ctx, p.VM1, "eth0"); err != nil {
@@ -307,6 +314,50 @@ func (pr Prober) Flood(ctx context.Context, p *lab.Path, cpu int, d time.Duratio
 	}
 	res.Mpps = took / fr.Seconds / 1e6
 	res.Delivered = delivered / fr.Seconds / 1e6
+	res.CPUSecPerMpkt = float64(cpub.Sub(cpua).Busy) / userHZ / (took / 1e6)
+	return res, nil
+}
+
+// tapFlood is Flood on a tap path: the generator writes into vnet1 and
+// reads vnet2. UDP's rate is what the switch sent out of vnet2 (its
+// transmitted and dropped frames: the reader may fall behind, the switch
+// did the work); the SYNs' is what was written, all dropped by policy.
+func (pr Prober) tapFlood(ctx context.Context, p *lab.Path, cpu int, d time.Duration, kind string) (PacketRate, error) {
+	var res PacketRate
+	outa, err := readLink(ctx, p.Host, "vnet2")
+	if err != nil {
+		return res, err
+	}
+	cpua, err := ReadCPU()
+	if err != nil {
+		return res, err
+	}
+	var fr probe.TapFloodResult
+	if err := pr.client(ctx, p, cpu, d, &fr, "tapflood", "-kind", kind, "-duration", d.String(), "-in", "vnet1", "-out", "vnet2",
+		"-src", lab.VM1IP, "-dst", lab.VM2IP, "-src-mac", lab.VMMAC(1), "-dst-mac", lab.VMMAC(2)); err != nil {
+		return res, err
+	}
+	cpub, err := ReadCPU()
+	if err != nil {
+		return res, err
+	}
+	outb, err := readLink(ctx, p.Host, "vnet2")
+	if err != nil {
+		return res, err
+	}
+	if fr.Sent == 0 || fr.Seconds <= 0 {
+		return res, fmt.Errorf("tap flood %s on path %s: nothing written", kind, p.ID)
+	}
+	forwarded := float64(outb.tx-outa.tx) + float64(outb.txDropped-outa.txDropped)
+	took := forwarded
+	if kind == probe.FloodSYN {
+		took = float64(fr.Sent)
+	}
+	if took <= 0 {
+		return res, fmt.Errorf("tap flood %s on path %s: wrote %d, none forwarded", kind, p.ID, fr.Sent)
+	}
+	res.Mpps = took / fr.Seconds / 1e6
+	res.Delivered = float64(fr.Read) / fr.Seconds / 1e6
 	res.CPUSecPerMpkt = float64(cpub.Sub(cpua).Busy) / userHZ / (took / 1e6)
 	return res, nil
 }

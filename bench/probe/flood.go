@@ -146,3 +146,100 @@ func floodFrames(srcMAC, dstMAC net.HardwareAddr, src, dst net.IP, kind string) 
 	}
 	return frames, nil
 }
+
+// TapFloodResult is what a TapFlood sent into the switch and read back.
+type TapFloodResult struct {
+	Sent    uint64  `json:"sent"`    // frames written into the tap (the switch took them)
+	Read    uint64  `json:"read"`    // frames read from the other tap
+	Seconds float64 `json:"seconds"` // how long it wrote
+}
+
+// TapFlood writes frames of kind into the switch through tap device in,
+// one write per frame as a VM's virtio backend hands frames to a tap, for
+// d, while a second thread reads what the switch sends out of tap out
+// (UDP: the forwarded datagrams; a VM reads its tap). Both taps must
+// exist in the calling namespace (persistent, `ip tuntap add`); this
+// attaches to them with TUNSETIFF.
+func TapFlood(ctx context.Context, in, out string, srcMAC, dstMAC net.HardwareAddr, src, dst net.IP, kind string, d time.Duration) (TapFloodResult, error) {
+	var res TapFloodResult
+	frames, err := floodFrames(srcMAC, dstMAC, src, dst, kind)
+	if err != nil {
+		return res, err
+	}
+	wfd, err := openTap(in)
+	if err != nil {
+		return res, err
+	}
+	defer unix.Close(wfd)
+	rfd, err := openTap(out)
+	if err != nil {
+		return res, err
+	}
+	defer unix.Close(rfd)
+	// The reader drains the out tap (non-blocking reads after a poll),
+	// until the writer is done.
+	stop := make(chan struct{})
+	read := make(chan uint64)
+	go func() {
+		runtime.LockOSThread()
+		buf := make([]byte, 65536)
+		var n uint64
+		fds := []unix.PollFd{{Fd: int32(rfd), Events: unix.POLLIN}}
+		for {
+			select {
+			case <-stop:
+				read <- n
+				return
+			default:
+			}
+			if k, _ := unix.Poll(fds, 100); k <= 0 {
+				continue
+			}
+			for {
+				if _, err := unix.Read(rfd, buf); err != nil {
+					break
+				}
+				n++
+			}
+		}
+	}()
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	start := time.Now()
+	deadline := start.Add(d)
+	for i := 0; ; i++ {
+		if i&1023 == 0 && (time.Now().After(deadline) || ctx.Err() != nil) {
+			break
+		}
+		if _, err := unix.Write(wfd, frames[i%len(frames)]); err != nil {
+			close(stop)
+			<-read
+			return res, fmt.Errorf("write %s: %w", in, err)
+		}
+		res.Sent++
+	}
+	res.Seconds = time.Since(start).Seconds()
+	time.Sleep(50 * time.Millisecond) // what is still queued
+	close(stop)
+	res.Read = <-read
+	return res, nil
+}
+
+// openTap attaches to the existing tap device name (IFF_TAP, no packet
+// information header), non-blocking.
+func openTap(name string) (int, error) {
+	fd, err := unix.Open("/dev/net/tun", unix.O_RDWR|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
+	if err != nil {
+		return -1, fmt.Errorf("open /dev/net/tun: %w", err)
+	}
+	ifr, err := unix.NewIfreq(name)
+	if err == nil {
+		ifr.SetUint16(unix.IFF_TAP | unix.IFF_NO_PI)
+		err = unix.IoctlIfreq(fd, unix.TUNSETIFF, ifr)
+	}
+	if err != nil {
+		unix.Close(fd)
+		return -1, fmt.Errorf("attach to tap %s: %w", name, err)
+	}
+	return fd, nil
+}

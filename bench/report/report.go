@@ -168,7 +168,8 @@ type Target struct {
 // Targets are the issues' targets: ebpfovs (E) against the baselines,
 // ebpfovs with source NAT (G) against ebpfovs without it (E) and against
 // the kernel's NAT (H: a Linux router + nftables masquerade), and XDP mode
-// (F) against TC mode and nftables in packet rate.
+// against TC mode and nftables in packet rate, on veth ports (F against E
+// and C) and on tap ports (K against J and I).
 var Targets = []Target{
 	{Metric: TputSame, Num: "E", Den: "B", Goal: 0.95},
 	{Metric: TputDiff, Num: "E", Den: "B", Goal: 0.95},
@@ -184,6 +185,9 @@ var Targets = []Target{
 	{Metric: UDPRate, Num: "F", Den: "E", Goal: 2},
 	{Metric: SYNRate, Num: "F", Den: "E", Goal: 2},
 	{Metric: SYNRate, Num: "F", Den: "C", Goal: 3},
+	{Metric: UDPRate, Num: "K", Den: "J", Goal: 2},
+	{Metric: SYNRate, Num: "K", Den: "J", Goal: 2},
+	{Metric: SYNRate, Num: "K", Den: "I", Goal: 3},
 }
 
 // Outcome is a Target evaluated on a run.

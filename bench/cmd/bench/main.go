@@ -273,7 +273,7 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) (err error) 
 			err = errors.Join(err, cerr)
 		}
 	}()
-	if slices.ContainsFunc(cfg.paths, func(id string) bool { return id == "E" || id == "F" || id == "G" }) {
+	if slices.ContainsFunc(cfg.paths, func(id string) bool { return strings.Contains("EFGJK", id) }) {
 		// Work on a private copy: a rebuild of ./ebpfovs during the run
 		// must not mix CLI and datapath versions.
 		orig := cfg.ebpfovs
@@ -301,7 +301,7 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) (err error) 
 			return err
 		}
 		paths = append(paths, p)
-		if p.Unavailable != "" {
+		if p.Unavailable != "" || p.Taps {
 			continue
 		}
 		if err := prober.StartServer(ctx, env, p, cfg.serverCPU); err != nil {
@@ -348,7 +348,10 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) (err error) 
 	// little fresh traffic first: idle connections expire).
 	for _, p := range paths {
 		if p.Unavailable == "" && p.Check != nil {
-			_, err := prober.Latency(ctx, p, clientCPU(cfg), 100*time.Millisecond)
+			var err error
+			if !p.Taps {
+				_, err = prober.Latency(ctx, p, clientCPU(cfg), 100*time.Millisecond)
+			}
 			if err == nil {
 				_, err = p.Check(ctx)
 			}
@@ -415,6 +418,14 @@ func reportPaths(paths []*lab.Path) []report.Path {
 // warmUp sends some of each kind of traffic through p (ARP, conntrack,
 // caches) and fails if any of it fails.
 func warmUp(ctx context.Context, cfg config, prober measure.Prober, p *lab.Path, logDir string) error {
+	if p.Taps {
+		for _, kind := range p.Floods {
+			if _, err := prober.Flood(ctx, p, clientCPU(cfg), 200*time.Millisecond, kind); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 	if _, err := prober.Latency(ctx, p, clientCPU(cfg), 300*time.Millisecond); err != nil {
 		return err
 	}
@@ -450,44 +461,46 @@ func measurePath(ctx context.Context, cfg config, prober measure.Prober, p *lab.
 		}
 	}
 	var line []string
-	pinnings := []struct {
-		client     int
-		tput, cost report.Metric
-	}{{cfg.sameCPU, report.TputSame, report.CPUSame}, {cfg.diffCPU, report.TputDiff, report.CPUDiff}}
-	for _, pin := range pinnings {
-		if pin.client < 0 {
-			continue
+	if !p.Taps { // tap paths have no VMs: the packet rates only
+		pinnings := []struct {
+			client     int
+			tput, cost report.Metric
+		}{{cfg.sameCPU, report.TputSame, report.CPUSame}, {cfg.diffCPU, report.TputDiff, report.CPUDiff}}
+		for _, pin := range pinnings {
+			if pin.client < 0 {
+				continue
+			}
+			try("iperf3 "+pin.tput.Title, func() error {
+				t, err := measure.IPerf(ctx, p, pin.client, cfg.serverCPU, cfg.iperfTime, logDir)
+				if err != nil {
+					return err
+				}
+				res.Set(p.ID, pin.tput, r, t.Gbps)
+				res.Set(p.ID, pin.cost, r, t.CPUSecPerGbit)
+				line = append(line, fmt.Sprintf("%.1f Gbit/s (cpu %d/%d, steal %.0f%%)", t.Gbps, pin.client, cfg.serverCPU, t.StealPct))
+				return nil
+			})
 		}
-		try("iperf3 "+pin.tput.Title, func() error {
-			t, err := measure.IPerf(ctx, p, pin.client, cfg.serverCPU, cfg.iperfTime, logDir)
+		try("connection rate", func() error {
+			c, err := prober.ConnRate(ctx, p, clientCPU(cfg), cfg.connTime, cfg.workers)
 			if err != nil {
 				return err
 			}
-			res.Set(p.ID, pin.tput, r, t.Gbps)
-			res.Set(p.ID, pin.cost, r, t.CPUSecPerGbit)
-			line = append(line, fmt.Sprintf("%.1f Gbit/s (cpu %d/%d, steal %.0f%%)", t.Gbps, pin.client, cfg.serverCPU, t.StealPct))
+			res.Set(p.ID, report.ConnRate, r, c.PerSecond)
+			line = append(line, fmt.Sprintf("%.0f conn/s", c.PerSecond))
+			return nil
+		})
+		try("latency", func() error {
+			l, err := prober.Latency(ctx, p, clientCPU(cfg), cfg.latencyTime)
+			if err != nil {
+				return err
+			}
+			res.Set(p.ID, report.LatP50, r, l.P50us)
+			res.Set(p.ID, report.LatP99, r, l.P99us)
+			line = append(line, fmt.Sprintf("p50 %.1f µs p99 %.1f µs", l.P50us, l.P99us))
 			return nil
 		})
 	}
-	try("connection rate", func() error {
-		c, err := prober.ConnRate(ctx, p, clientCPU(cfg), cfg.connTime, cfg.workers)
-		if err != nil {
-			return err
-		}
-		res.Set(p.ID, report.ConnRate, r, c.PerSecond)
-		line = append(line, fmt.Sprintf("%.0f conn/s", c.PerSecond))
-		return nil
-	})
-	try("latency", func() error {
-		l, err := prober.Latency(ctx, p, clientCPU(cfg), cfg.latencyTime)
-		if err != nil {
-			return err
-		}
-		res.Set(p.ID, report.LatP50, r, l.P50us)
-		res.Set(p.ID, report.LatP99, r, l.P99us)
-		line = append(line, fmt.Sprintf("p50 %.1f µs p99 %.1f µs", l.P50us, l.P99us))
-		return nil
-	})
 	for _, kind := range p.Floods {
 		rate, cost := report.UDPRate, report.UDPCPU
 		if kind == probe.FloodSYN {
@@ -548,6 +561,10 @@ func collectEvidence(ctx context.Context, cfg config, paths []*lab.Path, stderr 
 	}
 	for _, p := range paths {
 		if p.Unavailable != "" || ctx.Err() != nil {
+			continue
+		}
+		if p.Taps {
+			ev.tapEvidence(ctx, cfg, prober, p, logDir, stderr, fail)
 			continue
 		}
 		if p.BPFProgPin != "" {
@@ -629,6 +646,16 @@ func collectEvidence(ctx context.Context, cfg config, paths []*lab.Path, stderr 
 				run  func() error
 			}{fmt.Sprintf("connection rate, %v", cfg.profileTime), func() error {
 				_, err := prober.ConnRate(ctx, p, clientCPU(cfg), cfg.profileTime, cfg.workers)
+				return err
+			}})
+		}
+		if p.ID == "E" || p.ID == "F" {
+			// Where a small packet's time goes, TC against XDP on a veth.
+			workloads = append(workloads, struct {
+				name string
+				run  func() error
+			}{fmt.Sprintf("SYN flood, %v", cfg.profileTime), func() error {
+				_, err := prober.Flood(ctx, p, clientCPU(cfg), cfg.profileTime, probe.FloodSYN)
 				return err
 			}})
 		}
@@ -773,4 +800,40 @@ func copyExecutable(src, dst string) (string, error) {
 		return "", fmt.Errorf("copy ebpfovs binary: %w", err)
 	}
 	return dst, nil
+}
+
+// tapEvidence is collectEvidence for a tap path: the datapath program's
+// run time during a SYN flood, and with -profile perf profiles of both
+// floods.
+func (ev *evidence) tapEvidence(ctx context.Context, cfg config, prober measure.Prober, p *lab.Path, logDir string, stderr io.Writer, fail func(error)) {
+	if p.BPFProgPin != "" {
+		logf(stderr, "evidence: BPF run time of path %s", p.ID)
+		var f measure.PacketRate
+		b, err := measure.BPFStats(p.BPFProgPin, func() (err error) {
+			f, err = prober.Flood(ctx, p, clientCPU(cfg), cfg.floodTime, probe.FloodSYN)
+			return err
+		})
+		if err != nil {
+			fail(err)
+		} else {
+			ev.BPF = append(ev.BPF, fmt.Sprintf("%s, BPF statistics: SYN flood, %.3f Mpps: %s ran %d times for %v each on average, %.1f%% of one CPU",
+				p.ID, f.Mpps, filepath.Base(p.BPFProgPin), b.Runs, b.PerRun(), b.CPUShare()))
+		}
+	}
+	if !cfg.profile {
+		return
+	}
+	for i, kind := range p.Floods {
+		name := fmt.Sprintf("%s flood, %v", kind, cfg.profileTime)
+		logf(stderr, "evidence: perf profile of path %s, %s", p.ID, name)
+		top, err := measure.Profile(ctx, filepath.Join(logDir, fmt.Sprintf("perf-%s-%d.data", p.ID, i)), 1.5, func() error {
+			_, err := prober.Flood(ctx, p, clientCPU(cfg), cfg.profileTime, kind)
+			return err
+		})
+		if err != nil {
+			fail(err)
+			continue
+		}
+		ev.Profiles = append(ev.Profiles, profile{Path: p.ID + ": " + p.Name, Workload: name, Top: top})
+	}
 }

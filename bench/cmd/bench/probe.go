@@ -21,6 +21,7 @@ const probeUsage = `usage: bench probe serve -conn IP:PORT -echo IP:PORT
        bench probe latency -addr IP:PORT [-duration D] [-max N]
        bench probe fill-udp -n N [-first I] -iface IFACE -src IP -dst IP -src-mac MAC -dst-mac MAC
        bench probe flood -kind udp|syn [-duration D] -iface IFACE -src IP -dst IP -src-mac MAC -dst-mac MAC
+       bench probe tapflood -kind udp|syn [-duration D] -in TAP -out TAP -src IP -dst IP -src-mac MAC -dst-mac MAC
 The clients print their result as JSON on standard output.`
 
 // probeMain is the probe tool: bench starts it inside the VM namespaces
@@ -42,6 +43,8 @@ func probeMain(args []string) int {
 		workers  = fs.Int("workers", 4, "connrate: concurrent connections")
 		maxN     = fs.Int("max", 5_000_000, "client: at most this many connections or round trips")
 		fillN    = fs.Int("n", 0, "fill-udp: datagrams to send, each its own connection")
+		tapIn    = fs.String("in", "", "tapflood: the tap frames are written into")
+		tapOut   = fs.String("out", "", "tapflood: the tap the switch sends them out of")
 		kind     = fs.String("kind", probe.FloodUDP, "flood: udp (64-byte datagrams of one flow) or syn (SYNs, each a new connection)")
 		fillFrom = fs.Int("first", 0, "fill-udp: the number of the first datagram (its ports)")
 		iface    = fs.String("iface", "eth0", "fill-udp: the interface")
@@ -86,6 +89,12 @@ func probeMain(args []string) int {
 		dmac, err2 := net.ParseMAC(*dstMAC)
 		if err = errors.Join(err1, err2); err == nil {
 			result, err = probe.Flood(ctx, *iface, smac, dmac, net.ParseIP(*srcIP).To4(), net.ParseIP(*dstIP).To4(), *kind, *duration)
+		}
+	case "tapflood":
+		smac, err1 := net.ParseMAC(*srcMAC)
+		dmac, err2 := net.ParseMAC(*dstMAC)
+		if err = errors.Join(err1, err2); err == nil {
+			result, err = probe.TapFlood(ctx, *tapIn, *tapOut, smac, dmac, net.ParseIP(*srcIP).To4(), net.ParseIP(*dstIP).To4(), *kind, *duration)
 		}
 	default:
 		fmt.Fprintln(os.Stderr, probeUsage)
