@@ -577,7 +577,7 @@ int ct_delete_keys(struct __sk_buff *skb)
  * out; otherwise the packet goes on to tc_ingress, untouched and
  * uncounted here. The entry stage.
  */
-SEC("xdp")
+SEC("xdp.frags")
 int xdp_ingress(struct xdp_md *ctx)
 {
 	__u32 ifindex = ctx->ingress_ifindex, zero = 0, *port;
@@ -619,7 +619,7 @@ int xdp_ingress(struct xdp_md *ctx)
 }
 
 /* The XDP walk stage (STAGE_WALK), as tc_walk. */
-SEC("xdp")
+SEC("xdp.frags")
 int xdp_walk(struct xdp_md *ctx)
 {
 	__u32 zero = 0;

@@ -627,20 +627,29 @@ static __always_inline int parse(struct __sk_buff *skb, struct flow_key *k, stru
 	return err;
 }
 
-/* XDP: parse the frame into k (which must be zeroed) and pi. XDP frames
- * here are linear (no xdp.frags) and carry their VLAN tag in the frame. */
+/* XDP: parse the frame into k (which must be zeroed) and pi. The frame's
+ * headers are in its first buffer; a multi-buffer frame (xdp.frags: jumbo
+ * frames, GRO-sized ones) has the rest in fragments, which count in its
+ * length. The VLAN tag is in the frame. */
 static __always_inline int parse_xdp(struct xdp_md *ctx, struct flow_key *k,
 				     struct pkt_info *pi)
 {
 	struct cursor c;
 	__u32 optoff = 0;
 	void *start;
+	__u64 len;
 	int err;
 
 	start = (void *)(long)ctx->data;
 	c.pos = start;
 	c.end = (void *)(long)ctx->data_end;
-	err = parse_headers(&c, start, (__u32)(c.end - start), 0, k, pi, &optoff);
+	/* The whole frame's length, fragments included. Bounded for the
+	 * verifier, which takes a helper's result as any 64-bit value and
+	 * refuses packet-pointer arithmetic with it (a frame has at most
+	 * MAX_SKB_FRAGS 4 KB fragments: far below the bound). */
+	len = bpf_xdp_get_buff_len(ctx);
+	asm volatile("%0 &= 0x3ffff" : "+r"(len));
+	err = parse_headers(&c, start, (__u32)len, 0, k, pi, &optoff);
 	tcp_options_load(ctx, (load_bytes_fn)bpf_xdp_load_bytes, pi, err, optoff);
 	return err;
 }
