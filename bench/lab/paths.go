@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -93,6 +95,36 @@ type Path struct {
 	// Taps: the ports are tap devices the packet generator writes and
 	// reads (I, J, K); there are no VMs, and only the packet rates apply.
 	Taps bool
+	// NFTTable is the nftables table of C and I (in Host), whose port-22
+	// drop rule counts what the policy dropped.
+	NFTTable string
+}
+
+// PolicyDrops is how many packets path p's policy dropped so far (the SYN
+// flood's): the counter of its drop flow (dump-flows: D, E, F, J, K) or of
+// its nftables rule (C, I). ok is false where the path has neither.
+func PolicyDrops(ctx context.Context, p *Path) (n uint64, ok bool, err error) {
+	var out string
+	var re *regexp.Regexp
+	switch {
+	case p.Flows != nil:
+		out, err = p.Flows(ctx, "dump-flows")
+		re = regexp.MustCompile(`n_packets=(\d+),.*tp_dst=22`)
+	case p.NFTTable != "":
+		out, err = Run(ctx, InNetns(p.Host, "nft", "list", "table", "inet", p.NFTTable)...)
+		re = regexp.MustCompile(`tcp dport 22 ct state new counter packets (\d+)`)
+	default:
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, err
+	}
+	m := re.FindStringSubmatch(out)
+	if m == nil {
+		return 0, false, fmt.Errorf("path %s: no counter of the port-22 drop policy in:\n%s", p.ID, out)
+	}
+	n, err = strconv.ParseUint(m[1], 10, 64)
+	return n, err == nil, err
 }
 
 // Options configure the paths.
@@ -203,7 +235,7 @@ func nftablesOnBridge(ctx context.Context, env *Env, p *Path) error {
 	rules := fmt.Sprintf(`table inet %[1]s {
 	chain forward {
 		type filter hook forward priority filter; policy drop;
-		ip saddr %[2]s ip daddr %[3]s tcp dport 22 ct state new drop
+		ip saddr %[2]s ip daddr %[3]s tcp dport 22 ct state new counter drop
 		ip saddr %[2]s ip daddr %[3]s udp dport 9 accept
 		ip saddr %[2]s ip daddr %[3]s meta l4proto tcp ct state new,established accept
 		ip saddr %[3]s ip daddr %[2]s meta l4proto tcp ct state established accept
@@ -218,6 +250,7 @@ func nftablesOnBridge(ctx context.Context, env *Env, p *Path) error {
 		return err
 	}
 	host := p.Host
+	p.NFTTable = table
 	env.Cleanup.Push("delete nft table "+table, func() error {
 		_, err := Run(context.Background(), InNetns(host, "nft", "delete", "table", "inet", table)...)
 		return err

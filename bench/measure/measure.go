@@ -222,10 +222,10 @@ func (pr Prober) Latency(ctx context.Context, p *lab.Path, cpu int, d time.Durat
 // PacketRate is one packet-generator run (probe.Flood) on a path.
 type PacketRate struct {
 	// Mpps is the rate the path took the frames at, in millions per
-	// second: for UDP what VM2's eth0 received; for SYNs (dropped by the
-	// switch's policy) what the generator sent less what was dropped
-	// before the switch saw it (VM1's eth0 tx_dropped, the port's
-	// rx_dropped).
+	// second: for UDP what VM2's eth0 received (tap paths: what the switch
+	// sent out of vnet2); for SYNs what the switch's policy counted as
+	// dropped (lab.PolicyDrops), or where it has no counter what the
+	// generator sent less what was dropped before the switch saw it.
 	Mpps float64
 	// CPUSecPerMpkt is the machine's busy CPU time per million frames.
 	CPUSecPerMpkt float64
@@ -283,6 +283,10 @@ func (pr Prober) Flood(ctx context.Context, p *lab.Path, cpu int, d time.Duratio
 	if err != nil {
 		return res, err
 	}
+	dropsa, policy, err := lab.PolicyDrops(ctx, p)
+	if err != nil {
+		return res, err
+	}
 	cpua, err := ReadCPU()
 	if err != nil {
 		return res, err
@@ -306,8 +310,18 @@ func (pr Prober) Flood(ctx context.Context, p *lab.Path, cpu int, d time.Duratio
 	delivered := float64(vm2b.rx - vm2a.rx)
 	took := delivered
 	if kind == probe.FloodSYN {
-		lost := float64(vm1b.txDropped-vm1a.txDropped) + float64(portb.rxDropped-porta.rxDropped)
-		took = float64(fr.Sent) - lost
+		// The switch's own count of what its policy dropped: Open
+		// vSwitch's userspace datapath reads its ports on a thread of its
+		// own, so what was sent is not what it took.
+		if policy {
+			dropsb, _, err := lab.PolicyDrops(ctx, p)
+			if err != nil {
+				return res, err
+			}
+			took = float64(dropsb - dropsa)
+		} else {
+			took = float64(fr.Sent) - float64(vm1b.txDropped-vm1a.txDropped) - float64(portb.rxDropped-porta.rxDropped)
+		}
 	}
 	if took <= 0 {
 		return res, fmt.Errorf("flood %s on path %s: sent %d, none taken (VM2 received %.0f)", kind, p.ID, fr.Sent, delivered)
@@ -332,6 +346,10 @@ func (pr Prober) tapFlood(ctx context.Context, p *lab.Path, cpu int, d time.Dura
 	if err != nil {
 		return res, err
 	}
+	dropsa, policy, err := lab.PolicyDrops(ctx, p)
+	if err != nil {
+		return res, err
+	}
 	var fr probe.TapFloodResult
 	if err := pr.client(ctx, p, cpu, d, &fr, "tapflood", "-kind", kind, "-duration", d.String(), "-in", "vnet1", "-out", "vnet2",
 		"-src", lab.VM1IP, "-dst", lab.VM2IP, "-src-mac", lab.VMMAC(1), "-dst-mac", lab.VMMAC(2)); err != nil {
@@ -352,6 +370,13 @@ func (pr Prober) tapFlood(ctx context.Context, p *lab.Path, cpu int, d time.Dura
 	took := forwarded
 	if kind == probe.FloodSYN {
 		took = float64(fr.Sent)
+		if policy {
+			dropsb, _, err := lab.PolicyDrops(ctx, p)
+			if err != nil {
+				return res, err
+			}
+			took = float64(dropsb - dropsa)
+		}
 	}
 	if took <= 0 {
 		return res, fmt.Errorf("tap flood %s on path %s: wrote %d, none forwarded", kind, p.ID, fr.Sent)
