@@ -33,6 +33,9 @@ type KernelResult struct {
 	// Err is the error of the run itself: the kernel could not be fetched,
 	// QEMU failed, or the time limit killed it.
 	Err error
+	// Retried: the guest kernel panicked, and a second boot ran the
+	// packages it had not finished (Retry).
+	Retried bool
 	// BootTime is from starting QEMU to /init's first line; Total is the
 	// whole run, including preparing the image.
 	BootTime, TestTime, Total time.Duration
@@ -96,6 +99,59 @@ func (r *KernelResult) OK() bool {
 	return true
 }
 
+// KernelPanicked reports whether the guest's kernel panicked before the
+// guest finished.
+func (r *KernelResult) KernelPanicked() bool {
+	if r.Done {
+		return false
+	}
+	for _, l := range r.Kernel {
+		if strings.Contains(l, "Kernel panic") {
+			return true
+		}
+	}
+	return false
+}
+
+// unfinished are the packages of pkgs the guest did not report a result
+// for.
+func (r *KernelResult) unfinished(pkgs []TestPackage) []TestPackage {
+	var out []TestPackage
+	for _, p := range pkgs {
+		if pr := r.pkg(p.Name); pr == nil || !pr.Reported {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// Retry takes the result of a second boot, run for the packages r did not
+// finish: their results replace r's, and the run's outcome (done, errors)
+// is the second boot's. The first boot's kernel console stays in r, with
+// a note, so the panic is reported whatever the second boot gives.
+func (r *KernelResult) Retry(second *KernelResult) {
+	var rerun []string
+	for _, p := range second.Packages {
+		rerun = append(rerun, p.Name)
+		replaced := false
+		for i, q := range r.Packages {
+			if q.Name == p.Name {
+				r.Packages[i], replaced = p, true
+			}
+		}
+		if !replaced {
+			r.Packages = append(r.Packages, p)
+		}
+	}
+	r.Notes = append(r.Notes, fmt.Sprintf("the guest kernel panicked (console below); a second boot ran %s", strings.Join(rerun, ", ")))
+	r.Notes = append(r.Notes, second.Notes...)
+	r.Kernel = append(r.Kernel, second.Kernel...)
+	r.Verifier = append(r.Verifier, second.Verifier...)
+	r.Done, r.Fatal, r.Err = second.Done, second.Fatal, second.Err
+	r.TestTime += second.TestTime
+	r.Retried = true
+}
+
 func (r *KernelResult) pkg(name string) *PackageResult {
 	for _, p := range r.Packages {
 		if p.Name == name {
@@ -140,6 +196,9 @@ func (r *KernelResult) Summary() string {
 		s += "; the guest died before finishing"
 	case !r.Booted:
 		s += "; the guest never reached /init"
+	}
+	if r.Retried {
+		s += "; booted twice: the guest kernel panicked"
 	}
 	return s + fmt.Sprintf(" [boot %s, tests %s, total %s]", round(r.BootTime), round(r.TestTime), round(r.Total))
 }

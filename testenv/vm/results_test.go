@@ -197,3 +197,67 @@ EBPFOVS-VMTEST done kernel=6.1.0-56-amd64 uptime=9`
 		t.Errorf("bpf: %+v", bpf)
 	}
 }
+
+// TestRetryAfterKernelPanic: a guest whose kernel panicked in the middle
+// of a package is booted again for the packages it did not finish; their
+// results replace the first boot's, and the panic stays in the report.
+func TestRetryAfterKernelPanic(t *testing.T) {
+	parse := func(console string) *KernelResult {
+		r := &KernelResult{Spec: "7.3", Expected: []string{"bpf", "testenv"}}
+		p := NewParser(r, time.Now())
+		for _, l := range strings.Split(console, "\n") {
+			p.Line(l)
+		}
+		p.Finish()
+		return r
+	}
+	first := parse(`EBPFOVS-VMTEST boot kernel=7.3.4 cpus=2 uptime=2.31
+EBPFOVS-VMTEST begin pkg=bpf
+[bpf] --- PASS: TestA (0.00s)
+[bpf] PASS
+EBPFOVS-VMTEST pkg=bpf status=0 passed=1 failed=0 skipped=0 seconds=3
+EBPFOVS-VMTEST begin pkg=testenv
+[testenv] === RUN   TestCleanupRemovesEverything
+[  489.711137] Oops: int3: 0000 [#1] SMP NOPTI
+[  489.728725] Kernel panic - not syncing: Fatal exception in interrupt`)
+	if !first.KernelPanicked() || first.OK() {
+		t.Fatalf("first boot: panicked %v, OK %v", first.KernelPanicked(), first.OK())
+	}
+	pkgs := []TestPackage{{Name: "bpf"}, {Name: "testenv"}}
+	left := first.unfinished(pkgs)
+	if len(left) != 1 || left[0].Name != "testenv" {
+		t.Fatalf("unfinished: %v, want testenv", left)
+	}
+	second := parse(`EBPFOVS-VMTEST boot kernel=7.3.4 cpus=2 uptime=2.31
+EBPFOVS-VMTEST begin pkg=testenv
+[testenv] --- PASS: TestCleanupRemovesEverything (0.50s)
+[testenv] PASS
+EBPFOVS-VMTEST pkg=testenv status=0 passed=1 failed=0 skipped=0 seconds=1
+EBPFOVS-VMTEST done`)
+	first.Retry(second)
+	if !first.OK() {
+		t.Errorf("after the second boot: not OK: %s", first.Summary())
+	}
+	if s := first.Summary(); !strings.Contains(s, "testenv ok") || !strings.Contains(s, "booted twice: the guest kernel panicked") {
+		t.Errorf("summary: %s", s)
+	}
+	var details strings.Builder
+	first.WriteDetails(&details)
+	if d := details.String(); !strings.Contains(d, "Kernel panic") || !strings.Contains(d, "a second boot ran testenv") {
+		t.Errorf("details lose the panic:\n%s", d)
+	}
+
+	// A second panic in the same package fails the run.
+	again := parse(`EBPFOVS-VMTEST boot kernel=7.3.4 cpus=2 uptime=2.31
+EBPFOVS-VMTEST begin pkg=testenv
+[  12.0] Kernel panic - not syncing: Fatal exception`)
+	third := parse(`EBPFOVS-VMTEST boot kernel=7.3.4 cpus=2 uptime=2.31
+EBPFOVS-VMTEST begin pkg=bpf
+EBPFOVS-VMTEST pkg=bpf status=0 passed=1 failed=0 skipped=0 seconds=3
+EBPFOVS-VMTEST begin pkg=testenv
+[  489.7] Kernel panic - not syncing: Fatal exception in interrupt`)
+	third.Retry(again)
+	if third.OK() {
+		t.Errorf("a kernel that panics twice passed: %s", third.Summary())
+	}
+}
