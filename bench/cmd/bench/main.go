@@ -533,6 +533,12 @@ type evidence struct {
 	Errors []string
 }
 
+// workload is traffic a perf profile is recorded under.
+type workload struct {
+	name string
+	run  func() error
+}
+
 type profile struct {
 	Path, Workload, Top string
 }
@@ -633,28 +639,19 @@ func collectEvidence(ctx context.Context, cfg config, paths []*lab.Path, stderr 
 		if !cfg.profile || p.ID == "A" {
 			continue
 		}
-		workloads := []struct {
-			name string
-			run  func() error
-		}{{fmt.Sprintf("iperf3, same vCPU, %v", cfg.profileTime), func() error {
+		workloads := []workload{{fmt.Sprintf("iperf3, same vCPU, %v", cfg.profileTime), func() error {
 			_, err := measure.IPerf(ctx, p, cfg.sameCPU, cfg.serverCPU, cfg.profileTime, logDir)
 			return err
 		}}}
 		if p.ID == "C" || p.ID == "E" || p.ID == "G" || p.ID == "H" {
-			workloads = append(workloads, struct {
-				name string
-				run  func() error
-			}{fmt.Sprintf("connection rate, %v", cfg.profileTime), func() error {
+			workloads = append(workloads, workload{fmt.Sprintf("connection rate, %v", cfg.profileTime), func() error {
 				_, err := prober.ConnRate(ctx, p, clientCPU(cfg), cfg.profileTime, cfg.workers)
 				return err
 			}})
 		}
 		if p.ID == "E" || p.ID == "F" {
 			// Where a small packet's time goes, TC against XDP on a veth.
-			workloads = append(workloads, struct {
-				name string
-				run  func() error
-			}{fmt.Sprintf("SYN flood, %v", cfg.profileTime), func() error {
+			workloads = append(workloads, workload{fmt.Sprintf("SYN flood, %v", cfg.profileTime), func() error {
 				_, err := prober.Flood(ctx, p, clientCPU(cfg), cfg.profileTime, probe.FloodSYN)
 				return err
 			}})
