@@ -269,3 +269,51 @@ func (d *dp) runXDPOnCPU0(in uint32, frame []byte) uint32 {
 	})
 	return verdict
 }
+
+// TestXDPMalformedMultiBuffer: malformed jumbo frames, which XDP sees in
+// several buffers, get what their malformation gets from conntrack in
+// TC: an IPv4 total length past the frame's end (truncated, +inv), a UDP
+// length past it (+inv), and, as the control, a well-formed one
+// (committed). Lengths are checked against the whole frame, not its
+// first buffer.
+func TestXDPMalformedMultiBuffer(t *testing.T) {
+	d := newDP(t)
+	d.setFlows(
+		"priority=10, ip, ct_state=-trk, actions=ct(table=1)",
+		"priority=0, actions=drop",
+		"table=1, priority=10, ct_state=+trk+inv, actions=p3",
+		"table=1, priority=5, ip, ct_state=+trk+new, actions=ct(commit),p2",
+	)
+	jumbo := func(sport uint16, edit func(f []byte)) []byte {
+		f := testenv.Build(testenv.PacketSpec{SrcMAC: mac1, DstMAC: mac2, SrcIP: ip1, DstIP: ip2, Proto: "udp",
+			SrcPort: sport, DstPort: 53, Payload: make([]byte, 9000-42)})
+		edit(f)
+		return f
+	}
+	be16 := func(f []byte, off int, v uint16) { f[off], f[off+1] = byte(v>>8), byte(v) }
+	for _, c := range []struct {
+		name      string
+		frame     []byte
+		out       uint32 // p3: +inv, p2: committed
+		truncated bool
+	}{
+		{"IPv4 total length past the end", jumbo(6001, func(f []byte) { be16(f, 14+2, 9100) }), 3, true},
+		{"UDP length past the end", jumbo(6002, func(f []byte) { be16(f, 14+20+4, 9000) }), 3, false},
+		{"well-formed", jumbo(6003, func([]byte) {}), 2, false},
+	} {
+		trunc, tx := d.counter("truncated"), d.txCounts()
+		if v := d.runXDPOnCPU0(1, c.frame); v != loader.XDPRedirect {
+			t.Errorf("%s: verdict %d, want a redirect to p%d", c.name, v, c.out)
+			continue
+		}
+		if got := d.txCounts(); got[c.out] != tx[c.out]+1 {
+			t.Errorf("%s: p%d tx %d -> %d, want one more", c.name, c.out, tx[c.out], got[c.out])
+		}
+		if got := d.counter("truncated") - trunc; got != map[bool]uint64{true: 1}[c.truncated] {
+			t.Errorf("%s: truncated moved by %d", c.name, got)
+		}
+	}
+	if n := len(d.conns()); n != 1 {
+		t.Errorf("%d connections, want the well-formed frame's one", n)
+	}
+}
