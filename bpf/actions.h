@@ -61,15 +61,45 @@ static __always_inline struct port *out_port(struct out_state *o, __u32 port,
 	return p;
 }
 
+#define PV_SET 0x10000 /* out_state.pending_vlan holds a TCI to send with */
+
+/* TC: give the skb the outer 802.1Q tag want (VLAN_CFI | PCP | VID), or
+ * none (0), where it has now. bpf_skb_vlan_push leaves the tag in the
+ * skb's metadata, as a NIC would. */
+static __always_inline void skb_retag(struct __sk_buff *skb, __u32 now, __u32 want)
+{
+	if (now & VLAN_CFI)
+		bpf_skb_vlan_pop(skb);
+	if (want & VLAN_CFI)
+		bpf_skb_vlan_push(skb, bpf_htons(ETH_P_8021Q), want & 0xefff);
+}
+
+/* TC: the pending output as a clone tagged as NORMAL chose, then the
+ * packet's own tag back. Global: one copy of its four helper calls for
+ * every flush_pending site. */
+__noinline int clone_retagged(struct __sk_buff *skb, struct out_state *o)
+{
+	if (!skb || !o)
+		return 0;
+	skb_retag(skb, o->vlan_now, o->pending_vlan);
+	bpf_clone_redirect(skb, o->pending_ifindex, 0);
+	skb_retag(skb, o->pending_vlan, o->vlan_now);
+	return 0;
+}
+
 /* TC: send the pending output now, as a clone; the packet stays ours. */
 static __always_inline void flush_pending(struct __sk_buff *skb, struct out_state *o)
 {
 	if (o->pending && !o->dryrun) {
-		bpf_clone_redirect(skb, o->pending_ifindex, 0);
+		if (o->pending_vlan)
+			clone_retagged(skb, o);
+		else
+			bpf_clone_redirect(skb, o->pending_ifindex, 0);
 		if (!o->notx)
 			port_tx(o->pending, skb->len);
 	}
 	o->pending = 0;
+	o->pending_vlan = 0;
 }
 
 /* TC: queue an output to OpenFlow port `port`, sending the previous one. */
@@ -86,60 +116,18 @@ static __always_inline void output(struct __sk_buff *skb, struct out_state *o,
 	o->pending_flags = p->flags;
 }
 
-/* One port of a flood (TC): an output, if the port exists. Global: see flood(). */
-__noinline int flood_one(struct __sk_buff *skb, struct out_state *o, __u32 port)
-{
-	struct port *p;
-
-	if (!skb || !o)
-		return 0;
-	p = bpf_map_lookup_elem(&ports, &port);
-	if (p && p->ifindex)
-		output(skb, o, port, 0);
-	return 0;
-}
-
 /*
- * FLOOD and ALL: every port but in_port (OpenFlow's ALL excludes the input
- * port too; the two differ only by per-port no-flood config, which ebpfovs
- * does not have). Global, so the verifier walks the port loop once rather
- * than once per action slot; each port is a call to flood_one(), so the
- * loop's MAX_PORTS iterations cost the verifier a few instructions each
- * (with output() inlined into the loop they took ~200k). TC only; XDP has
- * xdp_flood() (xdp.h).
+ * NORMAL: a learning L2 switch with VLANs, as OVS's xlate_normal. Learns
+ * the source in VLAN vlan and returns the port the destination was learnt
+ * on in it, or 0: flood.
  */
-__noinline int flood(struct __sk_buff *skb, struct out_state *o)
-{
-	struct bridge_config *cfg;
-	__u32 zero = 0, port, max;
-
-	if (!skb || !o)
-		return 0;
-	cfg = bpf_map_lookup_elem(&config, &zero);
-	if (!cfg)
-		return 0;
-	max = cfg->max_port;
-	for (port = 1; port < MAX_PORTS; port++) {
-		if (port > max)
-			break;
-		if (port != o->in_port)
-			flood_one(skb, o, port);
-	}
-	return 0;
-}
-
-/*
- * NORMAL: a learning L2 switch, VLAN-aware for learning (MACs per VID).
- * Learns the source and returns the port the destination was learnt on,
- * or 0: flood.
- */
-static __always_inline __u32 normal_dest(struct pkt_ctx *c)
+static __always_inline __u32 normal_dest(struct pkt_ctx *c, __u32 vlan)
 {
 	struct mac_key mk = {};
 	struct mac_entry *me;
 	__u64 now = dp_now();
 
-	mk.vlan = bpf_ntohs(c->key.vlan_tci) & 0x0fff;
+	mk.vlan = vlan & 0x0fff;
 
 	/* Learn the source, unless it is a multicast address. Refresh at most
 	 * once a second so steady traffic does not write the map per packet. */
@@ -160,6 +148,158 @@ static __always_inline __u32 normal_dest(struct pkt_ctx *c)
 		if (me)
 			return me->port; /* in_port itself: output drops it */
 	}
+	return 0;
+}
+
+/* OVS's xbundle_trunks_vlan: port p (number n) carries VLAN vlan tagged.
+ * port_trunks holds the trunks as configured; a native mode with a tag
+ * other than 0 trunks its native VLAN and never VLAN 0, as OVS's
+ * bundle_set makes its effective trunks. */
+static __always_inline int trunks_vlan(const struct port *p, __u32 n, __u32 vlan)
+{
+	struct vlan_bitmap *b;
+
+	if (p->vlan_mode == VLAN_MODE_ACCESS)
+		return 0;
+	if (p->vlan_mode != VLAN_MODE_TRUNK && p->tag) {
+		if (vlan == p->tag)
+			return 1;
+		if (!vlan)
+			return 0;
+	}
+	if (!(p->flags & PORT_F_TRUNKS))
+		return 1;
+	b = bpf_map_lookup_elem(&port_trunks, &n);
+	return b && ((b->w[(vlan >> 6) & 63] >> (vlan & 63)) & 1);
+}
+
+/* OVS's xbundle_includes_vlan: the port's own VLAN (a trunk has none), or
+ * one it trunks. */
+static __always_inline int includes_vlan(const struct port *p, __u32 n, __u32 vlan)
+{
+	if (p->vlan_mode != VLAN_MODE_TRUNK && vlan == p->tag)
+		return 1;
+	return trunks_vlan(p, n, vlan);
+}
+
+/*
+ * The VLAN of a frame with VID vid (0: untagged or priority-tagged)
+ * received on p, or -1 when p does not allow it (OVS's input_vid_is_valid
+ * and input_vid_to_vlan).
+ */
+static __always_inline int input_vlan(const struct port *p, __u32 n, __u32 vid)
+{
+	switch (p->vlan_mode) {
+	case VLAN_MODE_ACCESS:
+		return vid ? -1 : p->tag;
+	case VLAN_MODE_NATIVE_TAGGED:
+	case VLAN_MODE_NATIVE_UNTAGGED:
+		if (!vid)
+			return p->tag;
+		break;
+	}
+	return trunks_vlan(p, n, vid) ? (int)vid : -1;
+}
+
+/* The TCI a NORMAL output to p carries in VLAN vlan, with the frame's
+ * priority pcp (OVS's output_vlan_to_vid; no priority tags: VID 0 goes
+ * untagged). */
+static __always_inline __u32 output_tci(const struct port *p, __u32 vlan, __u32 pcp)
+{
+	if (p->vlan_mode == VLAN_MODE_ACCESS ||
+	    (p->vlan_mode == VLAN_MODE_NATIVE_UNTAGGED && vlan == p->tag))
+		return 0;
+	return vlan ? VLAN_CFI | pcp | vlan : 0;
+}
+#define VP_ANY 0x10000 /* flood_one: FLOOD's, every port, the packet as it is */
+
+/* One port of a flood, or NORMAL's output (TC): an output if the port
+ * exists and, for NORMAL (vp = PCP | VLAN), is in the VLAN, tagged as the
+ * port's settings say. Global: see flood(). */
+__noinline int flood_one(struct __sk_buff *skb, struct out_state *o, __u32 port, __u32 vp)
+{
+	struct port *p;
+	__u32 tci;
+
+	if (!skb || !o)
+		return 0;
+	p = bpf_map_lookup_elem(&ports, &port);
+	if (!p || !p->ifindex)
+		return 0;
+	if (vp & VP_ANY) {
+		output(skb, o, port, 0);
+		return 0;
+	}
+	if (!includes_vlan(p, port, vp & 0x0fff))
+		return 0;
+	tci = output_tci(p, vp & 0x0fff, vp & 0xe000);
+	output(skb, o, port, 0);
+	if (o->pending == port && tci != o->vlan_now)
+		o->pending_vlan = PV_SET | tci;
+	return 0;
+}
+
+/*
+ * FLOOD and ALL: every port but in_port (OpenFlow's ALL excludes the input
+ * port too; the two differ only by per-port no-flood config, which ebpfovs
+ * does not have). Global, so the verifier walks the port loop once rather
+ * than once per action slot; each port is a call to flood_one(), so the
+ * loop's MAX_PORTS iterations cost the verifier a few instructions each
+ * (with output() inlined into the loop they took ~200k). TC only; XDP has
+ * xdp_flood() (xdp.h).
+ */
+__noinline int flood(struct __sk_buff *skb, struct out_state *o, __u32 vp)
+{
+	struct bridge_config *cfg;
+	__u32 zero = 0, port, max;
+
+	if (!skb || !o)
+		return 0;
+	cfg = bpf_map_lookup_elem(&config, &zero);
+	if (!cfg)
+		return 0;
+	max = cfg->max_port;
+	for (port = 1; port < MAX_PORTS; port++) {
+		if (port > max)
+			break;
+		if (port != o->in_port)
+			flood_one(skb, o, port, vp);
+	}
+	return 0;
+}
+
+/*
+ * NORMAL (TC), as OVS's xlate_normal: the frame's VLAN by its in_port's
+ * settings (a VID the port does not allow: dropped, counted), learning and
+ * lookup in that VLAN, and output or flooding to the VLAN's ports only,
+ * each tagged as its settings say. Global; its flood is flood()'s loop.
+ */
+__noinline int normal(struct __sk_buff *skb, struct pkt_ctx *c)
+{
+	__u32 port, tci, vid, vp;
+	struct port *in;
+	int vlan;
+
+	if (!skb || !c)
+		return 0;
+	port = c->out.in_port;
+	in = bpf_map_lookup_elem(&ports, &port);
+	if (!in)
+		return 0;
+	tci = bpf_ntohs(c->key.vlan_tci);
+	vid = tci & VLAN_CFI ? tci & 0x0fff : 0;
+	vlan = input_vlan(in, port, vid);
+	if (vlan < 0) {
+		count(CNT_NORMAL_VLAN_DROP);
+		return 0;
+	}
+	c->out.vlan_now = tci;
+	vp = (vlan & 0x0fff) | (tci & VLAN_CFI ? tci & 0xe000 : 0);
+	port = normal_dest(c, vlan);
+	if (port)
+		flood_one(skb, &c->out, port, vp);
+	else
+		flood(skb, &c->out, vp);
 	return 0;
 }
 
@@ -575,7 +715,6 @@ __noinline __u32 exec_meta(struct pkt_ctx *c)
 __noinline __u32 exec_action(struct __sk_buff *skb, struct pkt_ctx *c)
 {
 	const struct action *a;
-	__u32 port;
 
 	if (!skb || !c)
 		return NO_TABLE;
@@ -591,14 +730,10 @@ __noinline __u32 exec_action(struct __sk_buff *skb, struct pkt_ctx *c)
 		output(skb, &c->out, output_reg_port(c, a), 0);
 		return NO_TABLE;
 	case ACT_NORMAL:
-		port = normal_dest(c);
-		if (port)
-			output(skb, &c->out, port, 0);
-		else
-			flood(skb, &c->out);
+		normal(skb, c);
 		return NO_TABLE;
 	case ACT_FLOOD:
-		flood(skb, &c->out);
+		flood(skb, &c->out, VP_ANY);
 		return NO_TABLE;
 	case ACT_SET_DL:
 	case ACT_SET_NW:
@@ -658,6 +793,8 @@ static __always_inline int finish(struct __sk_buff *skb, struct out_state *o)
 		return TC_ACT_SHOT;
 	if (!o->dryrun && !o->notx)
 		port_tx(o->pending, skb->len);
+	if (o->pending_vlan && !o->dryrun)
+		skb_retag(skb, o->vlan_now, o->pending_vlan);
 	if (o->pending_flags & PORT_F_PEER)
 		return bpf_redirect_peer(o->pending_ifindex, 0);
 	return bpf_redirect(o->pending_ifindex, 0);

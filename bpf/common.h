@@ -332,6 +332,28 @@ enum port_flag {
 	PORT_F_PEER      = 0x01, /* veth whose peer lives in another netns: bpf_redirect_peer */
 	PORT_F_OWN_QDISC = 0x02, /* ATTACH_TC: we created the clsact qdisc (loader only) */
 	PORT_F_XDP       = 0x04, /* an XDP program runs first on this port's ingress (loader only) */
+	PORT_F_TRUNKS    = 0x08, /* NORMAL: the port carries only the VLANs of its port_trunks bits */
+	PORT_F_TAG       = 0x10, /* port.tag is set (loader only: OVS tells tag=0 from no tag) */
+	PORT_F_VLAN_MODE = 0x20, /* port.vlan_mode was set, not implied by the tag (loader only) */
+};
+
+/* port.type: ovs-vsctl's Interface type (vsctl/). */
+enum port_type {
+	PORT_SYSTEM   = 0, /* a device that exists (tap, veth) */
+	PORT_INTERNAL = 1, /* a veth pair ebpfovs created: the named end is the port's interface */
+};
+
+/*
+ * port.vlan_mode: how NORMAL treats 802.1Q tags on the port, as OVS's Port
+ * vlan_mode (ofproto-dpif-xlate.c). The zero value is OVS's default for a
+ * port without a tag: a trunk of every VLAN (PORT_F_TRUNKS clear), where a
+ * frame's VLAN is its tag's VID and untagged frames are VLAN 0.
+ */
+enum port_vlan_mode {
+	VLAN_MODE_TRUNK           = 0, /* tagged in and out; VLAN = the frame's VID */
+	VLAN_MODE_ACCESS          = 1, /* untagged in and out; VLAN = port.tag; tagged frames dropped */
+	VLAN_MODE_NATIVE_TAGGED   = 2, /* untagged in = port.tag; out always tagged */
+	VLAN_MODE_NATIVE_UNTAGGED = 3, /* untagged in = port.tag; out untagged on port.tag */
 };
 
 enum attach_mode {
@@ -347,9 +369,16 @@ struct port {
 	__u32 mode;       /* enum attach_mode */
 	__u32 tc_prio;    /* ATTACH_TC: the filter's priority and handle, so detach removes only ours */
 	__u32 tc_handle;
-	__u32 pad;
+	__u16 tag;        /* VLAN_MODE_ACCESS and native modes: the port's VLAN */
+	__u8 vlan_mode;   /* enum port_vlan_mode */
+	__u8 type;        /* enum port_type (loader only) */
 	__u64 attached_ns; /* CLOCK_MONOTONIC at attach */
 	char name[16];
+};
+
+/* One bit per VLAN ID, VID v at w[v / 64] bit v % 64. */
+struct vlan_bitmap {
+	__u64 w[64];
 };
 
 /* A port change in progress (maps.h, port_changes; loader only). */
@@ -390,6 +419,9 @@ enum cfg_flag {
 	CFG_XDP_GEN0    = 0x04,
 	CFG_XDP_GEN1    = 0x08,
 	CFG_CT_POLICIES = 0x10, /* some zone has a timeout policy: look it up (else skip the lookup) */
+	/* Some port has a VLAN setting (tag, trunks, vlan_mode): NORMAL tags
+	 * and untags per port, which XDP does not do (XDP passes to TC). */
+	CFG_VLAN_PORTS  = 0x20,
 };
 
 /*
@@ -665,6 +697,7 @@ enum counter {
 	CNT_STAGE_FAIL,     /* a tail call to the next stage failed (stages.h): dropped */
 	CNT_CT_NAT_FAIL,    /* commit refused: no free address and port in the nat() range (+inv) */
 	CNT_XDP_FAST,       /* packets XDP finished from the exact-match cache (xdp_fast) */
+	CNT_NORMAL_VLAN_DROP, /* NORMAL: a frame's VLAN not allowed on its in_port (OVS: "disallowed VLAN VID") */
 	CNT_EMC_FOLD_SEQ,   /* odd while emc_fold() runs on this CPU: readers retry (not shown) */
 	CNT_MAX,
 };

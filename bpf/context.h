@@ -95,6 +95,11 @@ struct out_state {
 	__u32 flood;          /* XDP: send to every port but in_port (devmap broadcast) */
 	__u32 noport;         /* an output named a port that does not exist */
 	__u32 notx;           /* an EMC hit: send, but the entry counts tx (emc_fold) */
+	/* NORMAL's per-port 802.1Q tags (actions.h): PV_SET | the TCI the
+	 * pending output needs (0: untagged), or 0 when it takes the packet as
+	 * it is; vlan_now is the packet's own TCI, put back after a clone. */
+	__u32 pending_vlan;
+	__u32 vlan_now;
 };
 
 /* The walk as the exact-match cache will store it (emc.h). */

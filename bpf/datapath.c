@@ -70,6 +70,8 @@ const enum ct_count_index *unused_ct_count_index __attribute__((unused));
 const enum nat_flag *unused_nat_flag __attribute__((unused));
 const enum ct_nat *unused_ct_nat __attribute__((unused));
 const enum emc_shape *unused_emc_shape __attribute__((unused));
+const enum port_type *unused_port_type __attribute__((unused));
+const enum port_vlan_mode *unused_port_vlan_mode __attribute__((unused));
 
 static __always_inline void trace_lookup(struct pkt_ctx *c, __u32 table,
 					 int found, const struct flow_ref *ref)
@@ -223,6 +225,7 @@ static __always_inline void ctx_init(struct pkt_ctx *c, const struct bridge_conf
 	c->ct.ct_state = 0; /* scratch is per CPU: nothing may leak from the last packet */
 	c->out.in_port = in_port;
 	c->out.pending = 0;
+	c->out.pending_vlan = 0;
 	c->out.nout = 0;
 	c->out.noport = 0;
 	c->out.notx = 0;
@@ -604,7 +607,8 @@ int xdp_ingress(struct xdp_md *ctx)
 		}
 	}
 	ctx_walk(c, cfg);
-	if (!(cfg->flags & (c->gen ? CFG_XDP_GEN1 : CFG_XDP_GEN0))) {
+	/* VLAN ports: NORMAL's per-port tags are TC's (actions.h, normal). */
+	if (!(cfg->flags & (c->gen ? CFG_XDP_GEN1 : CFG_XDP_GEN0)) || (cfg->flags & CFG_VLAN_PORTS)) {
 		count(CNT_XDP_TO_TC);
 		return XDP_PASS;
 	}

@@ -88,35 +88,37 @@ const (
 	DatapathCfgFlagCFG_XDP_GEN0    DatapathCfgFlag = 4
 	DatapathCfgFlagCFG_XDP_GEN1    DatapathCfgFlag = 8
 	DatapathCfgFlagCFG_CT_POLICIES DatapathCfgFlag = 16
+	DatapathCfgFlagCFG_VLAN_PORTS  DatapathCfgFlag = 32
 )
 
 type DatapathCounter uint32
 
 const (
-	DatapathCounterCNT_PACKETS       DatapathCounter = 0
-	DatapathCounterCNT_NOT_OURS      DatapathCounter = 1
-	DatapathCounterCNT_MISS          DatapathCounter = 2
-	DatapathCounterCNT_PASS_LIMIT    DatapathCounter = 3
-	DatapathCounterCNT_TRUNCATED     DatapathCounter = 4
-	DatapathCounterCNT_CT_INVALID    DatapathCounter = 5
-	DatapathCounterCNT_CT_FULL       DatapathCounter = 6
-	DatapathCounterCNT_OUTPUT_NOPORT DatapathCounter = 7
-	DatapathCounterCNT_DEPTH_LIMIT   DatapathCounter = 8
-	DatapathCounterCNT_STEP_LIMIT    DatapathCounter = 9
-	DatapathCounterCNT_CT_MAXCONNS   DatapathCounter = 10
-	DatapathCounterCNT_CT_ZONE_LIMIT DatapathCounter = 11
-	DatapathCounterCNT_CT_EXPIRED    DatapathCounter = 12
-	DatapathCounterCNT_CT_RACE       DatapathCounter = 13
-	DatapathCounterCNT_XDP_PACKETS   DatapathCounter = 14
-	DatapathCounterCNT_XDP_TO_TC     DatapathCounter = 15
-	DatapathCounterCNT_XDP_ABORTED   DatapathCounter = 16
-	DatapathCounterCNT_EMC_HITS      DatapathCounter = 17
-	DatapathCounterCNT_CT_FLUSHED    DatapathCounter = 18
-	DatapathCounterCNT_STAGE_FAIL    DatapathCounter = 19
-	DatapathCounterCNT_CT_NAT_FAIL   DatapathCounter = 20
-	DatapathCounterCNT_XDP_FAST      DatapathCounter = 21
-	DatapathCounterCNT_EMC_FOLD_SEQ  DatapathCounter = 22
-	DatapathCounterCNT_MAX           DatapathCounter = 23
+	DatapathCounterCNT_PACKETS          DatapathCounter = 0
+	DatapathCounterCNT_NOT_OURS         DatapathCounter = 1
+	DatapathCounterCNT_MISS             DatapathCounter = 2
+	DatapathCounterCNT_PASS_LIMIT       DatapathCounter = 3
+	DatapathCounterCNT_TRUNCATED        DatapathCounter = 4
+	DatapathCounterCNT_CT_INVALID       DatapathCounter = 5
+	DatapathCounterCNT_CT_FULL          DatapathCounter = 6
+	DatapathCounterCNT_OUTPUT_NOPORT    DatapathCounter = 7
+	DatapathCounterCNT_DEPTH_LIMIT      DatapathCounter = 8
+	DatapathCounterCNT_STEP_LIMIT       DatapathCounter = 9
+	DatapathCounterCNT_CT_MAXCONNS      DatapathCounter = 10
+	DatapathCounterCNT_CT_ZONE_LIMIT    DatapathCounter = 11
+	DatapathCounterCNT_CT_EXPIRED       DatapathCounter = 12
+	DatapathCounterCNT_CT_RACE          DatapathCounter = 13
+	DatapathCounterCNT_XDP_PACKETS      DatapathCounter = 14
+	DatapathCounterCNT_XDP_TO_TC        DatapathCounter = 15
+	DatapathCounterCNT_XDP_ABORTED      DatapathCounter = 16
+	DatapathCounterCNT_EMC_HITS         DatapathCounter = 17
+	DatapathCounterCNT_CT_FLUSHED       DatapathCounter = 18
+	DatapathCounterCNT_STAGE_FAIL       DatapathCounter = 19
+	DatapathCounterCNT_CT_NAT_FAIL      DatapathCounter = 20
+	DatapathCounterCNT_XDP_FAST         DatapathCounter = 21
+	DatapathCounterCNT_NORMAL_VLAN_DROP DatapathCounter = 22
+	DatapathCounterCNT_EMC_FOLD_SEQ     DatapathCounter = 23
+	DatapathCounterCNT_MAX              DatapathCounter = 24
 )
 
 type DatapathCtCountIndex uint32
@@ -543,6 +545,8 @@ type DatapathPktCtx struct {
 		Flood          uint32
 		Noport         uint32
 		Notx           uint32
+		PendingVlan    uint32
+		VlanNow        uint32
 	}
 	Frames [8]struct {
 		_      structs.HostLayout
@@ -600,7 +604,9 @@ type DatapathPort struct {
 	Mode       uint32
 	TcPrio     uint32
 	TcHandle   uint32
-	Pad        uint32
+	Tag        uint16
+	VlanMode   uint8
+	Type       uint8
 	AttachedNs uint64
 	Name       [16]int8
 }
@@ -629,6 +635,9 @@ const (
 	DatapathPortFlagPORT_F_PEER      DatapathPortFlag = 1
 	DatapathPortFlagPORT_F_OWN_QDISC DatapathPortFlag = 2
 	DatapathPortFlagPORT_F_XDP       DatapathPortFlag = 4
+	DatapathPortFlagPORT_F_TRUNKS    DatapathPortFlag = 8
+	DatapathPortFlagPORT_F_TAG       DatapathPortFlag = 16
+	DatapathPortFlagPORT_F_VLAN_MODE DatapathPortFlag = 32
 )
 
 type DatapathPortOp uint32
@@ -637,6 +646,22 @@ const (
 	DatapathPortOpPORT_OP_NONE   DatapathPortOp = 0
 	DatapathPortOpPORT_OP_ATTACH DatapathPortOp = 1
 	DatapathPortOpPORT_OP_DETACH DatapathPortOp = 2
+)
+
+type DatapathPortType uint32
+
+const (
+	DatapathPortTypePORT_SYSTEM   DatapathPortType = 0
+	DatapathPortTypePORT_INTERNAL DatapathPortType = 1
+)
+
+type DatapathPortVlanMode uint32
+
+const (
+	DatapathPortVlanModeVLAN_MODE_TRUNK           DatapathPortVlanMode = 0
+	DatapathPortVlanModeVLAN_MODE_ACCESS          DatapathPortVlanMode = 1
+	DatapathPortVlanModeVLAN_MODE_NATIVE_TAGGED   DatapathPortVlanMode = 2
+	DatapathPortVlanModeVLAN_MODE_NATIVE_UNTAGGED DatapathPortVlanMode = 3
 )
 
 type DatapathSetFlag uint32
@@ -708,6 +733,11 @@ type DatapathTraceLookup struct {
 	Pass     uint32
 }
 
+type DatapathVlanBitmap struct {
+	_ structs.HostLayout
+	W [64]uint64
+}
+
 type DatapathVlanOp uint32
 
 const (
@@ -744,6 +774,7 @@ const (
 	DatapathMapPortByIfindex      = "port_by_ifindex"
 	DatapathMapPortChanges        = "port_changes"
 	DatapathMapPortStats          = "port_stats"
+	DatapathMapPortTrunks         = "port_trunks"
 	DatapathMapPorts              = "ports"
 	DatapathMapScratch            = "scratch"
 	DatapathMapTables             = "tables"
@@ -776,6 +807,8 @@ const (
 	DatapathVarUnusedNoTable      = "unused_no_table"
 	DatapathVarUnusedPacketField  = "unused_packet_field"
 	DatapathVarUnusedPortFlag     = "unused_port_flag"
+	DatapathVarUnusedPortType     = "unused_port_type"
+	DatapathVarUnusedPortVlanMode = "unused_port_vlan_mode"
 	DatapathVarUnusedSetFlag      = "unused_set_flag"
 	DatapathVarUnusedStage        = "unused_stage"
 	DatapathVarUnusedTcpCtState   = "unused_tcp_ct_state"
@@ -861,6 +894,7 @@ type DatapathMapSpecs struct {
 	PortByIfindex   *ebpf.MapSpec `ebpf:"port_by_ifindex"`
 	PortChanges     *ebpf.MapSpec `ebpf:"port_changes"`
 	PortStats       *ebpf.MapSpec `ebpf:"port_stats"`
+	PortTrunks      *ebpf.MapSpec `ebpf:"port_trunks"`
 	Ports           *ebpf.MapSpec `ebpf:"ports"`
 	Scratch         *ebpf.MapSpec `ebpf:"scratch"`
 	Tables          *ebpf.MapSpec `ebpf:"tables"`
@@ -891,6 +925,8 @@ type DatapathVariableSpecs struct {
 	UnusedNoTable      *ebpf.VariableSpec `ebpf:"unused_no_table"`
 	UnusedPacketField  *ebpf.VariableSpec `ebpf:"unused_packet_field"`
 	UnusedPortFlag     *ebpf.VariableSpec `ebpf:"unused_port_flag"`
+	UnusedPortType     *ebpf.VariableSpec `ebpf:"unused_port_type"`
+	UnusedPortVlanMode *ebpf.VariableSpec `ebpf:"unused_port_vlan_mode"`
 	UnusedSetFlag      *ebpf.VariableSpec `ebpf:"unused_set_flag"`
 	UnusedStage        *ebpf.VariableSpec `ebpf:"unused_stage"`
 	UnusedTcpCtState   *ebpf.VariableSpec `ebpf:"unused_tcp_ct_state"`
@@ -940,6 +976,7 @@ type DatapathMaps struct {
 	PortByIfindex   *ebpf.Map `ebpf:"port_by_ifindex"`
 	PortChanges     *ebpf.Map `ebpf:"port_changes"`
 	PortStats       *ebpf.Map `ebpf:"port_stats"`
+	PortTrunks      *ebpf.Map `ebpf:"port_trunks"`
 	Ports           *ebpf.Map `ebpf:"ports"`
 	Scratch         *ebpf.Map `ebpf:"scratch"`
 	Tables          *ebpf.Map `ebpf:"tables"`
@@ -974,6 +1011,7 @@ func (m *DatapathMaps) Close() error {
 		m.PortByIfindex,
 		m.PortChanges,
 		m.PortStats,
+		m.PortTrunks,
 		m.Ports,
 		m.Scratch,
 		m.Tables,
@@ -1005,6 +1043,8 @@ type DatapathVariables struct {
 	UnusedNoTable      *ebpf.Variable `ebpf:"unused_no_table"`
 	UnusedPacketField  *ebpf.Variable `ebpf:"unused_packet_field"`
 	UnusedPortFlag     *ebpf.Variable `ebpf:"unused_port_flag"`
+	UnusedPortType     *ebpf.Variable `ebpf:"unused_port_type"`
+	UnusedPortVlanMode *ebpf.Variable `ebpf:"unused_port_vlan_mode"`
 	UnusedSetFlag      *ebpf.Variable `ebpf:"unused_set_flag"`
 	UnusedStage        *ebpf.Variable `ebpf:"unused_stage"`
 	UnusedTcpCtState   *ebpf.Variable `ebpf:"unused_tcp_ct_state"`

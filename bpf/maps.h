@@ -39,6 +39,15 @@ struct {
 	__type(value, struct port_counts);
 } port_stats SEC(".maps");
 
+/* The VLANs a port trunks, as configured (OVS's Port trunks), read when
+ * the port has PORT_F_TRUNKS. W: loader. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, MAX_PORTS);
+	__type(key, __u32);
+	__type(value, struct vlan_bitmap);
+} port_trunks SEC(".maps");
+
 /* OpenFlow port number -> its device, for XDP_REDIRECT (xdp.h): every
  * port of the bridge, whatever its attach mode. W: loader. */
 struct {

@@ -111,7 +111,9 @@ __noinline __u32 exec_action_xdp(struct pkt_ctx *c)
 		xdp_output(&c->out, output_reg_port(c, a), 0);
 		return NO_TABLE;
 	case ACT_NORMAL:
-		port = normal_dest(c);
+		/* The frame's own VLAN: with VLAN ports (CFG_VLAN_PORTS)
+		 * XDP passes the walk to TC. */
+		port = normal_dest(c, bpf_ntohs(c->key.vlan_tci) & 0x0fff);
 		if (port)
 			xdp_output(&c->out, port, 0);
 		else

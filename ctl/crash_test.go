@@ -88,6 +88,41 @@ func TestKillAtEveryStep(t *testing.T) {
 			k.c.must("detach")
 		})
 	}
+	// An internal port: a veth pair created, then attached; deleted with
+	// the port.
+	internal := []string{"add-port", "--may-exist", "qr0", "type=internal", "tag=3"}
+	t.Run("add-port-internal", func(t *testing.T) {
+		k.t = t
+		k.c.must(k.attachArgs(modes[0], "vnet1")...)
+		k.each(crashCase{
+			cmd: internal,
+			check: func() {
+				k.wantPorts("vnet1", "qr0")
+				if d := k.state().devices; !strings.Contains(d, "; qr0:") || !strings.Contains(d, "; ebo") {
+					k.t.Fatalf("add-port type=internal made no veth pair: %s", d)
+				}
+			},
+			undo:  []string{"del-port", "qr0"},
+			after: []string{"detach", "qr0"},
+		})
+		k.c.must("detach")
+	})
+	t.Run("del-port-internal", func(t *testing.T) {
+		k.t = t
+		k.c.must(k.attachArgs(modes[0], "vnet1")...)
+		k.c.must(internal...)
+		k.each(crashCase{
+			cmd: []string{"del-port", "qr0"},
+			check: func() {
+				k.wantPorts("vnet1")
+				if d := k.state().devices; strings.Contains(d, "qr0") || strings.Contains(d, "ebo") {
+					k.t.Fatalf("del-port left the internal port's devices: %s", d)
+				}
+			},
+			undo: internal,
+		})
+		k.c.must("detach")
+	})
 	t.Run("remove-bridge", func(t *testing.T) {
 		k.t = t
 		pre := func() {
@@ -324,6 +359,13 @@ func (k *killer) state() kernelState {
 	k.lab.Host.Do(func() error {
 		for _, vm := range k.lab.VMs {
 			devs = append(devs, deviceState(vm.Port))
+		}
+		// Devices ebpfovs may create (internal ports' veth pairs).
+		links, _ := netlink.LinkList()
+		for _, l := range links {
+			if n := l.Attrs().Name; n != "lo" && !strings.HasPrefix(n, "vnet") {
+				devs = append(devs, deviceState(n))
+			}
 		}
 		return nil
 	})

@@ -1,13 +1,18 @@
 package ctl
 
 import (
+	"errors"
 	"fmt"
+	"io"
 	"net"
+	"sort"
+	"strings"
 
 	"github.com/spf13/pflag"
 	"github.com/vishvananda/netlink"
 
 	"github.com/ebpfovs/ebpfovs/loader"
+	"github.com/ebpfovs/ebpfovs/vsctl"
 )
 
 func init() {
@@ -191,6 +196,7 @@ func runShow(e *env, fs *pflag.FlagSet, args []string) error {
 		}
 		fmt.Fprintf(e.stdout, " %d(%s): addr:%s\n", p.OFPort, p.Name, addr)
 		fmt.Fprintf(e.stdout, "     mode: %s, output: %s\n", p.Mode, how)
+		showSettings(e.stdout, p.Config)
 		fmt.Fprintf(e.stdout, "     rx packets:%d bytes:%d dropped:%d\n", p.Stats.RxPackets, p.Stats.RxBytes, p.Stats.RxDropped)
 		fmt.Fprintf(e.stdout, "     tx packets:%d bytes:%d\n", p.Stats.TxPackets, p.Stats.TxBytes)
 	}
@@ -216,6 +222,14 @@ func portMACs(ns string, ports []loader.Port) map[int]net.HardwareAddr {
 	}
 	defer h.Close()
 	for _, p := range ports {
+		if p.Config.Type == vsctl.Internal {
+			// The interface the host or a namespace uses, while it is
+			// in the bridge's namespace.
+			if l, err := h.LinkByName(p.Name); err == nil {
+				out[p.Ifindex] = l.Attrs().HardwareAddr
+				continue
+			}
+		}
 		if l, err := h.LinkByIndex(p.Ifindex); err == nil {
 			out[p.Ifindex] = l.Attrs().HardwareAddr
 		}
@@ -223,9 +237,234 @@ func portMACs(ns string, ports []loader.Port) map[int]net.HardwareAddr {
 	return out
 }
 
+// showSettings prints a port's settings that are set, one per line, as
+// ovs-vsctl show prints its Port and Interface columns.
+func showSettings(w io.Writer, c vsctl.Port) {
+	if c.Type != vsctl.System && c.Type != "" {
+		fmt.Fprintf(w, "     type: %s\n", c.Type)
+	}
+	if c.Tag >= 0 {
+		fmt.Fprintf(w, "     tag: %d\n", c.Tag)
+	}
+	if c.VLANMode != "" {
+		fmt.Fprintf(w, "     vlan_mode: %s\n", c.VLANMode)
+	}
+	if len(c.Trunks) > 0 {
+		fmt.Fprintf(w, "     trunks: %s\n", vsctl.FormatTrunks(c.Trunks))
+	}
+	if len(c.Options) > 0 {
+		var kv []string
+		for k, v := range c.Options {
+			kv = append(kv, k+"="+v)
+		}
+		sort.Strings(kv)
+		fmt.Fprintf(w, "     options: {%s}\n", strings.Join(kv, ", "))
+	}
+}
+
 func netlinkHandle(ns string) (*netlink.Handle, error) {
 	if ns == "" {
 		return netlink.NewHandle()
 	}
 	return loader.NetlinkHandleAt(ns)
+}
+
+func init() {
+	register(&command{
+		name:    "add-port",
+		args:    "[--may-exist] [--mode MODE] NAME [KEY=VALUE...]",
+		summary: "add a port with ovs-vsctl's settings (type, tag, trunks, vlan_mode, ...)",
+		root:    true,
+		help: `DESCRIPTION
+    Adds port NAME to the bridge, creating the bridge if needed, with the
+    settings ovs-vsctl keeps in its Port and Interface tables. Without
+    settings it is 'attach NAME'.
+
+SETTINGS
+    type=TYPE          system (default): NAME is a device that exists (a
+                       tap, a veth). internal: ebpfovs creates NAME, an
+                       interface for the host or for a namespace (move it
+                       with 'ip link set NAME netns NS'); it is a veth
+                       pair whose other end, named ebo + 8 hex digits and
+                       marked with an alias, carries the datapath; del-port
+                       deletes both. patch, vxlan, geneve and gre are
+                       recognised, with their options, and refused: this
+                       version cannot make them yet.
+    ofport=N           the OpenFlow port number (ovs-vsctl's
+                       ofport_request; that name works too); default the
+                       lowest free one.
+    tag=VLAN           the port's VLAN, 0..4095: an access port, or the
+                       native VLAN of a native-* port.
+    trunks=V1,V2,...   the VLANs a trunk or native-* port carries tagged
+                       ([V1,V2] works too); none given: every VLAN.
+    vlan_mode=MODE     trunk: frames carry their VLAN in an 802.1Q tag.
+                       access: frames are untagged and belong to VLAN tag;
+                       a tagged frame received is dropped. native-tagged
+                       and native-untagged: a trunk whose untagged frames
+                       belong to VLAN tag; native-tagged sends that VLAN
+                       tagged, native-untagged untagged. Without
+                       vlan_mode: access with a tag, trunk without, as in
+                       Open vSwitch.
+    options:KEY=VALUE  an Interface option of the type: peer (patch),
+                       remote_ip, local_ip, key, dst_port (tunnels).
+
+    The VLAN settings are NORMAL's, as in Open vSwitch: NORMAL learns MAC
+    addresses per VLAN, floods within the frame's VLAN only, tags and
+    untags per output port, and never sends a frame into another VLAN
+    (the datapath counter normal_vlan_drop counts frames whose VLAN their
+    port does not allow). Flows that match dl_vlan see frames as they
+    arrived. Unlike Open vSwitch, which accepts and ignores them, ebpfovs
+    refuses trunks on an access port and a tag on a trunk port.
+
+OPTIONS
+    --may-exist        a port NAME that exists already is no error (its
+                       settings are left as they are, as ovs-vsctl does)
+    --mode MODE        as attach's
+
+EXIT STATUS
+    0 added, 1 a system error, 2 a setting that is wrong, a port that
+    exists (without --may-exist), a type this version cannot make.
+
+EXAMPLES
+    ebpfovs -b br-int add-port tap1 tag=100
+    ebpfovs -b br-int add-port uplink vlan_mode=trunk trunks=100,102
+    ebpfovs -b br-int add-port qr-1 type=internal tag=100
+`,
+		flags: func(fs *pflag.FlagSet) {
+			fs.Bool("may-exist", false, "")
+			fs.String("mode", loader.ModeAuto, "")
+		},
+		run: runAddPort,
+	})
+	register(&command{
+		name:    "del-port",
+		args:    "[--if-exists] NAME...",
+		summary: "remove ports (an internal port's interface too)",
+		root:    true,
+		help: `DESCRIPTION
+    Takes the named ports off the bridge, as detach does, and deletes the
+    interface of an internal port. Their flows stay. The bridge stays,
+    with no ports if none is left ('detach' with no argument removes it).
+
+OPTIONS
+    --if-exists        a NAME that is not a port is no error
+
+EXAMPLES
+    ebpfovs -b br-int del-port tap1
+`,
+		flags: func(fs *pflag.FlagSet) {
+			fs.Bool("if-exists", false, "")
+		},
+		run: runDelPort,
+	})
+	register(&command{
+		name:    "set-port",
+		args:    "NAME KEY=VALUE...",
+		summary: "change a port's settings (tag, trunks, vlan_mode; VALUE [] clears)",
+		root:    true,
+		help: `DESCRIPTION
+    Changes settings of port NAME: the keys of add-port, but type and
+    ofport, which need del-port and add-port. KEY=[] clears a setting, as
+    'ovs-vsctl clear Port NAME KEY' does. The port as a whole is checked
+    before anything changes. The MAC addresses NORMAL learnt on the port
+    are forgotten, as Open vSwitch does when a port's VLANs change.
+
+EXAMPLES
+    ebpfovs set-port tap1 tag=102
+    ebpfovs set-port uplink vlan_mode=native-untagged tag=100 trunks=[]
+`,
+		run: runSetPort,
+	})
+}
+
+func runAddPort(e *env, fs *pflag.FlagSet, args []string) error {
+	if len(args) == 0 {
+		return usagef("add-port: no port given (usage: ebpfovs add-port NAME [KEY=VALUE...])")
+	}
+	mayExist, _ := fs.GetBool("may-exist")
+	mode, _ := fs.GetString("mode")
+	name := args[0]
+	if _, err := loader.ParsePortSpec(name); err != nil || strings.Contains(name, "=") {
+		return usagef("add-port: %q: invalid port name", name)
+	}
+	cfg, err := vsctl.ParsePort(name, args[1:], loader.MaxPort)
+	if err != nil {
+		return usagef("add-port: %v", err)
+	}
+	res, err := loader.Attach(e.opts, []loader.PortSpec{{Name: name, OFPort: cfg.OFPort, Config: &cfg}}, mode)
+	if err != nil {
+		return fmt.Errorf("add-port: %w", err)
+	}
+	r := res[0]
+	if r.Already && !mayExist {
+		return usagef("add-port: cannot create a port named %s because a port named %s already exists on bridge %s", name, name, e.opts.Bridge)
+	}
+	how := "redirect"
+	if r.Peer {
+		how = "redirect_peer"
+	}
+	note := ""
+	if r.Already {
+		note = " (exists)"
+	}
+	fmt.Fprintf(e.stdout, " %d(%s): mode:%s output:%s%s\n", r.OFPort, r.Name, r.Mode, how, note)
+	return nil
+}
+
+func runDelPort(e *env, fs *pflag.FlagSet, args []string) error {
+	if len(args) == 0 {
+		return usagef("del-port: no port given (usage: ebpfovs del-port NAME...)")
+	}
+	ifExists, _ := fs.GetBool("if-exists")
+	names := args
+	if ifExists {
+		b, err := loader.Open(e.opts)
+		if errors.Is(err, loader.ErrNoBridge) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("del-port: %w", err)
+		}
+		pm, err := b.PortMap()
+		b.Close()
+		if err != nil {
+			return fmt.Errorf("del-port: %w", err)
+		}
+		names = nil
+		for _, n := range args {
+			if _, ok := pm.PortNumber(n); ok {
+				names = append(names, n)
+			}
+		}
+		if len(names) == 0 {
+			return nil
+		}
+	}
+	ports, err := loader.Detach(e.opts, names)
+	if err != nil {
+		return fmt.Errorf("del-port: %w", err)
+	}
+	for _, p := range ports {
+		fmt.Fprintf(e.stdout, " %d(%s): deleted\n", p.OFPort, p.Name)
+	}
+	return nil
+}
+
+func runSetPort(e *env, fs *pflag.FlagSet, args []string) error {
+	if len(args) < 2 {
+		return usagef("set-port: usage: ebpfovs set-port NAME KEY=VALUE...")
+	}
+	c, err := loader.SetPort(e.opts, args[0], args[1:])
+	if err != nil {
+		return fmt.Errorf("set-port: %w", err)
+	}
+	fmt.Fprintf(e.stdout, " %d(%s): %s\n", c.OFPort, c.Name, orNone(c.Settings()))
+	return nil
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "no settings"
+	}
+	return s
 }

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ebpfovs/ebpfovs/bpf"
+	"github.com/ebpfovs/ebpfovs/vsctl"
 )
 
 // Attach modes.
@@ -32,10 +33,16 @@ const (
 	tcFilterPrio = 0xeb0f // our cls_bpf filter's priority on the ingress hook
 )
 
-// PortSpec names an interface to attach, optionally with its OpenFlow number.
+// PortSpec names an interface to attach, optionally with its OpenFlow
+// number and its settings (add-port's; nil: a system port with none).
 type PortSpec struct {
 	Name   string
 	OFPort uint32 // 0 = next free
+	Config *vsctl.Port
+}
+
+func (s PortSpec) internal() bool {
+	return s.Config != nil && s.Config.Type == vsctl.Internal
 }
 
 // ParsePortSpec parses "IFACE" or "IFACE=OFPORT".
@@ -76,6 +83,11 @@ func Attach(opts Options, specs []PortSpec, mode string) ([]AttachResult, error)
 			return nil, fmt.Errorf("%s: interface given twice", s.Name)
 		}
 		seen[s.Name] = true
+		if s.Config != nil {
+			if err := supportedType(*s.Config); err != nil {
+				return nil, err
+			}
+		}
 	}
 	opts = opts.withDefaults()
 	if err := checkOptions(opts); err != nil {
@@ -84,6 +96,9 @@ func Attach(opts Options, specs []PortSpec, mode string) ([]AttachResult, error)
 	// Check the interfaces exist before creating anything.
 	if err := inNetNS(opts.NetNS, func() error {
 		for _, s := range specs {
+			if s.internal() {
+				continue // created by attachOne
+			}
 			if _, err := netlink.LinkByName(s.Name); err != nil {
 				return noSuchInterface(s.Name, opts.NetNS)
 			}
@@ -163,21 +178,30 @@ func (b *Bridge) attachAll(specs []PortSpec, mode string) ([]AttachResult, error
 // XDP mode the XDP program in front of it. The change is recorded before
 // the kernel is touched (begun gets the port number); the caller ends it.
 func (b *Bridge) attachOne(prog, xdp *ebpf.Program, raw map[uint32]bpf.DatapathPort, s PortSpec, mode string, begun *[]uint32) (AttachResult, error) {
-	lnk, err := netlink.LinkByName(s.Name)
-	if err != nil {
-		return AttachResult{}, noSuchInterface(s.Name, b.opts.NetNS)
+	// An internal port's device is the bridge's end of its veth pair.
+	dev := s.Name
+	if s.internal() {
+		dev = b.internalDevice(s.Name)
 	}
-	attrs := lnk.Attrs()
-	ifindex := uint32(attrs.Index)
-
-	var existing uint32
-	if err := b.maps.PortByIfindex.Lookup(ifindex, &existing); err == nil {
-		if s.OFPort != 0 && s.OFPort != existing {
-			return AttachResult{}, fmt.Errorf("%s: already attached as port %d", s.Name, existing)
+	lnk, err := netlink.LinkByName(dev)
+	if err == nil {
+		var existing uint32
+		if err := b.maps.PortByIfindex.Lookup(uint32(lnk.Attrs().Index), &existing); err == nil {
+			if s.OFPort != 0 && s.OFPort != existing {
+				return AttachResult{}, fmt.Errorf("%s: already attached as port %d", s.Name, existing)
+			}
+			p := raw[existing]
+			return AttachResult{Already: true, Port: b.portOf(existing, &p, lnk.Attrs().HardwareAddr)}, nil
 		}
-		p := raw[existing]
-		return AttachResult{Already: true, Port: Port{OFPort: existing, Name: portName(&p), Ifindex: int(ifindex),
-			Mode: portMode(&p), Peer: p.Flags&flagPeer != 0, MAC: attrs.HardwareAddr}}, nil
+	} else if !s.internal() {
+		return AttachResult{}, noSuchInterface(s.Name, b.opts.NetNS)
+	} else {
+		lnk = nil
+	}
+	for _, p := range raw {
+		if portName(&p) == s.Name {
+			return AttachResult{}, inputErrorf("%s: a port of that name is on bridge %s already", s.Name, b.opts.Bridge)
+		}
 	}
 
 	ofport := s.OFPort
@@ -195,8 +219,27 @@ func (b *Bridge) attachOne(prog, xdp *ebpf.Program, raw map[uint32]bpf.DatapathP
 		return AttachResult{}, fmt.Errorf("%s=%d: port %d is already in use", s.Name, ofport, ofport)
 	}
 
-	port := bpf.DatapathPort{Ifindex: ifindex, AttachedNs: monotonicNow()}
+	port := bpf.DatapathPort{AttachedNs: monotonicNow()}
 	setPortName(&port, s.Name)
+	cfg := vsctl.New(s.Name)
+	if s.Config != nil {
+		cfg = *s.Config
+	}
+	setPortConfig(&port, cfg)
+	if s.internal() && lnk == nil {
+		// Recorded before the veth pair exists: undoAttach deletes it
+		// by name.
+		if err := b.beginChange(ofport, bpf.DatapathPortOpPORT_OP_ATTACH, &port); err != nil {
+			return AttachResult{}, err
+		}
+		*begun = append(*begun, ofport)
+		if lnk, err = b.createInternal(s.Name); err != nil {
+			return AttachResult{}, err
+		}
+	}
+	attrs := lnk.Attrs()
+	ifindex := uint32(attrs.Index)
+	port.Ifindex = ifindex
 	// A veth whose peer is in another namespace can take bpf_redirect_peer.
 	if lnk.Type() == "veth" && attrs.NetNsID >= 0 {
 		port.Flags |= flagPeer
@@ -215,7 +258,9 @@ func (b *Bridge) attachOne(prog, xdp *ebpf.Program, raw map[uint32]bpf.DatapathP
 	if err := b.beginChange(ofport, bpf.DatapathPortOpPORT_OP_ATTACH, &port); err != nil {
 		return AttachResult{}, err
 	}
-	*begun = append(*begun, ofport)
+	if len(*begun) == 0 || (*begun)[len(*begun)-1] != ofport {
+		*begun = append(*begun, ofport)
+	}
 
 	if !useTC {
 		err := b.attachTCX(prog, ofport, s.Name, int(ifindex))
@@ -252,6 +297,9 @@ func (b *Bridge) attachOne(prog, xdp *ebpf.Program, raw map[uint32]bpf.DatapathP
 
 	// The programs pass packets of unknown ifindexes up the stack, so
 	// writing the port table after attaching never drops traffic.
+	if err := b.writeTrunks(ofport, cfg); err != nil {
+		return AttachResult{}, err
+	}
 	if err := b.maps.Ports.Put(ofport, &port); err != nil {
 		return AttachResult{}, fmt.Errorf("%s: write port table: %w", s.Name, err)
 	}
@@ -276,7 +324,7 @@ func (b *Bridge) attachOne(prog, xdp *ebpf.Program, raw map[uint32]bpf.DatapathP
 		return AttachResult{}, fmt.Errorf("%s: write port table: %w", s.Name, err)
 	}
 	b.step("port_by_ifindex " + s.Name)
-	return AttachResult{Port: Port{OFPort: ofport, Name: s.Name, Ifindex: int(ifindex), Mode: portMode(&port), Peer: port.Flags&flagPeer != 0, MAC: attrs.HardwareAddr}}, nil
+	return AttachResult{Port: b.portOf(ofport, &port, attrs.HardwareAddr)}, nil
 }
 
 // planTC makes port a tc-mode port; the clsact qdisc will be ours (to
@@ -552,6 +600,9 @@ func (b *Bridge) detachAs(ofport uint32, p *bpf.DatapathPort) error {
 		return fmt.Errorf("port %d: %w", ofport, err)
 	}
 	b.step(fmt.Sprintf("clear ports %d", ofport))
+	if p.Type == uint8(bpf.DatapathPortTypePORT_INTERNAL) {
+		return b.deleteInternal(portName(p), false)
+	}
 	return nil
 }
 
@@ -569,9 +620,13 @@ func (b *Bridge) updateMaxPort() error {
 	}
 	cfg.MaxPort = 0
 	cfg.Epoch = (cfg.Epoch + 1) & 0x7fffffff
-	for n := range raw {
+	cfg.Flags &^= cfgVLANPorts
+	for n, p := range raw {
 		if n > cfg.MaxPort {
 			cfg.MaxPort = n
+		}
+		if hasVLANSettings(&p) {
+			cfg.Flags |= cfgVLANPorts
 		}
 	}
 	if err := b.maps.Config.Put(uint32(0), &cfg); err != nil {

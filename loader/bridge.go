@@ -40,7 +40,7 @@ const (
 	// else is: a directory without it is a half-built bridge.
 	pinComplete = "bridge_complete"
 	// pinLayout is the version of the pins' layout, in bridge_complete.
-	pinLayout = 14 // 12: flow records are typed (binary); 13: connections carry their keys (NAT); 14: the xdp_fast counter
+	pinLayout = 15 // 12: flow records are typed (binary); 13: connections carry their keys (NAT); 14: the xdp_fast counter; 15: VLAN ports (port_trunks, the normal_vlan_drop counter)
 )
 
 // Options say which bridge a call works on.

@@ -150,5 +150,8 @@ func (b *Bridge) undoAttach(ofport uint32, p *bpf.DatapathPort) error {
 		return err
 	}
 	b.step(fmt.Sprintf("clear ports %d", ofport))
+	if p.Type == uint8(bpf.DatapathPortTypePORT_INTERNAL) {
+		return b.deleteInternal(portName(p), true)
+	}
 	return nil
 }

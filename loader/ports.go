@@ -11,6 +11,7 @@ import (
 	"github.com/ebpfovs/ebpfovs/bpf"
 	"github.com/ebpfovs/ebpfovs/flowtable"
 	"github.com/ebpfovs/ebpfovs/ofctl"
+	"github.com/ebpfovs/ebpfovs/vsctl"
 )
 
 // MaxPort is the highest OpenFlow port number a bridge can hold.
@@ -26,6 +27,29 @@ type Port struct {
 	MAC      net.HardwareAddr
 	Attached time.Duration // how long ago
 	Stats    bpf.DatapathPortCounts
+	Config   vsctl.Port // type and VLAN settings, as add-port and set-port take them
+	Device   string     // the device the datapath is on: Name, or an internal port's end of its veth pair
+}
+
+// portOf describes port ofport, attached as p.
+func (b *Bridge) portOf(ofport uint32, p *bpf.DatapathPort, mac net.HardwareAddr) Port {
+	c := b.portConfig(ofport, p)
+	c.OFPort = ofport
+	dev := c.Name
+	if c.Type == vsctl.Internal {
+		dev = b.internalDevice(c.Name)
+	}
+	return Port{
+		OFPort:   ofport,
+		Name:     c.Name,
+		Ifindex:  int(p.Ifindex),
+		Mode:     portMode(p),
+		Peer:     p.Flags&flagPeer != 0,
+		MAC:      mac,
+		Attached: time.Duration(monotonicNow() - p.AttachedNs),
+		Config:   c,
+		Device:   dev,
+	}
 }
 
 func modeName(m uint32) string {
@@ -104,14 +128,8 @@ func (b *Bridge) portsWithStats(raw map[uint32]bpf.DatapathPort, h *emcHits) []P
 		if !ok {
 			continue
 		}
-		port := Port{
-			OFPort:   n,
-			Name:     portName(&p),
-			Ifindex:  int(p.Ifindex),
-			Mode:     portMode(&p),
-			Peer:     p.Flags&flagPeer != 0,
-			Attached: time.Duration(now - p.AttachedNs),
-		}
+		port := b.portOf(n, &p, nil)
+		port.Attached = time.Duration(now - p.AttachedNs)
 		var per []bpf.DatapathPortCounts
 		if err := b.maps.PortStats.Lookup(n, &per); err == nil {
 			for _, c := range per {

@@ -1,6 +1,7 @@
 package testenv
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
@@ -18,7 +19,10 @@ import (
 // captures what eth0 receives (and, on request, what it sends).
 //
 // Frames the VM's own stack sends are captured before checksum offload is
-// done: their L4 checksums may be partial. Use one reader at a time.
+// done: their L4 checksums may be partial. Use one reader at a time. An
+// 802.1Q tag the kernel keeps beside the frame (as veth and most NICs
+// deliver it) is put back into Data, as libpcap does, so a frame reads
+// as it was on the wire.
 type PacketSocket struct {
 	fd      int
 	ifindex int
@@ -70,6 +74,9 @@ func (vm *VM) openPacketSocket() (*PacketSocket, error) {
 		if err := unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: ifc.Index}); err != nil {
 			return fmt.Errorf("bind to %s: %w", vm.Iface, err)
 		}
+		if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_AUXDATA, 1); err != nil {
+			return fmt.Errorf("PACKET_AUXDATA: %w", err)
+		}
 		tv := unix.NsecToTimeval(packetPoll.Nanoseconds())
 		if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
 			return fmt.Errorf("SO_RCVTIMEO: %w", err)
@@ -99,10 +106,11 @@ func (p *PacketSocket) Send(frame []byte) error {
 // wraps os.ErrDeadlineExceeded.
 func (p *PacketSocket) ReadMatching(timeout time.Duration, outgoing bool, match func(Captured) bool) (Captured, error) {
 	buf := make([]byte, 65536)
+	oob := make([]byte, 256)
 	deadline := time.Now().Add(timeout)
 	skipped := 0
 	for time.Now().Before(deadline) {
-		n, from, err := unix.Recvfrom(p.fd, buf, 0)
+		n, oobn, _, from, err := unix.Recvmsg(p.fd, buf, oob, 0)
 		if errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EINTR) {
 			continue
 		}
@@ -110,13 +118,45 @@ func (p *PacketSocket) ReadMatching(timeout time.Duration, outgoing bool, match 
 			return Captured{}, fmt.Errorf("%v: read %s: %w", p.vm, p.vm.Iface, err)
 		}
 		ll, _ := from.(*unix.SockaddrLinklayer)
-		c := Captured{Data: append([]byte(nil), buf[:n]...), Outgoing: ll != nil && ll.Pkttype == unix.PACKET_OUTGOING}
+		c := Captured{Data: withVLANTag(buf[:n], oob[:oobn]), Outgoing: ll != nil && ll.Pkttype == unix.PACKET_OUTGOING}
 		if (!c.Outgoing || outgoing) && match(c) {
 			return c, nil
 		}
 		skipped++
 	}
 	return Captured{}, fmt.Errorf("%v: no matching frame on %s within %v (%d others): %w", p.vm, p.vm.Iface, timeout, skipped, os.ErrDeadlineExceeded)
+}
+
+// withVLANTag copies frame, with the 802.1Q tag that PACKET_AUXDATA
+// control data in oob reports put back after the MAC addresses.
+func withVLANTag(frame, oob []byte) []byte {
+	const (
+		statusVLANValid = 0x10 // TP_STATUS_VLAN_VALID
+		statusTPIDValid = 0x40 // TP_STATUS_VLAN_TPID_VALID
+	)
+	msgs, _ := unix.ParseSocketControlMessage(oob)
+	for _, m := range msgs {
+		// struct tpacket_auxdata: status, len, snaplen (u32), mac, net,
+		// vlan_tci, vlan_tpid (u16), host byte order.
+		if m.Header.Level != unix.SOL_PACKET || m.Header.Type != unix.PACKET_AUXDATA || len(m.Data) < 20 || len(frame) < 12 {
+			continue
+		}
+		status := binary.NativeEndian.Uint32(m.Data[0:])
+		if status&statusVLANValid == 0 {
+			break
+		}
+		tci := binary.NativeEndian.Uint16(m.Data[16:])
+		tpid := uint16(unix.ETH_P_8021Q)
+		if status&statusTPIDValid != 0 {
+			tpid = binary.NativeEndian.Uint16(m.Data[18:])
+		}
+		out := make([]byte, 0, len(frame)+4)
+		out = append(out, frame[:12]...)
+		out = binary.BigEndian.AppendUint16(out, tpid)
+		out = binary.BigEndian.AppendUint16(out, tci)
+		return append(out, frame[12:]...)
+	}
+	return append([]byte(nil), frame...)
 }
 
 // Drain discards the frames captured so far and returns how many there were.
