@@ -75,16 +75,14 @@ static __always_inline void skb_retag(struct __sk_buff *skb, __u32 now, __u32 wa
 }
 
 /* TC: the pending output as a clone tagged as NORMAL chose, then the
- * packet's own tag back. Global: one copy of its four helper calls for
- * every flush_pending site. */
-__noinline int clone_retagged(struct __sk_buff *skb, struct out_state *o)
+ * packet's own tag back. Inlined, not global: a frame of its own made one
+ * call chain of tc_ingress 544 bytes of stack on Linux 6.1 (over 512;
+ * each frame counts at least 32). */
+static __always_inline void clone_retagged(struct __sk_buff *skb, struct out_state *o)
 {
-	if (!skb || !o)
-		return 0;
 	skb_retag(skb, o->vlan_now, o->pending_vlan);
 	bpf_clone_redirect(skb, o->pending_ifindex, 0);
 	skb_retag(skb, o->pending_vlan, o->vlan_now);
-	return 0;
 }
 
 /* TC: send the pending output now, as a clone; the packet stays ours. */
