@@ -50,7 +50,7 @@ static __always_inline struct port *out_port(struct out_state *o, __u32 port,
 	if (port == o->in_port && !allow_in_port)
 		return NULL;
 	p = bpf_map_lookup_elem(&ports, &port);
-	if (!p || !p->ifindex) {
+	if (!p || !port_present(p)) {
 		count(CNT_OUTPUT_NOPORT);
 		o->noport = 1;
 		return NULL;
@@ -108,6 +108,17 @@ static __always_inline void output(struct __sk_buff *skb, struct out_state *o,
 
 	if (!p)
 		return;
+	if (p->type == PORT_PATCH) {
+		/* Last, whatever comes after: a tail call ends the program. */
+		if (o->patch) {
+			count(CNT_PATCH_EXTRA);
+			return;
+		}
+		o->patch = port;
+		o->patch_peer = p->peer_port;
+		o->patch_vlan = 0;
+		return;
+	}
 	flush_pending(skb, o);
 	o->pending = port;
 	o->pending_ifindex = p->ifindex;
@@ -222,7 +233,7 @@ __noinline int flood_one(struct __sk_buff *skb, struct out_state *o, __u32 port,
 	if (!skb || !o)
 		return 0;
 	p = bpf_map_lookup_elem(&ports, &port);
-	if (!p || !p->ifindex)
+	if (!p || !port_present(p))
 		return 0;
 	if (vp & VP_ANY) {
 		output(skb, o, port, 0);
@@ -234,6 +245,8 @@ __noinline int flood_one(struct __sk_buff *skb, struct out_state *o, __u32 port,
 	output(skb, o, port, 0);
 	if (o->pending == port && tci != o->vlan_now)
 		o->pending_vlan = PV_SET | tci;
+	else if (o->patch == port && tci != o->vlan_now)
+		o->patch_vlan = PV_SET | tci;
 	return 0;
 }
 
@@ -783,10 +796,44 @@ __noinline __u32 exec_action(struct __sk_buff *skb, struct pkt_ctx *c)
 	return NO_TABLE;
 }
 
+/*
+ * TC: a walk that output to a patch port goes on in the peer bridge's
+ * pipeline, as received on the peer port, as OVS's patch_port_output: the
+ * other outputs leave first, as clones; then a tail call to the peer's
+ * tc_patch, with the peer port and the hops so far in cb[0] and cb[1] (a
+ * tail call keeps the skb; nothing else carries over: the peer bridge
+ * starts with fresh registers, metadata and conntrack state). Inlined into
+ * the program's main function, where tail calls are made (stages.h).
+ * Returns only if the tail call failed: no peer (counted), the packet
+ * dropped.
+ */
+static __always_inline int patch_out(struct __sk_buff *skb, struct out_state *o)
+{
+	flush_pending(skb, o);
+	if (o->hops + 1 >= MAX_PATCH_HOPS) {
+		count(CNT_PATCH_LOOP);
+		return TC_ACT_SHOT;
+	}
+	if (!o->patch_peer) {
+		count(CNT_PATCH_NO_PEER);
+		return TC_ACT_SHOT;
+	}
+	port_tx(o->patch, skb->len);
+	if (o->patch_vlan)
+		skb_retag(skb, o->vlan_now, o->patch_vlan);
+	skb->cb[0] = o->patch_peer;
+	skb->cb[1] = o->hops + 1;
+	bpf_tail_call(skb, &patch_ports, o->patch);
+	count(CNT_PATCH_NO_PEER);
+	return TC_ACT_SHOT;
+}
+
 /* TC: hand the packet to its pending output, or drop it (earlier outputs
  * went as clones). */
 static __always_inline int finish(struct __sk_buff *skb, struct out_state *o)
 {
+	if (o->patch && !o->dryrun)
+		return patch_out(skb, o);
 	if (!o->pending)
 		return TC_ACT_SHOT;
 	if (!o->dryrun && !o->notx)

@@ -35,6 +35,7 @@ enum limit {
 	CT_DELETE_MAX   = 64,     /* keys per run of ct_delete_keys (datapath.c) */
 	CT_SLOT_SLACK   = 1024,   /* ct_slots beyond CT_MAX_ENTRIES: taken, not yet keyed (maps.h) */
 	MAC_MAX_ENTRIES = 8192,
+	MAX_PATCH_HOPS  = 8,      /* bridges a packet may cross through patch ports (loops end there) */
 };
 
 /* OpenFlow reserved ports (ofp_port_t values), as actions use them. */
@@ -341,6 +342,7 @@ enum port_flag {
 enum port_type {
 	PORT_SYSTEM   = 0, /* a device that exists (tap, veth) */
 	PORT_INTERNAL = 1, /* a veth pair ebpfovs created: the named end is the port's interface */
+	PORT_PATCH    = 2, /* no device: output goes on in the peer bridge's pipeline (patch_ports) */
 };
 
 /*
@@ -374,7 +376,16 @@ struct port {
 	__u8 type;        /* enum port_type (loader only) */
 	__u64 attached_ns; /* CLOCK_MONOTONIC at attach */
 	char name[16];
+	__u32 peer_port;   /* PORT_PATCH: the peer's number on its bridge, 0 while it has none */
+	__u32 pad;
+	char peer[16];     /* PORT_PATCH: options:peer (loader only) */
 };
+
+/* The port table's entry is a port: a device, or a patch port (no device). */
+static __always_inline int port_present(const struct port *p)
+{
+	return p->ifindex || p->type == PORT_PATCH;
+}
 
 /* One bit per VLAN ID, VID v at w[v / 64] bit v % 64. */
 struct vlan_bitmap {
@@ -422,6 +433,9 @@ enum cfg_flag {
 	/* Some port has a VLAN setting (tag, trunks, vlan_mode): NORMAL tags
 	 * and untags per port, which XDP does not do (XDP passes to TC). */
 	CFG_VLAN_PORTS  = 0x20,
+	/* Some port is a patch port: output to it is a tail call into the peer
+	 * bridge, which only TC makes (XDP passes walks to TC). */
+	CFG_PATCH_PORTS = 0x40,
 };
 
 /*
@@ -698,6 +712,9 @@ enum counter {
 	CNT_CT_NAT_FAIL,    /* commit refused: no free address and port in the nat() range (+inv) */
 	CNT_XDP_FAST,       /* packets XDP finished from the exact-match cache (xdp_fast) */
 	CNT_NORMAL_VLAN_DROP, /* NORMAL: a frame's VLAN not allowed on its in_port (OVS: "disallowed VLAN VID") */
+	CNT_PATCH_NO_PEER,  /* output to a patch port whose peer is missing: nothing sent there */
+	CNT_PATCH_LOOP,     /* a packet crossed MAX_PATCH_HOPS patch ports: dropped */
+	CNT_PATCH_EXTRA,    /* a second patch port output in one walk: not sent (one tail call per packet) */
 	CNT_EMC_FOLD_SEQ,   /* odd while emc_fold() runs on this CPU: readers retry (not shown) */
 	CNT_MAX,
 };

@@ -100,6 +100,12 @@ struct out_state {
 	 * it is; vlan_now is the packet's own TCI, put back after a clone. */
 	__u32 pending_vlan;
 	__u32 vlan_now;
+	/* The walk's output to a patch port, carried out last (a tail call
+	 * into the peer bridge: patch_out), its peer's number and tag. */
+	__u32 patch;
+	__u32 patch_peer;
+	__u32 patch_vlan;
+	__u32 hops;           /* patch ports the packet crossed to get here */
 };
 
 /* The walk as the exact-match cache will store it (emc.h). */

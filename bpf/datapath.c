@@ -226,6 +226,8 @@ static __always_inline void ctx_init(struct pkt_ctx *c, const struct bridge_conf
 	c->out.in_port = in_port;
 	c->out.pending = 0;
 	c->out.pending_vlan = 0;
+	c->out.patch = 0;
+	c->out.hops = 0;
 	c->out.nout = 0;
 	c->out.noport = 0;
 	c->out.notx = 0;
@@ -478,6 +480,39 @@ int tc_trace(struct __sk_buff *skb)
 }
 
 /*
+ * The TC entry of a packet output to a patch port of another bridge:
+ * tail-called by that bridge's walk (actions.h, patch_out) with this
+ * bridge's port number in cb[0] and the patch ports crossed in cb[1]; it
+ * goes on as if received on that port. No exact-match cache: its key
+ * names the device the packet came in on, which is another bridge's.
+ */
+SEC("tc")
+int tc_patch(struct __sk_buff *skb)
+{
+	__u32 zero = 0, in_port = skb->cb[0], hops = skb->cb[1];
+	struct bridge_config *cfg;
+	struct port *p;
+	struct pkt_ctx *c;
+
+	c = bpf_map_lookup_elem(&scratch, &zero);
+	cfg = bpf_map_lookup_elem(&config, &zero);
+	p = bpf_map_lookup_elem(&ports, &in_port);
+	count(CNT_PACKETS);
+	if (!c || !cfg || !p || p->type != PORT_PATCH)
+		return TC_ACT_SHOT;
+	ctx_init(c, cfg, 0, 0, 0);
+	c->out.hops = hops;
+	key_set_label_mark(&c->key, 0, bpf_htonl(skb->mark));
+	if (parse(skb, &c->key, &c->pi))
+		count(CNT_TRUNCATED);
+	c->out.in_port = in_port;
+	count_rx(c);
+	ctx_walk(c, cfg);
+	stage_tc(skb, STAGE_WALK);
+	return TC_ACT_SHOT;
+}
+
+/*
  * The TC walk stage (STAGE_WALK): WALK_STEPS steps of the walk, then the
  * rest by a tail call to itself, or the packet's end.
  * Entered only from the TC entry stage and from itself, with the packet
@@ -607,8 +642,10 @@ int xdp_ingress(struct xdp_md *ctx)
 		}
 	}
 	ctx_walk(c, cfg);
-	/* VLAN ports: NORMAL's per-port tags are TC's (actions.h, normal). */
-	if (!(cfg->flags & (c->gen ? CFG_XDP_GEN1 : CFG_XDP_GEN0)) || (cfg->flags & CFG_VLAN_PORTS)) {
+	/* VLAN ports: NORMAL's per-port tags are TC's (actions.h, normal);
+	 * patch ports: a tail call into the peer bridge's TC program. */
+	if (!(cfg->flags & (c->gen ? CFG_XDP_GEN1 : CFG_XDP_GEN0)) ||
+	    (cfg->flags & (CFG_VLAN_PORTS | CFG_PATCH_PORTS))) {
 		count(CNT_XDP_TO_TC);
 		return XDP_PASS;
 	}

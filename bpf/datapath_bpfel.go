@@ -89,6 +89,7 @@ const (
 	DatapathCfgFlagCFG_XDP_GEN1    DatapathCfgFlag = 8
 	DatapathCfgFlagCFG_CT_POLICIES DatapathCfgFlag = 16
 	DatapathCfgFlagCFG_VLAN_PORTS  DatapathCfgFlag = 32
+	DatapathCfgFlagCFG_PATCH_PORTS DatapathCfgFlag = 64
 )
 
 type DatapathCounter uint32
@@ -117,8 +118,11 @@ const (
 	DatapathCounterCNT_CT_NAT_FAIL      DatapathCounter = 20
 	DatapathCounterCNT_XDP_FAST         DatapathCounter = 21
 	DatapathCounterCNT_NORMAL_VLAN_DROP DatapathCounter = 22
-	DatapathCounterCNT_EMC_FOLD_SEQ     DatapathCounter = 23
-	DatapathCounterCNT_MAX              DatapathCounter = 24
+	DatapathCounterCNT_PATCH_NO_PEER    DatapathCounter = 23
+	DatapathCounterCNT_PATCH_LOOP       DatapathCounter = 24
+	DatapathCounterCNT_PATCH_EXTRA      DatapathCounter = 25
+	DatapathCounterCNT_EMC_FOLD_SEQ     DatapathCounter = 26
+	DatapathCounterCNT_MAX              DatapathCounter = 27
 )
 
 type DatapathCtCountIndex uint32
@@ -386,6 +390,7 @@ const (
 	DatapathLimitCT_DELETE_MAX   DatapathLimit = 64
 	DatapathLimitCT_SLOT_SLACK   DatapathLimit = 1024
 	DatapathLimitMAC_MAX_ENTRIES DatapathLimit = 8192
+	DatapathLimitMAX_PATCH_HOPS  DatapathLimit = 8
 )
 
 type DatapathMacEntry struct {
@@ -547,6 +552,10 @@ type DatapathPktCtx struct {
 		Notx           uint32
 		PendingVlan    uint32
 		VlanNow        uint32
+		Patch          uint32
+		PatchPeer      uint32
+		PatchVlan      uint32
+		Hops           uint32
 	}
 	Frames [8]struct {
 		_      structs.HostLayout
@@ -609,6 +618,9 @@ type DatapathPort struct {
 	Type       uint8
 	AttachedNs uint64
 	Name       [16]int8
+	PeerPort   uint32
+	Pad        uint32
+	Peer       [16]int8
 }
 
 type DatapathPortChange struct {
@@ -653,6 +665,7 @@ type DatapathPortType uint32
 const (
 	DatapathPortTypePORT_SYSTEM   DatapathPortType = 0
 	DatapathPortTypePORT_INTERNAL DatapathPortType = 1
+	DatapathPortTypePORT_PATCH    DatapathPortType = 2
 )
 
 type DatapathPortVlanMode uint32
@@ -771,6 +784,7 @@ const (
 	DatapathMapFlows              = "flows"
 	DatapathMapMacs               = "macs"
 	DatapathMapMasks              = "masks"
+	DatapathMapPatchPorts         = "patch_ports"
 	DatapathMapPortByIfindex      = "port_by_ifindex"
 	DatapathMapPortChanges        = "port_changes"
 	DatapathMapPortStats          = "port_stats"
@@ -786,6 +800,7 @@ const (
 	DatapathProgCtFlush           = "ct_flush"
 	DatapathProgCtGc              = "ct_gc"
 	DatapathProgTcIngress         = "tc_ingress"
+	DatapathProgTcPatch           = "tc_patch"
 	DatapathProgTcTrace           = "tc_trace"
 	DatapathProgTcWalk            = "tc_walk"
 	DatapathProgXdpIngress        = "xdp_ingress"
@@ -861,6 +876,7 @@ type DatapathProgramSpecs struct {
 	CtFlush      *ebpf.ProgramSpec `ebpf:"ct_flush"`
 	CtGc         *ebpf.ProgramSpec `ebpf:"ct_gc"`
 	TcIngress    *ebpf.ProgramSpec `ebpf:"tc_ingress"`
+	TcPatch      *ebpf.ProgramSpec `ebpf:"tc_patch"`
 	TcTrace      *ebpf.ProgramSpec `ebpf:"tc_trace"`
 	TcWalk       *ebpf.ProgramSpec `ebpf:"tc_walk"`
 	XdpIngress   *ebpf.ProgramSpec `ebpf:"xdp_ingress"`
@@ -891,6 +907,7 @@ type DatapathMapSpecs struct {
 	Flows           *ebpf.MapSpec `ebpf:"flows"`
 	Macs            *ebpf.MapSpec `ebpf:"macs"`
 	Masks           *ebpf.MapSpec `ebpf:"masks"`
+	PatchPorts      *ebpf.MapSpec `ebpf:"patch_ports"`
 	PortByIfindex   *ebpf.MapSpec `ebpf:"port_by_ifindex"`
 	PortChanges     *ebpf.MapSpec `ebpf:"port_changes"`
 	PortStats       *ebpf.MapSpec `ebpf:"port_stats"`
@@ -973,6 +990,7 @@ type DatapathMaps struct {
 	Flows           *ebpf.Map `ebpf:"flows"`
 	Macs            *ebpf.Map `ebpf:"macs"`
 	Masks           *ebpf.Map `ebpf:"masks"`
+	PatchPorts      *ebpf.Map `ebpf:"patch_ports"`
 	PortByIfindex   *ebpf.Map `ebpf:"port_by_ifindex"`
 	PortChanges     *ebpf.Map `ebpf:"port_changes"`
 	PortStats       *ebpf.Map `ebpf:"port_stats"`
@@ -1008,6 +1026,7 @@ func (m *DatapathMaps) Close() error {
 		m.Flows,
 		m.Macs,
 		m.Masks,
+		m.PatchPorts,
 		m.PortByIfindex,
 		m.PortChanges,
 		m.PortStats,
@@ -1059,6 +1078,7 @@ type DatapathPrograms struct {
 	CtFlush      *ebpf.Program `ebpf:"ct_flush"`
 	CtGc         *ebpf.Program `ebpf:"ct_gc"`
 	TcIngress    *ebpf.Program `ebpf:"tc_ingress"`
+	TcPatch      *ebpf.Program `ebpf:"tc_patch"`
 	TcTrace      *ebpf.Program `ebpf:"tc_trace"`
 	TcWalk       *ebpf.Program `ebpf:"tc_walk"`
 	XdpIngress   *ebpf.Program `ebpf:"xdp_ingress"`
@@ -1071,6 +1091,7 @@ func (p *DatapathPrograms) Close() error {
 		p.CtFlush,
 		p.CtGc,
 		p.TcIngress,
+		p.TcPatch,
 		p.TcTrace,
 		p.TcWalk,
 		p.XdpIngress,

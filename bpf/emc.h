@@ -317,7 +317,9 @@ static __always_inline void emc_store(struct pkt_ctx *c)
 	__u32 idx = c->emc.idx, i;
 	struct emc_entry *old;
 
-	if (!c->emc.ok || c->out.noport || c->out.nout > EMC_OUTS)
+	/* Not a walk into another bridge (a patch port): its tail call is
+	 * not replayed. */
+	if (!c->emc.ok || c->out.noport || c->out.nout > EMC_OUTS || c->out.patch)
 		return;
 	old = bpf_map_lookup_elem(&emc, &idx);
 	if (old)

@@ -48,6 +48,16 @@ struct {
 	__type(value, struct vlan_bitmap);
 } port_trunks SEC(".maps");
 
+/* Patch port number -> the peer bridge's tc_patch program, which goes on
+ * with the packet as received on the peer port (actions.h, patch_out).
+ * W: loader, on both bridges when a pair is complete. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
+	__uint(max_entries, MAX_PORTS);
+	__type(key, __u32);
+	__type(value, __u32);
+} patch_ports SEC(".maps");
+
 /* OpenFlow port number -> its device, for XDP_REDIRECT (xdp.h): every
  * port of the bridge, whatever its attach mode. W: loader. */
 struct {

@@ -17,6 +17,9 @@
  *                                       a longer walk goes on in a new run of
  *                                       the same stage
  *
+ * A walk that outputs to a patch port ends in a tail call to the peer
+ * bridge's tc_patch (another bridge's entry stage: actions.h, patch_out).
+ *
  * Everything a stage hands to the next is in the per-CPU packet context
  * (`scratch`, context.h): a tail call keeps the CPU, and TC and XDP run
  * with bottom halves off, so no other packet runs on it in between.

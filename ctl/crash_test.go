@@ -123,6 +123,39 @@ func TestKillAtEveryStep(t *testing.T) {
 		})
 		k.c.must("detach")
 	})
+	// A patch port whose peer is on another bridge, br1: both bridges'
+	// tables change.
+	t.Run("patch-ports", func(t *testing.T) {
+		k.t = t
+		k.c.must(k.attachArgs(modes[0], "vnet1")...)
+		c1 := &cli{t: t, global: append([]string{}, k.c.global...)}
+		c1.global[3] = "br1"
+		c1.must("attach", "--max-flows=4096", "--max-conns=16384", "vnet2")
+		c1.must("add-port", "p1", "type=patch", "options:peer=p0")
+		linked := func(want bool) {
+			sh := c1.must("show")
+			if got := strings.Contains(sh, "tail call to br0 port 2(p0)"); got != want {
+				k.t.Fatalf("br1's p1 linked to br0's p0: %v, want %v:\n%s", got, want, sh)
+			}
+		}
+		patch := []string{"add-port", "--may-exist", "p0", "type=patch", "options:peer=p1"}
+		k.each(crashCase{
+			cmd:      patch,
+			check:    func() { k.wantPorts("vnet1", "p0"); linked(true) },
+			undo:     []string{"del-port", "p0"},
+			after:    []string{"detach", "p0"},
+			restored: func() { linked(false) },
+		})
+		k.c.must(patch...)
+		k.each(crashCase{
+			cmd:      []string{"del-port", "p0"},
+			check:    func() { k.wantPorts("vnet1"); linked(false) },
+			undo:     patch,
+			restored: func() { linked(true) },
+		})
+		c1.must("detach")
+		k.c.must("detach")
+	})
 	t.Run("remove-bridge", func(t *testing.T) {
 		k.t = t
 		pre := func() {
@@ -153,6 +186,9 @@ type crashCase struct {
 	after []string     // also run right after a kill, instead of the re-run: must restore the state before cmd
 	load  bool         // cmd loads the datapath (sampled in the VMs)
 	end   *kernelState // the state cmd leaves (nil: what its first run left)
+	// restored, when set, checks what kernelState does not show is as
+	// before cmd, after undo and after `after`.
+	restored func()
 }
 
 func (k *killer) attachArgs(mode string, ports ...string) []string {
@@ -206,6 +242,9 @@ func (k *killer) each(cc crashCase) {
 		}
 		k.c.must(cc.undo...)
 		k.wantState(before, "%s, re-run and undone", where)
+		if cc.restored != nil {
+			cc.restored()
+		}
 		if cc.after == nil {
 			continue
 		}
@@ -216,6 +255,9 @@ func (k *killer) each(cc crashCase) {
 			t.Fatalf("%s; %v: exit %d: %s%s", where, cc.after, code, e, o)
 		}
 		k.wantState(before, "%s, then %v", where, cc.after)
+		if cc.restored != nil {
+			cc.restored()
+		}
 	}
 }
 

@@ -195,7 +195,11 @@ func runShow(e *env, fs *pflag.FlagSet, args []string) error {
 			addr = m.String()
 		}
 		fmt.Fprintf(e.stdout, " %d(%s): addr:%s\n", p.OFPort, p.Name, addr)
-		fmt.Fprintf(e.stdout, "     mode: %s, output: %s\n", p.Mode, how)
+		if p.Config.Type == vsctl.Patch {
+			fmt.Fprintf(e.stdout, "     mode: patch, %s\n", patchPeer(b, p))
+		} else {
+			fmt.Fprintf(e.stdout, "     mode: %s, output: %s\n", p.Mode, how)
+		}
 		showSettings(e.stdout, p.Config)
 		fmt.Fprintf(e.stdout, "     rx packets:%d bytes:%d dropped:%d\n", p.Stats.RxPackets, p.Stats.RxBytes, p.Stats.RxDropped)
 		fmt.Fprintf(e.stdout, "     tx packets:%d bytes:%d\n", p.Stats.TxPackets, p.Stats.TxBytes)
@@ -235,6 +239,14 @@ func portMACs(ns string, ports []loader.Port) map[int]net.HardwareAddr {
 		}
 	}
 	return out
+}
+
+// patchPeer says where a patch port's output goes.
+func patchPeer(b *loader.Bridge, p loader.Port) string {
+	if br := b.PeerBridge(p); br != "" {
+		return fmt.Sprintf("output: tail call to %s port %d(%s)", br, p.PeerPort, p.Config.Options["peer"])
+	}
+	return fmt.Sprintf("output: none: no port %s on another bridge (patch_no_peer)", p.Config.Options["peer"])
 }
 
 // showSettings prints a port's settings that are set, one per line, as
@@ -287,9 +299,20 @@ SETTINGS
                        with 'ip link set NAME netns NS'); it is a veth
                        pair whose other end, named ebo + 8 hex digits and
                        marked with an alias, carries the datapath; del-port
-                       deletes both. patch, vxlan, geneve and gre are
-                       recognised, with their options, and refused: this
-                       version cannot make them yet.
+                       deletes both. patch: no device; joins this bridge
+                       to the bridge (under the same --bpffs) that has
+                       the port named by options:peer, itself a patch
+                       port whose peer is NAME: a packet output to NAME
+                       goes on in that bridge's flow tables as received
+                       on the peer, in the kernel (a tail call), with
+                       fresh registers, metadata and conntrack state, as
+                       in Open vSwitch. The first port of a pair waits
+                       for its peer, sending nothing (counter
+                       patch_no_peer). At most 8 bridges per packet
+                       (patch_loop), and one patch output per walk, made
+                       last (patch_extra counts more). vxlan, geneve and
+                       gre are recognised, with their options, and
+                       refused: this version cannot make them yet.
     ofport=N           the OpenFlow port number (ovs-vsctl's
                        ofport_request; that name works too); default the
                        lowest free one.
@@ -329,6 +352,8 @@ EXAMPLES
     ebpfovs -b br-int add-port tap1 tag=100
     ebpfovs -b br-int add-port uplink vlan_mode=trunk trunks=100,102
     ebpfovs -b br-int add-port qr-1 type=internal tag=100
+    ebpfovs -b br-int add-port patch-tun type=patch options:peer=patch-int
+    ebpfovs -b br-tun add-port patch-int type=patch options:peer=patch-tun
 `,
 		flags: func(fs *pflag.FlagSet) {
 			fs.Bool("may-exist", false, "")
@@ -406,6 +431,12 @@ func runAddPort(e *env, fs *pflag.FlagSet, args []string) error {
 	note := ""
 	if r.Already {
 		note = " (exists)"
+	}
+	if r.Config.Type == vsctl.Patch {
+		how = "tail call"
+		if r.PeerPort == 0 {
+			how = "none (no peer yet)"
+		}
 	}
 	fmt.Fprintf(e.stdout, " %d(%s): mode:%s output:%s%s\n", r.OFPort, r.Name, r.Mode, how, note)
 	return nil

@@ -45,6 +45,10 @@ func (s PortSpec) internal() bool {
 	return s.Config != nil && s.Config.Type == vsctl.Internal
 }
 
+func (s PortSpec) patch() bool {
+	return s.Config != nil && s.Config.Type == vsctl.Patch
+}
+
 // ParsePortSpec parses "IFACE" or "IFACE=OFPORT".
 func ParsePortSpec(s string) (PortSpec, error) {
 	name, num, has := strings.Cut(s, "=")
@@ -96,8 +100,8 @@ func Attach(opts Options, specs []PortSpec, mode string) ([]AttachResult, error)
 	// Check the interfaces exist before creating anything.
 	if err := inNetNS(opts.NetNS, func() error {
 		for _, s := range specs {
-			if s.internal() {
-				continue // created by attachOne
+			if s.internal() || s.patch() {
+				continue // created by attachOne; none
 			}
 			if _, err := netlink.LinkByName(s.Name); err != nil {
 				return noSuchInterface(s.Name, opts.NetNS)
@@ -156,7 +160,7 @@ func (b *Bridge) attachAll(specs []PortSpec, mode string) ([]AttachResult, error
 				return err
 			}
 			if !r.Already {
-				raw[r.OFPort] = bpf.DatapathPort{Ifindex: uint32(r.Ifindex)}
+				raw[r.OFPort] = bpf.DatapathPort{Ifindex: uint32(r.Ifindex), Type: uint8(portTypes[r.Config.Type])}
 			}
 			results = append(results, r)
 		}
@@ -178,6 +182,9 @@ func (b *Bridge) attachAll(specs []PortSpec, mode string) ([]AttachResult, error
 // XDP mode the XDP program in front of it. The change is recorded before
 // the kernel is touched (begun gets the port number); the caller ends it.
 func (b *Bridge) attachOne(prog, xdp *ebpf.Program, raw map[uint32]bpf.DatapathPort, s PortSpec, mode string, begun *[]uint32) (AttachResult, error) {
+	if s.patch() {
+		return b.attachNewPatch(raw, s, begun)
+	}
 	// An internal port's device is the bridge's end of its veth pair.
 	dev := s.Name
 	if s.internal() {
@@ -596,6 +603,11 @@ func (b *Bridge) detachAs(ofport uint32, p *bpf.DatapathPort) error {
 	if err := b.detachProgram(ofport, p); err != nil {
 		return fmt.Errorf("port %d (%s): %w", ofport, portName(p), err)
 	}
+	if p.Type == typePatch {
+		if err := b.unlinkPeer(ofport, p); err != nil {
+			return fmt.Errorf("port %d: %w", ofport, err)
+		}
+	}
 	if err := b.maps.Ports.Put(ofport, &bpf.DatapathPort{}); err != nil {
 		return fmt.Errorf("port %d: %w", ofport, err)
 	}
@@ -604,6 +616,38 @@ func (b *Bridge) detachAs(ofport uint32, p *bpf.DatapathPort) error {
 		return b.deleteInternal(portName(p), false)
 	}
 	return nil
+}
+
+// attachNewPatch adds patch port s unless a port of its name is there
+// (Already, if it is a patch port).
+func (b *Bridge) attachNewPatch(raw map[uint32]bpf.DatapathPort, s PortSpec, begun *[]uint32) (AttachResult, error) {
+	if n, p, ok := findPort(raw, s.Name); ok {
+		if p.Type != typePatch {
+			return AttachResult{}, inputErrorf("%s: a port of that name is on bridge %s already", s.Name, b.opts.Bridge)
+		}
+		return AttachResult{Already: true, Port: b.portOf(n, &p, nil)}, nil
+	}
+	ofport, err := b.freeNumber(raw, s)
+	if err != nil {
+		return AttachResult{}, err
+	}
+	return b.attachPatch(ofport, s, begun)
+}
+
+// freeNumber is s's port number, or the lowest free one.
+func (b *Bridge) freeNumber(raw map[uint32]bpf.DatapathPort, s PortSpec) (uint32, error) {
+	if s.OFPort != 0 {
+		if _, used := raw[s.OFPort]; used {
+			return 0, fmt.Errorf("%s=%d: port %d is already in use", s.Name, s.OFPort, s.OFPort)
+		}
+		return s.OFPort, nil
+	}
+	for n := uint32(1); n <= MaxPort; n++ {
+		if _, used := raw[n]; !used {
+			return n, nil
+		}
+	}
+	return 0, fmt.Errorf("%s: bridge %s is full (%d ports)", s.Name, b.opts.Bridge, MaxPort)
 }
 
 // updateMaxPort records the highest port number for flooding, and starts a
@@ -620,13 +664,16 @@ func (b *Bridge) updateMaxPort() error {
 	}
 	cfg.MaxPort = 0
 	cfg.Epoch = (cfg.Epoch + 1) & 0x7fffffff
-	cfg.Flags &^= cfgVLANPorts
+	cfg.Flags &^= cfgVLANPorts | cfgPatchPorts
 	for n, p := range raw {
 		if n > cfg.MaxPort {
 			cfg.MaxPort = n
 		}
 		if hasVLANSettings(&p) {
 			cfg.Flags |= cfgVLANPorts
+		}
+		if p.Type == typePatch {
+			cfg.Flags |= cfgPatchPorts
 		}
 	}
 	if err := b.maps.Config.Put(uint32(0), &cfg); err != nil {

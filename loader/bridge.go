@@ -32,6 +32,7 @@ const (
 
 	pinProgIngress = PinProgTCIngress
 	pinProgTrace   = "prog_tc_trace"
+	pinProgPatch   = "prog_tc_patch"
 	pinProgXDP     = PinProgXDPIngress
 	pinProgCTGC    = "prog_ct_gc"
 	pinProgCTFlush = "prog_ct_flush"
@@ -40,7 +41,7 @@ const (
 	// else is: a directory without it is a half-built bridge.
 	pinComplete = "bridge_complete"
 	// pinLayout is the version of the pins' layout, in bridge_complete.
-	pinLayout = 15 // 12: flow records are typed (binary); 13: connections carry their keys (NAT); 14: the xdp_fast counter; 15: VLAN ports (port_trunks, the normal_vlan_drop counter)
+	pinLayout = 15 // 12: flow records are typed (binary); 13: connections carry their keys (NAT); 14: the xdp_fast counter; 15: VLAN and patch ports (port_trunks, patch_ports, prog_tc_patch, their counters)
 )
 
 // Options say which bridge a call works on.
@@ -343,7 +344,7 @@ func (b *Bridge) create() error {
 		name string
 		prog *ebpf.Program
 	}{
-		{pinProgIngress, objs.TcIngress}, {pinProgTrace, objs.TcTrace}, {pinProgXDP, objs.XdpIngress},
+		{pinProgIngress, objs.TcIngress}, {pinProgTrace, objs.TcTrace}, {pinProgPatch, objs.TcPatch}, {pinProgXDP, objs.XdpIngress},
 		{pinProgCTGC, objs.CtGc}, {pinProgCTFlush, objs.CtFlush}, {pinProgCTDel, objs.CtDeleteKeys},
 	} {
 		if err := p.prog.Pin(filepath.Join(b.dir, p.name)); err != nil {
@@ -407,7 +408,7 @@ var linkPinRE = regexp.MustCompile(`^(xdp_)?link_port[0-9]+$`)
 // directory: a map of the datapath, a program, a link.
 func ownPin(name string) bool {
 	switch name {
-	case pinProgIngress, pinProgTrace, pinProgXDP, pinProgCTGC, pinProgCTFlush, pinProgCTDel:
+	case pinProgIngress, pinProgTrace, pinProgPatch, pinProgXDP, pinProgCTGC, pinProgCTFlush, pinProgCTDel:
 		return true
 	}
 	if linkPinRE.MatchString(name) {

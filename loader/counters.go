@@ -33,6 +33,9 @@ var counterNames = map[bpf.DatapathCounter]string{
 	bpf.DatapathCounterCNT_CT_NAT_FAIL:      "ct_nat_failed",
 	bpf.DatapathCounterCNT_XDP_FAST:         "xdp_fast",
 	bpf.DatapathCounterCNT_NORMAL_VLAN_DROP: "normal_vlan_drop",
+	bpf.DatapathCounterCNT_PATCH_NO_PEER:    "patch_no_peer",
+	bpf.DatapathCounterCNT_PATCH_LOOP:       "patch_loop",
+	bpf.DatapathCounterCNT_PATCH_EXTRA:      "patch_extra",
 	bpf.DatapathCounterCNT_EMC_FOLD_SEQ:     "emc_fold_seq", // not shown: the readers' own (emchits.go)
 }
 

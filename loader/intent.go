@@ -146,6 +146,11 @@ func (b *Bridge) undoAttach(ofport uint32, p *bpf.DatapathPort) error {
 			}
 		}
 	}
+	if p.Type == typePatch {
+		if err := b.unlinkPeer(ofport, p); err != nil {
+			return err
+		}
+	}
 	if err := b.maps.Ports.Put(ofport, &bpf.DatapathPort{}); err != nil {
 		return err
 	}

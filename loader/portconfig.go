@@ -19,10 +19,11 @@ import (
 // (PORT_F_TRUNKS). docs/ports.md.
 
 const (
-	flagTrunks   = uint32(bpf.DatapathPortFlagPORT_F_TRUNKS)
-	flagTag      = uint32(bpf.DatapathPortFlagPORT_F_TAG)
-	flagVLANMode = uint32(bpf.DatapathPortFlagPORT_F_VLAN_MODE)
-	cfgVLANPorts = uint32(bpf.DatapathCfgFlagCFG_VLAN_PORTS)
+	flagTrunks    = uint32(bpf.DatapathPortFlagPORT_F_TRUNKS)
+	flagTag       = uint32(bpf.DatapathPortFlagPORT_F_TAG)
+	flagVLANMode  = uint32(bpf.DatapathPortFlagPORT_F_VLAN_MODE)
+	cfgVLANPorts  = uint32(bpf.DatapathCfgFlagCFG_VLAN_PORTS)
+	cfgPatchPorts = uint32(bpf.DatapathCfgFlagCFG_PATCH_PORTS)
 )
 
 var vlanModes = map[vsctl.VLANMode]bpf.DatapathPortVlanMode{
@@ -35,12 +36,13 @@ var vlanModes = map[vsctl.VLANMode]bpf.DatapathPortVlanMode{
 var portTypes = map[vsctl.Type]bpf.DatapathPortType{
 	vsctl.System:   bpf.DatapathPortTypePORT_SYSTEM,
 	vsctl.Internal: bpf.DatapathPortTypePORT_INTERNAL,
+	vsctl.Patch:    bpf.DatapathPortTypePORT_PATCH,
 }
 
 // supportedType refuses the interface types this version cannot make yet.
 func supportedType(c vsctl.Port) error {
 	if _, ok := portTypes[c.Type]; !ok {
-		return inputErrorf("%s: type=%s: not supported by this version of ebpfovs (system and internal ports only)", c.Name, c.Type)
+		return inputErrorf("%s: type=%s: not supported by this version of ebpfovs (system, internal and patch ports only)", c.Name, c.Type)
 	}
 	return nil
 }
@@ -80,6 +82,9 @@ func (b *Bridge) portConfig(ofport uint32, p *bpf.DatapathPort) vsctl.Port {
 				c.VLANMode = m
 			}
 		}
+	}
+	if p.Type == typePatch {
+		c.Options = map[string]string{"peer": cString(p.Peer[:])}
 	}
 	if p.Flags&flagTrunks != 0 {
 		var bm bpf.DatapathVlanBitmap

@@ -28,7 +28,8 @@ type Port struct {
 	Attached time.Duration // how long ago
 	Stats    bpf.DatapathPortCounts
 	Config   vsctl.Port // type and VLAN settings, as add-port and set-port take them
-	Device   string     // the device the datapath is on: Name, or an internal port's end of its veth pair
+	Device   string     // the device the datapath is on: Name, or an internal port's end of its veth pair ("" for a patch port)
+	PeerPort uint32     // a patch port's peer's number on its bridge, 0 while it has none
 }
 
 // portOf describes port ofport, attached as p.
@@ -36,8 +37,11 @@ func (b *Bridge) portOf(ofport uint32, p *bpf.DatapathPort, mac net.HardwareAddr
 	c := b.portConfig(ofport, p)
 	c.OFPort = ofport
 	dev := c.Name
-	if c.Type == vsctl.Internal {
+	switch c.Type {
+	case vsctl.Internal:
 		dev = b.internalDevice(c.Name)
+	case vsctl.Patch:
+		dev = ""
 	}
 	return Port{
 		OFPort:   ofport,
@@ -49,6 +53,7 @@ func (b *Bridge) portOf(ofport uint32, p *bpf.DatapathPort, mac net.HardwareAddr
 		Attached: time.Duration(monotonicNow() - p.AttachedNs),
 		Config:   c,
 		Device:   dev,
+		PeerPort: p.PeerPort,
 	}
 }
 
@@ -62,8 +67,12 @@ func modeName(m uint32) string {
 	return "none"
 }
 
-// portMode names how the port is attached: tcx, tc, xdp+tcx or xdp+tc.
+// portMode names how the port is attached: tcx, tc, xdp+tcx or xdp+tc;
+// patch for a patch port.
 func portMode(p *bpf.DatapathPort) string {
+	if p.Type == typePatch {
+		return "patch"
+	}
 	if p.Flags&flagXDP != 0 {
 		return "xdp+" + modeName(p.Mode)
 	}
@@ -98,7 +107,7 @@ func (b *Bridge) rawPorts() (map[uint32]bpf.DatapathPort, error) {
 		if err := b.maps.Ports.Lookup(n, &p); err != nil {
 			return nil, fmt.Errorf("read port %d: %w", n, err)
 		}
-		if p.Ifindex != 0 {
+		if portPresent(&p) {
 			out[n] = p
 		}
 	}

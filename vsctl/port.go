@@ -234,8 +234,14 @@ func (p Port) Validate() error {
 			return fmt.Errorf("%s: a %s port needs options:%s", p.Name, p.Type, k)
 		}
 	}
-	if p.Type == Patch && p.Options["peer"] == p.Name {
-		return fmt.Errorf("%s: options:peer=%s: a patch port cannot be its own peer", p.Name, p.Name)
+	if p.Type == Patch {
+		peer := p.Options["peer"]
+		if peer == p.Name {
+			return fmt.Errorf("%s: options:peer=%s: a patch port cannot be its own peer", p.Name, p.Name)
+		}
+		if len(peer) > 15 || strings.ContainsAny(peer, "/ \t=") {
+			return fmt.Errorf("%s: options:peer=%s: not a port name (up to 15 bytes, no '/', '=' or spaces)", p.Name, peer)
+		}
 	}
 	for _, k := range []string{"remote_ip", "local_ip"} {
 		if v, ok := p.Options[k]; ok && v != "flow" {
