@@ -351,6 +351,9 @@ static __always_inline void pf_write(struct pkt_ctx *c, __u32 field, __u64 v)
 		c->key.metadata = bpf_cpu_to_be64(v);
 	else if (field == PF_PKT_MARK) /* the key; ACT_SET_MARK copies it to skb->mark */
 		c->key.pkt_mark = bpf_htonl((__u32)v);
+	else if (field >= PF_KEY && field - PF_KEY < sizeof(struct flow_key) / 4)
+		/* A header field's key word; ACT_HDR_COMMIT writes the packet. */
+		((__be32 *)&c->key)[field - PF_KEY] = bpf_htonl((__u32)v);
 }
 
 static __always_inline __u64 low_bits(__u32 nbits)
@@ -717,6 +720,90 @@ __noinline __u32 exec_meta(struct pkt_ctx *c)
 	return NO_TABLE;
 }
 
+/* TC: an ARP field from the key into the packet (no checksum). */
+static __always_inline void set_arp(struct __sk_buff *skb, struct pkt_ctx *c, __u32 hf)
+{
+	int l3 = l3_offset(skb, bpf_htons(ETH_P_ARP));
+	__be16 op = bpf_htons(c->key.nw_proto);
+
+	if (l3 < 0)
+		return;
+	switch (hf) {
+	case HF_ARP_OP:
+		bpf_skb_store_bytes(skb, l3 + 6, &op, 2, 0);
+		break;
+	case HF_ARP_SHA:
+		bpf_skb_store_bytes(skb, l3 + 8, c->key.arp_sha, 6, 0);
+		break;
+	case HF_ARP_SPA:
+		bpf_skb_store_bytes(skb, l3 + 14, &c->key.nw_src, 4, 0);
+		break;
+	case HF_ARP_THA:
+		bpf_skb_store_bytes(skb, l3 + 18, c->key.arp_tha, 6, 0);
+		break;
+	case HF_ARP_TPA:
+		bpf_skb_store_bytes(skb, l3 + 24, &c->key.nw_dst, 4, 0);
+		break;
+	}
+}
+
+/*
+ * TC: write header field hf (enum hdr_field) into the packet from the key,
+ * which loads and moves into its words changed: through the same rewrites
+ * as mod_dl_src, mod_nw_src, ... (checksums follow). Global: one copy of
+ * those rewrites for all header writes, checked once.
+ */
+__noinline int hdr_commit_one(struct __sk_buff *skb, struct pkt_ctx *c, __u32 hf)
+{
+	struct action t = {};
+	const __u8 *m;
+
+	if (!skb || !c)
+		return 0;
+	switch (hf) {
+	case HF_DL_SRC:
+	case HF_DL_DST:
+		m = hf == HF_DL_SRC ? c->key.dl_src : c->key.dl_dst;
+		t.flags = hf == HF_DL_SRC ? SET_SRC : SET_DST;
+		t.aux = (__u16)m[0] << 8 | m[1];
+		t.arg = (__u32)m[2] << 24 | (__u32)m[3] << 16 | (__u32)m[4] << 8 | m[5];
+		set_dl(skb, c, &t);
+		break;
+	case HF_NW_SRC:
+	case HF_NW_DST:
+		t.flags = hf == HF_NW_SRC ? SET_SRC : SET_DST;
+		t.arg = bpf_ntohl(hf == HF_NW_SRC ? c->key.nw_src : c->key.nw_dst);
+		set_nw(skb, c, &t);
+		break;
+	case HF_TP_SRC:
+	case HF_TP_DST:
+		t.flags = hf == HF_TP_SRC ? SET_SRC : SET_DST;
+		t.aux = bpf_ntohs(hf == HF_TP_SRC ? c->key.tp_src : c->key.tp_dst);
+		set_tp(skb, c, &t);
+		break;
+	case HF_NW_TOS:
+		set_tos(skb, c, c->key.nw_tos);
+		break;
+	case HF_NW_TTL:
+		set_ttl(skb, c, 0, c->key.nw_ttl);
+		break;
+	default:
+		set_arp(skb, c, hf);
+	}
+	return 0;
+}
+
+/* TC: ACT_HDR_COMMIT: the header fields of mask (bit hf for each) from the
+ * key into the packet; the loader puts one after a run of header writes. */
+static __always_inline void hdr_commit(struct __sk_buff *skb, struct pkt_ctx *c, __u32 mask)
+{
+	__u32 hf;
+
+	for (hf = HF_DL_SRC; hf <= HF_ARP_TPA; hf++)
+		if (mask & (1U << hf))
+			hdr_commit_one(skb, c, hf);
+}
+
 /*
  * TC: run c->act, an output or a rewrite (resubmit is the pipeline's, in
  * datapath.c; the rest is exec_ct's and exec_meta's). A rewrite first sends
@@ -758,6 +845,10 @@ __noinline __u32 exec_action(struct __sk_buff *skb, struct pkt_ctx *c)
 	case ACT_NAT:
 		flush_pending(skb, &c->out);
 		break;
+	case ACT_HDR_COMMIT:
+		flush_pending(skb, &c->out);
+		hdr_commit(skb, c, a->arg);
+		return NO_TABLE;
 	default:
 		return NO_TABLE;
 	}

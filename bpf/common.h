@@ -206,6 +206,26 @@ enum action_type {
 	               * bits [ofs, ofs+nbits) of the address's 32-bit word `word` (0: the
 	               * first in the packet), or of the label (word 0), become arg's (host
 	               * order, in place); the L4 checksum follows the addresses */
+	ACT_HDR_COMMIT, /* write the header fields of arg (bit hf for each enum hdr_field) from
+	                 * the key into the packet: after a run of loads and moves into their
+	                 * key words (PF_KEY + w) */
+};
+
+/* Header fields that load, move and set_field write (ACT_HDR_COMMIT). */
+enum hdr_field {
+	HF_DL_SRC = 1,
+	HF_DL_DST,
+	HF_NW_SRC,   /* IPv4 (checksums follow) */
+	HF_NW_DST,
+	HF_TP_SRC,   /* TCP/UDP over IPv4 (checksums follow) */
+	HF_TP_DST,
+	HF_NW_TOS,   /* DSCP bits */
+	HF_NW_TTL,
+	HF_ARP_OP,   /* from nw_proto: opcodes up to 255 */
+	HF_ARP_SHA,
+	HF_ARP_SPA,  /* from nw_src */
+	HF_ARP_THA,
+	HF_ARP_TPA,  /* from nw_dst */
 };
 
 /* Fields of ACT_LOAD/ACT_MOVE/ACT_OUTPUT_REG: 0..15 the registers, then: */
@@ -215,9 +235,11 @@ enum packet_field {
 	PF_CT_LABEL = 18, /* likewise, 32 bits at a time (ofs 0..127) */
 	PF_PKT_MARK = 19, /* load/move/output:reg read it; ACT_SET_MARK writes the packet's */
 	/* PF_KEY + w: word w of struct flow_key as a 32-bit number (the
-	 * key's bytes are big-endian). Read only: move, output:FIELD and
-	 * ct(zone=FIELD) sources other than the pipeline's own fields. The
-	 * loader splits a subfield at the key's 32-bit word boundaries. */
+	 * key's bytes are big-endian): move, output:FIELD and ct(zone=FIELD)
+	 * sources other than the pipeline's own fields, and the destinations
+	 * of loads and moves into header fields, which an ACT_HDR_COMMIT then
+	 * writes into the packet. The loader splits a subfield at the key's
+	 * 32-bit word boundaries. */
 	PF_KEY      = 32,
 };
 

@@ -72,6 +72,7 @@ const enum ct_nat *unused_ct_nat __attribute__((unused));
 const enum emc_shape *unused_emc_shape __attribute__((unused));
 const enum port_type *unused_port_type __attribute__((unused));
 const enum port_vlan_mode *unused_port_vlan_mode __attribute__((unused));
+const enum hdr_field *unused_hdr_field __attribute__((unused));
 
 static __always_inline void trace_lookup(struct pkt_ctx *c, __u32 table,
 					 int found, const struct flow_ref *ref)

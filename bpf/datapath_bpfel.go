@@ -55,6 +55,7 @@ const (
 	DatapathActionTypeACT_NAT        DatapathActionType = 21
 	DatapathActionTypeACT_CT_END     DatapathActionType = 22
 	DatapathActionTypeACT_SET_IP6    DatapathActionType = 23
+	DatapathActionTypeACT_HDR_COMMIT DatapathActionType = 24
 )
 
 type DatapathAttachMode uint32
@@ -368,6 +369,24 @@ type DatapathGather uint32
 
 const (
 	DatapathGatherMAX_GATHER DatapathGather = 8
+)
+
+type DatapathHdrField uint32
+
+const (
+	DatapathHdrFieldHF_DL_SRC  DatapathHdrField = 1
+	DatapathHdrFieldHF_DL_DST  DatapathHdrField = 2
+	DatapathHdrFieldHF_NW_SRC  DatapathHdrField = 3
+	DatapathHdrFieldHF_NW_DST  DatapathHdrField = 4
+	DatapathHdrFieldHF_TP_SRC  DatapathHdrField = 5
+	DatapathHdrFieldHF_TP_DST  DatapathHdrField = 6
+	DatapathHdrFieldHF_NW_TOS  DatapathHdrField = 7
+	DatapathHdrFieldHF_NW_TTL  DatapathHdrField = 8
+	DatapathHdrFieldHF_ARP_OP  DatapathHdrField = 9
+	DatapathHdrFieldHF_ARP_SHA DatapathHdrField = 10
+	DatapathHdrFieldHF_ARP_SPA DatapathHdrField = 11
+	DatapathHdrFieldHF_ARP_THA DatapathHdrField = 12
+	DatapathHdrFieldHF_ARP_TPA DatapathHdrField = 13
 )
 
 type DatapathLimit uint32
@@ -816,6 +835,7 @@ const (
 	DatapathVarUnusedCtNat        = "unused_ct_nat"
 	DatapathVarUnusedEmcShape     = "unused_emc_shape"
 	DatapathVarUnusedGather       = "unused_gather"
+	DatapathVarUnusedHdrField     = "unused_hdr_field"
 	DatapathVarUnusedLimit        = "unused_limit"
 	DatapathVarUnusedMaskWord     = "unused_mask_word"
 	DatapathVarUnusedNatFlag      = "unused_nat_flag"
@@ -936,6 +956,7 @@ type DatapathVariableSpecs struct {
 	UnusedCtNat        *ebpf.VariableSpec `ebpf:"unused_ct_nat"`
 	UnusedEmcShape     *ebpf.VariableSpec `ebpf:"unused_emc_shape"`
 	UnusedGather       *ebpf.VariableSpec `ebpf:"unused_gather"`
+	UnusedHdrField     *ebpf.VariableSpec `ebpf:"unused_hdr_field"`
 	UnusedLimit        *ebpf.VariableSpec `ebpf:"unused_limit"`
 	UnusedMaskWord     *ebpf.VariableSpec `ebpf:"unused_mask_word"`
 	UnusedNatFlag      *ebpf.VariableSpec `ebpf:"unused_nat_flag"`
@@ -1056,6 +1077,7 @@ type DatapathVariables struct {
 	UnusedCtNat        *ebpf.Variable `ebpf:"unused_ct_nat"`
 	UnusedEmcShape     *ebpf.Variable `ebpf:"unused_emc_shape"`
 	UnusedGather       *ebpf.Variable `ebpf:"unused_gather"`
+	UnusedHdrField     *ebpf.Variable `ebpf:"unused_hdr_field"`
 	UnusedLimit        *ebpf.Variable `ebpf:"unused_limit"`
 	UnusedMaskWord     *ebpf.Variable `ebpf:"unused_mask_word"`
 	UnusedNatFlag      *ebpf.Variable `ebpf:"unused_nat_flag"`

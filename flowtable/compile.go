@@ -201,8 +201,24 @@ func compileActions(acts []ofctl.Action) (bpf.DatapathActionList, error) {
 		out.N++
 		return nil
 	}
+	// The header fields a run of writes changed in the key, written into
+	// the packet (ACT_HDR_COMMIT: hdr.go) before any other action.
+	var commit uint32
+	flush := func() error {
+		if commit == 0 {
+			return nil
+		}
+		c := commit
+		commit = 0
+		return add(bpf.DatapathAction{Type: uint8(bpf.DatapathActionTypeACT_HDR_COMMIT), Arg: c})
+	}
 	for _, a := range acts {
 		var err error
+		if !headerWrite(a) {
+			if err := flush(); err != nil {
+				return out, err
+			}
+		}
 		switch a := a.(type) {
 		case ofctl.Drop, *ofctl.Drop:
 		case ofctl.SetTunnel, *ofctl.SetTunnel:
@@ -228,13 +244,23 @@ func compileActions(acts []ofctl.Action) (bpf.DatapathActionList, error) {
 		case ofctl.Load:
 			var done bool
 			if done, err = compileLoad(a, add); !done && err == nil {
+				var c uint32
+				c, err = compileHdrLoad(a, add)
+				commit |= c
+				done = c != 0
+			}
+			if !done && err == nil {
 				var act bpf.DatapathAction
 				if act, _, err = compileRewrite(a); err == nil {
 					err = add(act)
 				}
 			}
 		case ofctl.Move:
-			err = compileMove(a, false, add)
+			var c uint32
+			if c, err = compileHdrMove(a, add); c == 0 {
+				err = compileMove(a, false, add)
+			}
+			commit |= c
 		case ofctl.GotoTable:
 			// goto_table ends the action list, where it is a resubmit.
 			err = add(bpf.DatapathAction{Type: uint8(bpf.DatapathActionTypeACT_RESUBMIT), Arg: uint32(a.Table)})
@@ -254,7 +280,24 @@ func compileActions(acts []ofctl.Action) (bpf.DatapathActionList, error) {
 			return out, err
 		}
 	}
-	return out, nil
+	return out, flush()
+}
+
+// headerWrite: a load or move into a header field (hdr.go), or a rewrite
+// that writes key and packet at once (mod_dl_src, ...), which a run of
+// header writes may hold.
+func headerWrite(a ofctl.Action) bool {
+	switch a := a.(type) {
+	case ofctl.Load:
+		_, ok := headerFields[a.Dst.Field]
+		return ok && !(a.Dst.Field == ofctl.FieldNwTTL && a.Dst.Ofs == 0 && a.Dst.NBits == 8)
+	case ofctl.Move:
+		_, ok := headerFields[a.Dst.Field]
+		return ok
+	case ofctl.ModDlSrc, ofctl.ModDlDst:
+		return true
+	}
+	return false
 }
 
 func compileOutput(port uint32, add func(bpf.DatapathAction) error) error {

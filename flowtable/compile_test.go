@@ -130,9 +130,20 @@ func ip6Aux(word, ofs, nbits uint16) uint16 { return word<<12 | nbits<<5 | ofs }
 // TestCompileSetActions: pkt_mark and IPv6 set_field/load/move encodings.
 func TestCompileSetActions(t *testing.T) {
 	const (
-		mark = bpf.DatapathActionTypeACT_SET_MARK
-		ip6  = bpf.DatapathActionTypeACT_SET_IP6
-		move = bpf.DatapathActionTypeACT_MOVE
+		mark     = bpf.DatapathActionTypeACT_SET_MARK
+		ip6      = bpf.DatapathActionTypeACT_SET_IP6
+		move     = bpf.DatapathActionTypeACT_MOVE
+		load     = bpf.DatapathActionTypeACT_LOAD
+		commit   = bpf.DatapathActionTypeACT_HDR_COMMIT
+		output   = bpf.DatapathActionTypeACT_OUTPUT
+		hfArpOp  = bpf.DatapathHdrFieldHF_ARP_OP
+		hfTpDst  = bpf.DatapathHdrFieldHF_TP_DST
+		hfDlDst  = bpf.DatapathHdrFieldHF_DL_DST
+		hfNwDst  = bpf.DatapathHdrFieldHF_NW_DST
+		hfArpSha = bpf.DatapathHdrFieldHF_ARP_SHA
+		// arp_sha is bytes 176-181: word 44 and the high half of word 45.
+		shaWord    = uint16(unsafe.Offsetof(fk.ArpSha) / 4)
+		ofppInPort = 0xfff8
 	)
 	for _, c := range []struct {
 		flow string
@@ -186,6 +197,20 @@ func TestCompileSetActions(t *testing.T) {
 			act(ip6, setSrc, ip6Aux(3, 28, 4), 0xf0000000), act(ip6, setSrc, ip6Aux(2, 0, 5), 0x1f)}},
 		{"ipv6,actions=set_field:0x12345->ipv6_label", []bpf.DatapathAction{act(ip6, setLabel, ip6Aux(0, 0, 20), 0x12345)}},
 		{"ipv6,actions=set_field:0x50/0xf0->ipv6_label", []bpf.DatapathAction{act(ip6, setLabel, ip6Aux(0, 4, 4), 0x50)}},
+		// Header fields: their key words, then one commit for the run.
+		// arp_op lives in nw_proto, the high byte of word 8.
+		{"arp,actions=load:0x2->NXM_OF_ARP_OP[]", []bpf.DatapathAction{act(load, 8, (pfKey+8)<<8|24, 2), act(commit, 0, 0, 1<<hfArpOp)}},
+		{"tcp,actions=move:NXM_OF_TCP_SRC[]->NXM_OF_TCP_DST[],output:1", []bpf.DatapathAction{
+			act(move, 0, (pfKey+9)<<8|16, uint32(pfKey+9)<<8|0|16<<16), act(commit, 0, 0, 1<<hfTpDst), act(output, 0, 0, 1)}},
+		// eth_dst is bytes 8-13: words 2 and the high half of 3; eth_src
+		// the low half of 3 and word 4: three runs of bits.
+		{"ip,actions=move:NXM_OF_ETH_SRC[]->NXM_OF_ETH_DST[],load:0xa->NXM_OF_IP_DST[0..7]", []bpf.DatapathAction{
+			act(move, 0, (pfKey+4)<<8, uint32(pfKey+3)<<8|16|16<<16), act(move, 0, (pfKey+4)<<8|16, uint32(pfKey+2)<<8|0|16<<16),
+			act(move, 0, (pfKey+3)<<8, uint32(pfKey+2)<<8|16|16<<16),
+			act(load, 8, (pfKey+7)<<8, 0xa), act(commit, 0, 0, 1<<hfDlDst|1<<hfNwDst)}},
+		{"arp,actions=load:0xfa163e000077->NXM_NX_ARP_SHA[],IN_PORT", []bpf.DatapathAction{
+			act(load, 16, (pfKey+shaWord+1)<<8|16, 0x0077), act(load, 32, (pfKey+shaWord)<<8, 0xfa163e00),
+			act(commit, 0, 0, 1<<hfArpSha), act(output, 0, 0, ofppInPort)}},
 	} {
 		cf, err := compileFlow(t, c.flow)
 		if err != nil {

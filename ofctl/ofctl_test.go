@@ -290,6 +290,9 @@ var flowCases = []flowCase{
 	{"actions=set_tunnel:5,set_tunnel64:6,set_tunnel:0x100000000", "actions=set_tunnel:0x5,set_tunnel64:0x6,set_tunnel64:0x100000000"},
 	{"actions=set_queue:3,pop_queue", "actions=set_queue:3,pop_queue"},
 	{"actions=1,2,exit", "actions=output:vnet1,output:vnet2,exit"},
+	// Neutron's ARP responder (br-tun table 21): writes to Ethernet and ARP fields.
+	{"table=21,priority=1,arp,dl_vlan=1,arp_tpa=10.0.0.5,actions=move:NXM_OF_ETH_SRC[]->NXM_OF_ETH_DST[],mod_dl_src:fa:16:3e:00:00:05,load:0x2->NXM_OF_ARP_OP[],move:NXM_NX_ARP_SHA[]->NXM_NX_ARP_THA[],move:NXM_OF_ARP_SPA[]->NXM_OF_ARP_TPA[],load:0xfa163e000005->NXM_NX_ARP_SHA[],load:0xa000005->NXM_OF_ARP_SPA[],IN_PORT",
+		"table=21, priority=1,arp,dl_vlan=1,arp_tpa=10.0.0.5 actions=move:NXM_OF_ETH_SRC[]->NXM_OF_ETH_DST[],mod_dl_src:fa:16:3e:00:00:05,load:0x2->NXM_OF_ARP_OP[],move:NXM_NX_ARP_SHA[]->NXM_NX_ARP_THA[],move:NXM_OF_ARP_SPA[]->NXM_OF_ARP_TPA[],load:0xfa163e000005->NXM_NX_ARP_SHA[],load:0xa000005->NXM_OF_ARP_SPA[],IN_PORT"},
 }
 
 // flowCasesOwn differ from OVS's OpenFlow 1.0 dump on purpose (see the
@@ -297,6 +300,9 @@ var flowCases = []flowCase{
 var flowCasesOwn = []flowCase{
 	{"table=1,actions=goto_table:5", "table=1, actions=goto_table:5"},
 	{"actions=push_vlan:0x8100,mod_vlan_vid:10", "actions=push_vlan:0x8100,mod_vlan_vid:10"},
+	// set_field on vlan_vid needs a VLAN header, which push_vlan gives
+	// the actions after it (OVS's ofpact_check__).
+	{"actions=push_vlan:0x8100,set_field:5->vlan_vid,output:1", "actions=push_vlan:0x8100,mod_vlan_vid:5,output:vnet1"},
 	{"send_flow_rem,check_overlap,importance=5,actions=drop", "send_flow_rem check_overlap importance=5, actions=drop"},
 	// OVS's OpenFlow 1.0 encoding turns these never-matching VLAN matches
 	// (a TCI without the 0x1000 "present" bit) into "no VLAN"; OVS keeps

@@ -236,6 +236,19 @@ func checkActions(acts []Action, m *Match, table int) error {
 		if err := checkAction(a, m, table); err != nil {
 			return err
 		}
+		// As OVS's ofpact_check__: the actions after push_vlan see a
+		// frame with a VLAN header (set_field:N->vlan_vid needs one),
+		// those after strip_vlan one without.
+		switch a.(type) {
+		case PushVlan, StripVlan:
+			withTag := *m
+			tci := []byte{0x10, 0x00}
+			if _, ok := a.(StripVlan); ok {
+				tci = []byte{0, 0}
+			}
+			withTag.f[FieldVlanTCI] = &FieldMatch{Field: FieldVlanTCI, Value: tci, Mask: []byte{0x10, 0x00}}
+			m = &withTag
+		}
 	}
 	return nil
 }
