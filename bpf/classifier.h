@@ -66,14 +66,14 @@ static __always_inline int flow_expired(const struct flow_ref *ref, __u64 *now)
  * and fills *ref when a flow has exactly that masked key. The gather has
  * no branch, so the verifier walks classify's loop of MAX_SUBTABLES at a
  * few dozen instructions an iteration (with the branchy gather inlined it
- * took ~100k): every word index is masked to 32 words, which the key
+ * took ~100k): every word index is masked to 64 words, which the key
  * (inside the packet context, c) and the mask (struct flow_mask) both
  * have, and unused indexes name a zero word of the mask (MASK_WORD_ZERO).
  */
-_Static_assert(sizeof(struct flow_mask) >= 32 * 8 && MASK_WORD_ZERO * 8 >= sizeof(struct flow_key) + 1 + MAX_GATHER,
-	       "probe() reads 32 words of a mask; MASK_WORD_ZERO must be in its padding");
-_Static_assert(sizeof(struct pkt_ctx) >= 32 * 8 && __builtin_offsetof(struct pkt_ctx, key) == 0,
-	       "probe() reads 32 words of the packet context, the key first");
+_Static_assert(sizeof(struct flow_mask) >= 64 * 8 && MASK_WORD_ZERO * 8 >= sizeof(struct flow_key) + 1 + MAX_GATHER,
+	       "probe() reads 64 words of a mask; MASK_WORD_ZERO must be in its padding");
+_Static_assert(sizeof(struct pkt_ctx) >= 64 * 8 && __builtin_offsetof(struct pkt_ctx, key) == 0,
+	       "probe() reads 64 words of the packet context, the key first");
 
 static __always_inline int probe(const struct pkt_ctx *c, struct flow_lookup *lk,
 				 __u32 mask_id, struct flow_ref *ref)
@@ -88,7 +88,7 @@ static __always_inline int probe(const struct pkt_ctx *c, struct flow_lookup *lk
 		return 0;
 	mw = (const __u64 *)&mask->bits;
 	for (w = 0; w < MAX_GATHER; w++) {
-		k = mask->words[w] & 31;
+		k = mask->words[w] & 63;
 		lk->w[w] = kw[k] & mw[k];
 	}
 	lk->mask_id = mask_id;

@@ -106,6 +106,12 @@ struct flow_key {
 	__be16 ct_tp_dst;  /* ICMP: its code */
 	__u8 ct_nw_proto;
 	__u8 pad[7];
+	/* Tunnel metadata (OVS's tun_id, tun_src, tun_dst): a packet's from
+	 * the tunnel port it came in on, 0 otherwise; set_tunnel and loads
+	 * into them choose a tunnel output's. */
+	__be64 tun_id;
+	__be32 tun_src;
+	__be32 tun_dst;
 } __attribute__((aligned(8)));
 
 #define FLOW_KEY_WORDS (sizeof(struct flow_key) / 8)
@@ -119,17 +125,18 @@ enum gather { MAX_GATHER = 8 };
 
 /*
  * A subtable's mask. Verifier-driven layout: the lookup gathers key word
- * words[w] & 31 for every w without a branch (classifier.h, probe), so
- * the value is 32 words long, and the loader points the unused
+ * words[w] & 63 for every w without a branch (classifier.h, probe), so
+ * the value is 64 words long, and the loader points the unused
  * words[nwords..] at word MASK_WORD_ZERO, which lies in the padding and
- * is zero: those gather 0, as the loader's keys have them.
+ * is zero: those gather 0, as the loader's keys have them. (32 words
+ * were enough until the key grew past 247 bytes, with the tunnel fields.)
  */
-enum mask_word { MASK_WORD_ZERO = 31 };
+enum mask_word { MASK_WORD_ZERO = 63 };
 struct flow_mask {
 	struct flow_key bits;    /* the bits the subtable matches */
 	__u8 nwords;             /* words[0..nwords) are the key words covered */
 	__u8 words[MAX_GATHER];  /* the rest: MASK_WORD_ZERO */
-	__u8 pad[55];            /* up to 32 words; zero */
+	__u8 pad[512 - sizeof(struct flow_key) - 1 - MAX_GATHER]; /* up to 64 words; zero */
 };
 
 /* Key of the flows hash: generation, one subtable (table, mask), and the

@@ -222,6 +222,9 @@ static __always_inline void ctx_init(struct pkt_ctx *c, const struct bridge_conf
 	__builtin_memset(&c->key.arp_sha, 0, __builtin_offsetof(struct flow_key, ct_ipv6_src) -
 					     __builtin_offsetof(struct flow_key, arp_sha));
 	__builtin_memset(&c->pi, 0, __builtin_offsetof(struct pkt_info, written));
+	c->key.tun_id = 0; /* for a cache hit; ctx_walk clears them again */
+	c->key.tun_src = 0;
+	c->key.tun_dst = 0;
 	c->ct.done = 0;
 	c->ct.ct_state = 0; /* scratch is per CPU: nothing may leak from the last packet */
 	c->out.in_port = in_port;
@@ -259,7 +262,8 @@ static __always_inline void ctx_walk(struct pkt_ctx *c, const struct bridge_conf
 	c->key.metadata = 0;
 	__builtin_memset(c->key.regs, 0, sizeof(c->key.regs));
 	__builtin_memset(c->key.ct_label, 0, sizeof(c->key.ct_label));
-	/* The original tuple, which only a ct() sets (ct_orig_tuple). */
+	/* The original tuple, which only a ct() sets (ct_orig_tuple), and
+	 * the tunnel metadata (a tunnel port's entry sets it after this). */
 	__builtin_memset(c->key.ct_ipv6_src, 0, sizeof(c->key) -
 					       __builtin_offsetof(struct flow_key, ct_ipv6_src));
 }

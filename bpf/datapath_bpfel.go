@@ -328,6 +328,9 @@ type DatapathFlowKey struct {
 	CtTpDst   uint16
 	CtNwProto uint8
 	Pad       [7]uint8
+	TunId     uint64
+	TunSrc    uint32
+	TunDst    uint32
 }
 
 type DatapathFlowLookup struct {
@@ -343,7 +346,7 @@ type DatapathFlowMask struct {
 	Bits   DatapathFlowKey
 	Nwords uint8
 	Words  [8]uint8
-	Pad    [55]uint8
+	Pad    [255]uint8
 }
 
 type DatapathFlowRecord struct {
@@ -428,7 +431,7 @@ type DatapathMacKey struct {
 type DatapathMaskWord uint32
 
 const (
-	DatapathMaskWordMASK_WORD_ZERO DatapathMaskWord = 31
+	DatapathMaskWordMASK_WORD_ZERO DatapathMaskWord = 63
 )
 
 type DatapathNatFlag uint32

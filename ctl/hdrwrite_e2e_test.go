@@ -118,3 +118,21 @@ func attachedLab(t *testing.T) (*testenv.Lab, *cli) {
 	t.Cleanup(func() { c.run("detach") })
 	return lab, c
 }
+
+// TestTunnelMetadata: set_tunnel and set_field on tun_dst write the
+// packet's tunnel metadata, which a later table matches (no tunnel port is
+// involved: every packet starts with tun_id 0).
+func TestTunnelMetadata(t *testing.T) {
+	lab, c := attachedLab(t)
+	vm1, vm2 := lab.VMs[0], lab.VMs[1]
+	c.must("add-flow", "table=0,priority=10,ip,in_port=vnet1,tun_id=0,actions=set_tunnel:0x5,set_field:192.0.2.9->tun_dst,resubmit(,1)")
+	c.must("add-flow", "table=1,priority=10,tun_id=0x5,tun_dst=192.0.2.9,actions=vnet2")
+	if err := vm1.Ping(t, vm2.IP, 2, 5*time.Second); err != nil {
+		t.Fatalf("through table 1's tun_id=0x5,tun_dst=192.0.2.9: %v", err)
+	}
+	c.must("mod-flows", "--strict", "table=1,priority=10,tun_id=0x5,tun_dst=192.0.2.9,actions=drop")
+	c.must("add-flow", "table=1,priority=20,tun_id=0x6,tun_dst=192.0.2.9,actions=vnet2")
+	if err := vm1.Ping(t, vm2.IP, 1, 2*time.Second); err == nil {
+		t.Fatal("a flow on tun_id=0x6 took packets whose tun_id is 0x5")
+	}
+}

@@ -11,7 +11,7 @@ import (
 )
 
 // keyBytes is struct flow_key as bytes: fields are big-endian in the datapath.
-type keyBytes [232]byte
+type keyBytes [248]byte
 
 // maxGather is MAX_GATHER: the key words one subtable hashes.
 const maxGather = int(bpf.DatapathGatherMAX_GATHER)
@@ -100,6 +100,9 @@ var fieldSlots = map[ofctl.FieldID]keySlot{
 	ofctl.FieldArpSha:    {int(unsafe.Offsetof(fk.ArpSha)), 6},
 	ofctl.FieldArpTha:    {int(unsafe.Offsetof(fk.ArpTha)), 6},
 	ofctl.FieldPktMark:   {int(unsafe.Offsetof(fk.PktMark)), 4},
+	ofctl.FieldTunID:     {int(unsafe.Offsetof(fk.TunId)), 8},
+	ofctl.FieldTunSrc:    {int(unsafe.Offsetof(fk.TunSrc)), 4},
+	ofctl.FieldTunDst:    {int(unsafe.Offsetof(fk.TunDst)), 4},
 	// The connection's original tuple, which a ct(table=N) pass sets
 	// (bpf/actions.h's ct_orig_tuple): an IPv4 address is the first word
 	// of its IPv6 slot, as the datapath writes it.
@@ -154,18 +157,6 @@ func compileMatch(m *ofctl.Match) (key, mask keyBytes, err error) {
 			mask[off] |= byte(mk)
 			continue
 		}
-		if fm.Field == ofctl.FieldTunID {
-			// No tunnel ports: every packet's tun_id is 0, as on an OVS
-			// bridge without tunnels. tun_id=0 matches every packet and
-			// needs no key bytes; anything else could never match.
-			for i := range fm.Value {
-				if fm.Value[i]&fm.Mask[i] != 0 {
-					return key, mask, fmt.Errorf("tun_id=%s: ebpfovs has no tunnel ports, every packet's tun_id is 0: only tun_id=0 can match",
-						tunIDText(fm))
-				}
-			}
-			continue
-		}
 		slot, ok := fieldSlots[fm.Field]
 		if !ok {
 			return key, mask, errUnsupported(fm.Field.Info().Name)
@@ -179,15 +170,6 @@ func compileMatch(m *ofctl.Match) (key, mask keyBytes, err error) {
 		}
 	}
 	return key, mask, nil
-}
-
-// tunIDText prints a tun_id match as ovs-ofctl does.
-func tunIDText(fm ofctl.FieldMatch) string {
-	v, m := binary.BigEndian.Uint64(fm.Value), binary.BigEndian.Uint64(fm.Mask)
-	if m == ^uint64(0) {
-		return fmt.Sprintf("%#x", v)
-	}
-	return fmt.Sprintf("%#x/%#x", v, m)
 }
 
 // compileActions encodes an action list for the datapath.
@@ -221,8 +203,10 @@ func compileActions(acts []ofctl.Action) (bpf.DatapathActionList, error) {
 		}
 		switch a := a.(type) {
 		case ofctl.Drop, *ofctl.Drop:
-		case ofctl.SetTunnel, *ofctl.SetTunnel:
-			return out, fmt.Errorf("action %s: ebpfovs has no tunnel ports (every packet's tun_id is 0)", a.String(nil))
+		case ofctl.SetTunnel:
+			err = keyLoad(ofctl.Subfield{Field: ofctl.FieldTunID, NBits: 64}, a.ID, add)
+		case *ofctl.SetTunnel:
+			err = keyLoad(ofctl.Subfield{Field: ofctl.FieldTunID, NBits: 64}, a.ID, add)
 		case ofctl.Note, *ofctl.Note:
 			// A note is for controllers; the datapath does nothing with it.
 		case ofctl.CTClear, *ofctl.CTClear:
@@ -257,8 +241,13 @@ func compileActions(acts []ofctl.Action) (bpf.DatapathActionList, error) {
 			}
 		case ofctl.Move:
 			var c uint32
-			if c, err = compileHdrMove(a, add); c == 0 {
-				err = compileMove(a, false, add)
+			switch {
+			case tunnelFields[a.Dst.Field]:
+				err = keyMove(a, add)
+			default:
+				if c, err = compileHdrMove(a, add); c == 0 {
+					err = compileMove(a, false, add)
+				}
 			}
 			commit |= c
 		case ofctl.GotoTable:
@@ -496,8 +485,8 @@ func compileLoad(a ofctl.Load, add func(bpf.DatapathAction) error) (bool, error)
 			Flags: uint8(a.Dst.NBits), Arg: uint32(a.Value)})
 	case ofctl.FieldIPv6Src, ofctl.FieldIPv6Dst, ofctl.FieldIPv6Label:
 		return true, compileSetIPv6(a, add)
-	case ofctl.FieldTunID:
-		return true, fmt.Errorf("action %s: ebpfovs has no tunnel ports (every packet's tun_id is 0)", a.String(nil))
+	case ofctl.FieldTunID, ofctl.FieldTunSrc, ofctl.FieldTunDst:
+		return true, keyLoad(a.Dst, a.Value, add)
 	}
 	f, ok := pipelineField(a.Dst.Field)
 	if !ok {

@@ -1,6 +1,8 @@
 package flowtable
 
 import (
+	"encoding/binary"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -94,28 +96,49 @@ func TestCompileCtTupleSlots(t *testing.T) {
 	}
 }
 
-// TestCompileTunID: without tunnel ports every packet's tun_id is 0, so
-// tun_id=0 matches everything (no key bytes) and anything else is refused.
-func TestCompileTunID(t *testing.T) {
-	for _, s := range []string{"tun_id=0,actions=drop", "tun_id=0/0xff,actions=drop", "tun_id=0x5/0,actions=drop"} {
-		cf, err := compileFlow(t, s)
-		if err != nil {
-			t.Fatalf("%q: %v", s, err)
-		}
-		if len(cf.mask.words()) != 0 {
-			t.Errorf("%q: mask covers words %v, want none", s, cf.mask.words())
-		}
+// TestCompileTunnelFields: tun_id, tun_src and tun_dst are key words 29
+// and 30 (bytes 232-247), matched as any field; set_tunnel, loads and
+// moves write them in the key (PF_KEY words 58-61) for later tables and
+// tunnel outputs.
+func TestCompileTunnelFields(t *testing.T) {
+	cf, err := compileFlow(t, "tun_id=0x5,tun_src=192.0.2.1,tun_dst=10.0.0.0/8,actions=drop")
+	if err != nil {
+		t.Fatal(err)
 	}
-	for s, want := range map[string]string{
-		"tun_id=0x5,actions=drop":                          "tun_id=0x5: ebpfovs has no tunnel ports, every packet's tun_id is 0: only tun_id=0 can match",
-		"tun_id=0x5/0xff,actions=drop":                     "tun_id=0x5/0xff: ebpfovs has no tunnel ports",
-		"actions=set_field:0x1->tun_id":                    "action load:0x1->NXM_NX_TUN_ID[]: ebpfovs has no tunnel ports",
-		"actions=set_tunnel:0x1":                           "action set_tunnel:0x1: ebpfovs has no tunnel ports",
-		"actions=move:NXM_NX_TUN_ID[0..31]->NXM_NX_REG0[]": "not yet supported by the ebpfovs datapath",
+	k, m := cf.key.flowKey(), cf.mask.flowKey()
+	if got := cf.mask.words(); len(got) != 2 || got[0] != 29 || got[1] != 30 {
+		t.Errorf("mask covers words %v, want [29 30]", got)
+	}
+	be := func(v uint64) uint64 { // the key's bytes are big-endian
+		var b [8]byte
+		binary.BigEndian.PutUint64(b[:], v)
+		return binary.NativeEndian.Uint64(b[:])
+	}
+	if k.TunId != be(5) || m.TunId != ^uint64(0) || m.TunDst != uint32(be(0xff000000)>>32) {
+		t.Errorf("key %+v mask %+v", k, m)
+	}
+	const (
+		load = bpf.DatapathActionTypeACT_LOAD
+		move = bpf.DatapathActionTypeACT_MOVE
+	)
+	for _, c := range []struct {
+		flow string
+		want []bpf.DatapathAction
+	}{
+		{"actions=set_tunnel:0x1", []bpf.DatapathAction{act(load, 32, (pfKey+59)<<8, 1), act(load, 32, (pfKey+58)<<8, 0)}},
+		{"actions=set_tunnel64:0x100000002", []bpf.DatapathAction{act(load, 32, (pfKey+59)<<8, 2), act(load, 32, (pfKey+58)<<8, 1)}},
+		{"actions=set_field:0x3->tun_id", []bpf.DatapathAction{act(load, 32, (pfKey+59)<<8, 3), act(load, 32, (pfKey+58)<<8, 0)}},
+		{"actions=set_field:10.0.0.2->tun_dst", []bpf.DatapathAction{act(load, 32, (pfKey+61)<<8, 0x0a000002)}},
+		{"actions=move:NXM_NX_TUN_ID[0..31]->NXM_NX_REG0[]", []bpf.DatapathAction{act(move, 0, (pfKey+59)<<8, 0<<8|32<<16)}},
+		{"actions=move:NXM_NX_REG0[0..23]->NXM_NX_TUN_ID[0..23]", []bpf.DatapathAction{act(move, 0, 0, uint32(pfKey+59)<<8|24<<16)}},
 	} {
-		_, err := compileFlow(t, s)
-		if err == nil || !strings.Contains(err.Error(), want) {
-			t.Errorf("%q: error %v, want %q", s, err, want)
+		cf, err := compileFlow(t, c.flow)
+		if err != nil {
+			t.Errorf("%q: %v", c.flow, err)
+			continue
+		}
+		if got := cf.actions.A[:cf.actions.N]; fmt.Sprint(got) != fmt.Sprint(c.want) {
+			t.Errorf("%q: %+v, want %+v", c.flow, got, c.want)
 		}
 	}
 }

@@ -66,36 +66,39 @@ func compileHdrLoad(a ofctl.Load, add func(bpf.DatapathAction) error) (commit ui
 	if a.Dst.Field == ofctl.FieldArpOp && a.Value > 0xff {
 		return commit, errUnsupported(fmt.Sprintf("action %s (the datapath keeps ARP opcodes up to 255)", a.String(nil)))
 	}
-	pieces, err := destPieces(a.Dst)
-	if err != nil {
-		return commit, err
-	}
-	for _, p := range pieces {
-		v := uint32(a.Value>>p.at) & uint32(lowBits(p.n))
-		if err := add(bpf.DatapathAction{Type: uint8(bpf.DatapathActionTypeACT_LOAD), Aux: p.field<<8 | uint16(p.ofs), Flags: uint8(p.n), Arg: v}); err != nil {
-			return commit, err
-		}
-	}
-	return commit, nil
+	return commit, keyLoad(a.Dst, a.Value, add)
 }
 
-// compileHdrMove encodes move:SRC->FIELD[ofs..] for a header field: one
-// ACT_MOVE per run of bits that lies in one word of the source and one of
-// the destination. It returns the ACT_HDR_COMMIT bit the field needs, or 0
-// for other destinations.
-func compileHdrMove(a ofctl.Move, add func(bpf.DatapathAction) error) (commit uint32, err error) {
-	hf, ok := headerFields[a.Dst.Field]
-	if !ok {
-		return 0, nil
+// tunnelFields are key fields without packet bytes (set_tunnel, loads and
+// moves into tun_id, tun_src, tun_dst): their writes end in the key,
+// where later tables match them and a tunnel output reads them.
+var tunnelFields = map[ofctl.FieldID]bool{ofctl.FieldTunID: true, ofctl.FieldTunSrc: true, ofctl.FieldTunDst: true}
+
+// keyLoad writes value into subfield dst of the key: one ACT_LOAD per
+// piece of its 32-bit key words.
+func keyLoad(dst ofctl.Subfield, value uint64, add func(bpf.DatapathAction) error) error {
+	pieces, err := destPieces(dst)
+	if err != nil {
+		return err
 	}
-	commit = 1 << hf
+	for _, p := range pieces {
+		v := uint32(value>>p.at) & uint32(lowBits(p.n))
+		if err := add(bpf.DatapathAction{Type: uint8(bpf.DatapathActionTypeACT_LOAD), Aux: p.field<<8 | uint16(p.ofs), Flags: uint8(p.n), Arg: v}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// keyMove copies a move's source into its destination's key words.
+func keyMove(a ofctl.Move, add func(bpf.DatapathAction) error) error {
 	src, err := sourcePieces(a.Src)
 	if err != nil {
-		return commit, errUnsupported(fmt.Sprintf("action %s", a.String(nil)))
+		return errUnsupported(fmt.Sprintf("action %s", a.String(nil)))
 	}
 	dst, err := destPieces(a.Dst)
 	if err != nil {
-		return commit, err
+		return err
 	}
 	for _, s := range src {
 		for _, d := range dst {
@@ -108,11 +111,23 @@ func compileHdrMove(a ofctl.Move, add func(bpf.DatapathAction) error) (commit ui
 				Aux: s.field<<8 | uint16(s.ofs+lo-s.at),
 				Arg: uint32(d.field)<<8 | uint32(d.ofs+lo-d.at) | uint32(hi-lo)<<16})
 			if err != nil {
-				return commit, err
+				return err
 			}
 		}
 	}
-	return commit, nil
+	return nil
+}
+
+// compileHdrMove encodes move:SRC->FIELD[ofs..] for a header field: one
+// ACT_MOVE per run of bits that lies in one word of the source and one of
+// the destination. It returns the ACT_HDR_COMMIT bit the field needs, or 0
+// for other destinations.
+func compileHdrMove(a ofctl.Move, add func(bpf.DatapathAction) error) (commit uint32, err error) {
+	hf, ok := headerFields[a.Dst.Field]
+	if !ok {
+		return 0, nil
+	}
+	return 1 << hf, keyMove(a, add)
 }
 
 func lowBits(n int) uint64 {

@@ -85,6 +85,10 @@ const (
 	FieldCtIPv6Dst
 	FieldCtTpSrc
 	FieldCtTpDst
+	// The tunnel's outer IPv4 addresses (a packet from a tunnel port; set
+	// for one output to a tunnel port), appended.
+	FieldTunSrc
+	FieldTunDst
 
 	numStoredFields
 
@@ -279,6 +283,8 @@ func init() {
 	defField(FieldCtMark, fieldDef{name: "ct_mark", mf: "ct_mark", bytes: 4, bits: 32, maskable: true, format: fmtHex, nxm: "NXM_NX_CT_MARK"}, "ct_mark")
 	defField(FieldCtLabel, fieldDef{name: "ct_label", mf: "ct_label", bytes: 16, bits: 128, maskable: true, format: fmtHex, nxm: "NXM_NX_CT_LABEL"}, "ct_label")
 	defField(FieldTunID, fieldDef{name: "tun_id", mf: "tun_id", bytes: 8, bits: 64, maskable: true, format: fmtHex, nxm: "NXM_NX_TUN_ID"}, "tun_id", "tunnel_id")
+	defField(FieldTunSrc, fieldDef{name: "tun_src", mf: "tun_src", bytes: 4, bits: 32, maskable: true, format: fmtIPv4, nxm: "NXM_NX_TUN_IPV4_SRC"}, "tun_src")
+	defField(FieldTunDst, fieldDef{name: "tun_dst", mf: "tun_dst", bytes: 4, bits: 32, maskable: true, format: fmtIPv4, nxm: "NXM_NX_TUN_IPV4_DST"}, "tun_dst")
 	defField(FieldPktMark, fieldDef{name: "pkt_mark", mf: "pkt_mark", bytes: 4, bits: 32, maskable: true, format: fmtHex, nxm: "NXM_NX_PKT_MARK"}, "pkt_mark")
 	// Their meta-flow prerequisite is CT alone; a match adds ip or ipv6
 	// for the addresses and ct_nw_proto for the ports (validateCtTuple).

@@ -280,6 +280,12 @@ func formatMatch(m *Match, ports PortMap, priority int) string {
 			add("tun_id=%s/%s", hexC(v), hexC(mk))
 		}
 	}
+	// As OVS's format_flow_tunnel: after tun_id.
+	for _, f := range []FieldID{FieldTunSrc, FieldTunDst} {
+		if e := m.f[f]; e != nil {
+			add("%s=%s", fieldDefs[f].name, formatIPv4Masked(e.Value, e.Mask))
+		}
+	}
 	if v, mk, ok := get(FieldMetadata); ok {
 		if mk == ^uint64(0) {
 			add("metadata=%s", hexC(v))

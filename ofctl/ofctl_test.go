@@ -290,6 +290,8 @@ var flowCases = []flowCase{
 	{"actions=set_tunnel:5,set_tunnel64:6,set_tunnel:0x100000000", "actions=set_tunnel:0x5,set_tunnel64:0x6,set_tunnel64:0x100000000"},
 	{"actions=set_queue:3,pop_queue", "actions=set_queue:3,pop_queue"},
 	{"actions=1,2,exit", "actions=output:vnet1,output:vnet2,exit"},
+	{"tun_id=0x5,tun_src=192.0.2.1,tun_dst=10.0.0.0/8,actions=set_tunnel:0x6,set_field:192.0.2.9->tun_dst,move:NXM_NX_TUN_IPV4_SRC[]->NXM_NX_REG0[]",
+		"tun_id=0x5,tun_src=192.0.2.1,tun_dst=10.0.0.0/8 actions=set_tunnel:0x6,load:0xc0000209->NXM_NX_TUN_IPV4_DST[],move:NXM_NX_TUN_IPV4_SRC[]->NXM_NX_REG0[]"},
 	// Neutron's ARP responder (br-tun table 21): writes to Ethernet and ARP fields.
 	{"table=21,priority=1,arp,dl_vlan=1,arp_tpa=10.0.0.5,actions=move:NXM_OF_ETH_SRC[]->NXM_OF_ETH_DST[],mod_dl_src:fa:16:3e:00:00:05,load:0x2->NXM_OF_ARP_OP[],move:NXM_NX_ARP_SHA[]->NXM_NX_ARP_THA[],move:NXM_OF_ARP_SPA[]->NXM_OF_ARP_TPA[],load:0xfa163e000005->NXM_NX_ARP_SHA[],load:0xa000005->NXM_OF_ARP_SPA[],IN_PORT",
 		"table=21, priority=1,arp,dl_vlan=1,arp_tpa=10.0.0.5 actions=move:NXM_OF_ETH_SRC[]->NXM_OF_ETH_DST[],mod_dl_src:fa:16:3e:00:00:05,load:0x2->NXM_OF_ARP_OP[],move:NXM_NX_ARP_SHA[]->NXM_NX_ARP_THA[],move:NXM_OF_ARP_SPA[]->NXM_OF_ARP_TPA[],load:0xfa163e000005->NXM_NX_ARP_SHA[],load:0xa000005->NXM_OF_ARP_SPA[],IN_PORT"},

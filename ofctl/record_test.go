@@ -45,7 +45,7 @@ var recordFlows = []string{
 	"arp,arp_op=2,arp_spa=10.0.0.0/8,arp_tpa=10.1.2.3,arp_sha=00:11:22:33:44:55,arp_tha=00:00:00:00:00:00/01:00:00:00:00:00,actions=drop",
 	"priority=1,in_port=65534,dl_src=aa:bb:cc:00:00:00/ff:ff:ff:00:00:00,dl_dst=01:00:00:00:00:00/01:00:00:00:00:00,dl_vlan=4095,dl_vlan_pcp=5,ip,nw_src=1.2.3.0/24,nw_dst=4.5.6.7,nw_proto=47,actions=drop",
 	"metadata=0x5/0xff,reg0=1,reg1=2/3,reg2=4,reg3=5,reg4=6,reg5=7,reg6=8,reg7=9,reg8=10,reg9=11,reg10=12,reg11=13,reg12=14,reg13=15,reg14=16,reg15=0xffffffff,actions=drop",
-	"ct_state=+trk-inv,ct_zone=65535,ct_mark=0x1/0xf,ct_label=0x10000000000000000000000000000001/0xf000000000000000000000000000000f,tun_id=0x5/0xff,pkt_mark=0x7,actions=drop",
+	"ct_state=+trk-inv,ct_zone=65535,ct_mark=0x1/0xf,ct_label=0x10000000000000000000000000000001/0xf000000000000000000000000000000f,tun_id=0x5/0xff,tun_src=192.0.2.1,tun_dst=10.0.0.0/255.0.0.255,pkt_mark=0x7,actions=drop",
 	"vlan_tci=0x6005/0xe0ff,sctp,sctp_src=9,actions=drop",
 	"ip,ct_state=+rpl,ct_nw_src=10.0.0.0/255.0.255.0,ct_nw_dst=10.1.2.3,ct_nw_proto=6,ct_tp_src=0x8000/0x8000,ct_tp_dst=443,actions=drop",
 	"ipv6,ct_state=+trk-inv,ct_ipv6_src=2001:db8::/32,ct_ipv6_dst=fe80::1,ct_nw_proto=58,ct_tp_src=128,ct_tp_dst=0,actions=drop",
@@ -457,7 +457,7 @@ func TestRecordFieldNumbers(t *testing.T) {
 		"arp_op", "arp_spa", "arp_tpa", "arp_sha", "arp_tha", "ipv6_src", "ipv6_dst", "ipv6_label", "metadata",
 		"reg0", "reg1", "reg2", "reg3", "reg4", "reg5", "reg6", "reg7", "reg8", "reg9", "reg10", "reg11",
 		"reg12", "reg13", "reg14", "reg15", "ct_state", "ct_zone", "ct_mark", "ct_label", "tun_id", "pkt_mark",
-		"ct_nw_proto", "ct_nw_src", "ct_nw_dst", "ct_ipv6_src", "ct_ipv6_dst", "ct_tp_src", "ct_tp_dst"}
+		"ct_nw_proto", "ct_nw_src", "ct_nw_dst", "ct_ipv6_src", "ct_ipv6_dst", "ct_tp_src", "ct_tp_dst", "tun_src", "tun_dst"}
 	if recordVersion != 1 {
 		t.Fatalf("recordVersion %d: update this list for it", recordVersion)
 	}
