@@ -85,10 +85,49 @@ static __always_inline void clone_retagged(struct __sk_buff *skb, struct out_sta
 	skb_retag(skb, o->pending_vlan, o->vlan_now);
 }
 
-/* TC: send the pending output now, as a clone; the packet stays ours. */
-static __always_inline void flush_pending(struct __sk_buff *skb, struct out_state *o)
+/*
+ * The tunnel key of an output to tunnel port p, into o->pending_tk: the
+ * remote end, key (VNI) and local end from the port's options, or from
+ * the flow's tun_dst, tun_id and tun_src where an option is "flow".
+ * Returns 0 when there is no remote end to send to.
+ */
+static __always_inline int tunnel_key(struct out_state *o, const struct port *p)
+{
+	__u32 remote;
+
+	remote = bpf_ntohl(p->tun_flags & TUN_REMOTE_FLOW ? o->tun_dst : p->remote_ip);
+	if (!remote)
+		return 0;
+	__builtin_memset(&o->pending_tk, 0, sizeof(o->pending_tk));
+	o->pending_tk.remote_ipv4 = remote;
+	o->pending_tk.tunnel_id = p->tun_flags & TUN_KEY_FLOW ? (__u32)bpf_be64_to_cpu(o->tun_id) : (__u32)p->tun_key;
+	o->pending_tk.local_ipv4 = bpf_ntohl(p->tun_flags & TUN_LOCAL_FLOW ? o->tun_src : p->local_ip);
+	o->pending_tk.tunnel_ttl = 64;
+	return 1;
+}
+
+/* TC: a tunnel device sends the packet where its tunnel key says. Global:
+ * see output_special. */
+__noinline int tunnel_send(struct __sk_buff *skb, struct out_state *o)
+{
+	if (!skb || !o)
+		return 0;
+	return bpf_skb_set_tunnel_key(skb, &o->pending_tk, sizeof(o->pending_tk), 0);
+}
+
+/*
+ * TC: send the pending output now, as a clone; the packet stays ours.
+ * special = 0 (a constant: the code is specialised) leaves out tunnel
+ * ports, for the exact-match cache's replay, which never has them: the
+ * calls took tc_ingress's stack from 96 to 112 bytes, and one of its call
+ * chains past Linux 6.1's 512 (each frame counts in 32s).
+ */
+static __always_inline void flush_pending_x(struct __sk_buff *skb, struct out_state *o,
+					    const int special)
 {
 	if (o->pending && !o->dryrun) {
+		if (special && (o->pending_flags & PORT_F_TUNNEL))
+			tunnel_send(skb, o);
 		if (o->pending_vlan)
 			clone_retagged(skb, o);
 		else
@@ -100,30 +139,59 @@ static __always_inline void flush_pending(struct __sk_buff *skb, struct out_stat
 	o->pending_vlan = 0;
 }
 
+#define flush_pending(skb, o) flush_pending_x(skb, o, 1)
+
 /* TC: queue an output to OpenFlow port `port`, sending the previous one. */
-static __always_inline void output(struct __sk_buff *skb, struct out_state *o,
-				   __u32 port, int allow_in_port)
+/*
+ * An output to a patch port (recorded, carried out last: patch_out) or a
+ * tunnel port (its tunnel key prepared, after the pending output left).
+ * Returns 1 when output() has nothing more to do. Global: one copy, out
+ * of the way of every inlined output.
+ */
+__noinline int output_special(struct __sk_buff *skb, struct out_state *o, __u32 port,
+			      const struct port *p)
+{
+	if (!skb || !o || !p)
+		return 1;
+	if (p->type == PORT_PATCH) {
+		/* Last, whatever comes after: a tail call ends the program. */
+		if (o->patch) {
+			count(CNT_PATCH_EXTRA);
+			return 1;
+		}
+		o->patch = port;
+		o->patch_peer = p->peer_port;
+		o->patch_vlan = 0;
+		return 1;
+	}
+	flush_pending(skb, o);
+	o->tunnel_out = 1;
+	if (!tunnel_key(o, p)) {
+		count(CNT_TUNNEL_NO_REMOTE);
+		return 1;
+	}
+	return 0;
+}
+
+/* TC: queue an output to OpenFlow port `port`, sending the previous one.
+ * special: see flush_pending_x. */
+static __always_inline void output_x(struct __sk_buff *skb, struct out_state *o,
+				     __u32 port, int allow_in_port, const int special)
 {
 	struct port *p = out_port(o, port, allow_in_port);
 
 	if (!p)
 		return;
-	if (p->type == PORT_PATCH) {
-		/* Last, whatever comes after: a tail call ends the program. */
-		if (o->patch) {
-			count(CNT_PATCH_EXTRA);
-			return;
-		}
-		o->patch = port;
-		o->patch_peer = p->peer_port;
-		o->patch_vlan = 0;
+	if (special && (p->type == PORT_PATCH || (p->flags & PORT_F_TUNNEL)) &&
+	    output_special(skb, o, port, p))
 		return;
-	}
-	flush_pending(skb, o);
+	flush_pending_x(skb, o, special);
 	o->pending = port;
 	o->pending_ifindex = p->ifindex;
 	o->pending_flags = p->flags;
 }
+
+#define output(skb, o, port, allow_in_port) output_x(skb, o, port, allow_in_port, 1)
 
 /*
  * NORMAL: a learning L2 switch with VLANs, as OVS's xlate_normal. Learns
@@ -351,9 +419,16 @@ static __always_inline void pf_write(struct pkt_ctx *c, __u32 field, __u64 v)
 		c->key.metadata = bpf_cpu_to_be64(v);
 	else if (field == PF_PKT_MARK) /* the key; ACT_SET_MARK copies it to skb->mark */
 		c->key.pkt_mark = bpf_htonl((__u32)v);
-	else if (field >= PF_KEY && field - PF_KEY < sizeof(struct flow_key) / 4)
-		/* A header field's key word; ACT_HDR_COMMIT writes the packet. */
+	else if (field >= PF_KEY && field - PF_KEY < sizeof(struct flow_key) / 4) {
+		/* A header field's key word (ACT_HDR_COMMIT writes the packet),
+		 * or a tunnel field's (outputs read their mirror in c->out). */
 		((__be32 *)&c->key)[field - PF_KEY] = bpf_htonl((__u32)v);
+		if (field - PF_KEY >= __builtin_offsetof(struct flow_key, tun_id) / 4) {
+			c->out.tun_id = c->key.tun_id;
+			c->out.tun_src = c->key.tun_src;
+			c->out.tun_dst = c->key.tun_dst;
+		}
+	}
 }
 
 static __always_inline __u64 low_bits(__u32 nbits)
@@ -920,10 +995,10 @@ static __always_inline int patch_out(struct __sk_buff *skb, struct out_state *o)
 }
 
 /* TC: hand the packet to its pending output, or drop it (earlier outputs
- * went as clones). */
-static __always_inline int finish(struct __sk_buff *skb, struct out_state *o)
+ * went as clones). special: see flush_pending_x. */
+static __always_inline int finish_x(struct __sk_buff *skb, struct out_state *o, const int special)
 {
-	if (o->patch && !o->dryrun)
+	if (special && o->patch && !o->dryrun)
 		return patch_out(skb, o);
 	if (!o->pending)
 		return TC_ACT_SHOT;
@@ -931,7 +1006,11 @@ static __always_inline int finish(struct __sk_buff *skb, struct out_state *o)
 		port_tx(o->pending, skb->len);
 	if (o->pending_vlan && !o->dryrun)
 		skb_retag(skb, o->vlan_now, o->pending_vlan);
+	if (special && (o->pending_flags & PORT_F_TUNNEL) && !o->dryrun)
+		tunnel_send(skb, o);
 	if (o->pending_flags & PORT_F_PEER)
 		return bpf_redirect_peer(o->pending_ifindex, 0);
 	return bpf_redirect(o->pending_ifindex, 0);
 }
+
+#define finish(skb, o) finish_x(skb, o, 1)

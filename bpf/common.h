@@ -365,6 +365,7 @@ enum port_flag {
 	PORT_F_TRUNKS    = 0x08, /* NORMAL: the port carries only the VLANs of its port_trunks bits */
 	PORT_F_TAG       = 0x10, /* port.tag is set (loader only: OVS tells tag=0 from no tag) */
 	PORT_F_VLAN_MODE = 0x20, /* port.vlan_mode was set, not implied by the tag (loader only) */
+	PORT_F_TUNNEL    = 0x40, /* PORT_TUNNEL: output sets the skb's tunnel key first */
 };
 
 /* port.type: ovs-vsctl's Interface type (vsctl/). */
@@ -372,6 +373,21 @@ enum port_type {
 	PORT_SYSTEM   = 0, /* a device that exists (tap, veth) */
 	PORT_INTERNAL = 1, /* a veth pair ebpfovs created: the named end is the port's interface */
 	PORT_PATCH    = 2, /* no device: output goes on in the peer bridge's pipeline (patch_ports) */
+	PORT_TUNNEL   = 3, /* a remote end of a flow-based tunnel device the bridge owns (vxlan) */
+};
+
+/* port.tun_flags: a tunnel port's options that come from the flow. */
+enum tunnel_flag {
+	TUN_REMOTE_FLOW = 0x01, /* options:remote_ip=flow: tun_dst chooses the remote end */
+	TUN_KEY_FLOW    = 0x02, /* options:key=flow: tun_id is the key (VNI) */
+	TUN_LOCAL_FLOW  = 0x04, /* options:local_ip=flow: tun_src is the local end */
+};
+
+/* tunnel_ports' key: a packet from tunnel device ifindex, sent by remote
+ * (0: a remote_ip=flow port, which takes any). */
+struct tunnel_port_key {
+	__u32 ifindex;
+	__be32 remote;
 };
 
 /*
@@ -406,8 +422,13 @@ struct port {
 	__u64 attached_ns; /* CLOCK_MONOTONIC at attach */
 	char name[16];
 	__u32 peer_port;   /* PORT_PATCH: the peer's number on its bridge, 0 while it has none */
-	__u32 pad;
+	__u32 tun_flags;   /* PORT_TUNNEL: TUN_* */
 	char peer[16];     /* PORT_PATCH: options:peer (loader only) */
+	__u64 tun_key;     /* PORT_TUNNEL: options:key, the VNI (unless TUN_KEY_FLOW) */
+	__be32 remote_ip;  /* PORT_TUNNEL: options:remote_ip (unless TUN_REMOTE_FLOW) */
+	__be32 local_ip;   /* PORT_TUNNEL: options:local_ip, 0: the route's */
+	__u16 dst_port;    /* PORT_TUNNEL: options:dst_port (loader only) */
+	__u16 pad2[3];
 };
 
 /* The port table's entry is a port: a device, or a patch port (no device). */
@@ -465,6 +486,9 @@ enum cfg_flag {
 	/* Some port is a patch port: output to it is a tail call into the peer
 	 * bridge, which only TC makes (XDP passes walks to TC). */
 	CFG_PATCH_PORTS = 0x40,
+	/* Some port is a tunnel port: output to it sets the skb's tunnel key,
+	 * which XDP has no skb for (XDP passes walks to TC). */
+	CFG_TUNNEL_PORTS = 0x80,
 };
 
 /*
@@ -744,6 +768,8 @@ enum counter {
 	CNT_PATCH_NO_PEER,  /* output to a patch port whose peer is missing: nothing sent there */
 	CNT_PATCH_LOOP,     /* a packet crossed MAX_PATCH_HOPS patch ports: dropped */
 	CNT_PATCH_EXTRA,    /* a second patch port output in one walk: not sent (one tail call per packet) */
+	CNT_TUNNEL_NO_PORT, /* a packet from a tunnel device that no tunnel port takes: dropped */
+	CNT_TUNNEL_NO_REMOTE, /* output to a remote_ip=flow tunnel port with tun_dst 0: not sent */
 	CNT_EMC_FOLD_SEQ,   /* odd while emc_fold() runs on this CPU: readers retry (not shown) */
 	CNT_MAX,
 };

@@ -106,6 +106,15 @@ struct out_state {
 	__u32 patch_peer;
 	__u32 patch_vlan;
 	__u32 hops;           /* patch ports the packet crossed to get here */
+	/* The key's tunnel fields (network order), mirrored for outputs to
+	 * tunnel ports, which only see this (pf_write keeps them equal), and
+	 * the pending output's tunnel key (PORT_F_TUNNEL in pending_flags):
+	 * in the map value, not on the stack, for bpf_skb_set_tunnel_key. */
+	__u64 tun_id;
+	__u32 tun_src;
+	__u32 tun_dst;
+	__u32 tunnel_out;     /* the walk output to a tunnel port: not cached */
+	struct bpf_tunnel_key pending_tk;
 };
 
 /* The walk as the exact-match cache will store it (emc.h). */

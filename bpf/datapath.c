@@ -73,6 +73,7 @@ const enum emc_shape *unused_emc_shape __attribute__((unused));
 const enum port_type *unused_port_type __attribute__((unused));
 const enum port_vlan_mode *unused_port_vlan_mode __attribute__((unused));
 const enum hdr_field *unused_hdr_field __attribute__((unused));
+const enum tunnel_flag *unused_tunnel_flag __attribute__((unused));
 
 static __always_inline void trace_lookup(struct pkt_ctx *c, __u32 table,
 					 int found, const struct flow_ref *ref)
@@ -232,6 +233,10 @@ static __always_inline void ctx_init(struct pkt_ctx *c, const struct bridge_conf
 	c->out.pending_vlan = 0;
 	c->out.patch = 0;
 	c->out.hops = 0;
+	c->out.tunnel_out = 0;
+	c->out.tun_id = 0;
+	c->out.tun_src = 0;
+	c->out.tun_dst = 0;
 	c->out.nout = 0;
 	c->out.noport = 0;
 	c->out.notx = 0;
@@ -385,8 +390,10 @@ static __always_inline int emc_replay(struct __sk_buff *skb, struct pkt_ctx *c,
 	c->key.in_port = bpf_htonl(e->in_port);
 	c->out.notx = 1;
 	for (i = 0; i < EMC_OUTS && i < e->nout; i++)
-		output(skb, &c->out, e->out[i], 1); /* in_port too: the walk allowed it */
-	return finish(skb, &c->out);
+		/* in_port too: the walk allowed it; never a patch or tunnel
+		 * port (emc_store), so without their code (output_x). */
+		output_x(skb, &c->out, e->out[i], 1, 0);
+	return finish_x(skb, &c->out, 0);
 }
 
 /*
@@ -514,6 +521,65 @@ int tc_patch(struct __sk_buff *skb)
 	count_rx(c);
 	ctx_walk(c, cfg);
 	stage_tc(skb, STAGE_WALK);
+	return TC_ACT_SHOT;
+}
+
+/*
+ * The TC entry of a flow-based tunnel device the bridge owns (a vxlan
+ * device in external mode, shared by the bridge's tunnel ports of one UDP
+ * port): the tunnel key the device decapsulated says which tunnel port the
+ * packet came in on (tunnel_ports: the device and the remote end, or a
+ * remote_ip=flow port) and fills tun_id, tun_src and tun_dst, as OVS's
+ * tunnel receive does. No exact-match cache (the device's ifindex does not
+ * say the port). A packet no port takes is dropped, counted.
+ */
+SEC("tc")
+int tc_tunnel(struct __sk_buff *skb)
+{
+	struct tunnel_port_key tk = { .ifindex = skb->ifindex };
+	struct bpf_tunnel_key *t;
+	struct bridge_config *cfg;
+	__u32 zero = 0, *port;
+	struct pkt_ctx *c;
+	struct port *p;
+
+	c = bpf_map_lookup_elem(&scratch, &zero);
+	cfg = bpf_map_lookup_elem(&config, &zero);
+	count(CNT_PACKETS);
+	if (!c || !cfg)
+		return TC_ACT_SHOT;
+	ctx_init(c, cfg, 0, 0, 0);
+	t = &c->out.pending_tk; /* a buffer in the map value: not the stack */
+	if (bpf_skb_get_tunnel_key(skb, t, sizeof(*t), 0))
+		goto noport;
+	tk.remote = bpf_htonl(t->remote_ipv4);
+	port = bpf_map_lookup_elem(&tunnel_ports, &tk);
+	if (!port) {
+		tk.remote = 0;
+		port = bpf_map_lookup_elem(&tunnel_ports, &tk);
+	}
+	if (!port)
+		goto noport;
+	c->out.in_port = *port;
+	p = bpf_map_lookup_elem(&ports, &c->out.in_port);
+	if (!p || !(p->flags & PORT_F_TUNNEL) ||
+	    (!(p->tun_flags & TUN_KEY_FLOW) && t->tunnel_id != (__u32)p->tun_key))
+		goto noport;
+	key_set_label_mark(&c->key, 0, bpf_htonl(skb->mark));
+	if (parse(skb, &c->key, &c->pi))
+		count(CNT_TRUNCATED);
+	count_rx(c);
+	ctx_walk(c, cfg);
+	c->key.tun_id = bpf_cpu_to_be64(t->tunnel_id);
+	c->key.tun_src = bpf_htonl(t->remote_ipv4);
+	c->key.tun_dst = bpf_htonl(t->local_ipv4);
+	c->out.tun_id = c->key.tun_id;
+	c->out.tun_src = c->key.tun_src;
+	c->out.tun_dst = c->key.tun_dst;
+	stage_tc(skb, STAGE_WALK);
+	return TC_ACT_SHOT;
+noport:
+	count(CNT_TUNNEL_NO_PORT);
 	return TC_ACT_SHOT;
 }
 
@@ -650,7 +716,7 @@ int xdp_ingress(struct xdp_md *ctx)
 	/* VLAN ports: NORMAL's per-port tags are TC's (actions.h, normal);
 	 * patch ports: a tail call into the peer bridge's TC program. */
 	if (!(cfg->flags & (c->gen ? CFG_XDP_GEN1 : CFG_XDP_GEN0)) ||
-	    (cfg->flags & (CFG_VLAN_PORTS | CFG_PATCH_PORTS))) {
+	    (cfg->flags & (CFG_VLAN_PORTS | CFG_PATCH_PORTS | CFG_TUNNEL_PORTS))) {
 		count(CNT_XDP_TO_TC);
 		return XDP_PASS;
 	}

@@ -84,13 +84,14 @@ type DatapathCacheKey struct {
 type DatapathCfgFlag uint32
 
 const (
-	DatapathCfgFlagCFG_NO_CACHE    DatapathCfgFlag = 1
-	DatapathCfgFlagCFG_TCP_LIBERAL DatapathCfgFlag = 2
-	DatapathCfgFlagCFG_XDP_GEN0    DatapathCfgFlag = 4
-	DatapathCfgFlagCFG_XDP_GEN1    DatapathCfgFlag = 8
-	DatapathCfgFlagCFG_CT_POLICIES DatapathCfgFlag = 16
-	DatapathCfgFlagCFG_VLAN_PORTS  DatapathCfgFlag = 32
-	DatapathCfgFlagCFG_PATCH_PORTS DatapathCfgFlag = 64
+	DatapathCfgFlagCFG_NO_CACHE     DatapathCfgFlag = 1
+	DatapathCfgFlagCFG_TCP_LIBERAL  DatapathCfgFlag = 2
+	DatapathCfgFlagCFG_XDP_GEN0     DatapathCfgFlag = 4
+	DatapathCfgFlagCFG_XDP_GEN1     DatapathCfgFlag = 8
+	DatapathCfgFlagCFG_CT_POLICIES  DatapathCfgFlag = 16
+	DatapathCfgFlagCFG_VLAN_PORTS   DatapathCfgFlag = 32
+	DatapathCfgFlagCFG_PATCH_PORTS  DatapathCfgFlag = 64
+	DatapathCfgFlagCFG_TUNNEL_PORTS DatapathCfgFlag = 128
 )
 
 type DatapathCounter uint32
@@ -122,8 +123,10 @@ const (
 	DatapathCounterCNT_PATCH_NO_PEER    DatapathCounter = 23
 	DatapathCounterCNT_PATCH_LOOP       DatapathCounter = 24
 	DatapathCounterCNT_PATCH_EXTRA      DatapathCounter = 25
-	DatapathCounterCNT_EMC_FOLD_SEQ     DatapathCounter = 26
-	DatapathCounterCNT_MAX              DatapathCounter = 27
+	DatapathCounterCNT_TUNNEL_NO_PORT   DatapathCounter = 26
+	DatapathCounterCNT_TUNNEL_NO_REMOTE DatapathCounter = 27
+	DatapathCounterCNT_EMC_FOLD_SEQ     DatapathCounter = 28
+	DatapathCounterCNT_MAX              DatapathCounter = 29
 )
 
 type DatapathCtCountIndex uint32
@@ -578,6 +581,23 @@ type DatapathPktCtx struct {
 		PatchPeer      uint32
 		PatchVlan      uint32
 		Hops           uint32
+		_              [4]byte
+		TunId          uint64
+		TunSrc         uint32
+		TunDst         uint32
+		TunnelOut      uint32
+		PendingTk      struct {
+			_           structs.HostLayout
+			TunnelId    uint32
+			RemoteIpv4  uint32
+			_           [12]byte
+			TunnelTos   uint8
+			TunnelTtl   uint8
+			TunnelExt   uint16
+			TunnelLabel uint32
+			LocalIpv4   uint32
+			_           [12]byte
+		}
 	}
 	Frames [8]struct {
 		_      structs.HostLayout
@@ -591,6 +611,7 @@ type DatapathPktCtx struct {
 	NextTable  uint32
 	RecircHead uint32
 	RecircN    uint32
+	_          [4]byte
 	Recirc     [4]struct {
 		_         structs.HostLayout
 		Ct        [176]uint8
@@ -641,8 +662,13 @@ type DatapathPort struct {
 	AttachedNs uint64
 	Name       [16]int8
 	PeerPort   uint32
-	Pad        uint32
+	TunFlags   uint32
 	Peer       [16]int8
+	TunKey     uint64
+	RemoteIp   uint32
+	LocalIp    uint32
+	DstPort    uint16
+	Pad2       [3]uint16
 }
 
 type DatapathPortChange struct {
@@ -672,6 +698,7 @@ const (
 	DatapathPortFlagPORT_F_TRUNKS    DatapathPortFlag = 8
 	DatapathPortFlagPORT_F_TAG       DatapathPortFlag = 16
 	DatapathPortFlagPORT_F_VLAN_MODE DatapathPortFlag = 32
+	DatapathPortFlagPORT_F_TUNNEL    DatapathPortFlag = 64
 )
 
 type DatapathPortOp uint32
@@ -688,6 +715,7 @@ const (
 	DatapathPortTypePORT_SYSTEM   DatapathPortType = 0
 	DatapathPortTypePORT_INTERNAL DatapathPortType = 1
 	DatapathPortTypePORT_PATCH    DatapathPortType = 2
+	DatapathPortTypePORT_TUNNEL   DatapathPortType = 3
 )
 
 type DatapathPortVlanMode uint32
@@ -768,6 +796,20 @@ type DatapathTraceLookup struct {
 	Pass     uint32
 }
 
+type DatapathTunnelFlag uint32
+
+const (
+	DatapathTunnelFlagTUN_REMOTE_FLOW DatapathTunnelFlag = 1
+	DatapathTunnelFlagTUN_KEY_FLOW    DatapathTunnelFlag = 2
+	DatapathTunnelFlagTUN_LOCAL_FLOW  DatapathTunnelFlag = 4
+)
+
+type DatapathTunnelPortKey struct {
+	_       structs.HostLayout
+	Ifindex uint32
+	Remote  uint32
+}
+
 type DatapathVlanBitmap struct {
 	_ structs.HostLayout
 	W [64]uint64
@@ -816,6 +858,7 @@ const (
 	DatapathMapTables             = "tables"
 	DatapathMapTcStages           = "tc_stages"
 	DatapathMapTraceBuf           = "trace_buf"
+	DatapathMapTunnelPorts        = "tunnel_ports"
 	DatapathMapTxPorts            = "tx_ports"
 	DatapathMapXdpStages          = "xdp_stages"
 	DatapathProgCtDeleteKeys      = "ct_delete_keys"
@@ -824,6 +867,7 @@ const (
 	DatapathProgTcIngress         = "tc_ingress"
 	DatapathProgTcPatch           = "tc_patch"
 	DatapathProgTcTrace           = "tc_trace"
+	DatapathProgTcTunnel          = "tc_tunnel"
 	DatapathProgTcWalk            = "tc_walk"
 	DatapathProgXdpIngress        = "xdp_ingress"
 	DatapathProgXdpWalk           = "xdp_walk"
@@ -850,6 +894,7 @@ const (
 	DatapathVarUnusedSetFlag      = "unused_set_flag"
 	DatapathVarUnusedStage        = "unused_stage"
 	DatapathVarUnusedTcpCtState   = "unused_tcp_ct_state"
+	DatapathVarUnusedTunnelFlag   = "unused_tunnel_flag"
 	DatapathVarUnusedVlanOp       = "unused_vlan_op"
 )
 
@@ -901,6 +946,7 @@ type DatapathProgramSpecs struct {
 	TcIngress    *ebpf.ProgramSpec `ebpf:"tc_ingress"`
 	TcPatch      *ebpf.ProgramSpec `ebpf:"tc_patch"`
 	TcTrace      *ebpf.ProgramSpec `ebpf:"tc_trace"`
+	TcTunnel     *ebpf.ProgramSpec `ebpf:"tc_tunnel"`
 	TcWalk       *ebpf.ProgramSpec `ebpf:"tc_walk"`
 	XdpIngress   *ebpf.ProgramSpec `ebpf:"xdp_ingress"`
 	XdpWalk      *ebpf.ProgramSpec `ebpf:"xdp_walk"`
@@ -940,6 +986,7 @@ type DatapathMapSpecs struct {
 	Tables          *ebpf.MapSpec `ebpf:"tables"`
 	TcStages        *ebpf.MapSpec `ebpf:"tc_stages"`
 	TraceBuf        *ebpf.MapSpec `ebpf:"trace_buf"`
+	TunnelPorts     *ebpf.MapSpec `ebpf:"tunnel_ports"`
 	TxPorts         *ebpf.MapSpec `ebpf:"tx_ports"`
 	XdpStages       *ebpf.MapSpec `ebpf:"xdp_stages"`
 }
@@ -971,6 +1018,7 @@ type DatapathVariableSpecs struct {
 	UnusedSetFlag      *ebpf.VariableSpec `ebpf:"unused_set_flag"`
 	UnusedStage        *ebpf.VariableSpec `ebpf:"unused_stage"`
 	UnusedTcpCtState   *ebpf.VariableSpec `ebpf:"unused_tcp_ct_state"`
+	UnusedTunnelFlag   *ebpf.VariableSpec `ebpf:"unused_tunnel_flag"`
 	UnusedVlanOp       *ebpf.VariableSpec `ebpf:"unused_vlan_op"`
 }
 
@@ -1024,6 +1072,7 @@ type DatapathMaps struct {
 	Tables          *ebpf.Map `ebpf:"tables"`
 	TcStages        *ebpf.Map `ebpf:"tc_stages"`
 	TraceBuf        *ebpf.Map `ebpf:"trace_buf"`
+	TunnelPorts     *ebpf.Map `ebpf:"tunnel_ports"`
 	TxPorts         *ebpf.Map `ebpf:"tx_ports"`
 	XdpStages       *ebpf.Map `ebpf:"xdp_stages"`
 }
@@ -1060,6 +1109,7 @@ func (m *DatapathMaps) Close() error {
 		m.Tables,
 		m.TcStages,
 		m.TraceBuf,
+		m.TunnelPorts,
 		m.TxPorts,
 		m.XdpStages,
 	)
@@ -1092,6 +1142,7 @@ type DatapathVariables struct {
 	UnusedSetFlag      *ebpf.Variable `ebpf:"unused_set_flag"`
 	UnusedStage        *ebpf.Variable `ebpf:"unused_stage"`
 	UnusedTcpCtState   *ebpf.Variable `ebpf:"unused_tcp_ct_state"`
+	UnusedTunnelFlag   *ebpf.Variable `ebpf:"unused_tunnel_flag"`
 	UnusedVlanOp       *ebpf.Variable `ebpf:"unused_vlan_op"`
 }
 
@@ -1105,6 +1156,7 @@ type DatapathPrograms struct {
 	TcIngress    *ebpf.Program `ebpf:"tc_ingress"`
 	TcPatch      *ebpf.Program `ebpf:"tc_patch"`
 	TcTrace      *ebpf.Program `ebpf:"tc_trace"`
+	TcTunnel     *ebpf.Program `ebpf:"tc_tunnel"`
 	TcWalk       *ebpf.Program `ebpf:"tc_walk"`
 	XdpIngress   *ebpf.Program `ebpf:"xdp_ingress"`
 	XdpWalk      *ebpf.Program `ebpf:"xdp_walk"`
@@ -1118,6 +1170,7 @@ func (p *DatapathPrograms) Close() error {
 		p.TcIngress,
 		p.TcPatch,
 		p.TcTrace,
+		p.TcTunnel,
 		p.TcWalk,
 		p.XdpIngress,
 		p.XdpWalk,

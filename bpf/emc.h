@@ -318,8 +318,9 @@ static __always_inline void emc_store(struct pkt_ctx *c)
 	struct emc_entry *old;
 
 	/* Not a walk into another bridge (a patch port): its tail call is
-	 * not replayed. */
-	if (!c->emc.ok || c->out.noport || c->out.nout > EMC_OUTS || c->out.patch)
+	 * not replayed; nor one to a tunnel port, whose key the walk's
+	 * writes to the tunnel fields may choose. */
+	if (!c->emc.ok || c->out.noport || c->out.nout > EMC_OUTS || c->out.patch || c->out.tunnel_out)
 		return;
 	old = bpf_map_lookup_elem(&emc, &idx);
 	if (old)

@@ -58,6 +58,15 @@ struct {
 	__type(value, __u32);
 } patch_ports SEC(".maps");
 
+/* A packet from a tunnel device: which tunnel port it came in on
+ * (tc_tunnel), by the device and the remote end. W: loader. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MAX_PORTS);
+	__type(key, struct tunnel_port_key);
+	__type(value, __u32);
+} tunnel_ports SEC(".maps");
+
 /* OpenFlow port number -> its device, for XDP_REDIRECT (xdp.h): every
  * port of the bridge, whatever its attach mode. W: loader. */
 struct {

@@ -20,7 +20,7 @@ func TestVerifierBudget(t *testing.T) {
 		t.Fatal(err)
 	}
 	release := loader.KernelRelease()
-	want := map[string]bool{"tc_ingress": false, "tc_trace": false, "tc_patch": false, "tc_walk": false,
+	want := map[string]bool{"tc_ingress": false, "tc_trace": false, "tc_patch": false, "tc_tunnel": false, "tc_walk": false,
 		"xdp_ingress": false, "xdp_walk": false, "ct_gc": false, "ct_flush": false, "ct_delete_keys": false}
 	for _, c := range costs {
 		want[c.Program] = true

@@ -156,6 +156,33 @@ func TestKillAtEveryStep(t *testing.T) {
 		c1.must("detach")
 		k.c.must("detach")
 	})
+	// A VXLAN port: the bridge's VXLAN device made with the first port on
+	// its UDP port, with tc_tunnel on it; deleted with the last.
+	vxlan := []string{"add-port", "--may-exist", "vx0", "type=vxlan", "options:remote_ip=192.0.2.2", "options:key=5"}
+	hasDevice := func(want bool) {
+		if d := k.state().devices; strings.Contains(d, "; ebv") != want {
+			k.t.Fatalf("the bridge's vxlan device there: %v, want %v: %s", !want, want, d)
+		}
+	}
+	t.Run("tunnel-ports", func(t *testing.T) {
+		k.t = t
+		k.c.must(k.attachArgs(modes[0], "vnet1")...)
+		k.each(crashCase{
+			cmd:      vxlan,
+			check:    func() { k.wantPorts("vnet1", "vx0"); hasDevice(true) },
+			undo:     []string{"del-port", "vx0"},
+			after:    []string{"detach", "vx0"},
+			restored: func() { hasDevice(false) },
+		})
+		k.c.must(vxlan...)
+		k.each(crashCase{
+			cmd:      []string{"del-port", "vx0"},
+			check:    func() { k.wantPorts("vnet1"); hasDevice(false) },
+			undo:     vxlan,
+			restored: func() { hasDevice(true) },
+		})
+		k.c.must("detach")
+	})
 	t.Run("remove-bridge", func(t *testing.T) {
 		k.t = t
 		pre := func() {

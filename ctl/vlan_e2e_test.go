@@ -260,7 +260,10 @@ func TestAddPortErrors(t *testing.T) {
 		{[]string{"vnet1", "type=patch"}, "a patch port needs options:peer"},
 		{[]string{"vnet1", "type=patch", "options:peer=vnet1"}, "cannot be its own peer"},
 		{[]string{"vnet1", "type=patch", "options:peer=a/b"}, "options:peer=a/b: not a port name"},
-		{[]string{"vnet1", "type=vxlan", "options:remote_ip=flow"}, "type=vxlan: not supported by this version"},
+		{[]string{"vnet1", "type=geneve", "options:remote_ip=flow"}, "type=geneve: not supported by this version"},
+		{[]string{"vx9", "type=vxlan", "options:remote_ip=2001:db8::1"}, "options:remote_ip=2001:db8::1: only IPv4 tunnel ends are supported"},
+		{[]string{"vx9", "type=vxlan", "options:remote_ip=flow", "options:key=16777216"}, "a VXLAN key (VNI) is 0..16777215 or flow"},
+		{[]string{"vx9", "type=vxlan", "options:remote_ip=flow", "options:tos=inherit"}, "options:tos: not supported by this version"},
 		{[]string{"vnet1", "vlan_mode=hybrid"}, "unknown VLAN mode"},
 		{[]string{"a/b"}, "invalid port name"},
 		{[]string{"nosuchdev9"}, "nosuchdev9: no such interface"},
@@ -282,6 +285,10 @@ func TestAddPortErrors(t *testing.T) {
 		t.Errorf("add-port of a port again: exit %d %q", code, e)
 	}
 	c.must("add-port", "--may-exist", "vnet1")
+	c.must("add-port", "vxa", "type=vxlan", "options:remote_ip=192.0.2.7")
+	if _, e, code := c.run("add-port", "vxb", "type=vxlan", "options:remote_ip=192.0.2.7", "options:key=3"); code != 2 || !strings.Contains(e, "vxb: port 2(vxa) is a tunnel to the same remote end") {
+		t.Errorf("a second tunnel port to one remote end: exit %d %q", code, e)
+	}
 	if _, e, code := c.run("set-port", "vnet1", "trunks=3"); code != 2 || !strings.Contains(e, "trunks on an access port") {
 		t.Errorf("set-port trunks on an access port: exit %d %q", code, e)
 	}

@@ -49,6 +49,10 @@ func (s PortSpec) patch() bool {
 	return s.Config != nil && s.Config.Type == vsctl.Patch
 }
 
+func (s PortSpec) tunnel() bool {
+	return s.Config != nil && s.Config.Type.Tunnel()
+}
+
 // ParsePortSpec parses "IFACE" or "IFACE=OFPORT".
 func ParsePortSpec(s string) (PortSpec, error) {
 	name, num, has := strings.Cut(s, "=")
@@ -100,8 +104,8 @@ func Attach(opts Options, specs []PortSpec, mode string) ([]AttachResult, error)
 	// Check the interfaces exist before creating anything.
 	if err := inNetNS(opts.NetNS, func() error {
 		for _, s := range specs {
-			if s.internal() || s.patch() {
-				continue // created by attachOne; none
+			if s.internal() || s.patch() || s.tunnel() {
+				continue // created by attachOne; none; the bridge's own
 			}
 			if _, err := netlink.LinkByName(s.Name); err != nil {
 				return noSuchInterface(s.Name, opts.NetNS)
@@ -184,6 +188,19 @@ func (b *Bridge) attachAll(specs []PortSpec, mode string) ([]AttachResult, error
 func (b *Bridge) attachOne(prog, xdp *ebpf.Program, raw map[uint32]bpf.DatapathPort, s PortSpec, mode string, begun *[]uint32) (AttachResult, error) {
 	if s.patch() {
 		return b.attachNewPatch(raw, s, begun)
+	}
+	if s.tunnel() {
+		if n, p, ok := findPort(raw, s.Name); ok {
+			if p.Type != typeTunnel {
+				return AttachResult{}, inputErrorf("%s: a port of that name is on bridge %s already", s.Name, b.opts.Bridge)
+			}
+			return AttachResult{Already: true, Port: b.portOf(n, &p, nil)}, nil
+		}
+		ofport, err := b.freeNumber(raw, s)
+		if err != nil {
+			return AttachResult{}, err
+		}
+		return b.attachTunnel(raw, ofport, s, begun)
 	}
 	// An internal port's device is the bridge's end of its veth pair.
 	dev := s.Name
@@ -608,6 +625,11 @@ func (b *Bridge) detachAs(ofport uint32, p *bpf.DatapathPort) error {
 			return fmt.Errorf("port %d: %w", ofport, err)
 		}
 	}
+	if p.Type == typeTunnel {
+		if err := b.detachTunnel(ofport, p, false); err != nil {
+			return fmt.Errorf("port %d: %w", ofport, err)
+		}
+	}
 	if err := b.maps.Ports.Put(ofport, &bpf.DatapathPort{}); err != nil {
 		return fmt.Errorf("port %d: %w", ofport, err)
 	}
@@ -664,7 +686,7 @@ func (b *Bridge) updateMaxPort() error {
 	}
 	cfg.MaxPort = 0
 	cfg.Epoch = (cfg.Epoch + 1) & 0x7fffffff
-	cfg.Flags &^= cfgVLANPorts | cfgPatchPorts
+	cfg.Flags &^= cfgVLANPorts | cfgPatchPorts | cfgTunnelPorts
 	for n, p := range raw {
 		if n > cfg.MaxPort {
 			cfg.MaxPort = n
@@ -674,6 +696,9 @@ func (b *Bridge) updateMaxPort() error {
 		}
 		if p.Type == typePatch {
 			cfg.Flags |= cfgPatchPorts
+		}
+		if p.Type == typeTunnel {
+			cfg.Flags |= cfgTunnelPorts
 		}
 	}
 	if err := b.maps.Config.Put(uint32(0), &cfg); err != nil {

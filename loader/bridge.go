@@ -33,6 +33,7 @@ const (
 	pinProgIngress = PinProgTCIngress
 	pinProgTrace   = "prog_tc_trace"
 	pinProgPatch   = "prog_tc_patch"
+	pinProgTunnel  = "prog_tc_tunnel"
 	pinProgXDP     = PinProgXDPIngress
 	pinProgCTGC    = "prog_ct_gc"
 	pinProgCTFlush = "prog_ct_flush"
@@ -41,7 +42,7 @@ const (
 	// else is: a directory without it is a half-built bridge.
 	pinComplete = "bridge_complete"
 	// pinLayout is the version of the pins' layout, in bridge_complete.
-	pinLayout = 15 // 12: flow records are typed (binary); 13: connections carry their keys (NAT); 14: the xdp_fast counter; 15: VLAN and patch ports (port_trunks, patch_ports, prog_tc_patch, their counters)
+	pinLayout = 15 // 12: flow records are typed (binary); 13: connections carry their keys (NAT); 14: the xdp_fast counter; 15: VLAN, patch and tunnel ports (port_trunks, patch_ports, tunnel_ports, prog_tc_patch, prog_tc_tunnel, their counters)
 )
 
 // Options say which bridge a call works on.
@@ -344,7 +345,7 @@ func (b *Bridge) create() error {
 		name string
 		prog *ebpf.Program
 	}{
-		{pinProgIngress, objs.TcIngress}, {pinProgTrace, objs.TcTrace}, {pinProgPatch, objs.TcPatch}, {pinProgXDP, objs.XdpIngress},
+		{pinProgIngress, objs.TcIngress}, {pinProgTrace, objs.TcTrace}, {pinProgPatch, objs.TcPatch}, {pinProgTunnel, objs.TcTunnel}, {pinProgXDP, objs.XdpIngress},
 		{pinProgCTGC, objs.CtGc}, {pinProgCTFlush, objs.CtFlush}, {pinProgCTDel, objs.CtDeleteKeys},
 	} {
 		if err := p.prog.Pin(filepath.Join(b.dir, p.name)); err != nil {
@@ -408,7 +409,7 @@ var linkPinRE = regexp.MustCompile(`^(xdp_)?link_port[0-9]+$`)
 // directory: a map of the datapath, a program, a link.
 func ownPin(name string) bool {
 	switch name {
-	case pinProgIngress, pinProgTrace, pinProgPatch, pinProgXDP, pinProgCTGC, pinProgCTFlush, pinProgCTDel:
+	case pinProgIngress, pinProgTrace, pinProgPatch, pinProgTunnel, pinProgXDP, pinProgCTGC, pinProgCTFlush, pinProgCTDel:
 		return true
 	}
 	if linkPinRE.MatchString(name) {

@@ -151,6 +151,11 @@ func (b *Bridge) undoAttach(ofport uint32, p *bpf.DatapathPort) error {
 			return err
 		}
 	}
+	if p.Type == typeTunnel {
+		if err := b.detachTunnel(ofport, p, true); err != nil {
+			return err
+		}
+	}
 	if err := b.maps.Ports.Put(ofport, &bpf.DatapathPort{}); err != nil {
 		return err
 	}

@@ -37,12 +37,13 @@ var portTypes = map[vsctl.Type]bpf.DatapathPortType{
 	vsctl.System:   bpf.DatapathPortTypePORT_SYSTEM,
 	vsctl.Internal: bpf.DatapathPortTypePORT_INTERNAL,
 	vsctl.Patch:    bpf.DatapathPortTypePORT_PATCH,
+	vsctl.VXLAN:    bpf.DatapathPortTypePORT_TUNNEL,
 }
 
 // supportedType refuses the interface types this version cannot make yet.
 func supportedType(c vsctl.Port) error {
 	if _, ok := portTypes[c.Type]; !ok {
-		return inputErrorf("%s: type=%s: not supported by this version of ebpfovs (system, internal and patch ports only)", c.Name, c.Type)
+		return inputErrorf("%s: type=%s: not supported by this version of ebpfovs (system, internal, patch and vxlan ports only)", c.Name, c.Type)
 	}
 	return nil
 }
@@ -83,8 +84,11 @@ func (b *Bridge) portConfig(ofport uint32, p *bpf.DatapathPort) vsctl.Port {
 			}
 		}
 	}
-	if p.Type == typePatch {
+	switch p.Type {
+	case typePatch:
 		c.Options = map[string]string{"peer": cString(p.Peer[:])}
+	case typeTunnel:
+		c.Options = tunnelOptions(p)
 	}
 	if p.Flags&flagTrunks != 0 {
 		var bm bpf.DatapathVlanBitmap

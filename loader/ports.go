@@ -42,6 +42,8 @@ func (b *Bridge) portOf(ofport uint32, p *bpf.DatapathPort, mac net.HardwareAddr
 		dev = b.internalDevice(c.Name)
 	case vsctl.Patch:
 		dev = ""
+	case vsctl.VXLAN:
+		dev = b.tunnelDeviceName(p)
 	}
 	return Port{
 		OFPort:   ofport,
@@ -70,8 +72,11 @@ func modeName(m uint32) string {
 // portMode names how the port is attached: tcx, tc, xdp+tcx or xdp+tc;
 // patch for a patch port.
 func portMode(p *bpf.DatapathPort) string {
-	if p.Type == typePatch {
+	switch p.Type {
+	case typePatch:
 		return "patch"
+	case typeTunnel:
+		return "vxlan"
 	}
 	if p.Flags&flagXDP != 0 {
 		return "xdp+" + modeName(p.Mode)

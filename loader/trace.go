@@ -101,8 +101,11 @@ func (b *Bridge) Trace(desc *ofctl.Flow, dryRun bool) (*TraceResult, error) {
 		return nil, err
 	}
 	var p bpf.DatapathPort
-	if inPort > MaxPort || b.maps.Ports.Lookup(inPort, &p) != nil || p.Ifindex == 0 {
+	if inPort > MaxPort || b.maps.Ports.Lookup(inPort, &p) != nil || !portPresent(&p) {
 		return nil, fmt.Errorf("in_port=%d: no such port on bridge %s", inPort, b.opts.Bridge)
+	}
+	if p.Type == typePatch || p.Type == typeTunnel {
+		return nil, inputErrorf("in_port=%d: a %s port: trace starts only at a port with a device of its own (not yet from patch and tunnel ports)", inPort, portMode(&p))
 	}
 	var mark uint32
 	if fm, ok := desc.Match.Get(ofctl.FieldPktMark); ok {
