@@ -108,17 +108,6 @@ func TestHeaderWrites(t *testing.T) {
 	}
 }
 
-// attachedLab: newAttachedLab, with the lab.
-func attachedLab(t *testing.T) (*testenv.Lab, *cli) {
-	t.Helper()
-	testenv.RequirePrivileged(t)
-	lab := testenv.NewLab(t, testenv.LabOptions{VMs: 2})
-	c := newCLI(t, lab.Host.Path)
-	c.must("attach", "vnet1", "vnet2")
-	t.Cleanup(func() { c.run("detach") })
-	return lab, c
-}
-
 // TestTunnelMetadata: set_tunnel and set_field on tun_dst write the
 // packet's tunnel metadata, which a later table matches (no tunnel port is
 // involved: every packet starts with tun_id 0).

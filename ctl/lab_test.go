@@ -32,12 +32,19 @@ type cli struct {
 // detached at cleanup; for tests about what comes after attach.
 func newAttachedLab(t *testing.T) *cli {
 	t.Helper()
+	_, c := attachedLab(t)
+	return c
+}
+
+// attachedLab: newAttachedLab, with the lab.
+func attachedLab(t *testing.T) (*testenv.Lab, *cli) {
+	t.Helper()
 	testenv.RequirePrivileged(t)
 	lab := testenv.NewLab(t, testenv.LabOptions{VMs: 2})
 	c := newCLI(t, lab.Host.Path)
 	c.must("attach", "vnet1", "vnet2")
 	t.Cleanup(func() { c.run("detach") })
-	return c
+	return lab, c
 }
 
 func newCLI(t *testing.T, netns string) *cli {

@@ -135,15 +135,7 @@ func runAttach(e *env, fs *pflag.FlagSet, args []string) error {
 		return fmt.Errorf("attach: %w", err)
 	}
 	for _, r := range res {
-		how := "redirect"
-		if r.Peer {
-			how = "redirect_peer"
-		}
-		note := ""
-		if r.Already {
-			note = " (already attached)"
-		}
-		fmt.Fprintf(e.stdout, " %d(%s): mode:%s output:%s%s\n", r.OFPort, r.Name, r.Mode, how, note)
+		printAttached(e, r, " (already attached)")
 	}
 	return nil
 }
@@ -440,13 +432,19 @@ func runAddPort(e *env, fs *pflag.FlagSet, args []string) error {
 	if r.Already && !mayExist {
 		return usagef("add-port: cannot create a port named %s because a port named %s already exists on bridge %s", name, name, e.opts.Bridge)
 	}
+	printAttached(e, r, " (exists)")
+	return nil
+}
+
+// printAttached prints one port attach or add-port made (or found, with
+// note): NUMBER(NAME): mode, and how output reaches it.
+func printAttached(e *env, r loader.AttachResult, note string) {
 	how := "redirect"
 	if r.Peer {
 		how = "redirect_peer"
 	}
-	note := ""
-	if r.Already {
-		note = " (exists)"
+	if !r.Already {
+		note = ""
 	}
 	switch r.Config.Type {
 	case vsctl.Patch:
@@ -458,7 +456,6 @@ func runAddPort(e *env, fs *pflag.FlagSet, args []string) error {
 		how = r.Device
 	}
 	fmt.Fprintf(e.stdout, " %d(%s): mode:%s output:%s%s\n", r.OFPort, r.Name, r.Mode, how, note)
-	return nil
 }
 
 func runDelPort(e *env, fs *pflag.FlagSet, args []string) error {

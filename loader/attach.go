@@ -332,18 +332,7 @@ func (b *Bridge) attachOne(prog, xdp *ebpf.Program, raw map[uint32]bpf.DatapathP
 		return AttachResult{}, fmt.Errorf("%s: write XDP port map: %w", s.Name, err)
 	}
 	b.step(fmt.Sprintf("tx_ports %d", ofport))
-	if zero, err := zeroPerCPU[bpf.DatapathPortCounts](); err == nil {
-		// Born in the current epoch: cache entries of an older one
-		// counted the number's previous port (emc_fold, emcHits).
-		var cfg bpf.DatapathBridgeConfig
-		if b.maps.Config.Lookup(uint32(0), &cfg) == nil {
-			for i := range zero {
-				zero[i].Birth = cfg.Epoch
-			}
-		}
-		b.maps.PortStats.Put(ofport, zero)
-		b.step(fmt.Sprintf("port_stats %d", ofport))
-	}
+	b.zeroPortStats(ofport)
 	if err := b.maps.PortByIfindex.Put(ifindex, ofport); err != nil {
 		return AttachResult{}, fmt.Errorf("%s: write port table: %w", s.Name, err)
 	}
@@ -832,4 +821,22 @@ func Detach(opts Options, names []string) ([]Port, error) {
 		}
 	}
 	return done, nil
+}
+
+// zeroPortStats starts port ofport's counters at zero, born in the
+// current epoch: cache entries of an older one counted the number's
+// previous port (emc_fold, emcHits).
+func (b *Bridge) zeroPortStats(ofport uint32) {
+	zero, err := zeroPerCPU[bpf.DatapathPortCounts]()
+	if err != nil {
+		return
+	}
+	var cfg bpf.DatapathBridgeConfig
+	if b.maps.Config.Lookup(uint32(0), &cfg) == nil {
+		for i := range zero {
+			zero[i].Birth = cfg.Epoch
+		}
+	}
+	b.maps.PortStats.Put(ofport, zero)
+	b.step(fmt.Sprintf("port_stats %d", ofport))
 }

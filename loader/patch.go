@@ -200,16 +200,7 @@ func (b *Bridge) attachPatch(ofport uint32, s PortSpec, begun *[]uint32) (Attach
 		return AttachResult{}, fmt.Errorf("%s: write port table: %w", s.Name, err)
 	}
 	b.step(fmt.Sprintf("ports %d", ofport))
-	if zero, err := zeroPerCPU[bpf.DatapathPortCounts](); err == nil {
-		var bc bpf.DatapathBridgeConfig
-		if b.maps.Config.Lookup(uint32(0), &bc) == nil {
-			for i := range zero {
-				zero[i].Birth = bc.Epoch
-			}
-		}
-		b.maps.PortStats.Put(ofport, zero)
-		b.step(fmt.Sprintf("port_stats %d", ofport))
-	}
+	b.zeroPortStats(ofport)
 	return AttachResult{Port: b.portOf(ofport, &port, nil)}, nil
 }
 
