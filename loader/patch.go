@@ -193,14 +193,9 @@ func (b *Bridge) attachPatch(ofport uint32, s PortSpec, begun *[]uint32) (Attach
 			return AttachResult{}, err
 		}
 	}
-	if err := b.writeTrunks(ofport, cfg); err != nil {
+	if err := b.writePort(ofport, cfg, &port); err != nil {
 		return AttachResult{}, err
 	}
-	if err := b.maps.Ports.Put(ofport, &port); err != nil {
-		return AttachResult{}, fmt.Errorf("%s: write port table: %w", s.Name, err)
-	}
-	b.step(fmt.Sprintf("ports %d", ofport))
-	b.zeroPortStats(ofport)
 	return AttachResult{Port: b.portOf(ofport, &port, nil)}, nil
 }
 

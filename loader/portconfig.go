@@ -110,6 +110,21 @@ func (b *Bridge) writeTrunks(ofport uint32, c vsctl.Port) error {
 	return nil
 }
 
+// writePort writes a patch or tunnel port to the bridge's
+// tables, the last steps of adding it: its trunks, its entry (which says
+// to read them), zero counters.
+func (b *Bridge) writePort(ofport uint32, cfg vsctl.Port, port *bpf.DatapathPort) error {
+	if err := b.writeTrunks(ofport, cfg); err != nil {
+		return err
+	}
+	if err := b.maps.Ports.Put(ofport, port); err != nil {
+		return fmt.Errorf("%s: write port table: %w", cfg.Name, err)
+	}
+	b.step(fmt.Sprintf("ports %d", ofport))
+	b.zeroPortStats(ofport)
+	return nil
+}
+
 // hasVLANSettings reports whether NORMAL must tag and untag for p: any
 // port that is not a trunk of every VLAN (CFG_VLAN_PORTS).
 func hasVLANSettings(p *bpf.DatapathPort) bool {

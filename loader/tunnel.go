@@ -225,14 +225,9 @@ func (b *Bridge) attachTunnel(raw map[uint32]bpf.DatapathPort, ofport uint32, s 
 		return AttachResult{}, fmt.Errorf("%s: write tunnel_ports: %w", s.Name, err)
 	}
 	b.step(fmt.Sprintf("tunnel_ports %d", ofport))
-	if err := b.writeTrunks(ofport, cfg); err != nil {
+	if err := b.writePort(ofport, cfg, &port); err != nil {
 		return AttachResult{}, err
 	}
-	if err := b.maps.Ports.Put(ofport, &port); err != nil {
-		return AttachResult{}, fmt.Errorf("%s: write port table: %w", s.Name, err)
-	}
-	b.step(fmt.Sprintf("ports %d", ofport))
-	b.zeroPortStats(ofport)
 	return AttachResult{Port: b.portOf(ofport, &port, dev.Attrs().HardwareAddr)}, nil
 }
 
