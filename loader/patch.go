@@ -47,15 +47,12 @@ func (b *Bridge) findPeer(name, peer string) (*peerRef, error) {
 	if _, _, ok := findPort(raw, peer); ok {
 		return nil, inputErrorf("%s: options:peer=%s: %s is a port of this bridge (%s); a patch port joins two bridges", name, peer, peer, b.opts.Bridge)
 	}
-	entries, err := os.ReadDir(b.opts.BPFFS)
+	others, err := b.otherBridges()
 	if err != nil {
-		return nil, fmt.Errorf("list bridges: %w", err)
+		return nil, err
 	}
-	for _, e := range entries {
-		dir := filepath.Join(b.opts.BPFFS, e.Name())
-		if !e.IsDir() || dir == b.dir || pinnedLayout(dir) != pinLayout {
-			continue
-		}
+	for _, other := range others {
+		dir := filepath.Join(b.opts.BPFFS, other)
 		r := &peerRef{dir: dir}
 		if err := loadPinnedMaps(dir, &r.maps); err != nil {
 			continue
@@ -67,7 +64,7 @@ func (b *Bridge) findPeer(name, peer string) (*peerRef, error) {
 			}
 			if p.Type != typePatch || cString(p.Peer[:]) != name {
 				r.close()
-				return nil, inputErrorf("%s: options:peer=%s: %s on bridge %s is not a patch port with options:peer=%s", name, peer, peer, e.Name(), name)
+				return nil, inputErrorf("%s: options:peer=%s: %s on bridge %s is not a patch port with options:peer=%s", name, peer, peer, other, name)
 			}
 			r.ofport, r.port = n, p
 			return r, nil
@@ -125,17 +122,13 @@ func (r *peerRef) bumpedConfig() *bpf.DatapathBridgeConfig {
 // have been done already.
 func (b *Bridge) unlinkPeer(ofport uint32, p *bpf.DatapathPort) error {
 	name, peer := portName(p), cString(p.Peer[:])
-	entries, err := os.ReadDir(b.opts.BPFFS)
+	others, err := b.otherBridges()
 	if err != nil {
-		return fmt.Errorf("list bridges: %w", err)
+		return err
 	}
-	for _, e := range entries {
-		dir := filepath.Join(b.opts.BPFFS, e.Name())
-		if !e.IsDir() || dir == b.dir || pinnedLayout(dir) != pinLayout {
-			continue
-		}
+	for _, other := range others {
 		var m bpf.DatapathMaps
-		if loadPinnedMaps(dir, &m) != nil {
+		if loadPinnedMaps(filepath.Join(b.opts.BPFFS, other), &m) != nil {
 			continue
 		}
 		err := func() error {
@@ -159,7 +152,7 @@ func (b *Bridge) unlinkPeer(ofport uint32, p *bpf.DatapathPort) error {
 			return nil
 		}()
 		if err != nil {
-			return fmt.Errorf("%s: unlink its peer on bridge %s: %w", name, e.Name(), err)
+			return fmt.Errorf("%s: unlink its peer on bridge %s: %w", name, other, err)
 		}
 	}
 	if err := b.maps.PatchPorts.Delete(ofport); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
@@ -205,13 +198,9 @@ func (b *Bridge) PeerBridge(p Port) string {
 	if p.Config.Type != vsctl.Patch || p.PeerPort == 0 {
 		return ""
 	}
-	entries, _ := os.ReadDir(b.opts.BPFFS)
-	for _, e := range entries {
-		dir := filepath.Join(b.opts.BPFFS, e.Name())
-		if !e.IsDir() || dir == b.dir || pinnedLayout(dir) != pinLayout {
-			continue
-		}
-		m, err := ebpf.LoadPinnedMap(filepath.Join(dir, "ports"), nil)
+	others, _ := b.otherBridges()
+	for _, other := range others {
+		m, err := ebpf.LoadPinnedMap(filepath.Join(b.opts.BPFFS, other, "ports"), nil)
 		if err != nil {
 			continue
 		}
@@ -220,14 +209,31 @@ func (b *Bridge) PeerBridge(p Port) string {
 			portName(&q) == p.Config.Options["peer"] && cString(q.Peer[:]) == p.Name
 		m.Close()
 		if found {
-			return e.Name()
+			return other
 		}
 	}
 	return ""
 }
 
-// portPresent: the port table's entry is a port (a device, or a patch
-// port, which has none), as bpf/common.h's port_present.
+// otherBridges names the bridges under the same bpffs root as this one,
+// pinned by this version (a patch port's peer can only be on one of them).
+func (b *Bridge) otherBridges() ([]string, error) {
+	entries, err := os.ReadDir(b.opts.BPFFS)
+	if err != nil {
+		return nil, fmt.Errorf("list bridges: %w", err)
+	}
+	var out []string
+	for _, e := range entries {
+		dir := filepath.Join(b.opts.BPFFS, e.Name())
+		if e.IsDir() && dir != b.dir && pinnedLayout(dir) == pinLayout {
+			out = append(out, e.Name())
+		}
+	}
+	return out, nil
+}
+
+// portPresent: the port table's entry is a port (one with a device, or a
+// patch port, which has none), as bpf/common.h's port_present.
 func portPresent(p *bpf.DatapathPort) bool {
 	return p.Ifindex != 0 || p.Type == typePatch
 }

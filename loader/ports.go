@@ -43,7 +43,7 @@ func (b *Bridge) portOf(ofport uint32, p *bpf.DatapathPort, mac net.HardwareAddr
 	case vsctl.Patch:
 		dev = ""
 	case vsctl.VXLAN:
-		dev = b.tunnelDeviceName(p)
+		dev = b.tunnelDevice(p.DstPort)
 	}
 	return Port{
 		OFPort:   ofport,

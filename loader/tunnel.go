@@ -254,8 +254,3 @@ func (b *Bridge) detachTunnel(ofport uint32, p *bpf.DatapathPort, recovering boo
 	}
 	return b.deleteTunnelDevice(p.DstPort, recovering)
 }
-
-// tunnelDeviceName is the device a tunnel port sends through.
-func (b *Bridge) tunnelDeviceName(p *bpf.DatapathPort) string {
-	return b.tunnelDevice(p.DstPort)
-}
