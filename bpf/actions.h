@@ -26,6 +26,7 @@
 #include "parse.h"
 #include "conntrack.h"
 #include "rewrite.h"
+#include "learn.h"
 
 static __always_inline void port_tx(__u32 port, __u32 len)
 {
@@ -523,7 +524,8 @@ static __always_inline __u32 output_reg_port(const struct pkt_ctx *c, const stru
 static __always_inline int act_is_meta(__u8 type)
 {
 	return type == ACT_LOAD || type == ACT_MOVE || type == ACT_CT_CLEAR || type == ACT_EXIT ||
-	       type == ACT_NAT_RANGE || type == ACT_NAT_RANGE6 || type == ACT_CT_END;
+	       type == ACT_NAT_RANGE || type == ACT_NAT_RANGE6 || type == ACT_CT_END ||
+	       type == ACT_LEARN || type == ACT_FIN_TIMEOUT;
 }
 
 /*
@@ -786,6 +788,13 @@ __noinline __u32 exec_meta(struct pkt_ctx *c)
 			c->ct.nat_range.max_addr[f] = a->arg;
 		else
 			c->ct.nat_range.min_addr[f] = a->arg;
+		break;
+	case ACT_LEARN:
+		if (!c->dryrun) /* ebpfovs trace changes nothing */
+			learn_execute(c, a->arg);
+		break;
+	case ACT_FIN_TIMEOUT:
+		fin_timeout(c, a);
 		break;
 	}
 	/* One call site for loads and moves into the connection: inlined

@@ -99,10 +99,14 @@ static __always_inline int probe(const struct pkt_ctx *c, struct flow_lookup *lk
 	return 1;
 }
 
+/* classify()'s result, | : the table holds learned flows (table.learned). */
+#define CLASSIFY_LEARNED 2
+
 /*
  * The highest-priority flow of table_id that matches key. Global (verified
  * once, on its own): the walk calls it at every lookup. Returns 1 and
- * fills *best when a flow matched, 0 otherwise.
+ * fills *best when a flow matched, 0 otherwise; | CLASSIFY_LEARNED for a
+ * table learn() adds flows to, whose answer may change with any packet.
  */
 __noinline int classify(const struct pkt_ctx *c, __u32 table_id, __u32 gen,
 			__u32 epoch, struct flow_ref *best)
@@ -126,7 +130,8 @@ __noinline int classify(const struct pkt_ctx *c, __u32 table_id, __u32 gen,
 		return 0;
 
 	kw = (const __u64 *)&c->key;
-	if (t->nsubtables >= CACHE_MIN_SUBTABLES && t->cache_nwords &&
+	/* Not a table learn() adds to: its answers change without a new epoch. */
+	if (t->nsubtables >= CACHE_MIN_SUBTABLES && t->cache_nwords && !t->learned &&
 	    !(epoch & 0x80000000)) {
 		cached = 1;
 		ck.epoch = epoch;
@@ -176,5 +181,5 @@ __noinline int classify(const struct pkt_ctx *c, __u32 table_id, __u32 gen,
 			val = *best;
 		bpf_map_update_elem(&flow_cache, &ck, &val, BPF_ANY);
 	}
-	return found;
+	return found | (t->learned ? CLASSIFY_LEARNED : 0);
 }

@@ -136,7 +136,9 @@ struct flow_mask {
 	struct flow_key bits;    /* the bits the subtable matches */
 	__u8 nwords;             /* words[0..nwords) are the key words covered */
 	__u8 words[MAX_GATHER];  /* the rest: MASK_WORD_ZERO */
-	__u8 pad[512 - sizeof(struct flow_key) - 1 - MAX_GATHER]; /* up to 64 words; zero */
+	__u8 learned;            /* a learned subtable (learn.h; loader only: its id differs from
+	                          * a mask with the same bits that installed flows use) */
+	__u8 pad[512 - sizeof(struct flow_key) - 2 - MAX_GATHER]; /* up to 64 words; zero */
 };
 
 /* Key of the flows hash: generation, one subtable (table, mask), and the
@@ -154,7 +156,8 @@ struct flow_ref {
 	__u32 priority;
 	__u32 acts;         /* index into flow_actions: flow_id + gen * MAX_FLOWS */
 	__u16 idle_timeout; /* seconds, 0: none; checked against flow_used */
-	__u16 pad;
+	__u16 birth;        /* a learned flow: its slot's incarnation, never 0 (flow_counts.birth
+	                     * of another is stale: lookup_push starts it anew); 0 otherwise */
 	__u64 hard_deadline_ns; /* CLOCK_MONOTONIC, 0: none (install time + hard_timeout) */
 };
 
@@ -176,7 +179,11 @@ struct table {
 	 * an entry. cache_nwords 0: the table does not use the cache. */
 	__u8 cache_nwords;
 	__u8 cache_words[MAX_GATHER];
-	__u8 pad2[7];
+	/* Some learn() adds flows to this table: a walk that looks it up is
+	 * not stored in the exact-match cache, so a flow learned since takes
+	 * effect for the next packet (design.md). */
+	__u8 learned;
+	__u8 pad2[6];
 	__u64 cache_mask[MAX_GATHER];
 };
 
@@ -216,6 +223,10 @@ enum action_type {
 	ACT_HDR_COMMIT, /* write the header fields of arg (bit hf for each enum hdr_field) from
 	                 * the key into the packet: after a run of loads and moves into their
 	                 * key words (PF_KEY + w) */
+	ACT_LEARN,    /* learn(...): add or refresh the flow of template arg (learn.h) */
+	ACT_FIN_TIMEOUT, /* first in a learned flow with fin timeouts: a TCP FIN or RST shortens
+	                  * the flow's idle timeout to aux and its hard timeout to arg >> 16 s;
+	                  * arg & 0xffff is the flow's learned slot (the datapath writes it) */
 };
 
 /* Header fields that load, move and set_field write (ACT_HDR_COMMIT). */
@@ -355,6 +366,69 @@ struct flow_counts {
 	__u64 bytes;
 	__u32 birth;   /* bridge_config.epoch when the flow was installed (emc_fold) */
 	__u32 pad;
+};
+
+/*
+ * learn() (learn.h). A learning flow's learn action names a template the
+ * loader compiled from its specs: the learned flow's table, priority,
+ * timeouts, its subtable (a mask with .learned set: the match fields and
+ * bits are the specs', only the values come from the packet), and its
+ * action list with the bits the packet gives left zero. The ops copy
+ * those bits: from the learning packet's key (or an immediate) into the
+ * learned flow's key, or into an action's argument.
+ */
+enum learn_limit {
+	LEARN_MAX       = 8192, /* learned flows per bridge (learned_slots) */
+	LEARN_OPS       = 32,   /* ops of one template */
+	LEARN_TEMPLATES = 256,  /* distinct learn actions in the flow table */
+	LEARN_TRIES     = 8,    /* slots one learn looks at for a free one */
+};
+
+enum learn_op_kind {
+	LOP_MATCH = 1, /* the learned key's 32-bit word dst_word, bits [dst_ofs, +nbits) */
+	LOP_ACT   = 2, /* action dst_word's arg, bits [dst_ofs, +nbits) */
+	LOP_IMM   = 0x80, /* | : the value is `value`, not the packet's */
+};
+
+/* The value: bits [src_ofs, +nbits) of the packet key's 32-bit word
+ * src_word, as PF_KEY + w reads it (a number: the key is big-endian). */
+struct learn_op {
+	__u8 kind;     /* enum learn_op_kind */
+	__u8 nbits;    /* 1..32 */
+	__u8 src_word;
+	__u8 src_ofs;
+	__u8 dst_word;
+	__u8 dst_ofs;
+	__u16 pad;
+	__u32 value;   /* LOP_IMM */
+};
+
+struct learn_template {
+	__u32 table;
+	__u32 priority;
+	__u32 mask_id;     /* the learned subtable's mask */
+	__u32 flow_base;   /* the bridge's flow ids: learned slot s is flow flow_base + s,
+	                    * its actions at flow_actions[2 * flow_base + s] */
+	__u16 idle_timeout;
+	__u16 hard_timeout;
+	__u32 nops;
+	__u32 gens;        /* the generations whose flows use it (loader only) */
+	__u32 pad;
+	struct learn_op ops[LEARN_OPS];
+	struct action_list acts;
+};
+
+/* learned_slot.state: LEARNED_LIVE | incarnation << 1. */
+enum learned_state { LEARNED_LIVE = 1 };
+
+/* A learned flow: where its entry is, and what the loader prints it from. */
+struct learned_slot {
+	__u64 state;          /* 64 bits: the atomics BPF has without -mcpu=v3 */
+	__u32 template;       /* learn_templates id */
+	__u32 pad;
+	__u64 created_ns;     /* CLOCK_MONOTONIC when learned (with these actions) */
+	struct flow_lookup key; /* its entries in flows (gen 0 here; gen 1 likewise) */
+	struct flow_key src;  /* the key of the packet that learned it */
 };
 
 /* port.flags */
@@ -770,6 +844,8 @@ enum counter {
 	CNT_PATCH_EXTRA,    /* a second patch port output in one walk: not sent (one tail call per packet) */
 	CNT_TUNNEL_NO_PORT, /* a packet from a tunnel device that no tunnel port takes: dropped */
 	CNT_TUNNEL_NO_REMOTE, /* output to a remote_ip=flow tunnel port with tun_dst 0: not sent */
+	CNT_LEARNED,        /* flows learn() added (or changed) */
+	CNT_LEARN_FULL,     /* learn() found no free slot: LEARN_MAX learned flows live */
 	CNT_EMC_FOLD_SEQ,   /* odd while emc_fold() runs on this CPU: readers retry (not shown) */
 	CNT_MAX,
 };

@@ -74,6 +74,9 @@ const enum port_type *unused_port_type __attribute__((unused));
 const enum port_vlan_mode *unused_port_vlan_mode __attribute__((unused));
 const enum hdr_field *unused_hdr_field __attribute__((unused));
 const enum tunnel_flag *unused_tunnel_flag __attribute__((unused));
+const enum learn_limit *unused_learn_limit __attribute__((unused));
+const enum learn_op_kind *unused_learn_op_kind __attribute__((unused));
+const enum learned_state *unused_learned_state __attribute__((unused));
 
 static __always_inline void trace_lookup(struct pkt_ctx *c, __u32 table,
 					 int found, const struct flow_ref *ref)
@@ -106,6 +109,9 @@ static __always_inline void lookup_push(struct pkt_ctx *c, __u32 table,
 	int found;
 
 	found = classify(c, table, c->gen, c->epoch, &ref);
+	if (found & CLASSIFY_LEARNED)
+		c->emc.ok = 0; /* a flow learned next must take effect: not cached */
+	found &= 1;
 	trace_lookup(c, table, found, &ref);
 	if (c->emc.ok)
 		emc_note_lookup(c, found, &ref);
@@ -117,6 +123,13 @@ static __always_inline void lookup_push(struct pkt_ctx *c, __u32 table,
 		return;
 	}
 	fs = c->dryrun ? NULL : bpf_map_lookup_elem(&flow_stats, &ref.flow_id);
+	if (fs && ref.birth && fs->birth != ref.birth) {
+		/* A learned flow's counters, on this CPU, still of the slot's
+		 * last flow: the datapath cannot zero other CPUs' when it learns. */
+		fs->packets = 0;
+		fs->bytes = 0;
+		fs->birth = ref.birth;
+	}
 	if (fs) {
 		fs->packets++;
 		fs->bytes += c->pi.len;

@@ -31,31 +31,33 @@ type DatapathActionList struct {
 type DatapathActionType uint32
 
 const (
-	DatapathActionTypeACT_NONE       DatapathActionType = 0
-	DatapathActionTypeACT_OUTPUT     DatapathActionType = 1
-	DatapathActionTypeACT_NORMAL     DatapathActionType = 2
-	DatapathActionTypeACT_FLOOD      DatapathActionType = 3
-	DatapathActionTypeACT_CT         DatapathActionType = 4
-	DatapathActionTypeACT_RESUBMIT   DatapathActionType = 5
-	DatapathActionTypeACT_SET_DL     DatapathActionType = 6
-	DatapathActionTypeACT_SET_NW     DatapathActionType = 7
-	DatapathActionTypeACT_SET_TP     DatapathActionType = 8
-	DatapathActionTypeACT_SET_TOS    DatapathActionType = 9
-	DatapathActionTypeACT_SET_TTL    DatapathActionType = 10
-	DatapathActionTypeACT_DEC_TTL    DatapathActionType = 11
-	DatapathActionTypeACT_VLAN       DatapathActionType = 12
-	DatapathActionTypeACT_LOAD       DatapathActionType = 13
-	DatapathActionTypeACT_MOVE       DatapathActionType = 14
-	DatapathActionTypeACT_OUTPUT_REG DatapathActionType = 15
-	DatapathActionTypeACT_CT_CLEAR   DatapathActionType = 16
-	DatapathActionTypeACT_EXIT       DatapathActionType = 17
-	DatapathActionTypeACT_SET_MARK   DatapathActionType = 18
-	DatapathActionTypeACT_NAT_RANGE  DatapathActionType = 19
-	DatapathActionTypeACT_NAT_RANGE6 DatapathActionType = 20
-	DatapathActionTypeACT_NAT        DatapathActionType = 21
-	DatapathActionTypeACT_CT_END     DatapathActionType = 22
-	DatapathActionTypeACT_SET_IP6    DatapathActionType = 23
-	DatapathActionTypeACT_HDR_COMMIT DatapathActionType = 24
+	DatapathActionTypeACT_NONE        DatapathActionType = 0
+	DatapathActionTypeACT_OUTPUT      DatapathActionType = 1
+	DatapathActionTypeACT_NORMAL      DatapathActionType = 2
+	DatapathActionTypeACT_FLOOD       DatapathActionType = 3
+	DatapathActionTypeACT_CT          DatapathActionType = 4
+	DatapathActionTypeACT_RESUBMIT    DatapathActionType = 5
+	DatapathActionTypeACT_SET_DL      DatapathActionType = 6
+	DatapathActionTypeACT_SET_NW      DatapathActionType = 7
+	DatapathActionTypeACT_SET_TP      DatapathActionType = 8
+	DatapathActionTypeACT_SET_TOS     DatapathActionType = 9
+	DatapathActionTypeACT_SET_TTL     DatapathActionType = 10
+	DatapathActionTypeACT_DEC_TTL     DatapathActionType = 11
+	DatapathActionTypeACT_VLAN        DatapathActionType = 12
+	DatapathActionTypeACT_LOAD        DatapathActionType = 13
+	DatapathActionTypeACT_MOVE        DatapathActionType = 14
+	DatapathActionTypeACT_OUTPUT_REG  DatapathActionType = 15
+	DatapathActionTypeACT_CT_CLEAR    DatapathActionType = 16
+	DatapathActionTypeACT_EXIT        DatapathActionType = 17
+	DatapathActionTypeACT_SET_MARK    DatapathActionType = 18
+	DatapathActionTypeACT_NAT_RANGE   DatapathActionType = 19
+	DatapathActionTypeACT_NAT_RANGE6  DatapathActionType = 20
+	DatapathActionTypeACT_NAT         DatapathActionType = 21
+	DatapathActionTypeACT_CT_END      DatapathActionType = 22
+	DatapathActionTypeACT_SET_IP6     DatapathActionType = 23
+	DatapathActionTypeACT_HDR_COMMIT  DatapathActionType = 24
+	DatapathActionTypeACT_LEARN       DatapathActionType = 25
+	DatapathActionTypeACT_FIN_TIMEOUT DatapathActionType = 26
 )
 
 type DatapathAttachMode uint32
@@ -125,8 +127,10 @@ const (
 	DatapathCounterCNT_PATCH_EXTRA      DatapathCounter = 25
 	DatapathCounterCNT_TUNNEL_NO_PORT   DatapathCounter = 26
 	DatapathCounterCNT_TUNNEL_NO_REMOTE DatapathCounter = 27
-	DatapathCounterCNT_EMC_FOLD_SEQ     DatapathCounter = 28
-	DatapathCounterCNT_MAX              DatapathCounter = 29
+	DatapathCounterCNT_LEARNED          DatapathCounter = 28
+	DatapathCounterCNT_LEARN_FULL       DatapathCounter = 29
+	DatapathCounterCNT_EMC_FOLD_SEQ     DatapathCounter = 30
+	DatapathCounterCNT_MAX              DatapathCounter = 31
 )
 
 type DatapathCtCountIndex uint32
@@ -345,11 +349,12 @@ type DatapathFlowLookup struct {
 }
 
 type DatapathFlowMask struct {
-	_      structs.HostLayout
-	Bits   DatapathFlowKey
-	Nwords uint8
-	Words  [8]uint8
-	Pad    [255]uint8
+	_       structs.HostLayout
+	Bits    DatapathFlowKey
+	Nwords  uint8
+	Words   [8]uint8
+	Learned uint8
+	Pad     [254]uint8
 }
 
 type DatapathFlowRecord struct {
@@ -367,7 +372,7 @@ type DatapathFlowRef struct {
 	Priority       uint32
 	Acts           uint32
 	IdleTimeout    uint16
-	Pad            uint16
+	Birth          uint16
 	HardDeadlineNs uint64
 }
 
@@ -393,6 +398,74 @@ const (
 	DatapathHdrFieldHF_ARP_SPA DatapathHdrField = 11
 	DatapathHdrFieldHF_ARP_THA DatapathHdrField = 12
 	DatapathHdrFieldHF_ARP_TPA DatapathHdrField = 13
+)
+
+type DatapathLearnLimit uint32
+
+const (
+	DatapathLearnLimitLEARN_MAX       DatapathLearnLimit = 8192
+	DatapathLearnLimitLEARN_OPS       DatapathLearnLimit = 32
+	DatapathLearnLimitLEARN_TEMPLATES DatapathLearnLimit = 256
+	DatapathLearnLimitLEARN_TRIES     DatapathLearnLimit = 8
+)
+
+type DatapathLearnOp struct {
+	_       structs.HostLayout
+	Kind    uint8
+	Nbits   uint8
+	SrcWord uint8
+	SrcOfs  uint8
+	DstWord uint8
+	DstOfs  uint8
+	Pad     uint16
+	Value   uint32
+}
+
+type DatapathLearnOpKind uint32
+
+const (
+	DatapathLearnOpKindLOP_MATCH DatapathLearnOpKind = 1
+	DatapathLearnOpKindLOP_ACT   DatapathLearnOpKind = 2
+	DatapathLearnOpKindLOP_IMM   DatapathLearnOpKind = 128
+)
+
+type DatapathLearnScratch struct {
+	_    structs.HostLayout
+	Key  [64]uint64
+	Lk   DatapathFlowLookup
+	Acts DatapathActionList
+	Ref  DatapathFlowRef
+}
+
+type DatapathLearnTemplate struct {
+	_           structs.HostLayout
+	Table       uint32
+	Priority    uint32
+	MaskId      uint32
+	FlowBase    uint32
+	IdleTimeout uint16
+	HardTimeout uint16
+	Nops        uint32
+	Gens        uint32
+	Pad         uint32
+	Ops         [32]DatapathLearnOp
+	Acts        DatapathActionList
+}
+
+type DatapathLearnedSlot struct {
+	_         structs.HostLayout
+	State     uint64
+	Template  uint32
+	Pad       uint32
+	CreatedNs uint64
+	Key       DatapathFlowLookup
+	Src       DatapathFlowKey
+}
+
+type DatapathLearnedState uint32
+
+const (
+	DatapathLearnedStateLEARNED_LIVE DatapathLearnedState = 1
 )
 
 type DatapathLimit uint32
@@ -755,7 +828,8 @@ type DatapathTable struct {
 	St          [32]DatapathSubtable
 	CacheNwords uint8
 	CacheWords  [8]uint8
-	Pad2        [7]uint8
+	Learned     uint8
+	Pad2        [6]uint8
 	CacheMask   [8]uint64
 }
 
@@ -846,6 +920,11 @@ const (
 	DatapathMapFlowStats          = "flow_stats"
 	DatapathMapFlowUsed           = "flow_used"
 	DatapathMapFlows              = "flows"
+	DatapathMapLearnCursor        = "learn_cursor"
+	DatapathMapLearnMeta          = "learn_meta"
+	DatapathMapLearnScratch       = "learn_scratch"
+	DatapathMapLearnTemplates     = "learn_templates"
+	DatapathMapLearnedSlots       = "learned_slots"
 	DatapathMapMacs               = "macs"
 	DatapathMapMasks              = "masks"
 	DatapathMapPatchPorts         = "patch_ports"
@@ -883,6 +962,9 @@ const (
 	DatapathVarUnusedEmcShape     = "unused_emc_shape"
 	DatapathVarUnusedGather       = "unused_gather"
 	DatapathVarUnusedHdrField     = "unused_hdr_field"
+	DatapathVarUnusedLearnLimit   = "unused_learn_limit"
+	DatapathVarUnusedLearnOpKind  = "unused_learn_op_kind"
+	DatapathVarUnusedLearnedState = "unused_learned_state"
 	DatapathVarUnusedLimit        = "unused_limit"
 	DatapathVarUnusedMaskWord     = "unused_mask_word"
 	DatapathVarUnusedNatFlag      = "unused_nat_flag"
@@ -974,6 +1056,11 @@ type DatapathMapSpecs struct {
 	FlowStats       *ebpf.MapSpec `ebpf:"flow_stats"`
 	FlowUsed        *ebpf.MapSpec `ebpf:"flow_used"`
 	Flows           *ebpf.MapSpec `ebpf:"flows"`
+	LearnCursor     *ebpf.MapSpec `ebpf:"learn_cursor"`
+	LearnMeta       *ebpf.MapSpec `ebpf:"learn_meta"`
+	LearnScratch    *ebpf.MapSpec `ebpf:"learn_scratch"`
+	LearnTemplates  *ebpf.MapSpec `ebpf:"learn_templates"`
+	LearnedSlots    *ebpf.MapSpec `ebpf:"learned_slots"`
 	Macs            *ebpf.MapSpec `ebpf:"macs"`
 	Masks           *ebpf.MapSpec `ebpf:"masks"`
 	PatchPorts      *ebpf.MapSpec `ebpf:"patch_ports"`
@@ -1007,6 +1094,9 @@ type DatapathVariableSpecs struct {
 	UnusedEmcShape     *ebpf.VariableSpec `ebpf:"unused_emc_shape"`
 	UnusedGather       *ebpf.VariableSpec `ebpf:"unused_gather"`
 	UnusedHdrField     *ebpf.VariableSpec `ebpf:"unused_hdr_field"`
+	UnusedLearnLimit   *ebpf.VariableSpec `ebpf:"unused_learn_limit"`
+	UnusedLearnOpKind  *ebpf.VariableSpec `ebpf:"unused_learn_op_kind"`
+	UnusedLearnedState *ebpf.VariableSpec `ebpf:"unused_learned_state"`
 	UnusedLimit        *ebpf.VariableSpec `ebpf:"unused_limit"`
 	UnusedMaskWord     *ebpf.VariableSpec `ebpf:"unused_mask_word"`
 	UnusedNatFlag      *ebpf.VariableSpec `ebpf:"unused_nat_flag"`
@@ -1060,6 +1150,11 @@ type DatapathMaps struct {
 	FlowStats       *ebpf.Map `ebpf:"flow_stats"`
 	FlowUsed        *ebpf.Map `ebpf:"flow_used"`
 	Flows           *ebpf.Map `ebpf:"flows"`
+	LearnCursor     *ebpf.Map `ebpf:"learn_cursor"`
+	LearnMeta       *ebpf.Map `ebpf:"learn_meta"`
+	LearnScratch    *ebpf.Map `ebpf:"learn_scratch"`
+	LearnTemplates  *ebpf.Map `ebpf:"learn_templates"`
+	LearnedSlots    *ebpf.Map `ebpf:"learned_slots"`
 	Macs            *ebpf.Map `ebpf:"macs"`
 	Masks           *ebpf.Map `ebpf:"masks"`
 	PatchPorts      *ebpf.Map `ebpf:"patch_ports"`
@@ -1097,6 +1192,11 @@ func (m *DatapathMaps) Close() error {
 		m.FlowStats,
 		m.FlowUsed,
 		m.Flows,
+		m.LearnCursor,
+		m.LearnMeta,
+		m.LearnScratch,
+		m.LearnTemplates,
+		m.LearnedSlots,
 		m.Macs,
 		m.Masks,
 		m.PatchPorts,
@@ -1131,6 +1231,9 @@ type DatapathVariables struct {
 	UnusedEmcShape     *ebpf.Variable `ebpf:"unused_emc_shape"`
 	UnusedGather       *ebpf.Variable `ebpf:"unused_gather"`
 	UnusedHdrField     *ebpf.Variable `ebpf:"unused_hdr_field"`
+	UnusedLearnLimit   *ebpf.Variable `ebpf:"unused_learn_limit"`
+	UnusedLearnOpKind  *ebpf.Variable `ebpf:"unused_learn_op_kind"`
+	UnusedLearnedState *ebpf.Variable `ebpf:"unused_learned_state"`
 	UnusedLimit        *ebpf.Variable `ebpf:"unused_limit"`
 	UnusedMaskWord     *ebpf.Variable `ebpf:"unused_mask_word"`
 	UnusedNatFlag      *ebpf.Variable `ebpf:"unused_nat_flag"`

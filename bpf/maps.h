@@ -142,10 +142,12 @@ struct {
 	__type(value, struct flow_mask);
 } masks SEC(".maps");
 
-/* (table, gen, mask id, masked key) -> highest-priority flow with that match. */
+/* (table, gen, mask id, masked key) -> highest-priority flow with that match.
+ * W: loader; datapath: learned flows (learn.h), an entry in each generation
+ * under a learned subtable's mask id, which the loader's images leave out. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, GENERATIONS * MAX_FLOWS);
+	__uint(max_entries, GENERATIONS * (MAX_FLOWS + LEARN_MAX));
 	__type(key, struct flow_lookup);
 	__type(value, struct flow_ref);
 } flows SEC(".maps");
@@ -161,10 +163,11 @@ struct {
 	__type(value, struct flow_ref);
 } flow_cache SEC(".maps");
 
-/* flow id + gen * MAX_FLOWS -> its action list in that generation. */
+/* flow id + gen * MAX_FLOWS -> its action list in that generation; then
+ * learned slot s's at GENERATIONS * MAX_FLOWS + s (W: datapath). */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, GENERATIONS * MAX_FLOWS);
+	__uint(max_entries, GENERATIONS * MAX_FLOWS + LEARN_MAX);
 	__type(key, __u32);
 	__type(value, struct action_list);
 } flow_actions SEC(".maps");
@@ -180,10 +183,11 @@ struct {
 
 /* flow id -> when a packet last used it (CLOCK_MONOTONIC ns), for
  * idle_timeout. W: datapath (flows with an idle_timeout, at most every
- * 100 ms), loader (at install). */
+ * 100 ms; learned flows when learned), loader (at install). Learned slot
+ * s is flow MAX_FLOWS + s here and in flow_stats. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, MAX_FLOWS);
+	__uint(max_entries, MAX_FLOWS + LEARN_MAX);
 	__type(key, __u32);
 	__type(value, __u64);
 } flow_used SEC(".maps");
@@ -191,10 +195,62 @@ struct {
 /* flow id -> per-CPU packet and byte counts. W: datapath; loader zeroes on install. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, MAX_FLOWS);
+	__uint(max_entries, MAX_FLOWS + LEARN_MAX);
 	__type(key, __u32);
 	__type(value, struct flow_counts);
 } flow_stats SEC(".maps");
+
+/* learned slot -> its state, entry and the packet that learned it.
+ * W: datapath, loader (deletes). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, LEARN_MAX);
+	__type(key, __u32);
+	__type(value, struct learned_slot);
+} learned_slots SEC(".maps");
+
+/* template id -> a learn action, compiled (ACT_LEARN's arg). W: loader,
+ * before any flow names it; never rewritten while a generation uses it. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, LEARN_TEMPLATES);
+	__type(key, __u32);
+	__type(value, struct learn_template);
+} learn_templates SEC(".maps");
+
+/* template id -> the learn action as the user gave it (a binary record of
+ * a flow holding only it): dump-flows prints learned flows from it, the
+ * learning flow gone or not. W: loader. Never read by the datapath. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, LEARN_TEMPLATES);
+	__type(key, __u32);
+	__type(value, struct flow_record);
+} learn_meta SEC(".maps");
+
+/* [0]: the next learned slot to try (learn.h). W: datapath. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} learn_cursor SEC(".maps");
+
+/* A learned flow being built, per CPU: its key (64 words, as the gather
+ * reads: classifier.h), entry and actions. W: datapath. */
+struct learn_scratch {
+	__u64 key[64];
+	struct flow_lookup lk;
+	struct action_list acts;
+	struct flow_ref ref;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct learn_scratch);
+} learn_scratch SEC(".maps");
 
 /* NORMAL's MAC learning table. W: datapath. */
 struct {

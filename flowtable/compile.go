@@ -134,7 +134,8 @@ type Compiled struct {
 	key      keyBytes // already masked
 	mask     keyBytes
 	actions  bpf.DatapathActionList
-	idle     uint16 // idle_timeout, s
+	idle     uint16     // idle_timeout, s
+	learns   []learnTpl // its learn actions (Build gives each its template id)
 }
 
 // errUnsupported reports what the parser accepts but the datapath cannot do yet.
@@ -174,6 +175,12 @@ func compileMatch(m *ofctl.Match) (key, mask keyBytes, err error) {
 
 // compileActions encodes an action list for the datapath.
 func compileActions(acts []ofctl.Action) (bpf.DatapathActionList, error) {
+	return compileActionsLearn(acts, nil)
+}
+
+// compileActionsLearn is compileActions, adding each learn action's
+// template to *learns (nil: learn is refused, as inside a learned flow).
+func compileActionsLearn(acts []ofctl.Action, learns *[]learnTpl) (bpf.DatapathActionList, error) {
 	var out bpf.DatapathActionList
 	add := func(a bpf.DatapathAction) error {
 		if int(out.N) >= len(out.A) {
@@ -227,7 +234,10 @@ func compileActions(acts []ofctl.Action) (bpf.DatapathActionList, error) {
 			err = compileResubmit(*a, add)
 		case ofctl.Load:
 			var done bool
-			if done, err = compileLoad(a, add); !done && err == nil {
+			if done, err = compileVlanTCILoad(a, add); !done && err == nil {
+				done, err = compileLoad(a, add)
+			}
+			if !done && err == nil {
 				var c uint32
 				c, err = compileHdrLoad(a, add)
 				commit |= c
@@ -250,6 +260,14 @@ func compileActions(acts []ofctl.Action) (bpf.DatapathActionList, error) {
 				}
 			}
 			commit |= c
+		case ofctl.FinTimeout:
+			// Only in a learned flow (ofctl parses no other): the datapath
+			// writes the flow's learned slot into the low 16 bits.
+			err = add(bpf.DatapathAction{Type: uint8(bpf.DatapathActionTypeACT_FIN_TIMEOUT), Aux: a.IdleTimeout, Arg: uint32(a.HardTimeout) << 16})
+		case ofctl.Learn:
+			err = compileLearnAction(&a, learns, int(out.N), add)
+		case *ofctl.Learn:
+			err = compileLearnAction(a, learns, int(out.N), add)
 		case ofctl.GotoTable:
 			// goto_table ends the action list, where it is a resubmit.
 			err = add(bpf.DatapathAction{Type: uint8(bpf.DatapathActionTypeACT_RESUBMIT), Arg: uint32(a.Table)})
@@ -583,19 +601,44 @@ func Compile(f *ofctl.Flow) (*Compiled, error) {
 	if err != nil {
 		return nil, err
 	}
-	acts, err := compileActions(f.Actions)
+	var learns []learnTpl
+	acts, err := compileActionsLearn(f.Actions, &learns)
 	if err != nil {
 		return nil, err
 	}
 	if n := len(mask.words()); n > maxGather {
 		return nil, fmt.Errorf("the match spans %d 8-byte words of the flow key; the datapath hashes at most %d per mask: match fewer fields", n, maxGather)
 	}
-	return &Compiled{table: uint32(f.Table), priority: uint32(f.Priority), key: key, mask: mask, actions: acts, idle: f.IdleTimeout}, nil
+	return &Compiled{table: uint32(f.Table), priority: uint32(f.Priority), key: key, mask: mask, actions: acts, idle: f.IdleTimeout, learns: learns}, nil
 }
 
 // CheckActions says whether the datapath can run actions (mod-flows checks
 // its new actions before any flow takes them).
 func CheckActions(actions []ofctl.Action) error {
-	_, err := compileActions(actions)
+	var learns []learnTpl
+	_, err := compileActionsLearn(actions, &learns)
 	return err
+}
+
+// compileVlanTCILoad encodes a load into the whole vlan_tci (Neutron's
+// learned flows' load:0->NXM_OF_VLAN_TCI[]) as OVS applies it: without
+// the CFI bit no tag (strip_vlan), with it the VID and PCP (a tag pushed
+// on an untagged packet).
+func compileVlanTCILoad(a ofctl.Load, add func(bpf.DatapathAction) error) (bool, error) {
+	if a.Dst.Field != ofctl.FieldVlanTCI {
+		return false, nil
+	}
+	if a.Dst.Ofs != 0 || a.Dst.NBits != 16 {
+		return true, errUnsupported(fmt.Sprintf("action %s (a part of vlan_tci)", a.String(nil)))
+	}
+	vlan := func(op uint8, aux uint16) error {
+		return add(bpf.DatapathAction{Type: uint8(bpf.DatapathActionTypeACT_VLAN), Flags: op, Aux: aux})
+	}
+	if a.Value&0x1000 == 0 {
+		return true, vlan(vlanStrip, 0)
+	}
+	if err := vlan(vlanSetVID, uint16(a.Value&0xfff)); err != nil {
+		return true, err
+	}
+	return true, vlan(vlanSetPCP, uint16(a.Value>>13&7))
 }

@@ -5,6 +5,7 @@ import (
 	"sort"
 
 	"github.com/ebpfovs/ebpfovs/bpf"
+	"github.com/ebpfovs/ebpfovs/ofctl"
 )
 
 // Limits of the datapath's flow table (bpf/common.h's enum limit).
@@ -37,10 +38,43 @@ type Mask = bpf.DatapathFlowMask
 type Image struct {
 	Gen     uint32
 	Masks   map[uint32]Mask                                // the masks its tables use, by id
-	Lookups map[bpf.DatapathFlowLookup]bpf.DatapathFlowRef // the flows hash
+	Lookups map[bpf.DatapathFlowLookup]bpf.DatapathFlowRef // the flows hash (not learned flows')
 	Tables  [maxTables]bpf.DatapathTable                   // tables[gen*MAX_TABLES + t]
 	Actions map[uint32]bpf.DatapathActionList              // flow_actions, by slot
 	XDP     uint32                                         // the generation's CFG_XDP_GEN bit, or 0
+	// Templates are the learn templates to hold after this change, by
+	// id: the held ones with this generation's bit in Gens updated, and
+	// new ones (whose learn actions are in NewLearns, for learn_meta).
+	// FreeTemplates are held ids no generation and no learned flow uses.
+	Templates     map[uint32]Template
+	NewLearns     map[uint32]*ofctl.Learn
+	FreeTemplates []uint32
+}
+
+// Held is what the maps hold that an image must keep: masks keep their
+// ids, templates their ids while a generation or a learned flow uses them,
+// and learned flows their subtables.
+type Held struct {
+	Masks     map[uint32]Mask     // the masks either generation's tables use, by id
+	Templates map[uint32]Template // learn_templates' entries in use, by id
+	Learned   []LearnedUse        // the live learned flows
+}
+
+// LearnedUse is what a live learned flow needs of the tables: its
+// subtable, with a priority at least its own, and its template.
+type LearnedUse struct {
+	Table    uint32
+	MaskID   uint32
+	Priority uint32
+	Template uint32
+}
+
+// maskIdentity tells masks apart: a learned subtable's mask never shares
+// an id with installed flows' masks of the same bits (their entries would
+// share hash keys).
+type maskIdentity struct {
+	bits    keyBytes
+	learned bool
 }
 
 // Build makes the image of flows (in install order: on equal priority and
@@ -48,18 +82,19 @@ type Image struct {
 // maps hold now, in either generation, by id: a mask keeps its id, and a
 // new mask never takes an id the running generation uses. maxFlows is the
 // flow_stats size, the stride of the action slots.
-func Build(flows []Flow, gen, maxFlows uint32, held map[uint32]Mask) (*Image, error) {
+func Build(flows []Flow, gen, maxFlows uint32, held Held) (*Image, error) {
 	img := &Image{Gen: gen, Masks: map[uint32]Mask{}, Lookups: map[bpf.DatapathFlowLookup]bpf.DatapathFlowRef{},
-		Actions: make(map[uint32]bpf.DatapathActionList, len(flows))}
-	idOf := map[keyBytes]uint32{}
+		Actions:   make(map[uint32]bpf.DatapathActionList, len(flows)),
+		Templates: map[uint32]Template{}, NewLearns: map[uint32]*ofctl.Learn{}}
+	idOf := map[maskIdentity]uint32{}
 	taken := map[uint32]bool{}
-	for id, m := range held {
-		idOf[keyBytesOf(&m.Bits)] = id
+	for id, m := range held.Masks {
+		idOf[maskIdentity{keyBytesOf(&m.Bits), m.Learned != 0}] = id
 		taken[id] = true
 	}
 	next := uint32(0)
-	maskID := func(m keyBytes) (uint32, error) {
-		if id, ok := idOf[m]; ok {
+	maskID := func(m keyBytes, learned bool) (uint32, error) {
+		if id, ok := idOf[maskIdentity{m, learned}]; ok {
 			return id, nil
 		}
 		for taken[next] {
@@ -68,19 +103,53 @@ func Build(flows []Flow, gen, maxFlows uint32, held map[uint32]Mask) (*Image, er
 		if next >= maxMasks {
 			return 0, fmt.Errorf("too many distinct masks: the datapath holds at most %d", maxMasks)
 		}
-		idOf[m], taken[next] = next, true
+		idOf[maskIdentity{m, learned}], taken[next] = next, true
 		return next, nil
 	}
+	tpls := newTemplateIDs(held.Templates, gen)
 
 	subtables := map[uint32]map[uint32]uint32{} // table -> mask id -> max priority
 	unions := map[uint32]*keyBytes{}            // table -> the union of its masks
 	var reads keyBytes                          // the key bits actions read
 	compiled := make([]*Compiled, 0, len(flows))
+	learnedTables := map[uint32]bool{}
+	addSubtable := func(table, id, priority uint32) {
+		st := subtables[table]
+		if st == nil {
+			st = map[uint32]uint32{}
+			subtables[table] = st
+		}
+		if p, ok := st[id]; !ok || priority > p {
+			st[id] = priority
+		}
+	}
 	for _, f := range flows {
 		compiled = append(compiled, f.Compiled)
-		img.Actions[f.ID+gen*maxFlows] = f.actions
+		acts := f.actions
+		for _, lt := range f.learns {
+			mid, err := maskID(lt.mask, true)
+			if err != nil {
+				return nil, err
+			}
+			m := maskEntry(&lt.mask)
+			m.Learned = 1
+			img.Masks[mid] = m
+			tpl := lt.tpl
+			tpl.MaskId, tpl.FlowBase = mid, maxFlows
+			tid, fresh, err := tpls.id(tpl)
+			if err != nil {
+				return nil, err
+			}
+			if fresh {
+				img.NewLearns[tid] = lt.learn
+			}
+			acts.A[lt.act].Arg = tid
+			addSubtable(tpl.Table, mid, tpl.Priority)
+			learnedTables[tpl.Table] = true
+		}
+		img.Actions[f.ID+gen*maxFlows] = acts
 		actionReads(&f.actions, &reads)
-		id, err := maskID(f.mask)
+		id, err := maskID(f.mask, false)
 		if err != nil {
 			return nil, err
 		}
@@ -99,15 +168,20 @@ func Build(flows []Flow, gen, maxFlows uint32, held map[uint32]Mask) (*Image, er
 		}
 		img.Lookups[lk] = bpf.DatapathFlowRef{FlowId: f.ID, Priority: f.priority, Acts: f.ID + gen*maxFlows,
 			IdleTimeout: f.idle, HardDeadlineNs: f.HardDeadlineNs}
-		st := subtables[f.table]
-		if st == nil {
-			st = map[uint32]uint32{}
-			subtables[f.table] = st
-		}
-		if p, ok := st[id]; !ok || f.priority > p {
-			st[id] = f.priority
-		}
+		addSubtable(f.table, id, f.priority)
 	}
+	// Learned flows keep their subtables, their learning flows gone or not.
+	for _, u := range held.Learned {
+		m, ok := held.Masks[u.MaskID]
+		if !ok {
+			continue
+		}
+		img.Masks[u.MaskID] = m
+		addSubtable(u.Table, u.MaskID, u.Priority)
+		learnedTables[u.Table] = true
+		tpls.keep(u.Template)
+	}
+	img.Templates, img.FreeTemplates = tpls.result()
 	for t, st := range subtables {
 		if len(st) > maxSubtables {
 			return nil, fmt.Errorf("table %d: too many distinct match masks (%d): the datapath handles %d per table", t, len(st), maxSubtables)
@@ -127,7 +201,17 @@ func Build(flows []Flow, gen, maxFlows uint32, held map[uint32]Mask) (*Image, er
 		copy(tbl.St[:], list)
 		// The flow cache keys on the words any flow of the table looks at,
 		// masked by their union; a table needing more words skips the cache.
-		setCacheShape(tbl, unions[t])
+		if u := unions[t]; u != nil {
+			setCacheShape(tbl, u)
+		}
+		if learnedTables[t] {
+			// Packets may learn flows into it at any time: no cached
+			// answers, no exact-match cache for walks through it.
+			tbl.Learned = 1
+			tbl.CacheNwords = 0
+			tbl.CacheWords = [maxGather]uint8{}
+			tbl.CacheMask = [maxGather]uint64{}
+		}
 	}
 	img.Tables[emcTable] = emcShape(unions, &reads)
 	img.XDP = xdpFlag(gen, compiled)
@@ -157,6 +241,7 @@ type Changes struct {
 	Tables       map[uint32]bpf.DatapathTable // changed tables, by table number
 	ActionSlots  []uint32                     // every slot of the new image: a slot may
 	ActionLists  []bpf.DatapathActionList     // hold what a flow had two changes ago
+	Templates    map[uint32]Template          // new or changed learn templates
 }
 
 // Diff computes the writes that turn old (what the maps hold for the
@@ -188,6 +273,12 @@ func Diff(old, img *Image) Changes {
 	for slot, l := range img.Actions {
 		ch.ActionSlots = append(ch.ActionSlots, slot)
 		ch.ActionLists = append(ch.ActionLists, l)
+	}
+	ch.Templates = map[uint32]Template{}
+	for id, t := range img.Templates {
+		if ot, ok := old.Templates[id]; !ok || ot != t {
+			ch.Templates[id] = t
+		}
 	}
 	return ch
 }

@@ -26,7 +26,7 @@ func flowsOf(t *testing.T, texts ...string) []Flow {
 
 func build(t *testing.T, gen uint32, held map[uint32]Mask, texts ...string) *Image {
 	t.Helper()
-	img, err := Build(flowsOf(t, texts...), gen, testMaxFlows, held)
+	img, err := Build(flowsOf(t, texts...), gen, testMaxFlows, Held{Masks: held})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,7 +191,7 @@ func TestBuildLimits(t *testing.T) {
 		texts = append(texts, fmt.Sprintf("ip, nw_src=10.0.0.0/%d, actions=drop", i))
 	}
 	texts = append(texts, "ip, nw_dst=10.0.0.1, actions=drop") // one more
-	if _, err := Build(flowsOf(t, texts...), 0, testMaxFlows, nil); err == nil || !strings.Contains(err.Error(), "too many distinct match masks") {
+	if _, err := Build(flowsOf(t, texts...), 0, testMaxFlows, Held{}); err == nil || !strings.Contains(err.Error(), "too many distinct match masks") {
 		t.Errorf("%d masks in one table: %v", len(texts), err)
 	}
 }

@@ -27,6 +27,12 @@ func sourcePieces(sf ofctl.Subfield) ([]piece, error) {
 	if f, ok := pipelineField(sf.Field); ok {
 		return []piece{{field: f, ofs: sf.Ofs, n: sf.NBits}}, nil
 	}
+	return keyPieces(sf)
+}
+
+// keyPieces says where a subfield lies in the key's 32-bit words (PF_KEY
+// + w), registers and metadata included.
+func keyPieces(sf ofctl.Subfield) ([]piece, error) {
 	slot, ok := fieldSlots[sf.Field]
 	// The key keeps nw_tos whole, ECN included; OVS's NXM_OF_IP_TOS reads
 	// its ECN bits as 0.

@@ -42,7 +42,7 @@ const (
 	// else is: a directory without it is a half-built bridge.
 	pinComplete = "bridge_complete"
 	// pinLayout is the version of the pins' layout, in bridge_complete.
-	pinLayout = 15 // 12: flow records are typed (binary); 13: connections carry their keys (NAT); 14: the xdp_fast counter; 15: VLAN, patch and tunnel ports (port_trunks, patch_ports, tunnel_ports, prog_tc_patch, prog_tc_tunnel, their counters)
+	pinLayout = 16 // 16: learn() (learned_slots, learn_templates, learn_meta, learn_cursor; learned flows' ids and action slots after the installed ones'); 12: flow records are typed (binary); 13: connections carry their keys (NAT); 14: the xdp_fast counter; 15: VLAN, patch and tunnel ports (port_trunks, patch_ports, tunnel_ports, prog_tc_patch, prog_tc_tunnel, their counters)
 )
 
 // Options say which bridge a call works on.
@@ -293,7 +293,10 @@ func (b *Bridge) create() error {
 		return err
 	}
 	if n := b.opts.MaxFlows; n != 0 {
-		for name, size := range map[string]uint32{"flows": 2 * n, "flow_actions": 2 * n, "flow_meta": n, "flow_stats": n, "flow_used": n} {
+		// Learned flows (bpf/learn.h) take the ids after the installed
+		// flows' and the action slots after both generations'.
+		for name, size := range map[string]uint32{"flows": 2 * (n + learnMax), "flow_actions": 2*n + learnMax,
+			"flow_meta": n, "flow_stats": n + learnMax, "flow_used": n + learnMax} {
 			spec.Maps[name].MaxEntries = size
 		}
 	}

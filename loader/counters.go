@@ -38,6 +38,8 @@ var counterNames = map[bpf.DatapathCounter]string{
 	bpf.DatapathCounterCNT_PATCH_EXTRA:      "patch_extra",
 	bpf.DatapathCounterCNT_TUNNEL_NO_PORT:   "tunnel_no_port",
 	bpf.DatapathCounterCNT_TUNNEL_NO_REMOTE: "tunnel_no_remote",
+	bpf.DatapathCounterCNT_LEARNED:          "learned",
+	bpf.DatapathCounterCNT_LEARN_FULL:       "learn_full",
 	bpf.DatapathCounterCNT_EMC_FOLD_SEQ:     "emc_fold_seq", // not shown: the readers' own (emchits.go)
 }
 

@@ -28,6 +28,7 @@ type InstalledFlow struct {
 	Duration time.Duration // since installed
 	Packets  uint64
 	Bytes    uint64
+	Learned  bool // added by a learn action in the datapath (learn.go)
 }
 
 // identity is what makes two flows "the same flow" for add-flow: table,
@@ -136,6 +137,15 @@ func (b *Bridge) Flows() ([]InstalledFlow, error) {
 	if err != nil {
 		return nil, err
 	}
+	ls, err := b.learnedFlows()
+	if err != nil {
+		return nil, err
+	}
+	learnedOnes, err := b.installedLearned(ls)
+	if err != nil {
+		return nil, err
+	}
+	out = append(out, learnedOnes...)
 	sort.SliceStable(out, func(i, j int) bool {
 		if out[i].Table != out[j].Table {
 			return out[i].Table < out[j].Table
@@ -331,7 +341,13 @@ func (b *Bridge) ReplaceFlows(flows []*ofctl.Flow) error {
 		want[i].reset = true // the id may be that of a flow this change removes
 		dirty[next] = true
 	}
-	return b.commit(recs, want, dirty)
+	if err := b.commit(recs, want, dirty); err != nil {
+		return err
+	}
+	// No learned flow is in the file: they go, as ovs-ofctl's
+	// replace-flows deletes every flow the file does not hold.
+	_, err = b.deleteLearned(func(*ofctl.Flow, *ofctl.Learn) bool { return true })
+	return err
 }
 
 func flowError(n, total int, err error) error {
@@ -354,10 +370,16 @@ func (b *Bridge) DelFlows(filter *ofctl.Flow, strict bool) (int, error) {
 			keep = append(keep, r)
 		}
 	}
-	if len(keep) == len(recs) {
-		return 0, nil
+	if len(keep) != len(recs) {
+		if err := b.commit(recs, keep, nil); err != nil {
+			return 0, err
+		}
 	}
-	return len(recs) - len(keep), b.commit(recs, keep, nil)
+	// Learned flows are flows like the others here, as in OVS.
+	n, err := b.deleteLearned(func(f *ofctl.Flow, _ *ofctl.Learn) bool {
+		return filter == nil || filter.Covers(f, strict)
+	})
+	return len(recs) - len(keep) + n, err
 }
 
 // commit makes the datapath hold exactly `want`, then stores the records.
@@ -402,7 +424,7 @@ func (b *Bridge) commit(old, want []record, dirty map[uint32]bool) error {
 	if err := deleteAll(b.maps.FlowMeta, gone); err != nil {
 		return fmt.Errorf("remove flow records: %w", err)
 	}
-	return nil
+	return b.deleteLearnedCookies(old, want)
 }
 
 // Bridge-wide switches in bridge_config.flags (bpf/common.h's enum cfg_flag).
@@ -447,8 +469,9 @@ func (b *Bridge) TCPLiberal() (bool, error) {
 	return cfg.Flags&cfgTCPLiberal != 0, nil
 }
 
-// maxFlows is how many flows the bridge's maps were created for.
-func (b *Bridge) maxFlows() uint32 { return b.maps.FlowStats.MaxEntries() }
+// maxFlows is how many flows the bridge's maps were created for (learned
+// flows' ids come after them).
+func (b *Bridge) maxFlows() uint32 { return b.maps.FlowStats.MaxEntries() - learnMax }
 
 // sync makes the datapath run exactly the given flows. It fills the
 // generation packets are not using -- action lists, masks, flow entries,
@@ -482,11 +505,19 @@ func (b *Bridge) sync(recs []record, dirty, reset map[uint32]bool) error {
 	if err != nil {
 		return err
 	}
+	live, err := b.learnedFlows()
+	if err != nil {
+		return err
+	}
+	held.Learned = learnedUses(live)
 	img, err := flowtable.Build(flows, gen, b.maxFlows(), held)
 	if err != nil {
 		return err
 	}
 	ch := flowtable.Diff(old, img)
+	if err := b.writeTemplates(ch.Templates, img.NewLearns); err != nil {
+		return err
+	}
 
 	// Fill the idle generation: every action slot of this generation (it
 	// may hold what a flow had two changes ago), the new flows' counters and
@@ -561,20 +592,22 @@ func (b *Bridge) sync(recs []record, dirty, reset map[uint32]bool) error {
 		return fmt.Errorf("switch flow table generation: %w", err)
 	}
 	b.step("flows: generation switched")
-	return nil
+	// Templates neither generation nor a learned flow uses.
+	return b.freeTemplates(img.FreeTemplates)
 }
 
 // readImage reads what the maps hold for generation gen (its flow entries
 // and tables, and the masks its tables use), and the masks either
 // generation uses, by id: flowtable.Build keeps their ids.
-func (b *Bridge) readImage(gen uint32) (*flowtable.Image, map[uint32]flowtable.Mask, error) {
+func (b *Bridge) readImage(gen uint32) (*flowtable.Image, flowtable.Held, error) {
 	img := &flowtable.Image{Gen: gen, Masks: map[uint32]flowtable.Mask{}, Lookups: map[bpf.DatapathFlowLookup]bpf.DatapathFlowRef{}}
 	held := map[uint32]flowtable.Mask{}
+	none := flowtable.Held{}
 	for g := uint32(0); g < generations; g++ {
 		for t := uint32(0); t < maxTables; t++ {
 			var tbl bpf.DatapathTable
 			if err := b.maps.Tables.Lookup(g*maxTables+t, &tbl); err != nil {
-				return nil, nil, fmt.Errorf("read table %d: %w", t, err)
+				return nil, none, fmt.Errorf("read table %d: %w", t, err)
 			}
 			if g == gen {
 				img.Tables[t] = tbl
@@ -586,7 +619,7 @@ func (b *Bridge) readImage(gen uint32) (*flowtable.Image, map[uint32]flowtable.M
 				}
 				var fm flowtable.Mask
 				if err := b.maps.Masks.Lookup(id, &fm); err != nil {
-					return nil, nil, fmt.Errorf("read mask %d: %w", id, err)
+					return nil, none, fmt.Errorf("read mask %d: %w", id, err)
 				}
 				held[id] = fm
 			}
@@ -595,12 +628,18 @@ func (b *Bridge) readImage(gen uint32) (*flowtable.Image, map[uint32]flowtable.M
 	img.Masks = held
 	lks, refs, err := readAll[bpf.DatapathFlowLookup, bpf.DatapathFlowRef](b.maps.Flows)
 	if err != nil {
-		return nil, nil, fmt.Errorf("read flow entries: %w", err)
+		return nil, none, fmt.Errorf("read flow entries: %w", err)
 	}
 	for i, lk := range lks {
-		if uint32(lk.Gen) == gen {
+		// Learned flows' entries are the datapath's (learn.go), not the image's.
+		if m, ok := held[lk.MaskId]; uint32(lk.Gen) == gen && ok && m.Learned == 0 {
 			img.Lookups[lk] = refs[i]
 		}
 	}
-	return img, held, nil
+	tpls, err := b.templates()
+	if err != nil {
+		return nil, none, err
+	}
+	img.Templates = tpls
+	return img, flowtable.Held{Masks: held, Templates: tpls}, nil
 }

@@ -18,13 +18,13 @@ var actionNames = map[string]bool{
 	"mod_nw_ecn": true, "mod_nw_ttl": true, "mod_tp_src": true, "mod_tp_dst": true,
 	"move": true, "dec_ttl": true, "set_tunnel": true, "set_queue": true,
 	"pop_queue": true, "resubmit": true, "note": true, "exit": true, "ct": true,
-	"ct_clear": true, "nat": true, "goto_table": true,
+	"ct_clear": true, "nat": true, "goto_table": true, "learn": true,
 
 	"group": false, "enqueue": false, "output_reg": false, "bundle": false,
 	"push": false, "pop": false, "set_mpls_label": false, "set_mpls_tc": false,
 	"set_mpls_ttl": false, "dec_mpls_ttl": false, "push_mpls": false, "pop_mpls": false,
 	"dec_nsh_ttl": false, "delete_field": false, "encap": false, "decap": false,
-	"fin_timeout": false, "learn": false, "conjunction": false, "multipath": false,
+	"fin_timeout": false, "conjunction": false, "multipath": false,
 	"sample": false, "unroll_xlate": false, "output_trunc": false, "clone": false,
 	"check_pkt_larger": false, "debug_recirc": false, "debug_slow": false,
 	"meter": false, "clear_actions": false, "write_actions": false, "write_metadata": false,
@@ -125,6 +125,11 @@ func verifyActions(acts []Action, outer string) error {
 		if hasDst && (dst == FieldCtMark || dst == FieldCtLabel) && outer != "ct" {
 			return errors.New("cannot set CT fields outside of ct action")
 		}
+		if l, ok := a.(Learn); ok {
+			if err := l.verify(); err != nil {
+				return err
+			}
+		}
 		if _, ok := a.(NAT); ok {
 			if outer != "ct" {
 				return errors.New("Cannot have NAT action outside of \"ct\" action")
@@ -222,6 +227,10 @@ func actionName(a Action) string {
 		return "exit"
 	case Drop:
 		return "drop"
+	case Learn:
+		return "learn"
+	case FinTimeout:
+		return "fin_timeout"
 	}
 	return fmt.Sprintf("%T", a)
 }
@@ -380,6 +389,8 @@ func parseAction(key string, t token, ports PortMap, outer string, depth int) ([
 			return nil, fmt.Errorf("unknown table \"%s\"", arg)
 		}
 		return []Action{GotoTable{Table: tbl}}, nil
+	case "learn":
+		return one(parseLearn(arg, ports))
 	}
 	return nil, fmt.Errorf("unknown action %s", key)
 }

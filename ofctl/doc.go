@@ -2,8 +2,8 @@
 // Open vSwitch's ovs-ofctl, with OVS's rules, error messages and
 // normalization.  It is pure Go (standard library only) and was written
 // from the behaviour of OVS (lib/ofp-flow.c, lib/match.c, lib/meta-flow.c,
-// lib/ofp-actions.c, lib/nx-match.c, lib/ofp-port.c) and checked against
-// ovs-ofctl 3.1 (see ovs_compare_test.go).
+// lib/ofp-actions.c, lib/nx-match.c, lib/ofp-port.c, lib/learn.c) and
+// checked against ovs-ofctl 3.1 (see ovs_compare_test.go).
 //
 // # Entry points
 //
@@ -16,6 +16,9 @@
 //     back into an equal flow.
 //   - Flow.Covers implements del-flows/dump-flows loose and strict
 //     selection.
+//   - Learn.Learned builds the flow a learn(...) action adds for a packet,
+//     as OVS's learn_execute() does, so that dump-flows can print learned
+//     flows as OVS prints them.
 //
 // # Syntax
 //
@@ -54,7 +57,18 @@
 //     Output{PortController, 65535} ("CONTROLLER:65535"); pop_vlan is
 //     strip_vlan; set_vlan_vid/pcp are mod_vlan_vid/pcp; note data is
 //     zero-padded like OVS's NXAST_NOTE ("note:01" is note:01.00.00.00.00.00);
-//     "drop" is an empty action list.
+//     "drop" is an empty action list;
+//   - learn(...) prints as lib/learn.c's learn_format(): table always, then
+//     idle_timeout, hard_timeout, fin_idle_timeout, fin_hard_timeout,
+//     priority, delete_learned and cookie when not the defaults, then the
+//     specs with NXM names ("NXM_OF_VLAN_TCI[0..11]", a source equal to the
+//     destination left out), a whole-field immediate with the field's
+//     meta-flow name in its syntax ("eth_type=0x800", "in_port=vnet1",
+//     "tcp_dst=80"), a partial one and a load's in hex; its numbers are
+//     read with atoi()/strtoull() as OVS reads them (no error: garbage is 0,
+//     priority=70000 is 4464).  The flows it learns (Learn.Learned) carry
+//     fin_timeout(...) first when fin timeouts are set, their loads as
+//     "load" actions and their outputs as output:N.
 //
 // # Deliberate differences from OVS
 //
@@ -93,7 +107,22 @@
 //     ("actions are invalid with specified match
 //     (OFPBAC_MATCH_INCONSISTENT): ct(commit): ct requires ip or ipv6 in
 //     the match").
-//   - Only the fields and actions listed in fields.go and actions.go are
-//     supported; other OVS actions (learn, group, bundle, ...) are reported
-//     as "action X is not supported"; table names are not supported.
+//   - learn: limit (other than 0), result_dst and send_flow_rem are
+//     refused ("learn option limit=5 is not supported"); so is a load of
+//     ct_mark or ct_label, which OVS accepts but whose learned flows its own
+//     dump-flows then fails to read ("cannot set CT fields outside of ct
+//     action"); a ct_state immediate prints as flags ("ct_state=new|trk"),
+//     where OVS prints a mask of 32 bits ("+new-est-...-[Unknown]-...")
+//     that nothing parses; a source or a load of dl_vlan or dl_vlan_pcp
+//     (no NXM header), which only the switch refuses when it decodes the
+//     action (OFPBAC_BAD_SET_TYPE), is refused by the parser; OVS's
+//     messages for failed checks ("actions are invalid with specified
+//     match (OFPBAC_MATCH_INCONSISTENT)") are followed by the spec and the
+//     field.  As in OVS, a learn's match on part of a field that cannot be
+//     masked (NXM_OF_IN_PORT[0..7], nw_ecn, ip_dscp) is accepted and adds
+//     nothing to the learned flow.
+//   - Only the fields and actions of fields.go, actions.go and learn.go are
+//     supported; other OVS actions (group, bundle, fin_timeout, ...) are
+//     reported as "action X is not supported" (FinTimeout only appears in
+//     learned flows); table names are not supported.
 package ofctl

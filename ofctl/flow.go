@@ -297,31 +297,11 @@ func (f *Flow) parseSubfieldToken(t token, origin map[FieldID]string) error {
 	if d.view && id != FieldInPortOXM {
 		return fmt.Errorf("%s: subfields of %s are not supported in a match", t.key, d.name)
 	}
-	cur, ok := f.Match.Get(id)
-	if !ok {
-		cur = FieldMatch{Value: make([]byte, d.bytes), Mask: make([]byte, d.bytes)}
-	}
-	setBits(cur.Value, sf.Ofs, sf.NBits, getBits(val, 0, min(sf.NBits, 64)))
-	if sf.NBits > 64 {
-		setBits(cur.Value, sf.Ofs+64, sf.NBits-64, getBits(val, 64, sf.NBits-64))
-	}
-	setBits(cur.Mask, sf.Ofs, min(sf.NBits, 64), ^uint64(0))
-	if sf.NBits > 64 {
-		setBits(cur.Mask, sf.Ofs+64, sf.NBits-64, ^uint64(0))
-	}
-	mask := cur.Mask
-	if !d.maskable {
+	if !f.Match.writeSubfield(sf, val) {
 		// mf_write_subfield() then mf_set(): a field that is not maskable
 		// is matched on all its bytes (OVS's n_bytes, here the bytes its
 		// bits take: in_port's two) or no protocol can carry the match.
-		whole := onesBits(d.bytes, min(8*d.bytes, (d.bits+7)/8*8))
-		if !equalBytes(andBytes(mask, whole), whole) {
-			return fmt.Errorf("actions are invalid with specified match (OFPBAC_MATCH_INCONSISTENT): %s: field %s is not maskable: a match takes all its bits", t.key, sf.mf)
-		}
-		mask = nil
-	}
-	if err := f.Match.Set(id, cur.Value, mask); err != nil {
-		return err
+		return fmt.Errorf("actions are invalid with specified match (OFPBAC_MATCH_INCONSISTENT): %s: field %s is not maskable: a match takes all its bits", t.key, sf.mf)
 	}
 	origin[storedField(id)] = t.text()
 	return nil

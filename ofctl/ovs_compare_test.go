@@ -24,6 +24,9 @@ import (
 // read back with "ovs-ofctl --no-stats --names dump-flows", the default
 // OpenFlow 1.0 + Nicira extensions session whose output this package
 // reproduces.  Error messages are compared with "ovs-ofctl parse-flow".
+// Learned flows are made without traffic: "ovs-appctl ofproto/trace
+// -generate" runs a packet through the flows, learn included, and the flow
+// it learns is read back with dump-flows (TestCompareLearnedFlowsWithOVS).
 //
 // The tests are skipped when Open vSwitch is not installed (Debian:
 // apt-get install openvswitch-switch), cannot start, or with -short --
@@ -329,6 +332,53 @@ var ovsErrorCases = []string{
 	"ip,nw_tos[2..7]=1,actions=drop",
 	"ct_state=+est,ct_nw_proto[0..3]=6,actions=drop",
 	"OXM_OF_IN_PORT[0..15]=1,actions=drop",
+	// learn: OVS names the whole argument of learn in most messages.
+	"actions=learn(foo=1)",
+	"actions=learn(LOAD:0x1->NXM_NX_REG0[])",
+	"actions=learn(table=255)",
+	"actions=learn(table=x)",
+	"actions=learn(table)",
+	"actions=learn(NXM_NX_REG0[0..40])",
+	"actions=learn(NXM_OF_VLAN_TCI[0..11]=NXM_NX_REG0[0..3])",
+	"actions=learn(NXM_NX_REG0[0..3]=0x10)",
+	"actions=learn(NXM_NX_REG0[0..3]=x)",
+	"actions=learn(NXM_NX_REG0[0..3]=NXM_NX_REG1[0..3]x)",
+	"actions=learn(NXM_OF_IN_PORT[0..7]=0xfffe)",
+	"actions=learn(in_port=foo)",
+	"actions=learn(in_port=*)",
+	"actions=learn(OXM_OF_IN_PORT[]=0xfffffffe)",
+	"actions=learn(eth_dst=00:11:22:33:44:55/ff:ff:ff:00:00:00)",
+	"actions=learn(NXM_OF_ETH_SRC[]=0x1/0x1)",
+	"actions=learn(ct_state=+trk)",
+	"actions=learn(eth_type=0x800,ip_frag=yes)",
+	"actions=learn(dl_vlan=5)",
+	"actions=learn(dl_vlan_pcp=3)",
+	"actions=learn(load:5)",
+	"actions=learn(load:->NXM_NX_REG0[0..7])",
+	"actions=learn(load:5x->NXM_NX_REG0[0..7])",
+	"actions=learn(load: 5->NXM_NX_REG0[0..3])",
+	"actions=learn(load:0x100->NXM_NX_REG0[0..7])",
+	"actions=learn(load:5->dl_vlan[])",
+	"actions=learn(load:1->foo[])",
+	"actions=learn(load:0x1->NXM_NX_REG0[0..3]x)",
+	"actions=learn(load:NXM_NX_REG0[0..7]->NXM_NX_REG1[0..3])",
+	"actions=learn(output:5)",
+	"actions=learn(output:NXM_NX_REG0[0..40])",
+	"ip,actions=ct(commit,exec(learn(table=2)))",
+	// ... and the checks: sources against the flow's match, the learned
+	// flow's fields against the match its immediates build.
+	"actions=learn(NXM_OF_IP_SRC[])",
+	"udp,actions=learn(eth_type=0x800,nw_proto=17,NXM_OF_UDP_SRC[]=NXM_OF_TCP_DST[])",
+	"actions=learn(tp_dst=80)",
+	"actions=learn(eth_type=0x800,nw_proto=17,tcp_dst=80)",
+	"actions=learn(ip_dscp=63)",
+	"ip,actions=learn(eth_type=0x800,ct_nw_proto=6)",
+	"actions=learn(load:NXM_NX_REG0[]->NXM_OF_IP_DST[])",
+	"actions=learn(load:1->NXM_OF_ETH_TYPE[])",
+	// Fields without an NXM or OXM header, which the switch refuses.
+	"actions=learn(load:NXM_NX_REG0[0..11]->dl_vlan[])",
+	"actions=learn(load:dl_vlan[]->NXM_NX_REG0[0..11])",
+	"actions=learn(output:dl_vlan[])",
 }
 
 // decodeError is how ovs-ofctl parse-flow reports a flow_mod it could
@@ -368,6 +418,52 @@ func TestCompareErrorsWithOVS(t *testing.T) {
 		}
 		if !strings.Contains(err.Error(), msg) {
 			t.Errorf("%q:\n ovs-ofctl: %q\n      ours: %q", in, msg, err)
+		}
+	}
+}
+
+// learnAndDump installs flow (in table 10, reached from table 0), makes
+// the switch run it on packet without traffic ("ofproto/trace -generate"
+// executes learn), and returns the "--no-stats --names dump-flows" lines of
+// table 20, where the flow's learn puts what it learns.
+func (sb *ovsSandbox) learnAndDump(flow, packet string) (string, error) {
+	for _, args := range [][]string{
+		{"ovs-ofctl", "del-flows", "br0"},
+		{"ovs-ofctl", "add-flow", "br0", "table=0,priority=0,actions=resubmit(,10)"},
+		{"ovs-ofctl", "add-flow", "br0", flow},
+		{"ovs-appctl", "ofproto/trace", "br0", packet, "-generate"},
+	} {
+		if out, err := sb.run(args...); err != nil {
+			return "", fmt.Errorf("%s: %v: %s", strings.Join(args, " "), err, out)
+		}
+	}
+	out, err := sb.run("ovs-ofctl", "--no-stats", "--names", "dump-flows", "br0", "table=20")
+	if err != nil {
+		return "", fmt.Errorf("dump-flows: %v: %s", err, out)
+	}
+	var lines []string
+	for _, l := range strings.Split(out, "\n") {
+		if strings.HasPrefix(l, " ") {
+			lines = append(lines, l)
+		}
+	}
+	return strings.Join(lines, "\n"), nil
+}
+
+// TestCompareLearnedFlowsWithOVS: the flows Open vSwitch learns print as
+// learnedCases say, which is what Learned and DumpLine print (TestLearned).
+func TestCompareLearnedFlowsWithOVS(t *testing.T) {
+	ovsTools(t)
+	sb := startOVS(t)
+	for _, c := range learnedCases {
+		got, err := sb.learnAndDump(c.flow, c.packet)
+		if err != nil {
+			t.Errorf("%q: %v", c.flow, err)
+			continue
+		}
+		ours, _ := learnedLine(t, c)
+		if got != c.want || got != ours {
+			t.Errorf("%q on %q learns:\n   Open vSwitch: %q\n        Learned: %q\n learnedCases: %q", c.flow, c.packet, got, ours, c.want)
 		}
 	}
 }

@@ -28,12 +28,19 @@ import (
 //
 // Byte slices and lists carry a u16 length and strings a u8 one.  An empty
 // slice decodes as nil, which is what the parser produces.
+//
+// A new action type gets a new tag after the others (as tagLearn and
+// tagFinTimeout came after tagExit) and a new match field a FieldID after
+// the stored ones: the records already written keep their meaning and
+// still decode, so neither bumps recordVersion.  Changing the meaning of a
+// byte that records already use does.
 const recordVersion = 1
 
 // fieldExact flags a matched field whose mask is omitted (exact match).
 const fieldExact = 0x80
 
-// Action tags.  Any change here is a change of format (recordVersion).
+// Action tags.  Tags are only appended: renumbering one is a change of
+// format (recordVersion).
 const (
 	tagOutput byte = iota + 1
 	tagOutputReg
@@ -64,6 +71,8 @@ const (
 	tagSetQueue
 	tagPopQueue
 	tagExit
+	tagLearn
+	tagFinTimeout
 )
 
 // Bits of CT's first byte: two flags, then one presence bit for each
@@ -85,6 +94,16 @@ const (
 const (
 	resubmitCT    = 1 << iota
 	resubmitTable // u8 Table follows the port (absent: -1)
+)
+
+// Bits of a learn spec's flags byte (after its kind): Immediate, then one
+// presence bit for each optional part that follows, in this order.
+const (
+	specImmediate = 1 << iota
+	specDst       // Subfield Dst (absent: the zero Subfield)
+	specSrc       // Subfield Src (absent: the zero Subfield)
+	specValue     // bytes Value (absent: nil)
+	specAll       = 1<<iota - 1
 )
 
 // Bits of NAT's first byte.
@@ -426,9 +445,57 @@ func (w *recWriter) action(a Action) {
 		w.u8(tagPopQueue)
 	case Exit:
 		w.u8(tagExit)
+	case Learn:
+		w.u8(tagLearn)
+		w.learn(a)
+	case FinTimeout:
+		w.u8(tagFinTimeout)
+		w.u16(a.IdleTimeout)
+		w.u16(a.HardTimeout)
 	default:
 		w.fail("no binary encoding for action %T", a)
 	}
+}
+
+// learn writes a Learn's fields in declaration order, the specs as a list.
+func (w *recWriter) learn(l Learn) {
+	w.u8(l.Table)
+	w.u16(l.Priority)
+	w.u16(l.IdleTimeout)
+	w.u16(l.HardTimeout)
+	w.u16(l.FinIdleTimeout)
+	w.u16(l.FinHardTimeout)
+	w.u64(l.Cookie)
+	w.bool(l.DeleteLearned)
+	w.count(len(l.Specs))
+	for _, s := range l.Specs {
+		w.learnSpec(s)
+	}
+}
+
+// learnSpec writes the kind, the flags byte (spec*) and the parts present.
+func (w *recWriter) learnSpec(s LearnSpec) {
+	hasDst, hasSrc := s.Dst != (Subfield{}), s.Src != (Subfield{})
+	w.u8(uint8(s.Kind))
+	w.u8(flagBits(s.Immediate, hasDst, hasSrc, len(s.Value) > 0))
+	if hasDst {
+		w.namedSubfield(s.Dst)
+	}
+	if hasSrc {
+		w.namedSubfield(s.Src)
+	}
+	if len(s.Value) > 0 {
+		w.bytes(s.Value)
+	}
+}
+
+// namedSubfield writes a subfield that must have a name: the decoder finds
+// the field by its name.
+func (w *recWriter) namedSubfield(s Subfield) {
+	if s.Name == "" {
+		w.fail("learn spec: subfield of %s without a name", s.Field)
+	}
+	w.subfield(s)
 }
 
 // recReader reads a record.  The first error sticks: after it every read
@@ -726,9 +793,61 @@ func (r *recReader) action(depth int) Action {
 		return PopQueue{}
 	case tagExit:
 		return Exit{}
+	case tagLearn:
+		return r.learn()
+	case tagFinTimeout:
+		a := FinTimeout{IdleTimeout: r.u16()}
+		a.HardTimeout = r.u16()
+		return a
 	}
 	if r.err == nil {
 		r.fail("unknown action tag %d", tag)
 	}
 	return nil
+}
+
+// learn reads what recWriter.learn wrote.
+func (r *recReader) learn() Learn {
+	l := Learn{Table: r.u8(), Priority: r.u16()}
+	l.IdleTimeout = r.u16()
+	l.HardTimeout = r.u16()
+	l.FinIdleTimeout = r.u16()
+	l.FinHardTimeout = r.u16()
+	l.Cookie = r.u64()
+	l.DeleteLearned = r.bool()
+	n := int(r.u16())
+	if n > len(r.b)-r.off {
+		// Each spec takes at least two bytes: refuse before allocating.
+		r.fail("truncated: %d learn specs, %d bytes left", n, len(r.b)-r.off)
+	}
+	for i := 0; i < n && r.err == nil; i++ {
+		l.Specs = append(l.Specs, r.learnSpec())
+	}
+	if r.err != nil {
+		return Learn{}
+	}
+	return l
+}
+
+// learnSpec reads what recWriter.learnSpec wrote.
+func (r *recReader) learnSpec() LearnSpec {
+	s := LearnSpec{Kind: LearnSpecKind(r.u8())}
+	fl := r.u8()
+	if s.Kind > LearnOutput {
+		r.fail("unknown learn spec kind %d", s.Kind)
+	}
+	if fl&^specAll != 0 {
+		r.fail("unknown learn spec flags %#x", fl)
+	}
+	s.Immediate = fl&specImmediate != 0
+	if fl&specDst != 0 {
+		s.Dst = r.subfield()
+	}
+	if fl&specSrc != 0 {
+		s.Src = r.subfield()
+	}
+	if fl&specValue != 0 {
+		s.Value = r.bytes()
+	}
+	return s
 }

@@ -52,6 +52,11 @@ var recordFlows = []string{
 	// in_port_oxm is in_port; OXM_OF_IN_PORT names its 32 bits in actions.
 	"in_port_oxm=4294967294,ip,actions=ct(zone=OXM_OF_IN_PORT[0..15]),move:OXM_OF_IN_PORT[]->NXM_NX_REG0[],set_field:LOCAL->in_port_oxm,output:OXM_OF_IN_PORT[0..15]",
 	"ct_state=+est,actions=move:NXM_NX_CT_NW_SRC[]->NXM_NX_REG0[],move:NXM_NX_CT_IPV6_DST[96..127]->NXM_NX_REG1[],move:NXM_NX_CT_NW_PROTO[]->NXM_NX_REG2[0..7],move:NXM_NX_CT_TP_SRC[]->NXM_NX_REG2[16..31]",
+	// learn: every option away from its default, every kind of spec
+	// (field or immediate source; match, load or output), a 128-bit
+	// immediate, a partial one, a port name.
+	"table=10,priority=1,actions=learn(table=20,idle_timeout=1,hard_timeout=300,fin_idle_timeout=5,fin_hard_timeout=7,priority=1,delete_learned,cookie=0xfedcba9876543210,NXM_OF_VLAN_TCI[0..11],NXM_OF_ETH_DST[]=NXM_OF_ETH_SRC[],load:0->NXM_OF_VLAN_TCI[],load:NXM_NX_TUN_ID[]->NXM_NX_TUN_ID[],output:NXM_OF_IN_PORT[]),output:1",
+	"actions=learn(),learn(table=0,in_port=2,eth_type=0x86dd,ipv6_src=2001:db8::1,NXM_NX_REG0[0..3]=0xf,load:0xfedcba9876543210fedcba->NXM_NX_IPV6_DST[],vlan_vid=0x1005,ct_state=0x21)",
 }
 
 // handBuiltActions are the action types the parser never produces; the
@@ -65,6 +70,19 @@ var handBuiltActions = []Action{
 	NAT{},
 	CT{Table: 255, Exec: []Action{NAT{Dst: true, AddrMin: netip.MustParseAddr("1.2.3.4"), PortMin: 80}}},
 	Resubmit{Port: PortInPort, Table: 255},
+	FinTimeout{IdleTimeout: 5, HardTimeout: 7},
+	FinTimeout{},
+	// Specs the parser does not make: an output of an immediate, a load
+	// without a source.
+	Learn{Specs: []LearnSpec{{Kind: LearnOutput, Immediate: true, Value: []byte{0, 2}}, {Kind: LearnLoad, Dst: Subfield{Field: FieldReg0, Name: "NXM_NX_REG0", Ofs: 1, NBits: 3, mf: "reg0"}}}},
+}
+
+func mustSubfield(s string) Subfield {
+	sf, err := ParseSubfield(s)
+	if err != nil {
+		panic(err)
+	}
+	return sf
 }
 
 // recordTestFlows returns every flow the codec tests use: the ones of the
@@ -292,6 +310,13 @@ func TestRecordErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// header, 0 fields, 1 action, tagLearn, table .. cookie (19 bytes),
+	// delete_learned, u16 1 spec: the spec's kind is at learnSpecAt.
+	learnRec := mustRecord(t, "actions=learn(output:NXM_OF_IN_PORT[])")
+	learnSpecAt := hdr + 1 + 2 + 1 + 19 + 1 + 2
+	if learnRec[hdr+3] != tagLearn || learnRec[learnSpecAt] != byte(LearnOutput) {
+		t.Fatalf("learn record layout: %x", learnRec)
+	}
 	edit := func(rec []byte, fn func([]byte) []byte) []byte {
 		return fn(append([]byte(nil), rec...))
 	}
@@ -329,6 +354,10 @@ func TestRecordErrors(t *testing.T) {
 			return b
 		}), "bits 17..32 out of range"},
 		{"bool", edit(mustRecord(t, "actions=set_tunnel64:1"), func(b []byte) []byte { b[len(b)-1] = 2; return b }), "boolean 2"},
+		{"learn spec kind", edit(learnRec, func(b []byte) []byte { b[learnSpecAt] = 3; return b }), "unknown learn spec kind 3"},
+		{"learn spec flags", edit(learnRec, func(b []byte) []byte { b[learnSpecAt+1] = 0x10; return b }), "unknown learn spec flags 0x10"},
+		{"learn spec count", edit(learnRec, func(b []byte) []byte { b[learnSpecAt-1] = 0xff; return b }), "truncated"},
+		{"learn delete_learned", edit(learnRec, func(b []byte) []byte { b[learnSpecAt-3] = 2; return b }), "boolean 2"},
 	} {
 		f, err := UnmarshalFlow(c.rec)
 		if err == nil || !strings.Contains(err.Error(), c.want) {
@@ -355,6 +384,7 @@ func TestRecordErrors(t *testing.T) {
 		{&Flow{Actions: []Action{CT{Table: 256}}}, "table 256 out of range"},
 		{&Flow{Actions: []Action{CT{Exec: []Action{nil}}}}, "no binary encoding for action <nil>"},
 		{&Flow{Actions: []Action{NAT{Src: true, AddrMin: netip.MustParseAddr("fe80::1%eth0")}}}, "zones have no binary encoding"},
+		{&Flow{Actions: []Action{Learn{Specs: []LearnSpec{{Dst: Subfield{Field: FieldReg0, NBits: 1}}}}}}, "subfield of reg0 without a name"},
 	} {
 		if _, err := c.f.MarshalBinary(); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("MarshalBinary(%#v) = %v, want error containing %q", c.f, err, c.want)
@@ -472,5 +502,39 @@ func TestRecordFieldNumbers(t *testing.T) {
 	}
 	if int(numStoredFields) >= 0x80 {
 		t.Errorf("%d stored fields: a record's field byte has room for 127", numStoredFields)
+	}
+}
+
+// TestRecordTagNumbers: records store actions by tag, so the tags' numbers
+// are part of the format. New action types take new numbers after the
+// others (records written before them still decode); renumbering one must
+// change recordVersion and this list.
+func TestRecordTagNumbers(t *testing.T) {
+	want := []byte{tagOutput, tagOutputReg, tagDrop, tagController, tagCT, tagNAT, tagCTClear,
+		tagResubmit, tagGotoTable, tagNote, tagLoad, tagMove, tagSetField, tagModVlanVid,
+		tagModVlanPcp, tagStripVlan, tagPushVlan, tagModDlSrc, tagModDlDst, tagModNwSrc,
+		tagModNwDst, tagModNwTos, tagModTpSrc, tagModTpDst, tagDecTTL, tagSetTunnel,
+		tagSetQueue, tagPopQueue, tagExit, tagLearn, tagFinTimeout}
+	for i, tag := range want {
+		if int(tag) != i+1 {
+			t.Errorf("tag #%d is %d: stored records would change meaning; bump recordVersion", i+1, tag)
+		}
+	}
+	// A record of recordVersion 1 written before learn existed.
+	old := []byte{1, // version
+		0, 0x80, 0, // table 0, priority 32768
+		0, 0, 0, 0, 0, 0, 0, 0, // cookie
+		0, 0, 0, 0, 0, 0, // idle_timeout, hard_timeout, importance
+		0,                                 // flags
+		0,                                 // no match
+		0, 2, tagOutput, 0, 0, 0, 2, 0, 0, // 2 actions: output:2,
+		tagExit, // exit
+	}
+	f, err := UnmarshalFlow(old)
+	if err != nil || f.String() != "actions=output:2,exit" {
+		t.Errorf("old record decodes to %v, %v", f, err)
+	}
+	if rec := mustRecord(t, "actions=output:2,exit"); !bytes.Equal(rec, old) {
+		t.Errorf("the record of actions=output:2,exit changed: %x, was %x", rec, old)
 	}
 }

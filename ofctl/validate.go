@@ -254,12 +254,7 @@ func checkActions(acts []Action, m *Match, table int) error {
 }
 
 func checkSubfield(sf Subfield, m *Match, kind string) error {
-	pre, mf := sf.prereq, sf.mf
-	if mf == "" {
-		if e, ok := lookupSubfieldName(sf.Name); ok {
-			pre, mf = e.prereq, e.mf
-		}
-	}
+	pre, mf := subfieldMeta(sf)
 	if !prereqOK(pre, m) {
 		return inconsistent("%s field %s lacks correct prerequisites", kind, mf)
 	}
@@ -324,6 +319,8 @@ func checkAction(a Action, m *Match, table int) error {
 		}
 	case Load:
 		return checkSubfield(a.Dst, m, "destination")
+	case Learn:
+		return a.check(m)
 	case Move:
 		if err := checkSubfield(a.Src, m, "source"); err != nil {
 			return err
