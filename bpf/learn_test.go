@@ -221,3 +221,70 @@ func TestLearnDeleteLearned(t *testing.T) {
 		}
 	}
 }
+
+// learnedRef is a learned flow's entry in the running generation.
+func (d *dp) learnedRef(id uint32) bpf.DatapathFlowRef {
+	d.t.Helper()
+	flows := d.pinnedMap("flows")
+	defer flows.Close()
+	var k bpf.DatapathFlowLookup
+	var r bpf.DatapathFlowRef
+	for it := flows.Iterate(); it.Next(&k, &r); {
+		if r.FlowId == id && k.Gen == d.gen()&1 {
+			return r
+		}
+	}
+	d.t.Fatalf("learned flow %d has no entry", id)
+	return r
+}
+
+// TestLearnTimeouts: a learned flow's idle timeout expires it when no
+// packet uses it; a TCP FIN through a flow learned with fin timeouts
+// shortens its timeouts to them (OVS's fin_timeout).
+func TestLearnTimeouts(t *testing.T) {
+	d := newDP(t)
+	d.setFlows(
+		"table=0, priority=10, tcp, in_port=p1, actions=learn(table=1,idle_timeout=30,fin_idle_timeout=2,fin_hard_timeout=5,NXM_OF_ETH_DST[]=NXM_OF_ETH_SRC[],output:NXM_OF_IN_PORT[]),resubmit(,1)",
+		"table=0, priority=5, actions=resubmit(,1)",
+		"table=1, priority=0, actions=p3",
+	)
+	seg := func(from uint32, flags string) string {
+		s, dm := mac1, mac2
+		if from == 2 {
+			s, dm = mac2, mac1
+		}
+		spec := tcp(flags, 1000, 80)
+		spec.SrcMAC, spec.DstMAC = s, dm
+		return fmt.Sprint(outPorts(&d.run(from, testenv.Build(spec)).Trace))
+	}
+	seg(1, "S")
+	f := d.learnedFlow(t)
+	want := "table=1, idle_timeout=30, dl_dst=" + mac1.String() + " actions=fin_timeout(idle_timeout=2,hard_timeout=5),output:1"
+	if got := d.learnedLines(); len(got) != 1 || got[0] != want {
+		t.Fatalf("learned flows:\n%s\nwant\n%s", strings.Join(got, "\n"), want)
+	}
+	if r := d.learnedRef(f.ID); r.IdleTimeout != 30 || r.HardDeadlineNs != 0 {
+		t.Fatalf("learned entry: idle %d, hard deadline %d; want 30, none", r.IdleTimeout, r.HardDeadlineNs)
+	}
+	// A segment without FIN through it changes nothing; a FIN shortens.
+	if got := seg(2, "A"); got != "[1]" {
+		t.Fatalf("to mac1: out %s, want [1]", got)
+	}
+	if r := d.learnedRef(f.ID); r.IdleTimeout != 30 {
+		t.Fatalf("an ACK changed the learned flow's idle timeout to %d", r.IdleTimeout)
+	}
+	before := monoNow(t)
+	seg(2, "FA")
+	r := d.learnedRef(f.ID)
+	if r.IdleTimeout != 2 || r.HardDeadlineNs < before+4*uint64(time.Second) || r.HardDeadlineNs > monoNow(t)+5*uint64(time.Second) {
+		t.Fatalf("after a FIN: idle %d, hard deadline %d (now %d); want 2 and 5 s on", r.IdleTimeout, r.HardDeadlineNs, before)
+	}
+	// Idle past its (shortened) idle timeout: no longer used, then gone.
+	d.ageLearned(f.ID, 3*time.Second)
+	if got := seg(2, "A"); got != "[3]" {
+		t.Fatalf("idle learned flow still used: out %s", got)
+	}
+	if got := d.learnedLines(); len(got) != 0 {
+		t.Fatalf("idle learned flow still listed: %q", got)
+	}
+}
