@@ -113,7 +113,8 @@ __noinline int tunnel_send(struct __sk_buff *skb, struct out_state *o)
 {
 	if (!skb || !o)
 		return 0;
-	return bpf_skb_set_tunnel_key(skb, &o->pending_tk, sizeof(o->pending_tk), 0);
+	return bpf_skb_set_tunnel_key(skb, &o->pending_tk, sizeof(o->pending_tk),
+				      (o->pending_flags & PORT_F_TUN_NOCSUM) ? BPF_F_ZERO_CSUM_TX : 0);
 }
 
 /*

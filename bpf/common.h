@@ -440,6 +440,8 @@ enum port_flag {
 	PORT_F_TAG       = 0x10, /* port.tag is set (loader only: OVS tells tag=0 from no tag) */
 	PORT_F_VLAN_MODE = 0x20, /* port.vlan_mode was set, not implied by the tag (loader only) */
 	PORT_F_TUNNEL    = 0x40, /* PORT_TUNNEL: output sets the skb's tunnel key first */
+	PORT_F_TUN_NOCSUM = 0x80, /* PORT_TUNNEL: no checksum in the tunnel header (gre: a
+	                           * collect_md gretap refuses GRE checksums it was not set up for) */
 };
 
 /* port.type: ovs-vsctl's Interface type (vsctl/). */
@@ -455,6 +457,15 @@ enum tunnel_flag {
 	TUN_REMOTE_FLOW = 0x01, /* options:remote_ip=flow: tun_dst chooses the remote end */
 	TUN_KEY_FLOW    = 0x02, /* options:key=flow: tun_id is the key (VNI) */
 	TUN_LOCAL_FLOW  = 0x04, /* options:local_ip=flow: tun_src is the local end */
+};
+
+/* port.tun_kind: the device a tunnel port's packets go through. The
+ * datapath treats them alike: each is a flow-based (collect_md) device
+ * that takes the skb's tunnel key (bpf_skb_set_tunnel_key). */
+enum tunnel_kind {
+	TUN_KIND_VXLAN  = 0,
+	TUN_KIND_GENEVE = 1,
+	TUN_KIND_GRE    = 2, /* gretap: Ethernet over GRE, the key in GRE's key field */
 };
 
 /* tunnel_ports' key: a packet from tunnel device ifindex, sent by remote
@@ -502,7 +513,9 @@ struct port {
 	__be32 remote_ip;  /* PORT_TUNNEL: options:remote_ip (unless TUN_REMOTE_FLOW) */
 	__be32 local_ip;   /* PORT_TUNNEL: options:local_ip, 0: the route's */
 	__u16 dst_port;    /* PORT_TUNNEL: options:dst_port (loader only) */
-	__u16 pad2[3];
+	__u8 tun_kind;     /* PORT_TUNNEL: enum tunnel_kind (loader only) */
+	__u8 pad3;
+	__u16 pad2[2];
 };
 
 /* The port table's entry is a port: a device, or a patch port (no device). */

@@ -77,6 +77,7 @@ const enum tunnel_flag *unused_tunnel_flag __attribute__((unused));
 const enum learn_limit *unused_learn_limit __attribute__((unused));
 const enum learn_op_kind *unused_learn_op_kind __attribute__((unused));
 const enum learned_state *unused_learned_state __attribute__((unused));
+const enum tunnel_kind *unused_tunnel_kind __attribute__((unused));
 
 static __always_inline void trace_lookup(struct pkt_ctx *c, __u32 table,
 					 int found, const struct flow_ref *ref)

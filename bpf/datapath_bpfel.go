@@ -741,7 +741,9 @@ type DatapathPort struct {
 	RemoteIp   uint32
 	LocalIp    uint32
 	DstPort    uint16
-	Pad2       [3]uint16
+	TunKind    uint8
+	Pad3       uint8
+	Pad2       [2]uint16
 }
 
 type DatapathPortChange struct {
@@ -765,13 +767,14 @@ type DatapathPortCounts struct {
 type DatapathPortFlag uint32
 
 const (
-	DatapathPortFlagPORT_F_PEER      DatapathPortFlag = 1
-	DatapathPortFlagPORT_F_OWN_QDISC DatapathPortFlag = 2
-	DatapathPortFlagPORT_F_XDP       DatapathPortFlag = 4
-	DatapathPortFlagPORT_F_TRUNKS    DatapathPortFlag = 8
-	DatapathPortFlagPORT_F_TAG       DatapathPortFlag = 16
-	DatapathPortFlagPORT_F_VLAN_MODE DatapathPortFlag = 32
-	DatapathPortFlagPORT_F_TUNNEL    DatapathPortFlag = 64
+	DatapathPortFlagPORT_F_PEER       DatapathPortFlag = 1
+	DatapathPortFlagPORT_F_OWN_QDISC  DatapathPortFlag = 2
+	DatapathPortFlagPORT_F_XDP        DatapathPortFlag = 4
+	DatapathPortFlagPORT_F_TRUNKS     DatapathPortFlag = 8
+	DatapathPortFlagPORT_F_TAG        DatapathPortFlag = 16
+	DatapathPortFlagPORT_F_VLAN_MODE  DatapathPortFlag = 32
+	DatapathPortFlagPORT_F_TUNNEL     DatapathPortFlag = 64
+	DatapathPortFlagPORT_F_TUN_NOCSUM DatapathPortFlag = 128
 )
 
 type DatapathPortOp uint32
@@ -878,6 +881,14 @@ const (
 	DatapathTunnelFlagTUN_LOCAL_FLOW  DatapathTunnelFlag = 4
 )
 
+type DatapathTunnelKind uint32
+
+const (
+	DatapathTunnelKindTUN_KIND_VXLAN  DatapathTunnelKind = 0
+	DatapathTunnelKindTUN_KIND_GENEVE DatapathTunnelKind = 1
+	DatapathTunnelKindTUN_KIND_GRE    DatapathTunnelKind = 2
+)
+
 type DatapathTunnelPortKey struct {
 	_       structs.HostLayout
 	Ifindex uint32
@@ -977,6 +988,7 @@ const (
 	DatapathVarUnusedStage        = "unused_stage"
 	DatapathVarUnusedTcpCtState   = "unused_tcp_ct_state"
 	DatapathVarUnusedTunnelFlag   = "unused_tunnel_flag"
+	DatapathVarUnusedTunnelKind   = "unused_tunnel_kind"
 	DatapathVarUnusedVlanOp       = "unused_vlan_op"
 )
 
@@ -1109,6 +1121,7 @@ type DatapathVariableSpecs struct {
 	UnusedStage        *ebpf.VariableSpec `ebpf:"unused_stage"`
 	UnusedTcpCtState   *ebpf.VariableSpec `ebpf:"unused_tcp_ct_state"`
 	UnusedTunnelFlag   *ebpf.VariableSpec `ebpf:"unused_tunnel_flag"`
+	UnusedTunnelKind   *ebpf.VariableSpec `ebpf:"unused_tunnel_kind"`
 	UnusedVlanOp       *ebpf.VariableSpec `ebpf:"unused_vlan_op"`
 }
 
@@ -1246,6 +1259,7 @@ type DatapathVariables struct {
 	UnusedStage        *ebpf.Variable `ebpf:"unused_stage"`
 	UnusedTcpCtState   *ebpf.Variable `ebpf:"unused_tcp_ct_state"`
 	UnusedTunnelFlag   *ebpf.Variable `ebpf:"unused_tunnel_flag"`
+	UnusedTunnelKind   *ebpf.Variable `ebpf:"unused_tunnel_kind"`
 	UnusedVlanOp       *ebpf.Variable `ebpf:"unused_vlan_op"`
 }
 

@@ -38,12 +38,14 @@ var portTypes = map[vsctl.Type]bpf.DatapathPortType{
 	vsctl.Internal: bpf.DatapathPortTypePORT_INTERNAL,
 	vsctl.Patch:    bpf.DatapathPortTypePORT_PATCH,
 	vsctl.VXLAN:    bpf.DatapathPortTypePORT_TUNNEL,
+	vsctl.Geneve:   bpf.DatapathPortTypePORT_TUNNEL,
+	vsctl.GRE:      bpf.DatapathPortTypePORT_TUNNEL,
 }
 
 // supportedType refuses the interface types this version cannot make yet.
 func supportedType(c vsctl.Port) error {
 	if _, ok := portTypes[c.Type]; !ok {
-		return inputErrorf("%s: type=%s: not supported by this version of ebpfovs (system, internal, patch and vxlan ports only)", c.Name, c.Type)
+		return inputErrorf("%s: type=%s: not supported by this version of ebpfovs (system, internal, patch, vxlan, geneve and gre ports)", c.Name, c.Type)
 	}
 	return nil
 }
@@ -70,9 +72,12 @@ func setPortConfig(p *bpf.DatapathPort, c vsctl.Port) {
 func (b *Bridge) portConfig(ofport uint32, p *bpf.DatapathPort) vsctl.Port {
 	c := vsctl.New(portName(p))
 	for t, v := range portTypes {
-		if uint8(v) == p.Type {
+		if uint8(v) == p.Type && !t.Tunnel() {
 			c.Type = t
 		}
+	}
+	if p.Type == typeTunnel {
+		c.Type = kindOfPort(p).typ
 	}
 	if p.Flags&flagTag != 0 {
 		c.Tag = int(p.Tag)

@@ -42,8 +42,8 @@ func (b *Bridge) portOf(ofport uint32, p *bpf.DatapathPort, mac net.HardwareAddr
 		dev = b.internalDevice(c.Name)
 	case vsctl.Patch:
 		dev = ""
-	case vsctl.VXLAN:
-		dev = b.tunnelDevice(p.DstPort)
+	case vsctl.VXLAN, vsctl.Geneve, vsctl.GRE:
+		dev = b.tunnelDevice(kindOfPort(p), p.DstPort)
 	}
 	return Port{
 		OFPort:   ofport,
@@ -76,7 +76,7 @@ func portMode(p *bpf.DatapathPort) string {
 	case typePatch:
 		return "patch"
 	case typeTunnel:
-		return "vxlan"
+		return string(kindOfPort(p).typ)
 	}
 	if p.Flags&flagXDP != 0 {
 		return "xdp+" + modeName(p.Mode)

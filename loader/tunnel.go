@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"net"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -16,36 +17,105 @@ import (
 	"github.com/ebpfovs/ebpfovs/vsctl"
 )
 
-// Tunnel ports, as OVS's flow-based ones: each VXLAN port is a remote end
-// (options:remote_ip, or "flow": the flow's tun_dst) of one kernel VXLAN
-// device in external (collect_md) mode that the bridge creates and owns,
-// one per UDP port (options:dst_port, 4789) and shared by the bridge's
-// VXLAN ports on it, as OVS's vxlan_sys_4789. The device's ingress runs
-// the bridge's tc_tunnel, which finds the port by the device and the
-// remote end (tunnel_ports) and fills tun_id, tun_src and tun_dst; an
-// output to a tunnel port sets the skb's tunnel key and redirects to the
-// device, which encapsulates and routes. The device carries an alias
-// naming the bridge, and goes with the bridge's last port on it.
+// Tunnel ports, as OVS's flow-based ones: each VXLAN, Geneve or GRE port
+// is a remote end (options:remote_ip, or "flow": the flow's tun_dst) of
+// one kernel device in external (collect_md) mode that the bridge creates
+// and owns, one per kind and UDP port (options:dst_port: 4789 for VXLAN,
+// 6081 for Geneve; GRE has none) and shared by the bridge's ports of that
+// kind on it, as OVS's vxlan_sys_4789. The device's ingress runs the
+// bridge's tc_tunnel, which finds the port by the device and the remote
+// end (tunnel_ports) and fills tun_id, tun_src and tun_dst; an output to a
+// tunnel port sets the skb's tunnel key and redirects to the device, which
+// encapsulates and routes. The device carries an alias naming the bridge,
+// and goes with the bridge's last port on it.
 
 const (
 	typeTunnel     = uint8(bpf.DatapathPortTypePORT_TUNNEL)
 	flagTunnel     = uint32(bpf.DatapathPortFlagPORT_F_TUNNEL)
+	flagTunNoCsum  = uint32(bpf.DatapathPortFlagPORT_F_TUN_NOCSUM)
 	cfgTunnelPorts = uint32(bpf.DatapathCfgFlagCFG_TUNNEL_PORTS)
 	tunRemoteFlow  = uint32(bpf.DatapathTunnelFlagTUN_REMOTE_FLOW)
 	tunKeyFlow     = uint32(bpf.DatapathTunnelFlagTUN_KEY_FLOW)
 	tunLocalFlow   = uint32(bpf.DatapathTunnelFlagTUN_LOCAL_FLOW)
-	vxlanPort      = 4789 // IANA's, Linux's and OVS's default
 	// VXLANOverhead is what VXLAN over IPv4 adds to a frame: outer
 	// Ethernet 14, IPv4 20, UDP 8, VXLAN 8.
 	VXLANOverhead = 50
 )
 
+// tunnelKind is what differs between the kinds of tunnel port.
+type tunnelKind struct {
+	typ      vsctl.Type
+	kind     uint8  // port.tun_kind
+	linkType string // the device's netlink kind
+	dstPort  uint16 // the default options:dst_port; 0: not UDP
+	keyBits  int    // options:key's width
+	overhead int    // bytes added to a frame over IPv4 (with a key, no options)
+	config   string // the kernel option that provides the device
+}
+
+var tunnelKinds = []tunnelKind{
+	{vsctl.VXLAN, uint8(bpf.DatapathTunnelKindTUN_KIND_VXLAN), "vxlan", 4789, 24, VXLANOverhead, "CONFIG_VXLAN"},
+	// Ethernet 14, IPv4 20, UDP 8, Geneve 8 (no options).
+	{vsctl.Geneve, uint8(bpf.DatapathTunnelKindTUN_KIND_GENEVE), "geneve", 6081, 24, 50, "CONFIG_GENEVE"},
+	// Ethernet 14, IPv4 20, GRE 4 and its key 4.
+	{vsctl.GRE, uint8(bpf.DatapathTunnelKindTUN_KIND_GRE), "gretap", 0, 32, 42, "CONFIG_NET_IPGRE"},
+}
+
+func kindOfType(t vsctl.Type) tunnelKind {
+	for _, k := range tunnelKinds {
+		if k.typ == t {
+			return k
+		}
+	}
+	return tunnelKinds[0]
+}
+
+func kindOfPort(p *bpf.DatapathPort) tunnelKind {
+	for _, k := range tunnelKinds {
+		if k.kind == p.TunKind {
+			return k
+		}
+	}
+	return tunnelKinds[0]
+}
+
+// TunnelOverhead is what a tunnel port of type t adds to each frame
+// (0 for other types).
+func TunnelOverhead(t vsctl.Type) int {
+	if !t.Tunnel() {
+		return 0
+	}
+	return kindOfType(t).overhead
+}
+
+// link is a new flow-based device of this kind.
+func (k tunnelKind) link(name string, dstPort uint16) netlink.Link {
+	attrs := netlink.LinkAttrs{Name: name}
+	switch k.typ {
+	case vsctl.Geneve:
+		return &netlink.Geneve{LinkAttrs: attrs, FlowBased: true, Dport: dstPort}
+	case vsctl.GRE:
+		// An IPv4 local address (any) makes it gretap, not ip6gretap
+		// (netlink's Gretap.Type).
+		return &netlink.Gretap{LinkAttrs: attrs, FlowBased: true, Local: net.IPv4zero}
+	}
+	return &netlink.Vxlan{LinkAttrs: attrs, FlowBased: true, Port: int(dstPort)}
+}
+
 // setTunnelConfig writes a tunnel port's options into p.
 func setTunnelConfig(p *bpf.DatapathPort, c vsctl.Port) error {
+	k := kindOfType(c.Type)
 	p.Flags |= flagTunnel
+	p.Flags &^= flagTunNoCsum
+	if k.typ == vsctl.GRE {
+		// OVS's gre default (csum=false); and a collect_md gretap
+		// counts a GRE checksum it was not set up for as an error.
+		p.Flags |= flagTunNoCsum
+	}
 	p.TunFlags = 0
-	p.DstPort = vxlanPort
-	if v, ok := c.Options["dst_port"]; ok {
+	p.TunKind = k.kind
+	p.DstPort = k.dstPort
+	if v, ok := c.Options["dst_port"]; ok && k.dstPort != 0 {
 		n, _ := strconv.ParseUint(v, 10, 16)
 		p.DstPort = uint16(n)
 	}
@@ -78,8 +148,12 @@ func setTunnelConfig(p *bpf.DatapathPort, c vsctl.Port) error {
 		p.TunFlags |= tunKeyFlow
 	case v != "":
 		n, err := strconv.ParseUint(strings.TrimPrefix(v, "0x"), map[bool]int{true: 16, false: 10}[strings.HasPrefix(v, "0x")], 64)
-		if err != nil || n >= 1<<24 {
-			return inputErrorf("%s: options:key=%s: a VXLAN key (VNI) is 0..16777215 or flow", c.Name, v)
+		if err != nil || n >= 1<<k.keyBits {
+			what := "key"
+			if k.dstPort != 0 {
+				what = "key (VNI)"
+			}
+			return inputErrorf("%s: options:key=%s: a %s %s is 0..%d or flow", c.Name, v, k.typ, what, uint64(1)<<k.keyBits-1)
 		}
 		p.TunKey = n
 	}
@@ -115,44 +189,53 @@ func tunnelOptions(p *bpf.DatapathPort) map[string]string {
 	case p.TunKey != 0:
 		o["key"] = strconv.FormatUint(p.TunKey, 10)
 	}
-	if p.DstPort != vxlanPort {
+	if k := kindOfPort(p); p.DstPort != k.dstPort {
 		o["dst_port"] = strconv.Itoa(int(p.DstPort))
 	}
 	return o
 }
 
-// tunnelDevice names the bridge's VXLAN device for UDP port dstPort.
-func (b *Bridge) tunnelDevice(dstPort uint16) string {
+// tunnelDevice names the bridge's device of kind k for UDP port dstPort.
+func (b *Bridge) tunnelDevice(k tunnelKind, dstPort uint16) string {
 	h := fnv.New32a()
-	fmt.Fprintf(h, "%s\x00vxlan\x00%d", b.dir, dstPort)
+	fmt.Fprintf(h, "%s\x00%s\x00%d", b.dir, k.typ, dstPort)
 	return fmt.Sprintf("ebv%08x", h.Sum32())
 }
 
-func (b *Bridge) tunnelAlias(dstPort uint16) string {
-	return fmt.Sprintf("ebpfovs vxlan device (udp %d) of %s", dstPort, b.dir)
+func (b *Bridge) tunnelAlias(k tunnelKind, dstPort uint16) string {
+	if k.dstPort == 0 {
+		return fmt.Sprintf("ebpfovs %s device of %s", k.typ, b.dir)
+	}
+	return fmt.Sprintf("ebpfovs %s device (udp %d) of %s", k.typ, dstPort, b.dir)
 }
 
-// ensureTunnelDevice returns the bridge's VXLAN device for dstPort,
+// ensureTunnelDevice returns the bridge's device of kind k for dstPort,
 // creating it (external mode, up, tc_tunnel on its ingress) if needed.
-func (b *Bridge) ensureTunnelDevice(dstPort uint16) (netlink.Link, error) {
-	name := b.tunnelDevice(dstPort)
+func (b *Bridge) ensureTunnelDevice(k tunnelKind, dstPort uint16) (netlink.Link, error) {
+	name := b.tunnelDevice(k, dstPort)
 	if l, err := netlink.LinkByName(name); err == nil {
-		if l.Attrs().Alias != b.tunnelAlias(dstPort) {
-			return nil, fmt.Errorf("vxlan device %s: exists and is not this bridge's", name)
+		if l.Attrs().Alias != b.tunnelAlias(k, dstPort) {
+			return nil, fmt.Errorf("%s device %s: exists and is not this bridge's", k.typ, name)
 		}
 		return l, nil
 	}
-	dev := &netlink.Vxlan{LinkAttrs: netlink.LinkAttrs{Name: name}, FlowBased: true, Port: int(dstPort)}
-	if err := netlink.LinkAdd(dev); err != nil {
-		if errors.Is(err, unix.EEXIST) {
-			return nil, fmt.Errorf("create a vxlan device on udp port %d: another flow-based vxlan device uses it in this namespace (another bridge's?): %w", dstPort, err)
-		}
-		return nil, fmt.Errorf("create a vxlan device on udp port %d: %w", dstPort, err)
+	on := ""
+	if k.dstPort != 0 {
+		on = fmt.Sprintf(" on udp port %d", dstPort)
 	}
-	b.step("vxlan " + name)
+	if err := netlink.LinkAdd(k.link(name, dstPort)); err != nil {
+		switch {
+		case errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.ENOENT):
+			return nil, fmt.Errorf("type=%s: this kernel (Linux %s) has no flow-based %s devices (%s)", k.typ, KernelRelease(), k.linkType, k.config)
+		case errors.Is(err, unix.EEXIST):
+			return nil, fmt.Errorf("create a %s device%s: another flow-based %s device is there in this namespace (another bridge's?): %w", k.typ, on, k.typ, err)
+		}
+		return nil, fmt.Errorf("create a %s device%s: %w", k.typ, on, err)
+	}
+	b.step(string(k.typ) + " " + name)
 	l, err := netlink.LinkByName(name)
 	if err == nil {
-		err = netlink.LinkSetAlias(l, b.tunnelAlias(dstPort))
+		err = netlink.LinkSetAlias(l, b.tunnelAlias(k, dstPort))
 	}
 	if err == nil {
 		b.step("alias " + name)
@@ -166,27 +249,27 @@ func (b *Bridge) ensureTunnelDevice(dstPort uint16) (netlink.Link, error) {
 		}
 	}
 	if err != nil {
-		b.deleteTunnelDevice(dstPort, true)
-		return nil, fmt.Errorf("set up vxlan device %s: %w", name, err)
+		b.deleteTunnelDevice(k, dstPort, true)
+		return nil, fmt.Errorf("set up %s device %s: %w", k.typ, name, err)
 	}
 	return netlink.LinkByName(name)
 }
 
-// deleteTunnelDevice deletes the bridge's VXLAN device for dstPort, if it
-// carries our alias (recovering: or none, as a killed command that
+// deleteTunnelDevice deletes the bridge's device of kind k for dstPort,
+// if it carries our alias (recovering: or none, as a killed command that
 // created it left it: see deleteInternal).
-func (b *Bridge) deleteTunnelDevice(dstPort uint16, recovering bool) error {
-	l, err := netlink.LinkByName(b.tunnelDevice(dstPort))
+func (b *Bridge) deleteTunnelDevice(k tunnelKind, dstPort uint16, recovering bool) error {
+	l, err := netlink.LinkByName(b.tunnelDevice(k, dstPort))
 	if err != nil {
 		return nil
 	}
-	if a := l.Attrs().Alias; a != b.tunnelAlias(dstPort) && !(recovering && a == "" && l.Type() == "vxlan") {
+	if a := l.Attrs().Alias; a != b.tunnelAlias(k, dstPort) && !(recovering && a == "" && l.Type() == k.linkType) {
 		return nil
 	}
 	if err := netlink.LinkDel(l); err != nil {
-		return fmt.Errorf("delete vxlan device %s: %w", l.Attrs().Name, err)
+		return fmt.Errorf("delete %s device %s: %w", k.typ, l.Attrs().Name, err)
 	}
-	b.step("delete vxlan " + l.Attrs().Name)
+	b.step("delete " + string(k.typ) + " " + l.Attrs().Name)
 	return nil
 }
 
@@ -202,7 +285,7 @@ func (b *Bridge) attachTunnel(raw map[uint32]bpf.DatapathPort, ofport uint32, s 
 		return AttachResult{}, err
 	}
 	for n, q := range raw {
-		if q.Type == typeTunnel && q.DstPort == port.DstPort && q.RemoteIp == port.RemoteIp &&
+		if q.Type == typeTunnel && q.TunKind == port.TunKind && q.DstPort == port.DstPort && q.RemoteIp == port.RemoteIp &&
 			q.TunFlags&tunRemoteFlow == port.TunFlags&tunRemoteFlow {
 			return AttachResult{}, inputErrorf("%s: port %d(%s) is a tunnel to the same remote end (options:remote_ip=%s)",
 				s.Name, n, portName(&q), tunnelOptions(&port)["remote_ip"])
@@ -212,7 +295,7 @@ func (b *Bridge) attachTunnel(raw map[uint32]bpf.DatapathPort, ofport uint32, s 
 		return AttachResult{}, err
 	}
 	*begun = append(*begun, ofport)
-	dev, err := b.ensureTunnelDevice(port.DstPort)
+	dev, err := b.ensureTunnelDevice(kindOfPort(&port), port.DstPort)
 	if err != nil {
 		return AttachResult{}, fmt.Errorf("%s: %w", s.Name, err)
 	}
@@ -248,9 +331,9 @@ func (b *Bridge) detachTunnel(ofport uint32, p *bpf.DatapathPort, recovering boo
 		return err
 	}
 	for n, q := range raw {
-		if n != ofport && q.Type == typeTunnel && q.DstPort == p.DstPort {
+		if n != ofport && q.Type == typeTunnel && q.TunKind == p.TunKind && q.DstPort == p.DstPort {
 			return nil // the device still has a port
 		}
 	}
-	return b.deleteTunnelDevice(p.DstPort, recovering)
+	return b.deleteTunnelDevice(kindOfPort(p), p.DstPort, recovering)
 }

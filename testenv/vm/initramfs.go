@@ -37,13 +37,14 @@ const Marker = "EBPFOVS-VMTEST"
 // libcrc32c needs a crc32c implementation (the alias crypto-crc32c) at load
 // time. nf_nat, nft_chain_nat (nftables' nat chains) and nft_nat (its snat
 // and dnat statements) serve KernelCT.SetNAT, nf_nat as the oracle for the
-// datapath's NAT. vxlan serves the bridges' flow-based VXLAN devices
+// datapath's NAT. vxlan, geneve and ip_gre (gretap) serve the bridges'
+// flow-based tunnel devices
 // (tunnel ports). See Kernel.ResolveModules for aliases and the "?" of
 // optional ones.
 var DefaultModules = []string{
 	"veth", "sch_ingress", "cls_bpf", "tun", "bridge", "xfrm_user", "net-pf-16-proto-12",
 	"crypto-crc32c", "nf_tables", "nft_ct", "nft_objref?", "nf_conntrack", "nf_conntrack_netlink",
-	"nf_nat", "nft_chain_nat", "nft_nat", "vxlan",
+	"nf_nat", "nft_chain_nat", "nft_nat", "vxlan", "geneve", "ip_gre",
 }
 
 // DefaultTools are the host commands the tests run (testenv/*.go,
