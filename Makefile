@@ -5,7 +5,7 @@ GO ?= go
 # Tests of many packages run in parallel on one kernel; they use unique names.
 TEST_FLAGS ?= -count=1 -timeout 20m
 
-.PHONY: help deps generate build test test-host test-unit demo vet fmt-check clean
+.PHONY: help deps generate build test test-host test-unit demo demo-neutron vet fmt-check clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 18
@@ -47,6 +47,12 @@ demo: deps build ## run the Open vSwitch conntrack lab in network namespaces
 	$(GO) build -o ebpfovs-lab ./testenv/cmd/lab
 	@scripts/demo.sh ./ebpfovs ./ebpfovs-lab
 
+# Two OpenStack compute nodes as Neutron's Open vSwitch agent builds them
+# (testenv/neutron.go: br-int, br-tun, VXLAN, learn(), DHCP, SNAT).
+demo-neutron: deps build ## run an OpenStack Neutron compute node pair on ebpfovs in network namespaces
+	$(GO) build -o ebpfovs-neutron-demo ./testenv/cmd/neutron
+	./ebpfovs-neutron-demo --ebpfovs ./ebpfovs
+
 # Benchmarks (docs/performance.md); BENCH_FLAGS adds flags, e.g. -paths A,E.
 .PHONY: bench bench-full bench-ab bench-profile
 bench: build ## quick benchmarks (a few minutes): ebpfovs vs veth, Linux bridge, nftables, OVS; report in bench/out/
@@ -73,4 +79,4 @@ vet: ## go vet
 	$(GO) vet ./...
 
 clean: ## remove the built binaries
-	rm -f ebpfovs ebpfovs-lab
+	rm -f ebpfovs ebpfovs-lab ebpfovs-neutron-demo

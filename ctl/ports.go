@@ -280,7 +280,7 @@ func netlinkHandle(ns string) (*netlink.Handle, error) {
 func init() {
 	register(&command{
 		name:    "add-port",
-		args:    "[--may-exist] [--mode MODE] NAME [KEY=VALUE...]",
+		args:    "[--may-exist] [--mode MODE] [--max-flows N] [--max-conns N] NAME [KEY=VALUE...]",
 		summary: "add a port with ovs-vsctl's settings (type, tag, trunks, vlan_mode, ...)",
 		root:    true,
 		help: `DESCRIPTION
@@ -354,6 +354,9 @@ OPTIONS
     --may-exist        a port NAME that exists already is no error (its
                        settings are left as they are, as ovs-vsctl does)
     --mode MODE        as attach's
+    --max-flows N, --max-conns N
+                       as attach's: the sizes of a bridge this command
+                       creates
 
 EXIT STATUS
     0 added, 1 a system error, 2 a setting that is wrong, a port that
@@ -371,6 +374,8 @@ EXAMPLES
 		flags: func(fs *pflag.FlagSet) {
 			fs.Bool("may-exist", false, "")
 			fs.String("mode", loader.ModeAuto, "")
+			fs.Uint32("max-flows", 0, "")
+			fs.Uint32("max-conns", 0, "")
 		},
 		run: runAddPort,
 	})
@@ -429,7 +434,10 @@ func runAddPort(e *env, fs *pflag.FlagSet, args []string) error {
 	if err != nil {
 		return usagef("add-port: %v", err)
 	}
-	res, err := loader.Attach(e.opts, []loader.PortSpec{{Name: name, OFPort: cfg.OFPort, Config: &cfg}}, mode)
+	opts := e.opts
+	opts.MaxFlows, _ = fs.GetUint32("max-flows")
+	opts.MaxConns, _ = fs.GetUint32("max-conns")
+	res, err := loader.Attach(opts, []loader.PortSpec{{Name: name, OFPort: cfg.OFPort, Config: &cfg}}, mode)
 	if err != nil {
 		return fmt.Errorf("add-port: %w", err)
 	}

@@ -8,7 +8,8 @@ pkgs=(
   libbpf-dev linux-libc-dev  # bpf_helpers.h and the kernel's uapi headers
   iproute2 util-linux     # ip, tc, nsenter
   netcat-openbsd iputils-ping ethtool  # the lab's traffic
-  nftables conntrack      # the kernel side of the conntrack differential test
+  nftables conntrack      # the kernel side of the conntrack differential test; the Neutron router's SNAT
+  dnsmasq-base            # the Neutron DHCP server (tests, demo-neutron)
   openvswitch-switch      # the reference: tests compare the flow printer with real ovs-ofctl,
                           # and dump-conntrack, ct-stats-show, ct-get-limits, trace with ovs-appctl
 )
