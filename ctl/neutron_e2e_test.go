@@ -82,15 +82,16 @@ func TestNeutronTwoNodes(t *testing.T) {
 	}
 	vmA, vmB, vmC, vmD := n.VMs[0], n.VMs[1], n.VMs[2], n.VMs[3]
 
-	// DHCP: vm-a's server is on its node; vm-c's broadcast crosses the
-	// tunnel, and so does the answer.
-	for _, vm := range []*testenv.NeutronVM{vmA, vmC} {
-		l, err := vm.DHCP(20 * time.Second)
+	// DHCP, each network from its own server on node 1 (busybox's udhcpc
+	// in the VMs); node 2's VMs' broadcasts cross the tunnel, and so do
+	// the answers.
+	for _, vm := range n.VMs {
+		l, err := vm.DHCP(n, 20*time.Second)
 		if err != nil {
-			t.Fatalf("%s: %v\nnode 1 br-tun:\n%s", vm.Name, err, clis[0][testenv.BrTun].must("dump-flows"))
+			t.Fatalf("%v\nnode 1 br-tun:\n%s", err, clis[0][testenv.BrTun].must("dump-flows"))
 		}
-		if !l.IP.Equal(vm.IP) || !l.Router.Equal(n.Nets[0].Router) {
-			t.Fatalf("%s: lease %s via %s, want %s via %s", vm.Name, l.IP, l.Router, vm.IP, n.Nets[0].Router)
+		if !l.IP.Equal(vm.IP) || !l.Server.Equal(vm.Net.DHCP) || !l.Router.Equal(vm.Net.Router) {
+			t.Fatalf("%s: lease %s from %s via %s, want %s from %s via %s", vm.Name, l.IP, l.Server, l.Router, vm.IP, vm.Net.DHCP, vm.Net.Router)
 		}
 	}
 
@@ -103,6 +104,33 @@ func TestNeutronTwoNodes(t *testing.T) {
 		if got, want := neighMAC(t, p[0], p[1].IP), p[1].MAC.String(); got != want {
 			t.Errorf("%s's neighbour %s is %s, want %s (%s): the networks are not apart", p[0].Name, p[1].IP, got, want, p[1].Name)
 		}
+	}
+	// TCP within network A, across the nodes.
+	l := vmC.ListenTCP(t, 5001)
+	got := make(chan int, 1)
+	go func() {
+		c, err := l.Accept()
+		if err != nil {
+			got <- -1
+			return
+		}
+		n, _ := io.Copy(io.Discard, c)
+		c.Close()
+		got <- int(n)
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	c, err := vmA.DialTCP(ctx, vmC.IP.String()+":5001")
+	cancel()
+	if err != nil {
+		t.Fatalf("vm-a to vm-c over TCP: %v", err)
+	}
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := c.Write(make([]byte, 1<<20)); err != nil {
+		t.Fatalf("1 MB from vm-a to vm-c: %v", err)
+	}
+	c.Close()
+	if n := <-got; n != 1<<20 {
+		t.Fatalf("vm-c received %d bytes, want 1 MB", n)
 	}
 	// Network B has no router: its VMs do not reach network A's.
 	if err := vmB.Ping(t, n.Nets[0].Router, 1, 2*time.Second); err == nil {
@@ -147,6 +175,22 @@ func TestNeutronTwoNodes(t *testing.T) {
 		case <-time.After(5 * time.Second):
 			t.Fatalf("%s: the outside saw no connection", vm.Name)
 		}
+	}
+
+	// vm-c found the router on node 1 by ARP across the tunnel (no ARP
+	// responder entry for it).
+	var routerMAC string
+	if err := n.RouterNS.Do(func() error {
+		l, err := netlink.LinkByName("qr-a")
+		if err == nil {
+			routerMAC = l.Attrs().HardwareAddr.String()
+		}
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if got := neighMAC(t, vmC, n.Nets[0].Router); got != routerMAC {
+		t.Errorf("vm-c's neighbour 10.1.0.1 is %q, want the router's %s", got, routerMAC)
 	}
 
 	// br-tun learned, per node, where the other node's VMs are: a flow

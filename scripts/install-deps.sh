@@ -9,7 +9,8 @@ pkgs=(
   iproute2 util-linux     # ip, tc, nsenter
   netcat-openbsd iputils-ping ethtool  # the lab's traffic
   nftables conntrack      # the kernel side of the conntrack differential test; the Neutron router's SNAT
-  dnsmasq-base            # the Neutron DHCP server (tests, demo-neutron)
+  dnsmasq-base            # the Neutron DHCP servers (tests, demo-neutron)
+  busybox-static          # udhcpc: the Neutron VMs' DHCP client
   openvswitch-switch      # the reference: tests compare the flow printer with real ovs-ofctl,
                           # and dump-conntrack, ct-stats-show, ct-get-limits, trace with ovs-appctl
 )

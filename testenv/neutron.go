@@ -5,7 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"os/exec"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -40,9 +43,13 @@ type NeutronNet struct {
 	Name string
 	VNI  uint32
 	VLAN [2]int // its local VLAN on node 1 and on node 2
-	// Router and DHCP are network A's router and DHCP server addresses
-	// (nil on B).
-	Router, DHCP net.IP
+	// Router is network A's router (nil on B, which has none).
+	Router net.IP
+	// DHCP is the network's DHCP server's address, in DHCPNS on node 1
+	// (Neutron's qdhcp-NET), on port DHCPPort of br-int.
+	DHCP     net.IP
+	DHCPNS   *NS
+	DHCPPort string
 }
 
 // NeutronVM is a VM: a namespace whose eth0 is a veth whose other end
@@ -56,16 +63,17 @@ type NeutronVM struct {
 
 // Neutron is a built deployment.
 type Neutron struct {
-	Tag                     string
-	Nodes                   [2]*NS
-	NodeIP                  [2]net.IP // on phy0
-	Nets                    []*NeutronNet
-	VMs                     []*NeutronVM
-	DHCPNS, RouterNS, ExtNS *NS
-	ExtIP, RouterExtIP      net.IP // the outside host, and the router's address there (SNAT)
+	Tag                string
+	Nodes              [2]*NS
+	NodeIP             [2]net.IP // on phy0
+	Nets               []*NeutronNet
+	VMs                []*NeutronVM
+	RouterNS, ExtNS    *NS
+	ExtIP, RouterExtIP net.IP // the outside host, and the router's address there (SNAT)
 
 	mu      sync.Mutex
-	dnsmasq *exec.Cmd
+	dnsmasq []*exec.Cmd
+	tmp     string // udhcpc's script
 }
 
 // NeutronSubnet is both networks' subnet.
@@ -89,12 +97,16 @@ func BuildNeutron(tag string) (n *Neutron, remove func() error, err error) {
 	n = &Neutron{Tag: tag, NodeIP: [2]net.IP{net.IPv4(172, 31, 0, 1).To4(), net.IPv4(172, 31, 0, 2).To4()},
 		ExtIP: net.IPv4(203, 0, 113, 1).To4(), RouterExtIP: net.IPv4(203, 0, 113, 2).To4()}
 	a := &NeutronNet{Name: "A", VNI: neutronVNIBase, VLAN: [2]int{100, 102},
-		Router: net.IPv4(10, 1, 0, 1).To4(), DHCP: net.IPv4(10, 1, 0, 2).To4()}
-	b := &NeutronNet{Name: "B", VNI: neutronVNIBase + 1, VLAN: [2]int{102, 100}}
+		Router: net.IPv4(10, 1, 0, 1).To4(), DHCP: net.IPv4(10, 1, 0, 2).To4(), DHCPPort: "tap-dhcp-a"}
+	b := &NeutronNet{Name: "B", VNI: neutronVNIBase + 1, VLAN: [2]int{102, 100},
+		DHCP: net.IPv4(10, 1, 0, 3).To4(), DHCPPort: "tap-dhcp-b"}
 	n.Nets = []*NeutronNet{a, b}
 	var undo []func() error
 	remove = func() error {
 		n.stopDHCP()
+		if n.tmp != "" {
+			os.RemoveAll(n.tmp)
+		}
 		var errs []error
 		for i := len(undo) - 1; i >= 0; i-- {
 			errs = append(errs, undo[i]())
@@ -120,7 +132,12 @@ func BuildNeutron(tag string) (n *Neutron, remove func() error, err error) {
 			return
 		}
 	}
-	if n.DHCPNS, err = newNS("qdhcp"); err != nil {
+	for _, nt := range n.Nets {
+		if nt.DHCPNS, err = newNS("qdhcp-" + strings.ToLower(nt.Name)); err != nil {
+			return
+		}
+	}
+	if n.tmp, err = os.MkdirTemp("", "ebpfovs-neutron-"); err != nil {
 		return
 	}
 	if n.RouterNS, err = newNS("qrouter"); err != nil {
@@ -156,11 +173,8 @@ func BuildNeutron(tag string) (n *Neutron, remove func() error, err error) {
 		if err = setUp(n.Nodes[spec.node], vm.Port, 0); err != nil {
 			return
 		}
-		var addr *net.IPNet
-		if spec.net.DHCP == nil {
-			addr = &net.IPNet{IP: vm.IP, Mask: NeutronSubnet.Mask}
-		}
-		if err = addrUp(vm.NS, "eth0", addr, neutronMTU); err != nil {
+		// No address: the VM asks DHCP for it (NeutronVM.DHCP).
+		if err = addrUp(vm.NS, "eth0", nil, neutronMTU); err != nil {
 			return
 		}
 		n.VMs = append(n.VMs, vm)
@@ -237,11 +251,14 @@ func (n *Neutron) Plan() []NeutronStep {
 			}
 		}
 		if node == 0 {
+			for _, nt := range n.Nets {
+				nt := nt
+				add(node, BrInt, fmt.Sprintf("network %s's DHCP port: an internal port, for namespace qdhcp-%s", nt.Name, strings.ToLower(nt.Name)),
+					"add-port", nt.DHCPPort, "type=internal", fmt.Sprintf("tag=%d", nt.VLAN[0]))
+				s = append(s, NeutronStep{Node: node, Say: fmt.Sprintf("%s into qdhcp-%s (%s): dnsmasq serves network %s", nt.DHCPPort, strings.ToLower(nt.Name), nt.DHCP, nt.Name),
+					Do: func() error { return n.startDHCP(nt) }})
+			}
 			a := n.Nets[0]
-			add(node, BrInt, "network A's DHCP port: an internal port, for the qdhcp namespace",
-				"add-port", "tap-dhcp", "type=internal", fmt.Sprintf("tag=%d", a.VLAN[0]))
-			s = append(s, NeutronStep{Node: node, Say: "tap-dhcp into qdhcp (10.1.0.2); dnsmasq serves network A",
-				Do: func() error { return n.startDHCP() }})
 			add(node, BrInt, "network A's router port: an internal port, for the qrouter namespace",
 				"add-port", "qr-a", "type=internal", fmt.Sprintf("tag=%d", a.VLAN[0]))
 			s = append(s, NeutronStep{Node: node, Say: "qr-a into qrouter (10.1.0.1), which SNATs to the outside",
@@ -297,29 +314,33 @@ func (n *Neutron) BrTunFlows(node int) []string {
 	return append(f, "table=22,priority=0,actions=drop")
 }
 
-// startDHCP moves tap-dhcp into the DHCP namespace and starts dnsmasq
-// there, with fixed addresses for network A's VMs and the router as their
-// gateway.
-func (n *Neutron) startDHCP() error {
-	a := n.Nets[0]
-	if err := moveInto(n.Nodes[0], "tap-dhcp", n.DHCPNS, &net.IPNet{IP: a.DHCP, Mask: NeutronSubnet.Mask}); err != nil {
+// startDHCP moves nt's DHCP port into its namespace and starts dnsmasq
+// there, with fixed addresses for the network's VMs and, on a network
+// with a router, the router as their gateway.
+func (n *Neutron) startDHCP(nt *NeutronNet) error {
+	if err := moveInto(n.Nodes[0], nt.DHCPPort, nt.DHCPNS, &net.IPNet{IP: nt.DHCP, Mask: NeutronSubnet.Mask}); err != nil {
 		return err
 	}
-	args := []string{"--keep-in-foreground", "--conf-file=/dev/null", "--port=0", "--interface=tap-dhcp",
+	args := []string{"--keep-in-foreground", "--conf-file=/dev/null", "--port=0", "--interface=" + nt.DHCPPort,
 		"--bind-interfaces", "--except-interface=lo", "--leasefile-ro", "--pid-file=", "--user=root",
-		"--dhcp-range=10.1.0.100,10.1.0.200,255.255.255.0,1h", "--dhcp-option=option:router," + a.Router.String()}
+		"--dhcp-range=10.1.0.100,10.1.0.200,255.255.255.0,1h"}
+	if nt.Router != nil {
+		args = append(args, "--dhcp-option=option:router,"+nt.Router.String())
+	} else {
+		args = append(args, "--dhcp-option=option:router") // none
+	}
 	for _, vm := range n.VMs {
-		if vm.Net == a {
+		if vm.Net == nt {
 			args = append(args, fmt.Sprintf("--dhcp-host=%s,%s", vm.MAC, vm.IP))
 		}
 	}
-	cmd := n.DHCPNS.Command(context.Background(), "dnsmasq", args...)
+	cmd := nt.DHCPNS.Command(context.Background(), "dnsmasq", args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start dnsmasq: %w", err)
 	}
 	n.mu.Lock()
-	n.dnsmasq = cmd
+	n.dnsmasq = append(n.dnsmasq, cmd)
 	n.mu.Unlock()
 	return nil
 }
@@ -327,34 +348,65 @@ func (n *Neutron) startDHCP() error {
 func (n *Neutron) stopDHCP() {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if n.dnsmasq != nil && n.dnsmasq.Process != nil {
-		n.dnsmasq.Process.Kill()
-		n.dnsmasq.Wait()
+	for _, c := range n.dnsmasq {
+		if c.Process != nil {
+			c.Process.Kill()
+			c.Wait()
+		}
 	}
 	n.dnsmasq = nil
 }
 
-// DHCP configures vm's address, and its default route through the router,
-// by DHCP as a VM boots.
-func (vm *NeutronVM) DHCP(timeout time.Duration) (*Lease, error) {
-	l, err := DHCP(vm.NS, vm.Iface, vm.MAC, timeout)
-	if err != nil {
+// udhcpcScript is busybox udhcpc's event script: it configures the lease
+// (address, default route) as a VM's DHCP client does, and prints it.
+const udhcpcScript = `#!/bin/sh
+case "$1" in
+bound|renew)
+	ip addr replace "$ip/$subnet" dev "$interface"
+	if [ -n "$router" ]; then ip route replace default via "${router%% *}" dev "$interface"; fi
+	echo "LEASE $ip $subnet ${router%% *} $serverid"
+	;;
+esac
+`
+
+// DHCP gets vm's address, and its default route, from the DHCP server on
+// its network, with a real DHCP client (busybox's udhcpc), as a VM boots.
+func (vm *NeutronVM) DHCP(n *Neutron, timeout time.Duration) (*Lease, error) {
+	script := filepath.Join(n.tmp, "udhcpc.sh")
+	if err := os.WriteFile(script, []byte(udhcpcScript), 0o700); err != nil {
 		return nil, err
 	}
-	err = vm.NS.Do(func() error {
-		eth, err := netlink.LinkByName(vm.Iface)
-		if err != nil {
-			return err
+	busybox, err := exec.LookPath("busybox")
+	if err != nil {
+		return nil, fmt.Errorf("dhcp: %w (install busybox-static)", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	tries := strconv.Itoa(max(1, int(timeout/time.Second)-1))
+	out, err := vm.NS.Command(ctx, busybox, "udhcpc", "-f", "-q", "-n", "-B", "-i", vm.Iface,
+		"-t", tries, "-T", "1", "-s", script).CombinedOutput()
+	for _, line := range strings.Split(string(out), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 3 || f[0] != "LEASE" {
+			continue
 		}
-		if err := netlink.AddrReplace(eth, &netlink.Addr{IPNet: &net.IPNet{IP: l.IP, Mask: l.Mask}}); err != nil {
-			return err
+		l := &Lease{IP: net.ParseIP(f[1]).To4(), Mask: net.IPMask(net.ParseIP(f[2]).To4())}
+		if len(f) > 4 {
+			l.Router, l.Server = net.ParseIP(f[3]).To4(), net.ParseIP(f[4]).To4()
+		} else if len(f) > 3 {
+			l.Server = net.ParseIP(f[3]).To4()
 		}
-		if l.Router == nil {
-			return nil
-		}
-		return netlink.RouteReplace(&netlink.Route{LinkIndex: eth.Attrs().Index, Gw: l.Router})
-	})
-	return l, err
+		return l, nil
+	}
+	return nil, fmt.Errorf("%s: udhcpc on %s: no lease: %v: %s", vm.Name, vm.Iface, err, strings.TrimSpace(string(out)))
+}
+
+// Lease is what a DHCP server gave a client.
+type Lease struct {
+	IP     net.IP
+	Mask   net.IPMask
+	Router net.IP // nil: none
+	Server net.IP
 }
 
 // vethBetween creates a veth pair: a in ns1, b in ns2 (with MAC bMAC, if

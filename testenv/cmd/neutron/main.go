@@ -117,8 +117,10 @@ func run(bin string, out io.Writer) (err error) {
 		}
 	}
 	defer cleanup()
+	// A closed pipe (| head) must not kill the demo before it cleans up.
+	signal.Ignore(syscall.SIGPIPE)
 	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	go func() {
 		<-sig
 		cleanup()
@@ -150,13 +152,17 @@ func run(bin string, out io.Writer) (err error) {
 		}
 	}
 
-	bold(out, "VMs of network A boot: DHCP (dnsmasq in qdhcp on node1; vm-c's request crosses the tunnel)")
-	for _, vm := range []*testenv.NeutronVM{n.VMs[0], n.VMs[2]} {
-		l, err := vm.DHCP(20 * time.Second)
+	bold(out, "The VMs boot: DHCP (udhcpc; each network's dnsmasq on node1; node2's requests cross the tunnel)")
+	for _, vm := range n.VMs {
+		l, err := vm.DHCP(n, 20*time.Second)
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(out, "  %s: %s/%d, gateway %s (from %s)\n", vm.Name, l.IP, maskBits(l.Mask), l.Router, l.Server)
+		gw := "none"
+		if l.Router != nil {
+			gw = l.Router.String()
+		}
+		fmt.Fprintf(out, "  %s: %s/%d, gateway %s (from %s, network %s's server)\n", vm.Name, l.IP, maskBits(l.Mask), gw, l.Server, vm.Net.Name)
 	}
 
 	bold(out, "Network A: vm-a (node1) to vm-c (node2); network B: vm-b to vm-d, the same addresses")
