@@ -418,6 +418,14 @@ struct learn_template {
 	struct action_list acts;
 };
 
+/* Where learn() takes slots: the next to try, among the first `limit`
+ * (set-learn-limit; a new bridge's is LEARN_MAX, 0 learns nothing). */
+struct learn_alloc_state {
+	__u64 cursor;
+	__u32 limit;
+	__u32 pad;
+};
+
 /* learned_slot.state: LEARNED_LIVE | incarnation << 1. */
 enum learned_state { LEARNED_LIVE = 1 };
 

@@ -400,6 +400,13 @@ const (
 	DatapathHdrFieldHF_ARP_TPA DatapathHdrField = 13
 )
 
+type DatapathLearnAllocState struct {
+	_      structs.HostLayout
+	Cursor uint64
+	Limit  uint32
+	Pad    uint32
+}
+
 type DatapathLearnLimit uint32
 
 const (
@@ -931,9 +938,9 @@ const (
 	DatapathMapFlowStats          = "flow_stats"
 	DatapathMapFlowUsed           = "flow_used"
 	DatapathMapFlows              = "flows"
-	DatapathMapLearnCursor        = "learn_cursor"
 	DatapathMapLearnMeta          = "learn_meta"
 	DatapathMapLearnScratch       = "learn_scratch"
+	DatapathMapLearnState         = "learn_state"
 	DatapathMapLearnTemplates     = "learn_templates"
 	DatapathMapLearnedSlots       = "learned_slots"
 	DatapathMapMacs               = "macs"
@@ -1068,9 +1075,9 @@ type DatapathMapSpecs struct {
 	FlowStats       *ebpf.MapSpec `ebpf:"flow_stats"`
 	FlowUsed        *ebpf.MapSpec `ebpf:"flow_used"`
 	Flows           *ebpf.MapSpec `ebpf:"flows"`
-	LearnCursor     *ebpf.MapSpec `ebpf:"learn_cursor"`
 	LearnMeta       *ebpf.MapSpec `ebpf:"learn_meta"`
 	LearnScratch    *ebpf.MapSpec `ebpf:"learn_scratch"`
+	LearnState      *ebpf.MapSpec `ebpf:"learn_state"`
 	LearnTemplates  *ebpf.MapSpec `ebpf:"learn_templates"`
 	LearnedSlots    *ebpf.MapSpec `ebpf:"learned_slots"`
 	Macs            *ebpf.MapSpec `ebpf:"macs"`
@@ -1163,9 +1170,9 @@ type DatapathMaps struct {
 	FlowStats       *ebpf.Map `ebpf:"flow_stats"`
 	FlowUsed        *ebpf.Map `ebpf:"flow_used"`
 	Flows           *ebpf.Map `ebpf:"flows"`
-	LearnCursor     *ebpf.Map `ebpf:"learn_cursor"`
 	LearnMeta       *ebpf.Map `ebpf:"learn_meta"`
 	LearnScratch    *ebpf.Map `ebpf:"learn_scratch"`
+	LearnState      *ebpf.Map `ebpf:"learn_state"`
 	LearnTemplates  *ebpf.Map `ebpf:"learn_templates"`
 	LearnedSlots    *ebpf.Map `ebpf:"learned_slots"`
 	Macs            *ebpf.Map `ebpf:"macs"`
@@ -1205,9 +1212,9 @@ func (m *DatapathMaps) Close() error {
 		m.FlowStats,
 		m.FlowUsed,
 		m.Flows,
-		m.LearnCursor,
 		m.LearnMeta,
 		m.LearnScratch,
+		m.LearnState,
 		m.LearnTemplates,
 		m.LearnedSlots,
 		m.Macs,

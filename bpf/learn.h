@@ -21,9 +21,10 @@
  * looks up a table learned flows go to is never stored in the exact-match
  * cache, so a new flow takes effect for the next packet.
  *
- * Slots are taken round-robin; a live slot whose flow expired (or whose
- * entry another slot took) is taken back on the way. No free slot among
- * LEARN_TRIES: not learned, counted (CNT_LEARN_FULL).
+ * Slots are taken round-robin among the first `limit` (set-learn-limit);
+ * a live slot whose flow expired (or whose entry another slot took) is
+ * taken back on the way. No free slot among LEARN_TRIES: not learned,
+ * counted (CNT_LEARN_FULL).
  */
 #pragma once
 
@@ -79,15 +80,18 @@ static __always_inline int learned_stale(struct learn_scratch *x, const struct l
 static __always_inline __u32 learn_alloc(struct learn_scratch *x, const struct learn_template *t,
 					 __u64 *now)
 {
-	__u32 zero = 0, i, s;
+	__u32 zero = 0, i, s, limit;
 	struct learned_slot *sl;
-	__u64 *cursor, old, next;
+	struct learn_alloc_state *st;
+	__u64 old, next;
 
-	cursor = bpf_map_lookup_elem(&learn_cursor, &zero);
-	if (!cursor)
+	st = bpf_map_lookup_elem(&learn_state, &zero);
+	if (!st)
 		return LEARN_MAX;
-	for (i = 0; i < LEARN_TRIES; i++) {
-		s = (__u32)__sync_fetch_and_add(cursor, 1) % LEARN_MAX;
+	/* The first `limit` slots only: past it, learning stops (counted). */
+	limit = st->limit < LEARN_MAX ? st->limit : LEARN_MAX;
+	for (i = 0; i < LEARN_TRIES && limit; i++) {
+		s = (__u32)(__sync_fetch_and_add(&st->cursor, 1) % limit);
 		sl = bpf_map_lookup_elem(&learned_slots, &s);
 		if (!sl)
 			break;

@@ -2,6 +2,7 @@ package bpf_test
 
 import (
 	"fmt"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -286,5 +287,53 @@ func TestLearnTimeouts(t *testing.T) {
 	}
 	if got := d.learnedLines(); len(got) != 0 {
 		t.Fatalf("idle learned flow still listed: %q", got)
+	}
+}
+
+// TestLearnLimit: past the learn limit learning stops, counted, and the
+// flows learned already keep working; 0 learns nothing.
+func TestLearnLimit(t *testing.T) {
+	d := newDP(t)
+	if err := d.b.SetLearnLimit(2); err != nil {
+		t.Fatal(err)
+	}
+	d.setFlows(
+		"table=0, priority=10, in_port=p1, actions=learn(table=1,NXM_OF_ETH_DST[]=NXM_OF_ETH_SRC[],output:NXM_OF_IN_PORT[]),resubmit(,1)",
+		"table=0, priority=5, actions=resubmit(,1)",
+		"table=1, priority=0, actions=p3",
+	)
+	from := func(i int) []byte {
+		mac := net.HardwareAddr{0x02, 0, 0, 0, 0x7, byte(i)}
+		return testenv.Build(testenv.PacketSpec{SrcMAC: mac, DstMAC: mac2, SrcIP: ip1, DstIP: ip2, Proto: "udp", SrcPort: 9, DstPort: 9})
+	}
+	to := func(i int) string {
+		mac := net.HardwareAddr{0x02, 0, 0, 0, 0x7, byte(i)}
+		f := testenv.Build(testenv.PacketSpec{SrcMAC: mac2, DstMAC: mac, SrcIP: ip2, DstIP: ip1, Proto: "udp", SrcPort: 9, DstPort: 9})
+		return fmt.Sprint(outPorts(&d.run(2, f).Trace))
+	}
+	for i := 1; i <= 5; i++ {
+		d.run(1, from(i))
+	}
+	limit, live, err := d.b.LearnLimit()
+	if err != nil || limit != 2 || live != 2 {
+		t.Fatalf("learn limit %d, %d learned flows (%v); want 2, 2", limit, live, err)
+	}
+	if n := d.counter("learn_full"); n != 3 {
+		t.Errorf("learn_full %d, want 3 (the learns past the limit)", n)
+	}
+	if got := to(1) + to(2) + to(3); got != "[1][1][3]" {
+		t.Errorf("to the first three MACs: %s, want the two learned ones to p1 and the third flooded to p3", got)
+	}
+	// 0 learns nothing; what was learned stays.
+	if err := d.b.SetLearnLimit(0); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.b.SetLearnLimit(8193); err == nil {
+		t.Error("a learn limit above 8192 was accepted")
+	}
+	d.b.DelFlows(mustMatch(t, d, "table=1,dl_dst=02:00:00:00:07:01"), false)
+	d.run(1, from(1))
+	if _, live, _ := d.b.LearnLimit(); live != 1 {
+		t.Errorf("limit 0: %d learned flows, want 1 (the one left)", live)
 	}
 }

@@ -228,13 +228,14 @@ struct {
 	__type(value, struct flow_record);
 } learn_meta SEC(".maps");
 
-/* [0]: the next learned slot to try (learn.h). W: datapath. */
+/* [0]: the next learned slot to try, and the learn limit (learn.h).
+ * W: datapath (cursor), loader (limit). */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, __u64);
-} learn_cursor SEC(".maps");
+	__type(value, struct learn_alloc_state);
+} learn_state SEC(".maps");
 
 /* A learned flow being built, per CPU: its key (64 words, as the gather
  * reads: classifier.h), entry and actions. W: datapath. */

@@ -66,6 +66,12 @@ func TestLearnVXLANTwoNodes(t *testing.T) {
 			t.Errorf("node %d: learned counter %d", i+1, n)
 		}
 	}
+	if out := tn.cli[0].must("get-learn-limit"); !regexp.MustCompile(`^learn_limit: 8192\nlearned_flows: [1-9]\d*\n$`).MatchString(out) {
+		t.Errorf("get-learn-limit: %q", out)
+	}
+	if _, e, code := tn.cli[0].run("set-learn-limit", "8193"); code != 2 || !strings.Contains(e, "at most 8192") {
+		t.Errorf("set-learn-limit 8193: exit %d, %q; want 2", code, e)
+	}
 	// Deleting the learning flow, whose learn has delete_learned, removes
 	// what it learned; unicast floods again (and learns again).
 	tn.cli[0].must("del-flows", "--strict", "table=10,priority=1")

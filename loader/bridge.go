@@ -42,7 +42,7 @@ const (
 	// else is: a directory without it is a half-built bridge.
 	pinComplete = "bridge_complete"
 	// pinLayout is the version of the pins' layout, in bridge_complete.
-	pinLayout = 16 // 16: learn() (learned_slots, learn_templates, learn_meta, learn_cursor; learned flows' ids and action slots after the installed ones'); 12: flow records are typed (binary); 13: connections carry their keys (NAT); 14: the xdp_fast counter; 15: VLAN, patch and tunnel ports (port_trunks, patch_ports, tunnel_ports, prog_tc_patch, prog_tc_tunnel, their counters)
+	pinLayout = 16 // 16: learn() (learned_slots, learn_templates, learn_meta, learn_state; learned flows' ids and action slots after the installed ones'); 12: flow records are typed (binary); 13: connections carry their keys (NAT); 14: the xdp_fast counter; 15: VLAN, patch and tunnel ports (port_trunks, patch_ports, tunnel_ports, prog_tc_patch, prog_tc_tunnel, their counters)
 )
 
 // Options say which bridge a call works on.
@@ -318,6 +318,9 @@ func (b *Bridge) create() error {
 	defer objs.DatapathPrograms.Close()
 	b.maps = objs.DatapathMaps
 	if err := fillStages(&objs); err != nil {
+		return err
+	}
+	if err := b.initLearnLimit(); err != nil {
 		return err
 	}
 	if err := b.initCTLimits(); err != nil {

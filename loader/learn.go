@@ -311,3 +311,41 @@ func (b *Bridge) deleteLearnedCookies(old, want []record) error {
 	})
 	return err
 }
+
+// initLearnLimit gives a new bridge its learn limit: every learned slot.
+func (b *Bridge) initLearnLimit() error {
+	return b.SetLearnLimit(learnMax)
+}
+
+// SetLearnLimit sets the most flows learn() keeps at once (at most
+// LEARN_MAX, 8192): past it, learning stops and is counted (learn_full);
+// the flows learned already stay until they expire or are deleted. 0
+// learns nothing.
+func (b *Bridge) SetLearnLimit(n uint32) error {
+	if n > learnMax {
+		return inputErrorf("learn limit %d: at most %d learned flows per bridge", n, learnMax)
+	}
+	var st bpf.DatapathLearnAllocState
+	if err := b.maps.LearnState.Lookup(uint32(0), &st); err != nil {
+		return fmt.Errorf("read learn state: %w", err)
+	}
+	st.Limit = n
+	if err := b.maps.LearnState.Put(uint32(0), &st); err != nil {
+		return fmt.Errorf("write learn limit: %w", err)
+	}
+	return nil
+}
+
+// LearnLimit reports SetLearnLimit's setting and how many learned flows
+// live (the expired ones removed first).
+func (b *Bridge) LearnLimit() (limit uint32, live int, err error) {
+	var st bpf.DatapathLearnAllocState
+	if err := b.maps.LearnState.Lookup(uint32(0), &st); err != nil {
+		return 0, 0, fmt.Errorf("read learn state: %w", err)
+	}
+	ls, err := b.learnedFlows()
+	if err != nil {
+		return 0, 0, err
+	}
+	return st.Limit, len(ls), nil
+}
