@@ -215,6 +215,11 @@ func Build(flows []Flow, gen, maxFlows uint32, held Held) (*Image, error) {
 	}
 	img.Tables[emcTable] = emcShape(unions, &reads)
 	img.XDP = xdpFlag(gen, compiled)
+	if len(held.Learned) > 0 {
+		// Learned flows' actions are the datapath's, in no generation:
+		// XDP cannot vouch for them (a learning flow itself is not XDP's).
+		img.XDP = 0
+	}
 	return img, nil
 }
 

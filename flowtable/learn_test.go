@@ -162,6 +162,9 @@ func TestBuildLearn(t *testing.T) {
 	if _, ok := img2.Templates[tid]; !ok || img2.Tables[1].Learned != 1 {
 		t.Fatalf("a learned flow lives: its template and subtable must stay")
 	}
+	if img2.XDP != 0 {
+		t.Errorf("a learned flow lives: XDP may not run the generation (its actions are not the image's)")
+	}
 	img3, err := Build(flowsOf(t, "table=1, actions=drop"), 0, testMaxFlows, Held{Masks: heldMasks, Templates: img1.Templates})
 	if err != nil {
 		t.Fatal(err)
