@@ -1,6 +1,7 @@
 package flowtable
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/ebpfovs/ebpfovs/bpf"
@@ -262,6 +263,12 @@ func compileLearnAction(l *ofctl.Learn, learns *[]learnTpl, at int, add func(bpf
 	}
 	lt, err := compileLearn(l)
 	if err != nil {
+		// A learn spec the datapath cannot hold is the flow's fault, as
+		// a malformed one is: exit 2, as the issue asks.
+		var ie *InputError
+		if !errors.As(err, &ie) {
+			err = &InputError{Msg: err.Error()}
+		}
 		return err
 	}
 	lt.act = at

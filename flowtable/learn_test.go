@@ -2,7 +2,9 @@ package flowtable
 
 import (
 	"encoding/binary"
+	"errors"
 	"math/rand"
+	"strings"
 	"testing"
 
 	"github.com/ebpfovs/ebpfovs/bpf"
@@ -171,5 +173,24 @@ func TestBuildLearn(t *testing.T) {
 	}
 	if len(img3.FreeTemplates) != 1 || img3.FreeTemplates[0] != tid || len(img3.Templates) != 0 {
 		t.Fatalf("nothing uses the template: free %v, kept %d", img3.FreeTemplates, len(img3.Templates))
+	}
+}
+
+// TestCompileLearnRefused: learn specs the datapath cannot hold are the
+// flow's error (InputError: exit 2), naming the spec.
+func TestCompileLearnRefused(t *testing.T) {
+	for _, tc := range []struct{ flow, want string }{
+		{"ipv6,actions=learn(table=1,eth_type=0x86dd,load:NXM_OF_ETH_SRC[]->NXM_NX_IPV6_SRC[0..47])", "learn: load:NXM_OF_ETH_SRC[]->NXM_NX_IPV6_SRC[0..47]"},
+		{"actions=learn(table=1,NXM_NX_REG0[],NXM_NX_REG2[],NXM_NX_REG4[],NXM_NX_REG6[],NXM_NX_REG8[],NXM_NX_REG10[],NXM_NX_REG12[],NXM_NX_REG14[],NXM_OF_ETH_SRC[])", "learned match spans 10 8-byte words"},
+	} {
+		f, err := ofctl.ParseFlow(tc.flow, nil)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.flow, err)
+		}
+		_, err = Compile(f)
+		var ie *InputError
+		if err == nil || !errors.As(err, &ie) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v (%T), want an InputError with %q", tc.flow, err, err, tc.want)
+		}
 	}
 }
