@@ -37,23 +37,24 @@ const Marker = "EBPFOVS-VMTEST"
 // libcrc32c needs a crc32c implementation (the alias crypto-crc32c) at load
 // time. nf_nat, nft_chain_nat (nftables' nat chains) and nft_nat (its snat
 // and dnat statements) serve KernelCT.SetNAT, nf_nat as the oracle for the
-// datapath's NAT. vxlan, geneve and ip_gre (gretap) serve the bridges'
-// flow-based tunnel devices
-// (tunnel ports). See Kernel.ResolveModules for aliases and the "?" of
+// datapath's NAT; nft_masq (alias nft-expr-masq), the masquerade of the
+// Neutron pair's router namespace. vxlan, geneve and ip_gre (gretap) serve
+// the bridges' flow-based tunnel devices (tunnel ports). See Kernel.ResolveModules for aliases and the "?" of
 // optional ones.
 var DefaultModules = []string{
 	"veth", "sch_ingress", "cls_bpf", "tun", "bridge", "xfrm_user", "net-pf-16-proto-12",
 	"crypto-crc32c", "nf_tables", "nft_ct", "nft_objref?", "nf_conntrack", "nf_conntrack_netlink",
-	"nf_nat", "nft_chain_nat", "nft_nat", "vxlan", "geneve", "ip_gre",
+	"nf_nat", "nft_chain_nat", "nft_nat", "nft_masq", "vxlan", "geneve", "ip_gre",
 }
 
 // DefaultTools are the host commands the tests run (testenv/*.go,
 // */*_test.go), copied into the guest's /usr/local/bin with their shared
 // libraries, ahead of busybox's applets in PATH: iproute2's ip, tc and
 // bridge, util-linux's nsenter, ethtool, iputils' ping, OpenBSD netcat and
-// coreutils' readlink (busybox's takes a single file), and nftables' nft
-// (testenv.KernelCT).
-var DefaultTools = []string{"ip", "tc", "bridge", "nsenter", "ethtool", "ping", "nc", "readlink", "nft"}
+// coreutils' readlink (busybox's takes a single file), nftables' nft
+// (testenv.KernelCT, the Neutron pair's router) and dnsmasq (the Neutron
+// pair's DHCP servers; its client is busybox's udhcpc).
+var DefaultTools = []string{"ip", "tc", "bridge", "nsenter", "ethtool", "ping", "nc", "readlink", "nft", "dnsmasq"}
 
 // hostEtcFiles are copied into the guest when the host has them: nft and
 // libc resolve protocol and service names with them.
