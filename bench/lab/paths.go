@@ -137,7 +137,7 @@ type Options struct {
 }
 
 // PathIDs are the paths Setup knows, in table order.
-var PathIDs = []string{"A", "B", "C", "D", "E", "F", "G", "H", "I", "J", "K"}
+var PathIDs = []string{"A", "B", "C", "D", "E", "F", "G", "H", "I", "J", "K", "L", "M"}
 
 // Setup builds path id (one of PathIDs) in env.
 func Setup(ctx context.Context, env *Env, id string, opt Options) (*Path, error) {
@@ -160,6 +160,8 @@ func Setup(ctx context.Context, env *Env, id string, opt Options) (*Path, error)
 		p, err = setupRouterNAT(ctx, env)
 	case "I":
 		p, err = setupTapBridge(ctx, env)
+	case "L", "M":
+		p, err = setupVXLAN(ctx, env, opt.Ebpfovs, id)
 	default:
 		err = fmt.Errorf("unknown path %q", id)
 	}

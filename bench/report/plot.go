@@ -28,7 +28,7 @@ var plotMetrics = [][]Metric{
 }
 
 // WritePlot draws one bar chart per metric (bars: medians; whiskers:
-// min–max over the rounds; the ebpfovs paths E, F, G, J and K in orange) and
+// min–max over the rounds; the ebpfovs paths E, F, G, J, K and M in orange) and
 // writes it as a PNG to file. title goes above the panels.
 func (r *Results) WritePlot(file, title string) error {
 	const dpi = 96
@@ -101,7 +101,7 @@ func (r *Results) panel(m Metric) (*plot.Plot, error) {
 		}
 		bar.XMin = float64(i)
 		bar.Color = baselineColor
-		if strings.Contains("EFGJK", path.ID) {
+		if strings.Contains("EFGJKM", path.ID) {
 			bar.Color = ebpfovsColor
 		}
 		bar.LineStyle.Width = 0

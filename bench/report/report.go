@@ -169,7 +169,8 @@ type Target struct {
 // ebpfovs with source NAT (G) against ebpfovs without it (E) and against
 // the kernel's NAT (H: a Linux router + nftables masquerade), and XDP mode
 // against TC mode and nftables in packet rate, on veth ports (F against E
-// and C) and on tap ports (K against J and I).
+// and C) and on tap ports (K against J and I), and two nodes joined by
+// VXLAN through ebpfovs (M) against the Linux bridge with a VXLAN device (L).
 var Targets = []Target{
 	{Metric: TputSame, Num: "E", Den: "B", Goal: 0.95},
 	{Metric: TputDiff, Num: "E", Den: "B", Goal: 0.95},
@@ -188,6 +189,9 @@ var Targets = []Target{
 	{Metric: UDPRate, Num: "K", Den: "J", Goal: 2},
 	{Metric: SYNRate, Num: "K", Den: "J", Goal: 2},
 	{Metric: SYNRate, Num: "K", Den: "I", Goal: 3},
+	{Metric: TputSame, Num: "M", Den: "L", Goal: 1.0},
+	{Metric: TputDiff, Num: "M", Den: "L", Goal: 1.0},
+	{Metric: ConnRate, Num: "M", Den: "L", Goal: 1.0},
 }
 
 // Outcome is a Target evaluated on a run.

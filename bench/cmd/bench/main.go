@@ -10,6 +10,9 @@
 //	F  ebpfovs, XDP mode (VMs with GRO on and tx checksum offload off)
 //	G  ebpfovs, TC mode, the lab's flows with source NAT (VM1 -> 10.0.0.100)
 //	H  Linux router + nftables: the lab's policy and a masquerade, as G
+//	I, J, K  tap ports: Linux bridge + nftables, ebpfovs TC, ebpfovs XDP
+//	L  two nodes, VXLAN between them: a Linux bridge and a VXLAN device each
+//	M  the same with ebpfovs: a bridge with a VXLAN port each (NORMAL)
 //
 // Every round measures every path once, in a rotating order: iperf3 TCP
 // throughput (one CUBIC stream, client and server on the same vCPU, then on

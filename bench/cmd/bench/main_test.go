@@ -17,13 +17,13 @@ func TestParseFlags(t *testing.T) {
 	if c, err := parseFlags([]string{"-paths", "e,g,H"}, io.Discard); err != nil || len(c.paths) != 3 || c.paths[1] != "G" || c.paths[2] != "H" {
 		t.Errorf("-paths e,g,H: %v, %v", c.paths, err)
 	}
-	if c, err := parseFlags(nil, io.Discard); err != nil || len(c.paths) != 11 {
-		t.Errorf("default paths: %v, %v; want A to K", c.paths, err)
+	if c, err := parseFlags(nil, io.Discard); err != nil || len(c.paths) != 13 {
+		t.Errorf("default paths: %v, %v; want A to M", c.paths, err)
 	}
 	for _, bad := range [][]string{
 		{"-rounds", "3"},
 		{"-iperf-time", "1500ms"},
-		{"-paths", "L"},
+		{"-paths", "N"},
 		{"-mode", "fast"},
 		{"extra"},
 	} {
