@@ -761,9 +761,11 @@ func TestCTE2EForce(t *testing.T) {
 }
 
 // TestCTE2ETimeouts: ct-set-timeouts shortens a zone's UDP timeout to 1 s:
-// the connection leaves dump-conntrack about 1 s after its last packet,
-// and the reply traffic that needed it (+est) is dropped from then on.
-// Back to the defaults (30 s), the same pause changes nothing.
+// the connection expires 1 s after its last packet, then leaves
+// dump-conntrack, and the reply traffic that needed it (+est) is dropped
+// from then on. Back to the defaults (30 s), the same pause changes
+// nothing. The pause is made by ageing the connection's stored times
+// (ageConns), not by sleeping: a sleep's length is a slow VM's to decide.
 func TestCTE2ETimeouts(t *testing.T) {
 	l := newCTLab(t,
 		"priority=10, arp, actions=NORMAL",
@@ -799,26 +801,40 @@ func TestCTE2ETimeouts(t *testing.T) {
 		}
 		return m[1]
 	}
+	// timedExchange is exchange, checking that the datapath set the
+	// connection to expire timeout after its last packet, which it saw
+	// between the clock readings around the exchange.
+	timedExchange := func(msg string, timeout time.Duration) *net.UDPAddr {
+		t.Helper()
+		first := l.monotonicNow()
+		from := exchange(msg)
+		last := l.monotonicNow()
+		exp := l.connExpiries()
+		if len(exp) != 1 {
+			t.Fatalf("after %q: %d connections in the datapath, want 1", msg, len(exp))
+		}
+		// The datapath's clock lags CLOCK_MONOTONIC by up to agingCoarseLag.
+		lo, hi := first+uint64(timeout-agingCoarseLag), last+uint64(timeout)
+		if exp[0] < lo || exp[0] > hi {
+			t.Fatalf("after %q: the connection expires %v after the exchange began and %v after it ended; want %v after its last packet",
+				msg, time.Duration(int64(exp[0]-first)), time.Duration(int64(exp[0]-last)), timeout)
+		}
+		return from
+	}
 	entry := ctEntry("udp", vm1, vm2, 47000, 6000, ",zone=7")
 
 	l.must("ct-set-timeouts", "zone=7", "udp_first=1")
 	if out := l.must("ct-set-timeouts", "zone=7"); out != "zone=7 udp_first=1\n" {
 		t.Fatalf("ct-set-timeouts zone=7 printed %q", out)
 	}
-	vm1Addr := exchange("short")
-	last := time.Now()
+	vm1Addr := timedExchange("short", time.Second)
 	l.wantConntrack([]string{entry})
 	if got := timeout(); got != "0" && got != "1" {
 		t.Fatalf("timeout=%s with udp_first=1", got)
 	}
-	for deadline := last.Add(passWait); len(l.conntrack("zone=7")) > 0; time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("the connection is still there %v after its last packet, with udp_first=1", passWait)
-		}
-	}
-	if gone := time.Since(last); gone < 800*time.Millisecond {
-		t.Fatalf("the connection went %v after its last packet; udp_first=1 should keep it about 1 s", gone)
-	}
+	// 2 s after its last packet: the datapath no longer finds the
+	// connection (VM2's packet is +new, refused), nor does the dump.
+	l.ageConns(2 * time.Second)
 	l.mustNotReceive(c, "VM2's packet after the connection timed out", func() { srv.sendTo(t, "too late", vm1Addr) })
 	l.wantConntrack(nil, "zone=7")
 
@@ -826,11 +842,11 @@ func TestCTE2ETimeouts(t *testing.T) {
 	if out := l.must("ct-set-timeouts", "zone=7"); out != "zone=7 (defaults)\n" {
 		t.Fatalf("ct-set-timeouts zone=7 printed %q after udp_first=0", out)
 	}
-	exchange("default")
+	timedExchange("default", 30*time.Second)
 	if got := timeout(); got != "29" && got != "30" {
 		t.Fatalf("timeout=%s with the default udp_first", got)
 	}
-	time.Sleep(1200 * time.Millisecond)
+	l.ageConns(2 * time.Second)
 	srv.sendTo(t, "in time", vm1Addr)
 	mustReceive(t, c, "in time")
 	l.wantConntrack([]string{entry})

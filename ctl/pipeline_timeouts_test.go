@@ -2,6 +2,7 @@ package ctl_test
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"strings"
 	"testing"
@@ -17,7 +18,8 @@ import (
 // it and goes once the traffic stops, and both disappear from dump-flows.
 // What must pass is waited for (passWait); what must not is seen dropped,
 // by the drop flow's counter, never by a quiet read window, which proves
-// nothing in a slow VM.
+// nothing in a slow VM. Time passes by ageing the flows' stored times
+// (ageFlow), never by sleeping.
 func TestPipelineMasksResubmitTimeouts(t *testing.T) {
 	lab := testenv.NewLab(t, testenv.LabOptions{VMs: 2})
 	c := newCLI(t, lab.Host.Path)
@@ -64,19 +66,24 @@ func TestPipelineMasksResubmitTimeouts(t *testing.T) {
 		t.Error("the resubmitted table 1 counted no packets")
 	}
 
-	// Timeouts. A datagram passes while its flow lives.
+	// Timeouts. Time is moved by ageing the flows' stored times (ageFlow),
+	// not by sleeping, and the timeouts are long: what must live has at
+	// least 5 s of margin over the few steps a slow VM takes between an
+	// ageing and the datagram that follows it.
 	srv := vm2.ListenUDP(t, 7000)
 	srv2 := vm2.ListenUDP(t, 7001)
-	c.must("add-flow", "table=0, priority=30, hard_timeout=4, udp, tp_dst=7000, actions=NORMAL")
-	c.must("add-flow", "table=0, priority=30, idle_timeout=3, udp, tp_dst=7001, actions=NORMAL")
+	c.must("add-flow", "table=0, priority=30, hard_timeout=20, udp, tp_dst=7000, actions=NORMAL")
+	c.must("add-flow", "table=0, priority=30, idle_timeout=10, udp, tp_dst=7001, actions=NORMAL")
+	hardID, idleID := c.flowID("tp_dst=7000"), c.flowID("tp_dst=7001")
 	sendUDP := func(port string) {
+		t.Helper()
 		u, err := vm1.DialUDP("10.0.10.2:" + port)
 		if err != nil {
-			t.Fatal(err)
+			t.Fatalf("dial UDP to %s: %v", port, err)
 		}
 		defer u.Close()
 		if _, err := u.Write([]byte("x")); err != nil {
-			t.Fatal(err)
+			t.Fatalf("send UDP to %s: %v", port, err)
 		}
 	}
 	passes := func(srv *net.UDPConn, port, what string) {
@@ -100,18 +107,23 @@ func TestPipelineMasksResubmitTimeouts(t *testing.T) {
 		c.surfWaitCounted(udpDrops, what, fUDPDrop...)
 		udpDrops++
 	}
-	passes(srv, "7000", "hard_timeout=4 before it expired")
-	passes(srv2, "7001", "idle_timeout=3 before it expired")
-	// The idle flow, used every 300 ms, outlives its 3 s idle_timeout
-	// (margins are wide: VMs under emulation run this too)...
-	for end := time.Now().Add(4500 * time.Millisecond); time.Now().Before(end); time.Sleep(300 * time.Millisecond) {
-		passes(srv2, "7001", "idle_timeout=3 while traffic used the flow every 300 ms")
+	passes(srv, "7000", "hard_timeout=20 before it expired")
+	passes(srv2, "7001", "idle_timeout=10 before it expired")
+	// The idle flow outlives its 10 s idle_timeout while traffic uses it:
+	// 5 s older three times (15 s in all), a datagram passes each time.
+	// The hard one, used as often, still expires 20 s after install.
+	for aged := 5 * time.Second; aged <= 15*time.Second; aged += 5 * time.Second {
+		c.ageFlow(hardID, 5*time.Second)
+		c.ageFlow(idleID, 5*time.Second)
+		passes(srv2, "7001", fmt.Sprintf("idle_timeout=10, %v after install, used 5 s before", aged))
+		passes(srv, "7000", fmt.Sprintf("hard_timeout=20, %v after install", aged))
 	}
-	// ...while the hard one (4 s) has expired by now, used or not: its
-	// datagram falls to the UDP drop flow.
-	dropped("7000", "hard_timeout=4 after 4.5 s")
-	time.Sleep(3500 * time.Millisecond) // idle for longer than idle_timeout
-	dropped("7001", "idle_timeout=3 after 3.5 s without traffic")
+	// 21 s after install, 6 s after its last use, the hard flow has
+	// expired: its datagram falls to the UDP drop flow.
+	c.ageFlow(hardID, 6*time.Second)
+	dropped("7000", "hard_timeout=20, 21 s after install")
+	c.ageFlow(idleID, 11*time.Second) // idle for longer than idle_timeout
+	dropped("7001", "idle_timeout=10, 11 s without traffic")
 	if out := c.must("dump-flows"); strings.Contains(out, "tp_dst=7000") || strings.Contains(out, "tp_dst=7001") {
 		t.Errorf("expired flows still listed:\n%s", out)
 	}
