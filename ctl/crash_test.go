@@ -37,9 +37,11 @@ import (
 // qdisc, the bpffs pins, and the bridge's programs, maps and links in the
 // kernel's lists of them (kernelState).
 //
-// In the VMs, where each load of the datapath takes 10-15 s, the steps of
-// creating and removing a bridge are sampled (crashSample); the port steps
-// all run.
+// A new bridge is killed in every attach mode: at each step of creating
+// it in the first mode, and from bridge_complete on (the mode's own steps)
+// in the others. In the VMs, where each load of the datapath takes 5-15 s,
+// the steps of creating and removing a bridge are sampled (crashSample);
+// the port steps all run.
 func TestKillAtEveryStep(t *testing.T) {
 	testenv.RequirePrivileged(t)
 	lab := testenv.NewLab(t, testenv.LabOptions{VMs: 2})
@@ -55,16 +57,26 @@ func TestKillAtEveryStep(t *testing.T) {
 		t.Fatalf("before anything: %s", nothing.objects)
 	}
 
-	t.Run("new-bridge", func(t *testing.T) {
-		k.t = t
-		k.each(crashCase{
-			cmd:   k.attachArgs(modes[0], "vnet1", "vnet2"),
-			check: func() { k.wantPorts("vnet1", "vnet2") },
-			undo:  []string{"detach"},
-			after: []string{"detach"},
-			load:  true,
+	// A new bridge in each mode. Creating the bridge (maps, programs, the
+	// pins up to bridge_complete) is the same in every mode: killed at
+	// each of its steps in the first mode; in the others only from
+	// bridge_complete on, where the mode's own steps begin.
+	for i, m := range modes {
+		t.Run("new-bridge-"+m, func(t *testing.T) {
+			k.t = t
+			cc := crashCase{
+				cmd:   k.attachArgs(m, "vnet1", "vnet2"),
+				check: func() { k.wantPorts("vnet1", "vnet2") },
+				undo:  []string{"detach"},
+				after: []string{"detach"},
+				load:  true,
+			}
+			if i > 0 {
+				cc.from = "pin bridge_complete"
+			}
+			k.each(cc)
 		})
-	})
+	}
 	for _, m := range modes {
 		t.Run("attach-"+m, func(t *testing.T) {
 			k.t = t
@@ -212,6 +224,7 @@ type crashCase struct {
 	undo  []string     // brings the state back to before cmd (nil: the state after cmd is the end)
 	after []string     // also run right after a kill, instead of the re-run: must restore the state before cmd
 	load  bool         // cmd loads the datapath (sampled in the VMs)
+	from  string       // kill only from the step of this name on ("": every step)
 	end   *kernelState // the state cmd leaves (nil: what its first run left)
 	// restored, when set, checks what kernelState does not show is as
 	// before cmd, after undo and after `after`.
@@ -247,7 +260,13 @@ func (k *killer) each(cc crashCase) {
 		k.c.must(cc.undo...)
 		k.wantState(before, "undoing %v", cc.cmd)
 	}
-	for _, i := range crashSample(steps, cc.load) {
+	first := 0
+	if cc.from != "" {
+		if first = slices.Index(steps, cc.from); first < 0 {
+			t.Fatalf("%v: no step %q in %q", cc.cmd, cc.from, steps)
+		}
+	}
+	for _, i := range crashSample(steps, cc.load, first) {
 		where := fmt.Sprintf("%v killed after step %d (%s)", cc.cmd, i, steps[i-1])
 		if cc.pre != nil {
 			cc.pre()
@@ -288,28 +307,34 @@ func (k *killer) each(cc crashCase) {
 	}
 }
 
-// crashSample is every step on the host; in the VMs, for commands that
-// load the datapath, the first and last of each run of pins and unpins of
-// maps and every other step, at most 6 (a third of each kernel's time).
-func crashSample(steps []string, load bool) []int {
+// crashSample is every step from steps[first] on, on the host; in the
+// VMs, for commands that load the datapath, the first and last of each
+// run of pins and unpins of maps and every other step, at most 6 (a third
+// of each kernel's time), or 2 when first cuts the bridge's creation away.
+// Steps are numbered from 1.
+func crashSample(steps []string, load bool, first int) []int {
 	var out []int
-	for i := range steps {
+	for i := first; i < len(steps); i++ {
 		out = append(out, i+1)
 	}
 	if !testenv.InVM() || !load {
 		return out
+	}
+	limit := 6
+	if first > 0 {
+		limit = 2
 	}
 	isMap := func(i int) bool {
 		s := steps[i]
 		return (strings.HasPrefix(s, "pin ") || strings.HasPrefix(s, "unpin ")) && !strings.Contains(s, "prog_") && !strings.Contains(s, "link_port")
 	}
 	var keep []int
-	for i := range steps {
+	for i := first; i < len(steps); i++ {
 		if !isMap(i) || i == 0 || i == len(steps)-1 || !isMap(i-1) || !isMap(i+1) {
 			keep = append(keep, i+1)
 		}
 	}
-	for len(keep) > 6 {
+	for len(keep) > limit {
 		var half []int
 		for j, n := range keep {
 			if j%2 == 0 || j == len(keep)-1 {
