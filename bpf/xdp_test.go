@@ -12,16 +12,15 @@ import (
 	"github.com/ebpfovs/ebpfovs/testenv"
 )
 
+// runXDP runs xdp_ingress on frame as received on port in, on CPU 0, where
+// the exact-match cache of the TC runs before it is (runTC, ingress).
 func (d *dp) runXDP(in uint32, frame []byte) uint32 {
 	d.t.Helper()
 	var verdict uint32
-	err := d.ns.Do(func() (err error) {
+	d.onCPU0(func() (err error) {
 		verdict, err = d.b.RunXDP(frame, d.ifindex[in])
 		return err
 	})
-	if err != nil {
-		d.t.Fatal(err)
-	}
 	return verdict
 }
 
@@ -242,8 +241,8 @@ func TestXDPMultiBuffer(t *testing.T) {
 		what string
 		do   func() bool // whether it forwarded
 	}{
-		{"xdp_ingress: the walk", func() bool { return d.runXDPOnCPU0(1, frame) == loader.XDPRedirect }},
-		{"xdp_ingress: the cache", func() bool { return d.runXDPOnCPU0(1, frame) == loader.XDPRedirect }},
+		{"xdp_ingress: the walk", func() bool { return d.runXDP(1, frame) == loader.XDPRedirect }},
+		{"xdp_ingress: the cache", func() bool { return d.runXDP(1, frame) == loader.XDPRedirect }},
 	} {
 		p0, b0 := rx()
 		if !run.do() {
@@ -256,18 +255,6 @@ func TestXDPMultiBuffer(t *testing.T) {
 			t.Errorf("%s: not XDP's fast path", run.what)
 		}
 	}
-}
-
-// runXDPOnCPU0 is runXDP on CPU 0, where the exact-match cache of the
-// runs before it is.
-func (d *dp) runXDPOnCPU0(in uint32, frame []byte) uint32 {
-	d.t.Helper()
-	var verdict uint32
-	d.onCPU0(func() (err error) {
-		verdict, err = d.b.RunXDP(frame, d.ifindex[in])
-		return err
-	})
-	return verdict
 }
 
 // TestXDPMalformedMultiBuffer: malformed jumbo frames, which XDP sees in
@@ -302,7 +289,7 @@ func TestXDPMalformedMultiBuffer(t *testing.T) {
 		{"well-formed", jumbo(6003, func([]byte) {}), 2, false},
 	} {
 		trunc, tx := d.counter("truncated"), d.txCounts()
-		if v := d.runXDPOnCPU0(1, c.frame); v != loader.XDPRedirect {
+		if v := d.runXDP(1, c.frame); v != loader.XDPRedirect {
 			t.Errorf("%s: verdict %d, want a redirect to p%d", c.name, v, c.out)
 			continue
 		}
