@@ -61,3 +61,59 @@ func TestConntrackUDPLength(t *testing.T) {
 		})
 	}
 }
+
+// TestConntrackUDPLengthIPv6: the same over IPv6, where the UDP length is
+// checked against the payload after the extension headers: a datagram
+// behind an 8-byte hop-by-hop header whose UDP length counts that header
+// too is past the payload, +inv.
+func TestConntrackUDPLengthIPv6(t *testing.T) {
+	d := newDP(t)
+	d.setFlows(
+		"table=0, priority=10, udp6, ct_state=-trk, actions=ct(table=1)",
+		"table=1, priority=10, udp6, ct_state=+trk+inv, actions=p3",
+		"table=1, priority=5, udp6, ct_state=+trk+new, actions=ct(commit),p2",
+	)
+	// 40-byte IPv6 header, 8-byte hop-by-hop header, 8-byte UDP header,
+	// 4 bytes of data: a payload length of 20, 12 of them UDP's.
+	const udpOff = 40 + 8
+	for i, c := range []struct {
+		name string
+		len  int
+		inv  bool
+	}{
+		{"0", 0, true},
+		{"4: shorter than the header", 4, true},
+		{"one past the payload", 13, true},
+		{"counting the extension header", 20, true},
+		{"the payload's", 12, false},
+		{"short of the payload", 10, false},
+		{"the header alone", 8, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			d.t = t
+			ip := append(ipv6HopByHopUDP(53), 1, 2, 3, 4)
+			binary.BigEndian.PutUint16(ip[4:], 8+8+4)
+			binary.BigEndian.PutUint16(ip[udpOff:], uint16(4000+i))
+			binary.BigEndian.PutUint16(ip[udpOff+4:], uint16(c.len))
+			frame := testenv.Build(testenv.PacketSpec{Proto: "eth", SrcMAC: mac1, DstMAC: mac2, EtherType: 0x86dd, Payload: ip})
+			before, conns := d.counter("ct_invalid"), len(d.conns())
+			res := d.run(1, frame)
+			if inv := res.Trace.CtState&csInv != 0; inv != c.inv {
+				t.Errorf("ct_state %#x, want +inv %v", res.Trace.CtState, c.inv)
+			}
+			wantOut, wantInv, wantConns := uint32(2), uint64(0), conns+1
+			if c.inv {
+				wantOut, wantInv, wantConns = 3, 1, conns
+			}
+			if out := outPorts(&res.Trace); len(out) != 1 || out[0] != wantOut {
+				t.Errorf("out %v, want [%d]", out, wantOut)
+			}
+			if got := d.counter("ct_invalid") - before; got != wantInv {
+				t.Errorf("ct_invalid moved by %d, want %d", got, wantInv)
+			}
+			if got := len(d.conns()); got != wantConns {
+				t.Errorf("%d connections, want %d", got, wantConns)
+			}
+		})
+	}
+}
