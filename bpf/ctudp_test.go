@@ -39,26 +39,33 @@ func TestConntrackUDPLength(t *testing.T) {
 			if c.len >= 0 {
 				binary.BigEndian.PutUint16(frame[14+20+4:], uint16(c.len))
 			}
-			before, conns := d.counter("ct_invalid"), len(d.conns())
-			res := d.run(1, frame)
-			inv := res.Trace.CtState&csInv != 0
-			if inv != c.inv {
-				t.Errorf("ct_state %#x, want +inv %v", res.Trace.CtState, c.inv)
-			}
-			wantOut, wantInv, wantConns := uint32(2), uint64(0), conns+1
-			if c.inv {
-				wantOut, wantInv, wantConns = 3, 1, conns
-			}
-			if out := outPorts(&res.Trace); len(out) != 1 || out[0] != wantOut {
-				t.Errorf("out %v, want [%d]", out, wantOut)
-			}
-			if got := d.counter("ct_invalid") - before; got != wantInv {
-				t.Errorf("ct_invalid moved by %d, want %d", got, wantInv)
-			}
-			if got := len(d.conns()); got != wantConns {
-				t.Errorf("%d connections, want %d", got, wantConns)
-			}
+			d.checkUDPLength(frame, c.inv)
 		})
+	}
+}
+
+// checkUDPLength runs frame through the flows of the UDP length tests:
+// +inv to p3, counted and not committed, or committed and to p2.
+func (d *dp) checkUDPLength(frame []byte, wantInv bool) {
+	t := d.t
+	t.Helper()
+	before, conns := d.counter("ct_invalid"), len(d.conns())
+	res := d.run(1, frame)
+	if inv := res.Trace.CtState&csInv != 0; inv != wantInv {
+		t.Errorf("ct_state %#x, want +inv %v", res.Trace.CtState, wantInv)
+	}
+	wantOut, wantCount, wantConns := uint32(2), uint64(0), conns+1
+	if wantInv {
+		wantOut, wantCount, wantConns = 3, 1, conns
+	}
+	if out := outPorts(&res.Trace); len(out) != 1 || out[0] != wantOut {
+		t.Errorf("out %v, want [%d]", out, wantOut)
+	}
+	if got := d.counter("ct_invalid") - before; got != wantCount {
+		t.Errorf("ct_invalid moved by %d, want %d", got, wantCount)
+	}
+	if got := len(d.conns()); got != wantConns {
+		t.Errorf("%d connections, want %d", got, wantConns)
 	}
 }
 
@@ -96,24 +103,7 @@ func TestConntrackUDPLengthIPv6(t *testing.T) {
 			binary.BigEndian.PutUint16(ip[udpOff:], uint16(4000+i))
 			binary.BigEndian.PutUint16(ip[udpOff+4:], uint16(c.len))
 			frame := testenv.Build(testenv.PacketSpec{Proto: "eth", SrcMAC: mac1, DstMAC: mac2, EtherType: 0x86dd, Payload: ip})
-			before, conns := d.counter("ct_invalid"), len(d.conns())
-			res := d.run(1, frame)
-			if inv := res.Trace.CtState&csInv != 0; inv != c.inv {
-				t.Errorf("ct_state %#x, want +inv %v", res.Trace.CtState, c.inv)
-			}
-			wantOut, wantInv, wantConns := uint32(2), uint64(0), conns+1
-			if c.inv {
-				wantOut, wantInv, wantConns = 3, 1, conns
-			}
-			if out := outPorts(&res.Trace); len(out) != 1 || out[0] != wantOut {
-				t.Errorf("out %v, want [%d]", out, wantOut)
-			}
-			if got := d.counter("ct_invalid") - before; got != wantInv {
-				t.Errorf("ct_invalid moved by %d, want %d", got, wantInv)
-			}
-			if got := len(d.conns()); got != wantConns {
-				t.Errorf("%d connections, want %d", got, wantConns)
-			}
+			d.checkUDPLength(frame, c.inv)
 		})
 	}
 }

@@ -123,17 +123,16 @@ func (c *cli) ageFlow(id uint32, by time.Duration) {
 	ageRefs("flow_cache", new(bpf.DatapathCacheKey))
 }
 
-// connExpiries is each live connection's expiry (CLOCK_MONOTONIC ns) as
-// the datapath stored it at the connection's last packet. A connection
-// with two keys (NAT) holds one slot: it is read once.
-func (c *cli) connExpiries() []uint64 {
+// eachConn calls fn once per live connection with its slot number and
+// entry: a connection with two keys (NAT) holds one slot, visited once.
+// fn may write the entry back through slots.
+func (c *cli) eachConn(fn func(slots *ebpf.Map, slot uint32, e *bpf.DatapathCtEntry)) {
 	c.t.Helper()
 	ct, slots := c.bridgeMap("conntrack"), c.bridgeMap("ct_slots")
 	defer ct.Close()
 	defer slots.Close()
 	var k bpf.DatapathCtKey
 	var r bpf.DatapathCtRef
-	var exp []uint64
 	seen := map[uint32]bool{}
 	it := ct.Iterate()
 	for it.Next(&k, &r) {
@@ -146,50 +145,38 @@ func (c *cli) connExpiries() []uint64 {
 			c.t.Fatalf("ct_slots: slot %d: %v", r.Slot, err)
 		}
 		if e.Gen == r.Gen {
-			exp = append(exp, e.ExpiresNs)
+			fn(slots, r.Slot, &e)
 		}
 	}
 	if err := it.Err(); err != nil {
 		c.t.Fatalf("conntrack: iterate: %v", err)
 	}
+}
+
+// connExpiries is each live connection's expiry (CLOCK_MONOTONIC ns) as
+// the datapath stored it at the connection's last packet.
+func (c *cli) connExpiries() []uint64 {
+	c.t.Helper()
+	var exp []uint64
+	c.eachConn(func(_ *ebpf.Map, _ uint32, e *bpf.DatapathCtEntry) { exp = append(exp, e.ExpiresNs) })
 	return exp
 }
 
 // ageConns makes every connection older by by, as if by had passed since
-// its last packet: its start and expiry move back by by, once per slot
-// (a NAT connection has two keys). No packet may use the connections
-// meanwhile.
+// its last packet: its start and expiry move back by by. No packet may
+// use the connections meanwhile.
 func (c *cli) ageConns(by time.Duration) {
 	c.t.Helper()
-	ct, slots := c.bridgeMap("conntrack"), c.bridgeMap("ct_slots")
-	defer ct.Close()
-	defer slots.Close()
-	var k bpf.DatapathCtKey
-	var r bpf.DatapathCtRef
-	seen := map[uint32]bool{}
-	it := ct.Iterate()
-	for it.Next(&k, &r) {
-		if seen[r.Slot] {
-			continue
-		}
-		var e bpf.DatapathCtEntry
-		if err := slots.Lookup(r.Slot, &e); err != nil {
-			c.t.Fatalf("ct_slots: slot %d: %v", r.Slot, err)
-		}
-		if e.Gen != r.Gen {
-			continue
-		}
+	n := 0
+	c.eachConn(func(slots *ebpf.Map, slot uint32, e *bpf.DatapathCtEntry) {
 		e.StartNs -= uint64(by)
 		e.ExpiresNs -= uint64(by)
-		if err := slots.Put(r.Slot, &e); err != nil {
-			c.t.Fatalf("ct_slots: age slot %d: %v", r.Slot, err)
+		if err := slots.Put(slot, e); err != nil {
+			c.t.Fatalf("ct_slots: age slot %d: %v", slot, err)
 		}
-		seen[r.Slot] = true
-	}
-	if err := it.Err(); err != nil {
-		c.t.Fatalf("conntrack: iterate: %v", err)
-	}
-	if len(seen) == 0 {
+		n++
+	})
+	if n == 0 {
 		c.t.Fatal("ageConns: no connection to age")
 	}
 }
