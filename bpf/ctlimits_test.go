@@ -240,6 +240,12 @@ func TestCTCountExpiry(t *testing.T) {
 	if got := len(d.conns()); got != 2 {
 		t.Errorf("after zone 9's expired: %d connections, want 2", got)
 	}
+	// Zone 0's default 30 s: the first connection, 31 s old now, is gone;
+	// the one committed after the first ageing (20 s) lives on.
+	d.ageConns(9 * time.Second)
+	if got := d.nconns(); got != 1 {
+		t.Errorf("31 s after its last packet, past the default UDP timeout: %d connections counted, want 1", got)
+	}
 }
 
 // TestCTGCFallback: a bridge pinned before ct_gc existed still has its
