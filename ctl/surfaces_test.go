@@ -93,6 +93,7 @@ func surfMAC(t *testing.T, ns *testenv.NS, name string) string {
 // dump-flows say so, and flows written with the numbers forward real
 // traffic between the ports they name.
 func TestSurfAttachOFPort(t *testing.T) {
+	testenv.HostOnly(t, "attach's IFACE=OFPORT")
 	testenv.RequirePrivileged(t)
 	lab := testenv.NewLab(t, testenv.LabOptions{VMs: 3})
 	c := newCLI(t, lab.Host.Path)
@@ -231,6 +232,7 @@ var surfFlows = []string{
 // the flows MATCH covers, as ovs-ofctl does; diff-flows --names prints
 // ports by name.
 func TestSurfFlowCommands(t *testing.T) {
+	testenv.HostOnly(t, "the flow commands' files, stdin and options")
 	testenv.RequirePrivileged(t)
 	lab := testenv.NewLab(t, testenv.LabOptions{VMs: 2})
 	c := newCLI(t, lab.Host.Path)
@@ -490,6 +492,7 @@ func surfVeth(t *testing.T, ns *testenv.NS) string {
 // bpffs and attaches to the device of that namespace, show and detach
 // find both; the options win over the variables.
 func TestSurfEnvironment(t *testing.T) {
+	testenv.HostOnly(t, "reading $EBPFOVS_BPFFS and $EBPFOVS_NETNS")
 	testenv.RequirePrivileged(t)
 	ns := testenv.NewNS(t, "eoe-")
 	port := surfVeth(t, ns)

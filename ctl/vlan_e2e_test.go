@@ -247,6 +247,7 @@ func TestInternalPort(t *testing.T) {
 // TestAddPortErrors: a wrong setting is one line and exit 2, and changes
 // nothing: no bridge when add-port would have created it.
 func TestAddPortErrors(t *testing.T) {
+	testenv.HostOnly(t, "add-port's validation of its settings")
 	testenv.RequirePrivileged(t)
 	lab := testenv.NewLab(t, testenv.LabOptions{VMs: 2})
 	c := newCLI(t, lab.Host.Path)

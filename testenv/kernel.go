@@ -20,6 +20,18 @@ const InVMEnv = "EBPFOVS_IN_VM"
 // InVM reports whether the test runs inside a testenv/vm guest.
 func InVM() bool { return os.Getenv(InVMEnv) == "1" }
 
+// HostOnly skips t inside a testenv/vm guest: for a test whose subject is
+// ebpfovs's own command line (parsing, validation, files and variables),
+// which is the same on every kernel, so that the VMs' time (TCG, every
+// datapath load 5-15 s) goes to what kernels differ in. what says what the
+// test covers; the host's `make test` runs it.
+func HostOnly(t testing.TB, what string) {
+	t.Helper()
+	if InVM() {
+		t.Skipf("in a vmtest guest: %s is the same on every kernel; the host's `make test` runs this test", what)
+	}
+}
+
 var (
 	kernelOnce               sync.Once
 	kernelMajor, kernelMinor int
