@@ -20,6 +20,8 @@ import (
 	"strconv"
 	"strings"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/ebpfovs/ebpfovs/testenv"
 )
 
@@ -70,6 +72,20 @@ func (e *Env) SubDir(name string) (string, error) {
 	if err := os.MkdirAll(d, 0o755); err != nil {
 		return "", fmt.Errorf("create %s: %w", d, err)
 	}
+	return d, nil
+}
+
+// mountBPFFS mounts a private bpffs for path id (paths side by side keep
+// their bridges apart) and registers its unmount on Cleanup.
+func (e *Env) mountBPFFS(id string) (string, error) {
+	d, err := e.SubDir("bpffs-" + id)
+	if err != nil {
+		return "", err
+	}
+	if err := unix.Mount("bpf", d, "bpf", 0, "mode=0700"); err != nil {
+		return "", fmt.Errorf("mount bpffs at %s: %w", d, err)
+	}
+	e.Cleanup.Push("unmount "+d, func() error { return unix.Unmount(d, unix.MNT_DETACH) })
 	return d, nil
 }
 

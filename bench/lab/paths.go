@@ -11,8 +11,6 @@ import (
 	"strconv"
 	"strings"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/ebpfovs/ebpfovs/loader"
 	"github.com/ebpfovs/ebpfovs/testenv"
 )
@@ -322,14 +320,10 @@ func setupEbpfovs(ctx context.Context, env *Env, bin, id string) (*Path, error) 
 			return nil, err
 		}
 	}
-	bpffs, err := env.SubDir("bpffs-" + p.ID) // E, F and G side by side
+	bpffs, err := env.mountBPFFS(p.ID)
 	if err != nil {
 		return nil, err
 	}
-	if err := unix.Mount("bpf", bpffs, "bpf", 0, "mode=0700"); err != nil {
-		return nil, fmt.Errorf("mount bpffs at %s: %w", bpffs, err)
-	}
-	env.Cleanup.Push("unmount "+bpffs, func() error { return unix.Unmount(bpffs, unix.MNT_DETACH) })
 	const bridge = "lab"
 	ovs := func(ctx context.Context, args ...string) (string, error) {
 		return RunLong(ctx, append([]string{bin, "--netns", p.Host, "-b", bridge, "--bpffs", bpffs}, args...)...)

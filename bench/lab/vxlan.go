@@ -7,8 +7,6 @@ import (
 	"os"
 	"strings"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/ebpfovs/ebpfovs/loader"
 )
 
@@ -93,14 +91,10 @@ func setupVXLAN(ctx context.Context, env *Env, bin, id string) (*Path, error) {
 		}
 		return p, nil
 	}
-	bpffs, err := env.SubDir("bpffs-" + p.ID)
+	bpffs, err := env.mountBPFFS(p.ID)
 	if err != nil {
 		return nil, err
 	}
-	if err := unix.Mount("bpf", bpffs, "bpf", 0, "mode=0700"); err != nil {
-		return nil, fmt.Errorf("mount bpffs at %s: %w", bpffs, err)
-	}
-	env.Cleanup.Push("unmount "+bpffs, func() error { return unix.Unmount(bpffs, unix.MNT_DETACH) })
 	for n := 1; n <= 2; n++ {
 		n := n
 		ovs := func(ctx context.Context, args ...string) (string, error) {
