@@ -1,6 +1,7 @@
 package ctl_test
 
 import (
+	"errors"
 	"path/filepath"
 	"strings"
 	"time"
@@ -101,26 +102,45 @@ func (c *cli) ageFlow(id uint32, by time.Duration) {
 	if err := used.Put(id, u-uint64(by)); err != nil {
 		c.t.Fatalf("flow_used: age flow %d: %v", id, err)
 	}
-	ageRefs := func(name string, key any) {
-		m := c.bridgeMap(name)
-		defer m.Close()
+	ageRefs[bpf.DatapathFlowLookup](c, "flows", id, by)
+	ageRefs[bpf.DatapathCacheKey](c, "flow_cache", id, by)
+}
+
+// ageRefs moves back by by the hard deadline of flow id's flow_refs in the
+// bridge's map name (flows, or flow_cache). The lab's traffic may change
+// flow_cache (an LRU) while it is read, which aborts an iteration: the
+// refs are collected first, again if the iteration was aborted, then
+// written; a ref evicted in between needs no ageing.
+func ageRefs[K any](c *cli, name string, id uint32, by time.Duration) {
+	c.t.Helper()
+	m := c.bridgeMap(name)
+	defer m.Close()
+	var keys []K
+	var refs []bpf.DatapathFlowRef
+	for try := 0; ; try++ {
+		keys, refs = nil, nil
+		var k K
 		var r bpf.DatapathFlowRef
 		it := m.Iterate()
-		for it.Next(key, &r) {
-			if r.FlowId != id || r.HardDeadlineNs == 0 {
-				continue
-			}
-			r.HardDeadlineNs -= uint64(by)
-			if err := m.Update(key, &r, ebpf.UpdateExist); err != nil {
-				c.t.Fatalf("%s: age flow %d: %v", name, id, err)
+		for it.Next(&k, &r) {
+			if r.FlowId == id && r.HardDeadlineNs != 0 {
+				keys, refs = append(keys, k), append(refs, r)
 			}
 		}
-		if err := it.Err(); err != nil {
+		err := it.Err()
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, ebpf.ErrIterationAborted) || try == 10 {
 			c.t.Fatalf("%s: iterate: %v", name, err)
 		}
 	}
-	ageRefs("flows", new(bpf.DatapathFlowLookup))
-	ageRefs("flow_cache", new(bpf.DatapathCacheKey))
+	for i := range keys {
+		refs[i].HardDeadlineNs -= uint64(by)
+		if err := m.Update(&keys[i], &refs[i], ebpf.UpdateExist); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			c.t.Fatalf("%s: age flow %d: %v", name, id, err)
+		}
+	}
 }
 
 // eachConn calls fn once per live connection with its slot number and
