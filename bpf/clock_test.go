@@ -1,8 +1,11 @@
 package bpf_test
 
 import (
+	"errors"
 	"strings"
 	"time"
+
+	"github.com/cilium/ebpf"
 
 	"github.com/ebpfovs/ebpfovs/bpf"
 	"github.com/ebpfovs/ebpfovs/ofctl"
@@ -29,7 +32,8 @@ func (d *dp) flowID(s string) uint32 {
 	var id, found uint32
 	var rec bpf.DatapathFlowRecord
 	n := 0
-	for it := m.Iterate(); it.Next(&id, &rec); {
+	it := m.Iterate()
+	for it.Next(&id, &rec) {
 		f, err := ofctl.UnmarshalFlow(rec.Data[:rec.Len])
 		if err != nil {
 			d.t.Fatalf("flow %d: %v", id, err)
@@ -38,6 +42,9 @@ func (d *dp) flowID(s string) uint32 {
 			found = id
 			n++
 		}
+	}
+	if err := it.Err(); err != nil {
+		d.t.Fatalf("flow records: iterate: %v", err)
 	}
 	if n != 1 {
 		d.t.Fatalf("%d flows contain %q, want 1", n, s)
@@ -63,10 +70,14 @@ func (d *dp) flowTimes(id uint32) (created, deadline, used uint64) {
 	}
 	var k bpf.DatapathFlowLookup
 	var r bpf.DatapathFlowRef
-	for it := flows.Iterate(); it.Next(&k, &r); {
+	it := flows.Iterate()
+	for it.Next(&k, &r) {
 		if r.FlowId == id && k.Gen == d.gen()&1 {
 			deadline = r.HardDeadlineNs
 		}
+	}
+	if err := it.Err(); err != nil {
+		d.t.Fatalf("flows: iterate: %v", err)
 	}
 	return rec.CreatedNs, deadline, used
 }
@@ -109,22 +120,36 @@ func (d *dp) ageFlow(id uint32, by time.Duration) {
 	if err := used.Put(id, u-uint64(by)); err != nil {
 		d.t.Fatal(err)
 	}
-	ageRefs := func(name string, k any) {
-		m := d.pinnedMap(name)
-		defer m.Close()
-		var r bpf.DatapathFlowRef
-		for it := m.Iterate(); it.Next(k, &r); {
-			if r.FlowId != id || r.HardDeadlineNs == 0 {
-				continue
-			}
-			r.HardDeadlineNs -= uint64(by)
-			if err := m.Update(k, &r, 0); err != nil {
-				d.t.Fatal(err)
-			}
+	ageFlowRefs[bpf.DatapathFlowLookup](d, "flows", id, by)
+	ageFlowRefs[bpf.DatapathCacheKey](d, "flow_cache", id, by)
+}
+
+// ageFlowRefs moves flow id's hard deadlines in the lookup map name back
+// by by. It collects the refs before writing them: an update during the
+// iteration may make the kernel restart it (ErrIterationAborted).
+func ageFlowRefs[K any](d *dp, name string, id uint32, by time.Duration) {
+	d.t.Helper()
+	m := d.pinnedMap(name)
+	defer m.Close()
+	var keys []K
+	var refs []bpf.DatapathFlowRef
+	var k K
+	var r bpf.DatapathFlowRef
+	it := m.Iterate()
+	for it.Next(&k, &r) {
+		if r.FlowId == id && r.HardDeadlineNs != 0 {
+			keys, refs = append(keys, k), append(refs, r)
 		}
 	}
-	ageRefs("flows", new(bpf.DatapathFlowLookup))
-	ageRefs("flow_cache", new(bpf.DatapathCacheKey))
+	if err := it.Err(); err != nil {
+		d.t.Fatalf("%s: iterate: %v", name, err)
+	}
+	for i := range keys {
+		refs[i].HardDeadlineNs -= uint64(by)
+		if err := m.Update(&keys[i], &refs[i], ebpf.UpdateExist); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			d.t.Fatalf("%s: age flow %d: %v", name, id, err)
+		}
+	}
 }
 
 // ageConns makes every connection by older, as if by had passed since
@@ -137,7 +162,8 @@ func (d *dp) ageConns(by time.Duration) {
 	var k bpf.DatapathCtKey
 	var r bpf.DatapathCtRef
 	n := 0
-	for it := ct.Iterate(); it.Next(&k, &r); {
+	it := ct.Iterate()
+	for it.Next(&k, &r) {
 		var e bpf.DatapathCtEntry
 		if err := slots.Lookup(r.Slot, &e); err != nil {
 			d.t.Fatal(err)
@@ -151,6 +177,9 @@ func (d *dp) ageConns(by time.Duration) {
 			d.t.Fatal(err)
 		}
 		n++
+	}
+	if err := it.Err(); err != nil {
+		d.t.Fatalf("conntrack: iterate: %v", err)
 	}
 	if n == 0 {
 		d.t.Fatal("ageConns: no connection")
