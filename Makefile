@@ -54,12 +54,15 @@ demo-neutron: deps build ## run an OpenStack Neutron compute node pair on ebpfov
 	./ebpfovs-neutron-demo --ebpfovs ./ebpfovs
 
 # Benchmarks (docs/performance.md); BENCH_FLAGS adds flags, e.g. -paths A,E.
-.PHONY: bench bench-full bench-ab bench-profile
+.PHONY: bench bench-full bench-taps bench-ab bench-profile
 bench: build ## quick benchmarks (a few minutes): ebpfovs vs veth, Linux bridge, nftables, OVS; report in bench/out/
 	$(GO) run ./bench/cmd/bench -mode quick -ebpfovs ./ebpfovs -out bench/out $(BENCH_FLAGS)
 
 bench-full: build ## longer benchmarks (~20 min: 9 rounds, 8 s iperf3 runs); report in bench/out/
 	$(GO) run ./bench/cmd/bench -mode full -ebpfovs ./ebpfovs -out bench/out $(BENCH_FLAGS)
+
+bench-taps: deps ## TC against XDP mode on tap ports: an established segment in lockstep, a VM's 64 KB TSO frames (ctl's BenchmarkTap*)
+	$(GO) test -run '^$$' -bench 'Tap(XDP|Bulk)' -benchtime 1x -count 1 ./ctl
 
 # REV: the revision to compare with (default HEAD); BENCH: a -bench regex.
 bench-ab: deps ## datapath micro-benchmarks of REV and the working tree, alternated (bench/ab.sh)

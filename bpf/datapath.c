@@ -715,6 +715,10 @@ int xdp_ingress(struct xdp_md *ctx)
 	c = bpf_map_lookup_elem(&scratch, &zero);
 	if (!port || !cfg || !c)
 		return XDP_PASS;
+	if (xdp_oversized(ctx)) {
+		count(CNT_XDP_TO_TC);
+		return XDP_PASS;
+	}
 	ctx_init(c, cfg, *port, 0, 0);
 	truncated = parse_xdp(ctx, &c->key, &c->pi);
 	if (!truncated) {

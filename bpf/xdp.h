@@ -29,6 +29,27 @@
 #include "maps.h"
 #include "actions.h"
 
+/*
+ * A frame longer than its device's MTU allows (MTU + the Ethernet header +
+ * one VLAN tag) can only be a GSO packet that tun or veth handed to the
+ * kernel's generic XDP: a VM's 64 KB TSO segment. No XDP redirect carries
+ * it: generic XDP refuses any frame over the target's MTU (EMSGSIZE) and
+ * drops it, so xdp_ingress passes it on to TC, which sends it whole.
+ * bpf_check_mtu alone would measure only the linear part; given an L3
+ * length it measures that (plus the device's header, plus len_diff: minus
+ * the tag allowed) against MTU + header. The length is bounded as
+ * parse_xdp bounds it, for the verifier.
+ */
+static __always_inline int xdp_oversized(struct xdp_md *ctx)
+{
+	__u64 len = bpf_xdp_get_buff_len(ctx);
+	__u32 l3;
+
+	asm volatile("%0 &= 0x3ffff" : "+r"(len));
+	l3 = len > ETH_HLEN ? (__u32)len - ETH_HLEN : 1; /* 0 would mean "the linear part" */
+	return bpf_check_mtu(ctx, 0, &l3, -(int)sizeof(struct vlan_hdr), 0) == BPF_MTU_CHK_RET_FRAG_NEEDED;
+}
+
 /* XDP: one output, sent when the walk ends. */
 static __always_inline void xdp_output(struct out_state *o, __u32 port, int allow_in_port)
 {

@@ -24,6 +24,21 @@ func (d *dp) runXDP(in uint32, frame []byte) uint32 {
 	return verdict
 }
 
+// setMTU sets the MTU of port in's device (a jumbo frame comes in only
+// through a device whose MTU lets it: xdp_ingress passes longer ones to
+// TC, bpf/xdp.h's xdp_oversized).
+func (d *dp) setMTU(in uint32, mtu int) {
+	d.t.Helper()
+	h := d.ns.MustHandle(d.t)
+	l, err := h.LinkByIndex(d.ifindex[in])
+	if err == nil {
+		err = h.LinkSetMTU(l, mtu)
+	}
+	if err != nil {
+		d.t.Fatalf("port %d: MTU %d: %v", in, mtu, err)
+	}
+}
+
 // txCounts reads every port's tx packet counter.
 func (d *dp) txCounts() map[uint32]uint64 {
 	d.t.Helper()
@@ -218,6 +233,7 @@ func TestXDPFastPath(t *testing.T) {
 // takes no frame over a page.)
 func TestXDPMultiBuffer(t *testing.T) {
 	d := newDP(t)
+	d.setMTU(1, 9000-14)
 	d.setFlows("priority=10, in_port=p1, udp, actions=p2")
 	frame := testenv.Build(testenv.PacketSpec{SrcMAC: mac1, DstMAC: mac2, SrcIP: ip1, DstIP: ip2, Proto: "udp",
 		SrcPort: 5, DstPort: 6, Payload: make([]byte, 9000-42)})
@@ -255,6 +271,23 @@ func TestXDPMultiBuffer(t *testing.T) {
 			t.Errorf("%s: not XDP's fast path", run.what)
 		}
 	}
+	// Longer than its device's MTU allows (MTU + Ethernet + a VLAN tag):
+	// a GSO packet in generic XDP, which no XDP redirect can carry. Passed
+	// to TC untouched: nothing counted but xdp_to_tc.
+	d.setMTU(1, 9000-14-4-1)
+	p0, b0 := rx()
+	toTC := d.counter("xdp_to_tc")
+	if v := d.runXDP(1, frame); v != loader.XDPPass {
+		t.Errorf("over the MTU: verdict %d, want XDP_PASS", v)
+	}
+	if p1, b1 := rx(); p1 != p0 || b1 != b0 || d.counter("xdp_to_tc") != toTC+1 {
+		t.Errorf("over the MTU: rx %d packets %d bytes more, xdp_to_tc %d more; want 0, 0 and 1", p1-p0, b1-b0, d.counter("xdp_to_tc")-toTC)
+	}
+	// At the limit (a tagged frame of the MTU): XDP's.
+	d.setMTU(1, 9000-14-4)
+	if v := d.runXDP(1, frame); v != loader.XDPRedirect {
+		t.Errorf("at the MTU with a tag's allowance: verdict %d, want a redirect", v)
+	}
 }
 
 // TestXDPMalformedMultiBuffer: malformed jumbo frames, which XDP sees in
@@ -265,6 +298,7 @@ func TestXDPMultiBuffer(t *testing.T) {
 // first buffer.
 func TestXDPMalformedMultiBuffer(t *testing.T) {
 	d := newDP(t)
+	d.setMTU(1, 9000-14)
 	d.setFlows(
 		"priority=10, ip, ct_state=-trk, actions=ct(table=1)",
 		"priority=0, actions=drop",

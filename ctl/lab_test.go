@@ -163,7 +163,11 @@ func runLab(t *testing.T, mode string) {
 	if !testenv.HasTCX() && mode != "tcx" {
 		wantMode = strings.Replace(wantMode, "tcx", "tc", 1) // before Linux 6.6 auto falls back to clsact
 	}
-	if want := fmt.Sprintf(" 1(vnet1): mode:%s output:redirect_peer\n 2(vnet2): mode:%s output:redirect_peer\n", wantMode, wantMode); out != want {
+	auto := "" // auto says what it took the device for
+	if mode == "auto" {
+		auto = " auto:veth"
+	}
+	if want := fmt.Sprintf(" 1(vnet1): mode:%s output:redirect_peer%s\n 2(vnet2): mode:%s output:redirect_peer%s\n", wantMode, auto, wantMode, auto); out != want {
 		t.Fatalf("attach printed %q, want %q", out, want)
 	}
 

@@ -11,17 +11,31 @@ import (
 	"time"
 
 	"github.com/google/gopacket/layers"
+	"golang.org/x/sys/unix"
 
 	"github.com/ebpfovs/ebpfovs/testenv"
 )
 
 // TestTapLab runs the lab on tap ports, as real VMs sit behind taps: the
 // test writes each VM's frames into its tap and reads what the switch sends
-// out of the other one. In TC mode (auto) and in XDP mode.
+// out of the other one. In TC mode, in XDP mode, and as auto attaches taps
+// (XDP from Linux 6.9: loader.DefaultAutoModes).
 func TestTapLab(t *testing.T) {
-	t.Run("auto", func(t *testing.T) { runTapLab(t, "auto") })
+	t.Run("tc", func(t *testing.T) { runTapLab(t, tcMode()) })
 	t.Run("xdp", func(t *testing.T) { runTapLab(t, "xdp") })
+	t.Run("auto", func(t *testing.T) { runTapLab(t, "auto") })
 }
+
+// tcMode is TC mode's --mode here: tcx, or tc before Linux 6.6.
+func tcMode() string {
+	if testenv.HasTCX() {
+		return "tcx"
+	}
+	return "tc"
+}
+
+// tapAutoXDP: auto gives taps XDP on this kernel (Linux 6.9 and later).
+func tapAutoXDP() bool { return testenv.KernelAtLeast(6, 9) }
 
 func runTapLab(t *testing.T, attachMode string) {
 	testenv.RequirePrivileged(t)
@@ -30,14 +44,15 @@ func runTapLab(t *testing.T, attachMode string) {
 	tap1, tap2 := lab.Tap(0), lab.Tap(1)
 	vm1, vm2 := lab.VMs[0], lab.VMs[1]
 
-	mode := "tcx"
-	if !testenv.HasTCX() {
-		mode = "tc" // before Linux 6.6 auto falls back to clsact
-	}
-	if attachMode == "xdp" {
+	mode, auto := tcMode(), ""
+	xdp := attachMode == "xdp" || attachMode == "auto" && tapAutoXDP()
+	if xdp {
 		mode = "xdp+" + mode
 	}
-	if out := c.must("attach", "--mode", attachMode, "vnet1", "vnet2"); out != fmt.Sprintf(" 1(vnet1): mode:%s output:redirect\n 2(vnet2): mode:%s output:redirect\n", mode, mode) {
+	if attachMode == "auto" {
+		auto = " auto:tap" // auto says what it took the device for
+	}
+	if out := c.must("attach", "--mode", attachMode, "vnet1", "vnet2"); out != fmt.Sprintf(" 1(vnet1): mode:%s output:redirect%s\n 2(vnet2): mode:%s output:redirect%s\n", mode, auto, mode, auto) {
 		t.Fatalf("attach: %q (taps have no peer: plain bpf_redirect)", out)
 	}
 	t.Cleanup(func() { c.run("detach") })
@@ -137,7 +152,7 @@ func runTapLab(t *testing.T, attachMode string) {
 	}
 	t.Logf("%d malformed frames went through the datapath", n)
 
-	checkXDPCounters(t, c.must("show"), attachMode == "xdp")
+	checkXDPCounters(t, c.must("show"), xdp)
 }
 
 // TestTapVLAN: VLAN actions on real taps. A pushed tag is kept in the
@@ -216,4 +231,61 @@ func TestTapRewriteThenOutput(t *testing.T) {
 			t.Errorf("vnet%d: %v (want the frame with dl_dst=%s)", i+2, err, vm.MAC)
 		}
 	}
+}
+
+// TestTapTSO: a VM's 64 KB TSO segments cross the switch whole, in TC mode
+// and in XDP mode, through taps opened as QEMU opens them
+// (IFF_VNET_HDR, offloads on). XDP cannot redirect a frame longer than
+// the MTU (generic XDP, which tun runs for such frames, drops it), so the
+// XDP program passes every one on to TC (xdp_to_tc) and TC sends it; the
+// connection stays ESTABLISHED either way.
+func TestTapTSO(t *testing.T) {
+	for _, mode := range []string{tcMode(), "xdp"} {
+		t.Run(mode, func(t *testing.T) {
+			testenv.RequirePrivileged(t)
+			lab := testenv.NewLab(t, testenv.LabOptions{VMs: 2, Tap: true})
+			c := newCLI(t, lab.Host.Path)
+			const offloads = unix.TUN_F_CSUM | unix.TUN_F_TSO4 | unix.TUN_F_TSO6
+			tap1, tap2 := lab.Tap(0).OpenVnetHdr(t, offloads), lab.Tap(1).OpenVnetHdr(t, offloads)
+			c.must("attach", "--mode", mode, "vnet1", "vnet2")
+			t.Cleanup(func() { c.run("detach") })
+			for _, f := range []string{flow1, flow2, flow3, flow4, flow5} {
+				c.must("add-flow", f)
+			}
+			data, hdr := tsoConn(t, tap1, tap2, lab.VMs[0], lab.VMs[1], 41000)
+			toTC := func() int64 { return showCounter(t, c.must("show"), "xdp_to_tc") }
+			before := toTC()
+			const n = 20
+			for i := 0; i < n; i++ {
+				if err := tap1.WriteFrame(hdr, data); err != nil {
+					t.Fatal(err)
+				}
+				h, f, err := tap2.ReadFrame(5 * time.Second)
+				if err != nil {
+					t.Fatalf("TSO segment %d did not come out of vnet2: %v\n%s", i, err, c.must("show"))
+				}
+				if !tsoWhole(h, f, data) || !bytes.Equal(f, data) {
+					t.Fatalf("TSO segment %d came out other than whole and unchanged: %s, %d bytes", i, h, len(f))
+				}
+			}
+			if got := toTC() - before; mode == "xdp" && got != n {
+				t.Errorf("xdp_to_tc grew by %d, want %d: every segment passed on to TC", got, n)
+			} else if mode != "xdp" && got != 0 {
+				t.Errorf("xdp_to_tc grew by %d in TC mode", got)
+			}
+			c.waitConntrack(ctLine(41000, "ESTABLISHED"))
+		})
+	}
+}
+
+// showCounter reads one of the datapath's counters from show's output
+// ("datapath: packets:N ... name:N").
+func showCounter(t *testing.T, show, name string) int64 {
+	t.Helper()
+	m := regexp.MustCompile(`(?m)^\s*datapath:.*\s` + regexp.QuoteMeta(name) + `:(\d+)`).FindStringSubmatch(show)
+	if m == nil {
+		t.Fatalf("show has no datapath counter %s:\n%s", name, show)
+	}
+	n, _ := strconv.ParseInt(m[1], 10, 64)
+	return n
 }

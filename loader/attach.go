@@ -73,7 +73,8 @@ func ParsePortSpec(s string) (PortSpec, error) {
 // AttachResult reports one port of an Attach call.
 type AttachResult struct {
 	Port
-	Already bool // was attached before this call: nothing changed
+	Already bool     // was attached before this call: nothing changed
+	Auto    PortKind // what --mode auto took the device for ("": another mode, or Already)
 }
 
 // Attach creates the bridge if needed and attaches the datapath to each
@@ -142,24 +143,14 @@ func (b *Bridge) attachAll(specs []PortSpec, mode string) ([]AttachResult, error
 		if _, err := b.recoverChanges(); err != nil {
 			return err
 		}
-		prog, err := loadPinnedProgram(b.dir, pinProgIngress)
-		if err != nil {
-			return err
-		}
-		defer prog.Close()
-		var xdp *ebpf.Program
-		if mode == ModeXDP {
-			if xdp, err = loadPinnedProgram(b.dir, pinProgXDP); err != nil {
-				return err
-			}
-			defer xdp.Close()
-		}
+		progs := attachPrograms{dir: b.dir}
+		defer progs.close()
 		raw, err := b.rawPorts()
 		if err != nil {
 			return err
 		}
 		for _, s := range specs {
-			r, err := b.attachOne(prog, xdp, raw, s, mode, &begun)
+			r, err := b.attachOne(&progs, raw, s, mode, &begun)
 			if err != nil {
 				return err
 			}
@@ -182,10 +173,41 @@ func (b *Bridge) attachAll(specs []PortSpec, mode string) ([]AttachResult, error
 	return results, nil
 }
 
+// attachPrograms opens the pinned programs an attach needs, each once,
+// when a port first needs it: the XDP program only for a port that gets
+// XDP.
+type attachPrograms struct {
+	dir     string
+	tc, xdp *ebpf.Program
+}
+
+func (p *attachPrograms) get(name string, prog **ebpf.Program) (*ebpf.Program, error) {
+	if *prog == nil {
+		l, err := loadPinnedProgram(p.dir, name)
+		if err != nil {
+			return nil, err
+		}
+		*prog = l
+	}
+	return *prog, nil
+}
+
+func (p *attachPrograms) ingress() (*ebpf.Program, error) { return p.get(pinProgIngress, &p.tc) }
+func (p *attachPrograms) xdpProg() (*ebpf.Program, error) { return p.get(pinProgXDP, &p.xdp) }
+
+func (p *attachPrograms) close() {
+	for _, prog := range []*ebpf.Program{p.tc, p.xdp} {
+		if prog != nil {
+			prog.Close()
+		}
+	}
+}
+
 // attachOne attaches one interface: the TC program (TCX, or tc), and in
-// XDP mode the XDP program in front of it. The change is recorded before
-// the kernel is touched (begun gets the port number); the caller ends it.
-func (b *Bridge) attachOne(prog, xdp *ebpf.Program, raw map[uint32]bpf.DatapathPort, s PortSpec, mode string, begun *[]uint32) (AttachResult, error) {
+// XDP mode the XDP program in front of it; auto picks one of those by the
+// device's kind (Options.AutoModes). The change is recorded before the
+// kernel is touched (begun gets the port number); the caller ends it.
+func (b *Bridge) attachOne(progs *attachPrograms, raw map[uint32]bpf.DatapathPort, s PortSpec, mode string, begun *[]uint32) (AttachResult, error) {
 	if s.patch() {
 		return b.attachNewPatch(raw, s, begun)
 	}
@@ -264,6 +286,27 @@ func (b *Bridge) attachOne(prog, xdp *ebpf.Program, raw map[uint32]bpf.DatapathP
 	attrs := lnk.Attrs()
 	ifindex := uint32(attrs.Index)
 	port.Ifindex = ifindex
+	// auto: the mode measured best for this kind of device. TCX falls
+	// back to tc before Linux 6.6 unless tcx itself was asked for.
+	var kind PortKind
+	strictTCX := mode == ModeTCX
+	if mode == ModeAuto || mode == "" {
+		kind = KindVeth // an internal port's device is the bridge's end of a veth pair
+		if !s.internal() {
+			kind = portKind(lnk)
+		}
+		mode = b.opts.AutoModes.mode(kind)
+	}
+	prog, err := progs.ingress()
+	if err != nil {
+		return AttachResult{}, err
+	}
+	var xdp *ebpf.Program
+	if mode == ModeXDP {
+		if xdp, err = progs.xdpProg(); err != nil {
+			return AttachResult{}, err
+		}
+	}
 	// A veth whose peer is in another namespace can take bpf_redirect_peer.
 	if lnk.Type() == "veth" && attrs.NetNsID >= 0 {
 		port.Flags |= flagPeer
@@ -271,8 +314,8 @@ func (b *Bridge) attachOne(prog, xdp *ebpf.Program, raw map[uint32]bpf.DatapathP
 	if xdp != nil {
 		port.Flags |= flagXDP
 	}
-	// TCX unless tc is asked for; auto (and xdp, for what XDP passes on)
-	// falls back to tc where the kernel has no TCX (before 6.6).
+	// TCX unless tc is asked for; auto's TCX (and xdp, for what XDP
+	// passes on) falls back to tc where the kernel has no TCX (before 6.6).
 	useTC := mode == ModeTC
 	if useTC {
 		planTC(&port, lnk)
@@ -290,7 +333,7 @@ func (b *Bridge) attachOne(prog, xdp *ebpf.Program, raw map[uint32]bpf.DatapathP
 		err := b.attachTCX(prog, ofport, s.Name, int(ifindex))
 		switch {
 		case err == nil:
-		case mode != ModeTCX && errors.Is(err, ebpf.ErrNotSupported):
+		case !strictTCX && errors.Is(err, ebpf.ErrNotSupported):
 			useTC = true
 			planTC(&port, lnk)
 			if err := b.beginChange(ofport, bpf.DatapathPortOpPORT_OP_ATTACH, &port); err != nil {
@@ -314,7 +357,17 @@ func (b *Bridge) attachOne(prog, xdp *ebpf.Program, raw map[uint32]bpf.DatapathP
 		}
 	}
 	if xdp != nil {
-		if err := b.attachXDP(xdp, ofport, s.Name, int(ifindex), lnk.Type()); err != nil {
+		err := b.attachXDP(xdp, ofport, s.Name, int(ifindex), lnk.Type())
+		switch {
+		case err == nil:
+		case kind != "":
+			// auto's XDP is a speed-up, not a requirement: where the
+			// device or kernel refuses it, the port stays TC's alone.
+			port.Flags &^= flagXDP
+			if err := b.beginChange(ofport, bpf.DatapathPortOpPORT_OP_ATTACH, &port); err != nil {
+				return AttachResult{}, err
+			}
+		default:
 			return AttachResult{}, fmt.Errorf("%s: %w", s.Name, err)
 		}
 	}
@@ -337,7 +390,7 @@ func (b *Bridge) attachOne(prog, xdp *ebpf.Program, raw map[uint32]bpf.DatapathP
 		return AttachResult{}, fmt.Errorf("%s: write port table: %w", s.Name, err)
 	}
 	b.step("port_by_ifindex " + s.Name)
-	return AttachResult{Port: b.portOf(ofport, &port, attrs.HardwareAddr)}, nil
+	return AttachResult{Port: b.portOf(ofport, &port, attrs.HardwareAddr), Auto: kind}, nil
 }
 
 // planTC makes port a tc-mode port; the clsact qdisc will be ours (to
@@ -373,20 +426,13 @@ func (b *Bridge) xdpLinkPin(ofport uint32) string {
 	return filepath.Join(b.dir, fmt.Sprintf("xdp_link_port%d", ofport))
 }
 
-// attachXDP attaches the XDP program in the driver's native mode, or the
-// kernel's generic XDP where the driver has none, through a pinned link.
 // attachXDP attaches the XDP program in the driver (native XDP), or fails:
 // never in the kernel's generic mode, which runs after the skb is built
 // and would make the port slower than TC alone.
 func (b *Bridge) attachXDP(prog *ebpf.Program, ofport uint32, name string, ifindex int, kind string) error {
 	l, err := link.AttachXDP(link.XDPOptions{Program: prog, Interface: ifindex, Flags: link.XDPDriverMode})
-	switch {
-	case errors.Is(err, ebpf.ErrNotSupported):
-		return fmt.Errorf("--mode xdp: this kernel cannot attach XDP programs by link (Linux 5.9 or later): %w", err)
-	case errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.EINVAL):
-		return fmt.Errorf("--mode xdp: the %s device has no native XDP (its driver does not run XDP programs; generic XDP would be slower than --mode tc): %w", kind, err)
-	case err != nil:
-		return fmt.Errorf("attach native xdp: %w", err)
+	if err != nil {
+		return xdpAttachError(err, kind)
 	}
 	defer l.Close()
 	b.step("xdp link " + name)
@@ -395,6 +441,19 @@ func (b *Bridge) attachXDP(prog *ebpf.Program, ofport uint32, name string, ifind
 	}
 	b.step("pin " + filepath.Base(b.xdpLinkPin(ofport)))
 	return nil
+}
+
+// xdpAttachError says in one line what the kernel or the device lacks
+// when a native XDP link cannot be made (err from link.AttachXDP; kind is
+// the device's link kind).
+func xdpAttachError(err error, kind string) error {
+	switch {
+	case errors.Is(err, ebpf.ErrNotSupported):
+		return fmt.Errorf("--mode xdp: this kernel cannot attach XDP programs by link (Linux 5.9 or later): %w", err)
+	case errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.EINVAL):
+		return fmt.Errorf("--mode xdp: the %s device has no native XDP (its driver does not run XDP programs; generic XDP would be slower than --mode tc): %w", kind, err)
+	}
+	return fmt.Errorf("attach native xdp: %w", err)
 }
 
 func (b *Bridge) attachTCX(prog *ebpf.Program, ofport uint32, name string, ifindex int) error {

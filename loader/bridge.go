@@ -62,6 +62,10 @@ type Options struct {
 	// ct_release). For tests of that path.
 	AtomicRelease bool
 
+	// AutoModes is what `--mode auto` attaches to each kind of port
+	// (nil: DefaultAutoModes, what was measured).
+	AutoModes AutoModes
+
 	// Steps, when set, is called at each step boundary of a change to the
 	// kernel's state: after each pin, link, filter, qdisc and table write
 	// of creating or removing a bridge, attaching or detaching a port,
@@ -80,6 +84,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Bridge == "" {
 		o.Bridge = DefaultBridge
+	}
+	if o.AutoModes == nil {
+		o.AutoModes = DefaultAutoModes()
 	}
 	return o
 }
@@ -136,7 +143,7 @@ func checkOptions(o Options) error {
 	if o.MaxConns > MaxConnsLimit {
 		return inputErrorf("--max-conns %d: at most %d connections", o.MaxConns, MaxConnsLimit)
 	}
-	return nil
+	return o.AutoModes.check()
 }
 
 // lockDir takes an exclusive flock on the bpffs root, serializing ebpfovs

@@ -293,7 +293,12 @@ func setupEbpfovs(ctx context.Context, env *Env, bin, id string) (*Path, error) 
 	case "G":
 		p.Name, flows, p.Floods = "ebpfovs, TC mode, SNAT", SNATFlows, nil
 	case "J":
-		p.Name = "ebpfovs, TC mode, tap ports"
+		// auto gives taps XDP from Linux 6.9 (loader.DefaultAutoModes):
+		// TC mode is asked for by name.
+		p.Name, mode = "ebpfovs, TC mode, tap ports", "tc"
+		if testenv.HasTCX() {
+			mode = "tcx"
+		}
 	case "K":
 		p.Name, mode = "ebpfovs, XDP mode, tap ports", "xdp"
 	}
