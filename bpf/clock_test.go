@@ -1,14 +1,12 @@
 package bpf_test
 
 import (
-	"errors"
 	"strings"
 	"time"
 
-	"github.com/cilium/ebpf"
-
 	"github.com/ebpfovs/ebpfovs/bpf"
 	"github.com/ebpfovs/ebpfovs/ofctl"
+	"github.com/ebpfovs/ebpfovs/testenv"
 )
 
 // Timeouts are tested by moving the times the maps store back, not by
@@ -124,31 +122,14 @@ func (d *dp) ageFlow(id uint32, by time.Duration) {
 	ageFlowRefs[bpf.DatapathCacheKey](d, "flow_cache", id, by)
 }
 
-// ageFlowRefs moves flow id's hard deadlines in the lookup map name back
-// by by. It collects the refs before writing them: an update during the
-// iteration may make the kernel restart it (ErrIterationAborted).
+// ageFlowRefs ages flow id's refs in the lookup map name:
+// testenv.AgeFlowRefs.
 func ageFlowRefs[K any](d *dp, name string, id uint32, by time.Duration) {
 	d.t.Helper()
 	m := d.pinnedMap(name)
 	defer m.Close()
-	var keys []K
-	var refs []bpf.DatapathFlowRef
-	var k K
-	var r bpf.DatapathFlowRef
-	it := m.Iterate()
-	for it.Next(&k, &r) {
-		if r.FlowId == id && r.HardDeadlineNs != 0 {
-			keys, refs = append(keys, k), append(refs, r)
-		}
-	}
-	if err := it.Err(); err != nil {
-		d.t.Fatalf("%s: iterate: %v", name, err)
-	}
-	for i := range keys {
-		refs[i].HardDeadlineNs -= uint64(by)
-		if err := m.Update(&keys[i], &refs[i], ebpf.UpdateExist); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
-			d.t.Fatalf("%s: age flow %d: %v", name, id, err)
-		}
+	if err := testenv.AgeFlowRefs[K](m, id, by); err != nil {
+		d.t.Fatalf("%s: %v", name, err)
 	}
 }
 

@@ -1,7 +1,6 @@
 package ctl_test
 
 import (
-	"errors"
 	"path/filepath"
 	"strings"
 	"time"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/ebpfovs/ebpfovs/bpf"
 	"github.com/ebpfovs/ebpfovs/ofctl"
+	"github.com/ebpfovs/ebpfovs/testenv"
 )
 
 // Timeouts are tested by moving the times the bridge's maps store back,
@@ -106,40 +106,14 @@ func (c *cli) ageFlow(id uint32, by time.Duration) {
 	ageRefs[bpf.DatapathCacheKey](c, "flow_cache", id, by)
 }
 
-// ageRefs moves back by by the hard deadline of flow id's flow_refs in the
-// bridge's map name (flows, or flow_cache). The lab's traffic may change
-// flow_cache (an LRU) while it is read, which aborts an iteration: the
-// refs are collected first, again if the iteration was aborted, then
-// written; a ref evicted in between needs no ageing.
+// ageRefs ages flow id's refs in the bridge's map name (flows, or
+// flow_cache): testenv.AgeFlowRefs.
 func ageRefs[K any](c *cli, name string, id uint32, by time.Duration) {
 	c.t.Helper()
 	m := c.bridgeMap(name)
 	defer m.Close()
-	var keys []K
-	var refs []bpf.DatapathFlowRef
-	for try := 0; ; try++ {
-		keys, refs = nil, nil
-		var k K
-		var r bpf.DatapathFlowRef
-		it := m.Iterate()
-		for it.Next(&k, &r) {
-			if r.FlowId == id && r.HardDeadlineNs != 0 {
-				keys, refs = append(keys, k), append(refs, r)
-			}
-		}
-		err := it.Err()
-		if err == nil {
-			break
-		}
-		if !errors.Is(err, ebpf.ErrIterationAborted) || try == 10 {
-			c.t.Fatalf("%s: iterate: %v", name, err)
-		}
-	}
-	for i := range keys {
-		refs[i].HardDeadlineNs -= uint64(by)
-		if err := m.Update(&keys[i], &refs[i], ebpf.UpdateExist); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
-			c.t.Fatalf("%s: age flow %d: %v", name, id, err)
-		}
+	if err := testenv.AgeFlowRefs[K](m, id, by); err != nil {
+		c.t.Fatalf("%s: %v", name, err)
 	}
 }
 

@@ -42,8 +42,8 @@ OPTIONS
                                    built and loses GRO/GSO (TCP bulk 6.9
                                    against 38.6 Gbit/s);
                          tap       xdp from Linux 6.9 (64-byte frames
-                                   1.27x, SYN floods 1.22x, a VM's TCP
-                                   bulk 1.31x); TCX before, where
+                                   1.3-1.7x, SYN floods 1.2-1.5x, a VM's
+                                   TCP bulk 1.3x); TCX before, where
                                    generic XDP linearizes a VM's TSO
                                    frames;
                          physical  TCX: not measured (try --mode xdp);

@@ -47,7 +47,8 @@ type AutoModes map[PortKind]string
 //     it and loses GRO/GSO: TCP bulk 6.9 against 38.6 Gbit/s, and even
 //     64-byte UDP and SYN floods are slower (0.56 against 0.75 Mpps).
 //   - tap: XDP (in front of TCX) from Linux 6.9 on. XDP runs before tun
-//     builds an skb: 64-byte UDP 1.27x, SYN-flood drops 1.22x. A VM's
+//     builds an skb: 64-byte UDP 1.27-1.69x, SYN-flood drops 1.22-1.52x
+//     (two machines). A VM's
 //     64 KB TSO frames take the kernel's generic XDP, which from 6.9 on
 //     copies them into page-pool fragments for a multi-buffer program,
 //     and xdp_ingress passes them on to TC (bpf/xdp.h, xdp_oversized):
