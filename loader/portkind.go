@@ -48,13 +48,12 @@ type AutoModes map[PortKind]string
 //     64-byte UDP and SYN floods are slower (0.56 against 0.75 Mpps).
 //   - tap: XDP (in front of TCX) from Linux 6.9 on. XDP runs before tun
 //     builds an skb: 64-byte UDP 1.27-1.69x, SYN-flood drops 1.22-1.52x
-//     (two machines). A VM's
-//     64 KB TSO frames take the kernel's generic XDP, which from 6.9 on
-//     copies them into page-pool fragments for a multi-buffer program,
-//     and xdp_ingress passes them on to TC (bpf/xdp.h, xdp_oversized):
-//     TCP bulk 1.3x TC's in BenchmarkTapBulk, not slower. Before 6.9
-//     generic XDP linearizes each such frame with a 64 KB atomic
-//     allocation instead (unmeasured here): TCX there.
+//     (two machines). A VM's 64 KB TSO frames take the kernel's generic
+//     XDP, which from 6.9 on copies them into page-pool fragments for a
+//     multi-buffer program, and xdp_ingress passes them on to TC
+//     (bpf/xdp.h, xdp_oversized): TCP bulk 1.3x TC's in BenchmarkTapBulk,
+//     not slower. Before 6.9 generic XDP linearizes each such frame with
+//     a 64 KB atomic allocation instead (unmeasured here): TCX there.
 //   - physical: TCX. Not measured here (these machines have no NIC to
 //     spare); a driver's native XDP runs before any skb, but frames it
 //     redirects into a VM's tap or a veth lose the GRO the stack would
